@@ -1,0 +1,66 @@
+"""The envelope every Samleng message carries.
+
+An event is `Event[Data]`: envelope fields plus a typed `data` payload. The `type` field is the
+AMQP routing key and carries the major version (`pledge.recorded.v1`); additive changes keep the
+version, breaking ones add a new type. `event_id` is also the AMQP `message_id`.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, ClassVar, Generic, TypeVar
+from uuid import UUID, uuid4
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+DataT = TypeVar("DataT", bound=BaseModel)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Payload(BaseModel):
+    """Base of every event's `data`: immutable and strict about unknown fields."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Event(BaseModel, Generic[DataT]):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    summary: ClassVar[str] = ""
+
+    event_id: UUID = Field(
+        default_factory=uuid4,
+        description="Unique id of this event; also the AMQP message_id. Consumers deduplicate on it "
+        "or on a business key.",
+        examples=["5b0e8a52-6c2f-4d55-9f0b-6a1f0f5f9a10"],
+    )
+    type: str = Field(description="Routing key with major version, e.g. `pledge.recorded.v1`.")
+    occurred_at: AwareDatetime = Field(
+        default_factory=utcnow, description="When it happened (UTC).", examples=["2026-11-22T10:00:00Z"]
+    )
+    correlation_id: str = Field(
+        description="The pledge, alert or session this message belongs to.",
+        examples=["pledge_3q9f2k7m1x"],
+    )
+    causation_id: UUID | None = Field(
+        default=None, description="The event_id of the event that caused this one, if any."
+    )
+    data: DataT
+
+    @classmethod
+    def event_type(cls) -> str:
+        default = cls.model_fields["type"].default
+        if not isinstance(default, str):
+            raise TypeError(f"{cls.__name__} must declare `type: Literal[...] = ...`")
+        return default
+
+    def caused(self, event_cls: type[EventT], data: Any, **envelope: Any) -> EventT:
+        """Build the next event in this chain: same correlation, causation = this event."""
+        envelope.setdefault("correlation_id", self.correlation_id)
+        return event_cls(causation_id=self.event_id, data=data, **envelope)
+
+
+EventT = TypeVar("EventT", bound=Event[Any])

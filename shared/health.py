@@ -1,0 +1,108 @@
+"""Liveness, readiness and Prometheus metrics over HTTP, for every service.
+
+    GET /health/live   200 while the process runs
+    GET /health/ready  200 when every dependency check passes, else 503 with the failing checks
+    GET /metrics       Prometheus text format
+
+Worker services serve these on their own small server (`serve()`); HTTP services mount
+`health_routes()` into their app.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import socket
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
+
+import uvicorn
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+ReadinessCheck = Callable[[], Awaitable[dict[str, bool]]]
+
+
+def health_routes(service: str, readiness: ReadinessCheck) -> list[Route]:
+    async def live(request: Request) -> JSONResponse:
+        return JSONResponse({"service": service, "status": "live"})
+
+    async def ready(request: Request) -> JSONResponse:
+        try:
+            checks = await asyncio.wait_for(readiness(), timeout=3)
+        except Exception as error:
+            checks = {"readiness-check": False}
+            detail = type(error).__name__
+        else:
+            detail = None
+        ok = all(checks.values())
+        body = {"service": service, "status": "ready" if ok else "not-ready", "checks": checks}
+        if detail:
+            body["error"] = detail
+        return JSONResponse(body, status_code=200 if ok else 503)
+
+    async def metrics(request: Request) -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    return [Route("/health/live", live), Route("/health/ready", ready), Route("/metrics", metrics)]
+
+
+class _QuietServer(uvicorn.Server):
+    """uvicorn without its own signal handlers: the service owns SIGTERM/SIGINT."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+class HealthServer:
+    def __init__(self, service: str, readiness: ReadinessCheck, host: str, port: int) -> None:
+        self.service = service
+        self._app = Starlette(routes=health_routes(service, readiness))
+        self._host = host
+        self._port = port
+        self._server: _QuietServer | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._registration: Path | None = None
+        self.port = 0
+
+    async def start(self, registry_dir: str | None = None) -> None:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((self._host, self._port))
+        self.port = sock.getsockname()[1]
+        config = uvicorn.Config(self._app, log_config=None, access_log=False, lifespan="off")
+        self._server = _QuietServer(config)
+        self._task = asyncio.create_task(self._server.serve(sockets=[sock]))
+        while not self._server.started:
+            if self._task.done():
+                self._task.result()
+            await asyncio.sleep(0.01)
+        if registry_dir:
+            self._registration = register(registry_dir, self.service, f"http://{self._host}:{self.port}")
+
+    @property
+    def url(self) -> str:
+        return f"http://{self._host}:{self.port}"
+
+    async def stop(self) -> None:
+        if self._registration is not None:
+            self._registration.unlink(missing_ok=True)
+        if self._server is not None and self._task is not None:
+            self._server.should_exit = True
+            await self._task
+
+
+def register(registry_dir: str, service: str, url: str) -> Path:
+    """Local runs: announce this process's health URL so `make run` can wait for all replicas."""
+    directory = Path(registry_dir)
+    directory.mkdir(parents=True, exist_ok=True)
+    replica = os.environ.get("HONCHO_PROCESS_NAME", service)
+    path = directory / f"{replica}.json"
+    path.write_text(json.dumps({"service": service, "replica": replica, "url": url, "pid": os.getpid()}))
+    return path

@@ -1,0 +1,245 @@
+"""The consumer runner: one per consumer group, written once, used by every service.
+
+For each message it parses the envelope into its contract, calls the handler with the attempt
+number, and maps the outcome (see errors.py):
+
+    handler returns            -> ack
+    RetryableError / other     -> copy into the next retry tier (attempt + 1), then ack;
+                                  after the last tier -> dead-letter queue, reason `retries-exhausted`
+    PermanentError             -> dead-letter queue at once, with the handler's reason
+    OutcomeUnknownError        -> dead-letter queue, reason `outcome-unknown` (reconcile, never resend)
+    invalid body / unknown type-> dead-letter queue, reason `invalid-payload` / `unknown-type`
+
+A copy is acked only after the broker confirmed the copy, so a crash in between can duplicate a
+message but never lose one; handlers are idempotent (unique keys). A consumer killed mid-message
+leaves it unacked: the broker redelivers it, and after `delivery_limit` such crashes dead-letters it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Generic, TypeVar
+
+import aio_pika
+import structlog
+from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractQueue
+from pydantic import ValidationError
+
+from shared.contracts import Event
+from shared.messaging.errors import HandlerError, PermanentError, RetryableError
+from shared.messaging.publisher import Publisher
+from shared.messaging.topology import ConsumerGroup, declare_group
+from shared.observability import HANDLER_SECONDS, IN_FLIGHT, MESSAGES_CONSUMED
+
+ATTEMPT_HEADER = "x-samleng-attempt"
+REASON_HEADER = "x-samleng-reason"
+ERROR_HEADER = "x-samleng-error"
+FAILED_AT_HEADER = "x-samleng-failed-at"
+QUEUE_HEADER = "x-samleng-queue"
+
+DepsT = TypeVar("DepsT")
+EventT_co = TypeVar("EventT_co", bound=Event[Any])
+
+
+@dataclass(frozen=True)
+class MessageContext(Generic[DepsT]):
+    """What a handler knows besides the event: its dependencies and the delivery facts."""
+
+    deps: DepsT
+    attempt: int
+    max_attempts: int
+    redelivered: bool
+    publisher: Publisher
+    log: Any
+
+    async def publish(self, event: Event[Any]) -> None:
+        await self.publisher.publish(event)
+
+
+Handler = Callable[[Any, MessageContext[Any]], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Subscription:
+    event_cls: type[Event[Any]]
+    handler: Handler
+
+
+def attempt_of(message: AbstractIncomingMessage) -> int:
+    value = (message.headers or {}).get(ATTEMPT_HEADER, 1)
+    try:
+        return max(1, int(value))  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return 1
+
+
+def describe_validation_error(error: ValidationError) -> str:
+    """Field paths and messages only: the offending values may be personal data."""
+    return "; ".join(
+        f"{'.'.join(str(p) for p in e['loc']) or '<body>'}: {e['msg']}"
+        for e in error.errors(include_input=False, include_url=False)
+    )
+
+
+class Consumer(Generic[DepsT]):
+    def __init__(
+        self,
+        group: ConsumerGroup,
+        subscriptions: Mapping[str, Subscription],
+        deps: DepsT,
+        publisher: Publisher,
+    ) -> None:
+        self.group = group
+        self._subscriptions = dict(subscriptions)
+        self._deps = deps
+        self._publisher = publisher
+        self._queue: AbstractQueue | None = None
+        self._consumer_tag: str | None = None
+        self._in_flight: set[asyncio.Task[Any]] = set()
+        self._log = structlog.stdlib.get_logger("samleng.consumer").bind(queue=group.queue)
+
+    @property
+    def consuming(self) -> bool:
+        return self._consumer_tag is not None
+
+    async def start(self, channel: AbstractChannel, prefetch: int) -> None:
+        await channel.set_qos(prefetch_count=prefetch)
+        self._queue = await declare_group(channel, self.group)
+        self._consumer_tag = await self._queue.consume(self._on_message)
+        self._log.info("consuming", routing_keys=list(self.group.routing_keys), prefetch=prefetch)
+
+    async def stop(self, grace_seconds: float) -> None:
+        """Stop taking messages, let in-flight ones finish; unfinished ones go back to the queue."""
+        if self._queue is not None and self._consumer_tag is not None:
+            try:
+                await self._queue.cancel(self._consumer_tag)
+            except Exception as error:  # the channel may already be gone; the broker requeues
+                self._log.warning("cancel failed", error=repr(error))
+        self._consumer_tag = None
+        if self._in_flight:
+            self._log.info("draining in-flight messages", count=len(self._in_flight))
+            _, pending = await asyncio.wait(self._in_flight, timeout=grace_seconds)
+            for task in pending:
+                task.cancel()
+
+    async def _on_message(self, message: AbstractIncomingMessage) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._in_flight.add(task)
+        IN_FLIGHT.labels(self.group.queue).inc()
+        try:
+            await self._process(message)
+        finally:
+            IN_FLIGHT.labels(self.group.queue).dec()
+            if task is not None:
+                self._in_flight.discard(task)
+
+    async def _process(self, message: AbstractIncomingMessage) -> None:
+        event_type = message.type or message.routing_key or ""
+        attempt = attempt_of(message)
+        log = self._log.bind(
+            event_type=event_type, event_id=message.message_id,
+            correlation_id=message.correlation_id, attempt=attempt,
+        )
+        subscription = self._subscriptions.get(event_type)
+        if subscription is None:
+            await self._dead_letter(message, "unknown-type", f"no handler for type {event_type!r}", log)
+            return
+        try:
+            event = subscription.event_cls.model_validate_json(message.body)
+        except ValidationError as invalid:
+            await self._dead_letter(message, "invalid-payload", describe_validation_error(invalid), log)
+            return
+        ctx = MessageContext(
+            deps=self._deps, attempt=attempt, max_attempts=self.group.max_attempts,
+            redelivered=bool(message.redelivered), publisher=self._publisher, log=log,
+        )
+        started = time.perf_counter()
+        try:
+            await subscription.handler(event, ctx)
+        except PermanentError as error:
+            await self._dead_letter(message, error.reason, str(error), log)
+        except HandlerError as error:
+            if isinstance(error, RetryableError):
+                await self._retry_or_dead_letter(message, attempt, error, log)
+            else:
+                await self._dead_letter(message, error.reason, str(error), log)
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:
+            log.exception("handler crashed")
+            await self._retry_or_dead_letter(message, attempt, error, log)
+        else:
+            await message.ack()
+            MESSAGES_CONSUMED.labels(self.group.queue, event_type, "ack").inc()
+            log.debug("handled")
+        finally:
+            HANDLER_SECONDS.labels(self.group.queue, event_type).observe(time.perf_counter() - started)
+
+    async def _retry_or_dead_letter(
+        self, message: AbstractIncomingMessage, attempt: int, error: Exception, log: Any
+    ) -> None:
+        if attempt >= self.group.max_attempts:
+            await self._dead_letter(message, "retries-exhausted", f"{type(error).__name__}: {error}", log)
+            return
+        tier = self.group.retry_queue(attempt)
+        copy = _copy(message, {ATTEMPT_HEADER: attempt + 1, ERROR_HEADER: _short(error)})
+        await self._publisher.send_to_queue(tier, copy)
+        await message.ack()
+        MESSAGES_CONSUMED.labels(self.group.queue, message.type or "", "retry").inc()
+        log.warning("retry scheduled", retry_queue=tier, error=_short(error), next_attempt=attempt + 1)
+
+    async def _dead_letter(self, message: AbstractIncomingMessage, reason: str, detail: str, log: Any) -> None:
+        copy = _copy(
+            message,
+            {
+                REASON_HEADER: reason,
+                ERROR_HEADER: detail[:1000],
+                FAILED_AT_HEADER: datetime.now(UTC).isoformat(),
+                QUEUE_HEADER: self.group.queue,
+            },
+        )
+        await self._publisher.send_to_queue(self.group.dead_letter_queue, copy)
+        await message.ack()
+        MESSAGES_CONSUMED.labels(self.group.queue, message.type or "", "dead_letter").inc()
+        log.error("dead-lettered", reason=reason, detail=detail[:300])
+
+
+def _short(error: Exception) -> str:
+    return f"{type(error).__name__}: {error}"[:500]
+
+
+def _copy(message: AbstractIncomingMessage, headers: dict[str, Any]) -> aio_pika.Message:
+
+    merged = {k: v for k, v in (message.headers or {}).items() if k != "x-death"}
+    merged.update(headers)
+    if "x-death" in (message.headers or {}):
+        merged.setdefault("x-samleng-broker-death", json.dumps(_plain(message.headers["x-death"]))[:1000])
+    return aio_pika.Message(
+        body=message.body,
+        content_type=message.content_type,
+        content_encoding=message.content_encoding,
+        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+        message_id=message.message_id,
+        correlation_id=message.correlation_id,
+        type=message.type or message.routing_key,
+        timestamp=message.timestamp,
+        headers=merged,
+    )
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value

@@ -1,0 +1,98 @@
+"""Publishing with publisher confirms, where an unroutable message is an error, never silence.
+
+`publish()` returns only after the broker confirmed the message (persistent, so it survives a
+broker restart). While the broker is away (restart, network blip) it waits for the robust
+connection to come back, up to `timeout`, then raises BrokerUnavailable. A retried publish can
+reach the broker twice; consumers deduplicate (see shared/storage.py `insert_once`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterable
+from typing import Any
+
+import aio_pika
+import aiormq
+from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractMessage
+
+from shared.contracts import Event
+from shared.messaging.errors import BrokerUnavailable, UnroutableMessage
+from shared.messaging.topology import declare_exchange
+from shared.observability import MESSAGES_PUBLISHED
+
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
+    aio_pika.exceptions.AMQPConnectionError,
+    aio_pika.exceptions.ChannelInvalidStateError,
+    aio_pika.exceptions.DeliveryError,
+    aiormq.exceptions.AMQPError,
+    ConnectionError,
+    asyncio.TimeoutError,
+    RuntimeError,  # aiormq raises RuntimeError("Writer is None") on a closing connection
+)
+
+
+def to_message(event: Event[Any], headers: dict[str, Any] | None = None) -> aio_pika.Message:
+    all_headers: dict[str, Any] = dict(headers or {})
+    if event.causation_id is not None:
+        all_headers["x-causation-id"] = str(event.causation_id)
+    return aio_pika.Message(
+        body=event.model_dump_json().encode(),
+        content_type="application/json",
+        content_encoding="utf-8",
+        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+        message_id=str(event.event_id),
+        correlation_id=event.correlation_id,
+        type=event.type,
+        timestamp=event.occurred_at,
+        headers=all_headers,
+    )
+
+
+class Publisher:
+    def __init__(self, channel: AbstractChannel, exchange: AbstractExchange, timeout: float = 15.0) -> None:
+        self._channel = channel
+        self._exchange = exchange
+        self._timeout = timeout
+
+    @classmethod
+    async def open(cls, connection: aio_pika.abc.AbstractConnection, exchange: str, timeout: float = 15.0) -> Publisher:
+        channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
+        return cls(channel, await declare_exchange(channel, exchange), timeout)
+
+    async def publish(self, event: Event[Any]) -> None:
+        await self._send(self._exchange, to_message(event), event.type)
+        MESSAGES_PUBLISHED.labels(event.type).inc()
+
+    async def publish_many(self, events: Iterable[Event[Any]]) -> None:
+        """Publish concurrently (confirms pipelined); raises the first failure after all settle."""
+        results = await asyncio.gather(*(self.publish(e) for e in events), return_exceptions=True)
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
+
+    async def send_to_queue(self, queue: str, message: AbstractMessage) -> None:
+        """Put a message straight into one queue (retry tiers, dead letters, replays)."""
+        await self._send(self._channel.default_exchange, message, queue)
+
+    async def _send(self, exchange: AbstractExchange, message: AbstractMessage, routing_key: str) -> None:
+        deadline = time.monotonic() + self._timeout
+        delay = 0.1
+        while True:
+            try:
+                await exchange.publish(message, routing_key, mandatory=True, timeout=self._timeout)
+                return
+            except aio_pika.exceptions.PublishError as returned:
+                raise UnroutableMessage(routing_key) from returned
+            except TRANSIENT_ERRORS as error:
+                if time.monotonic() + delay > deadline:
+                    raise BrokerUnavailable(
+                        f"broker did not confirm {routing_key!r} within {self._timeout:.0f}s: {error!r}"
+                    ) from error
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 1.0)
+
+    async def close(self) -> None:
+        if not self._channel.is_closed:
+            await self._channel.close()

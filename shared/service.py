@@ -1,0 +1,168 @@
+"""The runtime every message-driven Samleng service shares.
+
+A service module declares a `Router` (its name = consumer group, what it handles, what it
+publishes) with plain handler functions, and a `bootstrap` that builds the handlers'
+dependencies from real resources. `run_service()` owns the rest: logging, the broker connection
+(waiting for the broker at start, reconnecting after), the Mongo client, the topology, the
+consumer, health/readiness/metrics, and a graceful stop on SIGTERM/SIGINT:
+
+    # services/example/__main__.py
+    router = Router("example")
+
+    @router.handles(SomethingHappened)
+    async def on_something(event: SomethingHappened, ctx: MessageContext[Deps]) -> None: ...
+
+    async def bootstrap(resources: Resources) -> Deps: ...
+
+    if __name__ == "__main__":
+        run_service(router, ExampleSettings(), bootstrap)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+import structlog
+from aio_pika.abc import AbstractRobustConnection
+from pymongo import AsyncMongoClient
+from pymongo.asynchronous.database import AsyncDatabase
+
+from shared.contracts import Event
+from shared.health import HealthServer
+from shared.messaging.connection import connect
+from shared.messaging.consumer import Consumer, Handler, Subscription
+from shared.messaging.publisher import Publisher
+from shared.messaging.topology import ConsumerGroup
+from shared.observability import configure_logging
+from shared.settings import ServiceSettings
+from shared.storage import Document, create_client, database, ping
+
+DepsT = TypeVar("DepsT")
+HandlerT = TypeVar("HandlerT", bound=Handler)
+
+
+@dataclass
+class Router:
+    """What one consumer group does: the contracts it handles and the ones it publishes."""
+
+    name: str
+    description: str = ""
+    subscriptions: dict[str, Subscription] = field(default_factory=dict)
+    publishes: list[type[Event[Any]]] = field(default_factory=list)
+
+    def handles(self, event_cls: type[Event[Any]]) -> Callable[[HandlerT], HandlerT]:
+        def register(handler: HandlerT) -> HandlerT:
+            event_type = event_cls.event_type()
+            if event_type in self.subscriptions:
+                raise ValueError(f"{self.name} already handles {event_type}")
+            self.subscriptions[event_type] = Subscription(event_cls, handler)
+            return handler
+
+        return register
+
+    def publishing(self, *event_classes: type[Event[Any]]) -> None:
+        self.publishes.extend(event_classes)
+
+    def consumer_group(self, settings: ServiceSettings) -> ConsumerGroup:
+        return ConsumerGroup(
+            exchange=settings.amqp_exchange,
+            name=self.name,
+            routing_keys=tuple(self.subscriptions),
+            retry_delays_ms=tuple(settings.retry_delays_ms),
+            delivery_limit=settings.delivery_limit,
+        )
+
+
+@dataclass
+class Resources:
+    settings: ServiceSettings
+    publisher: Publisher
+    db: AsyncDatabase[Document] | None
+
+
+Bootstrap = Callable[[Resources], Awaitable[DepsT]]
+
+
+class Service(Generic[DepsT]):
+    def __init__(
+        self,
+        router: Router,
+        settings: ServiceSettings,
+        bootstrap: Bootstrap[DepsT],
+        *,
+        uses_mongo: bool = True,
+    ) -> None:
+        self.router = router
+        self.settings = settings
+        self._bootstrap = bootstrap
+        self._uses_mongo = uses_mongo
+        self._connection: AbstractRobustConnection | None = None
+        self._mongo: AsyncMongoClient[Document] | None = None
+        self._publisher: Publisher | None = None
+        self._consumer: Consumer[DepsT] | None = None
+        self.health = HealthServer(router.name, self.readiness, settings.health_host, settings.health_port)
+        self._log = structlog.stdlib.get_logger("samleng.service").bind(service=router.name)
+
+    async def readiness(self) -> dict[str, bool]:
+        checks = {"broker": self._connection is not None and not self._connection.is_closed}
+        if self.router.subscriptions:
+            checks["consuming"] = self._consumer is not None and self._consumer.consuming
+        if self._uses_mongo:
+            try:
+                assert self._mongo is not None
+                await ping(self._mongo)
+                checks["mongodb"] = True
+            except Exception:
+                checks["mongodb"] = False
+        return checks
+
+    async def start(self) -> None:
+        settings = self.settings
+        await self.health.start(settings.health_registry_dir)
+        self._connection = await connect(settings.amqp_url.get_secret_value(), self.router.name)
+        self._publisher = await Publisher.open(
+            self._connection, settings.amqp_exchange, settings.publish_timeout_seconds
+        )
+        db = None
+        if self._uses_mongo:
+            self._mongo = create_client(settings)
+            db = database(self._mongo, settings)
+        deps = await self._bootstrap(Resources(settings=settings, publisher=self._publisher, db=db))
+        if self.router.subscriptions:
+            self._consumer = Consumer(
+                self.router.consumer_group(settings), self.router.subscriptions, deps, self._publisher
+            )
+            channel = await self._connection.channel()
+            await self._consumer.start(channel, settings.prefetch)
+        self._log.info("started", health=self.health.url)
+
+    async def stop(self) -> None:
+        self._log.info("stopping")
+        if self._consumer is not None:
+            await self._consumer.stop(self.settings.shutdown_grace_seconds)
+        if self._connection is not None:
+            await self._connection.close()
+        if self._mongo is not None:
+            await self._mongo.close()
+        await self.health.stop()
+        self._log.info("stopped")
+
+    async def run_until_signalled(self) -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await self.start()
+        await stop.wait()
+        await self.stop()
+
+
+def run_service(
+    router: Router, settings: ServiceSettings, bootstrap: Bootstrap[Any], *, uses_mongo: bool = True
+) -> None:
+    configure_logging(router.name, settings.log_level, settings.log_format)
+    asyncio.run(Service(router, settings, bootstrap, uses_mongo=uses_mongo).run_until_signalled())
