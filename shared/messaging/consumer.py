@@ -188,14 +188,14 @@ class Consumer(Generic[DepsT]):
             await self._dead_letter(message, "retries-exhausted", f"{type(error).__name__}: {error}", log)
             return
         tier = self.group.retry_queue(attempt)
-        copy = _copy(message, {ATTEMPT_HEADER: attempt + 1, ERROR_HEADER: _short(error)})
+        copy = copy_message(message, {ATTEMPT_HEADER: attempt + 1, ERROR_HEADER: _short(error)})
         await self._publisher.send_to_queue(tier, copy)
         await message.ack()
         MESSAGES_CONSUMED.labels(self.group.queue, message.type or "", "retry").inc()
         log.warning("retry scheduled", retry_queue=tier, error=_short(error), next_attempt=attempt + 1)
 
     async def _dead_letter(self, message: AbstractIncomingMessage, reason: str, detail: str, log: Any) -> None:
-        copy = _copy(
+        copy = copy_message(
             message,
             {
                 REASON_HEADER: reason,
@@ -214,7 +214,7 @@ def _short(error: Exception) -> str:
     return f"{type(error).__name__}: {error}"[:500]
 
 
-def _copy(message: AbstractIncomingMessage, headers: dict[str, Any]) -> aio_pika.Message:
+def copy_message(message: AbstractIncomingMessage, headers: dict[str, Any]) -> aio_pika.Message:
 
     merged = {k: v for k, v in (message.headers or {}).items() if k != "x-death"}
     merged.update(headers)

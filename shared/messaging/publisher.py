@@ -57,9 +57,13 @@ class Publisher:
         self._timeout = timeout
 
     @classmethod
-    async def open(cls, connection: aio_pika.abc.AbstractConnection, exchange: str, timeout: float = 15.0) -> Publisher:
+    async def open(
+        cls, connection: aio_pika.abc.AbstractConnection, exchange: str | None, timeout: float = 15.0
+    ) -> Publisher:
+        """A publisher on its own confirming channel; `exchange=None` only sends to queues."""
         channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
-        return cls(channel, await declare_exchange(channel, exchange), timeout)
+        target = await declare_exchange(channel, exchange) if exchange else channel.default_exchange
+        return cls(channel, target, timeout)
 
     async def publish(self, event: Event[Any]) -> None:
         await self._send(self._exchange, to_message(event), event.type)

@@ -64,7 +64,7 @@ def build_router(group: str) -> Router:
         if data.poison and await db.fixes.find_one({"_id": data.key}) is None:
             raise RuntimeError("poison message: no fix yet")
         await insert_once(durable(db.effects), {"_id": data.key, "event_id": str(event.event_id), "pid": os.getpid()})
-        if data.sleep_after_effect_s:
+        if data.sleep_after_effect_s and not ctx.redelivered:
             await asyncio.sleep(data.sleep_after_effect_s)
 
     return router

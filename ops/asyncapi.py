@@ -1,0 +1,88 @@
+"""AsyncAPI 3.0 documents generated from the routers and contracts (`make docs`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic.json_schema import models_json_schema
+
+from shared.contracts import Event
+from shared.service import Router
+
+REF = "#/components/schemas/{model}"
+
+
+def _message_name(event_cls: type[Event[Any]]) -> str:
+    return event_cls.__name__
+
+
+def service_document(router: Router, exchange: str = "samleng") -> dict[str, Any]:
+    received = [s.event_cls for s in router.subscriptions.values()]
+    sent = list(router.publishes)
+    events = list(dict.fromkeys([*received, *sent]))
+    _, schemas = models_json_schema([(e, "validation") for e in events], ref_template=REF)
+    channels: dict[str, Any] = {}
+    messages: dict[str, Any] = {}
+    for event_cls in events:
+        name = _message_name(event_cls)
+        event_type = event_cls.event_type()
+        messages[name] = {
+            "name": event_type,
+            "title": name,
+            "summary": event_cls.summary or (event_cls.__doc__ or "").strip().split("\n")[0],
+            "contentType": "application/json",
+            "correlationId": {"location": "$message.payload#/correlation_id"},
+            "payload": {"$ref": REF.format(model=name)},
+            "bindings": {"amqp": {"deliveryMode": 2, "bindingVersion": "0.3.0"}},
+        }
+        channels[event_type] = {
+            "address": event_type,
+            "messages": {name: {"$ref": f"#/components/messages/{name}"}},
+            "bindings": {
+                "amqp": {
+                    "is": "routingKey",
+                    "exchange": {"name": exchange, "type": "topic", "durable": True, "autoDelete": False},
+                    "bindingVersion": "0.3.0",
+                }
+            },
+        }
+    operations: dict[str, Any] = {}
+    for action, classes in (("receive", received), ("send", sent)):
+        for event_cls in classes:
+            event_type = event_cls.event_type()
+            operation: dict[str, Any] = {
+                "action": action,
+                "channel": {"$ref": f"#/channels/{event_type}"},
+                "messages": [{"$ref": f"#/channels/{event_type}/messages/{_message_name(event_cls)}"}],
+            }
+            if action == "receive":
+                operation["bindings"] = {"amqp": {"ack": True, "bindingVersion": "0.3.0"}}
+                operation["description"] = f"Consumed from queue {exchange}.{router.name}"
+            operations[f"{action}_{event_type}"] = operation
+    return {
+        "asyncapi": "3.0.0",
+        "info": {
+            "title": f"Samleng {router.name}",
+            "version": "1.0.0",
+            "description": router.description or f"Messages of the {router.name} service.",
+        },
+        "defaultContentType": "application/json",
+        "servers": {
+            "rabbitmq": {"host": "127.0.0.1:5672", "protocol": "amqp", "protocolVersion": "0.9.1"}
+        },
+        "channels": channels,
+        "operations": operations,
+        "components": {"messages": messages, "schemas": schemas.get("$defs", {})},
+    }
+
+
+def write_documents(routers: dict[str, Router], out_dir: Path) -> list[Path]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, router in routers.items():
+        path = out_dir / f"{name}.yaml"
+        path.write_text(yaml.safe_dump(service_document(router), sort_keys=False, allow_unicode=True))
+        written.append(path)
+    return written

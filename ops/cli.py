@@ -1,0 +1,87 @@
+"""`samleng`: the operator's command line.
+
+    samleng dlq list QUEUE [--json]              show dead letters with their reasons
+    samleng dlq replay QUEUE (--id ID... | --all) put them back on their work queue
+    samleng dlq drop QUEUE (--id ID... | --all)   discard them
+    samleng docs [--out docs/asyncapi]           write the AsyncAPI document of every service
+
+QUEUE is the dead-letter queue, e.g. `samleng.pledge-intake.dlq`. The broker URL comes from
+AMQP_URL (or .env), like every service.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from pathlib import Path
+
+from shared.messaging.connection import connect
+from shared.messaging.dead_letters import list_dead_letters, replay, summary
+from shared.settings import ServiceSettings
+
+
+async def _dlq(args: argparse.Namespace) -> int:
+    settings = ServiceSettings()
+    connection = await connect(settings.amqp_url.get_secret_value(), "samleng-cli", timeout=10)
+    try:
+        if args.action == "list":
+            letters = await list_dead_letters(connection, args.queue)
+            if args.json:
+                for letter in letters:
+                    print(letter.as_json())
+            else:
+                for letter in letters:
+                    print(f"{letter.message_id}  {letter.type}  reason={letter.reason}  "
+                          f"attempts={letter.attempts}  failed_at={letter.failed_at}  {letter.error}")
+                print(json.dumps(summary(letters)))
+            return 0
+        ids = args.id or []
+        if not ids and not args.all:
+            print("name messages with --id, or use --all", file=sys.stderr)
+            return 2
+        done = await replay(connection, args.queue, ids, everything=args.all, drop=args.action == "drop")
+        verb = "dropped" if args.action == "drop" else "replayed"
+        print(f"{verb} {len(done)} message(s)")
+        missing = set(ids) - set(done)
+        if missing:
+            print(f"not found in {args.queue}: {', '.join(sorted(missing))}", file=sys.stderr)
+            return 1
+        return 0
+    finally:
+        await connection.close()
+
+
+def _docs(args: argparse.Namespace) -> int:
+    from ops.asyncapi import write_documents
+    from ops.discovery import discover_routers
+
+    for path in write_documents(discover_routers(), Path(args.out)):
+        print(f"wrote {path}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="samleng", description=__doc__.split("\n\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    dlq = commands.add_parser("dlq", help="inspect, replay or drop dead letters")
+    dlq.add_argument("action", choices=["list", "replay", "drop"])
+    dlq.add_argument("queue", help="dead-letter queue, e.g. samleng.pledge-intake.dlq")
+    dlq.add_argument("--id", action="append", help="message id (repeatable)")
+    dlq.add_argument("--all", action="store_true", help="act on every message in the queue")
+    dlq.add_argument("--json", action="store_true", help="one JSON object per line")
+    docs = commands.add_parser("docs", help="write AsyncAPI documents")
+    docs.add_argument("--out", default="docs/asyncapi")
+    args = parser.parse_args(argv)
+    if args.command == "dlq":
+        try:
+            return asyncio.run(_dlq(args))
+        except ValueError as error:
+            print(str(error), file=sys.stderr)
+            return 2
+    return _docs(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
