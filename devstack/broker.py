@@ -8,6 +8,7 @@ Recipe and pitfalls: ../shared/notes/rabbitmq-local.md.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import secrets
 import signal
@@ -24,6 +25,19 @@ RABBIT_BIN = Path("/usr/lib/rabbitmq/bin")
 
 class BrokerNodeError(RuntimeError):
     """The node could not be prepared, started or stopped; the message says what to do."""
+
+
+def _die_with_parent() -> None:
+    """Children get SIGTERM if this wrapper dies, so a killed wrapper leaves no broker behind."""
+    libc = ctypes.CDLL("libc.so.6", use_errno=True)
+    libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+def _become_subreaper() -> None:
+    """Orphaned descendants (the Erlang VM once its start script ends) are reparented to us,
+    so we can reap them instead of leaving zombies behind."""
+    libc = ctypes.CDLL("libc.so.6", use_errno=True)
+    libc.prctl(36, 1)  # PR_SET_CHILD_SUBREAPER
 
 
 def port_is_open(port: int, host: str = "127.0.0.1") -> bool:
@@ -66,6 +80,10 @@ class RabbitNode:
     def management_url(self) -> str | None:
         return f"http://127.0.0.1:{self.management_port}/" if self.management_port else None
 
+    @property
+    def log_file(self) -> Path:
+        return self.base_dir / "log" / "rabbit.log"
+
     def env(self) -> dict[str, str]:
         b = self.base_dir
         env = dict(os.environ)
@@ -83,7 +101,6 @@ class RabbitNode:
             RABBITMQ_MNESIA_BASE=str(b / "mnesia"),
             RABBITMQ_LOG_BASE=str(b / "log"),
             RABBITMQ_PID_FILE=str(b / "rabbit.pid"),
-            RABBITMQ_LOGS="-",
         )
         return env
 
@@ -104,7 +121,8 @@ class RabbitNode:
             "loopback_users.guest = true",
             "log.console = true",
             "log.console.level = warning",
-            "log.file = false",
+            "log.file = rabbit.log",
+            "log.file.level = info",
         ]
         plugins = "[]."
         if self.management_port:
@@ -127,35 +145,78 @@ class RabbitNode:
     def start(self, timeout: float = 60.0, stdout: int | None = None) -> None:
         self.prepare()
         self.check_ports_free()
+        _become_subreaper()
         env = self.env()
+        # Own sessions: a Ctrl-C to our process group must not reach epmd and the Erlang VM
+        # directly; we stop them in order (broker first, then epmd) so shutdown stays quick.
         self._epmd = subprocess.Popen(
-            ["epmd", "-port", str(self.epmd_port), "-address", "127.0.0.1"], env=env, stdout=stdout
+            ["epmd", "-port", str(self.epmd_port), "-address", "127.0.0.1"], env=env, stdout=stdout,
+            start_new_session=True, preexec_fn=_die_with_parent,
         )
         wait_for_port(self.epmd_port, 10, self._epmd)
-        self._server = subprocess.Popen(
-            [str(RABBIT_BIN / "rabbitmq-server")], env=env, cwd=self.base_dir, stdout=stdout, stderr=stdout
-        )
+        self._server = self._spawn_server(stdout)
         wait_for_port(self.amqp_port, timeout, self._server)
         if self.management_port:
             wait_for_port(self.management_port, timeout, self._server)
 
+    def _spawn_server(self, stdout: int | None) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            [str(RABBIT_BIN / "rabbitmq-server")], env=self.env(), cwd=self.base_dir, stdout=stdout,
+            stderr=stdout, start_new_session=True, preexec_fn=_die_with_parent,
+        )
+
     def stop(self, timeout: float = 30.0) -> None:
         if self._server is not None and self._server.poll() is None:
-            self._server.send_signal(signal.SIGTERM)
-            try:
-                self._server.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self._server.kill()
-                self._server.wait()
+            self._stop_server(timeout)
         self._server = None
         if self._epmd is not None and self._epmd.poll() is None:
             self._epmd.terminate()
             self._epmd.wait(5)
         self._epmd = None
-        # erl may have left its helper processes; the port must be free before the next start.
         deadline = time.monotonic() + 10
-        while port_is_open(self.amqp_port) and time.monotonic() < deadline:
-            time.sleep(0.1)
+        while (port_is_open(self.amqp_port) or port_is_open(self.dist_port)) and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+    def _stop_server(self, timeout: float) -> None:
+        """Graceful stop, without RabbitMQ 3.10's idle 5 s wait at the very end.
+
+        3.10's management agent sleeps 5 s after the message stores and queues have stopped
+        ("Management plugin: to stop collect_statistics", fixed upstream in 3.13). Once that
+        line is logged the data is safe, so we end the VM then instead of waiting it out.
+        """
+        assert self._server is not None
+        offset = self.log_file.stat().st_size if self.log_file.exists() else 0
+        self._server.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while self._server.poll() is None and time.monotonic() < deadline:
+            if self._shutdown_done_logged(offset):
+                os.killpg(self._server.pid, signal.SIGKILL)
+                break
+            time.sleep(0.05)
+        if self._server.poll() is None and time.monotonic() >= deadline:
+            os.killpg(self._server.pid, signal.SIGKILL)
+        self._server.wait()
+        self._reap_vm()
+
+    def _reap_vm(self) -> None:
+        pid_file = self.base_dir / "rabbit.pid"
+        try:
+            vm = int(pid_file.read_text().strip())
+        except (OSError, ValueError):
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(vm, signal.SIGKILL)
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(vm, 0)
+        pid_file.unlink(missing_ok=True)
+
+    def _shutdown_done_logged(self, offset: int) -> bool:
+        try:
+            with self.log_file.open("rb") as log:
+                log.seek(offset)
+                return b"to stop collect_statistics" in log.read()
+        except OSError:
+            return False
 
     def stop_server_only(self, timeout: float = 30.0) -> None:
         """Stop the broker but keep epmd: a broker restart as operators do it."""
@@ -166,10 +227,7 @@ class RabbitNode:
             self._epmd = epmd
 
     def start_server_only(self, timeout: float = 60.0) -> None:
-        self._server = subprocess.Popen(
-            [str(RABBIT_BIN / "rabbitmq-server")], env=self.env(), cwd=self.base_dir,
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )
+        self._server = self._spawn_server(subprocess.DEVNULL)
         wait_for_port(self.amqp_port, timeout, self._server)
 
     def ctl(self, *args: str, timeout: float = 30.0) -> str:
@@ -181,10 +239,9 @@ class RabbitNode:
             raise BrokerNodeError(f"rabbitmqctl {' '.join(args)} failed: {result.stderr.strip()}")
         return result.stdout
 
-    def wait_stopped(self) -> int:
-        """Block until the server process exits (foreground mode); returns its exit code."""
-        assert self._server is not None
-        return self._server.wait()
+    @property
+    def running(self) -> bool:
+        return self._server is not None and self._server.poll() is None
 
 
 def main() -> int:
@@ -194,13 +251,13 @@ def main() -> int:
         management_port=int(os.environ.get("SAMLENG_RABBITMQ_MANAGEMENT_PORT", "15672")),
         epmd_port=int(os.environ.get("SAMLENG_EPMD_PORT", "4371")),
     )
+    stop_requested: list[int] = []
 
-    def on_term(signum: int, frame: FrameType | None) -> None:
-        node.stop()
-        sys.exit(0)
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop_requested.append(signum)  # acted on by the loop below, never inside the handler
 
-    signal.signal(signal.SIGTERM, on_term)
-    signal.signal(signal.SIGINT, on_term)
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
     try:
         node.start()
     except BrokerNodeError as error:
@@ -208,9 +265,12 @@ def main() -> int:
         node.stop()
         return 1
     print(f"broker: RabbitMQ ready on 127.0.0.1:{node.amqp_port}, UI {node.management_url}", flush=True)
-    code = node.wait_stopped()
-    with contextlib.suppress(Exception):
-        node.stop()
+    while not stop_requested and node.running:
+        time.sleep(0.2)
+    code = 0 if stop_requested else 1
+    if not stop_requested:
+        print("broker: RabbitMQ exited unexpectedly; see .run/rabbitmq/log/rabbit.log", file=sys.stderr)
+    node.stop()
     return code
 
 

@@ -52,7 +52,7 @@ def health_routes(service: str, readiness: ReadinessCheck) -> list[Route]:
     return [Route("/health/live", live), Route("/health/ready", ready), Route("/metrics", metrics)]
 
 
-class _QuietServer(uvicorn.Server):
+class QuietServer(uvicorn.Server):
     """uvicorn without its own signal handlers: the service owns SIGTERM/SIGINT."""
 
     @contextlib.contextmanager
@@ -66,7 +66,7 @@ class HealthServer:
         self._app = Starlette(routes=health_routes(service, readiness))
         self._host = host
         self._port = port
-        self._server: _QuietServer | None = None
+        self._server: QuietServer | None = None
         self._task: asyncio.Task[None] | None = None
         self._registration: Path | None = None
         self.port = 0
@@ -77,7 +77,7 @@ class HealthServer:
         sock.bind((self._host, self._port))
         self.port = sock.getsockname()[1]
         config = uvicorn.Config(self._app, log_config=None, access_log=False, lifespan="off")
-        self._server = _QuietServer(config)
+        self._server = QuietServer(config)
         self._task = asyncio.create_task(self._server.serve(sockets=[sock]))
         while not self._server.started:
             if self._task.done():

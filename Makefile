@@ -1,0 +1,68 @@
+# Samleng — the two commands are `make run` and `make test`; both set up what they need.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PYTEST := $(BIN)/pytest
+
+.PHONY: run stop test setup setup-test test-unit test-service test-integration test-e2e lint typecheck check docs bench clean help
+
+help:
+	@echo "make run    - set up and start the whole system (Ctrl-C stops it); SCALE=email=3 to scale"
+	@echo "make test   - set up and run every test tier, lint and type checks"
+	@echo "make stop   - stop a run that is still going and anything it left"
+	@echo "make test-unit|test-service|test-integration|test-e2e, make lint, make typecheck"
+	@echo "make docs   - write AsyncAPI documents to docs/asyncapi/"
+	@echo "make bench  - run the benchmarks in bench/ and update docs/benchmarks.md"
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	@touch $(STAMP)
+
+setup: $(STAMP)
+	@scripts/system-deps.sh run
+
+setup-test: $(STAMP)
+	@scripts/system-deps.sh test
+
+run: setup
+	@$(BIN)/python -m devstack.run
+
+stop: $(STAMP)
+	@$(BIN)/python -m devstack.stop
+
+test: setup-test check
+	$(PYTEST) tests -p no:cacheprovider
+
+test-unit: $(STAMP)
+	$(PYTEST) tests/unit
+
+test-service: setup-test
+	$(PYTEST) tests/service
+
+test-integration: setup-test
+	$(PYTEST) tests/integration
+
+test-e2e: setup-test
+	$(PYTEST) tests/e2e
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+check: lint typecheck
+
+docs: $(STAMP)
+	$(BIN)/samleng docs --out docs/asyncapi
+
+bench: setup
+	$(BIN)/python bench/broker_baseline.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,80 @@
+"""`make run`: check the machine, then start every process of the Procfile under honcho.
+
+It refuses to start (with the reason and the fix) when a port is taken or rabbitmq-server is
+missing, skips the local Mongo-wire server when MONGODB_URI points elsewhere, passes SCALE
+(`email=3,signal=2`) to honcho, and leaves a pid file for `make stop`. Ctrl-C stops everything.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from pathlib import Path
+
+from dotenv import dotenv_values
+
+from devstack.broker import RABBIT_BIN, port_is_open
+from devstack.config import LocalStack, parse_scale, read_procfile
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def fail(message: str) -> int:
+    print(f"\nmake run: {message}\n", file=sys.stderr, flush=True)
+    return 1
+
+
+def main() -> int:
+    env = {k: v for k, v in dotenv_values(ROOT / ".env").items() if v is not None}
+    env.update(os.environ)
+    try:
+        stack = LocalStack.from_env(env)
+        scale = parse_scale(env.get("SCALE", ""))
+    except ValueError as error:
+        return fail(str(error))
+    if not (RABBIT_BIN / "rabbitmq-server").exists():
+        return fail("rabbitmq-server is not installed. `make run` installs it (apt-get); run `make setup` as root.")
+    taken = [spec for spec in stack.ports() if port_is_open(spec.port)]
+    if taken:
+        lines = "\n".join(f"  - port {s.port}: {s.label} (set {s.variable} to move it)" for s in taken)
+        return fail(
+            f"these ports are already in use:\n{lines}\n"
+            "A Samleng run may still be going: `make stop` ends it. Otherwise stop the program using "
+            "the port, or choose other ports in .env (see .env.example)."
+        )
+    entries = read_procfile(ROOT / "Procfile")
+    names = [e.name for e in entries if not (e.name == "mongo" and stack.external_mongodb_uri)]
+    unknown = set(scale) - set(names)
+    if unknown:
+        return fail(f"SCALE names unknown processes: {', '.join(sorted(unknown))}; known: {', '.join(names)}")
+    expected = []
+    for entry in entries:
+        if entry.is_service and entry.name in names:
+            expected += [f"{entry.name}.{i}" for i in range(1, scale.get(entry.name, 1) + 1)]
+
+    stack.run_dir.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(stack.health_dir, ignore_errors=True)
+    stack.health_dir.mkdir(parents=True)
+    (stack.run_dir / "run.pid").write_text(str(os.getpid()))
+
+    child_env = dict(env)
+    child_env.update(stack.child_env())
+    child_env.setdefault("LOG_FORMAT", "console")
+    child_env["SAMLENG_EXPECTED_SERVICES"] = ",".join(expected)
+    child_env["PYTHONUNBUFFERED"] = "1"
+    child_env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{child_env.get('PATH', '')}"
+
+    honcho = str(Path(sys.executable).parent / "honcho")
+    args = [honcho, "start", "-f", str(ROOT / "Procfile"), "-d", str(ROOT), "-e", os.devnull]
+    if scale:
+        args += ["-c", ",".join(f"{k}={v}" for k, v in scale.items())]
+    args += names
+    print(f"make run: starting {', '.join(names)} (data in {stack.run_dir}); Ctrl-C stops everything.",
+          flush=True)
+    os.execve(honcho, args, child_env)
+    return 0  # not reached
+
+
+if __name__ == "__main__":
+    sys.exit(main())
