@@ -150,8 +150,11 @@ class RabbitNode:
         # Own sessions: a Ctrl-C to our process group must not reach epmd and the Erlang VM
         # directly; we stop them in order (broker first, then epmd) so shutdown stays quick.
         self._epmd = subprocess.Popen(
-            ["epmd", "-port", str(self.epmd_port), "-address", "127.0.0.1"], env=env, stdout=stdout,
-            start_new_session=True, preexec_fn=_die_with_parent,
+            ["epmd", "-port", str(self.epmd_port), "-address", "127.0.0.1"],
+            env=env,
+            stdout=stdout,
+            start_new_session=True,
+            preexec_fn=_die_with_parent,
         )
         wait_for_port(self.epmd_port, 10, self._epmd)
         self._server = self._spawn_server(stdout)
@@ -161,8 +164,13 @@ class RabbitNode:
 
     def _spawn_server(self, stdout: int | None) -> subprocess.Popen[bytes]:
         return subprocess.Popen(
-            [str(RABBIT_BIN / "rabbitmq-server")], env=self.env(), cwd=self.base_dir, stdout=stdout,
-            stderr=stdout, start_new_session=True, preexec_fn=_die_with_parent,
+            [str(RABBIT_BIN / "rabbitmq-server")],
+            env=self.env(),
+            cwd=self.base_dir,
+            stdout=stdout,
+            stderr=stdout,
+            start_new_session=True,
+            preexec_fn=_die_with_parent,
         )
 
     def stop(self, timeout: float = 30.0) -> None:
@@ -233,7 +241,11 @@ class RabbitNode:
     def ctl(self, *args: str, timeout: float = 30.0) -> str:
         result = subprocess.run(
             [str(RABBIT_BIN / "rabbitmqctl"), "-n", self.nodename, "-t", "10", *args],
-            env=self.env(), capture_output=True, text=True, timeout=timeout, check=False,
+            env=self.env(),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
         )
         if result.returncode != 0:
             raise BrokerNodeError(f"rabbitmqctl {' '.join(args)} failed: {result.stderr.strip()}")
@@ -250,6 +262,7 @@ def main() -> int:
         amqp_port=int(os.environ.get("SAMLENG_AMQP_PORT", "5672")),
         management_port=int(os.environ.get("SAMLENG_RABBITMQ_MANAGEMENT_PORT", "15672")),
         epmd_port=int(os.environ.get("SAMLENG_EPMD_PORT", "4371")),
+        dist_port=int(os.environ.get("SAMLENG_RABBITMQ_DIST_PORT", "0")),
     )
     stop_requested: list[int] = []
 

@@ -24,6 +24,7 @@ class LocalStack:
     amqp_port: int
     management_port: int
     epmd_port: int
+    dist_port: int
     mongo_port: int
     smtp_port: int
     mail_ui_port: int
@@ -47,6 +48,7 @@ class LocalStack:
             amqp_port=port("SAMLENG_AMQP_PORT", 5672),
             management_port=port("SAMLENG_RABBITMQ_MANAGEMENT_PORT", 15672),
             epmd_port=port("SAMLENG_EPMD_PORT", 4371),
+            dist_port=port("SAMLENG_RABBITMQ_DIST_PORT", 25672),
             mongo_port=port("SAMLENG_MONGO_PORT", 27017),
             smtp_port=port("SAMLENG_SMTP_PORT", 1025),
             mail_ui_port=port("SAMLENG_MAIL_UI_PORT", 8025),
@@ -74,7 +76,7 @@ class LocalStack:
         specs = [
             PortSpec("RabbitMQ AMQP", "SAMLENG_AMQP_PORT", self.amqp_port),
             PortSpec("RabbitMQ management UI", "SAMLENG_RABBITMQ_MANAGEMENT_PORT", self.management_port),
-            PortSpec("RabbitMQ distribution", "SAMLENG_AMQP_PORT (+20000)", self.amqp_port + 20000),
+            PortSpec("RabbitMQ distribution", "SAMLENG_RABBITMQ_DIST_PORT", self.dist_port),
             PortSpec("epmd", "SAMLENG_EPMD_PORT", self.epmd_port),
             PortSpec("SMTP sink", "SAMLENG_SMTP_PORT", self.smtp_port),
             PortSpec("mail inbox UI", "SAMLENG_MAIL_UI_PORT", self.mail_ui_port),
@@ -91,6 +93,7 @@ class LocalStack:
             "SAMLENG_AMQP_PORT": str(self.amqp_port),
             "SAMLENG_RABBITMQ_MANAGEMENT_PORT": str(self.management_port),
             "SAMLENG_EPMD_PORT": str(self.epmd_port),
+            "SAMLENG_RABBITMQ_DIST_PORT": str(self.dist_port),
             "SAMLENG_MONGO_PORT": str(self.mongo_port),
             "SAMLENG_SMTP_PORT": str(self.smtp_port),
             "SAMLENG_MAIL_UI_PORT": str(self.mail_ui_port),
@@ -105,7 +108,8 @@ class LocalStack:
 
     def infrastructure_urls(self) -> list[tuple[str, str]]:
         mongo = (
-            "external MongoDB (MONGODB_URI)" if self.external_mongodb_uri
+            "external MongoDB (MONGODB_URI)"
+            if self.external_mongodb_uri
             else f"mongodb://127.0.0.1:{self.mongo_port}"
         )
         return [

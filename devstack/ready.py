@@ -21,12 +21,16 @@ from devstack.config import LocalStack
 def check_infrastructure(stack: LocalStack, client: httpx.Client) -> dict[str, bool]:
     checks: dict[str, bool] = {"rabbitmq": port_is_open(stack.amqp_port)}
     try:
-        checks["rabbitmq-management"] = client.get(
-            f"http://127.0.0.1:{stack.management_port}/api/overview", auth=("guest", "guest")
-        ).status_code == 200
+        checks["rabbitmq-management"] = (
+            client.get(
+                f"http://127.0.0.1:{stack.management_port}/api/overview", auth=("guest", "guest")
+            ).status_code
+            == 200
+        )
     except httpx.HTTPError:
         checks["rabbitmq-management"] = False
     try:
+        mongo: MongoClient[dict[str, object]]
         with MongoClient(stack.mongodb_uri, serverSelectionTimeoutMS=500) as mongo:
             mongo.admin.command("ping")
         checks["mongodb"] = True
@@ -72,8 +76,11 @@ def main() -> int:
                 break
             if time.monotonic() > next_report:
                 waiting = [k for k, ok in infra.items() if not ok] + [k for k, u in services.items() if not u]
-                print(f"ready: still waiting for {', '.join(waiting)} "
-                      f"({time.monotonic() - started:.0f} s); see their lines above", flush=True)
+                print(
+                    f"ready: still waiting for {', '.join(waiting)} "
+                    f"({time.monotonic() - started:.0f} s); see their lines above",
+                    flush=True,
+                )
                 next_report += 30
             time.sleep(0.5)
     elapsed = time.monotonic() - started

@@ -34,7 +34,9 @@ def main() -> int:
     except ValueError as error:
         return fail(str(error))
     if not (RABBIT_BIN / "rabbitmq-server").exists():
-        return fail("rabbitmq-server is not installed. `make run` installs it (apt-get); run `make setup` as root.")
+        return fail(
+            "rabbitmq-server is not installed. `make run` installs it (apt-get); run `make setup` as root."
+        )
     taken = [spec for spec in stack.ports() if port_is_open(spec.port)]
     if taken:
         lines = "\n".join(f"  - port {s.port}: {s.label} (set {s.variable} to move it)" for s in taken)
@@ -70,9 +72,11 @@ def main() -> int:
     if scale:
         args += ["-c", ",".join(f"{k}={v}" for k, v in scale.items())]
     args += names
-    print(f"make run: starting {', '.join(names)} (data in {stack.run_dir}); Ctrl-C stops everything.",
-          flush=True)
-    os.execve(honcho, args, child_env)
+    print(
+        f"make run: starting {', '.join(names)} (data in {stack.run_dir}); Ctrl-C stops everything.",
+        flush=True,
+    )
+    os.execve(honcho, args, child_env)  # noqa: S606 - honcho replaces us so Ctrl-C reaches it
     return 0  # not reached
 
 

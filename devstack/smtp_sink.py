@@ -71,7 +71,7 @@ class Mailbox:
         raw = self.raw(message_id)
         if raw is None:
             return None
-        return email.message_from_bytes(raw, policy=email.policy.default)  # type: ignore[return-value]
+        return email.message_from_bytes(raw, policy=email.policy.default)
 
     def clear(self) -> int:
         removed = 0
@@ -89,7 +89,7 @@ def _attachments(message: EmailMessage) -> list[tuple[str, EmailMessage]]:
         if part.get_content_disposition() == "attachment" or (
             part.get_filename() and part.get_content_maintype() not in {"text"}
         ):
-            found.append((str(index), part))  # type: ignore[arg-type]
+            found.append((str(index), part))
     return found
 
 
@@ -221,9 +221,14 @@ async def serve(directory: Path, smtp_port: int, http_port: int, host: str = "12
     mailbox = Mailbox(directory)
     loop = asyncio.get_running_loop()
     smtp_server = await loop.create_server(
-        lambda: SMTP(SinkHandler(mailbox), hostname="samleng-smtp-sink", enable_SMTPUTF8=True,
-                     data_size_limit=50 * 1024 * 1024),
-        host, smtp_port,
+        lambda: SMTP(
+            SinkHandler(mailbox),
+            hostname="samleng-smtp-sink",
+            enable_SMTPUTF8=True,
+            data_size_limit=50 * 1024 * 1024,
+        ),
+        host,
+        smtp_port,
     )
     config = uvicorn.Config(create_app(mailbox), host=host, port=http_port, log_config=None, access_log=False)
     server = QuietServer(config)

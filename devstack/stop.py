@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -56,10 +57,8 @@ def main() -> int:
         pid_file.unlink(missing_ok=True)
     leftovers = _leftovers(stack.run_dir)
     for pid in leftovers:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
     deadline = time.monotonic() + 10
     while any(_alive(p) for p in leftovers) and time.monotonic() < deadline:
         time.sleep(0.2)

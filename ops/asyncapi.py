@@ -69,9 +69,7 @@ def service_document(router: Router, exchange: str = "samleng") -> dict[str, Any
             "description": router.description or f"Messages of the {router.name} service.",
         },
         "defaultContentType": "application/json",
-        "servers": {
-            "rabbitmq": {"host": "127.0.0.1:5672", "protocol": "amqp", "protocolVersion": "0.9.1"}
-        },
+        "servers": {"rabbitmq": {"host": "127.0.0.1:5672", "protocol": "amqp", "protocolVersion": "0.9.1"}},
         "channels": channels,
         "operations": operations,
         "components": {"messages": messages, "schemas": schemas.get("$defs", {})},

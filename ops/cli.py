@@ -33,8 +33,10 @@ async def _dlq(args: argparse.Namespace) -> int:
                     print(letter.as_json())
             else:
                 for letter in letters:
-                    print(f"{letter.message_id}  {letter.type}  reason={letter.reason}  "
-                          f"attempts={letter.attempts}  failed_at={letter.failed_at}  {letter.error}")
+                    print(
+                        f"{letter.message_id}  {letter.type}  reason={letter.reason}  "
+                        f"attempts={letter.attempts}  failed_at={letter.failed_at}  {letter.error}"
+                    )
                 print(json.dumps(summary(letters)))
             return 0
         ids = args.id or []

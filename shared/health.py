@@ -33,13 +33,12 @@ def health_routes(service: str, readiness: ReadinessCheck) -> list[Route]:
         return JSONResponse({"service": service, "status": "live"})
 
     async def ready(request: Request) -> JSONResponse:
+        detail: str | None = None
         try:
             checks = await asyncio.wait_for(readiness(), timeout=3)
         except Exception as error:
             checks = {"readiness-check": False}
             detail = type(error).__name__
-        else:
-            detail = None
         ok = all(checks.values())
         body = {"service": service, "status": "ready" if ok else "not-ready", "checks": checks}
         if detail:

@@ -19,10 +19,33 @@ from prometheus_client import Counter, Gauge, Histogram
 
 PERSONAL_KEYS = frozenset(
     {
-        "name", "full_name", "first_name", "last_name", "display_name", "signer_name",
-        "email", "email_address", "phone", "phone_number", "msisdn", "recipient", "recipients",
-        "address", "postal_address", "street", "address_line1", "address_line2", "city_address",
-        "psid", "contact", "to", "body", "message_text", "password", "token", "secret",
+        "name",
+        "full_name",
+        "first_name",
+        "last_name",
+        "display_name",
+        "signer_name",
+        "email",
+        "email_address",
+        "phone",
+        "phone_number",
+        "msisdn",
+        "recipient",
+        "recipients",
+        "address",
+        "postal_address",
+        "street",
+        "address_line1",
+        "address_line2",
+        "city_address",
+        "psid",
+        "contact",
+        "to",
+        "body",
+        "message_text",
+        "password",
+        "token",
+        "secret",
     }
 )
 REDACTED = "[redacted]"
@@ -79,7 +102,11 @@ def configure_logging(service: str, level: str = "INFO", fmt: str = "json") -> N
         else structlog.dev.ConsoleRenderer(colors=False)
     )
     structlog.configure(
-        processors=[structlog.stdlib.filter_by_level, *shared[:-2], structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        processors=[
+            structlog.stdlib.filter_by_level,
+            *shared[:-2],
+            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+        ],
         logger_factory=structlog.stdlib.LoggerFactory(),
         wrapper_class=structlog.stdlib.BoundLogger,
         cache_logger_on_first_use=True,
@@ -112,9 +139,7 @@ MESSAGES_CONSUMED = Counter(
     "Messages a consumer finished, by outcome (ack, retry, dead_letter).",
     ["queue", "type", "outcome"],
 )
-HANDLER_SECONDS = Histogram(
-    "samleng_handler_seconds", "Time spent in a message handler.", ["queue", "type"]
-)
+HANDLER_SECONDS = Histogram("samleng_handler_seconds", "Time spent in a message handler.", ["queue", "type"])
 MESSAGES_PUBLISHED = Counter(
     "samleng_messages_published_total", "Messages published and confirmed by the broker.", ["type"]
 )

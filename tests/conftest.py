@@ -32,7 +32,9 @@ from pymongo import AsyncMongoClient
 from devstack.broker import RabbitNode, wait_for_port
 from tests.support.ports import free_port
 
-SECANTUSD = shutil.which("secantusd-py") or str(Path(__file__).resolve().parents[1] / ".venv/bin/secantusd-py")
+SECANTUSD = shutil.which("secantusd-py") or str(
+    Path(__file__).resolve().parents[1] / ".venv/bin/secantusd-py"
+)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -64,7 +66,8 @@ def mongo_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     log = (storage / "server.log").open("wb")
     server = subprocess.Popen(
         [SECANTUSD, "--host", "127.0.0.1", "--port", str(port), "--storage-path", str(storage / "data")],
-        stdout=log, stderr=subprocess.STDOUT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     wait_for_port(port, 20, server)  # type: ignore[arg-type]
     yield f"mongodb://127.0.0.1:{port}/?retryWrites=false"

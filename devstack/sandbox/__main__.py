@@ -16,7 +16,8 @@ def main() -> None:
     port = int(os.environ.get("SAMLENG_SANDBOX_PORT", "8090"))
     app = create_app(log_path=run_dir / "sandbox" / "requests.jsonl")
     print(f"sandbox: providers on http://127.0.0.1:{port}/, control API /_sandbox, docs /docs", flush=True)
-    server = QuietServer(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    host = os.environ.get("SAMLENG_SANDBOX_HOST", "127.0.0.1")
+    server = QuietServer(uvicorn.Config(app, host=host, port=port, log_level="warning"))
 
     async def serve() -> None:
         stop = asyncio.Event()

@@ -27,7 +27,9 @@ def create_app(providers: list[Provider] | None = None, log_path: Path | None = 
         app.include_router(provider.router, prefix=f"/{provider.name}")
 
     @app.middleware("http")
-    async def record_and_inject(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+    async def record_and_inject(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
         path = request.url.path
         if path.startswith(CONTROL_PREFIXES):
             return await call_next(request)
@@ -45,8 +47,16 @@ def create_app(providers: list[Provider] | None = None, log_path: Path | None = 
                 response = _fault_response(fault)
             elif fault and fault.mode == "timeout":
                 await asyncio.sleep(fault.hold_ms / 1000)
-        recorder.record(provider, request.method, rest, request.url.query, dict(request.headers), body,
-                        response.status_code, fault)
+        recorder.record(
+            provider,
+            request.method,
+            rest,
+            request.url.query,
+            dict(request.headers),
+            body,
+            response.status_code,
+            fault,
+        )
         return response
 
     @app.get("/health/live")
@@ -84,5 +94,8 @@ def _fault_response(fault: StoredFault) -> Response:
     if fault.body is None or isinstance(fault.body, dict | list):
         body = fault.body if fault.body is not None else {"error": f"sandbox fault {fault.id}"}
         return JSONResponse(body, status_code=fault.status, headers=fault.headers)
-    return Response(json.dumps(fault.body) if not isinstance(fault.body, str) else fault.body,
-                    status_code=fault.status, headers=fault.headers)
+    return Response(
+        json.dumps(fault.body) if not isinstance(fault.body, str) else fault.body,
+        status_code=fault.status,
+        headers=fault.headers,
+    )

@@ -17,8 +17,12 @@ SENSITIVE_HEADERS = {"authorization", "cookie", "x-api-key"}
 class FaultRule(BaseModel):
     """A fault to inject into matching provider requests."""
 
-    provider: str | None = Field(default=None, description="Provider name (first path segment); any if unset.")
-    path_prefix: str | None = Field(default=None, description="Path prefix after the provider, e.g. /v2/send.")
+    provider: str | None = Field(
+        default=None, description="Provider name (first path segment); any if unset."
+    )
+    path_prefix: str | None = Field(
+        default=None, description="Path prefix after the provider, e.g. /v2/send."
+    )
     method: str | None = None
     mode: Literal["reject", "ambiguous", "timeout"] = Field(
         default="reject",
@@ -31,7 +35,9 @@ class FaultRule(BaseModel):
     headers: dict[str, str] = Field(default_factory=dict)
     latency_ms: int = Field(default=0, ge=0, le=120_000)
     hold_ms: int = Field(default=30_000, ge=0, le=600_000)
-    times: int | None = Field(default=1, ge=1, description="How many requests it applies to; null = until removed.")
+    times: int | None = Field(
+        default=1, ge=1, description="How many requests it applies to; null = until removed."
+    )
 
 
 class StoredFault(FaultRule):
@@ -77,8 +83,17 @@ class Recorder:
                 return fault
         return None
 
-    def record(self, provider: str, method: str, path: str, query: str, headers: dict[str, str],
-               body: bytes, status: int, fault: StoredFault | None) -> dict[str, Any]:
+    def record(
+        self,
+        provider: str,
+        method: str,
+        path: str,
+        query: str,
+        headers: dict[str, str],
+        body: bytes,
+        status: int,
+        fault: StoredFault | None,
+    ) -> dict[str, Any]:
         try:
             payload: Any = json.loads(body) if body else None
             kind = "json"
@@ -91,7 +106,9 @@ class Recorder:
             "method": method,
             "path": path,
             "query": query,
-            "headers": {k: ("[present]" if k.lower() in SENSITIVE_HEADERS else v) for k, v in headers.items()},
+            "headers": {
+                k: ("[present]" if k.lower() in SENSITIVE_HEADERS else v) for k, v in headers.items()
+            },
             "body_kind": kind,
             "body": payload,
             "status": status,

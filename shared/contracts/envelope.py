@@ -7,6 +7,7 @@ version, breaking ones add a new type. `event_id` is also the AMQP `message_id`.
 
 from __future__ import annotations
 
+import builtins
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Generic, TypeVar
 from uuid import UUID, uuid4
@@ -57,7 +58,7 @@ class Event(BaseModel, Generic[DataT]):
             raise TypeError(f"{cls.__name__} must declare `type: Literal[...] = ...`")
         return default
 
-    def caused(self, event_cls: type[EventT], data: Any, **envelope: Any) -> EventT:
+    def caused(self, event_cls: builtins.type[EventT], data: Any, **envelope: Any) -> EventT:
         """Build the next event in this chain: same correlation, causation = this event."""
         envelope.setdefault("correlation_id", self.correlation_id)
         return event_cls(causation_id=self.event_id, data=data, **envelope)

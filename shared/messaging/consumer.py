@@ -46,22 +46,70 @@ DepsT = TypeVar("DepsT")
 EventT_co = TypeVar("EventT_co", bound=Event[Any])
 
 
-@dataclass(frozen=True)
 class MessageContext(Generic[DepsT]):
-    """What a handler knows besides the event: its dependencies and the delivery facts."""
+    """What a handler knows besides the event: its dependencies and the delivery facts.
 
-    deps: DepsT
-    attempt: int
-    max_attempts: int
-    redelivered: bool
-    publisher: Publisher
-    log: Any
+    `log` is bound to the message (type, id, correlation, attempt) on first use only, so the
+    common path pays nothing for it.
+    """
+
+    __slots__ = (
+        "_log",
+        "_message",
+        "_queue_log",
+        "attempt",
+        "deps",
+        "max_attempts",
+        "publisher",
+        "redelivered",
+    )
+
+    def __init__(
+        self,
+        deps: DepsT,
+        attempt: int,
+        max_attempts: int,
+        redelivered: bool,
+        publisher: Publisher,
+        message: AbstractIncomingMessage | None = None,
+        queue_log: Any = None,
+    ) -> None:
+        self.deps = deps
+        self.attempt = attempt
+        self.max_attempts = max_attempts
+        self.redelivered = redelivered
+        self.publisher = publisher
+        self._message = message
+        self._queue_log = queue_log
+        self._log: Any = None
+
+    @property
+    def log(self) -> Any:
+        if self._log is None:
+            base = self._queue_log or structlog.stdlib.get_logger("samleng.consumer")
+            self._log = _bind_message(base, self._message, self.attempt) if self._message else base
+        return self._log
 
     async def publish(self, event: Event[Any]) -> None:
         await self.publisher.publish(event)
 
 
+def _bind_message(log: Any, message: AbstractIncomingMessage, attempt: int) -> Any:
+    return log.bind(
+        event_type=message.type or message.routing_key,
+        event_id=message.message_id,
+        correlation_id=message.correlation_id,
+        attempt=attempt,
+    )
+
+
 Handler = Callable[[Any, MessageContext[Any]], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class _TypeMetrics:
+    acked: Any
+    seconds: Any
 
 
 @dataclass(frozen=True)
@@ -102,6 +150,8 @@ class Consumer(Generic[DepsT]):
         self._consumer_tag: str | None = None
         self._in_flight: set[asyncio.Task[Any]] = set()
         self._log = structlog.stdlib.get_logger("samleng.consumer").bind(queue=group.queue)
+        self._metric_cache: dict[str, _TypeMetrics] = {}
+        self._in_flight_gauge = IN_FLIGHT.labels(group.queue)
 
     @property
     def consuming(self) -> bool:
@@ -131,55 +181,68 @@ class Consumer(Generic[DepsT]):
         task = asyncio.current_task()
         if task is not None:
             self._in_flight.add(task)
-        IN_FLIGHT.labels(self.group.queue).inc()
+        self._in_flight_gauge.inc()
         try:
             await self._process(message)
         finally:
-            IN_FLIGHT.labels(self.group.queue).dec()
+            self._in_flight_gauge.dec()
             if task is not None:
                 self._in_flight.discard(task)
 
     async def _process(self, message: AbstractIncomingMessage) -> None:
         event_type = message.type or message.routing_key or ""
         attempt = attempt_of(message)
-        log = self._log.bind(
-            event_type=event_type, event_id=message.message_id,
-            correlation_id=message.correlation_id, attempt=attempt,
-        )
         subscription = self._subscriptions.get(event_type)
         if subscription is None:
+            log = _bind_message(self._log, message, attempt)
             await self._dead_letter(message, "unknown-type", f"no handler for type {event_type!r}", log)
             return
         try:
             event = subscription.event_cls.model_validate_json(message.body)
         except ValidationError as invalid:
+            log = _bind_message(self._log, message, attempt)
             await self._dead_letter(message, "invalid-payload", describe_validation_error(invalid), log)
             return
         ctx = MessageContext(
-            deps=self._deps, attempt=attempt, max_attempts=self.group.max_attempts,
-            redelivered=bool(message.redelivered), publisher=self._publisher, log=log,
+            self._deps,
+            attempt,
+            self.group.max_attempts,
+            bool(message.redelivered),
+            self._publisher,
+            message,
+            self._log,
         )
+        metrics = self._metrics(event_type)
         started = time.perf_counter()
         try:
             await subscription.handler(event, ctx)
         except PermanentError as error:
-            await self._dead_letter(message, error.reason, str(error), log)
+            await self._dead_letter(message, error.reason, str(error), ctx.log)
+        except RetryableError as error:
+            await self._retry_or_dead_letter(message, attempt, error, ctx.log)
         except HandlerError as error:
-            if isinstance(error, RetryableError):
-                await self._retry_or_dead_letter(message, attempt, error, log)
-            else:
-                await self._dead_letter(message, error.reason, str(error), log)
+            await self._dead_letter(message, error.reason, str(error), ctx.log)
         except asyncio.CancelledError:
             raise
         except Exception as error:
-            log.exception("handler crashed")
-            await self._retry_or_dead_letter(message, attempt, error, log)
+            ctx.log.exception("handler crashed")
+            await self._retry_or_dead_letter(message, attempt, error, ctx.log)
         else:
             await message.ack()
-            MESSAGES_CONSUMED.labels(self.group.queue, event_type, "ack").inc()
-            log.debug("handled")
+            metrics.acked.inc()
         finally:
-            HANDLER_SECONDS.labels(self.group.queue, event_type).observe(time.perf_counter() - started)
+            metrics.seconds.observe(time.perf_counter() - started)
+
+    def _metrics(self, event_type: str) -> _TypeMetrics:
+        metrics = self._metric_cache.get(event_type)
+        if metrics is None:
+            queue = self.group.queue
+            metrics = _TypeMetrics(
+                acked=MESSAGES_CONSUMED.labels(queue, event_type, "ack"),
+                seconds=HANDLER_SECONDS.labels(queue, event_type),
+            )
+            self._metric_cache[event_type] = metrics
+        return metrics
 
     async def _retry_or_dead_letter(
         self, message: AbstractIncomingMessage, attempt: int, error: Exception, log: Any
@@ -194,7 +257,9 @@ class Consumer(Generic[DepsT]):
         MESSAGES_CONSUMED.labels(self.group.queue, message.type or "", "retry").inc()
         log.warning("retry scheduled", retry_queue=tier, error=_short(error), next_attempt=attempt + 1)
 
-    async def _dead_letter(self, message: AbstractIncomingMessage, reason: str, detail: str, log: Any) -> None:
+    async def _dead_letter(
+        self, message: AbstractIncomingMessage, reason: str, detail: str, log: Any
+    ) -> None:
         copy = copy_message(
             message,
             {

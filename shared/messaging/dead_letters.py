@@ -69,7 +69,9 @@ def describe(message: AbstractIncomingMessage) -> DeadLetter:
     )
 
 
-async def _fetch_all(channel: aio_pika.abc.AbstractChannel, queue_name: str, limit: int) -> list[AbstractIncomingMessage]:
+async def _fetch_all(
+    channel: aio_pika.abc.AbstractChannel, queue_name: str, limit: int
+) -> list[AbstractIncomingMessage]:
     queue = await channel.declare_queue(queue_name, passive=True)
     messages: list[AbstractIncomingMessage] = []
     while len(messages) < limit:
@@ -80,7 +82,9 @@ async def _fetch_all(channel: aio_pika.abc.AbstractChannel, queue_name: str, lim
     return messages
 
 
-async def list_dead_letters(connection: AbstractConnection, queue_name: str, limit: int = 1000) -> list[DeadLetter]:
+async def list_dead_letters(
+    connection: AbstractConnection, queue_name: str, limit: int = 1000
+) -> list[DeadLetter]:
     work_queue_of(queue_name)
     channel = await connection.channel()
     try:
@@ -110,7 +114,9 @@ async def replay(
             if not everything and message.message_id not in message_ids:
                 continue
             if not drop:
-                copy = copy_message(message, {ATTEMPT_HEADER: 1, REPLAYED_AT_HEADER: datetime.now(UTC).isoformat()})
+                copy = copy_message(
+                    message, {ATTEMPT_HEADER: 1, REPLAYED_AT_HEADER: datetime.now(UTC).isoformat()}
+                )
                 for header in (REASON_HEADER, ERROR_HEADER, FAILED_AT_HEADER):
                     copy.headers.pop(header, None)
                 await publisher.send_to_queue(target, copy)

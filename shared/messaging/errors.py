@@ -1,15 +1,15 @@
 """What a handler can raise, and what the runner does with it.
 
-    Exception                      anything unexpected: retried like RetryableError, then dead-lettered
-    ├── RetryableError             try again later (provider 5xx, timeout, lock held): next retry tier
-    ├── PermanentError             will never succeed (invalid data, 4xx): dead-letter now, with reason
-    └── OutcomeUnknownError        may have taken effect (timeout after sending): reconcile, never resend
-                                   blindly; the runner dead-letters it with reason `outcome-unknown`
-                                   unless the handler reconciles first
+Exception                      anything unexpected: retried like RetryableError, then dead-lettered
+├── RetryableError             try again later (provider 5xx, timeout, lock held): next retry tier
+├── PermanentError             will never succeed (invalid data, 4xx): dead-letter now, with reason
+└── OutcomeUnknownError        may have taken effect (timeout after sending): reconcile, never resend
+                               blindly; the runner dead-letters it with reason `outcome-unknown`
+                               unless the handler reconciles first
 
-    PublishFailed                  raised BY the publisher, never by handlers' own logic
-    ├── UnroutableMessage          no queue is bound for the routing key (never silent)
-    └── BrokerUnavailable          no broker confirm within the publish timeout (e.g. broker down)
+PublishFailed                  raised BY the publisher, never by handlers' own logic
+├── UnroutableMessage          no queue is bound for the routing key (never silent)
+└── BrokerUnavailable          no broker confirm within the publish timeout (e.g. broker down)
 """
 
 from __future__ import annotations

@@ -87,7 +87,9 @@ async def declare_exchange(channel: AbstractChannel, name: str) -> AbstractExcha
 
 async def declare_group(channel: AbstractChannel, group: ConsumerGroup) -> AbstractQueue:
     exchange = await declare_exchange(channel, group.exchange)
-    await channel.declare_queue(group.dead_letter_queue, durable=True, arguments=group.dead_letter_arguments())
+    await channel.declare_queue(
+        group.dead_letter_queue, durable=True, arguments=group.dead_letter_arguments()
+    )
     for name, arguments in group.retry_queues().items():
         await channel.declare_queue(name, durable=True, arguments=arguments)
     queue = await channel.declare_queue(group.queue, durable=True, arguments=group.work_queue_arguments())

@@ -7,6 +7,7 @@ after a broker restart.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
@@ -25,25 +26,36 @@ from tests.support.processes import ServiceProcess, pid_alive, wait_until
 pytestmark = pytest.mark.timeout(240)
 
 
-def start_probe(service_env: dict[str, str], tmp_path: Path, group: str, replica: str = "probe.1", **extra: str) -> ServiceProcess:
+def start_probe(
+    service_env: dict[str, str], tmp_path: Path, group: str, replica: str = "probe.1", **extra: str
+) -> ServiceProcess:
     env = dict(service_env, PROBE_GROUP=group, **extra)
     proc = ServiceProcess("tests.support.probe", env, tmp_path / f"{replica}.log", replica).start()
     proc.wait_ready()
     return proc
 
 
-def publish(service_env: dict[str, str], tmp_path: Path, events: list[dict[str, Any]], **spec: Any) -> subprocess.Popen[str]:
+def publish(
+    service_env: dict[str, str], tmp_path: Path, events: list[dict[str, Any]], **spec: Any
+) -> subprocess.Popen[str]:
     spec_path = tmp_path / f"spec-{uuid.uuid4().hex[:6]}.json"
     spec_path.write_text(json.dumps({"events": events, **spec}))
     return subprocess.Popen(
         [sys.executable, "-m", "tests.support.publish_probe", str(spec_path)],
-        env=service_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=service_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
 
 
 def samleng(service_env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "ops.cli", *args], env=service_env, capture_output=True, text=True, timeout=60,
+        [sys.executable, "-m", "ops.cli", *args],
+        env=service_env,
+        capture_output=True,
+        text=True,
+        timeout=60,
         check=False,
     )
 
@@ -53,8 +65,6 @@ async def count(collection: Any, query: dict[str, Any] | None = None) -> int:
 
 
 async def eventually(predicate: Any, timeout: float = 20.0, message: str = "condition") -> Any:
-    import asyncio
-
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = await predicate()
@@ -121,7 +131,9 @@ async def test_poison_message_lands_in_dead_letter_queue_with_reason_and_can_be_
     dlq = f"samleng.{group}.dlq"
     worker = start_probe(service_env, tmp_path, group)
     try:
-        publish(service_env, tmp_path, [{"key": "poison", "poison": True}, {"key": "doomed", "permanent": True}]).communicate(timeout=60)
+        publish(
+            service_env, tmp_path, [{"key": "poison", "poison": True}, {"key": "doomed", "permanent": True}]
+        ).communicate(timeout=60)
         await eventually(lambda: _gte(count(db.attempts, {"key": "poison"}), 3), message="three attempts")
 
         def listed() -> list[dict[str, Any]]:
@@ -163,10 +175,17 @@ async def test_invalid_payload_is_dead_lettered_at_once_with_the_field_that_fail
         channel = await connection.channel()
         exchange = await channel.get_exchange("samleng")
         body = json.dumps({"type": "test.probe.v1", "correlation_id": "x", "data": {"kee": "typo"}}).encode()
-        await exchange.publish(aio_pika.Message(body, type="test.probe.v1", message_id="bad-1"), "test.probe.v1")
+        await exchange.publish(
+            aio_pika.Message(body, type="test.probe.v1", message_id="bad-1"), "test.probe.v1"
+        )
         await connection.close()
         letters = wait_until(
-            lambda: [json.loads(x) for x in samleng(service_env, "dlq", "list", f"samleng.{group}.dlq", "--json").stdout.splitlines()],
+            lambda: [
+                json.loads(x)
+                for x in samleng(
+                    service_env, "dlq", "list", f"samleng.{group}.dlq", "--json"
+                ).stdout.splitlines()
+            ],
             message="dead letter",
         )
         assert letters[0]["reason"] == "invalid-payload"
@@ -193,8 +212,11 @@ async def test_consumer_sigkilled_mid_handling_gets_message_redelivered_and_effe
         assert attempts[1]["pid"] == second.process.pid  # type: ignore[union-attr]
         assert await count(db.effects, {"_id": "crash"}) == 1
         url = second.wait_ready()
-        metrics = httpx.get(url + "/metrics").text
-        assert f'samleng_messages_consumed_total{{outcome="ack",queue="samleng.{group}",type="test.probe.v1"}} 1.0' in metrics
+        metrics = (await asyncio.to_thread(httpx.get, url + "/metrics")).text
+        assert (
+            f'samleng_messages_consumed_total{{outcome="ack",queue="samleng.{group}",type="test.probe.v1"}} 1.0'
+            in metrics
+        )
     finally:
         second.terminate()
 
@@ -209,13 +231,15 @@ async def test_broker_restart_mid_stream_loses_no_persistent_message_and_service
     publisher = publish(env, tmp_path, [{"key": f"m{i}"} for i in range(total)], rate=100)
     try:
         await eventually(lambda: _gte(count(db.effects), 50), message="stream under way")
-        rabbit.stop_server_only()
-        time.sleep(1)
-        rabbit.start_server_only()
+        await asyncio.to_thread(rabbit.stop_server_only)
+        await asyncio.sleep(1)
+        await asyncio.to_thread(rabbit.start_server_only)
         out, err = publisher.communicate(timeout=120)
         assert publisher.returncode == 0, err[-2000:]
         assert out.count("confirmed") == total
-        await eventually(lambda: _gte(count(db.effects), total), timeout=60, message="every message persisted")
+        await eventually(
+            lambda: _gte(count(db.effects), total), timeout=60, message="every message persisted"
+        )
         assert await count(db.effects) == total
         assert worker.process.poll() is None and worker.process.pid == worker_pid  # type: ignore[union-attr]
         assert pid_alive(worker_pid)

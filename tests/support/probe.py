@@ -53,8 +53,13 @@ def build_router(group: str) -> Router:
         db = ctx.deps.db
         data = event.data
         await db.attempts.insert_one(
-            {"key": data.key, "attempt": ctx.attempt, "at": utcnow(), "pid": os.getpid(),
-             "redelivered": ctx.redelivered}
+            {
+                "key": data.key,
+                "attempt": ctx.attempt,
+                "at": utcnow(),
+                "pid": os.getpid(),
+                "redelivered": ctx.redelivered,
+            }
         )
         ctx.log.info("probe handled", key=data.key)
         if data.permanent:
@@ -63,7 +68,9 @@ def build_router(group: str) -> Router:
             raise RetryableError(f"probe fails until attempt {data.fail_until_attempt}")
         if data.poison and await db.fixes.find_one({"_id": data.key}) is None:
             raise RuntimeError("poison message: no fix yet")
-        await insert_once(durable(db.effects), {"_id": data.key, "event_id": str(event.event_id), "pid": os.getpid()})
+        await insert_once(
+            durable(db.effects), {"_id": data.key, "event_id": str(event.event_id), "pid": os.getpid()}
+        )
         if data.sleep_after_effect_s and not ctx.redelivered:
             await asyncio.sleep(data.sleep_after_effect_s)
 

@@ -25,7 +25,10 @@ class ServiceProcess:
         env = dict(self.env, HONCHO_PROCESS_NAME=self.name, PYTHONUNBUFFERED="1")
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", self.module], env=env, stdout=log, stderr=subprocess.STDOUT,
+                [sys.executable, "-m", self.module],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
                 cwd=Path(__file__).resolve().parents[2],
             )
         return self
@@ -39,7 +42,9 @@ class ServiceProcess:
         while time.monotonic() < deadline:
             assert self.process is not None
             if self.process.poll() is not None:
-                raise RuntimeError(f"{self.name} exited with {self.process.returncode}:\n{self.logs()[-3000:]}")
+                raise RuntimeError(
+                    f"{self.name} exited with {self.process.returncode}:\n{self.logs()[-3000:]}"
+                )
             if self.registration.exists():
                 info = json.loads(self.registration.read_text())
                 if info["pid"] == self.process.pid:

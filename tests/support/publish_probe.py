@@ -18,7 +18,7 @@ from tests.support.probe import Probe, ProbeData
 
 
 async def main(spec_path: str) -> None:
-    spec = json.loads(open(spec_path).read())  # noqa: ASYNC230, PTH123, SIM115
+    spec = json.loads(open(spec_path).read())  # noqa: ASYNC230, SIM115
     settings = ServiceSettings()
     connection = await connect(settings.amqp_url.get_secret_value(), "probe-publisher")
     publisher = await Publisher.open(connection, settings.amqp_exchange, settings.publish_timeout_seconds)

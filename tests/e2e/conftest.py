@@ -1,0 +1,115 @@
+"""The whole local stack as `make run` starts it, on free ports in a temporary run directory."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.support.ports import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = "/usr/lib/chromium/chromium"
+
+
+@dataclass
+class RunningStack:
+    env: dict[str, str]
+    run_dir: Path
+    log_path: Path
+    process: subprocess.Popen[bytes] | None = None
+    started_at: float = 0.0
+    ready_after: float = 0.0
+
+    def port(self, name: str) -> int:
+        return int(self.env[name])
+
+    def start(self, timeout: float = 60.0) -> None:
+        self.log_path.write_bytes(b"")
+        self.started_at = time.monotonic()
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "devstack.run"],
+            env=self.env,
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        while time.monotonic() - self.started_at < timeout:
+            if "Samleng is up" in self.log():
+                self.ready_after = time.monotonic() - self.started_at
+                return
+            if self.process.poll() is not None:
+                raise RuntimeError(f"make run exited early:\n{self.log()[-4000:]}")
+            time.sleep(0.2)
+        raise TimeoutError(f"not ready within {timeout}s:\n{self.log()[-4000:]}")
+
+    def interrupt(self, timeout: float = 20.0) -> int:
+        """Ctrl-C, as a person at the terminal sends it: SIGINT to the foreground process group."""
+        assert self.process is not None
+        os.killpg(self.process.pid, signal.SIGINT)
+        return self.process.wait(timeout)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def processes(self) -> list[tuple[int, str]]:
+        """Live (non-zombie) processes started for this run directory."""
+        marker = f"SAMLENG_RUN_DIR={self.run_dir}".encode()
+        found = []
+        for proc in Path("/proc").iterdir():
+            if not proc.name.isdigit():
+                continue
+            try:
+                state = (proc / "stat").read_text().rsplit(")", 1)[1].split()[0]
+                environ = (proc / "environ").read_bytes()
+                cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            except OSError:
+                continue
+            if state != "Z" and (marker in environ or str(self.run_dir) in cmdline):
+                found.append((int(proc.name), cmdline))
+        return found
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
+    run_dir = tmp_path_factory.mktemp("run")
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("AMQP_", "MONGODB_", "SAMLENG_", "PYTEST"))
+    }
+    env.update(
+        SAMLENG_RUN_DIR=str(run_dir),
+        SAMLENG_AMQP_PORT=str(free_port()),
+        SAMLENG_RABBITMQ_MANAGEMENT_PORT=str(free_port()),
+        SAMLENG_RABBITMQ_DIST_PORT=str(free_port()),
+        SAMLENG_EPMD_PORT=str(free_port()),
+        SAMLENG_MONGO_PORT=str(free_port()),
+        SAMLENG_SMTP_PORT=str(free_port()),
+        SAMLENG_MAIL_UI_PORT=str(free_port()),
+        SAMLENG_SANDBOX_PORT=str(free_port()),
+        INTAKE_PORT=str(free_port()),
+        CONSOLE_PORT=str(free_port()),
+    )
+    running = RunningStack(env=env, run_dir=run_dir, log_path=run_dir.parent / f"{run_dir.name}-run.log")
+    running.start()
+    yield running
+    if running.process is not None and running.process.poll() is None:
+        running.interrupt()
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[object]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=[])
+        yield launched
+        launched.close()
