@@ -35,7 +35,7 @@ stop: $(STAMP)
 	@$(BIN)/python -m devstack.stop
 
 test: setup-test check
-	$(PYTEST) tests -p no:cacheprovider
+	$(PYTEST) -p no:cacheprovider tests/unit tests/service tests/integration tests/e2e
 
 test-unit: $(STAMP)
 	$(PYTEST) tests/unit

