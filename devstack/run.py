@@ -8,6 +8,7 @@ missing, skips the local Mongo-wire server when MONGODB_URI points elsewhere, pa
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import sys
 from pathlib import Path
@@ -23,6 +24,18 @@ ROOT = Path(__file__).resolve().parents[1]
 def fail(message: str) -> int:
     print(f"\nmake run: {message}\n", file=sys.stderr, flush=True)
     return 1
+
+
+def local_secrets(run_dir: Path) -> dict[str, str]:
+    """Secrets for a local run, generated once into .run/secrets.env (never committed, never default)."""
+    path = run_dir / "secrets.env"
+    if not path.exists():
+        run_dir.mkdir(parents=True, exist_ok=True)
+        path.write_text(
+            f"INTAKE_SECRET_KEY={secrets.token_urlsafe(32)}\nINTAKE_OPERATOR_TOKEN={secrets.token_urlsafe(24)}\n"
+        )
+        path.chmod(0o600)
+    return {k: v for k, v in dotenv_values(path).items() if v is not None}
 
 
 def main() -> int:
@@ -62,6 +75,9 @@ def main() -> int:
 
     child_env = dict(env)
     child_env.update(stack.child_env())
+    for name, value in local_secrets(stack.run_dir).items():
+        child_env.setdefault(name, value)
+    child_env.setdefault("INTAKE_MESSENGER_PAGE", "SamlengSandbox")
     child_env.setdefault("LOG_FORMAT", "console")
     child_env["SAMLENG_EXPECTED_SERVICES"] = ",".join(expected)
     child_env["PYTHONUNBUFFERED"] = "1"

@@ -4,6 +4,7 @@
     samleng dlq replay QUEUE (--id ID... | --all) put them back on their work queue
     samleng dlq drop QUEUE (--id ID... | --all)   discard them
     samleng docs [--out docs/asyncapi]           write the AsyncAPI document of every service
+    samleng import-pledges FILE.csv              import paper sign-up sheets (in-person table)
 
 QUEUE is the dead-letter queue, e.g. `samleng.pledge-intake.dlq`. The broker URL comes from
 AMQP_URL (or .env), like every service.
@@ -64,6 +65,12 @@ def _docs(args: argparse.Namespace) -> int:
     return 0
 
 
+def _import_pledges(args: argparse.Namespace) -> int:
+    from ops.table_import import import_file
+
+    return import_file(Path(args.file), args.url, args.token, args.chunk, args.lang)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="samleng", description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -75,7 +82,19 @@ def main(argv: list[str] | None = None) -> int:
     dlq.add_argument("--json", action="store_true", help="one JSON object per line")
     docs = commands.add_parser("docs", help="write AsyncAPI documents")
     docs.add_argument("--out", default="docs/asyncapi")
+    table = commands.add_parser("import-pledges", help="import a CSV of paper sign-up sheets through intake")
+    table.add_argument("file", help="CSV in the template's format (GET /api/v1/imports/table/template)")
+    table.add_argument(
+        "--url",
+        default=None,
+        help="intake base URL (default INTAKE_PUBLIC_BASE_URL or http://127.0.0.1:8000)",
+    )
+    table.add_argument("--token", default=None, help="operator token (default INTAKE_OPERATOR_TOKEN)")
+    table.add_argument("--chunk", type=int, default=50, help="rows per request")
+    table.add_argument("--lang", choices=["en", "km"], default="en", help="language of error messages")
     args = parser.parse_args(argv)
+    if args.command == "import-pledges":
+        return _import_pledges(args)
     if args.command == "dlq":
         try:
             return asyncio.run(_dlq(args))

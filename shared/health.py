@@ -14,9 +14,11 @@ import asyncio
 import contextlib
 import json
 import os
+import signal
 import socket
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import uvicorn
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -105,3 +107,30 @@ def register(registry_dir: str, service: str, url: str) -> Path:
     path = directory / f"{replica}.json"
     path.write_text(json.dumps({"service": service, "replica": replica, "url": url, "pid": os.getpid()}))
     return path
+
+
+def run_asgi(app: Any, service: str, host: str, port: int, registry_dir: str | None = None) -> None:
+    """Serve an HTTP service until SIGTERM/SIGINT, announcing its URL for `make run` if asked."""
+    asyncio.run(_serve_asgi(app, service, host, port, registry_dir))
+
+
+async def _serve_asgi(app: Any, service: str, host: str, port: int, registry_dir: str | None) -> None:
+    server = QuietServer(uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False))
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    task = asyncio.create_task(server.serve())
+    registration = None
+    while not server.started and not task.done():  # noqa: ASYNC110 - uvicorn offers no started event
+        await asyncio.sleep(0.02)
+    if task.done():
+        task.result()
+        return
+    if registry_dir:
+        registration = register(registry_dir, service, f"http://{host}:{port}")
+    await stop.wait()
+    if registration is not None:
+        registration.unlink(missing_ok=True)
+    server.should_exit = True
+    await task

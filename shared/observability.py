@@ -50,7 +50,7 @@ PERSONAL_KEYS = frozenset(
 )
 REDACTED = "[redacted]"
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(\.[\w-]+)+")
-_PHONE = re.compile(r"(?<![\w/])\+?\d[\d ().-]{7,}\d(?![\w/])")
+_PHONE = re.compile(r"(?<![\w/.:+-])(?!\d{4}-\d{2}-\d{2}(?!\d))\+?\(?\d(?:[ -]?\(?\d\)?){7,14}(?![\w/.:-])")
 _URL_CREDENTIALS = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)[^/\s:@]+:[^/\s@]+@")
 
 

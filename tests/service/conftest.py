@@ -1,0 +1,64 @@
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import aio_pika
+import pytest
+
+from devstack.broker import RabbitNode
+from services.intake.app import create_app
+from services.intake.settings import IntakeSettings
+from shared.messaging.topology import ConsumerGroup, declare_group
+from tests.support.http import serve
+from tests.support.ports import free_port
+
+SECRET = "test-secret-key-0123456789abcdefghijkl"
+OPERATOR = "operator-token-for-tests"
+
+
+def intake_settings(rabbit_url: str, mongo_uri: str, db_name: str, **overrides: Any) -> IntakeSettings:
+    values: dict[str, Any] = {
+        "amqp_url": rabbit_url,
+        "mongodb_uri": mongo_uri,
+        "mongodb_database": db_name,
+        "secret_key": SECRET,
+        "operator_token": OPERATOR,
+        "rate_limit_per_minute": 100_000,
+        "messenger_page": "SamlengTest",
+        "public_base_url": "http://intake.test",
+    }
+    values.update(overrides)
+    return IntakeSettings(**values)
+
+
+@pytest.fixture
+async def submitted_queue(rabbit: RabbitNode) -> AsyncIterator[Any]:
+    """pledge-intake's queue, declared but not consumed: what intake hands over stays readable."""
+    connection = await aio_pika.connect(rabbit.url)
+    channel = await connection.channel()
+    group = ConsumerGroup(exchange="samleng", name="pledge-intake", routing_keys=("pledge.submitted.v1",))
+    queue = await declare_group(channel, group)
+    await queue.purge()
+    yield queue
+    await queue.purge()
+    await connection.close()
+
+
+@pytest.fixture
+def make_intake(rabbit: RabbitNode, mongo_uri: str, db_name: str) -> Callable[..., Any]:
+    def build(**overrides: Any) -> Any:
+        return serve(create_app(intake_settings(rabbit.url, mongo_uri, db_name, **overrides)))
+
+    return build
+
+
+@pytest.fixture
+async def intake(make_intake: Callable[..., Any], submitted_queue: Any) -> AsyncIterator[str]:
+    async with make_intake() as url:
+        yield url
+
+
+@pytest.fixture
+def dead_broker_url() -> str:
+    return f"amqp://guest:guest@127.0.0.1:{free_port()}/"
