@@ -45,7 +45,7 @@ def check_infrastructure(stack: LocalStack, client: httpx.Client) -> dict[str, b
 
 
 def check_services(health_dir: Path, expected: list[str], client: httpx.Client) -> dict[str, str | None]:
-    """replica -> health URL if ready, None if not (yet)."""
+    """replica -> base URL if ready, None if not (yet)."""
     found: dict[str, str | None] = {}
     for replica in expected:
         path = health_dir / f"{replica}.json"
@@ -59,6 +59,18 @@ def check_services(health_dir: Path, expected: list[str], client: httpx.Client) 
                 url = None
         found[replica] = url
     return found
+
+
+def public_sites(health_dir: Path, services: dict[str, str | None]) -> dict[str, str]:
+    sites = {}
+    for replica, url in services.items():
+        try:
+            info = json.loads((health_dir / f"{replica}.json").read_text())
+        except (OSError, ValueError):
+            continue
+        if info.get("public") and url:
+            sites[replica] = url
+    return sites
 
 
 def main() -> int:
@@ -89,6 +101,8 @@ def main() -> int:
     lines += [f"  {label:<{width}}{url}" for label, url in stack.infrastructure_urls()]
     for replica, url in services.items():
         lines.append(f"  {replica:<{width}}{url}/health/ready")
+    for replica, url in public_sites(stack.health_dir, services).items():
+        lines.append(f"  {'web: ' + replica:<{width}}{url}/")
     lines += ["", "  Press Ctrl-C to stop everything (data stays in " + str(stack.run_dir) + ")."]
     print("\n".join(lines), flush=True)
     while True:

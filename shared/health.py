@@ -99,13 +99,15 @@ class HealthServer:
             await self._task
 
 
-def register(registry_dir: str, service: str, url: str) -> Path:
+def register(registry_dir: str, service: str, url: str, public: bool = False) -> Path:
     """Local runs: announce this process's health URL so `make run` can wait for all replicas."""
     directory = Path(registry_dir)
     directory.mkdir(parents=True, exist_ok=True)
     replica = os.environ.get("HONCHO_PROCESS_NAME", service)
     path = directory / f"{replica}.json"
-    path.write_text(json.dumps({"service": service, "replica": replica, "url": url, "pid": os.getpid()}))
+    path.write_text(
+        json.dumps({"service": service, "replica": replica, "url": url, "pid": os.getpid(), "public": public})
+    )
     return path
 
 
@@ -128,7 +130,7 @@ async def _serve_asgi(app: Any, service: str, host: str, port: int, registry_dir
         task.result()
         return
     if registry_dir:
-        registration = register(registry_dir, service, f"http://{host}:{port}")
+        registration = register(registry_dir, service, f"http://{host}:{port}", public=True)
     await stop.wait()
     if registration is not None:
         registration.unlink(missing_ok=True)

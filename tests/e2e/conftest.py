@@ -31,6 +31,10 @@ class RunningStack:
     def port(self, name: str) -> int:
         return int(self.env[name])
 
+    @property
+    def intake_url(self) -> str:
+        return self.env["INTAKE_PUBLIC_BASE_URL"]
+
     def start(self, timeout: float = 60.0) -> None:
         self.log_path.write_bytes(b"")
         self.started_at = time.monotonic()
@@ -95,9 +99,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
         SAMLENG_SMTP_PORT=str(free_port()),
         SAMLENG_MAIL_UI_PORT=str(free_port()),
         SAMLENG_SANDBOX_PORT=str(free_port()),
-        INTAKE_PORT=str(free_port()),
-        CONSOLE_PORT=str(free_port()),
     )
+    intake_port = free_port()
+    env.update(INTAKE_PORT=str(intake_port), INTAKE_PUBLIC_BASE_URL=f"http://127.0.0.1:{intake_port}")
     running = RunningStack(env=env, run_dir=run_dir, log_path=run_dir.parent / f"{run_dir.name}-run.log")
     running.start()
     yield running

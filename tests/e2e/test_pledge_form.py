@@ -1,0 +1,121 @@
+"""The pledge form in a real browser (Debian's Chromium) against the whole running system."""
+
+from __future__ import annotations
+
+import re
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.e2e.conftest import RunningStack
+
+pytestmark = pytest.mark.timeout(300)
+SHOTS = Path(tempfile.gettempdir()) / "samleng-screens"  # for people to look at; not asserted
+
+
+def wait_recorded(page: Any, timeout: float = 20.0) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        state = page.locator("#state").get_attribute("data-state")
+        if state == "recorded":
+            return state
+        time.sleep(0.3)
+        page.reload()
+    raise AssertionError(f"pledge not recorded; last state {state}")
+
+
+def test_english_form_with_a_latin_name_is_signed_and_recorded(stack: RunningStack, browser: Any) -> None:
+    page = browser.new_page()
+    page.goto(stack.intake_url + "/?lang=en")
+    page.get_by_label("Your name").fill("Sok Dara")
+    assert "I, Sok Dara, pledge" not in page.content(), "the pledge text is filled only by the server"
+    page.get_by_label("Country where you live").select_option("US")
+    page.get_by_label("English").check()
+    page.get_by_label("Email", exact=True).check()
+    page.get_by_label("Email address").fill("dara@example.org")
+    page.get_by_label("Send me Urgent Action alerts.").check()
+    page.locator("#consent").check()
+    SHOTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(SHOTS / "form-en.png"), full_page=True)
+    page.get_by_role("button", name="Sign the pledge").click()
+    page.wait_for_url(re.compile(r"/pledge/pl_"))
+    assert page.locator("#thanks").inner_text() == "Thank you for signing the pledge"
+    assert wait_recorded(page) == "recorded"
+    pledge_id = page.url.split("/pledge/")[1].split("?")[0]
+    status = httpx.get(f"{stack.intake_url}/api/v1/pledges/{pledge_id}").json()
+    assert status["state"] == "recorded"
+    page.close()
+
+
+def test_khmer_form_with_a_khmer_name_signal_and_email(stack: RunningStack, browser: Any) -> None:
+    page = browser.new_page()
+    page.goto(stack.intake_url + "/?lang=km")
+    assert page.locator("html").get_attribute("lang") == "km"
+    page.get_by_label("ឈ្មោះរបស់អ្នក").fill("សុខ ចាន់ធី")
+    page.get_by_label("ប្រទេសដែលអ្នករស់នៅ").select_option("KH")
+    page.locator("#certificate_language-km").check()
+    page.locator("#channel-email").check()
+    page.locator("#channel-signal").check()
+    page.get_by_label("អាសយដ្ឋានអ៊ីមែល").fill("chanthy@example.org")
+    page.locator("#phone").fill("012 345 678")
+    page.locator("#consent").check()
+    page.screenshot(path=str(SHOTS / "form-km.png"), full_page=True)
+    page.get_by_role("button", name="ចុះហត្ថលេខាលើការសន្យា").click()
+    page.wait_for_url(re.compile(r"/pledge/pl_"))
+    assert page.locator("#thanks").inner_text() == "សូមអរគុណសម្រាប់ការចុះហត្ថលេខាលើការសន្យា"
+    assert wait_recorded(page) == "recorded"
+    page.screenshot(path=str(SHOTS / "thanks-km.png"), full_page=True)
+    page.close()
+
+
+def test_messenger_choice_leads_to_the_m_me_step(stack: RunningStack, browser: Any) -> None:
+    page = browser.new_page()
+    page.goto(stack.intake_url + "/?lang=en")
+    page.get_by_label("Your name").fill("Chan Sophea")
+    page.get_by_label("Country where you live").select_option("KH")
+    page.locator("#channel-messenger").check()
+    page.locator("#consent").check()
+    page.get_by_role("button", name="Sign the pledge").click()
+    page.wait_for_url(re.compile(r"/pledge/pl_"))
+    link = page.get_by_role("link", name="Open Messenger").get_attribute("href")
+    assert link is not None and link.startswith("https://m.me/") and "ref=" in link
+    page.close()
+
+
+def test_post_disappears_when_cambodia_is_chosen(stack: RunningStack, browser: Any) -> None:
+    page = browser.new_page()
+    page.goto(stack.intake_url + "/?lang=en")
+    post = page.locator("#channel-post")
+    page.get_by_label("Country where you live").select_option("US")
+    post.check()
+    assert post.is_visible()
+    assert page.locator("#postal_address").is_visible(), "the address appears when post is chosen"
+    page.get_by_label("Country where you live").select_option("KH")
+    assert not post.is_visible()
+    assert not post.is_checked(), "a hidden choice is not sent"
+    page.get_by_label("Country where you live").select_option("FR")
+    assert post.is_visible()
+    page.close()
+
+
+def test_the_server_refuses_post_for_cambodia_when_forced(stack: RunningStack, browser: Any) -> None:
+    context = browser.new_context(java_script_enabled=False)
+    page = context.new_page()
+    page.goto(stack.intake_url + "/?lang=en")
+    page.get_by_label("Your name").fill("Keo Sina")
+    page.get_by_label("Country where you live").select_option("KH")
+    assert page.locator("#channel-post").is_visible(), "without JavaScript nothing hides it"
+    page.locator("#channel-post").check()
+    page.locator("#consent").check()
+    page.get_by_role("button", name="Sign the pledge").click()
+    summary = page.locator("#error-summary")
+    assert "cannot be posted to addresses in Cambodia" in summary.inner_text()
+    assert page.get_by_label("Your name").input_value() == "Keo Sina", "what was typed is kept"
+    describedby = page.locator("#channels").get_attribute("aria-describedby") or ""
+    assert "channels-error" in describedby
+    page.screenshot(path=str(SHOTS / "refused.png"), full_page=True)
+    context.close()

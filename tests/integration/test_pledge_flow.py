@@ -1,0 +1,260 @@
+"""Intake and pledge-intake as separate processes on the real broker and Mongo-wire server."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aio_pika
+import httpx
+import pytest
+
+from devstack.broker import RabbitNode
+from services.intake.ids import derived_pledge_id
+from services.intake.submission import build_submission
+from services.intake.validation import PledgeInput, validate_pledge
+from shared.contracts.pledge import PledgeRecorded, PledgeRejected, PledgeSubmitted
+from shared.messaging.connection import connect
+from shared.messaging.publisher import Publisher
+from tests.service.conftest import OPERATOR, SECRET
+from tests.support.ports import free_port
+from tests.support.processes import ServiceProcess
+
+pytestmark = pytest.mark.timeout(180)
+
+
+@pytest.fixture
+async def outcomes(rabbit: RabbitNode) -> AsyncIterator[Any]:
+    """A test's own queue on the exchange, as a future consumer of pledge outcomes would have."""
+    connection = await aio_pika.connect(rabbit.url)
+    channel = await connection.channel()
+    exchange = await channel.declare_exchange("samleng", aio_pika.ExchangeType.TOPIC, durable=True)
+    queue = await channel.declare_queue(exclusive=True)
+    await queue.bind(exchange, "pledge.recorded.v1")
+    await queue.bind(exchange, "pledge.rejected.v1")
+    yield queue
+    await connection.close()
+
+
+async def drain(queue: Any, settle: float = 1.5) -> list[PledgeRecorded | PledgeRejected]:
+    found: list[PledgeRecorded | PledgeRejected] = []
+    deadline = time.monotonic() + settle
+    while time.monotonic() < deadline:
+        message = await queue.get(no_ack=True, fail=False)
+        if message is None:
+            await asyncio.sleep(0.05)
+            continue
+        cls = PledgeRecorded if message.type == "pledge.recorded.v1" else PledgeRejected
+        found.append(cls.model_validate_json(message.body))
+        deadline = time.monotonic() + settle
+    return found
+
+
+@pytest.fixture
+def pledge_intake(service_env: dict[str, str], tmp_path: Path) -> Any:
+    proc = ServiceProcess(
+        "services.pledge_intake", service_env, tmp_path / "pledge-intake.log", "pledge-intake.1"
+    ).start()
+    proc.wait_ready()
+    yield proc
+    proc.terminate()
+
+
+@pytest.fixture
+def intake(service_env: dict[str, str], tmp_path: Path) -> Any:
+    env = dict(
+        service_env,
+        INTAKE_SECRET_KEY=SECRET,
+        INTAKE_OPERATOR_TOKEN=OPERATOR,
+        INTAKE_PORT=str(free_port()),
+        INTAKE_MESSENGER_PAGE="SamlengTest",
+    )
+    proc = ServiceProcess("services.intake", env, tmp_path / "intake.log", "intake.1").start()
+    url = proc.wait_ready()
+    yield url
+    proc.terminate()
+
+
+def submission(pledge_id: str, **change: Any) -> PledgeSubmitted:
+    raw = {
+        "name": "Sok Dara",
+        "country": "US",
+        "channels": ["email"],
+        "email": "dara@example.org",
+        "consent": True,
+        "alerts_opt_in": True,
+        **change,
+    }
+    valid, errors = validate_pledge(PledgeInput(**raw), "en")
+    assert valid is not None, errors
+    return build_submission(pledge_id, valid, "api", "en", "pledge-consent-test")
+
+
+async def publish(rabbit: RabbitNode, *events: PledgeSubmitted) -> None:
+    connection = await connect(rabbit.url, "test")
+    publisher = await Publisher.open(connection, "samleng")
+    for event in events:
+        await publisher.publish(event)
+    await connection.close()
+
+
+async def wait_for(predicate: Any, timeout: float = 15.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = await predicate()
+        if value:
+            return value
+        await asyncio.sleep(0.1)
+    raise AssertionError("condition not met")
+
+
+async def test_api_pledge_is_recorded_and_the_status_url_says_so(
+    intake: str, pledge_intake: Any, outcomes: Any, db: Any
+) -> None:
+    async with httpx.AsyncClient(base_url=intake) as client:
+        accepted = await client.post(
+            "/api/v1/pledges",
+            json={
+                "name": "សុខ ដារ៉ា",
+                "country": "KH",
+                "certificate_language": "km",
+                "channels": ["email", "signal"],
+                "email": "dara@example.org",
+                "phone": "012 345 678",
+                "consent": True,
+                "sessions_opt_in": True,
+            },
+        )
+        assert accepted.status_code == 202, accepted.text
+        pledge_id = accepted.json()["pledge_id"]
+        events = await drain(outcomes)
+        assert [type(e).__name__ for e in events] == ["PledgeRecorded"]
+        recorded = events[0]
+        assert recorded.data.pledge_id == pledge_id
+        assert recorded.data.name == "សុខ ដារ៉ា" and recorded.data.certificate_language == "km"
+        assert recorded.correlation_id == pledge_id
+        status = (await client.get(f"/api/v1/pledges/{pledge_id}")).json()
+    assert status["state"] == "recorded"
+    member = await db.members.find_one({"_id": recorded.data.member_id})
+    assert member["phones"] == ["+85512345678"] and member["emails"] == ["dara@example.org"]
+    consents = {
+        c["kind"]: c["granted"] for c in await db.consents.find({"pledge_id": pledge_id}).to_list(None)
+    }
+    assert consents == {"pledge": True, "alerts": False, "sessions": True}
+
+
+async def test_redelivered_submission_creates_nothing_twice(
+    rabbit: RabbitNode, pledge_intake: Any, outcomes: Any, db: Any
+) -> None:
+    event = submission(derived_pledge_id(SECRET.encode(), "api", "retry-1"))
+    await publish(rabbit, event, event, event)
+    events = await drain(outcomes)
+    assert {e.event_id for e in events} == {events[0].event_id}, "a republished outcome is the same event"
+    assert await db.pledges.count_documents({}) == 1
+    assert await db.members.count_documents({}) == 1
+    assert await db.consents.count_documents({}) == 3
+
+
+async def test_the_same_person_signing_twice_gets_one_pledge_and_one_certificate(
+    rabbit: RabbitNode, pledge_intake: Any, outcomes: Any, db: Any
+) -> None:
+    first = submission(derived_pledge_id(SECRET.encode(), "api", "a"))
+    second = submission(
+        derived_pledge_id(SECRET.encode(), "api", "b"),
+        email="DARA@example.org",
+        phone="+1 202 555 0143",
+        channels=["email", "whatsapp"],
+    )
+    await publish(rabbit, first)
+    await drain(outcomes, settle=1.0)
+    await publish(rabbit, second)
+    assert await drain(outcomes, settle=1.5) == [], "no second pledge.recorded, so no second certificate"
+    stored = await db.pledges.find_one({"_id": second.data.pledge_id})
+    assert stored["duplicate_of"] == first.data.pledge_id
+    assert await db.members.count_documents({}) == 1
+    member = await db.members.find_one({})
+    assert set(member["phones"]) == {"+12025550143"}, "the member is updated with the new contact"
+    assert member["channels"] == ["email", "whatsapp"]
+
+
+async def test_post_forced_for_cambodia_past_intake_is_rejected_with_the_reason(
+    rabbit: RabbitNode, pledge_intake: Any, outcomes: Any, db: Any
+) -> None:
+    event = submission(derived_pledge_id(SECRET.encode(), "api", "forced"))
+    forged = event.model_copy(
+        update={"data": event.data.model_copy(update={"country": "KH", "channels": ["post"]})}
+    )
+    await publish(rabbit, forged)
+    events = await drain(outcomes)
+    assert len(events) == 1 and isinstance(events[0], PledgeRejected)
+    assert events[0].data.reason == "post-not-available-in-country"
+    stored = await db.pledges.find_one({"_id": event.data.pledge_id})
+    assert stored["state"] == "rejected"
+    assert await db.members.count_documents({}) == 0, "nothing about the person is kept for a rejected pledge"
+
+
+TABLE = """name,country,certificate_language,channels,email,phone,street_address,city,city_area,country_area,postal_code,sorting_code,show_name_publicly,alerts_opt_in,sessions_opt_in,consent
+Sok Dara,US,en,email;post,dara@example.org,,1600 Pennsylvania Ave NW,Washington,,DC,20500,,no,yes,yes,yes
+សុខ ចាន់ធី,KH,km,email;signal,chanthy@example.org,012 345 678,,,,,,,no,yes,no,yes
+Keo Sina,KH,en,post,sina@example.org,,,,,,,,no,no,no,yes
+,US,en,email,nobody@example.org,,,,,,,,no,no,no,yes
+Sok Dara,US,en,email;post,dara@example.org,,1600 Pennsylvania Ave NW,Washington,,DC,20500,,no,yes,yes,yes
+"""
+
+
+async def test_table_import_reports_bad_rows_passes_good_ones_and_never_duplicates(
+    intake: str, pledge_intake: Any, outcomes: Any, db: Any, service_env: dict[str, str], tmp_path: Path
+) -> None:
+    sheet = tmp_path / "table.csv"
+    sheet.write_text(TABLE)
+    env = dict(service_env, INTAKE_OPERATOR_TOKEN=OPERATOR)
+
+    async def run_cli() -> Any:
+        return await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "ops.cli",
+            "import-pledges",
+            str(sheet),
+            "--url",
+            intake,
+            "--chunk",
+            "2",
+            env=env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+
+    proc = await run_cli()
+    out, err = await proc.communicate()
+    text = out.decode()
+    assert proc.returncode == 1, "bad rows make the command fail"
+    assert "row 4: channels:" in text and "Cambodia" in text
+    assert "row 5: name:" in text
+    assert "3 accepted, 2 rejected" in text
+    assert "[##############################] 5/5 rows" in err.decode()
+    await drain(outcomes)
+    assert await db.pledges.count_documents({}) == 2, "rows 2 and 6 are the same signature"
+
+    again = await run_cli()
+    await again.communicate()
+    await drain(outcomes)
+    assert await db.pledges.count_documents({}) == 2, "importing the same file twice creates nothing new"
+    assert await db.members.count_documents({}) == 2
+    rows = sorted(p["table"]["row"] for p in await db.pledges.find({}).to_list(None))
+    assert rows == [2, 3]
+
+
+async def test_table_import_requires_the_operator_token(intake: str) -> None:
+    async with httpx.AsyncClient(base_url=intake) as client:
+        anonymous = await client.post("/api/v1/imports/table", content=TABLE.encode())
+        wrong = await client.post(
+            "/api/v1/imports/table", content=TABLE.encode(), headers={"Authorization": "Bearer nope"}
+        )
+        template = await client.get("/api/v1/imports/table/template")
+    assert anonymous.status_code == 401 and wrong.status_code == 401
+    assert template.text.startswith("name,country,certificate_language,channels")
