@@ -36,11 +36,19 @@ from services.intake.i18n import Lang, countries, message, pick_language, ui
 from services.intake.settings import IntakeSettings
 from services.intake.submission import PledgeStatus, StatusReader, SubmissionGateway, Unavailable
 from services.intake.validation import AddressInput, FieldError, PledgeInput, validate_pledge
+from shared.contracts.pledge import PledgeSubmitted
 from shared.health import health_routes
 from shared.observability import get_logger
+from shared.service import Router
 
 HERE = Path(__file__).resolve().parent
 log = get_logger("samleng.intake")
+
+router = Router(
+    "intake",
+    description="Public pledge form and JSON API; hands each valid pledge over as pledge.submitted.v1.",
+)
+router.publishing(PledgeSubmitted)
 
 
 class Accepted(BaseModel):

@@ -22,6 +22,7 @@ from typing import Any
 from pymongo import ASCENDING
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import BulkWriteError
 
 from services.intake.validation import business_rule_errors
 from shared.contracts import utcnow
@@ -84,19 +85,24 @@ def member_keys_of(data: PledgeSubmittedData) -> list[str]:
 
 
 async def resolve_member(store: Store, data: PledgeSubmittedData) -> str:
-    keys = member_keys_of(data)
-    for key in keys:
-        found = await store.member_keys.find_one({"_id": key})
-        if found is not None:
-            member_id = str(found["member_id"])
-            break
-    else:
-        member_id = f"mb_{uuid.uuid5(OUTCOME_NAMESPACE, 'member:' + data.pledge_id).hex}"
-    for key in keys:
-        if not await insert_once(store.member_keys, {"_id": key, "member_id": member_id, "at": utcnow()}):
-            owner = await store.member_keys.find_one({"_id": key})
-            if owner is not None and owner["member_id"] != member_id:
-                member_id = str(owner["member_id"])  # lost a race: join the member that won it
+    """Claim each contact key for a member; a key someone already holds decides the member.
+
+    New people (the common case) cost one insert per key and no reads.
+    """
+    candidate = f"mb_{uuid.uuid5(OUTCOME_NAMESPACE, 'member:' + data.pledge_id).hex}"
+    member_id = candidate
+    claimed: list[str] = []
+    for key in member_keys_of(data):
+        if await insert_once(store.member_keys, {"_id": key, "member_id": member_id, "at": utcnow()}):
+            claimed.append(key)
+            continue
+        owner = await store.member_keys.find_one({"_id": key})
+        if owner is not None and owner["member_id"] != member_id:
+            member_id = str(owner["member_id"])
+    if member_id != candidate and claimed:
+        await store.member_keys.update_many(
+            {"_id": {"$in": claimed}, "member_id": candidate}, {"$set": {"member_id": member_id}}
+        )
     return member_id
 
 
@@ -130,21 +136,25 @@ async def save_member(store: Store, member_id: str, data: PledgeSubmittedData) -
 
 async def record_consents(store: Store, member_id: str, data: PledgeSubmittedData) -> None:
     granted = {"pledge": True, "alerts": data.alerts_opt_in, "sessions": data.sessions_opt_in}
-    for kind, value in granted.items():
-        await insert_once(
-            store.consents,
-            {
-                "_id": f"{data.pledge_id}:{kind}",
-                "member_id": member_id,
-                "kind": kind,
-                "granted": value,
-                "text_version": data.consent.text_version,
-                "locale": data.consent.locale,
-                "source": data.source,
-                "at": data.consent.accepted_at,
-                "pledge_id": data.pledge_id,
-            },
-        )
+    documents = [
+        {
+            "_id": f"{data.pledge_id}:{kind}",
+            "member_id": member_id,
+            "kind": kind,
+            "granted": value,
+            "text_version": data.consent.text_version,
+            "locale": data.consent.locale,
+            "source": data.source,
+            "at": data.consent.accepted_at,
+            "pledge_id": data.pledge_id,
+        }
+        for kind, value in granted.items()
+    ]
+    try:
+        await store.consents.insert_many(documents, ordered=False)
+    except BulkWriteError as error:  # redelivery: the ones already there are duplicates, nothing else
+        if any(e.get("code") != 11000 for e in error.details.get("writeErrors", [])):
+            raise
 
 
 async def publish_outcome(ctx: MessageContext[Store], event: PledgeSubmitted, pledge: Document) -> None:
@@ -216,9 +226,12 @@ async def record(store: Store, data: PledgeSubmittedData) -> Document:
         member_id = await resolve_member(store, data)
         await save_member(store, member_id, data)
         await record_consents(store, member_id, data)
-        await insert_once(store.signatures, {"_id": member_id, "pledge_id": data.pledge_id, "at": utcnow()})
-        first = await store.signatures.find_one({"_id": member_id})
-        duplicate_of = first["pledge_id"] if first and first["pledge_id"] != data.pledge_id else None
+        duplicate_of = None
+        if not await insert_once(
+            store.signatures, {"_id": member_id, "pledge_id": data.pledge_id, "at": utcnow()}
+        ):
+            first = await store.signatures.find_one({"_id": member_id})
+            duplicate_of = first["pledge_id"] if first and first["pledge_id"] != data.pledge_id else None
         pledge = {
             **base,
             "state": "recorded",

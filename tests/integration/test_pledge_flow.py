@@ -258,3 +258,30 @@ async def test_table_import_requires_the_operator_token(intake: str) -> None:
         template = await client.get("/api/v1/imports/table/template")
     assert anonymous.status_code == 401 and wrong.status_code == 401
     assert template.text.startswith("name,country,certificate_language,channels")
+
+
+async def test_web_form_pledge_is_recorded_and_its_page_says_so(
+    intake: str, pledge_intake: Any, outcomes: Any
+) -> None:
+    async with httpx.AsyncClient(base_url=intake) as client:
+        page = await client.get("/?lang=km")
+        token = page.text.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+        form = {
+            "csrf_token": token,
+            "lang": "km",
+            "name": "ចាន់ សុភា",
+            "country": "KH",
+            "certificate_language": "km",
+            "channels": ["email"],
+            "email": "sophea@example.org",
+            "consent": "yes",
+            "website": "",
+        }
+        submitted = await client.post("/", data=form)
+        assert submitted.status_code == 303
+        pledge_id = submitted.headers["location"].split("/pledge/")[1].split("?")[0]
+        events = await drain(outcomes)
+        assert [(type(e).__name__, e.data.pledge_id) for e in events] == [("PledgeRecorded", pledge_id)]
+        assert events[0].data.source == "web"
+        confirmation = await client.get(submitted.headers["location"])
+    assert 'data-state="recorded"' in confirmation.text

@@ -14,7 +14,10 @@ import httpx
 
 
 class ServiceProcess:
-    def __init__(self, module: str, env: dict[str, str], log_path: Path, name: str) -> None:
+    def __init__(
+        self, module: str, env: dict[str, str], log_path: Path, name: str, niceness: int = 0
+    ) -> None:
+        self.niceness = niceness
         self.module = module
         self.env = env
         self.log_path = log_path

@@ -35,6 +35,18 @@ def test_every_shared_setting_is_in_env_example() -> None:
     assert missing == []
 
 
+def test_every_service_setting_is_in_env_example() -> None:
+    from services.intake.settings import IntakeSettings
+
+    for cls in (IntakeSettings,):
+        prefix = cls.model_config.get("env_prefix", "")
+        own = set(cls.model_fields) - set(ServiceSettings.model_fields)
+        missing = sorted(
+            f"{prefix}{name}".upper() for name in own if f"{prefix}{name}".upper() not in documented()
+        )
+        assert missing == [], cls.__name__
+
+
 def test_every_local_stack_variable_is_in_env_example() -> None:
     source = "\n".join(p.read_text() for p in (ROOT / "devstack").rglob("*.py"))
     used = set(re.findall(r"\"(SAMLENG_[A-Z_]+)\"", source)) - {"SAMLENG_EXPECTED_SERVICES"}
