@@ -143,7 +143,7 @@ def read_procfile(path: Path) -> list[ProcfileEntry]:
 
 
 def parse_scale(text: str) -> dict[str, int]:
-    """`email=3,signal=2` -> {"email": 3, "signal": 2} (honcho's -c syntax)."""
+    """`email=3,signal=2` -> {"email": 3, "signal": 2} (as `make run SCALE=...` takes it)."""
     scale: dict[str, int] = {}
     for item in filter(None, (part.strip() for part in text.split(","))):
         name, _, count = item.partition("=")

@@ -1,5 +1,5 @@
 """The Procfile's `ready` process: waits until every part of the stack is healthy, then prints
-every URL. It never exits on its own (under honcho, one exiting process stops all the others)."""
+every URL. It never exits on its own (one exiting process stops all the others)."""
 
 from __future__ import annotations
 

@@ -1,8 +1,8 @@
-"""`make run`: check the machine, then start every process of the Procfile under honcho.
+"""`make run`: check the machine, then start every process of the Procfile (devstack.procs).
 
 It refuses to start (with the reason and the fix) when a port is taken or rabbitmq-server is
 missing, skips the local Mongo-wire server when MONGODB_URI points elsewhere, passes SCALE
-(`email=3,signal=2`) to honcho, and leaves a pid file for `make stop`. Ctrl-C stops everything.
+(`email=3,signal=2`) to the runner, and leaves a pid file for `make stop`. Ctrl-C stops everything.
 """
 
 from __future__ import annotations
@@ -83,8 +83,7 @@ def main() -> int:
     child_env["PYTHONUNBUFFERED"] = "1"
     child_env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{child_env.get('PATH', '')}"
 
-    honcho = str(Path(sys.executable).parent / "honcho")
-    args = [honcho, "start", "-f", str(ROOT / "Procfile"), "-d", str(ROOT), "-e", os.devnull]
+    args = [sys.executable, "-m", "devstack.procs", "-f", str(ROOT / "Procfile")]
     if scale:
         args += ["-c", ",".join(f"{k}={v}" for k, v in scale.items())]
     args += names
@@ -92,7 +91,7 @@ def main() -> int:
         f"make run: starting {', '.join(names)} (data in {stack.run_dir}); Ctrl-C stops everything.",
         flush=True,
     )
-    os.execve(honcho, args, child_env)  # noqa: S606 - honcho replaces us so Ctrl-C reaches it
+    os.execve(sys.executable, args, child_env)  # noqa: S606 - the runner replaces us so Ctrl-C reaches it
     return 0  # not reached
 
 

@@ -103,7 +103,7 @@ def register(registry_dir: str, service: str, url: str, public: bool = False) ->
     """Local runs: announce this process's health URL so `make run` can wait for all replicas."""
     directory = Path(registry_dir)
     directory.mkdir(parents=True, exist_ok=True)
-    replica = os.environ.get("HONCHO_PROCESS_NAME", service)
+    replica = os.environ.get("SAMLENG_PROCESS_NAME") or os.environ.get("HONCHO_PROCESS_NAME") or service
     path = directory / f"{replica}.json"
     path.write_text(
         json.dumps({"service": service, "replica": replica, "url": url, "pid": os.getpid(), "public": public})

@@ -33,7 +33,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from shared.contracts import Event
 from shared.health import HealthServer
-from shared.messaging.connection import connect
+from shared.messaging.connection import close, connect
 from shared.messaging.consumer import Consumer, Handler, Subscription
 from shared.messaging.publisher import Publisher
 from shared.messaging.topology import ConsumerGroup
@@ -107,6 +107,12 @@ class Service(Generic[DepsT]):
         self.health = HealthServer(router.name, self.readiness, settings.health_host, settings.health_port)
         self._log = structlog.stdlib.get_logger("samleng.service").bind(service=router.name)
 
+    @property
+    def publisher(self) -> Publisher:
+        if self._publisher is None:
+            raise RuntimeError(f"{self.router.name} is not started")
+        return self._publisher
+
     async def readiness(self) -> dict[str, bool]:
         checks = {"broker": self._connection is not None and not self._connection.is_closed}
         if self.router.subscriptions:
@@ -145,7 +151,7 @@ class Service(Generic[DepsT]):
         if self._consumer is not None:
             await self._consumer.stop(self.settings.shutdown_grace_seconds)
         if self._connection is not None:
-            await self._connection.close()
+            await close(self._connection)
         if self._mongo is not None:
             await self._mongo.close()
         await self.health.stop()

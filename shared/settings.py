@@ -45,9 +45,9 @@ class ServiceSettings(BaseSettings):
     health_host: str = Field(default="127.0.0.1", validation_alias=_shared("HEALTH_HOST"))
     health_port: int = Field(
         default=0,
-        validation_alias=AliasChoices("HEALTH_PORT", "PORT"),
+        validation_alias=_shared("HEALTH_PORT"),
         description="Port of /health/live, /health/ready and /metrics; 0 picks a free one "
-        "(honcho sets PORT per process; containers set HEALTH_PORT).",
+        "(`make run` announces each replica's port in SAMLENG_HEALTH_DIR; containers set 8080).",
     )
     health_registry_dir: str | None = Field(
         default=None,

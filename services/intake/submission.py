@@ -21,7 +21,7 @@ from services.intake.settings import IntakeSettings
 from services.intake.validation import ValidPledge
 from shared.contracts import utcnow
 from shared.contracts.pledge import Consent, PledgeSubmitted, PledgeSubmittedData, Source, TableImportRef
-from shared.messaging.connection import connect
+from shared.messaging.connection import close, connect
 from shared.messaging.errors import PublishFailed
 from shared.messaging.publisher import Publisher
 from shared.observability import get_logger
@@ -69,7 +69,7 @@ class SubmissionGateway:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._connecting
         if self._connection is not None:
-            await self._connection.close()
+            await close(self._connection)
 
     async def submit(
         self,

@@ -34,3 +34,12 @@ async def connect(url: str, connection_name: str, timeout: float = 60.0) -> Abst
             log.info("waiting for broker", retry_in=delay)
             await asyncio.sleep(delay)
             delay = min(delay * 2, 2.0)
+
+
+async def close(connection: AbstractRobustConnection, timeout: float = 3.0) -> None:
+    """Close without hanging: when the broker is going down at the same moment (Ctrl-C stops
+    everything at once), a robust connection can wait forever for a reconnect it never gets."""
+    try:
+        await asyncio.wait_for(connection.close(), timeout)
+    except (TimeoutError, Exception) as error:  # shutting down: report, don't block
+        log.warning("broker connection did not close cleanly", error=type(error).__name__)

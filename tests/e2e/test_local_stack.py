@@ -128,3 +128,29 @@ def test_a_taken_port_is_refused_with_the_variable_to_change(stack: RunningStack
     assert result.returncode == 1
     assert f"port {stack.port('SAMLENG_AMQP_PORT')}: RabbitMQ AMQP (set SAMLENG_AMQP_PORT" in result.stderr
     assert "make stop" in result.stderr
+
+
+def test_make_stop_ends_a_run_whose_terminal_went_away(stack: RunningStack) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    assert stack.process is not None
+    os.kill(stack.process.pid, signal.SIGKILL)  # honcho gone without stopping its children
+    stack.process.wait()
+    assert stack.processes(), "the children outlive a killed honcho"
+    result = subprocess.run(
+        [sys.executable, "-m", "devstack.stop"],
+        env=stack.env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    deadline = time.monotonic() + 10
+    while stack.processes() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert stack.processes() == []
+    assert not port_is_open(stack.port("SAMLENG_AMQP_PORT"))

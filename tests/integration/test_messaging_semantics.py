@@ -248,3 +248,30 @@ async def test_broker_restart_mid_stream_loses_no_persistent_message_and_service
         if publisher.poll() is None:
             publisher.kill()
         worker.terminate()
+
+
+async def test_message_that_keeps_killing_its_consumers_is_dead_lettered_by_the_broker(
+    service_env: dict[str, str], tmp_path: Path, db: Any
+) -> None:
+    group = group_name()
+    env = dict(service_env, AMQP_DELIVERY_LIMIT="1", PROBE_GROUP=group)
+    first = start_probe(env, tmp_path, group, "probe.1")
+    publish(env, tmp_path, [{"key": "killer", "crash_process": True}]).communicate(timeout=60)
+    assert first.process is not None
+    assert first.process.wait(30) == 3, "the poison message crashed the first consumer"
+    second = ServiceProcess("tests.support.probe", env, tmp_path / "probe.2.log", "probe.2").start()
+    assert second.process is not None
+    assert second.process.wait(30) == 3, "and the next one"
+    survivor = start_probe(env, tmp_path, group, "probe.3")
+    try:
+        letters = wait_until(
+            lambda: [
+                json.loads(x)
+                for x in samleng(env, "dlq", "list", f"samleng.{group}.dlq", "--json").stdout.splitlines()
+            ],
+            message="dead letter",
+        )
+        assert letters[0]["reason"] == "broker:delivery_limit"
+        assert await count(db.attempts, {"key": "killer"}) == 2, "no third crash"
+    finally:
+        survivor.terminate()

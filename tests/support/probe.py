@@ -30,6 +30,7 @@ class ProbeData(Payload):
     poison: bool = Field(default=False, description="raise until a `fixes` document exists for key")
     permanent: bool = False
     sleep_after_effect_s: float = 0.0
+    crash_process: bool = Field(default=False, description="exit the process mid-handling, every time")
 
 
 class Probe(Event[ProbeData]):
@@ -62,6 +63,8 @@ def build_router(group: str) -> Router:
             }
         )
         ctx.log.info("probe handled", key=data.key)
+        if data.crash_process:
+            os._exit(3)
         if data.permanent:
             raise PermanentError("probe asked to fail permanently", reason="probe-permanent")
         if ctx.attempt < data.fail_until_attempt:

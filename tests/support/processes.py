@@ -25,7 +25,7 @@ class ServiceProcess:
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> ServiceProcess:
-        env = dict(self.env, HONCHO_PROCESS_NAME=self.name, PYTHONUNBUFFERED="1")
+        env = dict(self.env, SAMLENG_PROCESS_NAME=self.name, PYTHONUNBUFFERED="1")
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", self.module],
