@@ -1,0 +1,167 @@
+"""certificate-renderer: one numbered certificate per recorded pledge, as PDF and PNG in GridFS.
+
+Consumes `pledge.recorded.v1`; publishes `certificate.issued.v1`. Owns `certificates`,
+`certificate_counters` and the GridFS bucket `certificate_files`.
+
+Numbers (`KCAP-<year>-<seq>`) come from an atomic per-year counter and a unique index, so any
+number of renderer processes never hand out one twice. A certificate is stored under
+`<pledge_id>:r<revision>`; a redelivered `pledge.recorded` finds it and republishes the same
+`certificate.issued` event (same event id) instead of rendering a second one. If two renderers race
+on the same pledge, the loser deletes its files; its number stays unused (numbers may have gaps).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from bson import ObjectId
+from gridfs import AsyncGridFSBucket
+from pydantic_settings import SettingsConfigDict
+from pymongo import ASCENDING, ReturnDocument
+from pymongo.asynchronous.collection import AsyncCollection
+
+from services.certificates.render import CertificateContent, Renderer, RenderError
+from shared.contracts import utcnow
+from shared.contracts.certificate import CertificateIssued, CertificateIssuedData
+from shared.contracts.pledge import PledgeRecorded
+from shared.messaging.consumer import MessageContext
+from shared.messaging.errors import PermanentError
+from shared.service import Resources, Router
+from shared.settings import ServiceSettings
+from shared.storage import Document, durable, insert_once
+
+router = Router("certificate-renderer", description="Renders numbered pledge certificates (PDF + PNG).")
+router.publishing(CertificateIssued)
+
+ISSUED_NAMESPACE = uuid.UUID("0b7d8a52-93f4-4c52-8f0e-2f3a9d3c6b71")
+PREFIX = "KCAP"
+
+
+class CertificateSettings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="CERTIFICATES_", env_file=".env", extra="ignore")
+    service_name: ClassVar[str] = "certificate-renderer"
+    public_base_url: str = "http://127.0.0.1:8000"
+
+
+@dataclass
+class Deps:
+    certificates: AsyncCollection[Document]
+    counters: AsyncCollection[Document]
+    files: AsyncGridFSBucket
+    renderer: Renderer
+    public_base_url: str
+
+
+def certificate_id(pledge_id: str, revision: int) -> str:
+    return f"{pledge_id}:r{revision}"
+
+
+def issued_event_id(number: str) -> uuid.UUID:
+    return uuid.uuid5(ISSUED_NAMESPACE, number)
+
+
+async def next_number(counters: AsyncCollection[Document], year: int) -> str:
+    key = f"{PREFIX}-{year}"
+    doc = await counters.find_one_and_update(
+        {"_id": key}, {"$inc": {"seq": 1}}, upsert=True, return_document=ReturnDocument.AFTER
+    )
+    assert doc is not None
+    return f"{key}-{int(doc['seq']):06d}"
+
+
+def issued_event(doc: Document, causation: uuid.UUID | None) -> CertificateIssued:
+    return CertificateIssued(
+        event_id=issued_event_id(doc["number"]),
+        correlation_id=doc["pledge_id"],
+        causation_id=causation,
+        data=CertificateIssuedData(
+            certificate_number=doc["number"],
+            pledge_id=doc["pledge_id"],
+            member_id=doc["member_id"],
+            language=doc["language"],
+            channels=doc["channels"],
+            pdf_file_id=str(doc["pdf_file_id"]),
+            png_file_id=str(doc["png_file_id"]),
+            verify_url=doc["verify_url"],
+            issued_at=doc["issued_at"],
+            replaces=doc.get("replaces"),
+        ),
+    )
+
+
+@router.handles(PledgeRecorded)
+async def on_pledge_recorded(event: PledgeRecorded, ctx: MessageContext[Deps]) -> None:
+    deps, data = ctx.deps, event.data
+    key = certificate_id(data.pledge_id, 1)
+    existing = await deps.certificates.find_one({"_id": key})
+    if existing is None:
+        existing = await issue(deps, key, event)
+    await ctx.publish(issued_event(existing, event.event_id))
+    ctx.log.info("certificate issued", pledge_id=data.pledge_id, number=existing["number"])
+
+
+async def issue(deps: Deps, key: str, event: PledgeRecorded) -> Document:
+    data = event.data
+    number = await next_number(deps.counters, data.recorded_at.year)
+    verify_url = f"{deps.public_base_url.rstrip('/')}/v/{number}"
+    content = CertificateContent(
+        name=data.name,
+        language=data.certificate_language,
+        number=number,
+        signed_on=data.recorded_at.date(),
+        verify_url=verify_url,
+    )
+    try:
+        rendered = await asyncio.to_thread(deps.renderer.render, content)
+    except RenderError as error:  # the same input will fail the same way: no retries
+        raise PermanentError(str(error), reason="render-failed") from error
+    metadata: dict[str, Any] = {"number": number, "pledge_id": data.pledge_id}
+    pdf_id = await deps.files.upload_from_stream(
+        f"{number}.pdf", rendered.pdf, metadata={**metadata, "contentType": "application/pdf"}
+    )
+    png_id = await deps.files.upload_from_stream(
+        f"{number}.png", rendered.png, metadata={**metadata, "contentType": "image/png"}
+    )
+    doc: Document = {
+        "_id": key,
+        "number": number,
+        "pledge_id": data.pledge_id,
+        "member_id": data.member_id,
+        "revision": 1,
+        "state": "valid",
+        "name": data.name,
+        "show_name_publicly": data.show_name_publicly,
+        "language": data.certificate_language,
+        "channels": list(data.channels),
+        "signed_on": data.recorded_at,
+        "issued_at": utcnow(),
+        "verify_url": verify_url,
+        "pdf_file_id": pdf_id,
+        "png_file_id": png_id,
+    }
+    if await insert_once(deps.certificates, doc):
+        return doc
+    for file_id in (pdf_id, png_id):  # another renderer won the race for this pledge
+        await deps.files.delete(ObjectId(file_id))
+    winner = await deps.certificates.find_one({"_id": key})
+    assert winner is not None
+    return winner
+
+
+async def bootstrap(resources: Resources) -> Deps:
+    assert resources.db is not None
+    settings = resources.settings
+    assert isinstance(settings, CertificateSettings)
+    certificates = durable(resources.db.certificates)
+    await certificates.create_index([("number", ASCENDING)], unique=True)
+    await certificates.create_index([("pledge_id", ASCENDING)])
+    return Deps(
+        certificates=certificates,
+        counters=durable(resources.db.certificate_counters),
+        files=AsyncGridFSBucket(resources.db, bucket_name="certificate_files"),
+        renderer=Renderer(),
+        public_base_url=settings.public_base_url,
+    )

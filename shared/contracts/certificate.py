@@ -1,0 +1,31 @@
+"""Certificate contracts: a pledge's certificate was rendered and stored, ready for delivery."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import AwareDatetime, Field
+
+from shared.contracts.envelope import Event, Payload
+from shared.contracts.pledge import Channel, Language
+
+
+class CertificateIssuedData(Payload):
+    certificate_number: str = Field(examples=["KCAP-2026-000125"])
+    pledge_id: str
+    member_id: str
+    language: Language
+    channels: list[Channel] = Field(description="The signer's chosen channels, in order of preference.")
+    pdf_file_id: str = Field(description="GridFS id (bucket `certificate_files`) of the A4 PDF.")
+    png_file_id: str = Field(description="GridFS id of the PNG for chat channels.")
+    verify_url: str = Field(examples=["https://pledge.example.org/v/KCAP-2026-000125"])
+    issued_at: AwareDatetime
+    replaces: str | None = Field(
+        default=None, description="Number of the certificate this one replaces (re-issue)."
+    )
+
+
+class CertificateIssued(Event[CertificateIssuedData]):
+    """A certificate was rendered (PDF + PNG) and stored; deliver it on the signer's channels."""
+
+    type: Literal["certificate.issued.v1"] = "certificate.issued.v1"

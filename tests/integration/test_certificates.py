@@ -1,0 +1,129 @@
+"""certificate-renderer as processes on the real broker and Mongo-wire server."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aio_pika
+import pytest
+from bson import ObjectId
+from gridfs import AsyncGridFSBucket
+
+from devstack.broker import RabbitNode
+from shared.contracts import utcnow
+from shared.contracts.certificate import CertificateIssued
+from shared.contracts.pledge import PledgeRecorded, PledgeRecordedData
+from shared.messaging.connection import connect
+from shared.messaging.publisher import Publisher
+from tests.support.processes import ServiceProcess
+
+pytestmark = pytest.mark.timeout(300)
+
+
+@pytest.fixture
+async def issued(rabbit: RabbitNode) -> AsyncIterator[Any]:
+    connection = await aio_pika.connect(rabbit.url)
+    channel = await connection.channel()
+    exchange = await channel.declare_exchange("samleng", aio_pika.ExchangeType.TOPIC, durable=True)
+    queue = await channel.declare_queue(exclusive=True)
+    await queue.bind(exchange, "certificate.issued.v1")
+    yield queue
+    await connection.close()
+
+
+async def collect(queue: Any, expected: int, timeout: float = 120.0) -> list[CertificateIssued]:
+    found: list[CertificateIssued] = []
+    deadline = time.monotonic() + timeout
+    while len(found) < expected and time.monotonic() < deadline:
+        message = await queue.get(no_ack=True, fail=False)
+        if message is None:
+            await asyncio.sleep(0.05)
+            continue
+        found.append(CertificateIssued.model_validate_json(message.body))
+    return found
+
+
+def renderer(service_env: dict[str, str], tmp_path: Path, replica: str) -> ServiceProcess:
+    env = dict(service_env, CERTIFICATES_PUBLIC_BASE_URL="https://pledge.example.org")
+    return ServiceProcess("services.certificates", env, tmp_path / f"{replica}.log", replica).start()
+
+
+def recorded(index: int, name: str = "Sok Dara", language: str = "en") -> PledgeRecorded:
+    pledge_id = f"pl_test{index:06d}"
+    return PledgeRecorded(
+        correlation_id=pledge_id,
+        data=PledgeRecordedData(
+            pledge_id=pledge_id,
+            member_id=f"mb_{index}",
+            recorded_at=utcnow(),
+            name=name,
+            show_name_publicly=False,
+            country="KH",
+            certificate_language=language,
+            channels=["email", "signal"],
+            source="web",  # type: ignore[arg-type]
+        ),
+    )
+
+
+async def publish(rabbit: RabbitNode, events: list[PledgeRecorded]) -> None:
+    connection = await connect(rabbit.url, "test")
+    publisher = await Publisher.open(connection, "samleng")
+    for start in range(0, len(events), 100):
+        await publisher.publish_many(events[start : start + 100])
+    await connection.close()
+
+
+async def test_a_recorded_pledge_gets_a_numbered_certificate_stored_as_pdf_and_png(
+    rabbit: RabbitNode, service_env: dict[str, str], tmp_path: Path, issued: Any, db: Any
+) -> None:
+    proc = renderer(service_env, tmp_path, "certificate-renderer.1")
+    proc.wait_ready()
+    try:
+        event = recorded(1, "សុខ ចាន់ធី", "km")
+        await publish(rabbit, [event, event])  # the second is a redelivery
+        certificates = await collect(issued, 2, timeout=30)
+        assert len(certificates) == 2
+        assert certificates[0].event_id == certificates[1].event_id, (
+            "the redelivery republishes the same event"
+        )
+        data = certificates[0].data
+        assert data.certificate_number.startswith(f"KCAP-{utcnow().year}-")
+        assert data.verify_url == f"https://pledge.example.org/v/{data.certificate_number}"
+        assert data.language == "km" and data.channels == ["email", "signal"]
+        assert certificates[0].causation_id == event.event_id
+        assert await db.certificates.count_documents({}) == 1
+        files = AsyncGridFSBucket(db, bucket_name="certificate_files")
+        pdf = await (await files.open_download_stream(ObjectId(data.pdf_file_id))).read()
+        png = await (await files.open_download_stream(ObjectId(data.png_file_id))).read()
+        assert pdf.startswith(b"%PDF") and png.startswith(b"\x89PNG")
+        assert await db["certificate_files.files"].count_documents({}) == 2
+    finally:
+        proc.terminate()
+
+
+async def test_two_renderers_and_500_pledges_give_500_distinct_numbers(
+    rabbit: RabbitNode, service_env: dict[str, str], tmp_path: Path, issued: Any, db: Any
+) -> None:
+    procs = [renderer(service_env, tmp_path, f"certificate-renderer.{i}") for i in (1, 2)]
+    try:
+        for proc in procs:
+            proc.wait_ready()
+        await publish(rabbit, [recorded(i) for i in range(500)])
+        certificates = await collect(issued, 500, timeout=240)
+        numbers = [c.data.certificate_number for c in certificates]
+        assert len(numbers) == 500
+        assert len(set(numbers)) == 500, "no number twice"
+        assert len({c.data.pledge_id for c in certificates}) == 500
+        assert await db.certificates.count_documents({}) == 500
+        handled_by = {
+            p.name: sum(1 for r in p.log_records() if r.get("event") == "certificate issued") for p in procs
+        }
+        assert all(count > 0 for count in handled_by.values()), f"both renderers worked: {handled_by}"
+    finally:
+        for proc in procs:
+            proc.terminate()
