@@ -78,6 +78,9 @@ def main() -> int:
     for name, value in local_secrets(stack.run_dir).items():
         child_env.setdefault(name, value)
     child_env.setdefault("INTAKE_MESSENGER_PAGE", "SamlengSandbox")
+    child_env.setdefault(
+        "CERTIFICATES_PUBLIC_BASE_URL", child_env.get("INTAKE_PUBLIC_BASE_URL", "http://127.0.0.1:8000")
+    )
     child_env.setdefault("LOG_FORMAT", "console")
     child_env["SAMLENG_EXPECTED_SERVICES"] = ",".join(expected)
     child_env["PYTHONUNBUFFERED"] = "1"

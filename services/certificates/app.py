@@ -1,6 +1,7 @@
 """certificate-renderer: one numbered certificate per recorded pledge, as PDF and PNG in GridFS.
 
-Consumes `pledge.recorded.v1`; publishes `certificate.issued.v1`. Owns `certificates`,
+Consumes `pledge.recorded.v1` and `certificate.reissue_requested.v1`; publishes
+`certificate.issued.v1`. Owns `certificates`,
 `certificate_counters` and the GridFS bucket `certificate_files`.
 
 Numbers (`KCAP-<year>-<seq>`) come from an atomic per-year counter and a unique index, so any
@@ -25,7 +26,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 
 from services.certificates.render import CertificateContent, Renderer, RenderError
 from shared.contracts import utcnow
-from shared.contracts.certificate import CertificateIssued, CertificateIssuedData
+from shared.contracts.certificate import CertificateIssued, CertificateIssuedData, ReissueRequested
 from shared.contracts.pledge import PledgeRecorded
 from shared.messaging.consumer import MessageContext
 from shared.messaging.errors import PermanentError
@@ -103,22 +104,76 @@ async def on_pledge_recorded(event: PledgeRecorded, ctx: MessageContext[Deps]) -
     ctx.log.info("certificate issued", pledge_id=data.pledge_id, number=existing["number"])
 
 
+@router.handles(ReissueRequested)
+async def on_reissue_requested(event: ReissueRequested, ctx: MessageContext[Deps]) -> None:
+    """Render a corrected certificate with a new number; the old one becomes `replaced`."""
+    deps, data = ctx.deps, event.data
+    old = await deps.certificates.find_one({"number": data.certificate_number})
+    if old is None:
+        raise PermanentError(f"no certificate {data.certificate_number}", reason="unknown-certificate")
+    key = certificate_id(old["pledge_id"], int(old["revision"]) + 1)
+    new = await deps.certificates.find_one({"_id": key})
+    if new is None:
+        if old["state"] != "valid":
+            raise PermanentError(f"{data.certificate_number} was already replaced", reason="already-replaced")
+        source = {
+            "pledge_id": old["pledge_id"],
+            "member_id": old["member_id"],
+            "name": data.corrected_name,
+            "show_name_publicly": old["show_name_publicly"],
+            "language": old["language"],
+            "channels": old["channels"],
+            "signed_on": old["signed_on"],
+            "revision": int(old["revision"]) + 1,
+            "replaces": old["number"],
+            "reissue_reason": data.reason,
+        }
+        new = await render_and_store(deps, key, source)
+    await deps.certificates.update_one(
+        {"_id": old["_id"], "state": "valid"},
+        {
+            "$set": {
+                "state": "replaced",
+                "replaced_by": new["number"],
+                "replaced_at": utcnow(),
+                "replaced_reason": data.reason,
+            }
+        },
+    )
+    await ctx.publish(issued_event(new, event.event_id))
+    ctx.log.info("certificate re-issued", old=old["number"], number=new["number"])
+
+
 async def issue(deps: Deps, key: str, event: PledgeRecorded) -> Document:
     data = event.data
-    number = await next_number(deps.counters, data.recorded_at.year)
+    source = {
+        "pledge_id": data.pledge_id,
+        "member_id": data.member_id,
+        "name": data.name,
+        "show_name_publicly": data.show_name_publicly,
+        "language": data.certificate_language,
+        "channels": list(data.channels),
+        "signed_on": data.recorded_at,
+        "revision": 1,
+    }
+    return await render_and_store(deps, key, source)
+
+
+async def render_and_store(deps: Deps, key: str, source: Document) -> Document:
+    number = await next_number(deps.counters, utcnow().year)
     verify_url = f"{deps.public_base_url.rstrip('/')}/v/{number}"
     content = CertificateContent(
-        name=data.name,
-        language=data.certificate_language,
+        name=source["name"],
+        language=source["language"],
         number=number,
-        signed_on=data.recorded_at.date(),
+        signed_on=source["signed_on"].date(),
         verify_url=verify_url,
     )
     try:
         rendered = await asyncio.to_thread(deps.renderer.render, content)
     except RenderError as error:  # the same input will fail the same way: no retries
         raise PermanentError(str(error), reason="render-failed") from error
-    metadata: dict[str, Any] = {"number": number, "pledge_id": data.pledge_id}
+    metadata: dict[str, Any] = {"number": number, "pledge_id": source["pledge_id"]}
     pdf_id = await deps.files.upload_from_stream(
         f"{number}.pdf", rendered.pdf, metadata={**metadata, "contentType": "application/pdf"}
     )
@@ -126,17 +181,10 @@ async def issue(deps: Deps, key: str, event: PledgeRecorded) -> Document:
         f"{number}.png", rendered.png, metadata={**metadata, "contentType": "image/png"}
     )
     doc: Document = {
+        **source,
         "_id": key,
         "number": number,
-        "pledge_id": data.pledge_id,
-        "member_id": data.member_id,
-        "revision": 1,
         "state": "valid",
-        "name": data.name,
-        "show_name_publicly": data.show_name_publicly,
-        "language": data.certificate_language,
-        "channels": list(data.channels),
-        "signed_on": data.recorded_at,
         "issued_at": utcnow(),
         "verify_url": verify_url,
         "pdf_file_id": pdf_id,

@@ -32,9 +32,11 @@ from pydantic import BaseModel, Field, ValidationError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.intake import ids
+from services.intake.certificates import add_certificate_routes
 from services.intake.i18n import Lang, countries, message, pick_language, ui
 from services.intake.settings import IntakeSettings
 from services.intake.submission import PledgeStatus, StatusReader, SubmissionGateway, Unavailable
+from services.intake.table_import import add_table_import_routes
 from services.intake.validation import AddressInput, FieldError, PledgeInput, validate_pledge
 from shared.contracts.pledge import PledgeSubmitted
 from shared.health import health_routes
@@ -369,9 +371,8 @@ def create_app(
         reader: StatusReader = app.state.status
         return await reader.status(pledge_id)
 
-    from services.intake.table_import import add_table_import_routes
-
     add_table_import_routes(app, settings, secret)
+    add_certificate_routes(app, settings, templates)
     return app
 
 

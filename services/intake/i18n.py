@@ -200,6 +200,7 @@ UI: dict[str, dict[Lang, str]] = {
     },
     "messenger_link": {"en": "Open Messenger", "km": "បើក Messenger"},
     "not_found": {"en": "We do not know this pledge.", "km": "យើងមិនស្គាល់ការសន្យានេះទេ។"},
+    "certificate_number": {"en": "Your certificate number:", "km": "លេខវិញ្ញាបនបត្ររបស់អ្នក៖"},
 }
 
 

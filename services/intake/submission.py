@@ -71,6 +71,15 @@ class SubmissionGateway:
         if self._connection is not None:
             await close(self._connection)
 
+    async def publish(self, event: Any) -> None:
+        """Hand any contract to the broker (operator requests); Unavailable if it cannot."""
+        if self._publisher is None:
+            raise Unavailable("broker not connected")
+        try:
+            await self._publisher.publish(event)
+        except PublishFailed as error:
+            raise Unavailable(str(error)) from error
+
     async def submit(
         self,
         pledge_id: str,
@@ -135,6 +144,7 @@ class PledgeStatus(BaseModel):
     already_signed: bool = Field(
         default=False, description="The same person had already signed; no second certificate."
     )
+    certificate_number: str | None = Field(default=None, description="Once the certificate is issued.")
 
 
 class StatusReader:
@@ -150,6 +160,10 @@ class StatusReader:
     async def stop(self) -> None:
         if self._client is not None:
             await self._client.close()
+
+    def database(self) -> Any:
+        assert self._client is not None
+        return database(self._client, self._settings)
 
     async def ping(self) -> bool:
         try:
@@ -167,7 +181,11 @@ class StatusReader:
         if doc is None:
             return PledgeStatus(pledge_id=pledge_id, state="received")
         state = "rejected" if doc["state"] == "rejected" else "recorded"
+        certificate = await database(self._client, self._settings).certificates.find_one(
+            {"pledge_id": doc.get("duplicate_of") or pledge_id, "state": "valid"}, {"number": 1}
+        )
         return PledgeStatus(
+            certificate_number=certificate["number"] if certificate else None,
             pledge_id=pledge_id,
             state=state,
             reason=doc.get("reason"),

@@ -29,3 +29,16 @@ class CertificateIssued(Event[CertificateIssuedData]):
     """A certificate was rendered (PDF + PNG) and stored; deliver it on the signer's channels."""
 
     type: Literal["certificate.issued.v1"] = "certificate.issued.v1"
+
+
+class ReissueRequestedData(Payload):
+    certificate_number: str = Field(description="The certificate to replace.", examples=["KCAP-2026-000125"])
+    corrected_name: str = Field(description="The name as it should appear.")
+    reason: str = Field(max_length=500, description="Why (kept in the history), e.g. 'name misspelt'.")
+    requested_at: AwareDatetime
+
+
+class ReissueRequested(Event[ReissueRequestedData]):
+    """An operator asked for a certificate to be re-issued with a corrected name."""
+
+    type: Literal["certificate.reissue_requested.v1"] = "certificate.reissue_requested.v1"

@@ -48,6 +48,18 @@ def test_english_form_with_a_latin_name_is_signed_and_recorded(stack: RunningSta
     pledge_id = page.url.split("/pledge/")[1].split("?")[0]
     status = httpx.get(f"{stack.intake_url}/api/v1/pledges/{pledge_id}").json()
     assert status["state"] == "recorded"
+
+    deadline = time.monotonic() + 20
+    while page.locator("#certificate a").count() == 0 and time.monotonic() < deadline:
+        time.sleep(0.3)
+        page.reload()
+    number = page.locator("#certificate a").inner_text()
+    assert re.fullmatch(r"KCAP-\d{4}-\d{6}", number)
+    page.locator("#certificate a").click()
+    assert page.locator("#verdict").get_attribute("data-state") == "valid"
+    assert page.locator("#signer").inner_text() == "S. D.", "initials only, as the signer did not opt in"
+    assert "Sok Dara" not in page.content()
+    page.screenshot(path=str(SHOTS / "verify.png"), full_page=True)
     page.close()
 
 

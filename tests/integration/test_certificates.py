@@ -2,49 +2,22 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import aio_pika
 import pytest
 from bson import ObjectId
 from gridfs import AsyncGridFSBucket
 
 from devstack.broker import RabbitNode
 from shared.contracts import utcnow
-from shared.contracts.certificate import CertificateIssued
 from shared.contracts.pledge import PledgeRecorded, PledgeRecordedData
 from shared.messaging.connection import connect
 from shared.messaging.publisher import Publisher
+from tests.integration.conftest import collect
 from tests.support.processes import ServiceProcess
 
 pytestmark = pytest.mark.timeout(300)
-
-
-@pytest.fixture
-async def issued(rabbit: RabbitNode) -> AsyncIterator[Any]:
-    connection = await aio_pika.connect(rabbit.url)
-    channel = await connection.channel()
-    exchange = await channel.declare_exchange("samleng", aio_pika.ExchangeType.TOPIC, durable=True)
-    queue = await channel.declare_queue(exclusive=True)
-    await queue.bind(exchange, "certificate.issued.v1")
-    yield queue
-    await connection.close()
-
-
-async def collect(queue: Any, expected: int, timeout: float = 120.0) -> list[CertificateIssued]:
-    found: list[CertificateIssued] = []
-    deadline = time.monotonic() + timeout
-    while len(found) < expected and time.monotonic() < deadline:
-        message = await queue.get(no_ack=True, fail=False)
-        if message is None:
-            await asyncio.sleep(0.05)
-            continue
-        found.append(CertificateIssued.model_validate_json(message.body))
-    return found
 
 
 def renderer(service_env: dict[str, str], tmp_path: Path, replica: str) -> ServiceProcess:

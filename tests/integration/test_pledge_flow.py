@@ -21,8 +21,6 @@ from shared.contracts.pledge import PledgeRecorded, PledgeRejected, PledgeSubmit
 from shared.messaging.connection import connect
 from shared.messaging.publisher import Publisher
 from tests.service.conftest import OPERATOR, SECRET
-from tests.support.ports import free_port
-from tests.support.processes import ServiceProcess
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -52,31 +50,6 @@ async def drain(queue: Any, settle: float = 1.5) -> list[PledgeRecorded | Pledge
         found.append(cls.model_validate_json(message.body))
         deadline = time.monotonic() + settle
     return found
-
-
-@pytest.fixture
-def pledge_intake(service_env: dict[str, str], tmp_path: Path) -> Any:
-    proc = ServiceProcess(
-        "services.pledge_intake", service_env, tmp_path / "pledge-intake.log", "pledge-intake.1"
-    ).start()
-    proc.wait_ready()
-    yield proc
-    proc.terminate()
-
-
-@pytest.fixture
-def intake(service_env: dict[str, str], tmp_path: Path) -> Any:
-    env = dict(
-        service_env,
-        INTAKE_SECRET_KEY=SECRET,
-        INTAKE_OPERATOR_TOKEN=OPERATOR,
-        INTAKE_PORT=str(free_port()),
-        INTAKE_MESSENGER_PAGE="SamlengTest",
-    )
-    proc = ServiceProcess("services.intake", env, tmp_path / "intake.log", "intake.1").start()
-    url = proc.wait_ready()
-    yield url
-    proc.terminate()
 
 
 def submission(pledge_id: str, **change: Any) -> PledgeSubmitted:

@@ -1,0 +1,153 @@
+"""Public certificate verification (`/v/{number}`) and the operator's re-issue request.
+
+Reads certificate-renderer's documented read model (`certificates`: number, state, name,
+show_name_publicly, signed_on, replaced_by), read-only. Shows the least personal data that
+verifies a certificate: the full name only if the signer chose so at intake, otherwise initials.
+"""
+
+from __future__ import annotations
+
+import hmac
+import re
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import FastAPI, Header, Request
+from fastapi.responses import HTMLResponse, JSONResponse
+from jinja2 import Environment
+from pydantic import BaseModel, Field
+
+from services.intake.i18n import Lang, pick_language
+from services.intake.settings import IntakeSettings
+from services.intake.validation import _Errors, clean_name
+from shared.contracts import utcnow
+from shared.contracts.certificate import ReissueRequested, ReissueRequestedData
+
+NUMBER = re.compile(r"^KCAP-\d{4}-\d{6}$")
+
+VERIFY_TEXT: dict[str, dict[Lang, str]] = {
+    "title": {"en": "Certificate check", "km": "ការផ្ទៀងផ្ទាត់វិញ្ញាបនបត្រ"},
+    "valid": {"en": "This certificate is valid.", "km": "វិញ្ញាបនបត្រនេះមានសុពលភាព។"},
+    "replaced": {
+        "en": "This certificate was replaced by {other}.",
+        "km": "វិញ្ញាបនបត្រនេះត្រូវបានជំនួសដោយ {other}។",
+    },
+    "unknown": {"en": "We have no certificate with this number.", "km": "យើងគ្មានវិញ្ញាបនបត្រលេខនេះទេ។"},
+    "signer": {"en": "Signed by", "km": "ចុះហត្ថលេខាដោយ"},
+    "signed_on": {"en": "Signed on", "km": "ចុះហត្ថលេខានៅ"},
+    "number": {"en": "Certificate no.", "km": "លេខវិញ្ញាបនបត្រ"},
+    "switch_language": {"en": "ភាសាខ្មែរ", "km": "English"},
+}
+
+
+class Verification(BaseModel):
+    number: str
+    state: Literal["valid", "replaced", "unknown"]
+    signer: str | None = Field(default=None, description="Full name if the signer allowed it, else initials.")
+    signed_on: str | None = None
+    replaced_by: str | None = None
+
+
+class ReissueRequest(BaseModel):
+    corrected_name: str = Field(max_length=1000)
+    reason: str = Field(min_length=3, max_length=500, examples=["name misspelt on the paper sheet"])
+
+
+def initials(name: str) -> str:
+    return " ".join(f"{word[0]}." for word in name.split() if word)
+
+
+def public_signer(doc: dict[str, Any]) -> str:
+    return str(doc["name"]) if doc.get("show_name_publicly") else initials(str(doc["name"]))
+
+
+class CertificateReader:
+    def __init__(self, status_reader: Any) -> None:
+        self._status = status_reader
+
+    async def verify(self, number: str) -> Verification:
+        if not NUMBER.match(number):
+            return Verification(number=number[:40], state="unknown")
+        doc = await self._status.database().certificates.find_one(
+            {"number": number},
+            {"state": 1, "name": 1, "show_name_publicly": 1, "signed_on": 1, "replaced_by": 1},
+        )
+        if doc is None:
+            return Verification(number=number, state="unknown")
+        signed: datetime = doc["signed_on"]
+        return Verification(
+            number=number,
+            state="valid" if doc["state"] == "valid" else "replaced",
+            signer=public_signer(doc),
+            signed_on=signed.date().isoformat(),
+            replaced_by=doc.get("replaced_by"),
+        )
+
+
+def add_certificate_routes(app: FastAPI, settings: IntakeSettings, templates: Environment) -> None:
+    def reader() -> CertificateReader:
+        return CertificateReader(app.state.status)
+
+    @app.get("/v/{number}", response_class=HTMLResponse, include_in_schema=False)
+    async def verify_page(request: Request, number: str, lang: str | None = None) -> HTMLResponse:
+        language = pick_language(
+            lang, request.cookies.get("samleng_lang"), request.headers.get("accept-language")
+        )
+        result = await reader().verify(number)
+        html = templates.get_template("verify.html").render(
+            lang=language,
+            other_lang="km" if language == "en" else "en",
+            v=result,
+            t=lambda key, **kw: VERIFY_TEXT[key][language].format(**kw),
+        )
+        return HTMLResponse(
+            html, status_code=404 if result.state == "unknown" else 200, headers={"X-Robots-Tag": "noindex"}
+        )
+
+    @app.get("/api/v1/certificates/{number}", response_model=Verification, summary="Verify a certificate")
+    async def verify_api(number: str) -> JSONResponse:
+        result = await reader().verify(number)
+        return JSONResponse(result.model_dump(), status_code=404 if result.state == "unknown" else 200)
+
+    @app.post(
+        "/api/v1/certificates/{number}/reissue",
+        status_code=202,
+        summary="Re-issue a certificate with a corrected name (operators)",
+        responses={
+            401: {"description": "Operator token missing or wrong"},
+            404: {"description": "Unknown certificate"},
+            409: {"description": "Already replaced"},
+            422: {"description": "Invalid name or reason"},
+        },
+    )
+    async def reissue(
+        number: str, body: ReissueRequest, authorization: Annotated[str | None, Header()] = None
+    ) -> JSONResponse:
+        token = settings.operator_token
+        if (
+            token is None
+            or not authorization
+            or not hmac.compare_digest(
+                authorization.removeprefix("Bearer ").encode(), token.get_secret_value().encode()
+            )
+        ):
+            return JSONResponse(
+                {"detail": "operator token required"}, status_code=401, headers={"WWW-Authenticate": "Bearer"}
+            )
+        current = await reader().verify(number)
+        if current.state == "unknown":
+            return JSONResponse({"detail": "unknown certificate"}, status_code=404)
+        if current.state == "replaced":
+            return JSONResponse({"detail": f"already replaced by {current.replaced_by}"}, status_code=409)
+        errors = _Errors("en")
+        name = clean_name(body.corrected_name, errors, "corrected_name")
+        if errors.items:
+            return JSONResponse({"detail": [e.model_dump() for e in errors.items]}, status_code=422)
+        event = ReissueRequested(
+            correlation_id=number,
+            data=ReissueRequestedData(
+                certificate_number=number, corrected_name=name, reason=body.reason, requested_at=utcnow()
+            ),
+        )
+        await app.state.gateway.publish(event)
+        return JSONResponse({"status": "requested", "certificate_number": number}, status_code=202)

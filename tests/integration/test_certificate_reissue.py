@@ -1,0 +1,86 @@
+"""Verification and re-issue across intake and certificate-renderer processes."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from devstack.broker import RabbitNode
+from tests.integration.conftest import collect
+from tests.integration.test_certificates import publish, recorded, renderer
+from tests.service.conftest import OPERATOR
+
+pytestmark = pytest.mark.timeout(180)
+
+
+async def test_verification_shows_initials_only_and_reissue_replaces_the_old_number(
+    rabbit: RabbitNode,
+    service_env: dict[str, str],
+    tmp_path: Path,
+    issued: Any,
+    intake: str,
+    db: Any,
+) -> None:
+    proc = renderer(service_env, tmp_path, "certificate-renderer.1")
+    proc.wait_ready()
+    try:
+        await publish(rabbit, [recorded(7, "Sok Daar")])
+        first = (await collect(issued, 1, timeout=30))[0].data
+        async with httpx.AsyncClient(base_url=intake) as client:
+            valid = (await client.get(f"/api/v1/certificates/{first.certificate_number}")).json()
+            assert valid["state"] == "valid"
+            assert valid["signer"] == "S. D.", "initials only: the signer did not choose to show the name"
+            page = await client.get(f"/v/{first.certificate_number}?lang=km")
+            assert page.status_code == 200 and "មានសុពលភាព" in page.text and "Sok Daar" not in page.text
+            assert (await client.get("/v/KCAP-2026-999999")).status_code == 404
+            assert (await client.get("/v/<script>")).status_code == 404
+
+            anonymous = await client.post(
+                f"/api/v1/certificates/{first.certificate_number}/reissue",
+                json={"corrected_name": "Sok Dara", "reason": "misspelt"},
+            )
+            assert anonymous.status_code == 401
+            headers = {"Authorization": f"Bearer {OPERATOR}"}
+            bad = await client.post(
+                f"/api/v1/certificates/{first.certificate_number}/reissue",
+                json={"corrected_name": "<b>", "reason": "misspelt"},
+                headers=headers,
+            )
+            assert bad.status_code == 422 and bad.json()["detail"][0]["field"] == "corrected_name"
+            accepted = await client.post(
+                f"/api/v1/certificates/{first.certificate_number}/reissue",
+                json={"corrected_name": "Sok Dara", "reason": "name misspelt on the sheet"},
+                headers=headers,
+            )
+            assert accepted.status_code == 202
+            second = (await collect(issued, 1, timeout=30))[0].data
+            assert second.replaces == first.certificate_number
+            assert second.certificate_number != first.certificate_number
+            assert second.pledge_id == first.pledge_id and second.channels == first.channels
+            deadline = time.monotonic() + 10
+            old: dict[str, Any] = {}
+            while time.monotonic() < deadline:
+                old = (await client.get(f"/api/v1/certificates/{first.certificate_number}")).json()
+                if old["state"] == "replaced":
+                    break
+                await asyncio.sleep(0.1)
+            assert old["state"] == "replaced" and old["replaced_by"] == second.certificate_number
+            again = await client.post(
+                f"/api/v1/certificates/{first.certificate_number}/reissue",
+                json={"corrected_name": "Sok Dara", "reason": "twice"},
+                headers=headers,
+            )
+            assert again.status_code == 409
+        history = await db.certificates.find({"pledge_id": first.pledge_id}).sort("revision", 1).to_list(None)
+        assert [(h["revision"], h["state"], h["name"]) for h in history] == [
+            (1, "replaced", "Sok Daar"),
+            (2, "valid", "Sok Dara"),
+        ]
+        assert history[0]["replaced_reason"] == "name misspelt on the sheet"
+    finally:
+        proc.terminate()
