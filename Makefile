@@ -64,6 +64,7 @@ docs: $(STAMP)
 bench: setup
 	$(BIN)/python bench/broker_baseline.py
 	$(BIN)/python bench/intake.py
+	$(BIN)/python bench/certificates.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

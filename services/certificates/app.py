@@ -14,17 +14,19 @@ on the same pledge, the loser deletes its files; its number stays unused (number
 from __future__ import annotations
 
 import asyncio
+import os
 import uuid
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from bson import ObjectId
 from gridfs import AsyncGridFSBucket
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 from pymongo import ASCENDING, ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
 
-from services.certificates.render import CertificateContent, Renderer, RenderError
+from services.certificates.render import CertificateContent, RendererPool, RenderError
 from shared.contracts import utcnow
 from shared.contracts.certificate import CertificateIssued, CertificateIssuedData, ReissueRequested
 from shared.contracts.pledge import PledgeRecorded
@@ -45,6 +47,11 @@ class CertificateSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="CERTIFICATES_", env_file=".env", extra="ignore")
     service_name: ClassVar[str] = "certificate-renderer"
     public_base_url: str = "http://127.0.0.1:8000"
+    render_threads: int = Field(
+        default_factory=lambda: len(os.sched_getaffinity(0)),
+        ge=1,
+        description="Certificates rendered in parallel (Typst releases the GIL).",
+    )
 
 
 @dataclass
@@ -52,7 +59,7 @@ class Deps:
     certificates: AsyncCollection[Document]
     counters: AsyncCollection[Document]
     files: AsyncGridFSBucket
-    renderer: Renderer
+    renderer: RendererPool
     public_base_url: str
 
 
@@ -210,6 +217,6 @@ async def bootstrap(resources: Resources) -> Deps:
         certificates=certificates,
         counters=durable(resources.db.certificate_counters),
         files=AsyncGridFSBucket(resources.db, bucket_name="certificate_files"),
-        renderer=Renderer(),
+        renderer=RendererPool(settings.render_threads),
         public_base_url=settings.public_base_url,
     )

@@ -98,6 +98,25 @@ def template_input(content: CertificateContent) -> str:
     )
 
 
+class RendererPool:
+    """Typst releases the GIL while compiling: one renderer per thread renders in parallel."""
+
+    def __init__(self, size: int) -> None:
+        import queue
+
+        self.size = size
+        self._idle: queue.SimpleQueue[Renderer] = queue.SimpleQueue()
+        for _ in range(size):
+            self._idle.put(Renderer())
+
+    def render(self, content: CertificateContent) -> Rendered:
+        renderer = self._idle.get()
+        try:
+            return renderer.render(content)
+        finally:
+            self._idle.put(renderer)
+
+
 class Renderer:
     """One compiler per renderer (Typst caches fonts and the parsed template); thread-safe."""
 
