@@ -28,6 +28,7 @@ import aio_pika
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench._stack import write_section
 from devstack.broker import RabbitNode
 from shared.contracts import Event, Payload
 from shared.messaging.consumer import Consumer, MessageContext, Subscription
@@ -152,19 +153,7 @@ Run: {results["date"]} on {results["machine"]}; RabbitMQ {results["rabbitmq"]} p
 | **ratio ours / raw** | **{results["ratio"]:.2f}×** | goal ≥ 0.6× |
 
 """
-    text = (
-        path.read_text()
-        if path.exists()
-        else "# Benchmarks\n\nEvery figure here comes from a script in `bench/`, with the exact command, and is\ncompared with a raw baseline measured in the same run.\n\n"
-    )
-    marker = "## Broker: publish → consume throughput"
-    if marker in text:
-        head, _, tail = text.partition(marker)
-        rest = tail.split("\n## ", 1)
-        text = head + section + (("## " + rest[1]) if len(rest) > 1 else "")
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    path.write_text(text)
+    write_section(path, "## Broker: publish → consume throughput", section)
 
 
 async def main() -> None:

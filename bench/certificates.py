@@ -15,10 +15,7 @@ import argparse
 import asyncio
 import os
 import platform
-import shutil
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 from datetime import UTC, date, datetime
@@ -29,14 +26,13 @@ import aio_pika
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from devstack.broker import RabbitNode, wait_for_port
+from bench._stack import local_stack, write_section
 from services.certificates.render import CertificateContent, Renderer
 from shared.contracts import utcnow
 from shared.contracts.certificate import CertificateIssued
 from shared.contracts.pledge import PledgeRecorded, PledgeRecordedData
 from shared.messaging.connection import connect
 from shared.messaging.publisher import Publisher
-from tests.support.ports import free_port
 from tests.support.processes import ServiceProcess
 
 
@@ -142,15 +138,7 @@ certificate in GridFS through SecantusDB, not rendering, sets this figure. It ha
 measured against a real MongoDB (none can run on our machines).
 
 """
-    text = path.read_text() if path.exists() else "# Benchmarks\n\n"
-    marker = "## Certificates: PDF + PNG per second"
-    if marker in text:
-        head, _, tail = text.partition(marker)
-        rest = tail.split("\n## ", 1)
-        text = head + section + (("## " + rest[1]) if len(rest) > 1 else "")
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    path.write_text(text)
+    write_section(path, "## Certificates: PDF + PNG per second", section)
 
 
 async def main() -> None:
@@ -163,54 +151,25 @@ async def main() -> None:
     bare_one = bare(args.count, 1)
     bare_rate = bare(args.count, threads)
     print(f"bare {bare_one:.1f}/s in 1 thread, {bare_rate:.1f}/s in {threads}", flush=True)
-    tmp = Path(tempfile.mkdtemp())
-    node = RabbitNode(
-        tmp / "rabbit",
-        amqp_port=free_port(),
-        management_port=None,
-        epmd_port=free_port(),
-        dist_port=free_port(),
-    )
-    node.start(stdout=subprocess.DEVNULL)
-    mongo_port = free_port()
-    secantusd = shutil.which("secantusd-py") or str(Path(sys.executable).parent / "secantusd-py")
-    mongo = subprocess.Popen(
-        [secantusd, "--host", "127.0.0.1", "--port", str(mongo_port), "--storage-path", str(tmp / "mongo")],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    wait_for_port(mongo_port, 20, mongo)  # type: ignore[arg-type]
-    env = {
-        "PATH": str(Path(sys.executable).parent) + ":/usr/bin:/bin",
-        "AMQP_URL": node.url,
-        "MONGODB_URI": f"mongodb://127.0.0.1:{mongo_port}/?retryWrites=false",
-        "MONGODB_DATABASE": "bench",
-        "LOG_LEVEL": "WARNING",
-        "SAMLENG_HEALTH_DIR": str(tmp / "health"),
-        "PYTHONPATH": str(Path(__file__).resolve().parents[1]),
-    }
-    proc = ServiceProcess(
-        "services.certificates", env, tmp / "renderer.log", "certificate-renderer.1"
-    ).start()
-    try:
-        proc.wait_ready(60)
-        await through_service(node.url, 10)  # warm-up
-        assert proc.process is not None
-        before = {"mongo": cpu_seconds(mongo.pid), "renderer": cpu_seconds(proc.process.pid)}
-        started = time.perf_counter()
-        service_rate = await through_service(node.url, args.count)
-        wall = time.perf_counter() - started
-        cpu_share = {
-            "mongo": (cpu_seconds(mongo.pid) - before["mongo"]) / wall,
-            "renderer": (cpu_seconds(proc.process.pid) - before["renderer"]) / wall,
-        }
-        print(f"service {service_rate:.1f}/s; CPU share {cpu_share}", flush=True)
-    finally:
-        proc.terminate()
-        mongo.terminate()
-        mongo.wait()
-        node.stop()
-        shutil.rmtree(tmp, ignore_errors=True)
+    with local_stack() as stack:
+        proc = ServiceProcess(
+            "services.certificates", stack.service_env(), stack.tmp / "renderer.log", "certificate-renderer.1"
+        ).start()
+        try:
+            proc.wait_ready(60)
+            await through_service(stack.node.url, 10)  # warm-up
+            assert proc.process is not None
+            before = {"mongo": cpu_seconds(stack.mongo.pid), "renderer": cpu_seconds(proc.process.pid)}
+            started = time.perf_counter()
+            service_rate = await through_service(stack.node.url, args.count)
+            wall = time.perf_counter() - started
+            cpu_share = {
+                "mongo": (cpu_seconds(stack.mongo.pid) - before["mongo"]) / wall,
+                "renderer": (cpu_seconds(proc.process.pid) - before["renderer"]) / wall,
+            }
+            print(f"service {service_rate:.1f}/s; CPU share {cpu_share}", flush=True)
+        finally:
+            proc.terminate()
     result = {
         "command": "make bench  (= .venv/bin/python bench/certificates.py " + " ".join(sys.argv[1:]) + ")",
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),

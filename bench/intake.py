@@ -14,13 +14,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import platform
-import shutil
+import secrets
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,7 +28,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from devstack.broker import RabbitNode, wait_for_port
+from bench._stack import local_stack, write_section
 from tests.support.ports import free_port
 from tests.support.processes import ServiceProcess
 
@@ -148,15 +146,51 @@ SecantusDB, the pure-Python local server, which used most of a core; real MongoD
 per operation). Pledges recorded: {r["recorded"]["recorded"]} of {r["recorded"]["expected"]} accepted (warm-up included).
 
 """
-    text = path.read_text() if path.exists() else "# Benchmarks\n\n"
-    marker = "## Intake: pledges per second"
-    if marker in text:
-        head, _, tail = text.partition(marker)
-        rest = tail.split("\n## ", 1)
-        text = head + section + (("## " + rest[1]) if len(rest) > 1 else "")
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    path.write_text(text)
+    write_section(path, "## Intake: pledges per second", section)
+
+
+async def run_load(
+    args: argparse.Namespace,
+    stack: Any,
+    env: dict[str, str],
+    processes: list[ServiceProcess],
+    intake_port: int,
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any] | None]:
+    for proc in processes:
+        proc.wait_ready(60)
+    if args.intake_only:
+        await declare_pledge_queue(stack.node.url)
+    if args.profile:  # flame data for `py-spy`; see docs/benchmarks.md
+        subprocess.Popen(
+            [
+                str(Path(sys.executable).parent / "py-spy"),
+                "record",
+                "-o",
+                "/tmp/intake-profile.txt",
+                "-f",
+                "raw",
+                "-d",
+                str(int(args.seconds) + 4),
+                "-p",
+                str(processes[0].process.pid),
+            ],
+            stdout=subprocess.DEVNULL,
+        )  # type: ignore[union-attr]
+    limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
+    async with httpx.AsyncClient(
+        base_url=f"http://127.0.0.1:{intake_port}", limits=limits, timeout=30
+    ) as client:
+        await drive(client, "GET", "/health/live", args.rate, 2)  # warm-up
+        await drive(client, "POST", "/api/v1/pledges", args.rate, 2)
+        bare = await drive(client, "GET", "/health/live", args.rate, args.seconds)
+        print("bare  ", bare, flush=True)
+        pledge = await drive(client, "POST", "/api/v1/pledges", args.rate, args.seconds)
+        print("pledge", pledge, flush=True)
+    recorded = None
+    if not args.intake_only:
+        recorded = await wait_recorded(stack.mongo_uri, pledge["ok"] + 400, started=time.perf_counter())
+        print("recorded", recorded, flush=True)
+    return bare, pledge, recorded
 
 
 async def main() -> None:
@@ -169,92 +203,29 @@ async def main() -> None:
     )
     parser.add_argument("--profile", action="store_true", help="record the intake process with py-spy")
     args = parser.parse_args()
-    tmp = Path(tempfile.mkdtemp())
-    node = RabbitNode(
-        tmp / "rabbit",
-        amqp_port=free_port(),
-        management_port=None,
-        epmd_port=free_port(),
-        dist_port=free_port(),
-    )
-    node.start(stdout=subprocess.DEVNULL)
-    mongo_port = free_port()
-    secantusd = shutil.which("secantusd-py") or str(Path(sys.executable).parent / "secantusd-py")
-    mongo = subprocess.Popen(
-        [secantusd, "--host", "127.0.0.1", "--port", str(mongo_port), "--storage-path", str(tmp / "mongo")],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        preexec_fn=lambda: os.nice(DOWNSTREAM_NICENESS),
-    )
-    wait_for_port(mongo_port, 20, mongo)  # type: ignore[arg-type]
-    intake_port = free_port()
-    env = {
-        "PATH": str(Path(sys.executable).parent) + ":/usr/bin:/bin",
-        "AMQP_URL": node.url,
-        "MONGODB_URI": f"mongodb://127.0.0.1:{mongo_port}/?retryWrites=false",
-        "MONGODB_DATABASE": "bench",
-        "LOG_LEVEL": "WARNING",
-        "SAMLENG_HEALTH_DIR": str(tmp / "health"),
-        "INTAKE_SECRET_KEY": "bench-secret-key-0123456789abcdef",
-        "INTAKE_PORT": str(intake_port),
-        "INTAKE_RATE_LIMIT_PER_MINUTE": "1000000",
-        "PYTHONPATH": str(Path(__file__).resolve().parents[1]),
-    }
-    processes = [ServiceProcess("services.intake", env, tmp / "intake.log", "intake.1").start()]
-    if not args.intake_only:
-        processes.append(
-            ServiceProcess(
-                "services.pledge_intake",
-                env,
-                tmp / "pledge-intake.log",
-                "pledge-intake.1",
-                niceness=DOWNSTREAM_NICENESS,
-            ).start()
+    with local_stack(mongo_niceness=DOWNSTREAM_NICENESS) as stack:
+        intake_port = free_port()
+        env = stack.service_env(
+            INTAKE_SECRET_KEY=secrets.token_urlsafe(32),
+            INTAKE_PORT=str(intake_port),
+            INTAKE_RATE_LIMIT_PER_MINUTE="1000000",
         )
-    try:
-        for proc in processes:
-            proc.wait_ready(60)
-        if args.intake_only:
-            await declare_pledge_queue(node.url)
-        if args.profile:  # flame data for `py-spy`; see docs/benchmarks.md
-            subprocess.Popen(
-                [
-                    str(Path(sys.executable).parent / "py-spy"),
-                    "record",
-                    "-o",
-                    "/tmp/intake-profile.txt",
-                    "-f",
-                    "raw",
-                    "-d",
-                    str(int(args.seconds) + 4),
-                    "-p",
-                    str(processes[0].process.pid),
-                ],
-                stdout=subprocess.DEVNULL,
-            )  # type: ignore[union-attr]
-        limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
-        async with httpx.AsyncClient(
-            base_url=f"http://127.0.0.1:{intake_port}", limits=limits, timeout=30
-        ) as client:
-            await drive(client, "GET", "/health/live", args.rate, 2)  # warm-up
-            await drive(client, "POST", "/api/v1/pledges", args.rate, 2)
-            bare = await drive(client, "GET", "/health/live", args.rate, args.seconds)
-            print("bare  ", bare, flush=True)
-            pledge = await drive(client, "POST", "/api/v1/pledges", args.rate, args.seconds)
-            print("pledge", pledge, flush=True)
-        recorded = None
+        processes = [ServiceProcess("services.intake", env, stack.tmp / "intake.log", "intake.1").start()]
         if not args.intake_only:
-            recorded = await wait_recorded(
-                env["MONGODB_URI"], pledge["ok"] + 400, started=time.perf_counter()
+            processes.append(
+                ServiceProcess(
+                    "services.pledge_intake",
+                    env,
+                    stack.tmp / "pledge-intake.log",
+                    "pledge-intake.1",
+                    niceness=DOWNSTREAM_NICENESS,
+                ).start()
             )
-            print("recorded", recorded, flush=True)
-    finally:
-        for proc in processes:
-            proc.terminate()
-        mongo.terminate()
-        mongo.wait()
-        node.stop()
-        shutil.rmtree(tmp, ignore_errors=True)
+        try:
+            bare, pledge, recorded = await run_load(args, stack, env, processes, intake_port)
+        finally:
+            for proc in processes:
+                proc.terminate()
     result = {
         "command": "make bench  (= .venv/bin/python bench/intake.py " + " ".join(sys.argv[1:]) + ")",
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),

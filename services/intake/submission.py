@@ -72,12 +72,20 @@ class SubmissionGateway:
             await close(self._connection)
 
     async def publish(self, event: Any) -> None:
-        """Hand any contract to the broker (operator requests); Unavailable if it cannot."""
+        """Hand a contract to the broker within the submit timeout; Unavailable if it cannot."""
         if self._publisher is None:
             raise Unavailable("broker not connected")
         try:
-            await self._publisher.publish(event)
-        except PublishFailed as error:
+            await asyncio.wait_for(
+                self._publisher.publish(event), timeout=self._settings.submit_timeout_seconds + 1
+            )
+        except (PublishFailed, TimeoutError) as error:
+            log.error(
+                "not handed over",
+                event_type=event.type,
+                correlation_id=event.correlation_id,
+                error=type(error).__name__,
+            )
             raise Unavailable(str(error)) from error
 
     async def submit(
@@ -89,16 +97,7 @@ class SubmissionGateway:
         consent_version: str,
         table: TableImportRef | None = None,
     ) -> None:
-        event = build_submission(pledge_id, pledge, source, lang, consent_version, table)
-        if self._publisher is None:
-            raise Unavailable("broker not connected")
-        try:
-            await asyncio.wait_for(
-                self._publisher.publish(event), timeout=self._settings.submit_timeout_seconds + 1
-            )
-        except (PublishFailed, TimeoutError) as error:
-            log.error("pledge not handed over", pledge_id=pledge_id, error=type(error).__name__)
-            raise Unavailable(str(error)) from error
+        await self.publish(build_submission(pledge_id, pledge, source, lang, consent_version, table))
         log.info("pledge submitted", pledge_id=pledge_id, source=source)
 
 
