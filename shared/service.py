@@ -42,6 +42,13 @@ from shared.settings import ServiceSettings
 from shared.storage import Document, create_client, database, ping
 
 DepsT = TypeVar("DepsT")
+STARTUP_TIMEOUT_SECONDS = 60.0
+
+
+class StartupError(RuntimeError):
+    """The service could not start; it exits non-zero so its supervisor restarts or reports it."""
+
+
 HandlerT = TypeVar("HandlerT", bound=Handler)
 
 
@@ -143,7 +150,15 @@ class Service(Generic[DepsT]):
                 self.router.consumer_group(settings), self.router.subscriptions, deps, self._publisher
             )
             channel = await self._connection.channel()
-            await self._consumer.start(channel, settings.prefetch)
+            try:  # a broker that cannot declare a queue (e.g. no quorum leader) must not hang us
+                await asyncio.wait_for(
+                    self._consumer.start(channel, settings.prefetch), STARTUP_TIMEOUT_SECONDS
+                )
+            except TimeoutError as error:
+                raise StartupError(
+                    f"declaring and consuming {self._consumer.group.queue} took over {STARTUP_TIMEOUT_SECONDS:.0f}s; "
+                    "see the broker's log"
+                ) from error
         self._log.info("started", health=self.health.url)
 
     async def stop(self) -> None:
@@ -162,7 +177,12 @@ class Service(Generic[DepsT]):
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        await self.start()
+        try:
+            await self.start()
+        except StartupError as error:
+            self._log.error("could not start", error=str(error))
+            await self.stop()
+            raise SystemExit(1) from error
         await stop.wait()
         await self.stop()
 

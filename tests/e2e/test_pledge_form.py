@@ -131,3 +131,37 @@ def test_the_server_refuses_post_for_cambodia_when_forced(stack: RunningStack, b
     assert "channels-error" in describedby
     page.screenshot(path=str(SHOTS / "refused.png"), full_page=True)
     context.close()
+
+
+def test_the_form_can_be_filled_and_sent_with_the_keyboard_alone(stack: RunningStack, browser: Any) -> None:
+    page = browser.new_page()
+    page.goto(stack.intake_url + "/?lang=en")
+    page.keyboard.press("Tab")  # language switch link
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.id") == "name"
+    page.keyboard.type("Sok Dara")
+    order = []
+    for _ in range(20):
+        page.keyboard.press("Tab")
+        order.append(page.evaluate("document.activeElement.id"))
+    assert "website" not in order, "the honeypot is out of the tab order"
+    assert (
+        order.index("country")
+        < order.index("channel-email")
+        < order.index("email")
+        < order.index("consent")
+        < order.index("submit")
+    )
+    page.locator("#country").focus()
+    page.keyboard.type("United States")
+    page.locator("#channel-email").focus()
+    page.keyboard.press("Space")
+    page.locator("#email").focus()
+    page.keyboard.type("dara@example.org")
+    page.locator("#consent").focus()
+    page.keyboard.press("Space")
+    page.locator("#submit").focus()
+    page.keyboard.press("Enter")
+    page.wait_for_url(re.compile(r"/pledge/pl_"))
+    assert page.locator("#thanks").is_visible()
+    page.close()
