@@ -88,13 +88,13 @@ def redact_personal_data(
 
 def configure_logging(service: str, level: str = "INFO", fmt: str = "json") -> None:
     """Route structlog and stdlib logging through one redacting pipeline to stdout."""
-    shared: list[Any] = [
+    # Applied to every record, ours and the libraries'; redaction runs last, in the formatter, so
+    # nothing reaches the renderer without passing it.
+    enrich: list[Any] = [
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
-        structlog.processors.format_exc_info,
-        redact_personal_data,
     ]
     renderer: Any = (
         structlog.processors.JSONRenderer(ensure_ascii=False)
@@ -104,7 +104,7 @@ def configure_logging(service: str, level: str = "INFO", fmt: str = "json") -> N
     structlog.configure(
         processors=[
             structlog.stdlib.filter_by_level,
-            *shared[:-2],
+            *enrich,
             structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
         ],
         logger_factory=structlog.stdlib.LoggerFactory(),
@@ -112,7 +112,7 @@ def configure_logging(service: str, level: str = "INFO", fmt: str = "json") -> N
         cache_logger_on_first_use=True,
     )
     formatter = structlog.stdlib.ProcessorFormatter(
-        foreign_pre_chain=shared[:-2],
+        foreign_pre_chain=enrich,
         processors=[
             structlog.processors.format_exc_info,
             redact_personal_data,

@@ -29,7 +29,6 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
     aiormq.exceptions.AMQPError,
     ConnectionError,
     asyncio.TimeoutError,
-    RuntimeError,  # aiormq raises RuntimeError("Writer is None") on a closing connection
 )
 
 
