@@ -4,7 +4,8 @@ For each message it parses the envelope into its contract, calls the handler wit
 number, and maps the outcome (see errors.py):
 
     handler returns            -> ack
-    RetryableError / other     -> copy into the next retry tier (attempt + 1), then ack;
+    RetryableError / other     -> copy into the next retry tier (attempt + 1), then ack
+    (incl. PublishFailed)         (a failed follow-up publish, e.g. unroutable, is retried too);
                                   after the last tier -> dead-letter queue, reason `retries-exhausted`
     PermanentError             -> dead-letter queue at once, with the handler's reason
     OutcomeUnknownError        -> dead-letter queue, reason `outcome-unknown` (reconcile, never resend)
@@ -31,7 +32,7 @@ from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractQueue
 from pydantic import ValidationError
 
 from shared.contracts import Event
-from shared.messaging.errors import HandlerError, PermanentError, RetryableError
+from shared.messaging.errors import HandlerError, PermanentError, PublishFailed, RetryableError
 from shared.messaging.publisher import Publisher
 from shared.messaging.topology import ConsumerGroup, declare_group
 from shared.observability import HANDLER_SECONDS, IN_FLIGHT, MESSAGES_CONSUMED
@@ -222,6 +223,8 @@ class Consumer(Generic[DepsT]):
             await self._retry_or_dead_letter(message, attempt, error, ctx.log)
         except HandlerError as error:
             await self._dead_letter(message, error.reason, str(error), ctx.log)
+        except PublishFailed as error:  # e.g. no consumer bound yet for what we publish: no traceback
+            await self._retry_or_dead_letter(message, attempt, error, ctx.log)
         except asyncio.CancelledError:
             raise
         except Exception as error:
