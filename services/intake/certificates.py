@@ -19,6 +19,7 @@ from pydantic import BaseModel, Field
 
 from services.intake.i18n import Lang, pick_language
 from services.intake.settings import IntakeSettings
+from services.intake.submission import Unavailable
 from services.intake.validation import _Errors, clean_name
 from shared.contracts import utcnow
 from shared.contracts.certificate import ReissueRequested, ReissueRequestedData
@@ -41,6 +42,8 @@ VERIFY_TEXT: dict[str, dict[Lang, str]] = {
 
 
 class Verification(BaseModel):
+    model_config = {"json_schema_extra": {"description": "What the public may know about a certificate."}}
+
     number: str
     state: Literal["valid", "replaced", "unknown"]
     signer: str | None = Field(default=None, description="Full name if the signer allowed it, else initials.")
@@ -65,15 +68,26 @@ class CertificateReader:
     def __init__(self, status_reader: Any) -> None:
         self._status = status_reader
 
-    async def verify(self, number: str) -> Verification:
+    async def find(self, number: str) -> dict[str, Any] | None:
         if not NUMBER.match(number):
-            return Verification(number=number[:40], state="unknown")
-        doc = await self._status.database().certificates.find_one(
+            return None
+        doc: dict[str, Any] | None = await self._status.database().certificates.find_one(
             {"number": number},
-            {"state": 1, "name": 1, "show_name_publicly": 1, "signed_on": 1, "replaced_by": 1},
+            {
+                "state": 1,
+                "name": 1,
+                "show_name_publicly": 1,
+                "signed_on": 1,
+                "replaced_by": 1,
+                "pledge_id": 1,
+            },
         )
+        return doc
+
+    async def verify(self, number: str) -> Verification:
+        doc = await self.find(number)
         if doc is None:
-            return Verification(number=number, state="unknown")
+            return Verification(number=number[:40], state="unknown")
         signed: datetime = doc["signed_on"]
         return Verification(
             number=number,
@@ -134,11 +148,13 @@ def add_certificate_routes(app: FastAPI, settings: IntakeSettings, templates: En
             return JSONResponse(
                 {"detail": "operator token required"}, status_code=401, headers={"WWW-Authenticate": "Bearer"}
             )
-        current = await reader().verify(number)
-        if current.state == "unknown":
+        current = await reader().find(number)
+        if current is None:
             return JSONResponse({"detail": "unknown certificate"}, status_code=404)
-        if current.state == "replaced":
-            return JSONResponse({"detail": f"already replaced by {current.replaced_by}"}, status_code=409)
+        if current["state"] != "valid":
+            return JSONResponse(
+                {"detail": f"already replaced by {current.get('replaced_by')}"}, status_code=409
+            )
         errors = _Errors("en")
         name = clean_name(body.corrected_name, errors, "corrected_name")
         if errors.items:
@@ -146,8 +162,17 @@ def add_certificate_routes(app: FastAPI, settings: IntakeSettings, templates: En
         event = ReissueRequested(
             correlation_id=number,
             data=ReissueRequestedData(
-                certificate_number=number, corrected_name=name, reason=body.reason, requested_at=utcnow()
+                certificate_number=number,
+                pledge_id=current["pledge_id"],
+                corrected_name=name,
+                reason=body.reason,
+                requested_at=utcnow(),
             ),
         )
-        await app.state.gateway.publish(event)
+        try:
+            await app.state.gateway.publish(event)
+        except Unavailable:
+            return JSONResponse(
+                {"detail": "not handed over; retry"}, status_code=503, headers={"Retry-After": "30"}
+            )
         return JSONResponse({"status": "requested", "certificate_number": number}, status_code=202)

@@ -1,6 +1,6 @@
 """pledge-intake: records pledges, their members and consents.
 
-Consumes `pledge.submitted.v1`; publishes `pledge.recorded.v1` or `pledge.rejected.v1`.
+Consumes `pledge.submitted.v1` and `certificate.reissue_requested.v1` (a corrected name); publishes `pledge.recorded.v1` or `pledge.rejected.v1`.
 Owns the collections `members`, `member_keys`, `signatures`, `pledges` and `consents`.
 `pledges` is also a documented read model (docs/read-models.md) that intake reads for status.
 
@@ -26,6 +26,7 @@ from pymongo.errors import BulkWriteError
 
 from services.intake.validation import business_rule_errors
 from shared.contracts import utcnow
+from shared.contracts.certificate import ReissueRequested
 from shared.contracts.pledge import (
     PledgeRecorded,
     PledgeRecordedData,
@@ -35,6 +36,7 @@ from shared.contracts.pledge import (
     PledgeSubmittedData,
 )
 from shared.messaging.consumer import MessageContext
+from shared.messaging.errors import PermanentError
 from shared.service import Resources, Router
 from shared.storage import Document, durable, insert_once
 
@@ -189,6 +191,27 @@ async def publish_outcome(ctx: MessageContext[Store], event: PledgeSubmitted, pl
                 ),
             )
         )
+
+
+@router.handles(ReissueRequested)
+async def on_reissue_requested(event: ReissueRequested, ctx: MessageContext[Store]) -> None:
+    """An operator corrected a name on a certificate: correct the member too, keeping the history."""
+    store, data = ctx.deps, event.data
+    pledge = await store.pledges.find_one({"_id": data.pledge_id}, {"member_id": 1})
+    if pledge is None or "member_id" not in pledge:
+        raise PermanentError(f"no recorded pledge {data.pledge_id}", reason="unknown-pledge")
+    change = {
+        "event_id": str(event.event_id),
+        "name": data.corrected_name,
+        "reason": data.reason,
+        "certificate_number": data.certificate_number,
+        "at": data.requested_at,
+    }
+    await store.members.update_one(
+        {"_id": pledge["member_id"], "name_history.event_id": {"$ne": str(event.event_id)}},
+        {"$set": {"name": data.corrected_name, "updated_at": utcnow()}, "$push": {"name_history": change}},
+    )
+    ctx.log.info("member name corrected", member_id=pledge["member_id"])
 
 
 @router.handles(PledgeSubmitted)

@@ -33,6 +33,7 @@ class CertificateIssued(Event[CertificateIssuedData]):
 
 class ReissueRequestedData(Payload):
     certificate_number: str = Field(description="The certificate to replace.", examples=["KCAP-2026-000125"])
+    pledge_id: str = Field(description="The pledge the certificate belongs to.")
     corrected_name: str = Field(description="The name as it should appear.")
     reason: str = Field(max_length=500, description="Why (kept in the history), e.g. 'name misspelt'.")
     requested_at: AwareDatetime

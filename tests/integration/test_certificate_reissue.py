@@ -24,10 +24,13 @@ async def test_verification_shows_initials_only_and_reissue_replaces_the_old_num
     tmp_path: Path,
     issued: Any,
     intake: str,
+    pledge_intake: Any,
     db: Any,
 ) -> None:
     proc = renderer(service_env, tmp_path, "certificate-renderer.1")
     proc.wait_ready()
+    await db.pledges.insert_one({"_id": "pl_test000007", "state": "recorded", "member_id": "mb_7"})
+    await db.members.insert_one({"_id": "mb_7", "name": "Sok Daar"})
     try:
         await publish(rabbit, [recorded(7, "Sok Daar")])
         first = (await collect(issued, 1, timeout=30))[0].data
@@ -82,5 +85,8 @@ async def test_verification_shows_initials_only_and_reissue_replaces_the_old_num
             (2, "valid", "Sok Dara"),
         ]
         assert history[0]["replaced_reason"] == "name misspelt on the sheet"
+        member = await db.members.find_one({"_id": "mb_7"})
+        assert member["name"] == "Sok Dara", "pledge-intake corrected the member's name too"
+        assert [h["name"] for h in member["name_history"]] == ["Sok Dara"]
     finally:
         proc.terminate()
