@@ -1,9 +1,12 @@
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import aio_pika
+import httpx
 import pytest
 
 from devstack.broker import RabbitNode
@@ -47,8 +50,20 @@ async def submitted_queue(rabbit: RabbitNode) -> AsyncIterator[Any]:
 
 @pytest.fixture
 def make_intake(rabbit: RabbitNode, mongo_uri: str, db_name: str) -> Callable[..., Any]:
-    def build(**overrides: Any) -> Any:
-        return serve(create_app(intake_settings(rabbit.url, mongo_uri, db_name, **overrides)))
+    @contextlib.asynccontextmanager
+    async def build(wait_ready: bool = True, **overrides: Any) -> AsyncIterator[str]:
+        """The app on a real socket; by default only once its broker connection is up (it connects
+        in the background so the site can answer 503 while the broker is away)."""
+        async with serve(create_app(intake_settings(rabbit.url, mongo_uri, db_name, **overrides))) as url:
+            if wait_ready:
+                async with httpx.AsyncClient(base_url=url) as client:
+                    for _ in range(200):
+                        if (await client.get("/health/ready")).status_code == 200:
+                            break
+                        await asyncio.sleep(0.05)
+                    else:
+                        raise TimeoutError("intake never became ready")
+            yield url
 
     return build
 

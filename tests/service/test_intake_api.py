@@ -155,7 +155,10 @@ async def test_per_ip_rate_limit_answers_429_with_retry_after(make_intake: Any, 
 async def test_broker_unreachable_answers_503_with_retry_after_and_never_success(
     make_intake: Any, dead_broker_url: str
 ) -> None:
-    async with make_intake(amqp_url=dead_broker_url) as url, httpx.AsyncClient(base_url=url) as client:
+    async with (
+        make_intake(wait_ready=False, amqp_url=dead_broker_url) as url,
+        httpx.AsyncClient(base_url=url) as client,
+    ):
         response = await client.post("/api/v1/pledges", json=VALID)
         ready = await client.get("/health/ready")
     assert response.status_code == 503

@@ -94,7 +94,10 @@ async def test_user_text_is_escaped_never_markup(intake: str) -> None:
 async def test_broker_down_the_form_says_so_and_keeps_every_answer(
     make_intake: Any, dead_broker_url: str
 ) -> None:
-    async with make_intake(amqp_url=dead_broker_url) as url, httpx.AsyncClient(base_url=url) as client:
+    async with (
+        make_intake(wait_ready=False, amqp_url=dead_broker_url) as url,
+        httpx.AsyncClient(base_url=url) as client,
+    ):
         token = await fresh_form(client)
         response = await client.post("/", data={**FORM, "csrf_token": token})
     assert response.status_code == 503
