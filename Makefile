@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST := $(BIN)/pytest
 
-.PHONY: run stop test setup setup-test test-unit test-service test-integration test-e2e lint typecheck check docs bench clean help
+.PHONY: lock run stop test setup setup-test test-unit test-service test-integration test-e2e lint typecheck check docs bench clean help
 
 help:
 	@echo "make run    - set up and start the whole system (Ctrl-C stops it); SCALE=email=3 to scale"
@@ -16,11 +16,16 @@ help:
 	@echo "make docs   - write AsyncAPI documents to docs/asyncapi/"
 	@echo "make bench  - run the benchmarks in bench/ and update docs/benchmarks.md"
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q -c constraints.txt -e '.[dev]'
 	@touch $(STAMP)
+
+lock: $(STAMP)
+	@{ echo "# Generated lock of every installed package (direct pins live in pyproject.toml)."; \
+	   echo "# Regenerate after changing pyproject.toml: make lock"; \
+	   $(BIN)/pip freeze --exclude-editable | grep -v '^samleng'; } > constraints.txt
 
 setup: $(STAMP)
 	@scripts/system-deps.sh run

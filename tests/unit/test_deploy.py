@@ -72,7 +72,7 @@ def test_dockerfile_is_parametrised_has_a_healthcheck_and_ships_no_dev_dependenc
     assert "ARG SERVICE" in text and 'python -m \\"$SERVICE\\"' in text
     assert "HEALTHCHECK" in text and "/health/ready" in text
     assert "USER 10001" in text
-    assert "pip install ." in text and "[dev]" not in text
+    assert "pip install -c constraints.txt ." in text and "[dev]" not in text
 
 
 def test_procfile_lines_exec_unbuffered_python_so_signals_reach_the_process() -> None:
