@@ -211,7 +211,7 @@ async def on_reissue_requested(event: ReissueRequested, ctx: MessageContext[Stor
         {"_id": pledge["member_id"], "name_history.event_id": {"$ne": str(event.event_id)}},
         {"$set": {"name": data.corrected_name, "updated_at": utcnow()}, "$push": {"name_history": change}},
     )
-    ctx.log.info("member name corrected", member_id=pledge["member_id"])
+    ctx.log.info("member record corrected", member_id=pledge["member_id"])
 
 
 @router.handles(PledgeSubmitted)
