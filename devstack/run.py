@@ -11,6 +11,7 @@ import os
 import secrets
 import shutil
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from dotenv import dotenv_values
@@ -29,13 +30,19 @@ def fail(message: str) -> int:
 def local_secrets(run_dir: Path) -> dict[str, str]:
     """Secrets for a local run, generated once into .run/secrets.env (never committed, never default)."""
     path = run_dir / "secrets.env"
-    if not path.exists():
-        run_dir.mkdir(parents=True, exist_ok=True)
-        path.write_text(
-            f"INTAKE_SECRET_KEY={secrets.token_urlsafe(32)}\nINTAKE_OPERATOR_TOKEN={secrets.token_urlsafe(24)}\n"
-        )
+    wanted: dict[str, Callable[[], str]] = {
+        "INTAKE_SECRET_KEY": lambda: secrets.token_urlsafe(32),
+        "INTAKE_OPERATOR_TOKEN": lambda: secrets.token_urlsafe(24),
+        "POST_API_KEY": lambda: f"test_{secrets.token_hex(16)}",  # the sandbox takes any test_ key
+    }
+    run_dir.mkdir(parents=True, exist_ok=True)
+    existing = {k: v for k, v in dotenv_values(path).items() if v is not None} if path.exists() else {}
+    missing = {name: make() for name, make in wanted.items() if name not in existing}
+    if missing:
+        with path.open("a") as out:
+            out.writelines(f"{name}={value}\n" for name, value in missing.items())
         path.chmod(0o600)
-    return {k: v for k, v in dotenv_values(path).items() if v is not None}
+    return {**existing, **missing}
 
 
 def main() -> int:
@@ -78,9 +85,9 @@ def main() -> int:
     for name, value in local_secrets(stack.run_dir).items():
         child_env.setdefault(name, value)
     child_env.setdefault("INTAKE_MESSENGER_PAGE", "SamlengSandbox")
-    child_env.setdefault(
-        "CERTIFICATES_PUBLIC_BASE_URL", child_env.get("INTAKE_PUBLIC_BASE_URL", "http://127.0.0.1:8000")
-    )
+    public_url = child_env.get("INTAKE_PUBLIC_BASE_URL", "http://127.0.0.1:8000")
+    child_env.setdefault("CERTIFICATES_PUBLIC_BASE_URL", public_url)
+    child_env.setdefault("DISPATCHER_PUBLIC_BASE_URL", public_url)
     child_env.setdefault("LOG_FORMAT", "console")
     child_env["SAMLENG_EXPECTED_SERVICES"] = ",".join(expected)
     child_env["PYTHONUNBUFFERED"] = "1"

@@ -9,6 +9,9 @@
            GET    /api/v1/message/{id}/part/{part}   one attachment
            DELETE /api/v1/messages                   empty the mailbox
 
+Recipients at `*@reject.invalid` are refused with 550 (a permanent failure) and at
+`*@defer.invalid` with 451 (temporary), so delivery failures can be exercised end to end.
+
 The API paths and shapes are the subset of Mailpit's API we use, so tests and tools work against
 this sink locally and against Mailpit in docker compose. Messages are files under
 $SAMLENG_RUN_DIR/mail, so they survive restarts. Message HTML is shown in a sandboxed iframe.
@@ -40,6 +43,8 @@ from starlette.routing import Route
 
 from shared.health import QuietServer
 
+REJECT_DOMAIN = "reject.invalid"
+DEFER_DOMAIN = "defer.invalid"
 _ID = re.compile(r"^[0-9A-Za-z-]{10,64}$")
 
 
@@ -136,6 +141,18 @@ def detail(message_id: str, message: EmailMessage, size: int) -> dict[str, Any]:
 class SinkHandler:
     def __init__(self, mailbox: Mailbox) -> None:
         self.mailbox = mailbox
+
+    async def handle_RCPT(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]
+    ) -> str:
+        """Recipients at the reserved test domains get the replies real servers give."""
+        domain = address.rpartition("@")[2].lower()
+        if domain == REJECT_DOMAIN:
+            return "550 5.1.1 No such mailbox (sink: reject.invalid always refuses)"
+        if domain == DEFER_DOMAIN:
+            return "451 4.3.0 Try again later (sink: defer.invalid always defers)"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         content = envelope.original_content or envelope.content

@@ -61,12 +61,15 @@ class Router:
     subscriptions: dict[str, Subscription] = field(default_factory=dict)
     publishes: list[type[Event[Any]]] = field(default_factory=list)
 
-    def handles(self, event_cls: type[Event[Any]]) -> Callable[[HandlerT], HandlerT]:
+    def handles(self, event_cls: type[Event[Any]], *, binding: str = "") -> Callable[[HandlerT], HandlerT]:
+        """Handle `event_cls`; `binding` overrides the routing key pattern the queue is bound to
+        (e.g. `delivery.requested.v1.email` for one channel's share of a per-channel event)."""
+
         def register(handler: HandlerT) -> HandlerT:
             event_type = event_cls.event_type()
             if event_type in self.subscriptions:
                 raise ValueError(f"{self.name} already handles {event_type}")
-            self.subscriptions[event_type] = Subscription(event_cls, handler)
+            self.subscriptions[event_type] = Subscription(event_cls, handler, binding)
             return handler
 
         return register
@@ -78,7 +81,7 @@ class Router:
         return ConsumerGroup(
             exchange=settings.amqp_exchange,
             name=self.name,
-            routing_keys=tuple(self.subscriptions),
+            routing_keys=tuple(s.routing_key for s in self.subscriptions.values()),
             retry_delays_ms=tuple(settings.retry_delays_ms),
             delivery_limit=settings.delivery_limit,
         )
@@ -111,6 +114,7 @@ class Service(Generic[DepsT]):
         self._mongo: AsyncMongoClient[Document] | None = None
         self._publisher: Publisher | None = None
         self._consumer: Consumer[DepsT] | None = None
+        self._deps: DepsT | None = None
         self.health = HealthServer(router.name, self.readiness, settings.health_host, settings.health_port)
         self._log = structlog.stdlib.get_logger("samleng.service").bind(service=router.name)
 
@@ -144,7 +148,9 @@ class Service(Generic[DepsT]):
         if self._uses_mongo:
             self._mongo = create_client(settings)
             db = database(self._mongo, settings)
-        deps = await self._bootstrap(Resources(settings=settings, publisher=self._publisher, db=db))
+        deps = self._deps = await self._bootstrap(
+            Resources(settings=settings, publisher=self._publisher, db=db)
+        )
         if self.router.subscriptions:
             self._consumer = Consumer(
                 self.router.consumer_group(settings), self.router.subscriptions, deps, self._publisher
@@ -165,6 +171,9 @@ class Service(Generic[DepsT]):
         self._log.info("stopping")
         if self._consumer is not None:
             await self._consumer.stop(self.settings.shutdown_grace_seconds)
+        aclose = getattr(self._deps, "aclose", None)
+        if aclose is not None:  # dependencies that hold clients (HTTP, SMTP) close them here
+            await aclose()
         if self._connection is not None:
             await close(self._connection)
         if self._mongo is not None:

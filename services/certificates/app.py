@@ -93,6 +93,7 @@ def issued_event(doc: Document, causation: uuid.UUID | None) -> CertificateIssue
             channels=doc["channels"],
             pdf_file_id=str(doc["pdf_file_id"]),
             png_file_id=str(doc["png_file_id"]),
+            print_pdf_file_id=str(doc["print_pdf_file_id"]) if doc.get("print_pdf_file_id") else None,
             verify_url=doc["verify_url"],
             issued_at=doc["issued_at"],
             replaces=doc.get("replaces"),
@@ -178,6 +179,11 @@ async def render_and_store(deps: Deps, key: str, source: Document) -> Document:
     )
     try:
         rendered = await asyncio.to_thread(deps.renderer.render, content)
+        print_pdf = (
+            await asyncio.to_thread(deps.renderer.render_print, content)
+            if "post" in source["channels"]
+            else None
+        )
     except RenderError as error:  # the same input will fail the same way: no retries
         raise PermanentError(str(error), reason="render-failed") from error
     metadata: dict[str, Any] = {"number": number, "pledge_id": source["pledge_id"]}
@@ -187,6 +193,11 @@ async def render_and_store(deps: Deps, key: str, source: Document) -> Document:
     png_id = await deps.files.upload_from_stream(
         f"{number}.png", rendered.png, metadata={**metadata, "contentType": "image/png"}
     )
+    print_id = None
+    if print_pdf is not None:
+        print_id = await deps.files.upload_from_stream(
+            f"{number}-print.pdf", print_pdf, metadata={**metadata, "contentType": "application/pdf"}
+        )
     doc: Document = {
         **source,
         "_id": key,
@@ -196,10 +207,13 @@ async def render_and_store(deps: Deps, key: str, source: Document) -> Document:
         "verify_url": verify_url,
         "pdf_file_id": pdf_id,
         "png_file_id": png_id,
+        "print_pdf_file_id": print_id,
     }
     if await insert_once(deps.certificates, doc):
         return doc
-    for file_id in (pdf_id, png_id):  # another renderer won the race for this pledge
+    for file_id in (pdf_id, png_id, print_id):  # another renderer won the race for this pledge
+        if file_id is None:
+            continue
         await deps.files.delete(ObjectId(file_id))
     winner = await deps.certificates.find_one({"_id": key})
     assert winner is not None

@@ -81,10 +81,11 @@ def name_size(name: str) -> float:
     return 15.0
 
 
-def template_input(content: CertificateContent) -> str:
+def template_input(content: CertificateContent, *, print_ready: bool = False) -> str:
     matrix = segno.make(content.verify_url, error="m", boost_error=False).matrix
     return json.dumps(
         {
+            "print": print_ready,
             "lang": content.language,
             "texts": TEXTS[content.language],
             "name": content.name,
@@ -116,6 +117,13 @@ class RendererPool:
         finally:
             self._idle.put(renderer)
 
+    def render_print(self, content: CertificateContent) -> bytes:
+        renderer = self._idle.get()
+        try:
+            return renderer.render_print(content)
+        finally:
+            self._idle.put(renderer)
+
 
 class Renderer:
     """One compiler per renderer (Typst caches fonts and the parsed template); thread-safe."""
@@ -137,6 +145,12 @@ class Renderer:
             pdf = self._compile("pdf", inputs)
             png = self._compile("png", inputs)
         return Rendered(pdf=pdf, png=png)
+
+    def render_print(self, content: CertificateContent) -> bytes:
+        """The print-ready PDF for print-and-mail letters: US Letter portrait (8.5 x 11 in)."""
+        inputs = {"data": template_input(content, print_ready=True)}
+        with self._lock:
+            return self._compile("pdf", inputs)
 
     def _compile(self, fmt: Literal["pdf", "png"], inputs: dict[str, str]) -> bytes:
         try:

@@ -33,7 +33,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.intake import ids
 from services.intake.certificates import add_certificate_routes
-from services.intake.i18n import Lang, countries, message, pick_language, ui
+from services.intake.deliveries import add_delivery_routes
+from services.intake.i18n import UI, Lang, countries, message, pick_language, ui
 from services.intake.settings import IntakeSettings
 from services.intake.submission import PledgeStatus, StatusReader, SubmissionGateway, Unavailable
 from services.intake.table_import import add_table_import_routes
@@ -123,6 +124,9 @@ class RateLimiter:
             return max(1, int(60 - (now - hits[0])) + 1)
         hits.append(now)
         return 0
+
+
+CHANNEL_KEYS = frozenset(key for key in UI if key.startswith("channel_"))
 
 
 def create_app(
@@ -288,6 +292,7 @@ def create_app(
             else None,
             other_lang="km" if language == "en" else "en",
             pledge_id=pledge_id,
+            channel_keys=CHANNEL_KEYS,
         )
         return HTMLResponse(html, status_code=200 if status else 404)
 
@@ -373,6 +378,7 @@ def create_app(
 
     add_table_import_routes(app, settings, secret)
     add_certificate_routes(app, settings, templates)
+    add_delivery_routes(app, settings, templates)
     return app
 
 

@@ -7,7 +7,6 @@ verifies a certificate: the full name only if the signer chose so at intake, oth
 
 from __future__ import annotations
 
-import hmac
 import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
@@ -17,6 +16,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from jinja2 import Environment
 from pydantic import BaseModel, Field
 
+from services.intake.auth import operator_denied
 from services.intake.i18n import Lang, pick_language
 from services.intake.settings import IntakeSettings
 from services.intake.submission import Unavailable
@@ -137,17 +137,9 @@ def add_certificate_routes(app: FastAPI, settings: IntakeSettings, templates: En
     async def reissue(
         number: str, body: ReissueRequest, authorization: Annotated[str | None, Header()] = None
     ) -> JSONResponse:
-        token = settings.operator_token
-        if (
-            token is None
-            or not authorization
-            or not hmac.compare_digest(
-                authorization.removeprefix("Bearer ").encode(), token.get_secret_value().encode()
-            )
-        ):
-            return JSONResponse(
-                {"detail": "operator token required"}, status_code=401, headers={"WWW-Authenticate": "Bearer"}
-            )
+        denied = operator_denied(settings, authorization)
+        if denied is not None:
+            return denied
         current = await reader().find(number)
         if current is None:
             return JSONResponse({"detail": "unknown certificate"}, status_code=404)

@@ -201,6 +201,16 @@ UI: dict[str, dict[Lang, str]] = {
     "messenger_link": {"en": "Open Messenger", "km": "បើក Messenger"},
     "not_found": {"en": "We do not know this pledge.", "km": "យើងមិនស្គាល់ការសន្យានេះទេ។"},
     "certificate_number": {"en": "Your certificate number:", "km": "លេខវិញ្ញាបនបត្ររបស់អ្នក៖"},
+    "deliveries": {"en": "Delivery of your certificate", "km": "ការផ្ញើវិញ្ញាបនបត្ររបស់អ្នក"},
+    "delivery_pending": {"en": "on its way", "km": "កំពុងផ្ញើ"},
+    "delivery_retrying": {"en": "delayed, we keep trying", "km": "យឺត យើងកំពុងព្យាយាមម្តងទៀត"},
+    "delivery_unknown": {"en": "being checked", "km": "កំពុងពិនិត្យ"},
+    "delivery_sent": {"en": "sent", "km": "បានផ្ញើ"},
+    "delivery_delivered": {"en": "delivered", "km": "បានទទួល"},
+    "delivery_failed_permanent": {"en": "could not be delivered", "km": "មិនអាចផ្ញើបានទេ"},
+    "delivery_dead_lettered": {"en": "could not be delivered", "km": "មិនអាចផ្ញើបានទេ"},
+    "delivery_skipped": {"en": "not possible", "km": "មិនអាចធ្វើបាន"},
+    "delivery_fallback": {"en": "we are trying {channel} instead", "km": "យើងកំពុងសាកល្បង {channel} ជំនួសវិញ"},
 }
 
 

@@ -16,6 +16,7 @@ from aio_pika.abc import AbstractRobustConnection
 from pydantic import BaseModel, Field
 from pymongo import AsyncMongoClient
 
+from services.intake.delivery_status import DeliveryView, deliveries_of_pledge
 from services.intake.i18n import Lang
 from services.intake.settings import IntakeSettings
 from services.intake.validation import ValidPledge
@@ -144,6 +145,9 @@ class PledgeStatus(BaseModel):
         default=False, description="The same person had already signed; no second certificate."
     )
     certificate_number: str | None = Field(default=None, description="Once the certificate is issued.")
+    deliveries: list[DeliveryView] = Field(
+        default_factory=list, description="How the certificate is travelling, one entry per channel."
+    )
 
 
 class StatusReader:
@@ -183,7 +187,9 @@ class StatusReader:
         certificate = await database(self._client, self._settings).certificates.find_one(
             {"pledge_id": doc.get("duplicate_of") or pledge_id, "state": "valid"}, {"number": 1}
         )
+        deliveries = await deliveries_of_pledge(database(self._client, self._settings), pledge_id)
         return PledgeStatus(
+            deliveries=deliveries,
             certificate_number=certificate["number"] if certificate else None,
             pledge_id=pledge_id,
             state=state,

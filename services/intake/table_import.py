@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import hmac
 import io
 from pathlib import Path
 from typing import Annotated
@@ -19,6 +18,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel
 
 from services.intake import ids
+from services.intake.auth import operator_denied
 from services.intake.i18n import Lang
 from services.intake.settings import IntakeSettings
 from services.intake.submission import Unavailable
@@ -97,14 +97,6 @@ def row_key(row: dict[str, str]) -> str:
 
 
 def add_table_import_routes(app: FastAPI, settings: IntakeSettings, secret: bytes) -> None:
-    def authorised(authorization: str | None) -> bool:
-        token = settings.operator_token
-        if token is None or not authorization or not authorization.startswith("Bearer "):
-            return False
-        return hmac.compare_digest(
-            authorization.removeprefix("Bearer ").encode(), token.get_secret_value().encode()
-        )
-
     @app.get(
         "/api/v1/imports/table/template",
         response_class=PlainTextResponse,
@@ -132,10 +124,9 @@ def add_table_import_routes(app: FastAPI, settings: IntakeSettings, secret: byte
         batch: Annotated[str | None, Query(max_length=80)] = None,
         lang: Lang = "en",
     ) -> JSONResponse:
-        if not authorised(authorization):
-            return JSONResponse(
-                {"detail": "operator token required"}, status_code=401, headers={"WWW-Authenticate": "Bearer"}
-            )
+        denied = operator_denied(settings, authorization)
+        if denied is not None:
+            return denied
         try:
             text = (await request.body()).decode("utf-8-sig")
         except UnicodeDecodeError:

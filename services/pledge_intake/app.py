@@ -1,6 +1,7 @@
 """pledge-intake: records pledges, their members and consents.
 
-Consumes `pledge.submitted.v1` and `certificate.reissue_requested.v1` (a corrected name); publishes `pledge.recorded.v1` or `pledge.rejected.v1`.
+Consumes `pledge.submitted.v1`, `certificate.reissue_requested.v1` (a corrected name) and
+`consent.withdrawn.v1` (unsubscribe: recorded in `consents`, `members.unsubscribed`); publishes `pledge.recorded.v1` or `pledge.rejected.v1`.
 Owns the collections `members`, `member_keys`, `signatures`, `pledges` and `consents`.
 `pledges` is also a documented read model (docs/read-models.md) that intake reads for status.
 
@@ -27,6 +28,7 @@ from pymongo.errors import BulkWriteError
 from services.intake.validation import business_rule_errors
 from shared.contracts import utcnow
 from shared.contracts.certificate import ReissueRequested
+from shared.contracts.member import ConsentWithdrawn
 from shared.contracts.pledge import (
     PledgeRecorded,
     PledgeRecordedData,
@@ -129,6 +131,10 @@ async def save_member(store: Store, member_id: str, data: PledgeSubmittedData) -
             "updated_at": now,
         },
     }
+    if contact.email:
+        update["$set"]["email"] = contact.email
+    if contact.phone:
+        update["$set"]["phone"] = contact.phone
     if contact.postal_address is not None:
         update["$set"]["postal_address"] = contact.postal_address.model_dump()
     if add:
@@ -212,6 +218,27 @@ async def on_reissue_requested(event: ReissueRequested, ctx: MessageContext[Stor
         {"$set": {"name": data.corrected_name, "updated_at": utcnow()}, "$push": {"name_history": change}},
     )
     ctx.log.info("member record corrected", member_id=pledge["member_id"])
+
+
+@router.handles(ConsentWithdrawn)
+async def on_consent_withdrawn(event: ConsentWithdrawn, ctx: MessageContext[Store]) -> None:
+    """Record the withdrawal in the consent history and stop the member's messages (scope)."""
+    store, data = ctx.deps, event.data
+    await insert_once(
+        store.consents,
+        {
+            "_id": f"withdrawal:{event.event_id}",
+            "member_id": data.member_id,
+            "kind": data.scope,
+            "granted": False,
+            "source": data.source,
+            "at": data.at,
+        },
+    )
+    await store.members.update_one(
+        {"_id": data.member_id}, {"$addToSet": {"unsubscribed": data.scope}, "$set": {"updated_at": utcnow()}}
+    )
+    ctx.log.info("consent withdrawn", member_id=data.member_id, scope=data.scope, source=data.source)
 
 
 @router.handles(PledgeSubmitted)

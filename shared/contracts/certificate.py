@@ -18,6 +18,9 @@ class CertificateIssuedData(Payload):
     channels: list[Channel] = Field(description="The signer's chosen channels, in order of preference.")
     pdf_file_id: str = Field(description="GridFS id (bucket `certificate_files`) of the A4 PDF.")
     png_file_id: str = Field(description="GridFS id of the PNG for chat channels.")
+    print_pdf_file_id: str | None = Field(
+        default=None, description="GridFS id of the US Letter print-ready PDF, when post was chosen."
+    )
     verify_url: str = Field(examples=["https://pledge.example.org/v/KCAP-2026-000125"])
     issued_at: AwareDatetime
     replaces: str | None = Field(

@@ -58,6 +58,10 @@ class Event(BaseModel, Generic[DataT]):
             raise TypeError(f"{cls.__name__} must declare `type: Literal[...] = ...`")
         return default
 
+    def routing_key(self) -> str:
+        """The AMQP routing key; contracts routed per target (e.g. per channel) override it."""
+        return self.type
+
     def caused(self, event_cls: builtins.type[EventT], data: Any, **envelope: Any) -> EventT:
         """Build the next event in this chain: same correlation, causation = this event."""
         envelope.setdefault("correlation_id", self.correlation_id)

@@ -117,6 +117,12 @@ class _TypeMetrics:
 class Subscription:
     event_cls: type[Event[Any]]
     handler: Handler
+    binding: str = ""
+
+    @property
+    def routing_key(self) -> str:
+        """What the group's queue is bound to: the event type, or a narrower/wider pattern."""
+        return self.binding or self.event_cls.event_type()
 
 
 def attempt_of(message: AbstractIncomingMessage) -> int:

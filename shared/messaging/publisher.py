@@ -19,7 +19,7 @@ from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractMessage
 
 from shared.contracts import Event
 from shared.messaging.errors import BrokerUnavailable, UnroutableMessage
-from shared.messaging.topology import declare_exchange
+from shared.messaging.topology import ConsumerGroup, declare_exchange, declare_group
 from shared.observability import MESSAGES_PUBLISHED
 
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
@@ -65,7 +65,7 @@ class Publisher:
         return cls(channel, target, timeout)
 
     async def publish(self, event: Event[Any]) -> None:
-        await self._send(self._exchange, to_message(event), event.type)
+        await self._send(self._exchange, to_message(event), event.routing_key())
         MESSAGES_PUBLISHED.labels(event.type).inc()
 
     async def publish_many(self, events: Iterable[Event[Any]]) -> None:
@@ -95,6 +95,10 @@ class Publisher:
                     ) from error
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 1.0)
+
+    async def declare(self, group: ConsumerGroup) -> None:
+        """Declare another group's queues (idempotent), so messages for it wait until it starts."""
+        await declare_group(self._channel, group)
 
     async def close(self) -> None:
         if not self._channel.is_closed:

@@ -1,0 +1,1 @@
+"""The email channel: SMTP via aiosmtplib, certificate PDF attached."""

@@ -1,0 +1,185 @@
+"""Email: multipart text + HTML (Jinja2, English and Khmer), the certificate PDF attached.
+
+`Message-ID` is derived from the delivery id, so a resend after an unknown outcome is the same
+message (mail stores and clients collapse it), which is why `resend_is_safe` is declared.
+Every message carries `List-Unsubscribe` (URL + optional mailto) and the RFC 8058 one-click
+`List-Unsubscribe-Post` header. SMTP replies map onto the adapter error tree: 4xx (and no
+connection) -> retry, 5xx -> permanent, a connection lost during DATA -> unknown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.utils import format_datetime, formataddr
+from typing import ClassVar, Literal
+
+import aiosmtplib
+from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import SettingsConfigDict
+
+from shared.channels import (
+    ChannelAdapter,
+    ChannelSettings,
+    OutboundMessage,
+    OutcomeUnknown,
+    PermanentDeliveryError,
+    RetryableDeliveryError,
+    SendResult,
+)
+from shared.contracts import utcnow
+
+SUBJECTS = {
+    ("certificate", "en"): "Your Khmer Community Advocacy Pledge certificate ({number})",
+    ("certificate", "km"): "វិញ្ញាបនបត្រសន្យាតស៊ូមតិសហគមន៍ខ្មែររបស់អ្នក ({number})",
+}
+
+
+class EmailSettings(ChannelSettings):
+    model_config = SettingsConfigDict(env_prefix="EMAIL_", env_file=".env", extra="ignore")
+    smtp_host: str = Field(default="127.0.0.1", validation_alias=AliasChoices("EMAIL_SMTP_HOST", "SMTP_HOST"))
+    smtp_port: int = Field(default=1025, validation_alias=AliasChoices("EMAIL_SMTP_PORT", "SMTP_PORT"))
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_security: Literal["none", "starttls", "tls"] = "none"
+    smtp_timeout_seconds: float = 30.0
+    smtp_connections: int = 4
+    from_address: str = "pledge@samleng.invalid"
+    from_name: str = "Samleng"
+    message_id_domain: str = "samleng.invalid"
+    unsubscribe_mailto: str | None = None
+
+
+class SmtpPool:
+    """Up to `size` open SMTP connections, reused across sends (a new one after any error)."""
+
+    def __init__(self, settings: EmailSettings) -> None:
+        self.settings = settings
+        self._idle: list[aiosmtplib.SMTP] = []
+        self._slots = asyncio.Semaphore(max(1, settings.smtp_connections))
+
+    def _client(self) -> aiosmtplib.SMTP:
+        s = self.settings
+        return aiosmtplib.SMTP(
+            hostname=s.smtp_host,
+            port=s.smtp_port,
+            timeout=s.smtp_timeout_seconds,
+            use_tls=s.smtp_security == "tls",
+            start_tls=s.smtp_security == "starttls",
+            username=s.smtp_username,
+            password=s.smtp_password.get_secret_value() if s.smtp_password else None,
+        )
+
+    async def send(self, message: EmailMessage) -> None:
+        async with self._slots:
+            client = self._idle.pop() if self._idle else None
+            if client is None or not client.is_connected:
+                client = self._client()
+                try:
+                    await client.connect()
+                except (aiosmtplib.SMTPException, OSError) as error:
+                    raise RetryableDeliveryError(
+                        f"cannot reach the SMTP server: {error}", reason="smtp-unreachable"
+                    ) from error
+            try:
+                await client.send_message(message)
+            except BaseException:
+                client.close()
+                raise
+            self._idle.append(client)
+
+    async def close(self) -> None:
+        while self._idle:
+            client = self._idle.pop()
+            try:
+                await client.quit()
+            except (aiosmtplib.SMTPException, OSError):
+                client.close()
+
+
+class EmailAdapter(ChannelAdapter):
+    name: ClassVar[str] = "email"
+    description: ClassVar[str] = "Email over SMTP, with the certificate PDF attached."
+    address_kind = "email"
+    attachments = ("pdf",)
+    max_attachment_bytes = 10_000_000
+    rate_per_second = 50.0
+    resend_is_safe = True
+    settings_class = EmailSettings
+
+    def __init__(self, settings: ChannelSettings) -> None:
+        super().__init__(settings)
+        assert isinstance(settings, EmailSettings)
+        self.email_settings = settings
+        self.pool = SmtpPool(settings)
+        self.templates = Environment(
+            loader=PackageLoader("services.channels.email", "templates"),
+            autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=False),
+            undefined=StrictUndefined,
+        )
+
+    async def close(self) -> None:
+        await self.pool.close()
+
+    def compose(self, message: OutboundMessage) -> EmailMessage:
+        delivery = message.delivery
+        recipient = delivery.recipient
+        assert recipient.email is not None
+        s = self.email_settings
+        language = recipient.language
+        context = {
+            "name": recipient.name,
+            "certificate": delivery.certificate,
+            "unsubscribe_url": delivery.unsubscribe_url,
+        }
+        mail = EmailMessage()
+        number = delivery.certificate.certificate_number if delivery.certificate else delivery.source_id
+        mail["Subject"] = SUBJECTS.get((delivery.purpose, language), SUBJECTS[("certificate", "en")]).format(
+            number=number
+        )
+        mail["From"] = formataddr((s.from_name, s.from_address))
+        mail["To"] = Address(display_name=recipient.name, addr_spec=recipient.email)
+        mail["Date"] = format_datetime(utcnow())
+        mail["Message-ID"] = f"<{delivery.delivery_id}@{s.message_id_domain}>"
+        mail["Content-Language"] = language
+        unsubscribe = []
+        if delivery.unsubscribe_url:
+            unsubscribe.append(f"<{delivery.unsubscribe_url}>")
+        if s.unsubscribe_mailto:
+            unsubscribe.append(f"<mailto:{s.unsubscribe_mailto}?subject=unsubscribe>")
+        if unsubscribe:
+            mail["List-Unsubscribe"] = ", ".join(unsubscribe)
+        if delivery.unsubscribe_url:
+            mail["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+        base = f"{delivery.purpose}.{language}"
+        mail.set_content(self.templates.get_template(f"{base}.txt").render(context))
+        mail.add_alternative(self.templates.get_template(f"{base}.html").render(context), subtype="html")
+        for attachment in message.attachments:
+            maintype, _, subtype = attachment.content_type.partition("/")
+            mail.add_attachment(
+                attachment.data, maintype=maintype, subtype=subtype, filename=attachment.filename
+            )
+        return mail
+
+    async def send(self, message: OutboundMessage) -> SendResult:
+        mail = self.compose(message)
+        try:
+            await self.pool.send(mail)
+        except aiosmtplib.SMTPRecipientsRefused as refused:
+            codes = [error.code for error in refused.recipients]
+            raise _by_code(min(codes) if codes else 550, "recipient refused") from refused
+        except aiosmtplib.SMTPResponseException as error:
+            raise _by_code(error.code, error.message[:200]) from error
+        except (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPTimeoutError, ConnectionError) as error:
+            raise OutcomeUnknown(
+                f"connection lost while sending: {error}", reason="smtp-connection-lost"
+            ) from error
+        return SendResult(provider_message_id=str(mail["Message-ID"]))
+
+
+def _by_code(code: int, text: str) -> Exception:
+    if 400 <= code < 500:
+        return RetryableDeliveryError(f"SMTP {code}: {text}", reason=f"smtp-{code}")
+    return PermanentDeliveryError(f"SMTP {code}: {text}", reason=f"smtp-{code}")

@@ -1,0 +1,1 @@
+"""alert-dispatcher: the one router for every outbound message."""

@@ -1,0 +1,300 @@
+"""alert-dispatcher: decides who gets what on which channel, and falls back when a channel fails.
+
+Consumes `certificate.issued.v1` and every channel's `delivery.status.v1.*`; publishes
+`delivery.requested.v1.<channel>`. Owns `deliveries` (one document per delivery, deterministic
+id under the primary key) and `unsubscribe_tokens`; reads `members` (pledge-intake's).
+
+- certificate.issued -> one delivery per channel the signer chose; a chosen channel that cannot
+  serve them (declared by its adapter: no address, country not served, not installed,
+  unsubscribed) is recorded as `skipped` with the reason and handled like a failure.
+- a delivery that fails permanently or dead-letters -> the member's next eligible channel not yet
+  tried for this message; the decision (or "none left") is stored on the failed delivery first,
+  so a redelivered status event repeats the same decision instead of trying a third channel.
+- state changes come only from the channels' status events (the channel owns its send log).
+
+At start it declares every installed channel's queue, so requests wait for a channel that is not
+running yet instead of being unroutable.
+"""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from pydantic_settings import SettingsConfigDict
+from pymongo import ASCENDING, DESCENDING
+from pymongo.asynchronous.collection import AsyncCollection
+
+from services.channels import discover
+from services.dispatcher.routing import delivery_id, next_channel, plan_certificate, supersedes
+from shared.channels.adapter import ChannelAdapter
+from shared.channels.service import channel_router
+from shared.contracts import utcnow
+from shared.contracts.certificate import CertificateIssued
+from shared.contracts.delivery import (
+    FINAL_FAILURES,
+    CertificateRef,
+    DeliveryRequested,
+    DeliveryRequestedData,
+    DeliveryStatus,
+    Recipient,
+)
+from shared.contracts.pledge import PostalAddress
+from shared.messaging.consumer import MessageContext
+from shared.messaging.errors import PermanentError, RetryableError
+from shared.messaging.publisher import Publisher
+from shared.service import Resources, Router
+from shared.settings import ServiceSettings
+from shared.storage import Document, durable, insert_once
+
+router = Router("alert-dispatcher", description="Routes every outbound message to channels, with fallback.")
+router.publishing(DeliveryRequested)
+
+REQUEST_NAMESPACE = uuid.UUID("3e5f7a9b-1c2d-4e6f-8a0b-2c4d6e8f0a1b")
+CERTIFICATE_PRIORITY = 3
+
+
+class DispatcherSettings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="DISPATCHER_", env_file=".env", extra="ignore")
+    service_name: ClassVar[str] = "alert-dispatcher"
+    public_base_url: str = "http://127.0.0.1:8000"
+
+
+@dataclass
+class Deps:
+    deliveries: AsyncCollection[Document]
+    members: AsyncCollection[Document]
+    tokens: AsyncCollection[Document]
+    adapters: dict[str, type[ChannelAdapter]]
+    public_base_url: str
+
+
+def request_event_id(delivery: str) -> uuid.UUID:
+    return uuid.uuid5(REQUEST_NAMESPACE, delivery)
+
+
+def recipient_of(member: Document) -> Recipient:
+    emails = member.get("emails") or []
+    phones = member.get("phones") or []
+    address = member.get("postal_address")
+    return Recipient(
+        member_id=str(member["_id"]),
+        name=member["name"],
+        language=member.get("language", "en"),
+        country=member["country"],
+        email=member.get("email") or (emails[-1] if emails else None),
+        phone=member.get("phone") or (phones[-1] if phones else None),
+        postal_address=PostalAddress(**address) if address else None,
+        psid=member.get("psid"),
+    )
+
+
+async def unsubscribe_url(deps: Deps, member_id: str) -> str:
+    """A random per-member token (no shared secret); intake's /u/{token} looks it up."""
+    await insert_once(
+        deps.tokens, {"_id": member_id, "token": secrets.token_urlsafe(24), "created_at": utcnow()}
+    )
+    doc = await deps.tokens.find_one({"_id": member_id})
+    assert doc is not None
+    return f"{deps.public_base_url.rstrip('/')}/u/{doc['token']}"
+
+
+@router.handles(CertificateIssued)
+async def on_certificate_issued(event: CertificateIssued, ctx: MessageContext[Deps]) -> None:
+    deps, data = ctx.deps, event.data
+    member = await deps.members.find_one({"_id": data.member_id})
+    if member is None:
+        raise RetryableError("member not recorded yet", reason="member-unknown")
+    recipient = recipient_of(member)
+    certificate = CertificateRef(
+        certificate_number=data.certificate_number,
+        pdf_file_id=data.pdf_file_id,
+        png_file_id=data.png_file_id,
+        print_pdf_file_id=data.print_pdf_file_id,
+        verify_url=data.verify_url,
+        replaces=data.replaces,
+    )
+    base = {
+        "purpose": "certificate",
+        "source_id": data.certificate_number,
+        "correlation_id": data.pledge_id,
+        "priority": CERTIFICATE_PRIORITY,
+        "recipient": recipient,
+        "certificate": certificate,
+        "unsubscribe_url": await unsubscribe_url(deps, recipient.member_id),
+    }
+    unsubscribed = member.get("unsubscribed") or []
+    for decision in plan_certificate(data.channels, recipient, deps.adapters, unsubscribed):
+        doc = await create_delivery(deps, base, decision.channel, decision.skipped_reason, None)
+        if doc["state"] == "pending":
+            await publish_request(ctx.publisher, doc)
+        elif doc["state"] == "skipped":
+            await fall_back(ctx, doc, member)
+    ctx.log.info("certificate routed", pledge_id=data.pledge_id, number=data.certificate_number)
+
+
+async def create_delivery(
+    deps: Deps, base: dict[str, Any], channel: str, skipped_reason: str | None, fallback_from: str | None
+) -> Document:
+    """Insert the delivery under its deterministic id, or return the one already there."""
+    recipient: Recipient = base["recipient"]
+    key = delivery_id(base["purpose"], base["source_id"], recipient.member_id, channel)
+    now = utcnow()
+    request = DeliveryRequestedData(
+        delivery_id=key,
+        channel=channel,
+        purpose=base["purpose"],
+        source_id=base["source_id"],
+        priority=base["priority"],
+        recipient=recipient,
+        certificate=base.get("certificate"),
+        unsubscribe_url=base.get("unsubscribe_url"),
+        fallback_from=fallback_from,
+        requested_at=now,
+    )
+    state = "skipped" if skipped_reason else "pending"
+    doc: Document = {
+        "_id": key,
+        "purpose": base["purpose"],
+        "source_id": base["source_id"],
+        "correlation_id": base["correlation_id"],
+        "member_id": recipient.member_id,
+        "channel": channel,
+        "state": state,
+        "attempt": 1,
+        "reason": skipped_reason,
+        "fallback_from": fallback_from,
+        "created_at": now,
+        "updated_at": now,
+        "request": request.model_dump(mode="json"),
+        "history": [{"state": state, "attempt": 1, "reason": skipped_reason, "at": now}],
+    }
+    if await insert_once(deps.deliveries, doc):
+        return doc
+    existing = await deps.deliveries.find_one({"_id": key})
+    assert existing is not None
+    return existing
+
+
+async def publish_request(publisher: Publisher, doc: Document) -> None:
+    request = DeliveryRequestedData.model_validate(doc["request"])
+    await publisher.publish(
+        DeliveryRequested(
+            event_id=request_event_id(doc["_id"]), correlation_id=doc["correlation_id"], data=request
+        )
+    )
+
+
+@router.handles(DeliveryStatus, binding=f"{DeliveryStatus.event_type()}.*")
+async def on_delivery_status(event: DeliveryStatus, ctx: MessageContext[Deps]) -> None:
+    deps, status = ctx.deps, event.data
+    for _ in range(5):  # optimistic concurrency: the update only applies to the state we read
+        doc = await deps.deliveries.find_one({"_id": status.delivery_id})
+        if doc is None:
+            raise PermanentError(f"no delivery {status.delivery_id}", reason="unknown-delivery")
+        if not supersedes(doc["state"], int(doc["attempt"]), status.state, status.attempt):
+            break
+        entry = {"state": status.state, "attempt": status.attempt, "reason": status.reason, "at": status.at}
+        changes: Document = {
+            "state": status.state,
+            "attempt": status.attempt,
+            "reason": status.reason,
+            "updated_at": utcnow(),
+        }
+        if status.provider_message_id:
+            changes["provider_message_id"] = status.provider_message_id
+        result = await deps.deliveries.update_one(
+            {"_id": doc["_id"], "state": doc["state"], "attempt": doc["attempt"]},
+            {"$set": changes, "$push": {"history": entry}},
+        )
+        if result.modified_count:
+            doc = {**doc, **changes}
+            break
+    else:
+        raise RetryableError("delivery kept changing under us", reason="contention")
+    if doc["state"] in FINAL_FAILURES:
+        member = await deps.members.find_one({"_id": doc["member_id"]})
+        if member is not None:
+            await fall_back(ctx, doc, member)
+
+
+async def fall_back(ctx: MessageContext[Deps], failed: Document, member: Document) -> None:
+    """Decide once where a failed or skipped delivery goes next; repeat that decision on replays."""
+    deps = ctx.deps
+    decision = failed.get("fallback")
+    if decision is None:
+        tried = await deps.deliveries.find(
+            {
+                "purpose": failed["purpose"],
+                "source_id": failed["source_id"],
+                "member_id": failed["member_id"],
+            },
+            {"channel": 1},
+        ).to_list(None)
+        recipient = recipient_of(member)
+        channel = next_channel(
+            member.get("channels") or [],
+            [d["channel"] for d in tried],
+            recipient,
+            failed["purpose"],
+            deps.adapters,
+            member.get("unsubscribed") or [],
+        )
+        proposal: Document = {"channel": channel, "at": utcnow()}
+        if channel is None:
+            proposal["reason"] = "no other eligible channel"
+        await deps.deliveries.update_one(
+            {"_id": failed["_id"], "fallback": {"$exists": False}}, {"$set": {"fallback": proposal}}
+        )
+        stored = await deps.deliveries.find_one({"_id": failed["_id"]}, {"fallback": 1})
+        decision = (stored or {}).get("fallback") or proposal
+    channel = decision.get("channel")
+    if channel is None:
+        ctx.log.warning("no fallback channel left", delivery_id=failed["_id"], reason=failed.get("reason"))
+        return
+    request = DeliveryRequestedData.model_validate(failed["request"])
+    base = {
+        "purpose": failed["purpose"],
+        "source_id": failed["source_id"],
+        "correlation_id": failed["correlation_id"],
+        "priority": request.priority,
+        "recipient": recipient_of(member),
+        "certificate": request.certificate,
+        "unsubscribe_url": request.unsubscribe_url,
+    }
+    doc = await create_delivery(deps, base, channel, None, failed["_id"])
+    if doc["state"] == "pending":
+        await publish_request(ctx.publisher, doc)
+    ctx.log.info("fell back", delivery_id=failed["_id"], to_channel=channel, to_delivery=doc["_id"])
+
+
+async def declare_channel_queues(
+    publisher: Publisher, settings: ServiceSettings, adapters: dict[str, Any]
+) -> None:
+    for adapter_cls in adapters.values():
+        await publisher.declare(channel_router(adapter_cls).consumer_group(settings))
+
+
+async def bootstrap(resources: Resources) -> Deps:
+    assert resources.db is not None
+    settings = resources.settings
+    assert isinstance(settings, DispatcherSettings)
+    deliveries = durable(resources.db.deliveries)
+    await deliveries.create_index([("correlation_id", ASCENDING)])
+    await deliveries.create_index(
+        [("purpose", ASCENDING), ("source_id", ASCENDING), ("member_id", ASCENDING)]
+    )
+    await deliveries.create_index([("state", ASCENDING), ("updated_at", DESCENDING)])
+    tokens = durable(resources.db.unsubscribe_tokens)
+    await tokens.create_index([("token", ASCENDING)], unique=True)
+    adapters = discover()
+    await declare_channel_queues(resources.publisher, settings, adapters)
+    return Deps(
+        deliveries=deliveries,
+        members=resources.db.members,
+        tokens=tokens,
+        adapters=adapters,
+        public_base_url=settings.public_base_url,
+    )

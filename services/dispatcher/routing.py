@@ -1,0 +1,105 @@
+"""Who gets what on which channel: pure decisions, no I/O (unit-tested on their own).
+
+Eligibility comes only from the adapters' declarations (address kind, countries they cannot
+serve, purposes they carry); nothing here names a channel.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from shared.channels.adapter import ChannelAdapter
+from shared.contracts.delivery import Recipient
+
+DELIVERY_NAMESPACE = uuid.UUID("9a4c2f1e-5b3d-4e6f-8a7b-0c1d2e3f4a5b")
+EVERYTHING = "all"
+
+STATE_RANK = {
+    "pending": 0,
+    "retrying": 1,
+    "unknown": 2,
+    "sent": 3,
+    "delivered": 4,
+    "failed_permanent": 4,
+    "dead_lettered": 4,
+    "skipped": 4,
+}
+FINAL = frozenset({"delivered", "failed_permanent", "dead_lettered", "skipped"})
+
+
+def delivery_id(purpose: str, source_id: str, member_id: str, channel: str) -> str:
+    """Deterministic, so replays and races meet the same unique key."""
+    return "dl_" + uuid.uuid5(DELIVERY_NAMESPACE, f"{purpose}:{source_id}:{member_id}:{channel}").hex[:24]
+
+
+@dataclass(frozen=True)
+class Decision:
+    channel: str
+    skipped_reason: str | None = None
+
+    @property
+    def deliverable(self) -> bool:
+        return self.skipped_reason is None
+
+
+def why_not(
+    channel: str,
+    recipient: Recipient,
+    purpose: str,
+    adapters: Mapping[str, type[ChannelAdapter]],
+    unsubscribed: Iterable[str],
+) -> str | None:
+    """Why `channel` cannot carry `purpose` to `recipient`, or None if it can."""
+    stopped = set(unsubscribed)
+    if EVERYTHING in stopped or channel in stopped:
+        return "unsubscribed"
+    adapter = adapters.get(channel)
+    if adapter is None:
+        return "channel-not-installed"
+    return adapter.ineligibility(recipient, purpose)
+
+
+def plan_certificate(
+    chosen: Iterable[str],
+    recipient: Recipient,
+    adapters: Mapping[str, type[ChannelAdapter]],
+    unsubscribed: Iterable[str],
+) -> list[Decision]:
+    """One decision per channel the signer chose (they asked for every one of them)."""
+    stopped = list(unsubscribed)
+    return [
+        Decision(channel, why_not(channel, recipient, "certificate", adapters, stopped))
+        for channel in dict.fromkeys(chosen)
+    ]
+
+
+def next_channel(
+    preferences: Iterable[str],
+    used: Iterable[str],
+    recipient: Recipient,
+    purpose: str,
+    adapters: Mapping[str, type[ChannelAdapter]],
+    unsubscribed: Iterable[str],
+) -> str | None:
+    """The member's next eligible channel that has not been tried for this message."""
+    tried = set(used)
+    stopped = list(unsubscribed)
+    for channel in dict.fromkeys(preferences):
+        if channel not in tried and why_not(channel, recipient, purpose, adapters, stopped) is None:
+            return channel
+    return None
+
+
+def supersedes(current_state: str, current_attempt: int, new_state: str, new_attempt: int) -> bool:
+    """Whether a status report should replace the recorded one (reports can arrive out of order)."""
+    if current_state == new_state and current_attempt == new_attempt:
+        return False
+    if current_state in FINAL:
+        return False
+    if current_state == "sent":
+        return new_state in ("delivered", "failed_permanent")
+    if new_attempt != current_attempt:
+        return new_attempt > current_attempt or STATE_RANK[new_state] >= STATE_RANK["sent"]
+    return STATE_RANK[new_state] > STATE_RANK[current_state]

@@ -1,0 +1,330 @@
+"""The channel runner: written once, runs every delivery channel.
+
+One channel = one consumer group `channel-<name>` bound to `delivery.requested.v1.<name>`, so a
+channel that is down or slow only grows its own queue. For each delivery request the runner:
+
+1. CLAIMS it in the channel's send log (`sends_<name>`, one document per delivery id): a new
+   delivery is inserted as `sending` with a lease; a delivery already `sent` (redelivery,
+   duplicate publish) is acked and its status re-announced, never sent again; one another worker
+   holds (lease alive) waits in a retry tier; one whose worker died mid-send (lease expired) or
+   whose last try ended `unknown` is RECONCILED first (see below).
+2. Asks the circuit breaker and the rate limiter, loads the attachments the adapter declares
+   (GridFS), and calls `adapter.send()`.
+3. Maps the outcome (adapter.py draws the error tree):
+
+       SendResult               -> send log `sent`, status `sent`, ack
+       PermanentDeliveryError   -> `failed_permanent`, status `failed_permanent`, ack
+                                   (the dispatcher falls back to the member's next channel)
+       RetryableDeliveryError   -> `retry`, status `retrying`, next retry tier; after the last
+       (or anything unexpected)    tier `dead_lettered`, status `dead_lettered`, dead-letter queue
+       OutcomeUnknown           -> `unknown`, status `unknown`, next retry tier; the next attempt
+                                   reconciles
+
+Reconciling: if the adapter declares `resend_is_safe` (the provider dedupes on our idempotency
+key, or the mail store on our Message-ID) the delivery is simply sent again; otherwise
+`adapter.reconcile()` asks the provider; if it cannot tell, the message is dead-lettered with
+reason `outcome-unknown` and status `unknown` for an operator, never resent blindly.
+
+Status events have ids derived from (delivery, state, attempt), so re-announcing is harmless.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any, NoReturn
+
+from bson import ObjectId
+from gridfs import AsyncGridFSBucket
+from gridfs.errors import NoFile
+from prometheus_client import Counter, Gauge, Histogram
+from pymongo.asynchronous.collection import AsyncCollection
+
+from shared.channels.adapter import (
+    Attachment,
+    AttachmentKind,
+    ChannelAdapter,
+    OutboundMessage,
+    OutcomeUnknown,
+    PermanentDeliveryError,
+    RetryableDeliveryError,
+    SendResult,
+)
+from shared.channels.guards import CircuitBreaker, RateLimiter
+from shared.contracts import utcnow
+from shared.contracts.delivery import (
+    DeliveryRequested,
+    DeliveryRequestedData,
+    DeliveryStatus,
+    DeliveryStatusData,
+)
+from shared.messaging.consumer import MessageContext
+from shared.messaging.errors import OutcomeUnknownError, PermanentError, RetryableError
+from shared.storage import Document, durable, insert_once
+
+STATUS_NAMESPACE = uuid.UUID("c5d0f1e2-7a4b-4c8d-9e3f-1a2b3c4d5e6f")
+FINAL_STATES = frozenset({"sent", "delivered", "failed_permanent", "dead_lettered"})
+
+DELIVERIES = Counter(
+    "samleng_channel_deliveries_total",
+    "Delivery attempts a channel finished, by outcome (sent, failed, retried, unknown, dead_lettered, duplicate).",
+    ["channel", "outcome"],
+)
+QUEUE_LAG = Histogram(
+    "samleng_channel_queue_lag_seconds",
+    "From the dispatcher's request to this channel starting the send.",
+    ["channel"],
+    buckets=(0.01, 0.05, 0.1, 0.5, 1, 5, 15, 60, 300, 900, 3600, 14400),
+)
+SEND_SECONDS = Histogram("samleng_channel_send_seconds", "Time a provider call took.", ["channel"])
+BREAKER_OPEN = Gauge(
+    "samleng_channel_circuit_open", "1 while the channel's circuit breaker is open.", ["channel"]
+)
+
+
+def status_event_id(delivery_id: str, state: str, attempt: int) -> uuid.UUID:
+    return uuid.uuid5(STATUS_NAMESPACE, f"{delivery_id}:{state}:{attempt}")
+
+
+@dataclass(frozen=True)
+class Claim:
+    kind: str  # claimed | reconcile | busy | done
+    document: Document | None = None
+
+
+class SendLog:
+    """The channel's own record of every delivery it handled; the claim makes sends exactly-once."""
+
+    def __init__(self, collection: AsyncCollection[Document], owner: str, lease_seconds: float) -> None:
+        self.collection = durable(collection)
+        self.owner = owner
+        self.lease = timedelta(seconds=lease_seconds)
+
+    async def claim(self, delivery_id: str) -> Claim:
+        now = utcnow()
+        taking = {"state": "sending", "owner": self.owner, "lease_until": now + self.lease, "updated_at": now}
+        if await insert_once(self.collection, {"_id": delivery_id, **taking, "claims": 1, "created_at": now}):
+            return Claim("claimed")
+        update = {"$set": taking, "$inc": {"claims": 1}}
+        if (await self.collection.update_one({"_id": delivery_id, "state": "retry"}, update)).modified_count:
+            return Claim("claimed")
+        stale = {"_id": delivery_id, "state": "sending", "lease_until": {"$lt": now}}
+        if (await self.collection.update_one(stale, update)).modified_count:
+            return Claim("reconcile")
+        if (
+            await self.collection.update_one({"_id": delivery_id, "state": "unknown"}, update)
+        ).modified_count:
+            return Claim("reconcile")
+        current = await self.collection.find_one({"_id": delivery_id})
+        if current is None or current["state"] == "sending":
+            return Claim("busy", current)
+        return Claim("done", current)
+
+    async def finish(self, delivery_id: str, state: str, **fields: Any) -> None:
+        await self.collection.update_one(
+            {"_id": delivery_id}, {"$set": {"state": state, "updated_at": utcnow(), **fields}}
+        )
+
+
+def worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+class ChannelRunner:
+    def __init__(
+        self,
+        adapter: ChannelAdapter,
+        send_log: SendLog,
+        files: AsyncGridFSBucket | None,
+        limiter: RateLimiter | None = None,
+        breaker: CircuitBreaker | None = None,
+    ) -> None:
+        self.adapter = adapter
+        self.channel = adapter.name
+        self.send_log = send_log
+        self.files = files
+        self.limiter = limiter or RateLimiter(adapter.rate_per_second)
+        self.breaker = breaker or CircuitBreaker()
+        self._outcomes = {
+            outcome: DELIVERIES.labels(self.channel, outcome)
+            for outcome in ("sent", "failed", "retried", "unknown", "dead_lettered", "duplicate")
+        }
+        self._lag = QUEUE_LAG.labels(self.channel)
+        self._send_seconds = SEND_SECONDS.labels(self.channel)
+        self._breaker_open = BREAKER_OPEN.labels(self.channel)
+
+    async def handle(self, event: DeliveryRequested, ctx: MessageContext[Any]) -> None:
+        delivery = event.data
+        if delivery.channel != self.channel:
+            raise PermanentError(
+                f"request for channel {delivery.channel!r} reached {self.channel!r}", reason="wrong-channel"
+            )
+        claim = await self.send_log.claim(delivery.delivery_id)
+        if claim.kind == "done":
+            assert claim.document is not None
+            self._outcomes["duplicate"].inc()
+            await self._announce(
+                ctx,
+                event,
+                claim.document["state"],
+                claim.document.get("reason"),
+                claim.document.get("provider_message_id"),
+            )
+            return
+        if claim.kind == "busy":
+            raise RetryableError("another worker holds this delivery", reason="claimed-elsewhere")
+        reconcile_first = claim.kind == "reconcile" and not self.adapter.resend_is_safe
+        if reconcile_first and await self._reconciled(event, ctx):
+            return
+        if not self.breaker.allow():
+            self._breaker_open.set(1)
+            await self.send_log.finish(delivery.delivery_id, "retry", reason="circuit-open")
+            await self._retry(event, ctx, "circuit-open", "circuit breaker open")
+        self._lag.observe(max(0.0, (utcnow() - delivery.requested_at).total_seconds()))
+        await self.limiter.acquire()
+        started = time.perf_counter()
+        try:
+            message = OutboundMessage(delivery, await self._attachments(delivery))
+            result = await self.adapter.send(message)
+        except PermanentDeliveryError as error:
+            self.breaker.neutral()
+            await self._failed(event, ctx, error.reason, str(error))
+            return
+        except OutcomeUnknown as error:
+            self.breaker.neutral()
+            await self.send_log.finish(delivery.delivery_id, "unknown", reason=error.reason)
+            self._outcomes["unknown"].inc()
+            await self._announce(ctx, event, "unknown", error.reason)
+            raise RetryableError(f"outcome unknown: {error}", reason="outcome-unknown") from error
+        except RetryableDeliveryError as error:
+            self._provider_failed()
+            await self.send_log.finish(delivery.delivery_id, "retry", reason=error.reason)
+            await self._retry(event, ctx, error.reason, str(error))
+        except Exception as error:
+            self._provider_failed()
+            ctx.log.exception("adapter crashed", channel=self.channel)
+            await self.send_log.finish(delivery.delivery_id, "retry", reason="adapter-error")
+            await self._retry(event, ctx, "adapter-error", f"{type(error).__name__}: {error}")
+        finally:
+            self._send_seconds.observe(time.perf_counter() - started)
+        self.breaker.success()
+        self._breaker_open.set(0)
+        await self._sent(event, ctx, result)
+
+    async def _reconciled(self, event: DeliveryRequested, ctx: MessageContext[Any]) -> bool:
+        """True if reconciliation settled the delivery; False if it may be sent (again)."""
+        delivery = event.data
+        try:
+            result = await self.adapter.reconcile(delivery)
+        except RetryableDeliveryError:
+            ctx.log.info("reconciled: not delivered, sending", delivery_id=delivery.delivery_id)
+            return False
+        if result is not None:
+            ctx.log.info("reconciled: already delivered", delivery_id=delivery.delivery_id)
+            await self._sent(event, ctx, result)
+            return True
+        await self.send_log.finish(delivery.delivery_id, "unknown", reason="outcome-unknown")
+        self._outcomes["unknown"].inc()
+        await self._announce(ctx, event, "unknown", "outcome-unknown")
+        raise OutcomeUnknownError(
+            "the provider cannot tell whether it was delivered; an operator must decide",
+            reason="outcome-unknown",
+        )
+
+    def _provider_failed(self) -> None:
+        self.breaker.failure()
+        self._breaker_open.set(1 if self.breaker.state != "closed" else 0)
+
+    async def _sent(self, event: DeliveryRequested, ctx: MessageContext[Any], result: SendResult) -> None:
+        await self.send_log.finish(
+            event.data.delivery_id, result.state, provider_message_id=result.provider_message_id, reason=None
+        )
+        self._outcomes["sent"].inc()
+        await self._announce(ctx, event, result.state, None, result.provider_message_id)
+        ctx.log.info(
+            "delivered", channel=self.channel, delivery_id=event.data.delivery_id, state=result.state
+        )
+
+    async def _failed(
+        self, event: DeliveryRequested, ctx: MessageContext[Any], reason: str, detail: str
+    ) -> None:
+        await self.send_log.finish(event.data.delivery_id, "failed_permanent", reason=reason)
+        self._outcomes["failed"].inc()
+        await self._announce(ctx, event, "failed_permanent", reason)
+        ctx.log.warning(
+            "delivery failed permanently", channel=self.channel, reason=reason, detail=detail[:300]
+        )
+
+    async def _retry(
+        self, event: DeliveryRequested, ctx: MessageContext[Any], reason: str, detail: str
+    ) -> NoReturn:
+        """Raise into the consumer's retry tiers, or after the last one dead-letter and say so."""
+        if ctx.attempt >= ctx.max_attempts:
+            await self.send_log.finish(event.data.delivery_id, "dead_lettered", reason=reason)
+            self._outcomes["dead_lettered"].inc()
+            await self._announce(ctx, event, "dead_lettered", reason)
+            raise PermanentError(f"retries exhausted: {detail}", reason="retries-exhausted")
+        self._outcomes["retried"].inc()
+        await self._announce(ctx, event, "retrying", reason)
+        raise RetryableError(detail, reason=reason)
+
+    async def _announce(
+        self,
+        ctx: MessageContext[Any],
+        event: DeliveryRequested,
+        state: str,
+        reason: str | None,
+        provider_message_id: str | None = None,
+    ) -> None:
+        delivery = event.data
+        await ctx.publish(
+            DeliveryStatus(
+                event_id=status_event_id(delivery.delivery_id, state, ctx.attempt),
+                correlation_id=event.correlation_id,
+                causation_id=event.event_id,
+                data=DeliveryStatusData(
+                    delivery_id=delivery.delivery_id,
+                    channel=self.channel,
+                    state=state,
+                    attempt=ctx.attempt,
+                    reason=reason,
+                    provider_message_id=provider_message_id,
+                    at=utcnow(),
+                ),
+            )
+        )
+
+    async def _attachments(self, delivery: DeliveryRequestedData) -> tuple[Attachment, ...]:
+        wanted: tuple[AttachmentKind, ...] = self.adapter.attachments
+        certificate = delivery.certificate
+        if not wanted or certificate is None or self.files is None:
+            return ()
+        sources: dict[AttachmentKind, tuple[str | None, str, str]] = {
+            "pdf": (certificate.pdf_file_id, f"{certificate.certificate_number}.pdf", "application/pdf"),
+            "png": (certificate.png_file_id, f"{certificate.certificate_number}.png", "image/png"),
+            "print_pdf": (
+                certificate.print_pdf_file_id,
+                f"{certificate.certificate_number}-print.pdf",
+                "application/pdf",
+            ),
+        }
+        loaded = []
+        for kind in wanted:
+            file_id, filename, content_type = sources[kind]
+            if file_id is None:
+                raise PermanentDeliveryError(f"the certificate has no {kind} file", reason=f"missing-{kind}")
+            try:
+                stream = await self.files.open_download_stream(ObjectId(file_id))
+                data = await stream.read()
+            except NoFile as error:
+                raise PermanentDeliveryError(
+                    f"{kind} file {file_id} not found", reason=f"missing-{kind}"
+                ) from error
+            if len(data) > self.adapter.max_attachment_bytes:
+                raise PermanentDeliveryError(f"{kind} is {len(data)} bytes", reason="attachment-too-large")
+            loaded.append(Attachment(filename, content_type, data))
+        return tuple(loaded)

@@ -1,0 +1,99 @@
+"""Delivery contracts: the dispatcher asks a channel to deliver; the channel reports what happened.
+
+    delivery.requested.v1   routed as `delivery.requested.v1.<channel>`: only that channel's
+                            queue receives it, so each channel scales and fails on its own
+    delivery.status.v1      routed as `delivery.status.v1.<channel>`: the dispatcher updates
+                            its `deliveries` read model and falls back on final failures
+
+Requests carry the recipient's address (personal data): the broker is internal and logs redact it.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import AwareDatetime, Field
+
+from shared.contracts.envelope import Event, Payload
+from shared.contracts.pledge import Language, PostalAddress
+
+AddressKind = Literal["email", "postal", "phone", "psid"]
+DeliveryState = Literal[
+    "pending",
+    "retrying",
+    "unknown",
+    "sent",
+    "delivered",
+    "failed_permanent",
+    "dead_lettered",
+    "skipped",
+]
+FINAL_FAILURES: frozenset[str] = frozenset({"failed_permanent", "dead_lettered"})
+
+
+class Recipient(Payload):
+    member_id: str
+    name: str = Field(description="How to address the person, any script.")
+    language: Language
+    country: str = Field(min_length=2, max_length=2, examples=["US"])
+    email: str | None = None
+    phone: str | None = Field(default=None, description="E.164")
+    postal_address: PostalAddress | None = None
+    psid: str | None = Field(default=None, description="Messenger page-scoped id, once linked.")
+
+
+class CertificateRef(Payload):
+    certificate_number: str = Field(examples=["KCAP-2026-000125"])
+    pdf_file_id: str = Field(description="GridFS id (bucket `certificate_files`) of the A4 PDF.")
+    png_file_id: str = Field(description="GridFS id of the PNG for chat channels.")
+    print_pdf_file_id: str | None = Field(
+        default=None, description="GridFS id of the US Letter print-ready PDF (post only)."
+    )
+    verify_url: str
+    replaces: str | None = None
+
+
+class DeliveryRequestedData(Payload):
+    delivery_id: str = Field(
+        description="Deterministic: purpose x source x member x channel. Channels claim it once.",
+        examples=["dl_6b1f0c2a9e4d4f1b8a7c3d2e"],
+    )
+    channel: str = Field(examples=["email"])
+    purpose: str = Field(description="What is delivered: `certificate` (alerts, reminders later).")
+    source_id: str = Field(description="What it is about, e.g. the certificate number.")
+    priority: int = Field(
+        default=5, ge=0, le=9, description="AMQP priority; alerts > reminders > certificates."
+    )
+    recipient: Recipient
+    certificate: CertificateRef | None = None
+    unsubscribe_url: str | None = Field(default=None, description="One-click unsubscribe (RFC 8058).")
+    fallback_from: str | None = Field(default=None, description="The failed delivery this one replaces.")
+    requested_at: AwareDatetime
+
+
+class DeliveryRequested(Event[DeliveryRequestedData]):
+    """Deliver one message to one member on one channel."""
+
+    type: Literal["delivery.requested.v1"] = "delivery.requested.v1"
+
+    def routing_key(self) -> str:
+        return f"{self.type}.{self.data.channel}"
+
+
+class DeliveryStatusData(Payload):
+    delivery_id: str
+    channel: str
+    state: DeliveryState
+    attempt: int = Field(ge=1)
+    reason: str | None = Field(default=None, description="Why it failed or is retried; no personal data.")
+    provider_message_id: str | None = None
+    at: AwareDatetime
+
+
+class DeliveryStatus(Event[DeliveryStatusData]):
+    """What a channel did with a delivery: sent, delivered, retrying, failed, dead-lettered, unknown."""
+
+    type: Literal["delivery.status.v1"] = "delivery.status.v1"
+
+    def routing_key(self) -> str:
+        return f"{self.type}.{self.data.channel}"
