@@ -104,6 +104,7 @@ class LocalStack:
             "SMTP_HOST": "127.0.0.1",
             "SMTP_PORT": str(self.smtp_port),
             "SANDBOX_URL": f"http://127.0.0.1:{self.sandbox_port}",
+            "EMAIL_RECONCILE_API_URL": f"http://127.0.0.1:{self.mail_ui_port}",
         }
 
     def infrastructure_urls(self) -> list[tuple[str, str]]:

@@ -4,6 +4,7 @@
     HTTP   127.0.0.1:$SAMLENG_MAIL_UI_PORT (8025)
            /                                         inbox page; /view/{id} one message
            GET    /api/v1/messages                   list (newest first)
+           GET    /api/v1/search?query=message-id:ID messages with that Message-ID header
            GET    /api/v1/message/{id}               headers, text, HTML, attachments
            GET    /api/v1/message/{id}/raw           the message as received (RFC 5322)
            GET    /api/v1/message/{id}/part/{part}   one attachment
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import email
+import email.parser
 import email.policy
 import json
 import os
@@ -59,9 +61,26 @@ class Mailbox:
 
     def store(self, raw: bytes, mail_from: str, rcpt_tos: list[str]) -> str:
         message_id = f"{datetime.now(UTC).strftime('%Y%m%dT%H%M%S%f')}-{uuid.uuid4().hex[:8]}"
+        header_id = str(
+            email.parser.BytesHeaderParser(policy=email.policy.default).parsebytes(raw).get("Message-ID", "")
+        )
         (self.directory / f"{message_id}.eml").write_bytes(raw)
-        (self.directory / f"{message_id}.json").write_text(json.dumps({"from": mail_from, "to": rcpt_tos}))
+        (self.directory / f"{message_id}.json").write_text(
+            json.dumps({"from": mail_from, "to": rcpt_tos, "message_id": header_id.strip().strip("<>")})
+        )
         return message_id
+
+    def find_by_message_id(self, header_id: str) -> list[str]:
+        """Stored ids of the messages whose Message-ID header is `header_id` (angle brackets optional)."""
+        wanted = header_id.strip().strip("<>")
+        found = []
+        for sidecar in self.directory.glob("*.json"):
+            try:
+                if json.loads(sidecar.read_text()).get("message_id") == wanted:
+                    found.append(sidecar.stem)
+            except (OSError, ValueError):
+                continue
+        return sorted(found, reverse=True)
 
     def ids(self) -> list[str]:
         return sorted((p.stem for p in self.directory.glob("*.eml")), reverse=True)
@@ -177,6 +196,18 @@ def create_app(mailbox: Mailbox) -> Starlette:
                 messages.append(summary(message_id, message, len(mailbox.raw(message_id) or b"")))
         return JSONResponse({"total": len(messages), "count": len(messages), "messages": messages})
 
+    async def api_search(request: Request) -> JSONResponse:
+        """Mailpit's search, for the one filter we use: `query=message-id:<id>`."""
+        query = request.query_params.get("query", "")
+        if not query.startswith("message-id:"):
+            return JSONResponse({"error": "only message-id:<id> searches are supported"}, status_code=400)
+        messages = []
+        for message_id in mailbox.find_by_message_id(query.removeprefix("message-id:").strip('"')):
+            message = mailbox.parsed(message_id)
+            if message is not None:
+                messages.append(summary(message_id, message, len(mailbox.raw(message_id) or b"")))
+        return JSONResponse({"total": len(messages), "messages_count": len(messages), "messages": messages})
+
     async def api_message(request: Request) -> Response:
         message_id = request.path_params["id"]
         message = mailbox.parsed(message_id)
@@ -225,6 +256,7 @@ def create_app(mailbox: Mailbox) -> Starlette:
             Route("/view/{id}", view),
             Route("/api/v1/messages", api_list, methods=["GET"]),
             Route("/api/v1/messages", api_clear, methods=["DELETE"]),
+            Route("/api/v1/search", api_search, methods=["GET"]),
             Route("/api/v1/message/{id}", api_message),
             Route("/api/v1/message/{id}/raw", api_raw),
             Route("/api/v1/message/{id}/part/{part}", api_part),

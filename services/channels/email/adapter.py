@@ -1,7 +1,10 @@
 """Email: multipart text + HTML (Jinja2, English and Khmer), the certificate PDF attached.
 
-`Message-ID` is derived from the delivery id, so a resend after an unknown outcome is the same
-message (mail stores and clients collapse it), which is why `resend_is_safe` is declared.
+`Message-ID` is derived from the delivery id. SMTP cannot be asked afterwards whether a message
+was accepted, so an in-doubt delivery (the connection died during DATA, or a worker died holding
+the claim) is never resent blindly: if `EMAIL_RECONCILE_API_URL` points at a mailbox API that can
+search by Message-ID (Mailpit's, or the local sink's), the runner asks it; otherwise the delivery
+is held as `unknown` for an operator.
 Every message carries `List-Unsubscribe` (URL + optional mailto) and the RFC 8058 one-click
 `List-Unsubscribe-Post` header. SMTP replies map onto the adapter error tree: 4xx (and no
 connection) -> retry, 5xx -> permanent, a connection lost during DATA -> unknown.
@@ -16,6 +19,7 @@ from email.utils import format_datetime, formataddr
 from typing import ClassVar, Literal
 
 import aiosmtplib
+import httpx
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import SettingsConfigDict
@@ -30,6 +34,7 @@ from shared.channels import (
     SendResult,
 )
 from shared.contracts import utcnow
+from shared.contracts.delivery import DeliveryRequestedData
 
 SUBJECTS = {
     ("certificate", "en"): "Your Khmer Community Advocacy Pledge certificate ({number})",
@@ -50,6 +55,11 @@ class EmailSettings(ChannelSettings):
     from_name: str = "Samleng"
     message_id_domain: str = "samleng.invalid"
     unsubscribe_mailto: str | None = None
+    reconcile_api_url: str | None = Field(
+        default=None,
+        description="Mailpit-compatible API (`/api/v1/search?query=message-id:...`) that settles in-doubt "
+        "sends; unset = in-doubt deliveries wait for an operator.",
+    )
 
 
 class SmtpPool:
@@ -106,7 +116,7 @@ class EmailAdapter(ChannelAdapter):
     attachments = ("pdf",)
     max_attachment_bytes = 10_000_000
     rate_per_second = 50.0
-    resend_is_safe = True
+    resend_is_safe = False
     settings_class = EmailSettings
 
     def __init__(self, settings: ChannelSettings) -> None:
@@ -114,14 +124,37 @@ class EmailAdapter(ChannelAdapter):
         assert isinstance(settings, EmailSettings)
         self.email_settings = settings
         self.pool = SmtpPool(settings)
+        self._lookup: httpx.AsyncClient | None = None
         self.templates = Environment(
             loader=PackageLoader("services.channels.email", "templates"),
             autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=False),
             undefined=StrictUndefined,
         )
 
+    async def start(self) -> None:
+        if self.email_settings.reconcile_api_url:
+            self._lookup = httpx.AsyncClient(base_url=self.email_settings.reconcile_api_url, timeout=10)
+
     async def close(self) -> None:
         await self.pool.close()
+        if self._lookup is not None:
+            await self._lookup.aclose()
+
+    async def reconcile(self, delivery: DeliveryRequestedData) -> SendResult | None:
+        if self._lookup is None:
+            return None
+        message_id = self.message_id(delivery)
+        try:
+            response = await self._lookup.get("/api/v1/search", params={"query": f"message-id:{message_id}"})
+            response.raise_for_status()
+        except httpx.HTTPError:
+            return None
+        if response.json().get("messages"):
+            return SendResult(provider_message_id=f"<{message_id}>")
+        raise RetryableDeliveryError("the mailbox has no such message", reason="not-sent")
+
+    def message_id(self, delivery: DeliveryRequestedData) -> str:
+        return f"{delivery.delivery_id}@{self.email_settings.message_id_domain}"
 
     def compose(self, message: OutboundMessage) -> EmailMessage:
         delivery = message.delivery
@@ -142,7 +175,7 @@ class EmailAdapter(ChannelAdapter):
         mail["From"] = formataddr((s.from_name, s.from_address))
         mail["To"] = Address(display_name=recipient.name, addr_spec=recipient.email)
         mail["Date"] = format_datetime(utcnow())
-        mail["Message-ID"] = f"<{delivery.delivery_id}@{s.message_id_domain}>"
+        mail["Message-ID"] = f"<{self.message_id(delivery)}>"
         mail["Content-Language"] = language
         unsubscribe = []
         if delivery.unsubscribe_url:
