@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import email
 import email.policy
+import itertools
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -291,10 +292,8 @@ async def test_with_the_smtp_sink_down_email_retries_with_growing_delays_and_pos
     for doc in emails:
         retries = [h for h in doc["history"] if h["state"] == "retrying"]
         assert len(retries) >= 2, doc["history"]
-        gaps = [(b["at"] - a["at"]).total_seconds() for a, b in zip(retries, retries[1:], strict=False)]
-        assert (
-            all(later > earlier for earlier, later in zip(gaps, gaps[1:], strict=False)) or len(gaps) == 1
-        ), gaps
+        gaps = [(b["at"] - a["at"]).total_seconds() for a, b in itertools.pairwise(retries)]
+        assert all(later > earlier for earlier, later in itertools.pairwise(gaps)) or len(gaps) == 1, gaps
         assert gaps[0] >= 0.3
 
     mail.start()
