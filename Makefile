@@ -40,10 +40,10 @@ stop: $(STAMP)
 	@$(BIN)/python -m devstack.stop
 
 test: setup-test check
-	$(PYTEST) -p no:cacheprovider tests/unit tests/service tests/integration tests/e2e
+	$(PYTEST) -p no:cacheprovider tests/unit services/channels tests/service tests/integration tests/e2e
 
 test-unit: $(STAMP)
-	$(PYTEST) tests/unit
+	$(PYTEST) tests/unit services/channels
 
 test-service: setup-test
 	$(PYTEST) tests/service

@@ -119,9 +119,12 @@ class EmailAdapter(ChannelAdapter):
     resend_is_safe = False
     settings_class = EmailSettings
 
-    def __init__(self, settings: ChannelSettings) -> None:
+    def __init__(
+        self, settings: ChannelSettings, lookup_transport: httpx.AsyncBaseTransport | None = None
+    ) -> None:
         super().__init__(settings)
         assert isinstance(settings, EmailSettings)
+        self._lookup_transport = lookup_transport
         self.email_settings = settings
         self.pool = SmtpPool(settings)
         self._lookup: httpx.AsyncClient | None = None
@@ -133,7 +136,9 @@ class EmailAdapter(ChannelAdapter):
 
     async def start(self) -> None:
         if self.email_settings.reconcile_api_url:
-            self._lookup = httpx.AsyncClient(base_url=self.email_settings.reconcile_api_url, timeout=10)
+            self._lookup = httpx.AsyncClient(
+                base_url=self.email_settings.reconcile_api_url, timeout=10, transport=self._lookup_transport
+            )
 
     async def close(self) -> None:
         await self.pool.close()
@@ -176,7 +181,6 @@ class EmailAdapter(ChannelAdapter):
         mail["To"] = Address(display_name=recipient.name, addr_spec=recipient.email)
         mail["Date"] = format_datetime(utcnow())
         mail["Message-ID"] = f"<{self.message_id(delivery)}>"
-        mail["Content-Language"] = language
         unsubscribe = []
         if delivery.unsubscribe_url:
             unsubscribe.append(f"<{delivery.unsubscribe_url}>")
@@ -194,6 +198,7 @@ class EmailAdapter(ChannelAdapter):
             mail.add_attachment(
                 attachment.data, maintype=maintype, subtype=subtype, filename=attachment.filename
             )
+        mail["Content-Language"] = language  # after the body: set_content() drops Content-* headers
         return mail
 
     async def send(self, message: OutboundMessage) -> SendResult:
