@@ -18,6 +18,12 @@ from tests.support.channel_contract import ChannelContract, Failure, message_for
 from tests.support.ports import free_port
 
 
+def _body(message: email.message.EmailMessage, kind: str) -> str:
+    part = message.get_body((kind,))
+    assert part is not None, f"no {kind} part"
+    return str(part.get_content())
+
+
 class FlakySink(SinkHandler):
     """The sink, told to refuse (550), defer (451) or drop the connection after accepting."""
 
@@ -50,7 +56,7 @@ class EmailHarness:
         self.handler = FlakySink(self.mailbox)
         self.controller = Controller(self.handler, hostname="127.0.0.1", port=free_port())
         settings = EmailSettings(
-            _env_file=None,  # type: ignore[call-arg]
+            _env_file=None,
             EMAIL_SMTP_HOST="127.0.0.1",
             EMAIL_SMTP_PORT=self.controller.port,
             smtp_timeout_seconds=5,
@@ -88,8 +94,8 @@ class TestEmailChannel(ChannelContract):
         assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
         assert message["Content-Language"] == "km"
         assert message["To"].addresses[0].display_name == "សុខ ដារ៉ា (Sok Dara)"
-        text = message.get_body(("plain",)).get_content()
-        html = message.get_body(("html",)).get_content()
+        text = _body(message, "plain")
+        html = _body(message, "html")
         assert "KCAP-2026-000042" in text and "វិញ្ញាបនបត្រ" in text
         assert 'lang="km"' in html
         [pdf] = list(message.iter_attachments())
@@ -104,8 +110,8 @@ class TestEmailChannel(ChannelContract):
                 )
             }
         )
-        adapter = EmailAdapter(EmailSettings(_env_file=None))  # type: ignore[call-arg]
-        html = adapter.compose(type(hostile)(delivery, hostile.attachments)).get_body(("html",)).get_content()
+        adapter = EmailAdapter(EmailSettings(_env_file=None))
+        html = _body(adapter.compose(type(hostile)(delivery, hostile.attachments)), "html")
         assert "<script>" not in html and "&lt;script&gt;" in html
 
     async def test_smtp_replies_map_onto_the_error_tree(self, harness: EmailHarness) -> None:
@@ -120,7 +126,7 @@ class TestEmailChannel(ChannelContract):
             await harness.adapter.send(message_for(EmailAdapter))
         assert retry.value.reason == "smtp-451"
         nobody = EmailAdapter(
-            EmailSettings(_env_file=None, EMAIL_SMTP_HOST="127.0.0.1", EMAIL_SMTP_PORT=free_port())  # type: ignore[call-arg]
+            EmailSettings(_env_file=None, EMAIL_SMTP_HOST="127.0.0.1", EMAIL_SMTP_PORT=free_port())
         )
         with pytest.raises(RetryableDeliveryError) as down:
             await nobody.send(message_for(EmailAdapter))

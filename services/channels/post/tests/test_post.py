@@ -26,7 +26,7 @@ class LobHarness:
         self.app = httpx.ASGITransport(app=app)
         self.next_failure: Failure | None = None
         self.requests: list[httpx.Request] = []
-        settings = PostSettings(_env_file=None, api_url="http://sandbox/lob", api_key="test_contract_key")  # type: ignore[call-arg]
+        settings = PostSettings(_env_file=None, api_url="http://sandbox/lob", api_key="test_contract_key")
         self.adapter = PostAdapter(settings, transport=httpx.MockTransport(self.handle))
 
     async def handle(self, request: httpx.Request) -> httpx.Response:
