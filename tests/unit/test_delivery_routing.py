@@ -1,0 +1,119 @@
+"""The dispatcher's decisions and the channel guards, as pure logic."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from services.channels import discover
+from services.dispatcher.routing import delivery_id, next_channel, plan_certificate, supersedes, why_not
+from shared.channels.guards import CircuitBreaker, RateLimiter
+from shared.contracts.delivery import Recipient
+from shared.contracts.pledge import PostalAddress
+
+ADAPTERS = discover()
+
+
+def person(**changes: object) -> Recipient:
+    base: dict[str, object] = {
+        "member_id": "mb_1",
+        "name": "Sok Dara",
+        "language": "en",
+        "country": "US",
+        "email": "dara@example.org",
+        "postal_address": PostalAddress(
+            street_address="1 Main St",
+            city="Lowell",
+            country_area="MA",
+            postal_code="01852",
+            country_code="US",
+        ),
+    }
+    return Recipient(**{**base, **changes})  # type: ignore[arg-type]
+
+
+def test_delivery_ids_are_deterministic_and_distinct_per_channel() -> None:
+    a = delivery_id("certificate", "KCAP-2026-000001", "mb_1", "email")
+    assert a == delivery_id("certificate", "KCAP-2026-000001", "mb_1", "email")
+    assert a != delivery_id("certificate", "KCAP-2026-000001", "mb_1", "post")
+    assert a != delivery_id("certificate", "KCAP-2026-000002", "mb_1", "email")
+
+
+def test_every_chosen_channel_gets_a_decision_in_order_without_duplicates() -> None:
+    decisions = plan_certificate(["post", "email", "post"], person(), ADAPTERS, [])
+    assert [(d.channel, d.skipped_reason) for d in decisions] == [("post", None), ("email", None)]
+
+
+def test_cambodia_never_gets_post_and_missing_addresses_are_skipped_with_a_reason() -> None:
+    decisions = plan_certificate(["post", "email"], person(country="KH", email=None), ADAPTERS, [])
+    assert [(d.channel, d.skipped_reason) for d in decisions] == [
+        ("post", "not-available-in-KH"),
+        ("email", "no-email-address"),
+    ]
+
+
+def test_unsubscribed_members_and_channels_get_nothing() -> None:
+    assert why_not("email", person(), "certificate", ADAPTERS, ["all"]) == "unsubscribed"
+    assert why_not("email", person(), "certificate", ADAPTERS, ["email"]) == "unsubscribed"
+    assert why_not("post", person(), "certificate", ADAPTERS, ["email"]) is None
+
+
+def test_a_channel_that_is_not_installed_is_never_chosen() -> None:
+    assert why_not("carrier-pigeon", person(), "certificate", ADAPTERS, []) == "channel-not-installed"
+
+
+def test_fallback_takes_the_next_eligible_untried_channel() -> None:
+    assert next_channel(["email", "post"], ["email"], person(), "certificate", ADAPTERS, []) == "post"
+    assert next_channel(["email", "post"], ["email", "post"], person(), "certificate", ADAPTERS, []) is None
+    assert (
+        next_channel(["email", "post"], ["email"], person(country="KH"), "certificate", ADAPTERS, []) is None
+    )
+
+
+@pytest.mark.parametrize(
+    ("current", "new", "applies"),
+    [
+        (("pending", 1), ("sent", 1), True),
+        (("pending", 1), ("retrying", 1), True),
+        (("retrying", 1), ("retrying", 2), True),
+        (("retrying", 2), ("retrying", 1), False),  # a late report of an earlier attempt
+        (("retrying", 3), ("sent", 2), True),  # whatever the attempt, sent beats retrying
+        (("sent", 1), ("retrying", 1), False),
+        (("sent", 1), ("delivered", 1), True),
+        (("delivered", 1), ("sent", 1), False),  # webhooks out of order
+        (("sent", 1), ("failed_permanent", 1), True),  # a later bounce
+        (("failed_permanent", 1), ("sent", 2), False),
+        (("unknown", 1), ("sent", 2), True),
+        (("sent", 1), ("sent", 1), False),
+    ],
+)
+def test_status_reports_only_move_a_delivery_forward(
+    current: tuple[str, int], new: tuple[str, int], applies: bool
+) -> None:
+    assert supersedes(current[0], current[1], new[0], new[1]) is applies
+
+
+async def test_the_rate_limiter_spaces_sends_at_the_declared_rate() -> None:
+    limiter = RateLimiter(rate=50, burst=1)
+    started = time.monotonic()
+    for _ in range(11):
+        await limiter.acquire()
+    assert time.monotonic() - started >= 0.18
+
+
+async def test_the_circuit_breaker_opens_after_failures_and_lets_one_trial_through_after_cooldown() -> None:
+    breaker = CircuitBreaker(threshold=3, cooldown=0.05)
+    for _ in range(3):
+        assert breaker.allow()
+        breaker.failure()
+    assert breaker.state == "open" and not breaker.allow()
+    await asyncio.sleep(0.06)
+    assert breaker.allow() and not breaker.allow()  # one trial at a time
+    breaker.failure()
+    assert breaker.state == "open"
+    await asyncio.sleep(0.06)
+    assert breaker.allow()
+    breaker.success()
+    assert breaker.state == "closed" and breaker.allow()
