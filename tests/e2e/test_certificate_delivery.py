@@ -1,0 +1,129 @@
+"""A pledge's certificate travelling through the whole running system: intake -> pledge-intake ->
+certificate-renderer -> alert-dispatcher -> email and post channels -> SMTP sink and letters
+sandbox; then the email's one-click unsubscribe in a real browser, and nothing more is sent."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import time
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.e2e.conftest import RunningStack
+
+pytestmark = pytest.mark.timeout(300)
+
+PLEDGE: dict[str, Any] = {
+    "name": "Chan Sophea",
+    "country": "US",
+    "certificate_language": "en",
+    "channels": ["email", "post"],
+    "email": "sophea@example.org",
+    "postal_address": {
+        "street_address": "1600 Main Street",
+        "city": "Long Beach",
+        "country_area": "CA",
+        "postal_code": "90802",
+    },
+    "consent": True,
+}
+
+
+def wait_for(check: Any, timeout: float = 60.0, what: str = "condition") -> Any:
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = check()
+        if last:
+            return last
+        time.sleep(0.3)
+    raise AssertionError(f"{what} not reached in {timeout}s; last: {last}")
+
+
+def test_email_and_post_both_reach_sent_with_the_certificate_then_one_click_unsubscribe_stops_mail(
+    stack: RunningStack, browser: Any
+) -> None:
+    intake = stack.intake_url
+    mail_api = f"http://127.0.0.1:{stack.port('SAMLENG_MAIL_UI_PORT')}/api/v1"
+    sandbox = f"http://127.0.0.1:{stack.port('SAMLENG_SANDBOX_PORT')}"
+    created = httpx.post(
+        f"{intake}/api/v1/pledges", json=PLEDGE, headers={"Idempotency-Key": "e2e-delivery-1"}
+    )
+    assert created.status_code == 202, created.text
+    pledge_id = created.json()["pledge_id"]
+
+    def delivered() -> Any:
+        status = httpx.get(f"{intake}/api/v1/pledges/{pledge_id}").json()
+        states = {d["channel"]: d["state"] for d in status.get("deliveries", [])}
+        return status if states == {"email": "sent", "post": "sent"} else None
+
+    status = wait_for(delivered, what="email and post sent")
+    number = status["certificate_number"]
+
+    messages = httpx.get(f"{mail_api}/messages").json()["messages"]
+    [summary] = [m for m in messages if m["To"][0]["Address"] == "sophea@example.org"]
+    raw = httpx.get(f"{mail_api}/message/{summary['ID']}/raw").content
+    message = email.message_from_bytes(raw, policy=email.policy.default)
+    assert isinstance(message, email.message.EmailMessage)
+    [pdf] = list(message.iter_attachments())
+    assert pdf.get_filename() == f"{number}.pdf" and pdf.get_content().startswith(b"%PDF")
+    unsubscribe_url = str(message["List-Unsubscribe"]).strip().split(",")[0].strip("<> ")
+    assert unsubscribe_url.startswith(f"{intake}/u/")
+
+    letters = httpx.get(f"{sandbox}/lob/v1/letters", auth=("test_e2e_check", "")).json()["data"]
+    [letter] = [x for x in letters if x["to"]["name"] == "Chan Sophea"]
+    assert letter["to"]["address_zip"] == "90802" and letter["pages"] == 1
+
+    page = browser.new_page()
+    page.goto(f"{intake}/pledge/{pledge_id}?lang=en")
+    assert page.locator('#deliveries li[data-channel="email"]').get_attribute("data-state") == "sent"
+    assert page.locator('#deliveries li[data-channel="post"]').get_attribute("data-state") == "sent"
+    page.goto(unsubscribe_url + "?lang=en")
+    assert page.locator("#unsubscribe-message").get_attribute("data-state") == "ask"
+    page.get_by_role("button", name="Stop all messages").click()
+    assert page.locator("#unsubscribe-message").get_attribute("data-state") == "done"
+    page.close()
+
+    # A re-issued certificate (new number) is not mailed to someone who unsubscribed.
+    operator = {"Authorization": f"Bearer {_operator_token(stack)}"}
+
+    def reissued() -> Any:
+        response = httpx.post(
+            f"{intake}/api/v1/certificates/{number}/reissue",
+            json={"corrected_name": "Chan Sopheap", "reason": "name misspelt"},
+            headers=operator,
+        )
+        assert response.status_code == 202, response.text
+        return True
+
+    time.sleep(1.0)  # pledge-intake records the withdrawal before the operator acts
+    reissued()
+
+    def new_deliveries() -> Any:
+        listing = httpx.get(
+            f"{intake}/api/v1/operator/deliveries", params={"pledge_id": pledge_id}, headers=operator
+        ).json()["deliveries"]
+        fresh = [d for d in listing if d["source_id"] != number]
+        return fresh if len(fresh) == 2 else None
+
+    fresh = wait_for(new_deliveries, what="deliveries of the re-issued certificate")
+    assert {(d["channel"], d["state"], d["reason"]) for d in fresh} == {
+        ("email", "skipped", "unsubscribed"),
+        ("post", "skipped", "unsubscribed"),
+    }
+    to_sophea = [
+        m
+        for m in httpx.get(f"{mail_api}/messages").json()["messages"]
+        if m["To"][0]["Address"] == "sophea@example.org"
+    ]
+    assert len(to_sophea) == 1
+
+
+def _operator_token(stack: RunningStack) -> str:
+    for line in (stack.run_dir / "secrets.env").read_text().splitlines():
+        if line.startswith("INTAKE_OPERATOR_TOKEN="):
+            return line.split("=", 1)[1]
+    raise AssertionError("no operator token in the run's secrets")
