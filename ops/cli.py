@@ -71,6 +71,32 @@ def _import_pledges(args: argparse.Namespace) -> int:
     return import_file(Path(args.file), args.url, args.token, args.chunk, args.lang)
 
 
+def _channel(args: argparse.Namespace) -> int:
+    if args.action == "list":
+        from services.channels import discover
+
+        for name, adapter in discover().items():
+            print(
+                f"{name:12} address={adapter.address_kind:6} attachments={','.join(adapter.attachments) or '-':10} "
+                f"rate={adapter.rate_per_second:g}/s not-in={','.join(sorted(adapter.unavailable_countries)) or '-'}"
+            )
+        return 0
+    from ops.channel_scaffold import next_steps, scaffold
+
+    if not args.name:
+        print("samleng channel new NAME", file=sys.stderr)
+        return 2
+    try:
+        created = scaffold(args.name, args.address_kind, args.attachment or [])
+    except ValueError as error:
+        print(str(error), file=sys.stderr)
+        return 2
+    for path in created:
+        print(f"created {path}")
+    print(next_steps(args.name))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="samleng", description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -92,7 +118,19 @@ def main(argv: list[str] | None = None) -> int:
     table.add_argument("--token", default=None, help="operator token (default INTAKE_OPERATOR_TOKEN)")
     table.add_argument("--chunk", type=int, default=50, help="rows per request")
     table.add_argument("--lang", choices=["en", "km"], default="en", help="language of error messages")
+    channel = commands.add_parser("channel", help="list delivery channels or scaffold a new one")
+    channel.add_argument("action", choices=["list", "new"])
+    channel.add_argument("name", nargs="?", help="new channel's name, e.g. sms")
+    channel.add_argument("--address-kind", default="phone", choices=["email", "phone", "postal", "psid"])
+    channel.add_argument(
+        "--attachment",
+        action="append",
+        choices=["pdf", "png", "print_pdf"],
+        help="attachment it carries (repeatable)",
+    )
     args = parser.parse_args(argv)
+    if args.command == "channel":
+        return _channel(args)
     if args.command == "import-pledges":
         return _import_pledges(args)
     if args.command == "dlq":
