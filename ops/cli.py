@@ -97,6 +97,26 @@ def _channel(args: argparse.Namespace) -> int:
     return 0
 
 
+def _post_batch(args: argparse.Namespace) -> int:
+    from services.channels.post.print_batch import write_batch
+    from shared.settings import ServiceSettings
+    from shared.storage import create_client, database
+
+    async def run() -> int:
+        settings = ServiceSettings()
+        client = create_client(settings)
+        try:
+            batch = await write_batch(database(client, settings), args.day, Path(args.out))
+        finally:
+            await client.close()
+        print(
+            f"{batch.letters} letters for {batch.day} in {batch.directory}: letters.pdf, labels.pdf, addresses.csv"
+        )
+        return 0
+
+    return asyncio.run(run())
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="samleng", description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -128,7 +148,17 @@ def main(argv: list[str] | None = None) -> int:
         choices=["pdf", "png", "print_pdf"],
         help="attachment it carries (repeatable)",
     )
+    post = commands.add_parser("post", help="print-batch mode: the day's letters, labels and address CSV")
+    post.add_argument("action", choices=["batch"])
+    post.add_argument("--day", default=None, help="YYYY-MM-DD (default: today, UTC)")
+    post.add_argument("--out", default=None, help="directory (default: print-batch-<day>)")
     args = parser.parse_args(argv)
+    if args.command == "post":
+        from shared.contracts import utcnow
+
+        args.day = args.day or utcnow().date().isoformat()
+        args.out = args.out or f"print-batch-{args.day}"
+        return _post_batch(args)
     if args.command == "channel":
         return _channel(args)
     if args.command == "import-pledges":

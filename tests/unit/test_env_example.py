@@ -12,9 +12,9 @@ from shared.settings import ServiceSettings
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def documented() -> set[str]:
+def documented(path: Path = ROOT / ".env.example") -> set[str]:
     names = set()
-    for line in (ROOT / ".env.example").read_text().splitlines():
+    for line in path.read_text().splitlines():
         match = re.match(r"^#?\s*([A-Z][A-Z0-9_]+)=", line)
         if match:
             names.add(match.group(1))
@@ -35,17 +35,40 @@ def test_every_shared_setting_is_in_env_example() -> None:
     assert missing == []
 
 
+def env_names(cls: type[ServiceSettings]) -> dict[str, list[str]]:
+    """Each own field of a settings class -> the environment names that set it."""
+    prefix = cls.model_config.get("env_prefix", "")
+    names = {}
+    for name in set(cls.model_fields) - set(ServiceSettings.model_fields):
+        alias = cls.model_fields[name].validation_alias
+        names[name] = (
+            [c for c in alias.choices if isinstance(c, str)]
+            if isinstance(alias, AliasChoices)
+            else [f"{prefix}{name}".upper()]
+        )
+    return names
+
+
 def test_every_service_setting_is_in_env_example() -> None:
     from services.certificates.app import CertificateSettings
+    from services.dispatcher.app import DispatcherSettings
     from services.intake.settings import IntakeSettings
 
-    for cls in (IntakeSettings, CertificateSettings):
-        prefix = cls.model_config.get("env_prefix", "")
-        own = set(cls.model_fields) - set(ServiceSettings.model_fields)
-        missing = sorted(
-            f"{prefix}{name}".upper() for name in own if f"{prefix}{name}".upper() not in documented()
-        )
+    for cls in (IntakeSettings, CertificateSettings, DispatcherSettings):
+        missing = sorted(n[0] for n in env_names(cls).values() if not any(x in documented() for x in n))
         assert missing == [], cls.__name__
+
+
+def test_every_channel_setting_is_documented_in_env_example_or_its_folder() -> None:
+    from services.channels import discover
+
+    for name, adapter in discover().items():
+        folder = ROOT / "services" / "channels" / name / ".env.example"
+        known = documented() | (documented(folder) if folder.exists() else set())
+        missing = sorted(
+            n[0] for n in env_names(adapter.settings_class).values() if not any(x in known for x in n)
+        )
+        assert missing == [], name
 
 
 def test_every_local_stack_variable_is_in_env_example() -> None:
