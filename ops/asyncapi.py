@@ -21,6 +21,10 @@ def _message_name(event_cls: type[Event[Any]]) -> str:
 def service_document(router: Router, exchange: str = "samleng") -> dict[str, Any]:
     received = [s.event_cls for s in router.subscriptions.values()]
     sent = list(router.publishes)
+    addresses = {s.event_cls: s.routing_key for s in router.subscriptions.values()}
+    for event_cls in sent:  # contracts routed per target (channel) carry it in the routing key
+        if event_cls.routing_key is not Event.routing_key:
+            addresses.setdefault(event_cls, f"{event_cls.event_type()}.{{channel}}")
     events = list(dict.fromkeys([*received, *sent]))
     _, schemas = models_json_schema([(e, "validation") for e in events], ref_template=REF)
     channels: dict[str, Any] = {}
@@ -37,8 +41,14 @@ def service_document(router: Router, exchange: str = "samleng") -> dict[str, Any
             "payload": {"$ref": REF.format(model=name)},
             "bindings": {"amqp": {"deliveryMode": 2, "bindingVersion": "0.3.0"}},
         }
+        address = addresses.get(event_cls, event_type)
         channels[event_type] = {
-            "address": event_type,
+            "address": address,
+            **(
+                {"parameters": {"channel": {"description": "The delivery channel, e.g. `email`."}}}
+                if "{channel}" in address
+                else {}
+            ),
             "messages": {name: {"$ref": f"#/components/messages/{name}"}},
             "bindings": {
                 "amqp": {

@@ -1,4 +1,5 @@
-"""Finding services without a list: every `services/**/app.py` that defines a `router`."""
+"""Finding services without a list: every `services/**/app.py` that defines a `router`, and every
+delivery channel in `services/channels/` (whose router the channel runner builds)."""
 
 from __future__ import annotations
 
@@ -18,4 +19,10 @@ def discover_routers() -> dict[str, Router]:
         router = getattr(module, "router", None)
         if isinstance(router, Router):
             routers[router.name] = router
+    from services.channels import discover
+    from shared.channels.service import channel_router
+
+    for adapter in discover().values():
+        router = channel_router(adapter)
+        routers[router.name] = router
     return dict(sorted(routers.items()))
