@@ -158,6 +158,8 @@ ENV = Template("""# $title channel (services/channels/$name): read by that proce
 # Bearer token for the provider API (secret).
 # ${upper}_API_TOKEN=
 ${upper}_TIMEOUT_SECONDS=20
+# Sends per second per process (default: the adapter's declared rate_per_second).
+# ${upper}_RATE_PER_SECOND=
 """)
 
 TEST = Template('''"""The $name channel against a stand-in for its provider that honours Idempotency-Key."""

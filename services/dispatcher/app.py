@@ -2,7 +2,7 @@
 
 Consumes `certificate.issued.v1` and every channel's `delivery.status.v1.*`; publishes
 `delivery.requested.v1.<channel>`. Owns `deliveries` (one document per delivery, deterministic
-id under the primary key) and `unsubscribe_tokens`; reads `members` (pledge-intake's).
+id under the primary key); reads `members` (pledge-intake's, with each member's unsubscribe token).
 
 - certificate.issued -> one delivery per channel the signer chose; a chosen channel that cannot
   serve them (declared by its adapter: no address, country not served, not installed,
@@ -18,7 +18,6 @@ running yet instead of being unroutable.
 
 from __future__ import annotations
 
-import secrets
 import uuid
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -66,7 +65,6 @@ class DispatcherSettings(ServiceSettings):
 class Deps:
     deliveries: AsyncCollection[Document]
     members: AsyncCollection[Document]
-    tokens: AsyncCollection[Document]
     adapters: dict[str, type[ChannelAdapter]]
     public_base_url: str
 
@@ -91,14 +89,10 @@ def recipient_of(member: Document) -> Recipient:
     )
 
 
-async def unsubscribe_url(deps: Deps, member_id: str) -> str:
-    """A random per-member token (no shared secret); intake's /u/{token} looks it up."""
-    await insert_once(
-        deps.tokens, {"_id": member_id, "token": secrets.token_urlsafe(24), "created_at": utcnow()}
-    )
-    doc = await deps.tokens.find_one({"_id": member_id})
-    assert doc is not None
-    return f"{deps.public_base_url.rstrip('/')}/u/{doc['token']}"
+def unsubscribe_url(deps: Deps, member: Document) -> str | None:
+    """The member's one-click unsubscribe link (pledge-intake gives every member a random token)."""
+    token = member.get("unsubscribe_token")
+    return f"{deps.public_base_url.rstrip('/')}/u/{token}" if token else None
 
 
 @router.handles(CertificateIssued)
@@ -123,7 +117,7 @@ async def on_certificate_issued(event: CertificateIssued, ctx: MessageContext[De
         "priority": CERTIFICATE_PRIORITY,
         "recipient": recipient,
         "certificate": certificate,
-        "unsubscribe_url": await unsubscribe_url(deps, recipient.member_id),
+        "unsubscribe_url": unsubscribe_url(deps, member),
     }
     unsubscribed = member.get("unsubscribed") or []
     for decision in plan_certificate(data.channels, recipient, deps.adapters, unsubscribed):
@@ -287,14 +281,11 @@ async def bootstrap(resources: Resources) -> Deps:
         [("purpose", ASCENDING), ("source_id", ASCENDING), ("member_id", ASCENDING)]
     )
     await deliveries.create_index([("state", ASCENDING), ("updated_at", DESCENDING)])
-    tokens = durable(resources.db.unsubscribe_tokens)
-    await tokens.create_index([("token", ASCENDING)], unique=True)
     adapters = discover()
     await declare_channel_queues(resources.publisher, settings, adapters)
     return Deps(
         deliveries=deliveries,
         members=resources.db.members,
-        tokens=tokens,
         adapters=adapters,
         public_base_url=settings.public_base_url,
     )

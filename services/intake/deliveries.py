@@ -5,7 +5,8 @@
     POST /u/{token}                    unsubscribe; also the RFC 8058 one-click target of
                                        `List-Unsubscribe-Post` (no cookies, no CSRF token)
 
-Reads the dispatcher's `deliveries` and `unsubscribe_tokens` (read models); an unsubscribe is
+Reads the dispatcher's `deliveries` and pledge-intake's `members` (unsubscribe tokens) as read
+models; an unsubscribe is
 handed to pledge-intake as `consent.withdrawn.v1`, which records it in the consent history.
 """
 
@@ -116,7 +117,7 @@ def add_delivery_routes(app: FastAPI, settings: IntakeSettings, templates: Envir
     async def member_of(token: str) -> str | None:
         if not 16 <= len(token) <= 64:
             return None
-        doc = await db().unsubscribe_tokens.find_one({"token": token}, {"_id": 1})
+        doc = await db().members.find_one({"unsubscribe_token": token}, {"_id": 1})
         return str(doc["_id"]) if doc else None
 
     @app.get("/u/{token}", response_class=HTMLResponse, include_in_schema=False)

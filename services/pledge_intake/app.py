@@ -16,6 +16,7 @@ Everything is keyed so that redelivery and double submission create nothing twic
 
 from __future__ import annotations
 
+import secrets
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -73,6 +74,7 @@ class Store:
     async def ensure_indexes(self) -> None:
         await self.pledges.create_index([("member_id", ASCENDING)])
         await self.consents.create_index([("member_id", ASCENDING), ("at", ASCENDING)])
+        await self.members.create_index([("unsubscribe_token", ASCENDING)], unique=True, sparse=True)
 
 
 def outcome_event_id(pledge_id: str, outcome: str) -> uuid.UUID:
@@ -119,7 +121,7 @@ async def save_member(store: Store, member_id: str, data: PledgeSubmittedData) -
     if contact.phone:
         add["phones"] = contact.phone
     update: dict[str, Any] = {
-        "$setOnInsert": {"created_at": now},
+        "$setOnInsert": {"created_at": now, "unsubscribe_token": secrets.token_urlsafe(24)},
         "$set": {
             "name": data.name,
             "country": data.country,

@@ -94,6 +94,11 @@ class ChannelSettings(ServiceSettings):
         validation_alias=AliasChoices("CHANNEL_CLAIM_LEASE_SECONDS"),
         description="A claimed delivery whose worker died is reconciled after this long.",
     )
+    rate_per_second: float | None = Field(
+        default=None,
+        gt=0,
+        description="Sends per second per process; unset = the adapter's declared rate (<NAME>_RATE_PER_SECOND).",
+    )
     sandbox_url: str | None = Field(
         default=None,
         validation_alias=AliasChoices("SANDBOX_URL"),

@@ -72,7 +72,7 @@ def channel_bootstrap(adapter_cls: type[ChannelAdapter]) -> Any:
             adapter,
             send_log,
             files,
-            RateLimiter(adapter_cls.rate_per_second),
+            RateLimiter(settings.rate_per_second or adapter_cls.rate_per_second),
             CircuitBreaker(settings.breaker_threshold, settings.breaker_cooldown_seconds),
         )
         return ChannelDeps(runner)

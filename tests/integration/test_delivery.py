@@ -117,6 +117,7 @@ async def seed_certificate(
             "emails": [email_address or f"member{index}@example.org"],
             "postal_address": address,
             "channels": member_channels or channels,
+            "unsubscribe_token": f"tok_{index:05d}_" + "x" * 20,
         }
     )
     if files is None:

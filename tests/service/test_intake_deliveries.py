@@ -110,7 +110,7 @@ async def test_the_pledge_status_shows_how_the_certificate_travels(intake: str, 
 async def test_one_click_unsubscribe_hands_a_withdrawal_to_pledge_intake(
     intake: str, db: Any, withdrawals: Any
 ) -> None:
-    await db.unsubscribe_tokens.insert_one({"_id": "mb_42", "token": TOKEN})
+    await db.members.insert_one({"_id": "mb_42", "unsubscribe_token": TOKEN})
     async with httpx.AsyncClient(base_url=intake) as client:
         page = await client.get(f"/u/{TOKEN}", params={"lang": "km"})
         response = await client.post(
@@ -134,7 +134,7 @@ async def test_one_click_unsubscribe_hands_a_withdrawal_to_pledge_intake(
 async def test_a_get_changes_nothing_and_unknown_tokens_are_404(
     intake: str, db: Any, withdrawals: Any
 ) -> None:
-    await db.unsubscribe_tokens.insert_one({"_id": "mb_43", "token": TOKEN})
+    await db.members.insert_one({"_id": "mb_43", "unsubscribe_token": TOKEN})
     async with httpx.AsyncClient(base_url=intake) as client:
         await client.get(f"/u/{TOKEN}")
         unknown_get = await client.get("/u/" + "b" * 32)
@@ -147,7 +147,7 @@ async def test_a_get_changes_nothing_and_unknown_tokens_are_404(
 async def test_unsubscribing_while_the_broker_is_away_answers_503_and_asks_to_retry(
     make_intake: Any, dead_broker_url: str, db: Any
 ) -> None:
-    await db.unsubscribe_tokens.insert_one({"_id": "mb_44", "token": TOKEN})
+    await db.members.insert_one({"_id": "mb_44", "unsubscribe_token": TOKEN})
     async with (
         make_intake(wait_ready=False, amqp_url=dead_broker_url) as url,
         httpx.AsyncClient(base_url=url) as client,
