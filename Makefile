@@ -70,6 +70,7 @@ bench: setup
 	$(BIN)/python bench/broker_baseline.py
 	$(BIN)/python bench/intake.py
 	$(BIN)/python bench/certificates.py
+	$(BIN)/python bench/delivery.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,7 +1,7 @@
 """Delivery throughput: the email channel into the SMTP sink vs raw aiosmtplib, and the
 dispatcher's fan-out vs raw aio-pika publishing, measured in the same run.
 
-    .venv/bin/python bench/delivery.py [--count 500] [--write docs/benchmarks.md]
+    .venv/bin/python bench/delivery.py [--count 1000] [--write docs/benchmarks.md]
 
 Email, raw: this process composes the same message (text + HTML + the certificate PDF) and sends
 it `count` times to the same sink over `EMAIL_SMTP_CONNECTIONS` parallel aiosmtplib connections.
@@ -305,8 +305,8 @@ async def raw_durable_inserts(mongo_uri: str, count: int, size: int) -> float:
 
 async def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--count", type=int, default=500)
-    parser.add_argument("--write", type=Path, default=None)
+    parser.add_argument("--count", type=int, default=1000)
+    parser.add_argument("--write", type=Path, default=Path("docs/benchmarks.md"))
     parser.add_argument("--profile", type=Path, default=None, help="py-spy the measured services into DIR")
     args = parser.parse_args()
     global PROFILE_DIR
