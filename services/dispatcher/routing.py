@@ -96,6 +96,8 @@ def supersedes(current_state: str, current_attempt: int, new_state: str, new_att
     """Whether a status report should replace the recorded one (reports can arrive out of order)."""
     if current_state == new_state and current_attempt == new_attempt:
         return False
+    if current_state == "dead_lettered":  # an operator replayed it from the dead-letter queue
+        return new_state in ("sent", "delivered")
     if current_state in FINAL:
         return False
     if current_state == "sent":

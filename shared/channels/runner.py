@@ -110,7 +110,8 @@ class SendLog:
         if await insert_once(self.collection, {"_id": delivery_id, **taking, "claims": 1, "created_at": now}):
             return Claim("claimed")
         update = {"$set": taking, "$inc": {"claims": 1}}
-        if (await self.collection.update_one({"_id": delivery_id, "state": "retry"}, update)).modified_count:
+        again = {"_id": delivery_id, "state": {"$in": ["retry", "dead_lettered"]}}  # a replay sends again
+        if (await self.collection.update_one(again, update)).modified_count:
             return Claim("claimed")
         stale = {"_id": delivery_id, "state": "sending", "lease_until": {"$lt": now}}
         if (await self.collection.update_one(stale, update)).modified_count:

@@ -4,6 +4,7 @@ broker and Mongo-wire server, the SMTP sink and the letters-API sandbox."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import email
 import email.policy
 import itertools
@@ -341,3 +342,58 @@ async def test_an_email_worker_killed_mid_batch_loses_nothing_and_sends_nothing_
     assert survivor.process is not None and survivor.process.poll() is None
     # The victim's claims were settled by asking the mailbox, not by resending blindly.
     assert any(str(r.get("event", "")).startswith("reconciled") for r in survivor.log_records())
+
+
+async def test_after_the_last_retry_tier_the_dispatcher_is_told_falls_back_and_a_replay_sends_once(
+    rabbit: RabbitNode,
+    delivery_env: dict[str, str],
+    tmp_path: Path,
+    db: Any,
+    mail: MailSink,
+    sandbox: Sandbox,
+) -> None:
+    import subprocess
+    import sys
+
+    import aio_pika
+
+    connection = await aio_pika.connect(rabbit.url)
+    channel = await connection.channel()
+    with contextlib.suppress(aio_pika.exceptions.ChannelClosed):
+        await (await channel.declare_queue("samleng.channel-email.dlq", passive=True)).purge()
+    await connection.close()
+    env = dict(delivery_env, RETRY_DELAYS_MS="[200, 400]")
+    short = Stack(env, tmp_path, [])
+    try:
+        short.start("services.dispatcher", "alert-dispatcher.1")
+        short.start("services.channels.email", "email.1")
+        short.start("services.channels.post", "post.1")
+        mail.stop()
+        event = await seed_certificate(db, 3000, channels=["email"], member_channels=["email", "post"])
+        await publish(rabbit, [event])
+
+        docs = await wait_for_states(
+            db, {"correlation_id": "pl_delivery_03000"}, {"dead_lettered", "sent"}, 2
+        )
+        by_channel = {d["channel"]: d for d in docs}
+        assert by_channel["email"]["state"] == "dead_lettered"
+        assert [h["attempt"] for h in by_channel["email"]["history"] if h["state"] == "retrying"] == [1, 2]
+        assert by_channel["email"]["fallback"]["channel"] == "post"
+        assert by_channel["post"]["state"] == "sent"
+
+        mail.start()
+        replay = await asyncio.to_thread(
+            subprocess.run,
+            [sys.executable, "-m", "ops.cli", "dlq", "replay", "samleng.channel-email.dlq", "--all"],
+            env={**env, "AMQP_URL": rabbit.url},
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert replay.returncode == 0, replay.stderr
+        await wait_for_states(db, {"correlation_id": "pl_delivery_03000", "channel": "email"}, {"sent"}, 1)
+        assert len(mail.messages()) == 1
+    finally:
+        for proc in reversed(short.procs):
+            proc.terminate()

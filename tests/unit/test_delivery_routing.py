@@ -87,6 +87,8 @@ def test_fallback_takes_the_next_eligible_untried_channel() -> None:
         (("failed_permanent", 1), ("sent", 2), False),
         (("unknown", 1), ("sent", 2), True),
         (("sent", 1), ("sent", 1), False),
+        (("dead_lettered", 5), ("sent", 5), True),  # replayed from the DLQ by an operator
+        (("dead_lettered", 5), ("retrying", 5), False),
     ],
 )
 def test_status_reports_only_move_a_delivery_forward(
