@@ -16,6 +16,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from gridfs import AsyncGridFSBucket
 
@@ -189,7 +190,7 @@ async def test_a_pledge_choosing_email_and_post_gets_an_email_with_the_pdf_and_a
     rabbit: RabbitNode, stack: Stack, db: Any, mail: MailSink, sandbox: Sandbox
 ) -> None:
     stack.start("services.dispatcher", "alert-dispatcher.1")
-    stack.start("services.channels.email", "email.1")
+    email_worker = stack.start("services.channels.email", "email.1")
     stack.start("services.channels.post", "post.1")
     event = await seed_certificate(db, 1, channels=["email", "post"])
     await publish(rabbit, [event])
@@ -221,6 +222,11 @@ async def test_a_pledge_choosing_email_and_post_gets_an_email_with_the_pdf_and_a
     assert any(r["path"] == "/v1/us_verifications" for r in sandbox.requests("lob"))
     post_doc = next(d for d in docs if d["channel"] == "post")
     assert post_doc["provider_message_id"] == letter["id"]
+
+    metrics = httpx.get(f"{email_worker.wait_ready()}/metrics", timeout=5).text
+    assert 'samleng_channel_deliveries_total{channel="email",outcome="sent"} 1.0' in metrics
+    assert 'samleng_channel_queue_lag_seconds_count{channel="email"} 1.0' in metrics
+    assert 'samleng_channel_circuit_open{channel="email"} 0.0' in metrics
 
 
 async def test_a_permanent_email_failure_falls_back_to_the_members_next_eligible_channel(

@@ -104,3 +104,16 @@ def test_hostile_names_are_printed_as_text_never_run(tmp_path: Path, name: str) 
 def test_a_name_too_long_for_the_page_is_refused_clearly(renderer: Renderer) -> None:
     with pytest.raises(RenderError, match="1-120 characters"):
         renderer.render(content("x" * 10_000))
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_the_print_ready_variant_is_one_us_letter_portrait_page_with_the_same_content(
+    renderer: Renderer, case: str
+) -> None:
+    name, language = CASES[case]
+    pdf = renderer.render_print(content(name, language))
+    document = pdfium.PdfDocument(pdf)
+    assert len(document) == 1
+    assert tuple(round(x) for x in document[0].get_size()) == (612, 792)  # 8.5 x 11 in
+    text = pdf_text(pdf)
+    assert "KCAP-2026-000125" in text and "https://pledge.example.org/v/KCAP-2026-000125" in text
