@@ -223,7 +223,7 @@ async def test_a_pledge_choosing_email_and_post_gets_an_email_with_the_pdf_and_a
     post_doc = next(d for d in docs if d["channel"] == "post")
     assert post_doc["provider_message_id"] == letter["id"]
 
-    metrics = httpx.get(f"{email_worker.wait_ready()}/metrics", timeout=5).text
+    metrics = (await asyncio.to_thread(httpx.get, f"{email_worker.wait_ready()}/metrics", timeout=5)).text
     assert 'samleng_channel_deliveries_total{channel="email",outcome="sent"} 1.0' in metrics
     assert 'samleng_channel_queue_lag_seconds_count{channel="email"} 1.0' in metrics
     assert 'samleng_channel_circuit_open{channel="email"} 0.0' in metrics
