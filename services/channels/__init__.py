@@ -48,3 +48,11 @@ def run(package: str | None) -> None:
 
     assert package is not None
     run_channel(adapter(package.rsplit(".", 1)[-1]))
+
+
+def run_inbound(package: str | None) -> None:
+    """Entry point of `python -m services.channels.<name>.inbound` (webhooks and polling)."""
+    from shared.channels.inbound import run_inbound as serve
+
+    assert package is not None
+    serve(adapter(package.rsplit(".", 1)[-1]))

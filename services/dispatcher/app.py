@@ -11,6 +11,10 @@ id under the primary key); reads `members` (pledge-intake's, with each member's 
   tried for this message; the decision (or "none left") is stored on the failed delivery first,
   so a redelivered status event repeats the same decision instead of trying a third channel.
 - state changes come only from the channels' status events (the channel owns its send log).
+- a chosen channel that needs an address the member can still give by opting in (declared by its
+  adapter as `address_wait_seconds`, e.g. Messenger's PSID) gets a `waiting` delivery: it is sent
+  when `contact.linked.v1` brings the address, or skipped and fallen back from when the wait ends
+  (a per-message-TTL queue, `samleng.alert-dispatcher.wait`, brings `delivery.wait_expired.v1`).
 
 At start it declares every installed channel's queue, so requests wait for a channel that is not
 running yet instead of being unroutable.
@@ -19,7 +23,8 @@ running yet instead of being unroutable.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any, ClassVar
 
 from pydantic_settings import SettingsConfigDict
@@ -40,10 +45,11 @@ from shared.contracts.delivery import (
     DeliveryStatus,
     Recipient,
 )
+from shared.contracts.inbound import ContactLinked, DeliveryWaitExpired, DeliveryWaitExpiredData
 from shared.contracts.pledge import PostalAddress
 from shared.messaging.consumer import MessageContext
 from shared.messaging.errors import PermanentError, RetryableError
-from shared.messaging.publisher import Publisher
+from shared.messaging.publisher import Publisher, to_message
 from shared.service import Resources, Router
 from shared.settings import ServiceSettings
 from shared.storage import Document, durable, insert_once
@@ -67,6 +73,9 @@ class Deps:
     members: AsyncCollection[Document]
     adapters: dict[str, type[ChannelAdapter]]
     public_base_url: str
+    pledges: AsyncCollection[Document] | None = None
+    waits: dict[str, float] = field(default_factory=dict)
+    wait_queue: str = ""
 
 
 def request_event_id(delivery: str) -> uuid.UUID:
@@ -86,6 +95,7 @@ def recipient_of(member: Document) -> Recipient:
         phone=member.get("phone") or (phones[-1] if phones else None),
         postal_address=PostalAddress(**address) if address else None,
         psid=member.get("psid"),
+        last_inbound_at=member.get("last_inbound") or {},
     )
 
 
@@ -121,16 +131,32 @@ async def on_certificate_issued(event: CertificateIssued, ctx: MessageContext[De
     }
     unsubscribed = member.get("unsubscribed") or []
     for decision in plan_certificate(data.channels, recipient, deps.adapters, unsubscribed):
-        doc = await create_delivery(deps, base, decision.channel, decision.skipped_reason, None)
+        wait = waits_for_address(deps, decision.channel, decision.skipped_reason)
+        doc = await create_delivery(deps, base, decision.channel, decision.skipped_reason, None, wait)
         if doc["state"] == "pending":
             await publish_request(ctx.publisher, doc)
+        elif doc["state"] == "waiting":
+            await schedule_wait_end(ctx.publisher, deps, doc, wait)
         elif doc["state"] == "skipped":
             await fall_back(ctx, doc, member)
     ctx.log.info("certificate routed", pledge_id=data.pledge_id, number=data.certificate_number)
 
 
+def waits_for_address(deps: Deps, channel: str, skipped_reason: str | None) -> float:
+    """Seconds to wait for an address the member can still give (0 = do not wait)."""
+    adapter = deps.adapters.get(channel)
+    if adapter is None or skipped_reason != f"no-{adapter.address_kind}-address":
+        return 0.0
+    return deps.waits.get(channel, 0.0)
+
+
 async def create_delivery(
-    deps: Deps, base: dict[str, Any], channel: str, skipped_reason: str | None, fallback_from: str | None
+    deps: Deps,
+    base: dict[str, Any],
+    channel: str,
+    skipped_reason: str | None,
+    fallback_from: str | None,
+    wait_seconds: float = 0.0,
 ) -> Document:
     """Insert the delivery under its deterministic id, or return the one already there."""
     recipient: Recipient = base["recipient"]
@@ -148,7 +174,9 @@ async def create_delivery(
         fallback_from=fallback_from,
         requested_at=now,
     )
-    state = "skipped" if skipped_reason else "pending"
+    state = "waiting" if wait_seconds > 0 else ("skipped" if skipped_reason else "pending")
+    if state == "waiting":
+        skipped_reason = f"waiting-for-{deps.adapters[channel].address_kind}"
     doc: Document = {
         "_id": key,
         "purpose": base["purpose"],
@@ -165,6 +193,8 @@ async def create_delivery(
         "request": request.model_dump(mode="json"),
         "history": [{"state": state, "attempt": 1, "reason": skipped_reason, "at": now}],
     }
+    if state == "waiting":
+        doc["wait_until"] = now + timedelta(seconds=wait_seconds)
     if await insert_once(deps.deliveries, doc):
         return doc
     existing = await deps.deliveries.find_one({"_id": key})
@@ -179,6 +209,69 @@ async def publish_request(publisher: Publisher, doc: Document) -> None:
             event_id=request_event_id(doc["_id"]), correlation_id=doc["correlation_id"], data=request
         )
     )
+
+
+async def schedule_wait_end(publisher: Publisher, deps: Deps, doc: Document, wait: float) -> None:
+    event = DeliveryWaitExpired(
+        event_id=uuid.uuid5(REQUEST_NAMESPACE, f"wait:{doc['_id']}"),
+        correlation_id=doc["correlation_id"],
+        data=DeliveryWaitExpiredData(delivery_id=doc["_id"]),
+    )
+    message = to_message(event)
+    message.expiration = max(0.001, wait)
+    await publisher.send_to_queue(deps.wait_queue, message)
+
+
+ADDRESS_FIELD = {"email": "email", "phone": "phone", "psid": "psid", "postal": "postal_address"}
+
+
+@router.handles(ContactLinked)
+async def on_contact_linked(event: ContactLinked, ctx: MessageContext[Deps]) -> None:
+    """Send the deliveries that were waiting for this address."""
+    deps, data = ctx.deps, event.data
+    query: Document = {"correlation_id": data.pledge_id, "channel": data.channel, "state": "waiting"}
+    waiting = await deps.deliveries.find(query).to_list(None)
+    if not waiting and deps.pledges is not None:  # other purposes: find the member through the pledge
+        pledge = await deps.pledges.find_one({"_id": data.pledge_id}, {"member_id": 1})
+        if pledge and pledge.get("member_id"):
+            query = {"member_id": pledge["member_id"], "channel": data.channel, "state": "waiting"}
+            waiting = await deps.deliveries.find(query).to_list(None)
+    for doc in waiting:
+        request = DeliveryRequestedData.model_validate(doc["request"])
+        recipient = request.recipient.model_copy(update={ADDRESS_FIELD[data.address_kind]: data.address})
+        request = request.model_copy(update={"recipient": recipient, "requested_at": utcnow()})
+        stored = request.model_dump(mode="json")
+        entry = {"state": "pending", "attempt": 1, "reason": "address-linked", "at": utcnow()}
+        changed = await deps.deliveries.update_one(
+            {"_id": doc["_id"], "state": "waiting"},
+            {
+                "$set": {"state": "pending", "reason": None, "request": stored, "updated_at": utcnow()},
+                "$push": {"history": entry},
+            },
+        )
+        if changed.modified_count:
+            await publish_request(ctx.publisher, {**doc, "request": stored})
+            ctx.log.info("waiting delivery released", delivery_id=doc["_id"], channel=data.channel)
+
+
+@router.handles(DeliveryWaitExpired)
+async def on_wait_expired(event: DeliveryWaitExpired, ctx: MessageContext[Deps]) -> None:
+    deps = ctx.deps
+    doc = await deps.deliveries.find_one({"_id": event.data.delivery_id})
+    if doc is None or doc["state"] != "waiting":
+        return
+    adapter = deps.adapters.get(doc["channel"])
+    reason = f"no-{adapter.address_kind if adapter else 'address'}-in-time"
+    entry = {"state": "skipped", "attempt": 1, "reason": reason, "at": utcnow()}
+    changed = await deps.deliveries.update_one(
+        {"_id": doc["_id"], "state": "waiting"},
+        {"$set": {"state": "skipped", "reason": reason, "updated_at": utcnow()}, "$push": {"history": entry}},
+    )
+    if changed.modified_count:
+        member = await deps.members.find_one({"_id": doc["member_id"]})
+        if member is not None:
+            await fall_back(ctx, {**doc, "state": "skipped", "reason": reason}, member)
+        ctx.log.info("wait for an address ended", delivery_id=doc["_id"], reason=reason)
 
 
 @router.handles(DeliveryStatus, binding=f"{DeliveryStatus.event_type()}.*")
@@ -271,6 +364,15 @@ async def declare_channel_queues(
         await publisher.declare(channel_router(adapter_cls).consumer_group(settings))
 
 
+def address_waits(adapters: dict[str, type[ChannelAdapter]]) -> dict[str, float]:
+    """Each channel's wait for an opt-in address: its setting if set, else its declaration."""
+    waits = {}
+    for name, adapter_cls in adapters.items():
+        configured = adapter_cls.settings_class().address_wait_seconds
+        waits[name] = configured if configured is not None else adapter_cls.address_wait_seconds
+    return waits
+
+
 async def bootstrap(resources: Resources) -> Deps:
     assert resources.db is not None
     settings = resources.settings
@@ -283,9 +385,15 @@ async def bootstrap(resources: Resources) -> Deps:
     await deliveries.create_index([("state", ASCENDING), ("updated_at", DESCENDING)])
     adapters = discover()
     await declare_channel_queues(resources.publisher, settings, adapters)
+    group = router.consumer_group(settings)
+    wait_queue = f"{group.queue}.wait"
+    await resources.publisher.declare_delay_queue(wait_queue, group.queue)
     return Deps(
         deliveries=deliveries,
         members=resources.db.members,
         adapters=adapters,
         public_base_url=settings.public_base_url,
+        pledges=resources.db.pledges,
+        waits=address_waits(adapters),
+        wait_queue=wait_queue,
     )

@@ -17,6 +17,7 @@ DELIVERY_NAMESPACE = uuid.UUID("9a4c2f1e-5b3d-4e6f-8a7b-0c1d2e3f4a5b")
 EVERYTHING = "all"
 
 STATE_RANK = {
+    "waiting": 0,
     "pending": 0,
     "retrying": 1,
     "unknown": 2,
@@ -95,6 +96,8 @@ def next_channel(
 def supersedes(current_state: str, current_attempt: int, new_state: str, new_attempt: int) -> bool:
     """Whether a status report should replace the recorded one (reports can arrive out of order)."""
     if current_state == new_state and current_attempt == new_attempt:
+        return False
+    if current_state == "waiting":  # only the dispatcher itself moves a delivery out of waiting
         return False
     if current_state == "dead_lettered":  # an operator replayed it from the dead-letter queue
         return new_state in ("sent", "delivered")

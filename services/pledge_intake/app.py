@@ -1,7 +1,9 @@
 """pledge-intake: records pledges, their members and consents.
 
 Consumes `pledge.submitted.v1`, `certificate.reissue_requested.v1` (a corrected name) and
-`consent.withdrawn.v1` (unsubscribe: recorded in `consents`, `members.unsubscribed`); publishes `pledge.recorded.v1` or `pledge.rejected.v1`.
+`consent.withdrawn.v1` (unsubscribe: recorded in `consents`, `members.unsubscribed`),
+`inbound.message.v1` (chat replies: STOP withdraws; all kept in `inbound_messages`; the member's
+`last_inbound.<channel>` time) and `contact.linked.v1` (e.g. a Messenger PSID); publishes `pledge.recorded.v1` or `pledge.rejected.v1`.
 Owns the collections `members`, `member_keys`, `signatures`, `pledges` and `consents`.
 `pledges` is also a documented read model (docs/read-models.md) that intake reads for status.
 
@@ -19,6 +21,7 @@ from __future__ import annotations
 import secrets
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from pymongo import ASCENDING
@@ -29,6 +32,7 @@ from pymongo.errors import BulkWriteError
 from services.intake.validation import business_rule_errors
 from shared.contracts import utcnow
 from shared.contracts.certificate import ReissueRequested
+from shared.contracts.inbound import ContactLinked, InboundMessage
 from shared.contracts.member import ConsentWithdrawn
 from shared.contracts.pledge import (
     PledgeRecorded,
@@ -39,7 +43,7 @@ from shared.contracts.pledge import (
     PledgeSubmittedData,
 )
 from shared.messaging.consumer import MessageContext
-from shared.messaging.errors import PermanentError
+from shared.messaging.errors import PermanentError, RetryableError
 from shared.service import Resources, Router
 from shared.storage import Document, durable, insert_once
 
@@ -60,6 +64,7 @@ class Store:
     signatures: AsyncCollection[Document]
     pledges: AsyncCollection[Document]
     consents: AsyncCollection[Document]
+    inbound: AsyncCollection[Document]
 
     @classmethod
     def of(cls, db: AsyncDatabase[Document]) -> Store:
@@ -69,6 +74,7 @@ class Store:
             signatures=durable(db.signatures),
             pledges=durable(db.pledges),
             consents=durable(db.consents),
+            inbound=durable(db.inbound_messages),
         )
 
     async def ensure_indexes(self) -> None:
@@ -222,25 +228,96 @@ async def on_reissue_requested(event: ReissueRequested, ctx: MessageContext[Stor
     ctx.log.info("member record corrected", member_id=pledge["member_id"])
 
 
-@router.handles(ConsentWithdrawn)
-async def on_consent_withdrawn(event: ConsentWithdrawn, ctx: MessageContext[Store]) -> None:
-    """Record the withdrawal in the consent history and stop the member's messages (scope)."""
-    store, data = ctx.deps, event.data
+async def withdraw(store: Store, key: str, member_id: str, scope: str, source: str, at: datetime) -> None:
+    """Record a withdrawal in the consent history (once per `key`) and stop the member's messages."""
     await insert_once(
         store.consents,
         {
-            "_id": f"withdrawal:{event.event_id}",
-            "member_id": data.member_id,
-            "kind": data.scope,
+            "_id": f"withdrawal:{key}",
+            "member_id": member_id,
+            "kind": scope,
             "granted": False,
-            "source": data.source,
-            "at": data.at,
+            "source": source,
+            "at": at,
         },
     )
     await store.members.update_one(
-        {"_id": data.member_id}, {"$addToSet": {"unsubscribed": data.scope}, "$set": {"updated_at": utcnow()}}
+        {"_id": member_id}, {"$addToSet": {"unsubscribed": scope}, "$set": {"updated_at": utcnow()}}
     )
+
+
+@router.handles(ConsentWithdrawn)
+async def on_consent_withdrawn(event: ConsentWithdrawn, ctx: MessageContext[Store]) -> None:
+    """Record the withdrawal in the consent history and stop the member's messages (scope)."""
+    data = event.data
+    await withdraw(ctx.deps, str(event.event_id), data.member_id, data.scope, data.source, data.at)
     ctx.log.info("consent withdrawn", member_id=data.member_id, scope=data.scope, source=data.source)
+
+
+STOP_WORDS = frozenset(
+    {"stop", "stopall", "unsubscribe", "cancel", "end", "quit", "ឈប់", "បញ្ឈប់", "ឈប់ផ្ញើ", "ឈប់ទទួល"}
+)
+
+
+def is_stop(text: str) -> bool:
+    """STOP (and the usual synonyms) or its Khmer equivalents, alone in the message."""
+    words = "".join(
+        ch for ch in text.casefold() if ch.isalnum() or ch.isspace() or "\u1780" <= ch <= "\u17ff"
+    )
+    return " ".join(words.split()) in STOP_WORDS
+
+
+@router.handles(InboundMessage)
+async def on_inbound_message(event: InboundMessage, ctx: MessageContext[Store]) -> None:
+    """A reply on a chat channel: STOP withdraws everything; all replies are kept for operators."""
+    store, data = ctx.deps, event.data
+    owner = await store.member_keys.find_one({"_id": f"{data.sender_kind}:{data.sender}"})
+    member_id = str(owner["member_id"]) if owner else None
+    stop = is_stop(data.text)
+    await insert_once(
+        store.inbound,
+        {
+            "_id": str(event.event_id),
+            "member_id": member_id,
+            "channel": data.channel,
+            "sender_kind": data.sender_kind,
+            "sender": data.sender,
+            "text": data.text,
+            "stop": stop,
+            "received_at": data.received_at,
+        },
+    )
+    if member_id is None:
+        ctx.log.info("reply from an unknown sender kept", channel=data.channel)
+        return
+    await store.members.update_one(
+        {"_id": member_id}, {"$max": {f"last_inbound.{data.channel}": data.received_at}}
+    )
+    if stop:
+        await withdraw(store, str(event.event_id), member_id, "all", "chat-reply", data.received_at)
+    ctx.log.info("reply recorded", member_id=member_id, channel=data.channel, stop=stop)
+
+
+@router.handles(ContactLinked)
+async def on_contact_linked(event: ContactLinked, ctx: MessageContext[Store]) -> None:
+    """A channel address (e.g. a Messenger PSID) linked through a pledge's signed reference."""
+    store, data = ctx.deps, event.data
+    pledge = await store.pledges.find_one({"_id": data.pledge_id}, {"member_id": 1})
+    if pledge is None or "member_id" not in pledge:
+        raise RetryableError("pledge not recorded yet", reason="pledge-unknown")
+    member_id = pledge["member_id"]
+    await insert_once(
+        store.member_keys,
+        {"_id": f"{data.address_kind}:{data.address}", "member_id": member_id, "at": data.linked_at},
+    )
+    await store.members.update_one(
+        {"_id": member_id},
+        {
+            "$set": {data.address_kind: data.address, "updated_at": utcnow()},
+            "$max": {f"last_inbound.{data.channel}": data.linked_at},
+        },
+    )
+    ctx.log.info("contact linked", member_id=member_id, channel=data.channel)
 
 
 @router.handles(PledgeSubmitted)

@@ -22,6 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
+from fastapi import APIRouter
 from pydantic import AliasChoices, Field
 from pydantic_settings import SettingsConfigDict
 
@@ -99,6 +100,14 @@ class ChannelSettings(ServiceSettings):
         gt=0,
         description="Sends per second per process; unset = the adapter's declared rate (<NAME>_RATE_PER_SECOND).",
     )
+    address_wait_seconds: float | None = Field(
+        default=None,
+        ge=0,
+        description="Override of the adapter's address wait (<NAME>_ADDRESS_WAIT_SECONDS); read by the dispatcher.",
+    )
+    webhook_port: int = Field(
+        default=0, ge=0, description="Port of the channel's inbound (webhook) process (<NAME>_WEBHOOK_PORT)."
+    )
     sandbox_url: str | None = Field(
         default=None,
         validation_alias=AliasChoices("SANDBOX_URL"),
@@ -134,6 +143,10 @@ class ChannelAdapter:
     """True when sending the same delivery twice reaches the person once (the provider dedupes on
     our idempotency key). Then an unknown outcome is resolved by sending again; otherwise by
     `reconcile()`, and if that cannot tell, by an operator (dead letter `outcome-unknown`)."""
+    address_wait_seconds: ClassVar[float] = 0.0
+    """How long a delivery may wait for the member to gain this channel's address (an opt-in the
+    platform requires, e.g. Messenger's PSID) before the dispatcher falls back. 0 = no waiting;
+    `<NAME>_ADDRESS_WAIT_SECONDS` overrides it."""
     settings_class: ClassVar[type[ChannelSettings]] = ChannelSettings
 
     def __init__(self, settings: ChannelSettings) -> None:
@@ -154,6 +167,16 @@ class ChannelAdapter:
         Raise RetryableDeliveryError if the provider says it was NOT delivered and may be resent.
         """
         return None
+
+    # ---- inbound (optional): run by `python -m services.channels.<name>.inbound` ---------------
+
+    def inbound_router(self, inbound: Any) -> APIRouter | None:
+        """Webhook routes (mounted at /webhooks/<name>); `inbound` is a shared.channels.inbound.Inbound."""
+        return None
+
+    async def poll_inbound(self, inbound: Any) -> bool:
+        """One poll of a provider that has no webhooks; return False if this channel does not poll."""
+        return False
 
     @classmethod
     def address_of(cls, recipient: Recipient) -> str | None:

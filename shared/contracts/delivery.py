@@ -19,6 +19,7 @@ from shared.contracts.pledge import Language, PostalAddress
 
 AddressKind = Literal["email", "postal", "phone", "psid"]
 DeliveryState = Literal[
+    "waiting",
     "pending",
     "retrying",
     "unknown",
@@ -40,6 +41,10 @@ class Recipient(Payload):
     phone: str | None = Field(default=None, description="E.164")
     postal_address: PostalAddress | None = None
     psid: str | None = Field(default=None, description="Messenger page-scoped id, once linked.")
+    last_inbound_at: dict[str, AwareDatetime] = Field(
+        default_factory=dict,
+        description="Per channel, when the person last wrote to us (chat platforms' 24-hour windows).",
+    )
 
 
 class CertificateRef(Payload):

@@ -100,6 +100,15 @@ class Publisher:
         """Declare another group's queues (idempotent), so messages for it wait until it starts."""
         await declare_group(self._channel, group)
 
+    async def declare_delay_queue(self, name: str, target_queue: str) -> None:
+        """A queue without consumers whose messages, when their own expiration passes, move to
+        `target_queue` (a durable timer: per-message TTL, dead-lettered through the default exchange)."""
+        await self._channel.declare_queue(
+            name,
+            durable=True,
+            arguments={"x-dead-letter-exchange": "", "x-dead-letter-routing-key": target_queue},
+        )
+
     async def close(self) -> None:
         if not self._channel.is_closed:
             await self._channel.close()

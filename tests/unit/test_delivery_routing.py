@@ -119,3 +119,22 @@ async def test_the_circuit_breaker_opens_after_failures_and_lets_one_trial_throu
     assert breaker.allow()
     breaker.success()
     assert breaker.state == "closed" and breaker.allow()
+
+
+@pytest.mark.parametrize(
+    ("text", "stop"),
+    [
+        ("STOP", True),
+        (" stop! ", True),
+        ("Unsubscribe", True),
+        ("ឈប់", True),
+        ("ឈប់ផ្ញើ", True),
+        ("please stop sending me the form", False),
+        ("DONE", False),
+        ("ឈប់ 2", False),
+    ],
+)
+def test_stop_replies_are_recognised_in_english_and_khmer(text: str, stop: bool) -> None:
+    from services.pledge_intake.app import is_stop
+
+    assert is_stop(text) is stop

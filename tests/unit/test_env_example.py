@@ -61,14 +61,24 @@ def test_every_service_setting_is_in_env_example() -> None:
 
 def test_every_channel_setting_is_documented_in_env_example_or_its_folder() -> None:
     from services.channels import discover
+    from shared.channels.adapter import ChannelSettings
 
+    shared = env_names(ChannelSettings)
     for name, adapter in discover().items():
         folder = ROOT / "services" / "channels" / name / ".env.example"
         known = documented() | (documented(folder) if folder.exists() else set())
-        missing = sorted(
-            n[0] for n in env_names(adapter.settings_class).values() if not any(x in known for x in n)
-        )
+        own = {k: v for k, v in env_names(adapter.settings_class).items() if k not in shared}
+        missing = sorted(n[0] for n in own.values() if not any(x in known for x in n))
         assert missing == [], name
+
+
+def test_settings_every_channel_has_are_documented_once_for_all() -> None:
+    from shared.channels.adapter import ChannelSettings
+
+    text = (ROOT / ".env.example").read_text()
+    for field, names in env_names(ChannelSettings).items():
+        generic = f"<NAME>_{field.upper()}"
+        assert any(n in documented() for n in names) or generic in text, field
 
 
 def test_every_local_stack_variable_is_in_env_example() -> None:

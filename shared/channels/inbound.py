@@ -1,0 +1,194 @@
+"""A channel's inbound side: webhooks and polling, written once for every chat channel.
+
+    python -m services.channels.<name>.inbound
+
+serves the adapter's `inbound_router()` under `/webhooks/<name>` (on `<NAME>_WEBHOOK_PORT`) and,
+if the adapter polls (`poll_inbound()`), polls its provider. Whatever it learns goes out as events,
+through the `Inbound` helper the adapter gets:
+
+    status(provider_message_id, state)   -> delivery.status.v1.<name> for the delivery whose send
+                                            the channel's send log recorded with that provider id
+                                            (out-of-order reports are fine: the dispatcher only
+                                            moves a delivery forward)
+    message(sender_kind, sender, text)   -> inbound.message.v1 (STOP handling is pledge-intake's)
+    linked(kind, address, pledge_id)     -> contact.linked.v1
+
+Run one inbound process per channel (or several behind a load balancer: they keep no state).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import AsyncIterator
+from datetime import datetime
+from typing import Any
+
+import structlog
+from fastapi import FastAPI
+from pymongo import ASCENDING
+from pymongo.asynchronous.collection import AsyncCollection
+
+from shared.channels.adapter import ChannelAdapter, ChannelSettings
+from shared.contracts import utcnow
+from shared.contracts.delivery import AddressKind, DeliveryState, DeliveryStatus, DeliveryStatusData
+from shared.contracts.inbound import ContactLinked, ContactLinkedData, InboundMessage, InboundMessageData
+from shared.health import health_routes, run_asgi
+from shared.messaging.connection import close, connect
+from shared.messaging.publisher import Publisher
+from shared.observability import configure_logging
+from shared.storage import Document, create_client, database, ping
+
+INBOUND_NAMESPACE = uuid.UUID("7d3e9f1a-2b4c-4d5e-8f6a-9b0c1d2e3f4a")
+POLL_INTERVAL_SECONDS = 1.0
+
+
+class Inbound:
+    """What an adapter's webhook or poller uses to report what it learned."""
+
+    def __init__(
+        self, channel: str, publisher: Publisher, sends: AsyncCollection[Document], settings: ChannelSettings
+    ) -> None:
+        self.channel = channel
+        self.publisher = publisher
+        self.sends = sends
+        self.settings = settings
+        self.log = structlog.stdlib.get_logger("samleng.inbound").bind(channel=channel)
+
+    async def status(
+        self,
+        provider_message_id: str,
+        state: DeliveryState,
+        reason: str | None = None,
+        at: datetime | None = None,
+    ) -> bool:
+        """Report a provider's status for one of our sends; False if we never sent that message."""
+        send = await self.sends.find_one({"provider_message_id": provider_message_id}, {"claims": 1})
+        if send is None:
+            self.log.warning("status for an unknown message", state=state)
+            return False
+        delivery_id = str(send["_id"])
+        attempt = max(1, int(send.get("claims", 1)))
+        await self.publisher.publish(
+            DeliveryStatus(
+                event_id=uuid.uuid5(INBOUND_NAMESPACE, f"{delivery_id}:{state}:{provider_message_id}"),
+                correlation_id=delivery_id,
+                data=DeliveryStatusData(
+                    delivery_id=delivery_id,
+                    channel=self.channel,
+                    state=state,
+                    attempt=attempt,
+                    reason=reason,
+                    provider_message_id=provider_message_id,
+                    at=at or utcnow(),
+                ),
+            )
+        )
+        return True
+
+    async def message(
+        self,
+        sender_kind: AddressKind,
+        sender: str,
+        text: str,
+        provider_message_id: str | None = None,
+        at: datetime | None = None,
+    ) -> None:
+        key = provider_message_id or f"{sender}:{(at or utcnow()).isoformat()}"
+        await self.publisher.publish(
+            InboundMessage(
+                event_id=uuid.uuid5(INBOUND_NAMESPACE, f"{self.channel}:message:{key}"),
+                correlation_id=f"{self.channel}:{sender_kind}",
+                data=InboundMessageData(
+                    channel=self.channel,
+                    sender_kind=sender_kind,
+                    sender=sender,
+                    text=text[:5000],
+                    received_at=at or utcnow(),
+                    provider_message_id=provider_message_id,
+                ),
+            )
+        )
+
+    async def linked(self, address_kind: AddressKind, address: str, pledge_id: str) -> None:
+        await self.publisher.publish(
+            ContactLinked(
+                event_id=uuid.uuid5(INBOUND_NAMESPACE, f"{self.channel}:linked:{address}:{pledge_id}"),
+                correlation_id=pledge_id,
+                data=ContactLinkedData(
+                    channel=self.channel,
+                    address_kind=address_kind,
+                    address=address,
+                    pledge_id=pledge_id,
+                    linked_at=utcnow(),
+                ),
+            )
+        )
+
+
+def create_inbound_app(adapter_cls: type[ChannelAdapter], settings: ChannelSettings) -> FastAPI:
+    name = adapter_cls.name
+    state: dict[str, Any] = {}
+
+    async def readiness() -> dict[str, bool]:
+        checks = {"broker": "connection" in state and not state["connection"].is_closed}
+        try:
+            await ping(state["mongo"])
+            checks["mongodb"] = True
+        except Exception:
+            checks["mongodb"] = False
+        return checks
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        state["connection"] = await connect(settings.amqp_url.get_secret_value(), f"{name}-inbound")
+        publisher = await Publisher.open(
+            state["connection"], settings.amqp_exchange, settings.publish_timeout_seconds
+        )
+        state["mongo"] = mongo = create_client(settings)
+        sends = database(mongo, settings)[f"sends_{name}"]
+        await sends.create_index([("provider_message_id", ASCENDING)])
+        adapter = adapter_cls(settings)
+        await adapter.start()
+        inbound = Inbound(name, publisher, sends, settings)
+        router = adapter.inbound_router(inbound)
+        if router is not None:
+            app.include_router(router, prefix=f"/webhooks/{name}")
+        poller = asyncio.create_task(_poll(adapter, inbound))
+        yield
+        poller.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await poller
+        await adapter.close()
+        await close(state["connection"])
+        await mongo.close()
+
+    app = FastAPI(title=f"Samleng {name} inbound", lifespan=lifespan)
+    for route in health_routes(f"{name}-inbound", readiness):
+        app.router.routes.append(route)
+    return app
+
+
+async def _poll(adapter: ChannelAdapter, inbound: Inbound) -> None:
+    while True:
+        try:
+            if not await adapter.poll_inbound(inbound):
+                return
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            inbound.log.exception("poll failed; trying again")
+        await asyncio.sleep(POLL_INTERVAL_SECONDS)
+
+
+def run_inbound(adapter_cls: type[ChannelAdapter]) -> None:
+    settings = adapter_cls.settings_class()
+    configure_logging(f"{adapter_cls.name}-inbound", settings.log_level, settings.log_format)
+    run_asgi(
+        create_inbound_app(adapter_cls, settings),
+        f"{adapter_cls.name}-inbound",
+        settings.health_host,
+        settings.webhook_port,
+        settings.health_registry_dir,
+    )
