@@ -238,7 +238,11 @@ async def on_contact_linked(event: ContactLinked, ctx: MessageContext[Deps]) -> 
             waiting = await deps.deliveries.find(query).to_list(None)
     for doc in waiting:
         request = DeliveryRequestedData.model_validate(doc["request"])
-        recipient = request.recipient.model_copy(update={ADDRESS_FIELD[data.address_kind]: data.address})
+        # Linking is the person writing to us on that channel: it opens the platform's reply window.
+        opened = {**request.recipient.last_inbound_at, data.channel: data.linked_at}
+        recipient = request.recipient.model_copy(
+            update={ADDRESS_FIELD[data.address_kind]: data.address, "last_inbound_at": opened}
+        )
         request = request.model_copy(update={"recipient": recipient, "requested_at": utcnow()})
         stored = request.model_dump(mode="json")
         entry = {"state": "pending", "attempt": 1, "reason": "address-linked", "at": utcnow()}
