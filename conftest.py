@@ -14,7 +14,10 @@ print-and-mail), by devstack.sandbox, which speaks their APIs over real HTTP.
 
 Tiers (directory = marker = Makefile target): unit (pure logic, no I/O), service (one service
 in-process against the real broker/Mongo), integration (several processes), e2e (the whole
-system as `make run` starts it, plus a browser).
+system as `make run` starts it, plus a browser). Each channel's contract tests live in its folder
+(`services/channels/<name>/tests/`) and run with the unit tier; a channel whose adapter keeps
+state (Signal's send windows and receipts) uses the real Mongo-wire server from here, which is
+why this file sits at the repository root.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ from devstack.broker import RabbitNode, wait_for_port
 from tests.support.ports import free_port
 
 SECANTUSD = shutil.which("secantusd-py") or str(
-    Path(__file__).resolve().parents[1] / ".venv/bin/secantusd-py"
+    Path(__file__).resolve().parent / ".venv/bin/secantusd-py"
 )
 
 
