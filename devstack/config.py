@@ -29,6 +29,8 @@ class LocalStack:
     smtp_port: int
     mail_ui_port: int
     sandbox_port: int
+    whatsapp_webhook_port: int
+    messenger_webhook_port: int
     external_mongodb_uri: str | None
 
     @classmethod
@@ -53,6 +55,8 @@ class LocalStack:
             smtp_port=port("SAMLENG_SMTP_PORT", 1025),
             mail_ui_port=port("SAMLENG_MAIL_UI_PORT", 8025),
             sandbox_port=port("SAMLENG_SANDBOX_PORT", 8090),
+            whatsapp_webhook_port=port("SAMLENG_WHATSAPP_WEBHOOK_PORT", 8101),
+            messenger_webhook_port=port("SAMLENG_MESSENGER_WEBHOOK_PORT", 8102),
             external_mongodb_uri=None,
         )
         uri = env.get("MONGODB_URI") or None
@@ -81,6 +85,8 @@ class LocalStack:
             PortSpec("SMTP sink", "SAMLENG_SMTP_PORT", self.smtp_port),
             PortSpec("mail inbox UI", "SAMLENG_MAIL_UI_PORT", self.mail_ui_port),
             PortSpec("provider sandbox", "SAMLENG_SANDBOX_PORT", self.sandbox_port),
+            PortSpec("WhatsApp webhooks", "SAMLENG_WHATSAPP_WEBHOOK_PORT", self.whatsapp_webhook_port),
+            PortSpec("Messenger webhooks", "SAMLENG_MESSENGER_WEBHOOK_PORT", self.messenger_webhook_port),
         ]
         if self.external_mongodb_uri is None:
             specs.append(PortSpec("MongoDB-wire server", "SAMLENG_MONGO_PORT", self.mongo_port))
@@ -98,6 +104,8 @@ class LocalStack:
             "SAMLENG_SMTP_PORT": str(self.smtp_port),
             "SAMLENG_MAIL_UI_PORT": str(self.mail_ui_port),
             "SAMLENG_SANDBOX_PORT": str(self.sandbox_port),
+            "SAMLENG_WHATSAPP_WEBHOOK_PORT": str(self.whatsapp_webhook_port),
+            "SAMLENG_MESSENGER_WEBHOOK_PORT": str(self.messenger_webhook_port),
             "SAMLENG_HEALTH_DIR": str(self.health_dir),
             "AMQP_URL": self.amqp_url,
             "MONGODB_URI": self.mongodb_uri,
@@ -105,6 +113,11 @@ class LocalStack:
             "SMTP_PORT": str(self.smtp_port),
             "SANDBOX_URL": f"http://127.0.0.1:{self.sandbox_port}",
             "EMAIL_RECONCILE_API_URL": f"http://127.0.0.1:{self.mail_ui_port}",
+            # the chat channels' webhook receivers, and the sandbox calling them back
+            "WHATSAPP_WEBHOOK_PORT": str(self.whatsapp_webhook_port),
+            "MESSENGER_WEBHOOK_PORT": str(self.messenger_webhook_port),
+            "SANDBOX_WHATSAPP_WEBHOOK_URL": f"http://127.0.0.1:{self.whatsapp_webhook_port}/webhooks/whatsapp",
+            "SANDBOX_MESSENGER_WEBHOOK_URL": f"http://127.0.0.1:{self.messenger_webhook_port}/webhooks/messenger",
         }
 
     def infrastructure_urls(self) -> list[tuple[str, str]]:

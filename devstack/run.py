@@ -34,6 +34,12 @@ def local_secrets(run_dir: Path) -> dict[str, str]:
         "INTAKE_SECRET_KEY": lambda: secrets.token_urlsafe(32),
         "INTAKE_OPERATOR_TOKEN": lambda: secrets.token_urlsafe(24),
         "POST_API_KEY": lambda: f"test_{secrets.token_hex(16)}",  # the sandbox takes any test_ key
+        "WHATSAPP_ACCESS_TOKEN": lambda: secrets.token_urlsafe(24),
+        "WHATSAPP_APP_SECRET": lambda: secrets.token_urlsafe(24),
+        "WHATSAPP_VERIFY_TOKEN": lambda: secrets.token_urlsafe(16),
+        "MESSENGER_PAGE_ACCESS_TOKEN": lambda: secrets.token_urlsafe(24),
+        "MESSENGER_APP_SECRET": lambda: secrets.token_urlsafe(24),
+        "MESSENGER_VERIFY_TOKEN": lambda: secrets.token_urlsafe(16),
     }
     run_dir.mkdir(parents=True, exist_ok=True)
     existing = {k: v for k, v in dotenv_values(path).items() if v is not None} if path.exists() else {}
@@ -85,6 +91,16 @@ def main() -> int:
     for name, value in local_secrets(stack.run_dir).items():
         child_env.setdefault(name, value)
     child_env.setdefault("INTAKE_MESSENGER_PAGE", "SamlengSandbox")
+    # the sandbox plays Meta: it signs webhooks with the apps' secrets and expects their tokens
+    for sandbox, ours in (
+        ("SANDBOX_WHATSAPP_APP_SECRET", "WHATSAPP_APP_SECRET"),
+        ("SANDBOX_WHATSAPP_ACCESS_TOKEN", "WHATSAPP_ACCESS_TOKEN"),
+        ("SANDBOX_MESSENGER_APP_SECRET", "MESSENGER_APP_SECRET"),
+        ("SANDBOX_MESSENGER_ACCESS_TOKEN", "MESSENGER_PAGE_ACCESS_TOKEN"),
+        ("MESSENGER_REF_SECRET", "INTAKE_SECRET_KEY"),  # m.me references are signed by intake
+    ):
+        if ours in child_env:
+            child_env.setdefault(sandbox, child_env[ours])
     public_url = child_env.get("INTAKE_PUBLIC_BASE_URL", "http://127.0.0.1:8000")
     child_env.setdefault("CERTIFICATES_PUBLIC_BASE_URL", public_url)
     child_env.setdefault("DISPATCHER_PUBLIC_BASE_URL", public_url)

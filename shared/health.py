@@ -130,7 +130,8 @@ async def _serve_asgi(app: Any, service: str, host: str, port: int, registry_dir
         task.result()
         return
     if registry_dir:
-        registration = register(registry_dir, service, f"http://{host}:{port}", public=True)
+        bound = server.servers[0].sockets[0].getsockname()[1] if port == 0 and server.servers else port
+        registration = register(registry_dir, service, f"http://{host}:{bound}", public=True)
     await stop.wait()
     if registration is not None:
         registration.unlink(missing_ok=True)

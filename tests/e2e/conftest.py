@@ -54,7 +54,9 @@ class RunningStack:
             if self.process.poll() is not None:
                 raise RuntimeError(f"make run exited early:\n{self.log()[-4000:]}")
             time.sleep(0.2)
-        raise TimeoutError(f"not ready within {timeout}s:\n{self.log()[-4000:]}")
+        log = self.log()
+        self.interrupt()  # never leave a half-started stack behind
+        raise TimeoutError(f"not ready within {timeout}s:\n{log[-4000:]}")
 
     def interrupt(self, timeout: float = 20.0) -> int:
         """Ctrl-C, as a person at the terminal sends it: SIGINT to the foreground process group."""
@@ -99,6 +101,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
         SAMLENG_SMTP_PORT=str(free_port()),
         SAMLENG_MAIL_UI_PORT=str(free_port()),
         SAMLENG_SANDBOX_PORT=str(free_port()),
+        SAMLENG_WHATSAPP_WEBHOOK_PORT=str(free_port()),
+        SAMLENG_MESSENGER_WEBHOOK_PORT=str(free_port()),
     )
     intake_port = free_port()
     env.update(INTAKE_PORT=str(intake_port), INTAKE_PUBLIC_BASE_URL=f"http://127.0.0.1:{intake_port}")

@@ -1,0 +1,205 @@
+"""Facebook Messenger through the Send API (`POST /{version}/me/messages`).
+
+Messenger only lets a page write to people who wrote to it first, and gives their page-scoped id
+(PSID) only by webhook. The pledge page offers an m.me link whose `ref` is the pledge id signed by
+intake (`INTAKE_SECRET_KEY`, salt `messenger-ref`; set `MESSENGER_REF_SECRET` to the same value).
+When the person opens it and presses Send, the webhook (`python -m services.channels.messenger.inbound`,
+route `/webhooks/messenger`, GET handshake with `MESSENGER_VERIFY_TOKEN`, POSTs signed with
+`MESSENGER_APP_SECRET`) checks the signature and the reference and reports `contact.linked.v1`:
+pledge-intake stores the PSID, the dispatcher releases the certificate delivery, which waited for
+it (`address_wait_seconds`, default one day, `MESSENGER_ADDRESS_WAIT_SECONDS`) and otherwise
+falls back to the member's next channel.
+
+The certificate goes as an uploaded image (the verification URL is printed on it) with
+messaging_type RESPONSE inside the 24-hour window. Outside it, only a fitting message tag may be
+used: `MESSENGER_CERTIFICATE_TAG` (unset by default: no tag fits a certificate, so it fails
+permanently and falls back). Replies (STOP) become inbound messages.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any, ClassVar, Literal
+
+import httpx
+from fastapi import APIRouter, Request, Response
+from itsdangerous import BadSignature, URLSafeSerializer
+from pydantic import Field, SecretStr
+from pydantic_settings import SettingsConfigDict
+
+from shared.channels import (
+    ChannelAdapter,
+    ChannelSettings,
+    OutboundMessage,
+    OutcomeUnknown,
+    PermanentDeliveryError,
+    RetryableDeliveryError,
+    SendResult,
+)
+from shared.channels.meta import handshake, signed
+from shared.contracts import utcnow
+
+WINDOW = timedelta(hours=24)
+RETRY_CODES = frozenset({1, 2, 4, 17, 32, 190, 368, 613, 1200})
+MessageTag = Literal["CONFIRMED_EVENT_UPDATE", "POST_PURCHASE_UPDATE", "ACCOUNT_UPDATE", "HUMAN_AGENT"]
+
+
+class MessengerSettings(ChannelSettings):
+    model_config = SettingsConfigDict(env_prefix="MESSENGER_", env_file=".env", extra="ignore")
+    api_url: str | None = Field(
+        default=None, description="Graph API base URL; unset = <SANDBOX_URL>/messenger."
+    )
+    api_version: str = "v21.0"
+    page_access_token: SecretStr | None = Field(default=None, description="The page's access token.")
+    app_secret: SecretStr | None = Field(default=None, description="App secret: verifies webhook signatures.")
+    verify_token: SecretStr | None = Field(default=None, description="Token for the webhook GET handshake.")
+    ref_secret: SecretStr | None = Field(
+        default=None, description="Verifies m.me references: the same value as INTAKE_SECRET_KEY."
+    )
+    certificate_tag: MessageTag | None = Field(
+        default=None, description="Tag for certificates outside the 24 h window; unset = fall back instead."
+    )
+    timeout_seconds: float = 20.0
+
+
+class MessengerAdapter(ChannelAdapter):
+    name: ClassVar[str] = "messenger"
+    description: ClassVar[str] = "Facebook Messenger (Send API) to people who opted in through m.me."
+    address_kind = "psid"
+    attachments = ("png",)
+    max_attachment_bytes = 8_000_000
+    rate_per_second = 20.0
+    address_wait_seconds = 86_400.0
+    resend_is_safe = False
+    settings_class = MessengerSettings
+
+    def __init__(self, settings: ChannelSettings, transport: httpx.AsyncBaseTransport | None = None) -> None:
+        super().__init__(settings)
+        assert isinstance(settings, MessengerSettings)
+        self.own = settings
+        self._transport = transport
+        self._http: httpx.AsyncClient | None = None
+
+    @property
+    def api_url(self) -> str:
+        s = self.own
+        if s.api_url:
+            return s.api_url.rstrip("/")
+        if s.sandbox_url:
+            return f"{s.sandbox_url.rstrip('/')}/messenger"
+        raise RuntimeError("set MESSENGER_API_URL")
+
+    async def start(self) -> None:
+        token = self.own.page_access_token.get_secret_value() if self.own.page_access_token else ""
+        self._http = httpx.AsyncClient(
+            base_url=f"{self.api_url}/{self.own.api_version}/me",
+            params={"access_token": token},
+            timeout=self.own.timeout_seconds,
+            transport=self._transport,
+        )
+
+    async def close(self) -> None:
+        if self._http is not None:
+            await self._http.aclose()
+
+    async def _call(self, path: str, **kwargs: Any) -> dict[str, Any]:
+        assert self._http is not None
+        try:
+            response = await self._http.post(path, **kwargs)
+        except httpx.TimeoutException as error:
+            if path == "/messages":
+                raise OutcomeUnknown("Send API timed out", reason="messenger-timeout") from error
+            raise RetryableDeliveryError("attachment upload timed out", reason="messenger-timeout") from error
+        except httpx.TransportError as error:
+            raise RetryableDeliveryError(
+                f"Send API unreachable: {error}", reason="messenger-unreachable"
+            ) from error
+        if response.status_code < 300:
+            body: dict[str, Any] = response.json()
+            return body
+        try:
+            problem = response.json().get("error", {})
+        except ValueError:
+            problem = {}
+        code = int(problem.get("code") or 0)
+        subcode = problem.get("error_subcode")
+        reason = f"messenger-{code}" + (f"-{subcode}" if subcode else "")
+        detail = f"Send API {response.status_code}: {str(problem.get('message', ''))[:200]}"
+        if response.status_code >= 500 or response.status_code == 429 or code in RETRY_CODES:
+            raise RetryableDeliveryError(detail, reason=reason)
+        raise PermanentDeliveryError(detail, reason=reason)
+
+    def window_open(self, message: OutboundMessage) -> bool:
+        last = message.recipient.last_inbound_at.get(self.name)
+        return last is not None and utcnow() - last < WINDOW
+
+    async def send(self, message: OutboundMessage) -> SendResult:
+        psid = message.recipient.psid
+        assert psid is not None
+        if self.window_open(message):
+            kind: dict[str, str] = {"messaging_type": "RESPONSE"}
+        elif self.own.certificate_tag:
+            kind = {"messaging_type": "MESSAGE_TAG", "tag": self.own.certificate_tag}
+        else:
+            raise PermanentDeliveryError(
+                "outside the 24-hour window and no tag fits", reason="outside-24h-window"
+            )
+        image = message.attachments[0]
+        upload = await self._call(
+            "/message_attachments",
+            data={"message": json.dumps({"attachment": {"type": "image", "payload": {"is_reusable": True}}})},
+            files={"filedata": (image.filename, image.data, image.content_type)},
+        )
+        body = {
+            "recipient": {"id": psid},
+            **kind,
+            "message": {
+                "attachment": {"type": "image", "payload": {"attachment_id": upload["attachment_id"]}}
+            },
+        }
+        sent = await self._call("/messages", json=body)
+        return SendResult(provider_message_id=str(sent.get("message_id")))
+
+    # ---- webhook ---------------------------------------------------------------------------------
+
+    def pledge_of(self, ref: str) -> str | None:
+        if self.own.ref_secret is None:
+            return None
+        try:
+            value = URLSafeSerializer(self.own.ref_secret.get_secret_value(), salt="messenger-ref").loads(ref)
+        except BadSignature:
+            return None
+        return value if isinstance(value, str) else None
+
+    def inbound_router(self, inbound: Any) -> APIRouter:
+        router = APIRouter()
+        settings = self.own
+
+        @router.get("")
+        async def subscribe(request: Request) -> Response:
+            return handshake(request.query_params, settings.verify_token)
+
+        @router.post("")
+        async def webhook(request: Request) -> Response:
+            raw = await request.body()
+            if not signed(raw, request.headers.get("x-hub-signature-256", ""), settings.app_secret):
+                return Response("bad signature", status_code=401)
+            for entry in (await request.json()).get("entry", []):
+                for event in entry.get("messaging", []):
+                    psid = str((event.get("sender") or {}).get("id", ""))
+                    at = datetime.fromtimestamp(int(event.get("timestamp", 0)) / 1000, UTC)
+                    referral = event.get("referral") or (event.get("postback") or {}).get("referral") or {}
+                    ref = referral.get("ref") or (event.get("optin") or {}).get("ref")
+                    if psid and ref:
+                        pledge_id = self.pledge_of(str(ref))
+                        if pledge_id is None:
+                            inbound.log.warning("m.me reference with a bad signature ignored")
+                        else:
+                            await inbound.linked("psid", psid, pledge_id)
+                    text = (event.get("message") or {}).get("text")
+                    if psid and text:
+                        await inbound.message("psid", psid, text, (event.get("message") or {}).get("mid"), at)
+            return Response("EVENT_RECEIVED")
+
+        return router

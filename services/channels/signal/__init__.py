@@ -1,0 +1,1 @@
+"""The Signal channel: signal-cli-rest-api, certificate PNG as an attachment."""

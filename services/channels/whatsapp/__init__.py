@@ -1,0 +1,1 @@
+"""The WhatsApp channel: WhatsApp Business Cloud API, certificate image, status webhooks."""

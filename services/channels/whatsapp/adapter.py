@@ -1,0 +1,212 @@
+"""WhatsApp through the Business Cloud API (`POST /{phone-number-id}/messages`).
+
+The certificate PNG is uploaded as media first. Inside the 24-hour customer-service window (the
+member wrote to us on WhatsApp in the last 24 h) it goes as an image with a caption; outside it,
+only an approved template may be sent: `WHATSAPP_TEMPLATE` (default `pledge_certificate`, IMAGE
+header) with the image and the member's name. Errors: 130429/131056 (throughput) and 5xx ->
+retry; 190 (token) -> retry, a configuration problem; other 4xx (131026 undeliverable, 132001
+template, ...) -> permanent, so the dispatcher falls back. A timeout is an unknown outcome; the
+API cannot be asked afterwards, so it is held for an operator.
+
+Statuses arrive by webhook (`python -m services.channels.whatsapp.inbound`, route
+`/webhooks/whatsapp`), possibly out of order: `sent`, `delivered`/`read` -> delivered, `failed` ->
+failed_permanent (e.g. 131047 re-engagement) with its code as reason. Every POST must carry a
+valid `X-Hub-Signature-256` (HMAC of the raw body with `WHATSAPP_APP_SECRET`); the GET handshake
+answers `hub.challenge` only for `WHATSAPP_VERIFY_TOKEN`. Inbound texts become replies (STOP).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any, ClassVar
+
+import httpx
+from fastapi import APIRouter, Request, Response
+from pydantic import Field, SecretStr
+from pydantic_settings import SettingsConfigDict
+
+from shared.channels import (
+    ChannelAdapter,
+    ChannelSettings,
+    OutboundMessage,
+    OutcomeUnknown,
+    PermanentDeliveryError,
+    RetryableDeliveryError,
+    SendResult,
+)
+from shared.channels.meta import handshake, signed
+from shared.contracts import utcnow
+
+WINDOW = timedelta(hours=24)
+CAPTIONS = {
+    "en": "Dear {name}, thank you for signing the Khmer Community Advocacy Pledge. Your certificate "
+    "{number}: verify it at {url}",
+    "km": "ជូនចំពោះ {name}, សូមអរគុណសម្រាប់ការចុះហត្ថលេខាលើសេចក្តីសន្យាតស៊ូមតិសហគមន៍ខ្មែរ។ វិញ្ញាបនបត្រ {number}៖ ពិនិត្យនៅ {url}",
+}
+RETRY_CODES = frozenset({130429, 131056, 131000, 131016, 190, 2, 4, 80007})
+STATUS = {"sent": "sent", "delivered": "delivered", "read": "delivered", "failed": "failed_permanent"}
+
+
+class WhatsAppSettings(ChannelSettings):
+    model_config = SettingsConfigDict(env_prefix="WHATSAPP_", env_file=".env", extra="ignore")
+    api_url: str | None = Field(
+        default=None, description="Graph API base URL; unset = <SANDBOX_URL>/whatsapp."
+    )
+    api_version: str = "v21.0"
+    phone_number_id: str = "100000000000001"
+    access_token: SecretStr | None = Field(default=None, description="System-user access token.")
+    app_secret: SecretStr | None = Field(default=None, description="App secret: verifies webhook signatures.")
+    verify_token: SecretStr | None = Field(default=None, description="Token for the webhook GET handshake.")
+    template: str = "pledge_certificate"
+    timeout_seconds: float = 20.0
+
+
+class WhatsAppAdapter(ChannelAdapter):
+    name: ClassVar[str] = "whatsapp"
+    description: ClassVar[str] = "WhatsApp messages (Cloud API) with the certificate image."
+    address_kind = "phone"
+    attachments = ("png",)
+    max_attachment_bytes = 5_000_000
+    rate_per_second = 80.0
+    resend_is_safe = False
+    settings_class = WhatsAppSettings
+
+    def __init__(self, settings: ChannelSettings, transport: httpx.AsyncBaseTransport | None = None) -> None:
+        super().__init__(settings)
+        assert isinstance(settings, WhatsAppSettings)
+        self.own = settings
+        self._transport = transport
+        self._http: httpx.AsyncClient | None = None
+
+    @property
+    def api_url(self) -> str:
+        s = self.own
+        if s.api_url:
+            return s.api_url.rstrip("/")
+        if s.sandbox_url:
+            return f"{s.sandbox_url.rstrip('/')}/whatsapp"
+        raise RuntimeError("set WHATSAPP_API_URL")
+
+    async def start(self) -> None:
+        token = self.own.access_token.get_secret_value() if self.own.access_token else ""
+        self._http = httpx.AsyncClient(
+            base_url=f"{self.api_url}/{self.own.api_version}/{self.own.phone_number_id}",
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=self.own.timeout_seconds,
+            transport=self._transport,
+        )
+
+    async def close(self) -> None:
+        if self._http is not None:
+            await self._http.aclose()
+
+    async def _call(self, path: str, **kwargs: Any) -> dict[str, Any]:
+        assert self._http is not None
+        try:
+            response = await self._http.post(path, **kwargs)
+        except httpx.TimeoutException as error:
+            if path == "/messages":
+                raise OutcomeUnknown("WhatsApp API timed out", reason="whatsapp-timeout") from error
+            raise RetryableDeliveryError(
+                "WhatsApp media upload timed out", reason="whatsapp-timeout"
+            ) from error
+        except httpx.TransportError as error:
+            raise RetryableDeliveryError(
+                f"WhatsApp API unreachable: {error}", reason="whatsapp-unreachable"
+            ) from error
+        if response.status_code < 300:
+            body: dict[str, Any] = response.json()
+            return body
+        try:
+            problem = response.json().get("error", {})
+        except ValueError:
+            problem = {}
+        code = int(problem.get("code") or 0)
+        detail = f"WhatsApp {response.status_code} ({code}): {str(problem.get('message', ''))[:200]}"
+        if response.status_code >= 500 or response.status_code == 429 or code in RETRY_CODES:
+            raise RetryableDeliveryError(detail, reason=f"whatsapp-{code or response.status_code}")
+        raise PermanentDeliveryError(detail, reason=f"whatsapp-{code or response.status_code}")
+
+    def window_open(self, message: OutboundMessage) -> bool:
+        last = message.recipient.last_inbound_at.get(self.name)
+        return last is not None and utcnow() - last < WINDOW
+
+    async def send(self, message: OutboundMessage) -> SendResult:
+        delivery = message.delivery
+        recipient = delivery.recipient
+        assert recipient.phone is not None
+        image = message.attachments[0]
+        media = await self._call(
+            "/media",
+            data={"messaging_product": "whatsapp", "type": image.content_type},
+            files={"file": (image.filename, image.data, image.content_type)},
+        )
+        certificate = delivery.certificate
+        number = certificate.certificate_number if certificate else delivery.source_id
+        body: dict[str, Any] = {
+            "messaging_product": "whatsapp",
+            "recipient_type": "individual",
+            "to": recipient.phone.lstrip("+"),
+        }
+        if self.window_open(message):
+            caption = CAPTIONS[recipient.language].format(
+                name=recipient.name, number=number, url=certificate.verify_url if certificate else ""
+            )
+            body.update(type="image", image={"id": media["id"], "caption": caption})
+        else:
+            body.update(
+                type="template",
+                template={
+                    "name": self.own.template,
+                    "language": {"code": recipient.language},
+                    "components": [
+                        {"type": "header", "parameters": [{"type": "image", "image": {"id": media["id"]}}]},
+                        {
+                            "type": "body",
+                            "parameters": [
+                                {"type": "text", "text": recipient.name},
+                                {"type": "text", "text": number},
+                            ],
+                        },
+                    ],
+                },
+            )
+        sent = await self._call("/messages", json=body)
+        return SendResult(provider_message_id=str(sent["messages"][0]["id"]))
+
+    # ---- webhooks --------------------------------------------------------------------------------
+
+    def inbound_router(self, inbound: Any) -> APIRouter:
+        router = APIRouter()
+        settings = self.own
+
+        @router.get("")
+        async def subscribe(request: Request) -> Response:
+            return handshake(request.query_params, settings.verify_token)
+
+        @router.post("")
+        async def webhook(request: Request) -> Response:
+            raw = await request.body()
+            if not signed(raw, request.headers.get("x-hub-signature-256", ""), settings.app_secret):
+                return Response("bad signature", status_code=401)
+            for entry in (await request.json()).get("entry", []):
+                for change in entry.get("changes", []):
+                    value = change.get("value", {})
+                    for status in value.get("statuses", []):
+                        state = STATUS.get(status.get("status", ""))
+                        if state is None:
+                            continue
+                        errors = status.get("errors") or []
+                        reason = f"whatsapp-{errors[0].get('code')}" if errors else None
+                        at = datetime.fromtimestamp(int(status.get("timestamp", 0)), UTC)
+                        await inbound.status(status["id"], state, reason, at)
+                    for item in value.get("messages", []):
+                        text = (item.get("text") or {}).get("body")
+                        if text:
+                            at = datetime.fromtimestamp(int(item.get("timestamp", 0)), UTC)
+                            await inbound.message(
+                                "phone", "+" + str(item["from"]).lstrip("+"), text, item.get("id"), at
+                            )
+            return Response("ok")
+
+        return router
