@@ -81,11 +81,10 @@ class MailSink(_HttpProcess):
 class Sandbox(_HttpProcess):
     module = "devstack.sandbox"
 
-    def __init__(self, run_dir: Path) -> None:
+    def __init__(self, run_dir: Path, **extra_env: str) -> None:
         self.port = free_port()
-        super().__init__(
-            {"SAMLENG_RUN_DIR": str(run_dir), "SAMLENG_SANDBOX_PORT": str(self.port)}, run_dir, "sandbox"
-        )
+        env = {"SAMLENG_RUN_DIR": str(run_dir), "SAMLENG_SANDBOX_PORT": str(self.port), **extra_env}
+        super().__init__(env, run_dir, "sandbox")
 
     @property
     def url(self) -> str:
@@ -107,3 +106,11 @@ class Sandbox(_HttpProcess):
 
     def client_env(self) -> dict[str, str]:
         return {"SANDBOX_URL": self.url, "POST_API_KEY": "test_samleng_tests"}
+
+    def get(self, path: str, **params: str) -> Any:
+        return httpx.get(f"{self.url}{path}", params=params, timeout=10).json()
+
+    def post(self, path: str, body: dict[str, Any]) -> Any:
+        response = httpx.post(f"{self.url}{path}", json=body, timeout=10)
+        response.raise_for_status()
+        return response.json()
