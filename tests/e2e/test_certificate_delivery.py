@@ -127,3 +127,84 @@ def _operator_token(stack: RunningStack) -> str:
         if line.startswith("INTAKE_OPERATOR_TOKEN="):
             return line.split("=", 1)[1]
     raise AssertionError("no operator token in the run's secrets")
+
+
+def test_a_cambodian_signer_gets_the_png_on_signal_and_whatsapp_and_post_is_refused(
+    stack: RunningStack,
+) -> None:
+    intake = stack.intake_url
+    sandbox = f"http://127.0.0.1:{stack.port('SAMLENG_SANDBOX_PORT')}"
+    pledge = {
+        "name": "សុខ ចាន់ធី",
+        "country": "KH",
+        "certificate_language": "km",
+        "channels": ["signal", "whatsapp"],
+        "phone": "012 777 888",
+        "consent": True,
+    }
+    created = httpx.post(f"{intake}/api/v1/pledges", json=pledge, headers={"Idempotency-Key": "e2e-kh-chat"})
+    assert created.status_code == 202, created.text
+    pledge_id = created.json()["pledge_id"]
+
+    def delivered() -> Any:
+        status = httpx.get(f"{intake}/api/v1/pledges/{pledge_id}").json()
+        states = {d["channel"]: d["state"] for d in status.get("deliveries", [])}
+        return status if states == {"signal": "delivered", "whatsapp": "delivered"} else states or None
+
+    status = wait_for(
+        lambda: (s := delivered()) and "pledge_id" in s and s, what="signal and whatsapp delivered"
+    )
+    assert status["certificate_number"]
+    [signal] = httpx.get(f"{sandbox}/signal/_messages", params={"recipient": "+85512777888"}).json()[
+        "messages"
+    ]
+    assert signal["attachments"][0]["content_type"] == "image/png"
+    [whatsapp] = httpx.get(f"{sandbox}/whatsapp/_messages", params={"to": "85512777888"}).json()["messages"]
+    assert whatsapp["media_mime"] == "image/png"
+    webhooks = httpx.get(f"{sandbox}/whatsapp/_webhooks").json()["webhooks"]
+    assert any(w["ok"] for w in webhooks), "the delivered state came from a signed status webhook"
+
+    refused = httpx.post(
+        f"{intake}/api/v1/pledges",
+        json={
+            **pledge,
+            "channels": ["post"],
+            "postal_address": {"street_address": "No. 12, Street 271", "city": "Phnom Penh"},
+        },
+    )
+    assert refused.status_code == 422
+    assert any(e["field"] == "channels" for e in refused.json()["detail"])
+
+
+def test_messenger_is_delivered_once_the_signer_opens_the_m_me_link(stack: RunningStack) -> None:
+    intake = stack.intake_url
+    sandbox = f"http://127.0.0.1:{stack.port('SAMLENG_SANDBOX_PORT')}"
+    pledge = {
+        "name": "Keo Sophal",
+        "country": "KH",
+        "certificate_language": "en",
+        "channels": ["messenger"],
+        "email": "sophal@example.org",
+        "consent": True,
+    }
+    created = httpx.post(
+        f"{intake}/api/v1/pledges", json=pledge, headers={"Idempotency-Key": "e2e-messenger"}
+    )
+    assert created.status_code == 202, created.text
+    body = created.json()
+    ref = body["messenger_link"].split("ref=", 1)[1]
+
+    def waiting() -> Any:
+        deliveries = httpx.get(f"{intake}/api/v1/pledges/{body['pledge_id']}").json().get("deliveries", [])
+        return deliveries if [d["state"] for d in deliveries] == ["waiting"] else None
+
+    wait_for(waiting, what="the Messenger delivery waiting for the opt-in")
+    psid = httpx.post(f"{sandbox}/messenger/_optin", json={"ref": ref}).json()["psid"]
+
+    def sent() -> Any:
+        deliveries = httpx.get(f"{intake}/api/v1/pledges/{body['pledge_id']}").json().get("deliveries", [])
+        return deliveries if [d["state"] for d in deliveries] == ["sent"] else None
+
+    wait_for(sent, what="Messenger delivery sent")
+    [message] = httpx.get(f"{sandbox}/messenger/_messages", params={"psid": psid}).json()["messages"]
+    assert message["mime"] == "image/png"
