@@ -149,11 +149,9 @@ def test_a_cambodian_signer_gets_the_png_on_signal_and_whatsapp_and_post_is_refu
     def delivered() -> Any:
         status = httpx.get(f"{intake}/api/v1/pledges/{pledge_id}").json()
         states = {d["channel"]: d["state"] for d in status.get("deliveries", [])}
-        return status if states == {"signal": "delivered", "whatsapp": "delivered"} else states or None
+        return status if states == {"signal": "delivered", "whatsapp": "delivered"} else None
 
-    status = wait_for(
-        lambda: (s := delivered()) and "pledge_id" in s and s, what="signal and whatsapp delivered"
-    )
+    status = wait_for(delivered, what="signal and whatsapp delivered")
     assert status["certificate_number"]
     [signal] = httpx.get(f"{sandbox}/signal/_messages", params={"recipient": "+85512777888"}).json()[
         "messages"
