@@ -35,9 +35,7 @@ from pymongo import AsyncMongoClient
 from devstack.broker import RabbitNode, wait_for_port
 from tests.support.ports import free_port
 
-SECANTUSD = shutil.which("secantusd-py") or str(
-    Path(__file__).resolve().parent / ".venv/bin/secantusd-py"
-)
+SECANTUSD = shutil.which("secantusd-py") or str(Path(__file__).resolve().parent / ".venv/bin/secantusd-py")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -202,6 +202,10 @@ UI: dict[str, dict[Lang, str]] = {
     "not_found": {"en": "We do not know this pledge.", "km": "យើងមិនស្គាល់ការសន្យានេះទេ។"},
     "certificate_number": {"en": "Your certificate number:", "km": "លេខវិញ្ញាបនបត្ររបស់អ្នក៖"},
     "deliveries": {"en": "Delivery of your certificate", "km": "ការផ្ញើវិញ្ញាបនបត្ររបស់អ្នក"},
+    "delivery_waiting": {
+        "en": "waiting for you to open our Messenger link",
+        "km": "កំពុងរង់ចាំអ្នកបើកតំណ Messenger របស់យើង",
+    },
     "delivery_pending": {"en": "on its way", "km": "កំពុងផ្ញើ"},
     "delivery_retrying": {"en": "delayed, we keep trying", "km": "យឺត យើងកំពុងព្យាយាមម្តងទៀត"},
     "delivery_unknown": {"en": "being checked", "km": "កំពុងពិនិត្យ"},

@@ -95,15 +95,21 @@ async def test_the_pledge_status_shows_how_the_certificate_travels(intake: str, 
                 1, "email", "failed_permanent", pledge_id, reason="smtp-550", fallback={"channel": "post"}
             ),
             delivery(2, "post", "sent", pledge_id, fallback_from="dl_" + "0" * 23 + "1"),
+            delivery(3, "messenger", "waiting", pledge_id, reason="waiting-for-psid"),
         ]
     )
     async with httpx.AsyncClient(base_url=intake) as client:
         api = await client.get(f"/api/v1/pledges/{pledge_id}")
         page = await client.get(f"/pledge/{pledge_id}", params={"lang": "en"})
     states = {d["channel"]: (d["state"], d["fallback_to"]) for d in api.json()["deliveries"]}
-    assert states == {"email": ("failed_permanent", "post"), "post": ("sent", None)}
+    assert states == {
+        "email": ("failed_permanent", "post"),
+        "post": ("sent", None),
+        "messenger": ("waiting", None),
+    }
     assert 'data-channel="post" data-state="sent"' in page.text
     assert "we are trying post instead" in page.text
+    assert "waiting for you to open our Messenger link" in page.text
     assert "secret@example.org" not in api.text
 
 

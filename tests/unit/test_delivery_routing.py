@@ -138,3 +138,13 @@ def test_stop_replies_are_recognised_in_english_and_khmer(text: str, stop: bool)
     from services.pledge_intake.app import is_stop
 
     assert is_stop(text) is stop
+
+
+def test_every_delivery_state_can_be_shown_to_the_signer_in_both_languages() -> None:
+    from typing import get_args
+
+    from services.intake.i18n import UI
+    from shared.contracts.delivery import DeliveryState
+
+    for state in get_args(DeliveryState):
+        assert set(UI[f"delivery_{state}"]) == {"en", "km"}, state
