@@ -22,6 +22,8 @@ why this file sits at the repository root.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import shutil
 import subprocess
@@ -103,5 +105,6 @@ def service_env(rabbit: RabbitNode, mongo_uri: str, db_name: str, tmp_path: Path
 async def db(mongo_uri: str, db_name: str) -> AsyncIterator[object]:
     client: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(mongo_uri, tz_aware=True)
     yield client[db_name]
-    await client.drop_database(db_name)
+    with contextlib.suppress(TimeoutError):  # a stuck server must not hang the session's teardown
+        await asyncio.wait_for(client.drop_database(db_name), 60)
     await client.close()

@@ -152,6 +152,13 @@ class ChannelAdapter:
     def __init__(self, settings: ChannelSettings) -> None:
         self.settings = settings
 
+    def max_concurrent_sends(self) -> int | None:
+        """Sends one process can have in flight (e.g. open SMTP connections); None = no limit.
+
+        The runner claims a delivery only when a slot is free, so work waiting for a slot is
+        never claimed and a stopping worker simply returns it to the queue."""
+        return None
+
     async def start(self) -> None:
         """Open clients (called once, in the running event loop)."""
 

@@ -9,7 +9,9 @@ channel that is down or slow only grows its own queue. For each delivery request
    holds (lease alive) waits in a retry tier; one whose worker died mid-send (lease expired) or
    whose last try ended `unknown` is RECONCILED first (see below).
 2. Asks the circuit breaker and the rate limiter, loads the attachments the adapter declares
-   (GridFS), and calls `adapter.send()`.
+   (GridFS), and calls `adapter.send()`. A worker stopped (SIGTERM, after its grace period)
+   before calling the provider releases its claim, so the redelivered request is sent at once
+   by another worker instead of waiting out the lease.
 3. Maps the outcome (adapter.py draws the error tree):
 
        SendResult               -> send log `sent`, status `sent`, ack
@@ -30,6 +32,7 @@ Status events have ids derived from (delivery, state, attempt), so re-announcing
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import time
@@ -149,6 +152,8 @@ class ChannelRunner:
         self.send_log = send_log
         self.files = files
         self.limiter = limiter or RateLimiter(adapter.rate_per_second)
+        slots = adapter.max_concurrent_sends()
+        self._slots = asyncio.Semaphore(slots) if slots else None
         self.breaker = breaker or CircuitBreaker()
         self._outcomes = {
             outcome: DELIVERIES.labels(self.channel, outcome)
@@ -159,6 +164,13 @@ class ChannelRunner:
         self._breaker_open = BREAKER_OPEN.labels(self.channel)
 
     async def handle(self, event: DeliveryRequested, ctx: MessageContext[Any]) -> None:
+        if self._slots is None:
+            await self._handle(event, ctx)
+            return
+        async with self._slots:
+            await self._handle(event, ctx)
+
+    async def _handle(self, event: DeliveryRequested, ctx: MessageContext[Any]) -> None:
         delivery = event.data
         if delivery.channel != self.channel:
             raise PermanentError(
@@ -186,10 +198,14 @@ class ChannelRunner:
             await self.send_log.finish(delivery.delivery_id, "retry", reason="circuit-open")
             await self._retry(event, ctx, "circuit-open", "circuit breaker open")
         self._lag.observe(max(0.0, (utcnow() - delivery.requested_at).total_seconds()))
-        await self.limiter.acquire()
+        try:
+            await self.limiter.acquire()
+            message = OutboundMessage(delivery, await self._attachments(delivery))
+        except asyncio.CancelledError:  # stopping before the provider was called: release the claim
+            await asyncio.shield(self.send_log.finish(delivery.delivery_id, "retry", reason="worker-stopped"))
+            raise
         started = time.perf_counter()
         try:
-            message = OutboundMessage(delivery, await self._attachments(delivery))
             result = await self.adapter.send(message)
         except PermanentDeliveryError as error:
             self.breaker.neutral()

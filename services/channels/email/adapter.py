@@ -134,6 +134,9 @@ class EmailAdapter(ChannelAdapter):
             undefined=StrictUndefined,
         )
 
+    def max_concurrent_sends(self) -> int:
+        return max(1, self.email_settings.smtp_connections)
+
     async def start(self) -> None:
         if self.email_settings.reconcile_api_url:
             self._lookup = httpx.AsyncClient(

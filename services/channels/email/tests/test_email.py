@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -48,6 +49,9 @@ class FlakySink(SinkHandler):
             assert server.transport is not None
             server.transport.close()
         return reply
+
+
+logging.getLogger("mail.log").setLevel(logging.ERROR)  # aiosmtpd's thread logs dropped connections
 
 
 class EmailHarness:

@@ -1,0 +1,76 @@
+"""The channel runner's claims on the real Mongo-wire server: work waiting for a send slot is
+never claimed, and a worker stopped before calling the provider releases its claim."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, ClassVar
+
+from shared.channels import ChannelAdapter, ChannelSettings, OutboundMessage, SendResult
+from shared.channels.guards import RateLimiter
+from shared.channels.runner import ChannelRunner, SendLog
+from shared.contracts.delivery import DeliveryRequested
+from shared.messaging.consumer import MessageContext
+from tests.support.channel_contract import message_for
+
+
+class Blocking(ChannelAdapter):
+    name: ClassVar[str] = "blocking"
+    address_kind = "email"
+
+    def __init__(self) -> None:
+        super().__init__(ChannelSettings(_env_file=None))
+        self.release = asyncio.Event()
+        self.calls = 0
+
+    def max_concurrent_sends(self) -> int:
+        return 1
+
+    async def send(self, message: OutboundMessage) -> SendResult:
+        self.calls += 1
+        await self.release.wait()
+        return SendResult(provider_message_id="x")
+
+
+class NullPublisher:
+    async def publish(self, event: Any) -> None:
+        return None
+
+
+def request(index: int) -> DeliveryRequested:
+    delivery = message_for(Blocking, f"dl_runner_test_{index:08d}").delivery.model_copy(
+        update={"channel": "blocking"}
+    )
+    return DeliveryRequested(correlation_id="c", data=delivery)
+
+
+def context() -> MessageContext[Any]:
+    return MessageContext(None, 1, 3, False, NullPublisher())  # type: ignore[arg-type]
+
+
+async def test_only_deliveries_with_a_free_send_slot_are_claimed(db: Any) -> None:
+    adapter = Blocking()
+    runner = ChannelRunner(adapter, SendLog(db.sends_blocking, "w1", 60), None)
+    tasks = [asyncio.create_task(runner.handle(request(i), context())) for i in range(3)]
+    await asyncio.sleep(0.5)
+    assert adapter.calls == 1
+    assert await db.sends_blocking.count_documents({}) == 1  # the other two wait unclaimed
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    [claimed] = await db.sends_blocking.find().to_list(None)
+    assert claimed["state"] == "sending"  # cancelled during the provider call: outcome unknown
+
+
+async def test_a_worker_stopped_before_the_provider_call_releases_its_claim(db: Any) -> None:
+    adapter = Blocking()
+    limiter = RateLimiter(rate=0.01, burst=1)
+    await limiter.acquire()  # the next send has to wait ~100 s for a token
+    runner = ChannelRunner(adapter, SendLog(db.sends_blocking, "w1", 60), None, limiter=limiter)
+    task = asyncio.create_task(runner.handle(request(9), context()))
+    await asyncio.sleep(0.5)
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    doc = await db.sends_blocking.find_one({"_id": "dl_runner_test_00000009"})
+    assert doc is not None and doc["state"] == "retry" and doc["reason"] == "worker-stopped"
+    assert adapter.calls == 0
