@@ -32,10 +32,12 @@ from pymongo import ASCENDING, DESCENDING
 from pymongo.asynchronous.collection import AsyncCollection
 
 from services.channels import discover
+from services.dispatcher import alerts as alerts_module
 from services.dispatcher.routing import delivery_id, next_channel, plan_certificate, supersedes
 from shared.channels.adapter import ChannelAdapter
 from shared.channels.service import channel_router
 from shared.contracts import utcnow
+from shared.contracts.alert import ActionReported, AlertPublished
 from shared.contracts.certificate import CertificateIssued
 from shared.contracts.delivery import (
     FINAL_FAILURES,
@@ -45,7 +47,12 @@ from shared.contracts.delivery import (
     DeliveryStatus,
     Recipient,
 )
-from shared.contracts.inbound import ContactLinked, DeliveryWaitExpired, DeliveryWaitExpiredData
+from shared.contracts.inbound import (
+    ContactLinked,
+    DeliveryWaitExpired,
+    DeliveryWaitExpiredData,
+    InboundMessage,
+)
 from shared.contracts.pledge import PostalAddress
 from shared.messaging.consumer import MessageContext
 from shared.messaging.errors import PermanentError, RetryableError
@@ -74,6 +81,10 @@ class Deps:
     adapters: dict[str, type[ChannelAdapter]]
     public_base_url: str
     pledges: AsyncCollection[Document] | None = None
+    member_keys: AsyncCollection[Document] | None = None
+    alerts: AsyncCollection[Document] | None = None
+    alert_versions: AsyncCollection[Document] | None = None
+    action_reports: AsyncCollection[Document] | None = None
     waits: dict[str, float] = field(default_factory=dict)
     wait_queue: str = ""
 
@@ -170,6 +181,7 @@ async def create_delivery(
         priority=base["priority"],
         recipient=recipient,
         certificate=base.get("certificate"),
+        alert=base.get("alert"),
         unsubscribe_url=base.get("unsubscribe_url"),
         fallback_from=fallback_from,
         requested_at=now,
@@ -192,6 +204,7 @@ async def create_delivery(
         "updated_at": now,
         "request": request.model_dump(mode="json"),
         "history": [{"state": state, "attempt": 1, "reason": skipped_reason, "at": now}],
+        **base.get("extra", {}),
     }
     if state == "waiting":
         doc["wait_until"] = now + timedelta(seconds=wait_seconds)
@@ -353,7 +366,9 @@ async def fall_back(ctx: MessageContext[Deps], failed: Document, member: Documen
         "priority": request.priority,
         "recipient": recipient_of(member),
         "certificate": request.certificate,
+        "alert": request.alert,
         "unsubscribe_url": request.unsubscribe_url,
+        "extra": {k: failed[k] for k in ("action_token", "alert_id") if k in failed},
     }
     doc = await create_delivery(deps, base, channel, None, failed["_id"])
     if doc["state"] == "pending":
@@ -387,6 +402,14 @@ async def bootstrap(resources: Resources) -> Deps:
         [("purpose", ASCENDING), ("source_id", ASCENDING), ("member_id", ASCENDING)]
     )
     await deliveries.create_index([("state", ASCENDING), ("updated_at", DESCENDING)])
+    await deliveries.create_index([("action_token", ASCENDING)], unique=True, sparse=True)
+    await deliveries.create_index(
+        [("member_id", ASCENDING), ("purpose", ASCENDING), ("created_at", DESCENDING)]
+    )
+    alerts = durable(resources.db.alerts)
+    await alerts.create_index([("number", ASCENDING)])
+    action_reports = durable(resources.db.action_reports)
+    await action_reports.create_index([("alert_id", ASCENDING)])
     adapters = discover()
     await declare_channel_queues(resources.publisher, settings, adapters)
     group = router.consumer_group(settings)
@@ -398,6 +421,15 @@ async def bootstrap(resources: Resources) -> Deps:
         adapters=adapters,
         public_base_url=settings.public_base_url,
         pledges=resources.db.pledges,
+        member_keys=resources.db.member_keys,
+        alerts=alerts,
+        alert_versions=durable(resources.db.alert_versions),
+        action_reports=action_reports,
         waits=address_waits(adapters),
         wait_queue=wait_queue,
     )
+
+
+router.handles(AlertPublished)(alerts_module.on_alert_published)
+router.handles(ActionReported)(alerts_module.on_action_reported)
+router.handles(InboundMessage)(alerts_module.on_inbound_message)

@@ -32,6 +32,7 @@ from pydantic import BaseModel, Field, ValidationError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.intake import ids
+from services.intake.alerts import add_alert_routes
 from services.intake.certificates import add_certificate_routes
 from services.intake.deliveries import add_delivery_routes
 from services.intake.i18n import UI, Lang, countries, message, pick_language, ui
@@ -379,6 +380,7 @@ def create_app(
     add_table_import_routes(app, settings, secret)
     add_certificate_routes(app, settings, templates)
     add_delivery_routes(app, settings, templates)
+    add_alert_routes(app, settings, templates)
     return app
 
 

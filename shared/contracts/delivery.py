@@ -14,6 +14,7 @@ from typing import Literal
 
 from pydantic import AwareDatetime, Field
 
+from shared.contracts.alert import Official
 from shared.contracts.envelope import Event, Payload
 from shared.contracts.pledge import Language, PostalAddress
 
@@ -58,6 +59,25 @@ class CertificateRef(Payload):
     replaces: str | None = None
 
 
+class AlertRef(Payload):
+    """An Urgent Action alert as one member receives it: in their language, letter personalised."""
+
+    alert_id: str
+    number: str = Field(examples=["UA 12/26"])
+    kind: Literal["alert", "update", "closure"] = "alert"
+    urgent: bool = False
+    sensitive: bool = False
+    title: str
+    summary: str
+    actions: list[str] = Field(default_factory=list)
+    officials: list[Official] = Field(default_factory=list)
+    letter: str = Field(default="", description="The letter template with the member's name filled in.")
+    letter_subject: str = ""
+    deadline: AwareDatetime | None = None
+    public_url: str
+    action_url: str = Field(description="This member's one-click 'I took action' link.")
+
+
 class DeliveryRequestedData(Payload):
     delivery_id: str = Field(
         description="Deterministic: purpose x source x member x channel. Channels claim it once.",
@@ -71,6 +91,7 @@ class DeliveryRequestedData(Payload):
     )
     recipient: Recipient
     certificate: CertificateRef | None = None
+    alert: AlertRef | None = None
     unsubscribe_url: str | None = Field(default=None, description="One-click unsubscribe (RFC 8058).")
     fallback_from: str | None = Field(default=None, description="The failed delivery this one replaces.")
     requested_at: AwareDatetime

@@ -16,7 +16,8 @@ import asyncio
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
+from urllib.parse import quote, urlencode
 
 import aiosmtplib
 import httpx
@@ -116,6 +117,7 @@ class EmailAdapter(ChannelAdapter):
     attachments = ("pdf",)
     max_attachment_bytes = 10_000_000
     rate_per_second = 50.0
+    purposes = frozenset({"certificate", "alert"})
     resend_is_safe = False
     settings_class = EmailSettings
 
@@ -173,13 +175,12 @@ class EmailAdapter(ChannelAdapter):
         context = {
             "name": recipient.name,
             "certificate": delivery.certificate,
+            "alert": delivery.alert,
+            "officials": officials_with_mailto(delivery),
             "unsubscribe_url": delivery.unsubscribe_url,
         }
         mail = EmailMessage()
-        number = delivery.certificate.certificate_number if delivery.certificate else delivery.source_id
-        mail["Subject"] = SUBJECTS.get((delivery.purpose, language), SUBJECTS[("certificate", "en")]).format(
-            number=number
-        )
+        mail["Subject"] = subject(delivery)
         mail["From"] = formataddr((s.from_name, s.from_address))
         mail["To"] = Address(display_name=recipient.name, addr_spec=recipient.email)
         mail["Date"] = format_datetime(utcnow())
@@ -218,6 +219,44 @@ class EmailAdapter(ChannelAdapter):
                 f"connection lost while sending: {error}", reason="smtp-connection-lost"
             ) from error
         return SendResult(provider_message_id=str(mail["Message-ID"]))
+
+
+ALERT_SUBJECT = {
+    ("alert", "en"): "Urgent Action {number}: {title}",
+    ("alert", "km"): "សកម្មភាពបន្ទាន់ {number}៖ {title}",
+    ("update", "en"): "Update on Urgent Action {number}: {title}",
+    ("update", "km"): "ព័ត៌មានបន្ថែម សកម្មភាពបន្ទាន់ {number}៖ {title}",
+    ("closure", "en"): "Urgent Action {number} closed: {title}",
+    ("closure", "km"): "សកម្មភាពបន្ទាន់ {number} បានបិទ៖ {title}",
+}
+
+
+def subject(delivery: DeliveryRequestedData) -> str:
+    language = delivery.recipient.language
+    if delivery.alert is not None:
+        alert = delivery.alert
+        text = ALERT_SUBJECT[(alert.kind, language)].format(number=alert.number, title=alert.title)
+        return ("URGENT: " if alert.urgent and alert.kind == "alert" else "") + text
+    number = delivery.certificate.certificate_number if delivery.certificate else delivery.source_id
+    return SUBJECTS.get((delivery.purpose, language), SUBJECTS[("certificate", "en")]).format(number=number)
+
+
+def officials_with_mailto(delivery: DeliveryRequestedData) -> list[dict[str, Any]]:
+    """Each official with a mailto: link pre-filled with the subject and the personalised letter."""
+    alert = delivery.alert
+    if alert is None:
+        return []
+    found = []
+    for official in alert.officials:
+        link = None
+        if official.email:
+            salutation = official.salutation or official.name
+            body = alert.letter.replace("{salutation}", salutation)
+            link = f"mailto:{official.email}?" + urlencode(
+                {"subject": alert.letter_subject or alert.title, "body": body}, quote_via=quote
+            )
+        found.append({"official": official, "mailto": link})
+    return found
 
 
 def _by_code(code: int, text: str) -> Exception:

@@ -38,6 +38,7 @@ from shared.channels import (
     SendResult,
 )
 from shared.channels.meta import handshake, signed
+from shared.channels.texts import alert_text
 from shared.contracts import utcnow
 
 WINDOW = timedelta(hours=24)
@@ -71,6 +72,7 @@ class MessengerAdapter(ChannelAdapter):
     max_attachment_bytes = 8_000_000
     rate_per_second = 20.0
     address_wait_seconds = 86_400.0
+    purposes = frozenset({"certificate", "alert"})
     resend_is_safe = False
     settings_class = MessengerSettings
 
@@ -139,12 +141,22 @@ class MessengerAdapter(ChannelAdapter):
         assert psid is not None
         if self.window_open(message):
             kind: dict[str, str] = {"messaging_type": "RESPONSE"}
+        elif message.delivery.alert is not None:  # no message tag fits a broadcast (platform policy)
+            raise PermanentDeliveryError("alerts need an open 24-hour window", reason="outside-24h-window")
         elif self.own.certificate_tag:
             kind = {"messaging_type": "MESSAGE_TAG", "tag": self.own.certificate_tag}
         else:
             raise PermanentDeliveryError(
                 "outside the 24-hour window and no tag fits", reason="outside-24h-window"
             )
+        if message.delivery.alert is not None:
+            text = {
+                "recipient": {"id": psid},
+                **kind,
+                "message": {"text": alert_text(message.delivery)[:2000]},
+            }
+            sent = await self._call("/messages", json=text)
+            return SendResult(provider_message_id=str(sent.get("message_id")))
         image = message.attachments[0]
         upload = await self._call(
             "/message_attachments",

@@ -30,6 +30,7 @@ from shared.channels import (
     RetryableDeliveryError,
     SendResult,
 )
+from shared.channels.texts import alert_text
 from shared.contracts import utcnow
 from shared.contracts.delivery import DeliveryRequestedData
 from shared.storage import Document, create_client, database
@@ -63,6 +64,7 @@ class SignalAdapter(ChannelAdapter):
     attachments = ("png",)
     max_attachment_bytes = 10_000_000
     rate_per_second = 2.0
+    purposes = frozenset({"certificate", "alert"})
     resend_is_safe = False
     settings_class = SignalSettings
 
@@ -110,6 +112,8 @@ class SignalAdapter(ChannelAdapter):
         return self._db.signal_attempts
 
     def text(self, delivery: DeliveryRequestedData) -> str:
+        if delivery.alert is not None:
+            return alert_text(delivery)
         certificate = delivery.certificate
         return TEXTS[delivery.recipient.language].format(
             name=delivery.recipient.name,

@@ -35,6 +35,7 @@ from shared.channels import (
     SendResult,
 )
 from shared.channels.meta import handshake, signed
+from shared.channels.texts import alert_text
 from shared.contracts import utcnow
 
 WINDOW = timedelta(hours=24)
@@ -58,6 +59,9 @@ class WhatsAppSettings(ChannelSettings):
     app_secret: SecretStr | None = Field(default=None, description="App secret: verifies webhook signatures.")
     verify_token: SecretStr | None = Field(default=None, description="Token for the webhook GET handshake.")
     template: str = "pledge_certificate"
+    update_template: str = Field(
+        default="samleng_update", description="Approved template for alerts outside the 24 h window."
+    )
     timeout_seconds: float = 20.0
 
 
@@ -68,6 +72,7 @@ class WhatsAppAdapter(ChannelAdapter):
     attachments = ("png",)
     max_attachment_bytes = 5_000_000
     rate_per_second = 80.0
+    purposes = frozenset({"certificate", "alert"})
     resend_is_safe = False
     settings_class = WhatsAppSettings
 
@@ -132,6 +137,8 @@ class WhatsAppAdapter(ChannelAdapter):
         return last is not None and utcnow() - last < WINDOW
 
     async def send(self, message: OutboundMessage) -> SendResult:
+        if message.delivery.alert is not None:
+            return await self._send_alert(message)
         delivery = message.delivery
         recipient = delivery.recipient
         assert recipient.phone is not None
@@ -168,6 +175,32 @@ class WhatsAppAdapter(ChannelAdapter):
                                 {"type": "text", "text": number},
                             ],
                         },
+                    ],
+                },
+            )
+        sent = await self._call("/messages", json=body)
+        return SendResult(provider_message_id=str(sent["messages"][0]["id"]))
+
+    async def _send_alert(self, message: OutboundMessage) -> SendResult:
+        """Inside the window: the alert text; outside it: the approved update template."""
+        delivery = message.delivery
+        recipient = delivery.recipient
+        assert recipient.phone is not None and delivery.alert is not None
+        body: dict[str, Any] = {
+            "messaging_product": "whatsapp",
+            "recipient_type": "individual",
+            "to": recipient.phone.lstrip("+"),
+        }
+        if self.window_open(message):
+            body.update(type="text", text={"body": alert_text(delivery), "preview_url": True})
+        else:
+            body.update(
+                type="template",
+                template={
+                    "name": self.own.update_template,
+                    "language": {"code": recipient.language},
+                    "components": [
+                        {"type": "body", "parameters": [{"type": "text", "text": delivery.alert.number}]},
                     ],
                 },
             )

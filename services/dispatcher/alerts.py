@@ -1,0 +1,195 @@
+"""Urgent Action alerts in the dispatcher: fan-out, updates to the original recipients, and
+"I took action" reports (by link or by a DONE reply).
+
+- `alert.published.v1` (kind `alert`): the alert is kept in `alerts` (the public page reads it);
+  every member who opted in to alerts, has not unsubscribed and follows one of its topics (no
+  topics chosen = all) gets ONE delivery, on the first channel of their preferences that can
+  carry an alert to them (adapters declare it). Delivery ids are deterministic (alert x sequence
+  x member x channel) and each carries a random per-member action token, so a fan-out that is
+  redelivered after a crash resumes: existing deliveries are found, not recreated, and the
+  channels' send logs make sure nobody gets a second copy.
+- kind `update` / `closure`: to exactly the members who received the original (any delivery of
+  it that was not skipped or failed), on the channel that reached them.
+- `action.reported.v1` and DONE replies (`inbound.message.v1`): one `action_reports` document
+  per alert and member, whatever the number of clicks or replies.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from services.dispatcher.routing import why_not
+from shared.contracts import utcnow
+from shared.contracts.alert import ActionReported, AlertPublished, AlertPublishedData
+from shared.contracts.delivery import AlertRef
+from shared.contracts.inbound import InboundMessage
+from shared.messaging.consumer import MessageContext
+from shared.storage import Document, insert_once
+
+ALERT_PRIORITY = 7
+URGENT_PRIORITY = 9
+REACHED = ("pending", "retrying", "unknown", "sent", "delivered")
+DONE_WORDS = frozenset({"done", "i took action", "took action", "រួចរាល់", "ធ្វើរួច", "បានធ្វើ"})
+
+
+def source_id(data: AlertPublishedData) -> str:
+    return f"{data.alert_id}#{data.sequence}"
+
+
+def alert_ref(data: AlertPublishedData, member: Document, action_url: str) -> AlertRef:
+    language = member.get("language", "en")
+    text = data.texts.get(language) or data.texts.get("en") or next(iter(data.texts.values()))
+    name = str(member.get("name", ""))
+    return AlertRef(
+        alert_id=data.alert_id,
+        number=data.number,
+        kind=data.kind,
+        urgent=data.urgent,
+        sensitive=data.sensitive,
+        title=text.title,
+        summary=text.summary,
+        actions=list(text.actions),
+        officials=list(data.officials),
+        letter=text.letter.replace("{name}", name),
+        letter_subject=text.letter_subject,
+        deadline=data.deadline,
+        public_url=data.public_url,
+        action_url=action_url,
+    )
+
+
+def follows(member: Document, topics: list[str]) -> bool:
+    chosen = member.get("topics") or []
+    return not chosen or bool(set(chosen) & set(topics))
+
+
+async def keep_alert(deps: Any, data: AlertPublishedData) -> None:
+    """The public page reads `alerts`: the latest version of each alert, with its history."""
+    version = data.model_dump(mode="json")
+    await insert_once(deps.alert_versions, {"_id": source_id(data), **version})
+    await deps.alerts.update_one(
+        {"_id": data.alert_id, "sequence": {"$not": {"$gt": data.sequence}}},
+        {
+            "$set": {
+                **version,
+                "state": "closed" if data.kind == "closure" else "published",
+                "updated_at": utcnow(),
+            },
+            "$setOnInsert": {"first_published_at": data.published_at},
+        },
+        upsert=True,
+    )
+
+
+async def on_alert_published(event: AlertPublished, ctx: MessageContext[Any]) -> None:
+    from services.dispatcher.app import create_delivery, publish_request, recipient_of
+
+    deps, data = ctx.deps, event.data
+    await keep_alert(deps, data)
+    if data.kind == "alert":
+        members = deps.members.find({"alerts_opt_in": True, "unsubscribed": {"$ne": "all"}})
+        targets = ((member, None) async for member in members)
+    else:
+        targets = original_recipients(deps, data)
+    created = 0
+    async for member, channel in targets:
+        if not follows(member, list(data.topics)) and data.kind == "alert":
+            continue
+        recipient = recipient_of(member)
+        unsubscribed = member.get("unsubscribed") or []
+        if channel is None:
+            channel = next(
+                (
+                    c
+                    for c in member.get("channels") or []
+                    if why_not(c, recipient, "alert", deps.adapters, unsubscribed) is None
+                ),
+                None,
+            )
+        if channel is None or why_not(channel, recipient, "alert", deps.adapters, unsubscribed) is not None:
+            continue
+        token = secrets.token_urlsafe(18)
+        base = {
+            "purpose": "alert",
+            "source_id": source_id(data),
+            "correlation_id": data.alert_id,
+            "priority": URGENT_PRIORITY if data.urgent else ALERT_PRIORITY,
+            "recipient": recipient,
+            "alert": alert_ref(data, member, f"{deps.public_base_url.rstrip('/')}/a/done/{token}"),
+            "unsubscribe_url": f"{deps.public_base_url.rstrip('/')}/u/{member['unsubscribe_token']}"
+            if member.get("unsubscribe_token")
+            else None,
+            "extra": {"action_token": token, "alert_id": data.alert_id},
+        }
+        doc = await create_delivery(deps, base, channel, None, None)
+        if doc["state"] == "pending":
+            await publish_request(ctx.publisher, doc)
+        created += 1
+    ctx.log.info("alert fanned out", alert_id=data.alert_id, kind=data.kind, deliveries=created)
+
+
+async def original_recipients(deps: Any, data: AlertPublishedData) -> Any:
+    """Members who received the original alert, with the channel that reached them."""
+    reached = deps.deliveries.find(
+        {"purpose": "alert", "source_id": f"{data.alert_id}#0", "state": {"$in": list(REACHED)}},
+        {"member_id": 1, "channel": 1},
+    )
+    seen: set[str] = set()
+    async for delivery in reached:
+        if delivery["member_id"] in seen:
+            continue
+        seen.add(delivery["member_id"])
+        member = await deps.members.find_one({"_id": delivery["member_id"]})
+        if member is not None and "all" not in (member.get("unsubscribed") or []):
+            yield member, delivery["channel"]
+
+
+async def record_action(deps: Any, alert_id: str, member_id: str, source: str, at: Any) -> bool:
+    return await insert_once(
+        deps.action_reports,
+        {
+            "_id": f"{alert_id}:{member_id}",
+            "alert_id": alert_id,
+            "member_id": member_id,
+            "source": source,
+            "at": at,
+        },
+    )
+
+
+async def on_action_reported(event: ActionReported, ctx: MessageContext[Any]) -> None:
+    data = event.data
+    counted = await record_action(ctx.deps, data.alert_id, data.member_id, data.source, data.reported_at)
+    ctx.log.info("action reported", alert_id=data.alert_id, counted=counted, source=data.source)
+
+
+def is_done(text: str) -> bool:
+    words = "".join(
+        ch for ch in text.casefold() if ch.isalnum() or ch.isspace() or "\u1780" <= ch <= "\u17ff"
+    )
+    return " ".join(words.split()) in DONE_WORDS
+
+
+async def on_inbound_message(event: InboundMessage, ctx: MessageContext[Any]) -> None:
+    """A DONE reply counts as taking action on the member's latest alert."""
+    deps, data = ctx.deps, event.data
+    if not is_done(data.text):
+        return
+    owner = await deps.member_keys.find_one({"_id": f"{data.sender_kind}:{data.sender}"})
+    if owner is None:
+        return
+    latest = (
+        await deps.deliveries.find(
+            {"purpose": "alert", "member_id": owner["member_id"], "state": {"$in": list(REACHED)}},
+            {"alert_id": 1, "created_at": 1},
+        )
+        .sort("created_at", -1)
+        .limit(1)
+        .to_list(1)
+    )
+    if latest and latest[0].get("alert_id"):
+        counted = await record_action(
+            deps, latest[0]["alert_id"], owner["member_id"], "chat-reply", data.received_at
+        )
+        ctx.log.info("action reported by reply", alert_id=latest[0]["alert_id"], counted=counted)

@@ -1,0 +1,299 @@
+"""Urgent Action alerts on the public site and the operators' alert API.
+
+    POST /api/v1/operator/alerts               publish an alert (operators; 202)
+    POST /api/v1/operator/alerts/{id}/updates  publish an update, a deadline extension or the
+                                               closure; it goes to the original recipients
+    GET  /api/v1/operator/alerts/{id}          the alert with delivery and action totals
+    GET  /a/{slug}                             the public alert page (EN/KM): case, actions,
+                                               officials with mailto links, the letter
+    GET  /a/done/{token}, POST                 "I took action": one click from the member's own link
+
+Intake stays a gateway: publishing hands `alert.published.v1` to the dispatcher, which keeps the
+alert (`alerts`, read here) and fans it out; an action report is `action.reported.v1`, counted
+once per member and alert by the dispatcher (`action_reports`, read here for the totals).
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import datetime
+from typing import Annotated, Any, Literal
+from urllib.parse import quote, urlencode
+
+from fastapi import FastAPI, Header, Request
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from jinja2 import Environment
+from pydantic import AwareDatetime, BaseModel, Field
+
+from services.intake.auth import operator_denied
+from services.intake.i18n import pick_language, ui
+from services.intake.settings import IntakeSettings
+from services.intake.submission import Unavailable
+from shared.contracts import utcnow
+from shared.contracts.alert import (
+    ActionReported,
+    ActionReportedData,
+    AlertPublished,
+    AlertPublishedData,
+    AlertText,
+    Official,
+    Topic,
+)
+
+NUMBER = re.compile(r"^UA \d{1,4}/\d{2}$")
+TEXT: dict[str, dict[str, str]] = {
+    "urgent_action": {"en": "Urgent Action", "km": "សកម្មភាពបន្ទាន់"},
+    "closed": {"en": "This Urgent Action is closed.", "km": "សកម្មភាពបន្ទាន់នេះបានបិទហើយ។"},
+    "deadline": {"en": "Please act before", "km": "សូមធ្វើសកម្មភាពមុន"},
+    "actions": {"en": "What you can do", "km": "អ្វីដែលអ្នកអាចធ្វើបាន"},
+    "background": {"en": "Background", "km": "សាវតា"},
+    "officials": {"en": "Write to", "km": "សរសេរទៅកាន់"},
+    "write_email": {"en": "write an email", "km": "សរសេរអ៊ីមែល"},
+    "letter": {"en": "A letter you can send", "km": "លិខិតដែលអ្នកអាចផ្ញើបាន"},
+    "your_name": {"en": "[your name]", "km": "[ឈ្មោះរបស់អ្នក]"},
+    "unknown": {"en": "We do not know this Urgent Action.", "km": "យើងមិនស្គាល់សកម្មភាពបន្ទាន់នេះទេ។"},
+    "done_ask": {
+        "en": "Did you take action on this Urgent Action?",
+        "km": "តើអ្នកបានធ្វើសកម្មភាពលើសកម្មភាពបន្ទាន់នេះទេ?",
+    },
+    "done_button": {"en": "I took action", "km": "ខ្ញុំបានធ្វើសកម្មភាព"},
+    "done_thanks": {"en": "Thank you — your action is counted.", "km": "សូមអរគុណ — សកម្មភាពរបស់អ្នកត្រូវបានរាប់។"},
+    "done_unknown": {"en": "This link is not valid.", "km": "តំណនេះមិនត្រឹមត្រូវទេ។"},
+    "retry": {
+        "en": "We could not record this right now. Please try again.",
+        "km": "យើងមិនអាចកត់ត្រាបានទេឥឡូវនេះ។ សូមព្យាយាមម្តងទៀត។",
+    },
+}
+
+
+class AlertInput(BaseModel):
+    """An Urgent Action as an operator writes it."""
+
+    number: str = Field(pattern=NUMBER.pattern, examples=["UA 12/26"])
+    urgent: bool = False
+    sensitive: bool = Field(default=False, description="Chat messages will carry only the link, no names.")
+    topics: list[Topic] = Field(min_length=1)
+    texts: dict[Literal["en", "km"], AlertText] = Field(description="Both English and Khmer are required.")
+    officials: list[Official] = Field(default_factory=list, max_length=50)
+    deadline: AwareDatetime | None = None
+
+
+class AlertChange(BaseModel):
+    kind: Literal["update", "closure"] = "update"
+    texts: dict[Literal["en", "km"], AlertText] | None = Field(
+        default=None, description="New texts (both languages); unset = keep the current ones."
+    )
+    deadline: AwareDatetime | None = Field(default=None, description="A new (extended) deadline.")
+
+
+def slug(number: str) -> str:
+    return number.replace(" ", "-").replace("/", "-")
+
+
+def generic_mailto(official: dict[str, Any], texts: dict[str, Any], language: str) -> str | None:
+    if not official.get("email"):
+        return None
+    letter = str(texts.get("letter", "")).replace("{name}", TEXT["your_name"][language])
+    letter = letter.replace("{salutation}", official.get("salutation") or official.get("name", ""))
+    query = urlencode(
+        {"subject": texts.get("letter_subject") or texts.get("title", ""), "body": letter}, quote_via=quote
+    )
+    return f"mailto:{official['email']}?{query}"
+
+
+def add_alert_routes(app: FastAPI, settings: IntakeSettings, templates: Environment) -> None:
+    def db() -> Any:
+        return app.state.status.database()
+
+    def t_for(language: str) -> Any:
+        return lambda key, **kw: TEXT[key][language].format(**kw) if key in TEXT else ui(key, language, **kw)  # type: ignore[arg-type]
+
+    async def publish(event: Any) -> JSONResponse | None:
+        try:
+            await app.state.gateway.publish(event)
+        except Unavailable:
+            return JSONResponse(
+                {"detail": "not handed over; retry"}, status_code=503, headers={"Retry-After": "30"}
+            )
+        return None
+
+    @app.post(
+        "/api/v1/operator/alerts",
+        status_code=202,
+        summary="Publish an Urgent Action alert (operators)",
+        responses={
+            401: {"description": "Operator token missing or wrong"},
+            422: {"description": "Invalid alert"},
+        },
+    )
+    async def publish_alert(
+        body: AlertInput, authorization: Annotated[str | None, Header()] = None
+    ) -> JSONResponse:
+        denied = operator_denied(settings, authorization)
+        if denied is not None:
+            return denied
+        missing = {"en", "km"} - set(body.texts)
+        if missing:
+            detail = [
+                {"field": f"texts.{m}", "code": "required", "message": f"{m} text is required"}
+                for m in sorted(missing)
+            ]
+            return JSONResponse({"detail": detail}, status_code=422)
+        if await db().alerts.find_one({"number": body.number}, {"_id": 1}):
+            return JSONResponse(
+                {"detail": [{"field": "number", "code": "taken", "message": "number already used"}]},
+                status_code=422,
+            )
+        alert_id = f"al_{uuid.uuid4().hex[:20]}"
+        public_url = f"{settings.public_base_url.rstrip('/')}/a/{slug(body.number)}"
+        data = AlertPublishedData(
+            alert_id=alert_id, public_url=public_url, published_at=utcnow(), **body.model_dump()
+        )
+        failed = await publish(AlertPublished(correlation_id=alert_id, data=data))
+        if failed is not None:
+            return failed
+        return JSONResponse(
+            {"alert_id": alert_id, "number": body.number, "public_url": public_url}, status_code=202
+        )
+
+    @app.post(
+        "/api/v1/operator/alerts/{alert_id}/updates",
+        status_code=202,
+        summary="Update or close an alert (operators)",
+    )
+    async def change_alert(
+        alert_id: str, body: AlertChange, authorization: Annotated[str | None, Header()] = None
+    ) -> JSONResponse:
+        denied = operator_denied(settings, authorization)
+        if denied is not None:
+            return denied
+        current = await db().alerts.find_one({"_id": alert_id})
+        if current is None:
+            return JSONResponse({"detail": "unknown alert"}, status_code=404)
+        if current.get("state") == "closed":
+            return JSONResponse({"detail": "the alert is closed"}, status_code=409)
+        fields = {k: current[k] for k in AlertPublishedData.model_fields if k in current}
+        fields.update(kind=body.kind, sequence=int(current["sequence"]) + 1, published_at=utcnow())
+        if body.texts is not None:
+            fields["texts"] = {k: v.model_dump() for k, v in body.texts.items()}
+        if body.deadline is not None:
+            fields["deadline"] = body.deadline
+        data = AlertPublishedData.model_validate(fields)
+        failed = await publish(AlertPublished(correlation_id=alert_id, data=data))
+        if failed is not None:
+            return failed
+        return JSONResponse(
+            {"alert_id": alert_id, "sequence": data.sequence, "kind": data.kind}, status_code=202
+        )
+
+    @app.get(
+        "/api/v1/operator/alerts/{alert_id}", summary="An alert with delivery and action totals (operators)"
+    )
+    async def alert_totals(
+        alert_id: str, authorization: Annotated[str | None, Header()] = None
+    ) -> JSONResponse:
+        denied = operator_denied(settings, authorization)
+        if denied is not None:
+            return denied
+        current = await db().alerts.find_one(
+            {"_id": alert_id}, {"_id": 0, "updated_at": 0, "first_published_at": 0}
+        )
+        if current is None:
+            return JSONResponse({"detail": "unknown alert"}, status_code=404)
+        deliveries: dict[str, dict[str, int]] = {}
+        async for doc in db().deliveries.find(
+            {"purpose": "alert", "correlation_id": alert_id}, {"source_id": 1, "state": 1, "channel": 1}
+        ):
+            per = deliveries.setdefault(doc["source_id"].split("#")[-1], {})
+            per[doc["state"]] = per.get(doc["state"], 0) + 1
+        actions: dict[str, int] = {}
+        async for report in db().action_reports.find({"alert_id": alert_id}, {"source": 1}):
+            actions[report["source"]] = actions.get(report["source"], 0) + 1
+        body = {
+            "alert": current,
+            "deliveries_by_sequence": deliveries,
+            "actions": {"total": sum(actions.values()), "by_source": actions},
+        }
+        return JSONResponse(_jsonable(body))
+
+    def page(request: Request, name: str, language: str, status: int = 200, **context: Any) -> HTMLResponse:
+        html = templates.get_template(name).render(
+            lang=language, other_lang="km" if language == "en" else "en", t=t_for(language), **context
+        )
+        return HTMLResponse(html, status_code=status, headers={"Referrer-Policy": "no-referrer"})
+
+    def language_of(request: Request, lang: str | None) -> str:
+        return pick_language(
+            lang, request.cookies.get("samleng_lang"), request.headers.get("accept-language")
+        )
+
+    @app.get("/a/done/{token}", response_class=HTMLResponse, include_in_schema=False)
+    async def done_page(request: Request, token: str, lang: str | None = None) -> Response:
+        language = language_of(request, lang)
+        delivery = await _delivery_of(db(), token)
+        if delivery is None:
+            return page(request, "alert_done.html", language, 404, state="unknown", token=None)
+        return page(request, "alert_done.html", language, state="ask", token=token)
+
+    @app.post("/a/done/{token}", response_class=HTMLResponse, include_in_schema=False)
+    async def report_done(request: Request, token: str, lang: str | None = None) -> Response:
+        language = language_of(request, lang)
+        delivery = await _delivery_of(db(), token)
+        if delivery is None:
+            return page(request, "alert_done.html", language, 404, state="unknown", token=None)
+        event = ActionReported(
+            correlation_id=delivery["alert_id"],
+            data=ActionReportedData(
+                alert_id=delivery["alert_id"],
+                member_id=delivery["member_id"],
+                source="link",
+                reported_at=utcnow(),
+            ),
+        )
+        if await publish(event) is not None:
+            return page(request, "alert_done.html", language, 503, state="retry", token=token)
+        return page(request, "alert_done.html", language, state="thanks", token=None)
+
+    @app.get("/a/{alert_slug}", response_class=HTMLResponse, include_in_schema=False)
+    async def alert_page(request: Request, alert_slug: str, lang: str | None = None) -> Response:
+        language = language_of(request, lang)
+        number = alert_slug.replace("-", " ", 1).replace("-", "/")
+        alert = await db().alerts.find_one({"number": number})
+        if alert is None:
+            return page(request, "alert.html", language, 404, alert=None)
+        texts = alert["texts"].get(language) or alert["texts"]["en"]
+        officials = [{**o, "mailto": generic_mailto(o, texts, language)} for o in alert.get("officials", [])]
+        deadline = alert.get("deadline")
+        if isinstance(deadline, str):
+            deadline = datetime.fromisoformat(deadline)
+        letter = str(texts.get("letter", "")).replace("{name}", TEXT["your_name"][language])
+        return page(
+            request,
+            "alert.html",
+            language,
+            alert=alert,
+            texts=texts,
+            officials=officials,
+            deadline=deadline,
+            letter=letter,
+        )
+
+
+async def _delivery_of(db: Any, token: str) -> dict[str, Any] | None:
+    if not 16 <= len(token) <= 64:
+        return None
+    doc: dict[str, Any] | None = await db.deliveries.find_one(
+        {"action_token": token}, {"alert_id": 1, "member_id": 1}
+    )
+    return doc if doc and doc.get("alert_id") else None
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value

@@ -1,0 +1,85 @@
+"""Urgent Action contracts: an operator publishes an alert (or an update to it); members report
+that they took action.
+
+    alert.published.v1   the full alert as published (or an update / closure of an earlier one);
+                         the dispatcher keeps it (`alerts`) and fans it out to members
+    action.reported.v1   a member took action (the signed link on the alert page, or a DONE reply)
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import AwareDatetime, Field
+
+from shared.contracts.envelope import Event, Payload
+from shared.contracts.pledge import Language, PostalAddress
+
+Topic = Literal[
+    "political-prisoners", "land-evictions", "media-freedom", "elections", "human-rights-defenders"
+]
+TOPICS: tuple[str, ...] = (
+    "political-prisoners",
+    "land-evictions",
+    "media-freedom",
+    "elections",
+    "human-rights-defenders",
+)
+
+
+class Official(Payload):
+    name: str = Field(max_length=200)
+    title: str = Field(default="", max_length=200)
+    organisation: str = Field(default="", max_length=200)
+    email: str | None = Field(default=None, max_length=320)
+    postal_address: PostalAddress | None = None
+    salutation: str = Field(default="", max_length=200, examples=["Your Excellency"])
+
+
+class AlertText(Payload):
+    title: str = Field(max_length=300)
+    summary: str = Field(max_length=2000)
+    background: str = Field(default="", max_length=20_000)
+    actions: list[str] = Field(default_factory=list, description="Recommended actions, in order.")
+    letter: str = Field(
+        default="",
+        max_length=20_000,
+        description="Letter template; `{name}` is replaced by the member's name, `{salutation}` by the official's.",
+    )
+    letter_subject: str = Field(default="", max_length=300)
+
+
+class AlertPublishedData(Payload):
+    alert_id: str = Field(description="Stable id of the alert (updates carry the original's id).")
+    number: str = Field(examples=["UA 12/26"])
+    kind: Literal["alert", "update", "closure"] = "alert"
+    sequence: int = Field(default=0, ge=0, description="0 for the alert, 1.. for its updates and closure.")
+    urgent: bool = False
+    sensitive: bool = Field(
+        default=False, description="Chat messages carry no names, only the link (people at risk)."
+    )
+    topics: list[Topic] = Field(min_length=1)
+    texts: dict[Language, AlertText] = Field(description="English and Khmer text.")
+    officials: list[Official] = Field(default_factory=list)
+    deadline: AwareDatetime | None = None
+    public_url: str = Field(examples=["https://pledge.example.org/a/UA-12-26"])
+    published_at: AwareDatetime
+
+
+class AlertPublished(Event[AlertPublishedData]):
+    """An Urgent Action alert (or an update or closure of one) was published: deliver it."""
+
+    type: Literal["alert.published.v1"] = "alert.published.v1"
+
+
+class ActionReportedData(Payload):
+    alert_id: str
+    member_id: str
+    source: Literal["link", "chat-reply"]
+    reported_at: AwareDatetime
+
+
+class ActionReported(Event[ActionReportedData]):
+    """A member took action on an alert; counted once per member and alert."""
+
+    type: Literal["action.reported.v1"] = "action.reported.v1"

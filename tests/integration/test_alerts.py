@@ -1,0 +1,246 @@
+"""Urgent Action alerts on real components: the operator API on intake, the dispatcher's fan-out,
+email / Signal / WhatsApp channels with WhatsApp's inbound process, the SMTP sink and sandbox."""
+
+from __future__ import annotations
+
+import asyncio
+import email
+import email.policy
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlparse
+
+import httpx
+import pytest
+
+from tests.integration.test_chat_channels import MS_SECRET, WA_SECRET
+from tests.integration.test_delivery import Stack, wait_for_states
+from tests.service.conftest import OPERATOR, SECRET
+from tests.support.infra import MailSink, Sandbox
+from tests.support.ports import free_port
+
+pytestmark = pytest.mark.timeout(420)
+
+ALERT: dict[str, Any] = {
+    "number": "UA 12/26",
+    "urgent": False,
+    "topics": ["political-prisoners"],
+    "texts": {
+        "en": {
+            "title": "Release Sok Vanna",
+            "summary": "Opposition activist Sok Vanna was sentenced in a mass trial.",
+            "actions": ["Write to the Minister of Justice", "Share this alert"],
+            "letter": "{salutation},\n\nI am {name} and I call for the release of Sok Vanna.",
+            "letter_subject": "Release Sok Vanna",
+        },
+        "km": {
+            "title": "ដោះលែង សុខ វណ្ណា",
+            "summary": "សកម្មជន សុខ វណ្ណា ត្រូវបានកាត់ទោសក្នុងការកាត់ក្តីជាក្រុម។",
+            "actions": ["សរសេរទៅរដ្ឋមន្ត្រីក្រសួងយុត្តិធម៌"],
+            "letter": "{salutation},\n\nខ្ញុំឈ្មោះ {name} សូមអំពាវនាវឱ្យដោះលែង សុខ វណ្ណា។",
+            "letter_subject": "ដោះលែង សុខ វណ្ណា",
+        },
+    },
+    "officials": [
+        {
+            "name": "Minister of Justice",
+            "title": "Minister",
+            "organisation": "Ministry of Justice",
+            "email": "minister@justice.example",
+            "salutation": "Your Excellency",
+        }
+    ],
+}
+
+
+@pytest.fixture
+def mail(tmp_path: Path) -> Iterator[MailSink]:
+    sink = MailSink(tmp_path / "mail-run").start()
+    yield sink
+    sink.stop()
+
+
+@pytest.fixture
+def webhook_port() -> int:
+    return free_port()
+
+
+@pytest.fixture
+def sandbox(tmp_path: Path, webhook_port: int) -> Iterator[Sandbox]:
+    box = Sandbox(
+        tmp_path / "sandbox-run",
+        SANDBOX_WHATSAPP_WEBHOOK_URL=f"http://127.0.0.1:{webhook_port}/webhooks/whatsapp",
+        SANDBOX_WHATSAPP_APP_SECRET=WA_SECRET,
+        SANDBOX_MESSENGER_APP_SECRET=MS_SECRET,
+    ).start()
+    yield box
+    box.stop()
+
+
+@pytest.fixture
+def stack(
+    service_env: dict[str, str], tmp_path: Path, sandbox: Sandbox, mail: MailSink, webhook_port: int
+) -> Iterator[Any]:
+    intake_port = free_port()
+    env = {
+        **service_env,
+        **mail.client_env(),
+        **sandbox.client_env(),
+        "RETRY_DELAYS_MS": "[400, 800, 1600]",
+        "WHATSAPP_WEBHOOK_PORT": str(webhook_port),
+        "WHATSAPP_APP_SECRET": WA_SECRET,
+        "WHATSAPP_ACCESS_TOKEN": "whatsapp-token",
+        "DISPATCHER_PUBLIC_BASE_URL": f"http://127.0.0.1:{intake_port}",
+        "INTAKE_SECRET_KEY": SECRET,
+        "INTAKE_OPERATOR_TOKEN": OPERATOR,
+        "INTAKE_PORT": str(intake_port),
+        "INTAKE_PUBLIC_BASE_URL": f"http://127.0.0.1:{intake_port}",
+    }
+    running = Stack(env, tmp_path, [])
+    for module, name in (
+        ("services.dispatcher", "alert-dispatcher.1"),
+        ("services.intake", "intake.1"),
+        ("services.channels.email", "email.1"),
+        ("services.channels.signal", "signal.1"),
+        ("services.channels.whatsapp", "whatsapp.1"),
+        ("services.channels.whatsapp.inbound", "whatsapp-inbound.1"),
+    ):
+        running.start(module, name)
+    running.intake = f"http://127.0.0.1:{intake_port}"  # type: ignore[attr-defined]
+    yield running
+    for proc in reversed(running.procs):
+        proc.terminate()
+
+
+MEMBERS = {
+    "mb_a_email": {"channels": ["email"]},
+    "mb_a_signal": {"channels": ["signal", "email"]},
+    "mb_a_whatsapp": {"channels": ["whatsapp"], "language": "km"},
+    "mb_a_messenger": {"channels": ["messenger", "email"]},  # no PSID yet: email carries it
+    "mb_a_no_consent": {"channels": ["email"], "alerts_opt_in": False},
+    "mb_a_unsubscribed": {"channels": ["email"], "unsubscribed": ["all"]},
+    "mb_a_other_topic": {"channels": ["email"], "topics": ["elections"]},
+    "mb_a_post_only": {"channels": ["post"]},
+}
+
+
+async def seed_members(db: Any) -> None:
+    for index, (member_id, extra) in enumerate(MEMBERS.items()):
+        phone = f"+8551200{index:04d}"
+        await db.members.insert_one(
+            {
+                "_id": member_id,
+                "name": f"Member {index}",
+                "country": "KH",
+                "language": "en",
+                "email": f"{member_id}@example.org",
+                "phone": phone,
+                "alerts_opt_in": True,
+                "unsubscribe_token": f"tok_{member_id}_" + "z" * 16,
+                **extra,
+            }
+        )
+        await db.member_keys.insert_one({"_id": f"phone:{phone}", "member_id": member_id})
+
+
+def operator(stack: Any, method: str, path: str, body: Any = None) -> httpx.Response:
+    return httpx.request(
+        method,
+        f"{stack.intake}{path}",
+        json=body,
+        headers={"Authorization": f"Bearer {OPERATOR}"},
+        timeout=30,
+    )
+
+
+async def test_an_alert_reaches_each_eligible_member_once_and_actions_count_once(
+    stack: Any, db: Any, mail: MailSink, sandbox: Sandbox
+) -> None:
+    await seed_members(db)
+    anonymous = await asyncio.to_thread(httpx.post, f"{stack.intake}/api/v1/operator/alerts", json=ALERT)
+    assert anonymous.status_code == 401
+    published = await asyncio.to_thread(operator, stack, "POST", "/api/v1/operator/alerts", ALERT)
+    assert published.status_code == 202, published.text
+    alert_id = published.json()["alert_id"]
+
+    docs = await wait_for_states(
+        db, {"purpose": "alert", "source_id": f"{alert_id}#0"}, {"sent", "delivered"}, 4
+    )
+    await asyncio.sleep(1.5)  # nobody else gets one later either
+    docs = await db.deliveries.find({"purpose": "alert", "source_id": f"{alert_id}#0"}).to_list(None)
+    assert {d["member_id"]: d["channel"] for d in docs} == {
+        "mb_a_email": "email",
+        "mb_a_signal": "signal",
+        "mb_a_whatsapp": "whatsapp",
+        "mb_a_messenger": "email",
+    }
+
+    emails = mail.messages()
+    assert sorted(m["To"][0]["Address"] for m in emails) == [
+        "mb_a_email@example.org",
+        "mb_a_messenger@example.org",
+    ]
+    raw = mail.raw(next(m["ID"] for m in emails if m["To"][0]["Address"] == "mb_a_email@example.org"))
+    message = email.message_from_bytes(raw, policy=email.policy.default)
+    assert message["Subject"] == "Urgent Action UA 12/26: Release Sok Vanna"
+    html = message.get_body(("html",)).get_content()  # type: ignore[union-attr]
+    mailto = next(part.split('"')[0] for part in html.split('href="')[1:] if part.startswith("mailto:"))
+    query = parse_qs(urlparse(mailto.replace("&amp;", "&")).query)
+    assert query["subject"] == ["Release Sok Vanna"]
+    assert unquote(query["body"][0]).startswith("Your Excellency,\n\nI am Member 0 and I call")
+    [signal] = sandbox.get("/signal/_messages", recipient="+85512000001")["messages"]
+    assert "Release Sok Vanna" in signal["message"] and "/a/done/" in signal["message"]
+    [whatsapp] = sandbox.get("/whatsapp/_messages", to="85512000002")["messages"]
+    assert whatsapp["type"] == "template" and whatsapp["template"]["name"] == "samleng_update"
+
+    page = await asyncio.to_thread(httpx.get, f"{stack.intake}/a/UA-12-26", params={"lang": "km"})
+    assert (
+        page.status_code == 200
+        and "ដោះលែង សុខ វណ្ណា" in page.text
+        and "mailto:minister@justice.example" in page.text
+    )
+
+    # "I took action": by the member's link (twice) and by a DONE reply (twice) -> counted once each
+    token = next(d["action_token"] for d in docs if d["member_id"] == "mb_a_email")
+    for _ in range(2):
+        done = await asyncio.to_thread(httpx.post, f"{stack.intake}/a/done/{token}")
+        assert done.status_code == 200 and 'data-state="thanks"' in done.text
+    for _ in range(2):
+        sandbox.post("/whatsapp/_inbound", {"from": "85512000002", "text": "DONE"})
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and await db.action_reports.count_documents({"alert_id": alert_id}) < 2:
+        await asyncio.sleep(0.3)
+    await asyncio.sleep(1)
+    reports = await db.action_reports.find({"alert_id": alert_id}).to_list(None)
+    assert sorted((r["member_id"], r["source"]) for r in reports) == [
+        ("mb_a_email", "link"),
+        ("mb_a_whatsapp", "chat-reply"),
+    ]
+    totals = (await asyncio.to_thread(operator, stack, "GET", f"/api/v1/operator/alerts/{alert_id}")).json()
+    assert totals["actions"] == {"total": 2, "by_source": {"link": 1, "chat-reply": 1}}
+
+    # An update reaches exactly the original recipients, on the channel that reached them
+    changed = await asyncio.to_thread(
+        operator, stack, "POST", f"/api/v1/operator/alerts/{alert_id}/updates", {"kind": "update"}
+    )
+    assert changed.status_code == 202, changed.text
+    updates = await wait_for_states(
+        db, {"purpose": "alert", "source_id": f"{alert_id}#1"}, {"sent", "delivered"}, 4
+    )
+    assert {d["member_id"]: d["channel"] for d in updates} == {d["member_id"]: d["channel"] for d in docs}
+    subjects = [m["Subject"] for m in mail.messages()]
+    assert subjects.count("Update on Urgent Action UA 12/26: Release Sok Vanna") == 2
+
+
+async def test_a_sensitive_alert_names_nobody_in_chat(stack: Any, db: Any, sandbox: Sandbox) -> None:
+    await seed_members(db)
+    sensitive = {**ALERT, "number": "UA 13/26", "sensitive": True}
+    published = await asyncio.to_thread(operator, stack, "POST", "/api/v1/operator/alerts", sensitive)
+    assert published.status_code == 202, published.text
+    alert_id = published.json()["alert_id"]
+    await wait_for_states(db, {"purpose": "alert", "source_id": f"{alert_id}#0"}, {"sent", "delivered"}, 4)
+    [signal] = sandbox.get("/signal/_messages", recipient="+85512000001")["messages"]
+    assert "Sok Vanna" not in signal["message"]
+    assert signal["message"].endswith("/a/UA-13-26")
