@@ -244,3 +244,66 @@ async def test_a_sensitive_alert_names_nobody_in_chat(stack: Any, db: Any, sandb
     [signal] = sandbox.get("/signal/_messages", recipient="+85512000001")["messages"]
     assert "Sok Vanna" not in signal["message"]
     assert signal["message"].endswith("/a/UA-13-26")
+
+
+async def test_a_dispatcher_killed_mid_fan_out_resumes_and_every_member_has_exactly_one_delivery(
+    rabbit: Any, service_env: dict[str, str], tmp_path: Path, db: Any
+) -> None:
+    from shared.contracts import utcnow
+    from shared.contracts.alert import AlertPublished, AlertPublishedData
+    from tests.integration.test_delivery import publish
+
+    count = 10_000
+    await db.members.insert_many(
+        [
+            {
+                "_id": f"mb_fan_{i:05d}",
+                "name": f"Member {i}",
+                "country": "US",
+                "language": "en",
+                "email": f"fan{i}@example.org",
+                "channels": ["email"],
+                "alerts_opt_in": True,
+            }
+            for i in range(count)
+        ]
+    )
+    stack = Stack({**service_env, "DISPATCHER_PUBLIC_BASE_URL": "http://pledge.example.org"}, tmp_path, [])
+    victim = stack.start("services.dispatcher", "alert-dispatcher.1")
+    data = AlertPublishedData(
+        alert_id="al_fanout_kill",
+        number="UA 99/26",
+        topics=["political-prisoners"],
+        texts={"en": ALERT["texts"]["en"], "km": ALERT["texts"]["km"]},
+        public_url="http://pledge.example.org/a/UA-99-26",
+        published_at=utcnow(),
+    )
+    await publish(rabbit, [AlertPublished(correlation_id="al_fanout_kill", data=data)])  # type: ignore[list-item]
+    query = {"purpose": "alert", "source_id": "al_fanout_kill#0"}
+    deadline = time.monotonic() + 120
+    while await db.deliveries.count_documents(query) < count // 4 and time.monotonic() < deadline:
+        await asyncio.sleep(0.2)
+    victim.kill()
+    partial = await db.deliveries.count_documents(query)
+    assert 0 < partial < count, partial
+    try:
+        stack.start("services.dispatcher", "alert-dispatcher.2")
+        deadline = time.monotonic() + 300
+        while await db.deliveries.count_documents(query) < count and time.monotonic() < deadline:
+            await asyncio.sleep(0.5)
+        members = await db.deliveries.distinct("member_id", query)
+        assert len(members) == count
+        assert await db.deliveries.count_documents(query) == count, "exactly one delivery per member"
+    finally:
+        for proc in stack.procs:
+            proc.terminate()
+        await purge(rabbit.url, "samleng.channel-email")  # no email worker ran: leave no work behind
+
+
+async def purge(url: str, queue: str) -> None:
+    import aio_pika
+
+    connection = await aio_pika.connect(url)
+    channel = await connection.channel()
+    await (await channel.declare_queue(queue, passive=True)).purge()
+    await connection.close()

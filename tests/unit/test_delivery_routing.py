@@ -148,3 +148,50 @@ def test_every_delivery_state_can_be_shown_to_the_signer_in_both_languages() -> 
 
     for state in get_args(DeliveryState):
         assert set(UI[f"delivery_{state}"]) == {"en", "km"}, state
+
+
+def test_members_follow_the_topics_they_chose_or_all_of_them() -> None:
+    from services.dispatcher.alerts import follows
+
+    assert follows({}, ["elections"])
+    assert follows({"topics": ["elections", "media-freedom"]}, ["elections"])
+    assert not follows({"topics": ["land-evictions"]}, ["elections"])
+
+
+@pytest.mark.parametrize(("text", "done"), [("DONE", True), ("done!", True), ("រួចរាល់", True), ("not done yet", False)])
+def test_done_replies_are_recognised(text: str, done: bool) -> None:
+    from services.dispatcher.alerts import is_done
+
+    assert is_done(text) is done
+
+
+def test_a_sensitive_alert_in_chat_is_only_the_link() -> None:
+    from datetime import UTC, datetime
+
+    from shared.channels.texts import alert_text
+    from shared.contracts.delivery import AlertRef, DeliveryRequestedData
+
+    def delivery(sensitive: bool, kind: str = "alert") -> DeliveryRequestedData:
+        alert = AlertRef(
+            alert_id="al_1",
+            number="UA 1/26",
+            kind=kind,  # type: ignore[arg-type]
+            sensitive=sensitive,
+            title="Release Sok Vanna",
+            summary="Sok Vanna was sentenced.",
+            public_url="https://pledge.example.org/a/UA-1-26",
+            action_url="https://pledge.example.org/a/done/t",
+        )
+        return DeliveryRequestedData(
+            delivery_id="dl_1",
+            channel="signal",
+            purpose="alert",
+            source_id="al_1#0",
+            recipient=person(language="km"),
+            alert=alert,
+            requested_at=datetime.now(UTC),
+        )
+
+    assert alert_text(delivery(True)) == "សកម្មភាពបន្ទាន់ថ្មី UA 1/26៖ https://pledge.example.org/a/UA-1-26"
+    assert "Sok Vanna" in alert_text(delivery(False))
+    assert alert_text(delivery(False, "update")).startswith("ព័ត៌មានបន្ថែម — ")
