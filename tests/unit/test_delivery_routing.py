@@ -158,7 +158,9 @@ def test_members_follow_the_topics_they_chose_or_all_of_them() -> None:
     assert not follows({"topics": ["land-evictions"]}, ["elections"])
 
 
-@pytest.mark.parametrize(("text", "done"), [("DONE", True), ("done!", True), ("រួចរាល់", True), ("not done yet", False)])
+@pytest.mark.parametrize(
+    ("text", "done"), [("DONE", True), ("done!", True), ("រួចរាល់", True), ("not done yet", False)]
+)
 def test_done_replies_are_recognised(text: str, done: bool) -> None:
     from services.dispatcher.alerts import is_done
 
