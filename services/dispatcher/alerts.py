@@ -10,6 +10,9 @@
   channels' send logs make sure nobody gets a second copy.
 - kind `update` / `closure`: to exactly the members who received the original (any delivery of
   it that was not skipped or failed), on the channel that reached them.
+- quiet hours: a member's `quiet_hours` ({"start": "21:00", "end": "07:00"}, in their
+  `time_zone`) hold a non-urgent alert as a `waiting` delivery (reason `quiet-hours`) until they
+  end; the urgent-override policy: an alert published as `urgent` goes out at once, day or night.
 - `action.reported.v1` and DONE replies (`inbound.message.v1`): one `action_reports` document
   per alert and member, whatever the number of clicks or replies.
 """
@@ -17,7 +20,9 @@
 from __future__ import annotations
 
 import secrets
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from services.dispatcher.routing import why_not
 from shared.contracts import utcnow
@@ -59,6 +64,27 @@ def alert_ref(data: AlertPublishedData, member: Document, action_url: str) -> Al
     )
 
 
+def quiet_until(member: Document, now: datetime) -> datetime | None:
+    """When the member's quiet hours end, if `now` falls inside them (None otherwise)."""
+    quiet = member.get("quiet_hours") or {}
+    if not quiet.get("start") or not quiet.get("end"):
+        return None
+    try:
+        zone = ZoneInfo(member.get("time_zone") or "UTC")
+        start, end = (time.fromisoformat(quiet["start"]), time.fromisoformat(quiet["end"]))
+    except (ZoneInfoNotFoundError, ValueError):
+        return None
+    local = now.astimezone(zone)
+    today_end = datetime.combine(local.date(), end, zone)
+    if start <= end:  # e.g. 13:00-15:00
+        inside = start <= local.time() < end
+        until = today_end
+    else:  # over midnight, e.g. 21:00-07:00
+        inside = local.time() >= start or local.time() < end
+        until = today_end if local.time() < end else today_end + timedelta(days=1)
+    return until.astimezone(UTC) if inside else None
+
+
 def follows(member: Document, topics: list[str]) -> bool:
     chosen = member.get("topics") or []
     return not chosen or bool(set(chosen) & set(topics))
@@ -83,7 +109,7 @@ async def keep_alert(deps: Any, data: AlertPublishedData) -> None:
 
 
 async def on_alert_published(event: AlertPublished, ctx: MessageContext[Any]) -> None:
-    from services.dispatcher.app import create_delivery, publish_request, recipient_of
+    from services.dispatcher.app import create_delivery, publish_request, recipient_of, schedule_wait_end
 
     deps, data = ctx.deps, event.data
     await keep_alert(deps, data)
@@ -109,6 +135,7 @@ async def on_alert_published(event: AlertPublished, ctx: MessageContext[Any]) ->
             )
         if channel is None or why_not(channel, recipient, "alert", deps.adapters, unsubscribed) is not None:
             continue
+        hold_until = None if data.urgent else quiet_until(member, utcnow())
         token = secrets.token_urlsafe(18)
         base = {
             "purpose": "alert",
@@ -121,10 +148,14 @@ async def on_alert_published(event: AlertPublished, ctx: MessageContext[Any]) ->
             if member.get("unsubscribe_token")
             else None,
             "extra": {"action_token": token, "alert_id": data.alert_id},
+            "wait_reason": "quiet-hours",
         }
-        doc = await create_delivery(deps, base, channel, None, None)
+        wait = (hold_until - utcnow()).total_seconds() if hold_until else 0.0
+        doc = await create_delivery(deps, base, channel, None, None, max(0.0, wait))
         if doc["state"] == "pending":
             await publish_request(ctx.publisher, doc)
+        elif doc["state"] == "waiting" and doc.get("reason") == "quiet-hours":
+            await schedule_wait_end(ctx.publisher, deps, doc, wait)
         created += 1
     ctx.log.info("alert fanned out", alert_id=data.alert_id, kind=data.kind, deliveries=created)
 

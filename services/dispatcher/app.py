@@ -14,7 +14,7 @@ id under the primary key); reads `members` (pledge-intake's, with each member's 
 - a chosen channel that needs an address the member can still give by opting in (declared by its
   adapter as `address_wait_seconds`, e.g. Messenger's PSID) gets a `waiting` delivery: it is sent
   when `contact.linked.v1` brings the address, or skipped and fallen back from when the wait ends
-  (a per-message-TTL queue, `samleng.alert-dispatcher.wait`, brings `delivery.wait_expired.v1`).
+  (timer queues `samleng.alert-dispatcher.wait.<tier>` bring `delivery.wait_expired.v1`).
 
 At start it declares every installed channel's queue, so requests wait for a channel that is not
 running yet instead of being unroutable.
@@ -57,6 +57,7 @@ from shared.contracts.pledge import PostalAddress
 from shared.messaging.consumer import MessageContext
 from shared.messaging.errors import PermanentError, RetryableError
 from shared.messaging.publisher import Publisher, to_message
+from shared.messaging.topology import delay_label as _label
 from shared.service import Resources, Router
 from shared.settings import ServiceSettings
 from shared.storage import Document, durable, insert_once
@@ -86,7 +87,7 @@ class Deps:
     alert_versions: AsyncCollection[Document] | None = None
     action_reports: AsyncCollection[Document] | None = None
     waits: dict[str, float] = field(default_factory=dict)
-    wait_queue: str = ""
+    wait_queues: dict[int, str] = field(default_factory=dict)
 
 
 def request_event_id(delivery: str) -> uuid.UUID:
@@ -187,8 +188,10 @@ async def create_delivery(
         requested_at=now,
     )
     state = "waiting" if wait_seconds > 0 else ("skipped" if skipped_reason else "pending")
-    if state == "waiting":
+    if state == "waiting" and not base.get("wait_reason"):
         skipped_reason = f"waiting-for-{deps.adapters[channel].address_kind}"
+    elif state == "waiting":
+        skipped_reason = base["wait_reason"]
     doc: Document = {
         "_id": key,
         "purpose": base["purpose"],
@@ -224,15 +227,20 @@ async def publish_request(publisher: Publisher, doc: Document) -> None:
     )
 
 
+WAIT_TIERS_MS = (3_600_000, 600_000, 60_000, 10_000, 1_000, 100)
+
+
 async def schedule_wait_end(publisher: Publisher, deps: Deps, doc: Document, wait: float) -> None:
+    """A durable timer: the largest tier queue (fixed TTL, so FIFO order is expiry order) that does
+    not overshoot; on expiry the handler re-schedules whatever remains until `wait_until`."""
+    remaining_ms = max(0.0, wait * 1000)
+    tier = next((t for t in WAIT_TIERS_MS if t <= remaining_ms), WAIT_TIERS_MS[-1])
     event = DeliveryWaitExpired(
-        event_id=uuid.uuid5(REQUEST_NAMESPACE, f"wait:{doc['_id']}"),
+        event_id=uuid.uuid5(REQUEST_NAMESPACE, f"wait:{doc['_id']}:{int(remaining_ms)}"),
         correlation_id=doc["correlation_id"],
         data=DeliveryWaitExpiredData(delivery_id=doc["_id"]),
     )
-    message = to_message(event)
-    message.expiration = max(0.001, wait)
-    await publisher.send_to_queue(deps.wait_queue, message)
+    await publisher.send_to_queue(deps.wait_queues[tier], to_message(event))
 
 
 ADDRESS_FIELD = {"email": "email", "phone": "phone", "psid": "psid", "postal": "postal_address"}
@@ -277,6 +285,13 @@ async def on_wait_expired(event: DeliveryWaitExpired, ctx: MessageContext[Deps])
     doc = await deps.deliveries.find_one({"_id": event.data.delivery_id})
     if doc is None or doc["state"] != "waiting":
         return
+    remaining = (doc["wait_until"] - utcnow()).total_seconds() if doc.get("wait_until") else 0.0
+    if remaining > 0.05:
+        await schedule_wait_end(ctx.publisher, deps, doc, remaining)
+        return
+    if doc.get("reason") == "quiet-hours":
+        await release(ctx, doc, "quiet-hours-over")
+        return
     adapter = deps.adapters.get(doc["channel"])
     reason = f"no-{adapter.address_kind if adapter else 'address'}-in-time"
     entry = {"state": "skipped", "attempt": 1, "reason": reason, "at": utcnow()}
@@ -289,6 +304,18 @@ async def on_wait_expired(event: DeliveryWaitExpired, ctx: MessageContext[Deps])
         if member is not None:
             await fall_back(ctx, {**doc, "state": "skipped", "reason": reason}, member)
         ctx.log.info("wait for an address ended", delivery_id=doc["_id"], reason=reason)
+
+
+async def release(ctx: MessageContext[Deps], doc: Document, why: str) -> None:
+    """A waiting delivery goes out now."""
+    entry = {"state": "pending", "attempt": 1, "reason": why, "at": utcnow()}
+    changed = await ctx.deps.deliveries.update_one(
+        {"_id": doc["_id"], "state": "waiting"},
+        {"$set": {"state": "pending", "reason": None, "updated_at": utcnow()}, "$push": {"history": entry}},
+    )
+    if changed.modified_count:
+        await publish_request(ctx.publisher, doc)
+        ctx.log.info("waiting delivery released", delivery_id=doc["_id"], why=why)
 
 
 @router.handles(DeliveryStatus, binding=f"{DeliveryStatus.event_type()}.*")
@@ -413,8 +440,9 @@ async def bootstrap(resources: Resources) -> Deps:
     adapters = discover()
     await declare_channel_queues(resources.publisher, settings, adapters)
     group = router.consumer_group(settings)
-    wait_queue = f"{group.queue}.wait"
-    await resources.publisher.declare_delay_queue(wait_queue, group.queue)
+    wait_queues = {tier: f"{group.queue}.wait.{_label(tier)}" for tier in WAIT_TIERS_MS}
+    for tier, name in wait_queues.items():
+        await resources.publisher.declare_delay_queue(name, group.queue, tier)
     return Deps(
         deliveries=deliveries,
         members=resources.db.members,
@@ -426,7 +454,7 @@ async def bootstrap(resources: Resources) -> Deps:
         alert_versions=durable(resources.db.alert_versions),
         action_reports=action_reports,
         waits=address_waits(adapters),
-        wait_queue=wait_queue,
+        wait_queues=wait_queues,
     )
 
 

@@ -100,13 +100,17 @@ class Publisher:
         """Declare another group's queues (idempotent), so messages for it wait until it starts."""
         await declare_group(self._channel, group)
 
-    async def declare_delay_queue(self, name: str, target_queue: str) -> None:
-        """A queue without consumers whose messages, when their own expiration passes, move to
-        `target_queue` (a durable timer: per-message TTL, dead-lettered through the default exchange)."""
+    async def declare_delay_queue(self, name: str, target_queue: str, ttl_ms: int) -> None:
+        """A queue without consumers whose messages move to `target_queue` after `ttl_ms` (a durable
+        timer: one TTL per queue keeps expiry in FIFO order; dead-lettered via the default exchange)."""
         await self._channel.declare_queue(
             name,
             durable=True,
-            arguments={"x-dead-letter-exchange": "", "x-dead-letter-routing-key": target_queue},
+            arguments={
+                "x-message-ttl": ttl_ms,
+                "x-dead-letter-exchange": "",
+                "x-dead-letter-routing-key": target_queue,
+            },
         )
 
     async def close(self) -> None:

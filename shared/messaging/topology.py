@@ -23,7 +23,7 @@ from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractQueue
 QueueType = Literal["quorum", "classic"]
 
 
-def _delay_label(delay_ms: int) -> str:
+def delay_label(delay_ms: int) -> str:
     for unit, size in (("h", 3_600_000), ("m", 60_000), ("s", 1000)):
         if delay_ms >= size and delay_ms % size == 0:
             return f"{delay_ms // size}{unit}"
@@ -55,7 +55,7 @@ class ConsumerGroup:
     def retry_queue(self, attempt: int) -> str:
         """Tier the message waits in after failing attempt number `attempt` (1-based)."""
         delay = self.retry_delays_ms[min(attempt, len(self.retry_delays_ms)) - 1]
-        return f"{self.queue}.retry.{_delay_label(delay)}"
+        return f"{self.queue}.retry.{delay_label(delay)}"
 
     def work_queue_arguments(self) -> dict[str, Any]:
         args: dict[str, Any] = {
@@ -69,7 +69,7 @@ class ConsumerGroup:
 
     def retry_queues(self) -> dict[str, dict[str, Any]]:
         return {
-            f"{self.queue}.retry.{_delay_label(delay)}": {
+            f"{self.queue}.retry.{delay_label(delay)}": {
                 "x-message-ttl": delay,
                 "x-dead-letter-exchange": "",
                 "x-dead-letter-routing-key": self.queue,

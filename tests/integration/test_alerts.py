@@ -307,3 +307,46 @@ async def purge(url: str, queue: str) -> None:
     channel = await connection.channel()
     await (await channel.declare_queue(queue, passive=True)).purge()
     await connection.close()
+
+
+async def test_quiet_hours_hold_a_normal_alert_until_they_end_and_an_urgent_one_goes_at_once(
+    stack: Any, db: Any, mail: MailSink
+) -> None:
+    from datetime import timedelta
+
+    from shared.contracts import utcnow
+
+    now = utcnow()
+    quiet = {
+        "start": (now - timedelta(hours=1)).strftime("%H:%M:%S"),
+        "end": (now + timedelta(seconds=5)).strftime("%H:%M:%S"),
+    }
+    await db.members.insert_one(
+        {
+            "_id": "mb_sleeping",
+            "name": "Sleeping Member",
+            "country": "US",
+            "language": "en",
+            "email": "sleeping@example.org",
+            "channels": ["email"],
+            "alerts_opt_in": True,
+            "time_zone": "UTC",
+            "quiet_hours": quiet,
+        }
+    )
+    normal = await asyncio.to_thread(
+        operator, stack, "POST", "/api/v1/operator/alerts", {**ALERT, "number": "UA 20/26"}
+    )
+    urgent = await asyncio.to_thread(
+        operator, stack, "POST", "/api/v1/operator/alerts", {**ALERT, "number": "UA 21/26", "urgent": True}
+    )
+    normal_id, urgent_id = normal.json()["alert_id"], urgent.json()["alert_id"]
+
+    await wait_for_states(db, {"source_id": f"{urgent_id}#0"}, {"sent"}, 1, timeout=30)
+    held = await db.deliveries.find_one({"source_id": f"{normal_id}#0"})
+    assert held["state"] == "waiting" and held["reason"] == "quiet-hours"
+    assert [m["Subject"] for m in mail.messages()] == ["URGENT: Urgent Action UA 21/26: Release Sok Vanna"]
+
+    [released] = await wait_for_states(db, {"source_id": f"{normal_id}#0"}, {"sent"}, 1, timeout=60)
+    assert released["updated_at"] >= held["wait_until"] - timedelta(seconds=1)
+    assert len(mail.messages()) == 2

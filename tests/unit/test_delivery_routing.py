@@ -197,3 +197,30 @@ def test_a_sensitive_alert_in_chat_is_only_the_link() -> None:
     assert alert_text(delivery(True)) == "សកម្មភាពបន្ទាន់ថ្មី UA 1/26៖ https://pledge.example.org/a/UA-1-26"
     assert "Sok Vanna" in alert_text(delivery(False))
     assert alert_text(delivery(False, "update")).startswith("ព័ត៌មានបន្ថែម — ")
+
+
+def test_quiet_hours_are_read_in_the_members_time_zone_including_over_midnight() -> None:
+    from datetime import UTC, datetime
+
+    from services.dispatcher.alerts import quiet_until
+
+    night = {"time_zone": "Asia/Phnom_Penh", "quiet_hours": {"start": "21:00", "end": "07:00"}}
+    # 23:30 in Phnom Penh (UTC+7) -> quiet until 07:00 local = 00:00 UTC the next day
+    assert quiet_until(night, datetime(2026, 11, 22, 16, 30, tzinfo=UTC)) == datetime(
+        2026, 11, 23, 0, 0, tzinfo=UTC
+    )
+    # 05:00 local -> until 07:00 the same local day
+    assert quiet_until(night, datetime(2026, 11, 22, 22, 0, tzinfo=UTC)) == datetime(
+        2026, 11, 23, 0, 0, tzinfo=UTC
+    )
+    # noon local -> not quiet
+    assert quiet_until(night, datetime(2026, 11, 22, 5, 0, tzinfo=UTC)) is None
+    lunch = {"time_zone": "America/Los_Angeles", "quiet_hours": {"start": "12:00", "end": "13:00"}}
+    assert quiet_until(lunch, datetime(2026, 11, 22, 20, 30, tzinfo=UTC)) == datetime(
+        2026, 11, 22, 21, 0, tzinfo=UTC
+    )
+    assert quiet_until({}, datetime(2026, 11, 22, 20, 30, tzinfo=UTC)) is None
+    assert (
+        quiet_until({"time_zone": "Mars/Olympus", "quiet_hours": lunch["quiet_hours"]}, datetime.now(UTC))
+        is None
+    )
