@@ -71,6 +71,7 @@ bench: setup
 	$(BIN)/python bench/intake.py
 	$(BIN)/python bench/certificates.py
 	$(BIN)/python bench/delivery.py
+	$(BIN)/python bench/fanout.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -19,6 +19,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
@@ -108,9 +109,11 @@ async def keep_alert(deps: Any, data: AlertPublishedData) -> None:
     )
 
 
-async def on_alert_published(event: AlertPublished, ctx: MessageContext[Any]) -> None:
-    from services.dispatcher.app import create_delivery, publish_request, recipient_of, schedule_wait_end
+FANOUT_BATCH = 500
+FANOUT_IN_FLIGHT = 3
 
+
+async def on_alert_published(event: AlertPublished, ctx: MessageContext[Any]) -> None:
     deps, data = ctx.deps, event.data
     await keep_alert(deps, data)
     if data.kind == "alert":
@@ -118,46 +121,80 @@ async def on_alert_published(event: AlertPublished, ctx: MessageContext[Any]) ->
         targets = ((member, None) async for member in members)
     else:
         targets = original_recipients(deps, data)
+    batch: list[tuple[Document, float]] = []
+    in_flight: list[asyncio.Task[int]] = []  # reading the next members overlaps writing the last
     created = 0
     async for member, channel in targets:
-        if not follows(member, list(data.topics)) and data.kind == "alert":
-            continue
-        recipient = recipient_of(member)
-        unsubscribed = member.get("unsubscribed") or []
-        if channel is None:
-            channel = next(
-                (
-                    c
-                    for c in member.get("channels") or []
-                    if why_not(c, recipient, "alert", deps.adapters, unsubscribed) is None
-                ),
-                None,
-            )
-        if channel is None or why_not(channel, recipient, "alert", deps.adapters, unsubscribed) is not None:
-            continue
-        hold_until = None if data.urgent else quiet_until(member, utcnow())
-        token = secrets.token_urlsafe(18)
-        base = {
-            "purpose": "alert",
-            "source_id": source_id(data),
-            "correlation_id": data.alert_id,
-            "priority": URGENT_PRIORITY if data.urgent else ALERT_PRIORITY,
-            "recipient": recipient,
-            "alert": alert_ref(data, member, f"{deps.public_base_url.rstrip('/')}/a/done/{token}"),
-            "unsubscribe_url": f"{deps.public_base_url.rstrip('/')}/u/{member['unsubscribe_token']}"
-            if member.get("unsubscribe_token")
-            else None,
-            "extra": {"action_token": token, "alert_id": data.alert_id},
-            "wait_reason": "quiet-hours",
-        }
-        wait = (hold_until - utcnow()).total_seconds() if hold_until else 0.0
-        doc = await create_delivery(deps, base, channel, None, None, max(0.0, wait))
-        if doc["state"] == "pending":
-            await publish_request(ctx.publisher, doc)
-        elif doc["state"] == "waiting" and doc.get("reason") == "quiet-hours":
-            await schedule_wait_end(ctx.publisher, deps, doc, wait)
-        created += 1
+        planned = plan_member(deps, data, member, channel)
+        if planned is not None:
+            batch.append(planned)
+        if len(batch) >= FANOUT_BATCH:
+            in_flight.append(asyncio.create_task(hand_over(ctx, batch)))
+            batch = []
+            if len(in_flight) >= FANOUT_IN_FLIGHT:
+                created += await in_flight.pop(0)
+    in_flight.append(asyncio.create_task(hand_over(ctx, batch)))
+    for task in in_flight:
+        created += await task
     ctx.log.info("alert fanned out", alert_id=data.alert_id, kind=data.kind, deliveries=created)
+
+
+def plan_member(
+    deps: Any, data: AlertPublishedData, member: Document, channel: str | None
+) -> tuple[Document, float] | None:
+    """This member's delivery document for the alert (and how long quiet hours hold it), or None."""
+    from services.dispatcher.app import delivery_document, recipient_of
+
+    if data.kind == "alert" and not follows(member, list(data.topics)):
+        return None
+    recipient = recipient_of(member)
+    unsubscribed = member.get("unsubscribed") or []
+    if channel is None:
+        channel = next(
+            (
+                c
+                for c in member.get("channels") or []
+                if why_not(c, recipient, "alert", deps.adapters, unsubscribed) is None
+            ),
+            None,
+        )
+    if channel is None or why_not(channel, recipient, "alert", deps.adapters, unsubscribed) is not None:
+        return None
+    hold_until = None if data.urgent else quiet_until(member, utcnow())
+    wait = max(0.0, (hold_until - utcnow()).total_seconds()) if hold_until else 0.0
+    token = secrets.token_urlsafe(18)
+    base_url = deps.public_base_url.rstrip("/")
+    base = {
+        "purpose": "alert",
+        "source_id": source_id(data),
+        "correlation_id": data.alert_id,
+        "priority": URGENT_PRIORITY if data.urgent else ALERT_PRIORITY,
+        "recipient": recipient,
+        "alert": alert_ref(data, member, f"{base_url}/a/done/{token}"),
+        "unsubscribe_url": f"{base_url}/u/{member['unsubscribe_token']}"
+        if member.get("unsubscribe_token")
+        else None,
+        "extra": {"action_token": token, "alert_id": data.alert_id},
+        "wait_reason": "quiet-hours",
+    }
+    return delivery_document(deps, base, channel, None, None, wait), wait
+
+
+async def hand_over(ctx: MessageContext[Any], batch: list[tuple[Document, float]]) -> int:
+    """Write a batch of deliveries (existing ones are found, not recreated), then publish the
+    requests of those still pending, with confirms in flight together."""
+    from services.dispatcher.app import create_deliveries, request_event, schedule_wait_end
+
+    docs = await create_deliveries(ctx.deps, [doc for doc, _ in batch])
+    waits = {doc["_id"]: wait for doc, wait in batch}
+    await ctx.publisher.publish_many([request_event(doc) for doc in docs if doc["state"] == "pending"])
+    for doc in docs:
+        if doc["state"] == "waiting" and doc.get("reason") == "quiet-hours":
+            remaining = (
+                (doc["wait_until"] - utcnow()).total_seconds() if doc.get("wait_until") else waits[doc["_id"]]
+            )
+            await schedule_wait_end(ctx.publisher, ctx.deps, doc, max(0.0, remaining))
+    return len(docs)
 
 
 async def original_recipients(deps: Any, data: AlertPublishedData) -> Any:

@@ -30,6 +30,7 @@ from typing import Any, ClassVar
 from pydantic_settings import SettingsConfigDict
 from pymongo import ASCENDING, DESCENDING
 from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.errors import BulkWriteError
 
 from services.channels import discover
 from services.dispatcher import alerts as alerts_module
@@ -171,6 +172,38 @@ async def create_delivery(
     wait_seconds: float = 0.0,
 ) -> Document:
     """Insert the delivery under its deterministic id, or return the one already there."""
+    doc = delivery_document(deps, base, channel, skipped_reason, fallback_from, wait_seconds)
+    if await insert_once(deps.deliveries, doc):
+        return doc
+    existing = await deps.deliveries.find_one({"_id": doc["_id"]})
+    assert existing is not None
+    return existing
+
+
+async def create_deliveries(deps: Deps, docs: list[Document]) -> list[Document]:
+    """`create_delivery` for many at once (fan-out): one write, duplicates resolved to what exists."""
+    if not docs:
+        return []
+    try:
+        await deps.deliveries.insert_many(docs, ordered=False)
+        return docs
+    except BulkWriteError as error:
+        problems = error.details.get("writeErrors", [])
+        if any(problem.get("code") != 11000 for problem in problems):
+            raise
+        duplicates = {docs[problem["index"]]["_id"] for problem in problems}
+    existing = {d["_id"]: d async for d in deps.deliveries.find({"_id": {"$in": list(duplicates)}})}
+    return [existing.get(doc["_id"], doc) for doc in docs]
+
+
+def delivery_document(
+    deps: Deps,
+    base: dict[str, Any],
+    channel: str,
+    skipped_reason: str | None,
+    fallback_from: str | None,
+    wait_seconds: float = 0.0,
+) -> Document:
     recipient: Recipient = base["recipient"]
     key = delivery_id(base["purpose"], base["source_id"], recipient.member_id, channel)
     now = utcnow()
@@ -211,20 +244,18 @@ async def create_delivery(
     }
     if state == "waiting":
         doc["wait_until"] = now + timedelta(seconds=wait_seconds)
-    if await insert_once(deps.deliveries, doc):
-        return doc
-    existing = await deps.deliveries.find_one({"_id": key})
-    assert existing is not None
-    return existing
+    return doc
+
+
+def request_event(doc: Document) -> DeliveryRequested:
+    request = DeliveryRequestedData.model_validate(doc["request"])
+    return DeliveryRequested(
+        event_id=request_event_id(doc["_id"]), correlation_id=doc["correlation_id"], data=request
+    )
 
 
 async def publish_request(publisher: Publisher, doc: Document) -> None:
-    request = DeliveryRequestedData.model_validate(doc["request"])
-    await publisher.publish(
-        DeliveryRequested(
-            event_id=request_event_id(doc["_id"]), correlation_id=doc["correlation_id"], data=request
-        )
-    )
+    await publisher.publish(request_event(doc))
 
 
 WAIT_TIERS_MS = (3_600_000, 600_000, 60_000, 10_000, 1_000, 100)
