@@ -334,7 +334,7 @@ async def on_wait_expired(event: DeliveryWaitExpired, ctx: MessageContext[Deps])
         member = await deps.members.find_one({"_id": doc["member_id"]})
         if member is not None:
             await fall_back(ctx, {**doc, "state": "skipped", "reason": reason}, member)
-        ctx.log.info("wait for an address ended", delivery_id=doc["_id"], reason=reason)
+        ctx.log.info("opt-in wait ended", delivery_id=doc["_id"], reason=reason)
 
 
 async def release(ctx: MessageContext[Deps], doc: Document, why: str) -> None:

@@ -18,6 +18,7 @@ Anything else an adapter raises is treated as retryable (and logged with its tra
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
@@ -128,7 +129,7 @@ class ChannelSettings(ServiceSettings):
     )
 
 
-class ChannelAdapter:
+class ChannelAdapter(ABC):
     """Subclass once per channel; set every declaration and implement `send()`."""
 
     name: ClassVar[str]
@@ -159,14 +160,15 @@ class ChannelAdapter:
         never claimed and a stopping worker simply returns it to the queue."""
         return None
 
-    async def start(self) -> None:
+    async def start(self) -> None:  # noqa: B027 - optional hook, most adapters need it
         """Open clients (called once, in the running event loop)."""
 
-    async def close(self) -> None:
+    async def close(self) -> None:  # noqa: B027 - optional hook
         """Close clients."""
 
+    @abstractmethod
     async def send(self, message: OutboundMessage) -> SendResult:
-        raise NotImplementedError
+        """Hand one message to the provider; raise from the error tree above when it fails."""
 
     async def reconcile(self, delivery: DeliveryRequestedData) -> SendResult | None:
         """After an unknown outcome: the result if the provider has it, None if it cannot tell.
