@@ -12,6 +12,16 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 SENSITIVE_HEADERS = {"authorization", "cookie", "x-api-key"}
+SENSITIVE_PARAMS = {"access_token", "token", "api_key", "key", "hub.verify_token"}
+
+
+def redact_query(query: str) -> str:
+    """Query strings can carry credentials (Graph API `access_token`): keep names, drop values."""
+    parts = []
+    for pair in query.split("&") if query else []:
+        name, sep, _ = pair.partition("=")
+        parts.append(f"{name}=[present]" if sep and name.lower() in SENSITIVE_PARAMS else pair)
+    return "&".join(parts)
 
 
 class FaultRule(BaseModel):
@@ -105,7 +115,7 @@ class Recorder:
             "provider": provider,
             "method": method,
             "path": path,
-            "query": query,
+            "query": redact_query(query),
             "headers": {
                 k: ("[present]" if k.lower() in SENSITIVE_HEADERS else v) for k, v in headers.items()
             },

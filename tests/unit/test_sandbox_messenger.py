@@ -264,3 +264,14 @@ async def test_the_subscribe_handshake_echoes_the_challenge(client: httpx.AsyncC
     assert good.json() == {"verified": True, "status": 200}
     bad = await client.post("/messenger/_subscribe", json={"verify_token": "wrong"})
     assert bad.json() == {"verified": False, "status": 403}
+
+
+def test_the_recorder_never_keeps_credentials_from_query_strings() -> None:
+    from devstack.sandbox.recorder import redact_query
+
+    assert redact_query("access_token=EAAB123&fields=id") == "access_token=[present]&fields=id"
+    assert (
+        redact_query("hub.mode=subscribe&hub.verify_token=s3cret")
+        == "hub.mode=subscribe&hub.verify_token=[present]"
+    )
+    assert redact_query("") == ""

@@ -96,7 +96,7 @@ class MessengerAdapter(ChannelAdapter):
         token = self.own.page_access_token.get_secret_value() if self.own.page_access_token else ""
         self._http = httpx.AsyncClient(
             base_url=f"{self.api_url}/{self.own.api_version}/me",
-            params={"access_token": token},
+            headers={"Authorization": f"Bearer {token}"},  # never in the URL, where logs would keep it
             timeout=self.own.timeout_seconds,
             transport=self._transport,
         )
