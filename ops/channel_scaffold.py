@@ -50,7 +50,6 @@ from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from shared.channels import (
-    ChannelAdapter,
     ChannelSettings,
     OutboundMessage,
     OutcomeUnknown,
@@ -58,6 +57,7 @@ from shared.channels import (
     RetryableDeliveryError,
     SendResult,
 )
+from shared.channels.http import HttpChannelAdapter
 
 TEXTS = {
     "en": "Dear {name}, thank you for signing the Khmer Community Advocacy Pledge. "
@@ -74,7 +74,7 @@ class ${class_name}Settings(ChannelSettings):
     timeout_seconds: float = 20.0
 
 
-class ${class_name}Adapter(ChannelAdapter):
+class ${class_name}Adapter(HttpChannelAdapter):
     name: ClassVar[str] = "$name"
     description: ClassVar[str] = "$title messages."
     address_kind = "$address_kind"
@@ -84,27 +84,17 @@ class ${class_name}Adapter(ChannelAdapter):
     unavailable_countries: ClassVar[frozenset[str]] = frozenset()
     resend_is_safe = True
     settings_class = ${class_name}Settings
+    sandbox_provider = "$name"
 
     def __init__(self, settings: ChannelSettings, transport: httpx.AsyncBaseTransport | None = None) -> None:
-        super().__init__(settings)
+        super().__init__(settings, transport)
         assert isinstance(settings, ${class_name}Settings)
         self.own_settings = settings
-        self._transport = transport
-        self._http: httpx.AsyncClient | None = None
 
     async def start(self) -> None:
         s = self.own_settings
-        base = s.api_url or (f"{s.sandbox_url.rstrip('/')}/$name" if s.sandbox_url else None)
-        if base is None:
-            raise RuntimeError("set ${upper}_API_URL")
         headers = {"Authorization": f"Bearer {s.api_token.get_secret_value()}"} if s.api_token else {}
-        self._http = httpx.AsyncClient(
-            base_url=base, headers=headers, timeout=s.timeout_seconds, transport=self._transport
-        )
-
-    async def close(self) -> None:
-        if self._http is not None:
-            await self._http.aclose()
+        self.open_http(self.provider_url(s.api_url), headers=headers, timeout=s.timeout_seconds)
 
     def text(self, message: OutboundMessage) -> str:
         delivery = message.delivery
@@ -116,7 +106,6 @@ class ${class_name}Adapter(ChannelAdapter):
         )
 
     async def send(self, message: OutboundMessage) -> SendResult:
-        assert self._http is not None
         body = {
             "to": self.address_of(message.recipient),
             "text": self.text(message),
@@ -130,7 +119,7 @@ class ${class_name}Adapter(ChannelAdapter):
             ],
         }
         try:
-            response = await self._http.post(
+            response = await self.http.post(
                 "/messages", json=body, headers={"Idempotency-Key": message.delivery.delivery_id}
             )
         except httpx.TimeoutException as error:

@@ -29,7 +29,6 @@ from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from shared.channels import (
-    ChannelAdapter,
     ChannelSettings,
     OutboundMessage,
     OutcomeUnknown,
@@ -37,6 +36,7 @@ from shared.channels import (
     RetryableDeliveryError,
     SendResult,
 )
+from shared.channels.http import HttpChannelAdapter
 from shared.channels.meta import handshake, signed
 from shared.channels.texts import alert_text
 from shared.contracts import utcnow
@@ -64,7 +64,7 @@ class MessengerSettings(ChannelSettings):
     timeout_seconds: float = 20.0
 
 
-class MessengerAdapter(ChannelAdapter):
+class MessengerAdapter(HttpChannelAdapter):
     name: ClassVar[str] = "messenger"
     description: ClassVar[str] = "Facebook Messenger (Send API) to people who opted in through m.me."
     address_kind = "psid"
@@ -75,40 +75,28 @@ class MessengerAdapter(ChannelAdapter):
     purposes = frozenset({"certificate", "alert"})
     resend_is_safe = False
     settings_class = MessengerSettings
+    sandbox_provider = "messenger"
 
     def __init__(self, settings: ChannelSettings, transport: httpx.AsyncBaseTransport | None = None) -> None:
-        super().__init__(settings)
+        super().__init__(settings, transport)
         assert isinstance(settings, MessengerSettings)
         self.own = settings
-        self._transport = transport
-        self._http: httpx.AsyncClient | None = None
 
     @property
     def api_url(self) -> str:
-        s = self.own
-        if s.api_url:
-            return s.api_url.rstrip("/")
-        if s.sandbox_url:
-            return f"{s.sandbox_url.rstrip('/')}/messenger"
-        raise RuntimeError("set MESSENGER_API_URL")
+        return self.provider_url(self.own.api_url)
 
     async def start(self) -> None:
         token = self.own.page_access_token.get_secret_value() if self.own.page_access_token else ""
-        self._http = httpx.AsyncClient(
-            base_url=f"{self.api_url}/{self.own.api_version}/me",
+        self.open_http(
+            f"{self.api_url}/{self.own.api_version}/me",
             headers={"Authorization": f"Bearer {token}"},  # never in the URL, where logs would keep it
             timeout=self.own.timeout_seconds,
-            transport=self._transport,
         )
 
-    async def close(self) -> None:
-        if self._http is not None:
-            await self._http.aclose()
-
     async def _call(self, path: str, **kwargs: Any) -> dict[str, Any]:
-        assert self._http is not None
         try:
-            response = await self._http.post(path, **kwargs)
+            response = await self.http.post(path, **kwargs)
         except httpx.TimeoutException as error:
             if path == "/messages":
                 raise OutcomeUnknown("Send API timed out", reason="messenger-timeout") from error

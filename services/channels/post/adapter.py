@@ -24,7 +24,6 @@ from pydantic_settings import SettingsConfigDict
 from pymongo import AsyncMongoClient
 
 from shared.channels import (
-    ChannelAdapter,
     ChannelSettings,
     OutboundMessage,
     OutcomeUnknown,
@@ -32,6 +31,7 @@ from shared.channels import (
     RetryableDeliveryError,
     SendResult,
 )
+from shared.channels.http import HttpChannelAdapter
 from shared.contracts import utcnow
 from shared.contracts.delivery import DeliveryRequestedData, Recipient
 from shared.contracts.pledge import PostalAddress
@@ -73,7 +73,7 @@ def address_fields(prefix: str, name: str, address: PostalAddress) -> dict[str, 
     return {f"{prefix}[{key}]": value for key, value in fields.items() if value}
 
 
-class PostAdapter(ChannelAdapter):
+class PostAdapter(HttpChannelAdapter):
     name: ClassVar[str] = "post"
     description: ClassVar[str] = "Printed certificate by post (print-and-mail API or print batch)."
     address_kind = "postal"
@@ -83,23 +83,17 @@ class PostAdapter(ChannelAdapter):
     unavailable_countries = frozenset({"KH"})
     resend_is_safe = True
     settings_class = PostSettings
+    sandbox_provider = "lob"
 
     def __init__(self, settings: ChannelSettings, transport: httpx.AsyncBaseTransport | None = None) -> None:
-        super().__init__(settings)
+        super().__init__(settings, transport)
         assert isinstance(settings, PostSettings)
         self.post_settings = settings
-        self._transport = transport
-        self._http: httpx.AsyncClient | None = None
         self._mongo: AsyncMongoClient[Document] | None = None
 
     @property
     def api_url(self) -> str:
-        s = self.post_settings
-        if s.api_url:
-            return s.api_url.rstrip("/")
-        if s.sandbox_url:
-            return f"{s.sandbox_url.rstrip('/')}/lob"
-        raise RuntimeError("set POST_API_URL (or POST_MODE=print-batch)")
+        return self.provider_url(self.post_settings.api_url)
 
     async def start(self) -> None:
         s = self.post_settings
@@ -108,16 +102,10 @@ class PostAdapter(ChannelAdapter):
             return
         if s.api_key is None:
             raise RuntimeError("POST_API_KEY is required in lob mode")
-        self._http = httpx.AsyncClient(
-            base_url=self.api_url,
-            auth=(s.api_key.get_secret_value(), ""),
-            timeout=s.timeout_seconds,
-            transport=self._transport,
-        )
+        self.open_http(self.api_url, auth=(s.api_key.get_secret_value(), ""), timeout=s.timeout_seconds)
 
     async def close(self) -> None:
-        if self._http is not None:
-            await self._http.aclose()
+        await super().close()
         if self._mongo is not None:
             await self._mongo.close()
 
@@ -134,9 +122,8 @@ class PostAdapter(ChannelAdapter):
         return await self._create_letter(message)
 
     async def _call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        assert self._http is not None
         try:
-            response = await self._http.request(method, path, **kwargs)
+            response = await self.http.request(method, path, **kwargs)
         except httpx.TimeoutException as error:
             if method == "POST" and path == "/v1/letters":
                 raise OutcomeUnknown("letters API timed out", reason="provider-timeout") from error

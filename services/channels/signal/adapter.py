@@ -22,7 +22,6 @@ from pydantic_settings import SettingsConfigDict
 from pymongo import ASCENDING, AsyncMongoClient
 
 from shared.channels import (
-    ChannelAdapter,
     ChannelSettings,
     OutboundMessage,
     OutcomeUnknown,
@@ -30,6 +29,7 @@ from shared.channels import (
     RetryableDeliveryError,
     SendResult,
 )
+from shared.channels.http import HttpChannelAdapter
 from shared.channels.texts import alert_text
 from shared.contracts import utcnow
 from shared.contracts.delivery import DeliveryRequestedData
@@ -57,7 +57,7 @@ class SignalSettings(ChannelSettings):
     )
 
 
-class SignalAdapter(ChannelAdapter):
+class SignalAdapter(HttpChannelAdapter):
     name: ClassVar[str] = "signal"
     description: ClassVar[str] = "Signal messages (signal-cli-rest-api) with the certificate image."
     address_kind = "phone"
@@ -67,34 +67,25 @@ class SignalAdapter(ChannelAdapter):
     purposes = frozenset({"certificate", "alert"})
     resend_is_safe = False
     settings_class = SignalSettings
+    sandbox_provider = "signal"
 
     def __init__(self, settings: ChannelSettings, transport: httpx.AsyncBaseTransport | None = None) -> None:
-        super().__init__(settings)
+        super().__init__(settings, transport)
         assert isinstance(settings, SignalSettings)
         self.own = settings
-        self._transport = transport
-        self._http: httpx.AsyncClient | None = None
         self._mongo: AsyncMongoClient[Document] | None = None
 
     @property
     def api_url(self) -> str:
-        s = self.own
-        if s.api_url:
-            return s.api_url.rstrip("/")
-        if s.sandbox_url:
-            return f"{s.sandbox_url.rstrip('/')}/signal"
-        raise RuntimeError("set SIGNAL_API_URL")
+        return self.provider_url(self.own.api_url)
 
     async def start(self) -> None:
-        self._http = httpx.AsyncClient(
-            base_url=self.api_url, timeout=self.own.timeout_seconds, transport=self._transport
-        )
+        self.open_http(self.api_url, timeout=self.own.timeout_seconds)
         self._mongo = create_client(self.own)
         await self._receipts.create_index([("source", ASCENDING), ("timestamps", ASCENDING)])
 
     async def close(self) -> None:
-        if self._http is not None:
-            await self._http.aclose()
+        await super().close()
         if self._mongo is not None:
             await self._mongo.close()
 
@@ -122,7 +113,6 @@ class SignalAdapter(ChannelAdapter):
         )
 
     async def send(self, message: OutboundMessage) -> SendResult:
-        assert self._http is not None
         delivery = message.delivery
         recipient = delivery.recipient.phone
         assert recipient is not None
@@ -137,7 +127,7 @@ class SignalAdapter(ChannelAdapter):
         }
         started = int(time.time() * 1000) - 1000  # allow for clock skew with the API's host
         try:
-            response = await self._http.post("/v2/send", json=body)
+            response = await self.http.post("/v2/send", json=body)
         except httpx.TimeoutException as error:
             await self._record_attempt(delivery, started)
             raise OutcomeUnknown(
@@ -190,8 +180,7 @@ class SignalAdapter(ChannelAdapter):
             await asyncio.sleep(0.5)
 
     async def poll_inbound(self, inbound: Any) -> bool:
-        assert self._http is not None
-        response = await self._http.get(f"/v1/receive/{self.own.number}")
+        response = await self.http.get(f"/v1/receive/{self.own.number}")
         response.raise_for_status()
         for item in response.json():
             envelope = item.get("envelope", {})

@@ -26,7 +26,6 @@ from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from shared.channels import (
-    ChannelAdapter,
     ChannelSettings,
     OutboundMessage,
     OutcomeUnknown,
@@ -34,6 +33,7 @@ from shared.channels import (
     RetryableDeliveryError,
     SendResult,
 )
+from shared.channels.http import HttpChannelAdapter
 from shared.channels.meta import handshake, signed
 from shared.channels.texts import alert_text
 from shared.contracts import utcnow
@@ -65,7 +65,7 @@ class WhatsAppSettings(ChannelSettings):
     timeout_seconds: float = 20.0
 
 
-class WhatsAppAdapter(ChannelAdapter):
+class WhatsAppAdapter(HttpChannelAdapter):
     name: ClassVar[str] = "whatsapp"
     description: ClassVar[str] = "WhatsApp messages (Cloud API) with the certificate image."
     address_kind = "phone"
@@ -75,40 +75,28 @@ class WhatsAppAdapter(ChannelAdapter):
     purposes = frozenset({"certificate", "alert"})
     resend_is_safe = False
     settings_class = WhatsAppSettings
+    sandbox_provider = "whatsapp"
 
     def __init__(self, settings: ChannelSettings, transport: httpx.AsyncBaseTransport | None = None) -> None:
-        super().__init__(settings)
+        super().__init__(settings, transport)
         assert isinstance(settings, WhatsAppSettings)
         self.own = settings
-        self._transport = transport
-        self._http: httpx.AsyncClient | None = None
 
     @property
     def api_url(self) -> str:
-        s = self.own
-        if s.api_url:
-            return s.api_url.rstrip("/")
-        if s.sandbox_url:
-            return f"{s.sandbox_url.rstrip('/')}/whatsapp"
-        raise RuntimeError("set WHATSAPP_API_URL")
+        return self.provider_url(self.own.api_url)
 
     async def start(self) -> None:
         token = self.own.access_token.get_secret_value() if self.own.access_token else ""
-        self._http = httpx.AsyncClient(
-            base_url=f"{self.api_url}/{self.own.api_version}/{self.own.phone_number_id}",
+        self.open_http(
+            f"{self.api_url}/{self.own.api_version}/{self.own.phone_number_id}",
             headers={"Authorization": f"Bearer {token}"},
             timeout=self.own.timeout_seconds,
-            transport=self._transport,
         )
 
-    async def close(self) -> None:
-        if self._http is not None:
-            await self._http.aclose()
-
     async def _call(self, path: str, **kwargs: Any) -> dict[str, Any]:
-        assert self._http is not None
         try:
-            response = await self._http.post(path, **kwargs)
+            response = await self.http.post(path, **kwargs)
         except httpx.TimeoutException as error:
             if path == "/messages":
                 raise OutcomeUnknown("WhatsApp API timed out", reason="whatsapp-timeout") from error
