@@ -5,9 +5,24 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Mapping
+from datetime import timedelta
+from typing import Any, ClassVar
 
+import httpx
 from fastapi import Response
-from pydantic import SecretStr
+from pydantic import Field, SecretStr
+
+from shared.channels.adapter import (
+    ChannelSettings,
+    OutboundMessage,
+    OutcomeUnknown,
+    PermanentDeliveryError,
+    RetryableDeliveryError,
+)
+from shared.channels.http import HttpChannelAdapter
+from shared.contracts import utcnow
+
+REPLY_WINDOW = timedelta(hours=24)
 
 
 def signed(raw: bytes, header: str, secret: SecretStr | None) -> bool:
@@ -25,3 +40,56 @@ def handshake(params: Mapping[str, str], verify_token: SecretStr | None) -> Resp
     if params.get("hub.mode") == "subscribe" and expected and hmac.compare_digest(given, expected):
         return Response(params.get("hub.challenge", ""), media_type="text/plain")
     return Response("forbidden", status_code=403)
+
+
+class MetaSettings(ChannelSettings):
+    """What a channel on Meta's Graph API is configured with (the subclass sets the env prefix)."""
+
+    api_url: str | None = Field(
+        default=None, description="Graph API base URL; unset = <SANDBOX_URL>/<channel>."
+    )
+    api_version: str = "v21.0"
+    app_secret: SecretStr | None = Field(default=None, description="App secret: verifies webhook signatures.")
+    verify_token: SecretStr | None = Field(default=None, description="Token for the webhook GET handshake.")
+    timeout_seconds: float = 20.0
+
+
+class GraphChannelAdapter(HttpChannelAdapter):
+    """Calls to the Graph API mapped onto the delivery error tree, and the 24-hour reply window."""
+
+    retry_codes: ClassVar[frozenset[int]] = frozenset()
+    """Graph error codes that mean "try again later" (throughput, token, temporary)."""
+
+    def window_open(self, message: OutboundMessage) -> bool:
+        """Whether the person wrote to us on this channel in the last 24 hours."""
+        last = message.recipient.last_inbound_at.get(self.name)
+        return last is not None and utcnow() - last < REPLY_WINDOW
+
+    async def graph_post(self, path: str, **kwargs: Any) -> dict[str, Any]:
+        """POST to the Graph API. A timeout on `/messages` may have sent: unknown outcome."""
+        try:
+            response = await self.http.post(path, **kwargs)
+        except httpx.TimeoutException as error:
+            if path == "/messages":
+                raise OutcomeUnknown(f"{self.name} API timed out", reason=f"{self.name}-timeout") from error
+            raise RetryableDeliveryError(
+                f"{self.name} upload timed out", reason=f"{self.name}-timeout"
+            ) from error
+        except httpx.TransportError as error:
+            raise RetryableDeliveryError(
+                f"{self.name} API unreachable: {error}", reason=f"{self.name}-unreachable"
+            ) from error
+        if response.status_code < 300:
+            body: dict[str, Any] = response.json()
+            return body
+        try:
+            problem = response.json().get("error", {})
+        except ValueError:
+            problem = {}
+        code = int(problem.get("code") or 0)
+        subcode = problem.get("error_subcode")
+        reason = f"{self.name}-{code or response.status_code}" + (f"-{subcode}" if subcode else "")
+        detail = f"{self.name} API {response.status_code} ({code}): {str(problem.get('message', ''))[:200]}"
+        if response.status_code >= 500 or response.status_code == 429 or code in self.retry_codes:
+            raise RetryableDeliveryError(detail, reason=reason)
+        raise PermanentDeliveryError(detail, reason=reason)

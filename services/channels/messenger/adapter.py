@@ -19,7 +19,7 @@ permanently and falls back). Replies (STOP) become inbound messages.
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any, ClassVar, Literal
 
 import httpx
@@ -31,40 +31,28 @@ from pydantic_settings import SettingsConfigDict
 from shared.channels import (
     ChannelSettings,
     OutboundMessage,
-    OutcomeUnknown,
     PermanentDeliveryError,
-    RetryableDeliveryError,
     SendResult,
 )
-from shared.channels.http import HttpChannelAdapter
-from shared.channels.meta import handshake, signed
+from shared.channels.meta import GraphChannelAdapter, MetaSettings, handshake, signed
 from shared.channels.texts import alert_text
-from shared.contracts import utcnow
 
-WINDOW = timedelta(hours=24)
 RETRY_CODES = frozenset({1, 2, 4, 17, 32, 190, 368, 613, 1200})
 MessageTag = Literal["CONFIRMED_EVENT_UPDATE", "POST_PURCHASE_UPDATE", "ACCOUNT_UPDATE", "HUMAN_AGENT"]
 
 
-class MessengerSettings(ChannelSettings):
+class MessengerSettings(MetaSettings):
     model_config = SettingsConfigDict(env_prefix="MESSENGER_", env_file=".env", extra="ignore")
-    api_url: str | None = Field(
-        default=None, description="Graph API base URL; unset = <SANDBOX_URL>/messenger."
-    )
-    api_version: str = "v21.0"
     page_access_token: SecretStr | None = Field(default=None, description="The page's access token.")
-    app_secret: SecretStr | None = Field(default=None, description="App secret: verifies webhook signatures.")
-    verify_token: SecretStr | None = Field(default=None, description="Token for the webhook GET handshake.")
     ref_secret: SecretStr | None = Field(
         default=None, description="Verifies m.me references: the same value as INTAKE_SECRET_KEY."
     )
     certificate_tag: MessageTag | None = Field(
         default=None, description="Tag for certificates outside the 24 h window; unset = fall back instead."
     )
-    timeout_seconds: float = 20.0
 
 
-class MessengerAdapter(HttpChannelAdapter):
+class MessengerAdapter(GraphChannelAdapter):
     name: ClassVar[str] = "messenger"
     description: ClassVar[str] = "Facebook Messenger (Send API) to people who opted in through m.me."
     address_kind = "psid"
@@ -74,6 +62,7 @@ class MessengerAdapter(HttpChannelAdapter):
     address_wait_seconds = 86_400.0
     purposes = frozenset({"certificate", "alert"})
     resend_is_safe = False
+    retry_codes = RETRY_CODES
     settings_class = MessengerSettings
     sandbox_provider = "messenger"
 
@@ -94,36 +83,6 @@ class MessengerAdapter(HttpChannelAdapter):
             timeout=self.own.timeout_seconds,
         )
 
-    async def _call(self, path: str, **kwargs: Any) -> dict[str, Any]:
-        try:
-            response = await self.http.post(path, **kwargs)
-        except httpx.TimeoutException as error:
-            if path == "/messages":
-                raise OutcomeUnknown("Send API timed out", reason="messenger-timeout") from error
-            raise RetryableDeliveryError("attachment upload timed out", reason="messenger-timeout") from error
-        except httpx.TransportError as error:
-            raise RetryableDeliveryError(
-                f"Send API unreachable: {error}", reason="messenger-unreachable"
-            ) from error
-        if response.status_code < 300:
-            body: dict[str, Any] = response.json()
-            return body
-        try:
-            problem = response.json().get("error", {})
-        except ValueError:
-            problem = {}
-        code = int(problem.get("code") or 0)
-        subcode = problem.get("error_subcode")
-        reason = f"messenger-{code}" + (f"-{subcode}" if subcode else "")
-        detail = f"Send API {response.status_code}: {str(problem.get('message', ''))[:200]}"
-        if response.status_code >= 500 or response.status_code == 429 or code in RETRY_CODES:
-            raise RetryableDeliveryError(detail, reason=reason)
-        raise PermanentDeliveryError(detail, reason=reason)
-
-    def window_open(self, message: OutboundMessage) -> bool:
-        last = message.recipient.last_inbound_at.get(self.name)
-        return last is not None and utcnow() - last < WINDOW
-
     async def send(self, message: OutboundMessage) -> SendResult:
         psid = message.recipient.psid
         assert psid is not None
@@ -143,10 +102,10 @@ class MessengerAdapter(HttpChannelAdapter):
                 **kind,
                 "message": {"text": alert_text(message.delivery)[:2000]},
             }
-            sent = await self._call("/messages", json=text)
+            sent = await self.graph_post("/messages", json=text)
             return SendResult(provider_message_id=str(sent.get("message_id")))
         image = message.attachments[0]
-        upload = await self._call(
+        upload = await self.graph_post(
             "/message_attachments",
             data={"message": json.dumps({"attachment": {"type": "image", "payload": {"is_reusable": True}}})},
             files={"filedata": (image.filename, image.data, image.content_type)},
@@ -158,7 +117,7 @@ class MessengerAdapter(HttpChannelAdapter):
                 "attachment": {"type": "image", "payload": {"attachment_id": upload["attachment_id"]}}
             },
         }
-        sent = await self._call("/messages", json=body)
+        sent = await self.graph_post("/messages", json=body)
         return SendResult(provider_message_id=str(sent.get("message_id")))
 
     # ---- webhook ---------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ answers `hub.challenge` only for `WHATSAPP_VERIFY_TOKEN`. Inbound texts become r
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 import httpx
@@ -28,17 +28,11 @@ from pydantic_settings import SettingsConfigDict
 from shared.channels import (
     ChannelSettings,
     OutboundMessage,
-    OutcomeUnknown,
-    PermanentDeliveryError,
-    RetryableDeliveryError,
     SendResult,
 )
-from shared.channels.http import HttpChannelAdapter
-from shared.channels.meta import handshake, signed
+from shared.channels.meta import GraphChannelAdapter, MetaSettings, handshake, signed
 from shared.channels.texts import alert_text
-from shared.contracts import utcnow
 
-WINDOW = timedelta(hours=24)
 CAPTIONS = {
     "en": "Dear {name}, thank you for signing the Khmer Community Advocacy Pledge. Your certificate "
     "{number}: verify it at {url}",
@@ -48,24 +42,17 @@ RETRY_CODES = frozenset({130429, 131056, 131000, 131016, 190, 2, 4, 80007})
 STATUS = {"sent": "sent", "delivered": "delivered", "read": "delivered", "failed": "failed_permanent"}
 
 
-class WhatsAppSettings(ChannelSettings):
+class WhatsAppSettings(MetaSettings):
     model_config = SettingsConfigDict(env_prefix="WHATSAPP_", env_file=".env", extra="ignore")
-    api_url: str | None = Field(
-        default=None, description="Graph API base URL; unset = <SANDBOX_URL>/whatsapp."
-    )
-    api_version: str = "v21.0"
     phone_number_id: str = "100000000000001"
     access_token: SecretStr | None = Field(default=None, description="System-user access token.")
-    app_secret: SecretStr | None = Field(default=None, description="App secret: verifies webhook signatures.")
-    verify_token: SecretStr | None = Field(default=None, description="Token for the webhook GET handshake.")
     template: str = "pledge_certificate"
     update_template: str = Field(
         default="samleng_update", description="Approved template for alerts outside the 24 h window."
     )
-    timeout_seconds: float = 20.0
 
 
-class WhatsAppAdapter(HttpChannelAdapter):
+class WhatsAppAdapter(GraphChannelAdapter):
     name: ClassVar[str] = "whatsapp"
     description: ClassVar[str] = "WhatsApp messages (Cloud API) with the certificate image."
     address_kind = "phone"
@@ -74,6 +61,7 @@ class WhatsAppAdapter(HttpChannelAdapter):
     rate_per_second = 80.0
     purposes = frozenset({"certificate", "alert"})
     resend_is_safe = False
+    retry_codes = RETRY_CODES
     settings_class = WhatsAppSettings
     sandbox_provider = "whatsapp"
 
@@ -94,36 +82,6 @@ class WhatsAppAdapter(HttpChannelAdapter):
             timeout=self.own.timeout_seconds,
         )
 
-    async def _call(self, path: str, **kwargs: Any) -> dict[str, Any]:
-        try:
-            response = await self.http.post(path, **kwargs)
-        except httpx.TimeoutException as error:
-            if path == "/messages":
-                raise OutcomeUnknown("WhatsApp API timed out", reason="whatsapp-timeout") from error
-            raise RetryableDeliveryError(
-                "WhatsApp media upload timed out", reason="whatsapp-timeout"
-            ) from error
-        except httpx.TransportError as error:
-            raise RetryableDeliveryError(
-                f"WhatsApp API unreachable: {error}", reason="whatsapp-unreachable"
-            ) from error
-        if response.status_code < 300:
-            body: dict[str, Any] = response.json()
-            return body
-        try:
-            problem = response.json().get("error", {})
-        except ValueError:
-            problem = {}
-        code = int(problem.get("code") or 0)
-        detail = f"WhatsApp {response.status_code} ({code}): {str(problem.get('message', ''))[:200]}"
-        if response.status_code >= 500 or response.status_code == 429 or code in RETRY_CODES:
-            raise RetryableDeliveryError(detail, reason=f"whatsapp-{code or response.status_code}")
-        raise PermanentDeliveryError(detail, reason=f"whatsapp-{code or response.status_code}")
-
-    def window_open(self, message: OutboundMessage) -> bool:
-        last = message.recipient.last_inbound_at.get(self.name)
-        return last is not None and utcnow() - last < WINDOW
-
     async def send(self, message: OutboundMessage) -> SendResult:
         if message.delivery.alert is not None:
             return await self._send_alert(message)
@@ -131,7 +89,7 @@ class WhatsAppAdapter(HttpChannelAdapter):
         recipient = delivery.recipient
         assert recipient.phone is not None
         image = message.attachments[0]
-        media = await self._call(
+        media = await self.graph_post(
             "/media",
             data={"messaging_product": "whatsapp", "type": image.content_type},
             files={"file": (image.filename, image.data, image.content_type)},
@@ -166,7 +124,7 @@ class WhatsAppAdapter(HttpChannelAdapter):
                     ],
                 },
             )
-        sent = await self._call("/messages", json=body)
+        sent = await self.graph_post("/messages", json=body)
         return SendResult(provider_message_id=str(sent["messages"][0]["id"]))
 
     async def _send_alert(self, message: OutboundMessage) -> SendResult:
@@ -192,7 +150,7 @@ class WhatsAppAdapter(HttpChannelAdapter):
                     ],
                 },
             )
-        sent = await self._call("/messages", json=body)
+        sent = await self.graph_post("/messages", json=body)
         return SendResult(provider_message_id=str(sent["messages"][0]["id"]))
 
     # ---- webhooks --------------------------------------------------------------------------------
