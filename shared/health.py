@@ -124,8 +124,13 @@ async def _serve_asgi(app: Any, service: str, host: str, port: int, registry_dir
         loop.add_signal_handler(sig, stop.set)
     task = asyncio.create_task(server.serve())
     registration = None
-    while not server.started and not task.done():  # noqa: ASYNC110 - uvicorn offers no started event
+    while not server.started and not task.done() and not stop.is_set():  # noqa: ASYNC110 - no started event
         await asyncio.sleep(0.02)
+    if stop.is_set() and not server.started:  # stopped while starting (e.g. no broker yet): don't hang
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        return
     if task.done():
         task.result()
         return

@@ -21,6 +21,7 @@ consumer, health/readiness/metrics, and a graceful stop on SIGTERM/SIGINT:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -186,13 +187,26 @@ class Service(Generic[DepsT]):
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
+        # A signal that arrives while we are still starting (e.g. waiting for a broker that is not
+        # there) stops the start too, instead of leaving the process deaf until SIGKILL.
+        starting = asyncio.ensure_future(self.start())
+        stopping = asyncio.ensure_future(stop.wait())
+        await asyncio.wait({starting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        if not starting.done():
+            starting.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await starting
+            self._log.info("stopped while starting")
+            await self.stop()
+            return
         try:
-            await self.start()
+            starting.result()
         except StartupError as error:
+            stopping.cancel()
             self._log.error("could not start", error=str(error))
             await self.stop()
             raise SystemExit(1) from error
-        await stop.wait()
+        await stopping
         await self.stop()
 
 

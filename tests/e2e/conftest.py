@@ -52,7 +52,7 @@ class RunningStack:
                 self.ready_after = time.monotonic() - self.started_at
                 return
             if self.process.poll() is not None:
-                raise RuntimeError(f"make run exited early:\n{self.log()[-4000:]}")
+                raise RuntimeError(f"make run exited early:\n{self.failure_summary()}")
             time.sleep(0.2)
         log = self.log()
         self.interrupt()  # never leave a half-started stack behind
@@ -66,6 +66,16 @@ class RunningStack:
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
+
+    def failure_summary(self) -> str:
+        """Which process stopped first and the error lines, then the tail (the cause is rarely last)."""
+        lines = self.log().splitlines()
+        telling = [
+            line
+            for line in lines
+            if any(mark in line for mark in ("stopped (rc=", "ERROR", "FAILED", "Traceback"))
+        ]
+        return "\n".join(telling[:40]) + "\n...\n" + "\n".join(lines[-40:])
 
     def processes(self) -> list[tuple[int, str]]:
         """Live (non-zombie) processes started for this run directory."""
