@@ -89,6 +89,7 @@ async def service_fanout(stack: Any, count: int) -> tuple[float, int]:
                     "country": "US",
                     "language": "en",
                     "email": f"m{i}@example.org",
+                    "email_confirmed": f"m{i}@example.org",
                     "channels": ["email"],
                     "alerts_opt_in": True,
                     "unsubscribe_token": f"tok{i:010d}" + "x" * 16,

@@ -8,7 +8,7 @@
   x member x channel) and each carries a random per-member action token, so a fan-out that is
   redelivered after a crash resumes: existing deliveries are found, not recreated, and the
   channels' send logs make sure nobody gets a second copy.
-- kind `update` / `closure`: to exactly the members who received the original (any delivery of
+- kind `update` / `extension` / `closure`: to exactly the members who received the original (any delivery of
   it that was not skipped or failed), on the channel that reached them.
 - quiet hours: a member's `quiet_hours` ({"start": "21:00", "end": "07:00"}, in their
   `time_zone`) hold a non-urgent alert as a `waiting` delivery (reason `quiet-hours`) until they
@@ -20,10 +20,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import secrets
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pymongo.errors import DuplicateKeyError
 
 from services.dispatcher.routing import why_not
 from shared.contracts import utcnow
@@ -95,18 +98,20 @@ async def keep_alert(deps: Any, data: AlertPublishedData) -> None:
     """The public page reads `alerts`: the latest version of each alert, with its history."""
     version = data.model_dump(mode="json")
     await insert_once(deps.alert_versions, {"_id": source_id(data), **version})
-    await deps.alerts.update_one(
-        {"_id": data.alert_id, "sequence": {"$not": {"$gt": data.sequence}}},
-        {
-            "$set": {
-                **version,
-                "state": "closed" if data.kind == "closure" else "published",
-                "updated_at": utcnow(),
+    # an older version redelivered after a newer one: keep the newer
+    with contextlib.suppress(DuplicateKeyError):
+        await deps.alerts.update_one(
+            {"_id": data.alert_id, "sequence": {"$not": {"$gt": data.sequence}}},
+            {
+                "$set": {
+                    **version,
+                    "state": "closed" if data.kind == "closure" else "published",
+                    "updated_at": utcnow(),
+                },
+                "$setOnInsert": {"first_published_at": data.published_at},
             },
-            "$setOnInsert": {"first_published_at": data.published_at},
-        },
-        upsert=True,
-    )
+            upsert=True,
+        )
 
 
 FANOUT_BATCH = 500
@@ -149,16 +154,16 @@ def plan_member(
         return None
     recipient = recipient_of(member)
     unsubscribed = member.get("unsubscribed") or []
+
+    def usable(c: str) -> bool:
+        if why_not(c, recipient, "alert", deps.adapters, unsubscribed) is not None:
+            return False
+        # double opt-in: alerts go by email only to an address its owner confirmed
+        return deps.adapters[c].address_kind != "email" or member.get("email_confirmed") == recipient.email
+
     if channel is None:
-        channel = next(
-            (
-                c
-                for c in member.get("channels") or []
-                if why_not(c, recipient, "alert", deps.adapters, unsubscribed) is None
-            ),
-            None,
-        )
-    if channel is None or why_not(channel, recipient, "alert", deps.adapters, unsubscribed) is not None:
+        channel = next((c for c in member.get("channels") or [] if usable(c)), None)
+    if channel is None or not usable(channel):
         return None
     hold_until = None if data.urgent else quiet_until(member, utcnow())
     wait = max(0.0, (hold_until - utcnow()).total_seconds()) if hold_until else 0.0
@@ -172,6 +177,9 @@ def plan_member(
         "recipient": recipient,
         "alert": alert_ref(data, member, f"{base_url}/a/done/{token}"),
         "unsubscribe_url": f"{base_url}/u/{member['unsubscribe_token']}"
+        if member.get("unsubscribe_token")
+        else None,
+        "preferences_url": f"{base_url}/p/{member['unsubscribe_token']}"
         if member.get("unsubscribe_token")
         else None,
         "extra": {"action_token": token, "alert_id": data.alert_id},

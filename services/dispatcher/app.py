@@ -46,6 +46,7 @@ from shared.contracts.delivery import (
     DeliveryRequested,
     DeliveryRequestedData,
     DeliveryStatus,
+    NoticeRef,
     Recipient,
 )
 from shared.contracts.inbound import (
@@ -54,6 +55,7 @@ from shared.contracts.inbound import (
     DeliveryWaitExpiredData,
     InboundMessage,
 )
+from shared.contracts.member import NoticeRequested
 from shared.contracts.pledge import PostalAddress
 from shared.messaging.consumer import MessageContext
 from shared.messaging.errors import PermanentError, RetryableError
@@ -68,6 +70,7 @@ router.publishing(DeliveryRequested)
 
 REQUEST_NAMESPACE = uuid.UUID("3e5f7a9b-1c2d-4e6f-8a0b-2c4d6e8f0a1b")
 CERTIFICATE_PRIORITY = 3
+NOTICE_PRIORITY = 8  # a person waits for it (e.g. to confirm a subscription)
 
 
 class DispatcherSettings(ServiceSettings):
@@ -118,6 +121,12 @@ def unsubscribe_url(deps: Deps, member: Document) -> str | None:
     return f"{deps.public_base_url.rstrip('/')}/u/{token}" if token else None
 
 
+def preferences_url(deps: Deps, member: Document) -> str | None:
+    """The member's personal preferences page (same unguessable token as the unsubscribe link)."""
+    token = member.get("unsubscribe_token")
+    return f"{deps.public_base_url.rstrip('/')}/p/{token}" if token else None
+
+
 @router.handles(CertificateIssued)
 async def on_certificate_issued(event: CertificateIssued, ctx: MessageContext[Deps]) -> None:
     deps, data = ctx.deps, event.data
@@ -141,6 +150,7 @@ async def on_certificate_issued(event: CertificateIssued, ctx: MessageContext[De
         "recipient": recipient,
         "certificate": certificate,
         "unsubscribe_url": unsubscribe_url(deps, member),
+        "preferences_url": preferences_url(deps, member),
     }
     unsubscribed = member.get("unsubscribed") or []
     for decision in plan_certificate(data.channels, recipient, deps.adapters, unsubscribed):
@@ -216,7 +226,9 @@ def delivery_document(
         recipient=recipient,
         certificate=base.get("certificate"),
         alert=base.get("alert"),
+        notice=base.get("notice"),
         unsubscribe_url=base.get("unsubscribe_url"),
+        preferences_url=base.get("preferences_url"),
         fallback_from=fallback_from,
         requested_at=now,
     )
@@ -425,7 +437,9 @@ async def fall_back(ctx: MessageContext[Deps], failed: Document, member: Documen
         "recipient": recipient_of(member),
         "certificate": request.certificate,
         "alert": request.alert,
+        "notice": request.notice,
         "unsubscribe_url": request.unsubscribe_url,
+        "preferences_url": request.preferences_url,
         "extra": {k: failed[k] for k in ("action_token", "alert_id") if k in failed},
     }
     doc = await create_delivery(deps, base, channel, None, failed["_id"])
@@ -487,6 +501,43 @@ async def bootstrap(resources: Resources) -> Deps:
         waits=address_waits(adapters),
         wait_queues=wait_queues,
     )
+
+
+@router.handles(NoticeRequested)
+async def on_notice_requested(event: NoticeRequested, ctx: MessageContext[Deps]) -> None:
+    """A service message for one person (who may not be a member yet, e.g. a subscription waiting
+    for its confirmation): on the first of its channels that can carry a notice to them."""
+    deps, data = ctx.deps, event.data
+    recipient = Recipient(
+        member_id=data.member_id,
+        name=data.name,
+        language=data.language,
+        country=data.country,
+        email=data.contact.email,
+        phone=data.contact.phone,
+    )
+    base = {
+        "purpose": "notice",
+        "source_id": data.notice_id,
+        "correlation_id": event.correlation_id,
+        "priority": NOTICE_PRIORITY,
+        "recipient": recipient,
+        "notice": NoticeRef(
+            kind=data.kind,
+            subject=data.subject,
+            body=data.body,
+            link_url=deps.public_base_url.rstrip("/") + data.link_path,
+            link_label=data.link_label,
+        ),
+    }
+    channel = next_channel(list(data.channels), [], recipient, "notice", deps.adapters, [])
+    if channel is None:
+        ctx.log.warning("no channel can carry this notice", notice_id=data.notice_id, kind=data.kind)
+        return
+    doc = await create_delivery(deps, base, channel, None, None)
+    if doc["state"] == "pending":
+        await publish_request(ctx.publisher, doc)
+    ctx.log.info("notice routed", notice_id=data.notice_id, kind=data.kind, channel=channel)
 
 
 router.handles(AlertPublished)(alerts_module.on_alert_published)

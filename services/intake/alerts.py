@@ -1,8 +1,12 @@
 """Urgent Action alerts on the public site and the operators' alert API.
 
-    POST /api/v1/operator/alerts               publish an alert (operators; 202)
+    POST /api/v1/operator/alerts               publish an alert (operators; 202), or keep it as
+                                               a draft with `?draft=true` (201)
+    PUT  /api/v1/operator/alerts/{id}          rewrite a draft
+    POST /api/v1/operator/alerts/{id}/publish  publish a draft (safe to repeat)
     POST /api/v1/operator/alerts/{id}/updates  publish an update, a deadline extension or the
                                                closure; it goes to the original recipients
+    GET  /api/v1/operator/alerts               drafts and alerts, newest first
     GET  /api/v1/operator/alerts/{id}          the alert with delivery and action totals
     GET  /a/{slug}                             the public alert page (EN/KM): case, actions,
                                                officials with mailto links, the letter
@@ -11,20 +15,23 @@
 Intake stays a gateway: publishing hands `alert.published.v1` to the dispatcher, which keeps the
 alert (`alerts`, read here) and fans it out; an action report is `action.reported.v1`, counted
 once per member and alert by the dispatcher (`action_reports`, read here for the totals).
+Drafts are the operators' own working copies: intake keeps them (`alert_drafts`) until they are
+published, so an operator can write, read back and rewrite one before anybody sees it.
 """
 
 from __future__ import annotations
 
 import re
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 from urllib.parse import quote, urlencode
 
-from fastapi import FastAPI, Header, Request
+from fastapi import FastAPI, Header, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from jinja2 import Environment
 from pydantic import AwareDatetime, BaseModel, Field
+from pymongo.errors import DuplicateKeyError
 
 from services.intake.auth import operator_denied
 from services.intake.i18n import pick_language, ui
@@ -80,7 +87,11 @@ class AlertInput(BaseModel):
 
 
 class AlertChange(BaseModel):
-    kind: Literal["update", "closure"] = "update"
+    kind: Literal["update", "extension", "closure"] = Field(
+        default="update",
+        description="`update`: further information; `extension`: a later deadline (required); "
+        "`closure`: the case is closed, no more changes.",
+    )
     texts: dict[Literal["en", "km"], AlertText] | None = Field(
         default=None, description="New texts (both languages); unset = keep the current ones."
     )
@@ -128,11 +139,22 @@ def add_alert_routes(app: FastAPI, settings: IntakeSettings, templates: Environm
         },
     )
     async def publish_alert(
-        body: AlertInput, authorization: Annotated[str | None, Header()] = None
+        body: AlertInput,
+        draft: Annotated[bool, Query(description="Keep it as a draft instead of publishing it.")] = False,
+        authorization: Annotated[str | None, Header()] = None,
     ) -> JSONResponse:
         denied = operator_denied(settings, authorization)
         if denied is not None:
             return denied
+        problem = await invalid(body, None)
+        if problem is not None:
+            return problem
+        alert_id = f"al_{uuid.uuid4().hex[:20]}"
+        if draft:
+            return await save_draft(alert_id, body, 201)
+        return await publish_new(alert_id, body)
+
+    async def invalid(body: AlertInput, alert_id: str | None) -> JSONResponse | None:
         missing = {"en", "km"} - set(body.texts)
         if missing:
             detail = [
@@ -140,22 +162,124 @@ def add_alert_routes(app: FastAPI, settings: IntakeSettings, templates: Environm
                 for m in sorted(missing)
             ]
             return JSONResponse({"detail": detail}, status_code=422)
-        if await db().alerts.find_one({"number": body.number}, {"_id": 1}):
+        published = await db().alerts.find_one({"number": body.number}, {"_id": 1})
+        drafted = await db().alert_drafts.find_one(
+            {"number": body.number, "_id": {"$ne": alert_id}}, {"_id": 1}
+        )
+        if (published and published["_id"] != alert_id) or drafted:
             return JSONResponse(
                 {"detail": [{"field": "number", "code": "taken", "message": "number already used"}]},
                 status_code=422,
             )
-        alert_id = f"al_{uuid.uuid4().hex[:20]}"
+        return None
+
+    async def save_draft(alert_id: str, body: AlertInput, status: int) -> JSONResponse:
+        now = utcnow()
+        try:
+            await db().alert_drafts.update_one(
+                {"_id": alert_id, "state": "draft"},
+                {
+                    "$set": {**body.model_dump(mode="json"), "updated_at": now},
+                    "$setOnInsert": {"state": "draft", "created_at": now},
+                },
+                upsert=True,
+            )
+        except DuplicateKeyError:  # published meanwhile (state is no longer draft)
+            return JSONResponse({"detail": "the alert is already published"}, status_code=409)
+        return JSONResponse(
+            {"alert_id": alert_id, "number": body.number, "state": "draft"}, status_code=status
+        )
+
+    async def publish_new(alert_id: str, body: AlertInput) -> JSONResponse:
         public_url = f"{settings.public_base_url.rstrip('/')}/a/{slug(body.number)}"
         data = AlertPublishedData(
             alert_id=alert_id, public_url=public_url, published_at=utcnow(), **body.model_dump()
         )
-        failed = await publish(AlertPublished(correlation_id=alert_id, data=data))
+        # the same alert published twice (a repeated request) is the same event: fan-out dedupes it
+        event_id = uuid.uuid5(uuid.NAMESPACE_URL, f"samleng:alert:{alert_id}#0")
+        failed = await publish(AlertPublished(event_id=event_id, correlation_id=alert_id, data=data))
         if failed is not None:
             return failed
         return JSONResponse(
-            {"alert_id": alert_id, "number": body.number, "public_url": public_url}, status_code=202
+            {"alert_id": alert_id, "number": body.number, "public_url": public_url, "state": "published"},
+            status_code=202,
         )
+
+    @app.put(
+        "/api/v1/operator/alerts/{alert_id}",
+        summary="Rewrite a draft alert (operators)",
+        responses={404: {"description": "No such draft"}, 409: {"description": "Already published"}},
+    )
+    async def rewrite_draft(
+        alert_id: str, body: AlertInput, authorization: Annotated[str | None, Header()] = None
+    ) -> JSONResponse:
+        denied = operator_denied(settings, authorization)
+        if denied is not None:
+            return denied
+        current = await db().alert_drafts.find_one({"_id": alert_id}, {"state": 1})
+        if current is None:
+            return JSONResponse({"detail": "unknown draft"}, status_code=404)
+        if current.get("state") != "draft":
+            return JSONResponse({"detail": "the alert is already published"}, status_code=409)
+        problem = await invalid(body, alert_id)
+        if problem is not None:
+            return problem
+        return await save_draft(alert_id, body, 200)
+
+    @app.post(
+        "/api/v1/operator/alerts/{alert_id}/publish",
+        status_code=202,
+        summary="Publish a draft alert (operators; safe to repeat)",
+        responses={404: {"description": "No such draft"}},
+    )
+    async def publish_draft(
+        alert_id: str, authorization: Annotated[str | None, Header()] = None
+    ) -> JSONResponse:
+        denied = operator_denied(settings, authorization)
+        if denied is not None:
+            return denied
+        current = await db().alert_drafts.find_one({"_id": alert_id})
+        if current is None:
+            return JSONResponse({"detail": "unknown draft"}, status_code=404)
+        if current.get("state") == "published":  # a repeated request: it was handed over already
+            return JSONResponse(
+                {"alert_id": alert_id, "number": current["number"], "state": "published"}, status_code=200
+            )
+        body = AlertInput.model_validate({k: current[k] for k in AlertInput.model_fields if k in current})
+        answer = await publish_new(alert_id, body)
+        if answer.status_code == 202:  # handed over: the draft is no longer editable
+            await db().alert_drafts.update_one(
+                {"_id": alert_id, "state": "draft"},
+                {"$set": {"state": "published", "published_at": utcnow()}},
+            )
+        return answer
+
+    @app.get("/api/v1/operator/alerts", summary="Drafts and published alerts, newest first (operators)")
+    async def list_alerts(
+        authorization: Annotated[str | None, Header()] = None,
+        limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    ) -> JSONResponse:
+        denied = operator_denied(settings, authorization)
+        if denied is not None:
+            return denied
+        fields = {
+            "number": 1,
+            "state": 1,
+            "urgent": 1,
+            "sensitive": 1,
+            "topics": 1,
+            "deadline": 1,
+            "texts.en.title": 1,
+            "sequence": 1,
+            "kind": 1,
+        }
+        items: list[dict[str, Any]] = []
+        async for doc in db().alert_drafts.find({"state": "draft"}, {**fields, "updated_at": 1}):
+            items.append({**doc, "alert_id": doc.pop("_id"), "at": doc.pop("updated_at", None)})
+        async for doc in db().alerts.find({}, {**fields, "updated_at": 1}):
+            items.append({**doc, "alert_id": doc.pop("_id"), "at": doc.pop("updated_at", None)})
+        items.sort(key=lambda item: str(item.get("at") or ""), reverse=True)
+        return JSONResponse(_jsonable({"alerts": items[:limit]}))
 
     @app.post(
         "/api/v1/operator/alerts/{alert_id}/updates",
@@ -173,6 +297,9 @@ def add_alert_routes(app: FastAPI, settings: IntakeSettings, templates: Environm
             return JSONResponse({"detail": "unknown alert"}, status_code=404)
         if current.get("state") == "closed":
             return JSONResponse({"detail": "the alert is closed"}, status_code=409)
+        problem = extension_problem(body, current)
+        if problem is not None:
+            return JSONResponse({"detail": [problem]}, status_code=422)
         fields = {k: current[k] for k in AlertPublishedData.model_fields if k in current}
         fields.update(kind=body.kind, sequence=int(current["sequence"]) + 1, published_at=utcnow())
         if body.texts is not None:
@@ -200,7 +327,12 @@ def add_alert_routes(app: FastAPI, settings: IntakeSettings, templates: Environm
             {"_id": alert_id}, {"_id": 0, "updated_at": 0, "first_published_at": 0}
         )
         if current is None:
-            return JSONResponse({"detail": "unknown alert"}, status_code=404)
+            draft = await db().alert_drafts.find_one({"_id": alert_id, "state": "draft"}, {"_id": 0})
+            if draft is None:
+                return JSONResponse({"detail": "unknown alert"}, status_code=404)
+            return JSONResponse(
+                _jsonable({"alert": draft, "deliveries_by_sequence": {}, "actions": {"total": 0}})
+            )
         deliveries: dict[str, dict[str, int]] = {}
         async for doc in db().deliveries.find(
             {"purpose": "alert", "correlation_id": alert_id}, {"source_id": 1, "state": 1, "channel": 1}
@@ -278,6 +410,26 @@ def add_alert_routes(app: FastAPI, settings: IntakeSettings, templates: Environm
             deadline=deadline,
             letter=letter,
         )
+
+
+def extension_problem(body: AlertChange, current: dict[str, Any]) -> dict[str, str] | None:
+    """An extension must move the deadline later; other kinds may change it freely."""
+    if body.kind != "extension":
+        return None
+    if body.deadline is None:
+        return {"field": "deadline", "code": "required", "message": "an extension needs the new deadline"}
+    old = current.get("deadline")
+    if isinstance(old, str):
+        old = datetime.fromisoformat(old)
+    if isinstance(old, datetime) and old.tzinfo is None:
+        old = old.replace(tzinfo=UTC)
+    if old is not None and body.deadline <= old:
+        return {
+            "field": "deadline",
+            "code": "not-later",
+            "message": "the new deadline must be after the current one",
+        }
+    return None
 
 
 async def _delivery_of(db: Any, token: str) -> dict[str, Any] | None:

@@ -38,6 +38,7 @@ from services.intake.deliveries import add_delivery_routes
 from services.intake.i18n import UI, Lang, countries, message, pick_language, ui
 from services.intake.settings import IntakeSettings
 from services.intake.submission import PledgeStatus, StatusReader, SubmissionGateway, Unavailable
+from services.intake.subscriptions import add_subscription_routes
 from services.intake.table_import import add_table_import_routes
 from services.intake.validation import AddressInput, FieldError, PledgeInput, validate_pledge
 from shared.contracts.pledge import PledgeSubmitted
@@ -381,6 +382,7 @@ def create_app(
     add_certificate_routes(app, settings, templates)
     add_delivery_routes(app, settings, templates)
     add_alert_routes(app, settings, templates)
+    add_subscription_routes(app, settings, templates)
     return app
 
 

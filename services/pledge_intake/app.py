@@ -30,10 +30,17 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError
 
 from services.intake.validation import business_rule_errors
+from services.pledge_intake import subscriptions
 from shared.contracts import utcnow
 from shared.contracts.certificate import ReissueRequested
 from shared.contracts.inbound import ContactLinked, InboundMessage
-from shared.contracts.member import ConsentWithdrawn
+from shared.contracts.member import (
+    ConsentWithdrawn,
+    NoticeRequested,
+    PreferencesChanged,
+    SubscriptionConfirmed,
+    SubscriptionRequested,
+)
 from shared.contracts.pledge import (
     PledgeRecorded,
     PledgeRecordedData,
@@ -48,7 +55,7 @@ from shared.service import Resources, Router
 from shared.storage import Document, durable, insert_once
 
 router = Router("pledge-intake", description="Records pledges, members and consents.")
-router.publishing(PledgeRecorded, PledgeRejected)
+router.publishing(PledgeRecorded, PledgeRejected, NoticeRequested)
 
 OUTCOME_NAMESPACE = uuid.UUID("6f1d3a4e-3c1b-4b7e-9a56-5a9f3c2d8e11")
 REJECTION_DETAIL = {
@@ -65,6 +72,7 @@ class Store:
     pledges: AsyncCollection[Document]
     consents: AsyncCollection[Document]
     inbound: AsyncCollection[Document]
+    subscriptions: AsyncCollection[Document]
 
     @classmethod
     def of(cls, db: AsyncDatabase[Document]) -> Store:
@@ -75,12 +83,14 @@ class Store:
             pledges=durable(db.pledges),
             consents=durable(db.consents),
             inbound=durable(db.inbound_messages),
+            subscriptions=durable(db.subscriptions),
         )
 
     async def ensure_indexes(self) -> None:
         await self.pledges.create_index([("member_id", ASCENDING)])
         await self.consents.create_index([("member_id", ASCENDING), ("at", ASCENDING)])
         await self.members.create_index([("unsubscribe_token", ASCENDING)], unique=True, sparse=True)
+        await self.subscriptions.create_index([("confirm_token", ASCENDING)], unique=True)
 
 
 def outcome_event_id(pledge_id: str, outcome: str) -> uuid.UUID:
@@ -326,6 +336,12 @@ async def on_pledge_submitted(event: PledgeSubmitted, ctx: MessageContext[Store]
     pledge = await store.pledges.find_one({"_id": data.pledge_id})
     if pledge is None:
         pledge = await record(store, data)
+    if pledge["state"] == "recorded" and data.alerts_opt_in and data.contact.email:
+        member = await store.members.find_one({"_id": pledge["member_id"]}, {"email_confirmed": 1})
+        if (member or {}).get("email_confirmed") != data.contact.email:  # double opt-in for email
+            await subscriptions.request_subscription(
+                ctx, subscriptions.pledge_subscription(data), event.event_id
+            )
     await publish_outcome(ctx, event, pledge)
     ctx.log.info(
         "pledge handled",
@@ -378,6 +394,11 @@ async def record(store: Store, data: PledgeSubmittedData) -> Document:
         assert existing is not None
         return existing
     return pledge
+
+
+router.handles(SubscriptionRequested)(subscriptions.on_subscription_requested)
+router.handles(SubscriptionConfirmed)(subscriptions.on_subscription_confirmed)
+router.handles(PreferencesChanged)(subscriptions.on_preferences_changed)
 
 
 async def bootstrap(resources: Resources) -> Store:

@@ -19,6 +19,8 @@ SENSITIVE = {
 PREFIX = {
     ("update", "en"): "Update — ",
     ("update", "km"): "ព័ត៌មានបន្ថែម — ",
+    ("extension", "en"): "More time — ",
+    ("extension", "km"): "ពន្យារពេល — ",
     ("closure", "en"): "Closed — ",
     ("closure", "km"): "បានបិទ — ",
 }

@@ -52,7 +52,11 @@ class AlertText(Payload):
 class AlertPublishedData(Payload):
     alert_id: str = Field(description="Stable id of the alert (updates carry the original's id).")
     number: str = Field(examples=["UA 12/26"])
-    kind: Literal["alert", "update", "closure"] = "alert"
+    kind: Literal["alert", "update", "extension", "closure"] = Field(
+        default="alert",
+        description="`alert` (the original), `update` (further information), `extension` (a later "
+        "deadline), `closure`.",
+    )
     sequence: int = Field(default=0, ge=0, description="0 for the alert, 1.. for its updates and closure.")
     urgent: bool = False
     sensitive: bool = Field(

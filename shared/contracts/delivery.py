@@ -64,7 +64,7 @@ class AlertRef(Payload):
 
     alert_id: str
     number: str = Field(examples=["UA 12/26"])
-    kind: Literal["alert", "update", "closure"] = "alert"
+    kind: Literal["alert", "update", "extension", "closure"] = "alert"
     urgent: bool = False
     sensitive: bool = False
     title: str
@@ -78,13 +78,23 @@ class AlertRef(Payload):
     action_url: str = Field(description="This member's one-click 'I took action' link.")
 
 
+class NoticeRef(Payload):
+    """A short service message (e.g. "confirm your subscription"), already in the person's language."""
+
+    kind: str = Field(examples=["confirm-subscription"])
+    subject: str
+    body: str = Field(description="Plain text.")
+    link_url: str
+    link_label: str
+
+
 class DeliveryRequestedData(Payload):
     delivery_id: str = Field(
         description="Deterministic: purpose x source x member x channel. Channels claim it once.",
         examples=["dl_6b1f0c2a9e4d4f1b8a7c3d2e"],
     )
     channel: str = Field(examples=["email"])
-    purpose: str = Field(description="What is delivered: `certificate` (alerts, reminders later).")
+    purpose: str = Field(description="What is delivered: `certificate`, `alert` or `notice`.")
     source_id: str = Field(description="What it is about, e.g. the certificate number.")
     priority: int = Field(
         default=5, ge=0, le=9, description="AMQP priority; alerts > reminders > certificates."
@@ -92,6 +102,10 @@ class DeliveryRequestedData(Payload):
     recipient: Recipient
     certificate: CertificateRef | None = None
     alert: AlertRef | None = None
+    notice: NoticeRef | None = None
+    preferences_url: str | None = Field(
+        default=None, description="The member's personal page to change what they receive."
+    )
     unsubscribe_url: str | None = Field(default=None, description="One-click unsubscribe (RFC 8058).")
     fallback_from: str | None = Field(default=None, description="The failed delivery this one replaces.")
     requested_at: AwareDatetime

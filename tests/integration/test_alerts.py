@@ -123,6 +123,7 @@ MEMBERS = {
     "mb_a_unsubscribed": {"channels": ["email"], "unsubscribed": ["all"]},
     "mb_a_other_topic": {"channels": ["email"], "topics": ["elections"]},
     "mb_a_post_only": {"channels": ["post"]},
+    "mb_a_unconfirmed": {"channels": ["email"], "email_confirmed": None},  # never confirmed its email
 }
 
 
@@ -136,6 +137,7 @@ async def seed_members(db: Any) -> None:
                 "country": "KH",
                 "language": "en",
                 "email": f"{member_id}@example.org",
+                "email_confirmed": f"{member_id}@example.org",
                 "phone": phone,
                 "alerts_opt_in": True,
                 "unsubscribe_token": f"tok_{member_id}_" + "z" * 16,
@@ -262,6 +264,7 @@ async def test_a_dispatcher_killed_mid_fan_out_resumes_and_every_member_has_exac
                 "country": "US",
                 "language": "en",
                 "email": f"fan{i}@example.org",
+                "email_confirmed": f"fan{i}@example.org",
                 "channels": ["email"],
                 "alerts_opt_in": True,
             }
@@ -328,6 +331,7 @@ async def test_quiet_hours_hold_a_normal_alert_until_they_end_and_an_urgent_one_
             "country": "US",
             "language": "en",
             "email": "sleeping@example.org",
+            "email_confirmed": "sleeping@example.org",
             "channels": ["email"],
             "alerts_opt_in": True,
             "time_zone": "UTC",

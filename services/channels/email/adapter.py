@@ -117,7 +117,7 @@ class EmailAdapter(ChannelAdapter):
     attachments = ("pdf",)
     max_attachment_bytes = 10_000_000
     rate_per_second = 50.0
-    purposes = frozenset({"certificate", "alert"})
+    purposes = frozenset({"certificate", "alert", "notice"})
     resend_is_safe = False
     settings_class = EmailSettings
 
@@ -177,7 +177,9 @@ class EmailAdapter(ChannelAdapter):
             "certificate": delivery.certificate,
             "alert": delivery.alert,
             "officials": officials_with_mailto(delivery),
+            "notice": delivery.notice,
             "unsubscribe_url": delivery.unsubscribe_url,
+            "preferences_url": delivery.preferences_url,
         }
         mail = EmailMessage()
         mail["Subject"] = subject(delivery)
@@ -226,6 +228,8 @@ ALERT_SUBJECT = {
     ("alert", "km"): "សកម្មភាពបន្ទាន់ {number}៖ {title}",
     ("update", "en"): "Update on Urgent Action {number}: {title}",
     ("update", "km"): "ព័ត៌មានបន្ថែម សកម្មភាពបន្ទាន់ {number}៖ {title}",
+    ("extension", "en"): "Urgent Action {number}: deadline extended — {title}",
+    ("extension", "km"): "សកម្មភាពបន្ទាន់ {number}៖ ពន្យារពេលកំណត់ — {title}",
     ("closure", "en"): "Urgent Action {number} closed: {title}",
     ("closure", "km"): "សកម្មភាពបន្ទាន់ {number} បានបិទ៖ {title}",
 }
@@ -233,6 +237,8 @@ ALERT_SUBJECT = {
 
 def subject(delivery: DeliveryRequestedData) -> str:
     language = delivery.recipient.language
+    if delivery.notice is not None:
+        return delivery.notice.subject
     if delivery.alert is not None:
         alert = delivery.alert
         text = ALERT_SUBJECT[(alert.kind, language)].format(number=alert.number, title=alert.title)

@@ -1,0 +1,586 @@
+"""Alert subscriptions and members' own preferences on the public site.
+
+    GET  /subscribe, POST                   the subscribe page (EN/KM): topics, channels in order,
+                                            language, time zone, quiet hours
+    POST /api/v1/subscriptions              the same as JSON (422 names each bad field)
+    POST /api/v1/operator/subscribers       operator import (a list; each row accepted or refused)
+    GET  /c/{token}, POST                   confirm a subscription (double opt-in; a button, so
+                                            mail scanners that open links confirm nothing)
+    GET  /p/{token}, POST                   a member's personal preferences page: alerts on/off,
+                                            topics, channel order, language, time zone, quiet
+                                            hours, stop one channel, resume after "stop all"
+
+Intake stays a gateway: each form becomes one event (`subscription.requested.v1`,
+`subscription.confirmed.v1`, `preferences.changed.v1`) that pledge-intake applies and records in
+the consent history. `/p/` uses the member's personal, unguessable token (the one in every
+message's unsubscribe link); `/c/` the random token of one pending subscription.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import phonenumbers
+from email_validator import EmailNotValidError, validate_email
+from fastapi import FastAPI, Header, Request
+from fastapi.responses import HTMLResponse, JSONResponse
+from jinja2 import Environment
+from pydantic import BaseModel, Field, ValidationError
+
+from services.intake.auth import operator_denied
+from services.intake.i18n import Lang, countries, pick_language, ui
+from services.intake.settings import IntakeSettings
+from services.intake.submission import Unavailable
+from services.intake.validation import FieldError, _Errors, clean_name, clean_phone
+from shared.contracts import utcnow
+from shared.contracts.alert import TOPICS
+from shared.contracts.member import (
+    Preferences,
+    PreferencesChanged,
+    PreferencesChangedData,
+    QuietHours,
+    SubscriptionConfirmed,
+    SubscriptionConfirmedData,
+    SubscriptionRequested,
+    SubscriptionRequestedData,
+)
+from shared.contracts.pledge import Consent, Contact
+
+ALERT_CHANNELS = ("email", "signal", "whatsapp", "messenger")
+ADDRESS_OF = {"email": "email", "signal": "phone", "whatsapp": "phone", "messenger": "psid"}
+TIME_ZONES = (
+    "Asia/Phnom_Penh", "Asia/Bangkok", "Asia/Ho_Chi_Minh", "Asia/Seoul", "Asia/Tokyo",
+    "Australia/Perth", "Australia/Melbourne", "Australia/Sydney", "Pacific/Auckland",
+    "Europe/London", "Europe/Paris", "Europe/Berlin", "America/Toronto", "America/New_York",
+    "America/Chicago", "America/Denver", "America/Vancouver", "America/Los_Angeles", "UTC",
+)  # fmt: skip
+
+TEXT: dict[str, dict[str, str]] = {
+    "subscribe_title": {"en": "Urgent Action alerts", "km": "ការជូនដំណឹងសកម្មភាពបន្ទាន់"},
+    "subscribe_intro": {
+        "en": "When someone is arrested or at risk, we send an Urgent Action: who to write to and a "
+        "letter you can send. Choose what you want to hear about and how.",
+        "km": "នៅពេលមាននរណាម្នាក់ត្រូវបានចាប់ខ្លួន ឬស្ថិតក្នុងហានិភ័យ យើងផ្ញើសកម្មភាពបន្ទាន់៖ "
+        "អ្នកណាដែលត្រូវសរសេរទៅ និងលិខិតដែលអ្នកអាចផ្ញើបាន។ ជ្រើសរើសអ្វីដែលអ្នកចង់ដឹង និងរបៀបទទួល។",
+    },
+    "preferences_title": {"en": "What you receive from us", "km": "អ្វីដែលអ្នកទទួលពីយើង"},
+    "name": {"en": "Your name", "km": "ឈ្មោះរបស់អ្នក"},
+    "country": {"en": "Country where you live", "km": "ប្រទេសដែលអ្នករស់នៅ"},
+    "choose": {"en": "Choose…", "km": "ជ្រើសរើស…"},
+    "email": {"en": "Email (we send a confirmation link)", "km": "អ៊ីមែល (យើងផ្ញើតំណបញ្ជាក់)"},
+    "phone": {"en": "Mobile number (for Signal or WhatsApp)", "km": "លេខទូរស័ព្ទ (សម្រាប់ Signal ឬ WhatsApp)"},
+    "alerts": {"en": "Send me Urgent Action alerts", "km": "ផ្ញើការជូនដំណឹងសកម្មភាពបន្ទាន់មកខ្ញុំ"},
+    "topics": {"en": "Topics (none chosen: all of them)", "km": "ប្រធានបទ (មិនជ្រើសរើស៖ ទាំងអស់)"},
+    "topic_political-prisoners": {"en": "Political prisoners", "km": "អ្នកទោសនយោបាយ"},
+    "topic_land-evictions": {"en": "Land evictions", "km": "ការបណ្តេញចេញពីដីធ្លី"},
+    "topic_media-freedom": {"en": "Media freedom", "km": "សេរីភាពសារព័ត៌មាន"},
+    "topic_elections": {"en": "Elections", "km": "ការបោះឆ្នោត"},
+    "topic_human-rights-defenders": {"en": "Human rights defenders", "km": "អ្នកការពារសិទ្ធិមនុស្ស"},
+    "channels": {"en": "How to reach you, in order", "km": "របៀបទាក់ទងអ្នក តាមលំដាប់"},
+    "channel_rank_1": {"en": "First choice", "km": "ជម្រើសទីមួយ"},
+    "channel_rank_2": {"en": "Second choice", "km": "ជម្រើសទីពីរ"},
+    "channel_rank_3": {"en": "Third choice", "km": "ជម្រើសទីបី"},
+    "none": {"en": "—", "km": "—"},
+    "language": {"en": "Language", "km": "ភាសា"},
+    "time_zone": {"en": "Your time zone", "km": "ល្វែងម៉ោងរបស់អ្នក"},
+    "quiet_hours": {
+        "en": "Quiet hours: no alerts between (leave empty for none; urgent alerts still come)",
+        "km": "ម៉ោងស្ងាត់៖ គ្មានការជូនដំណឹងចន្លោះ (ទុកទទេប្រសិនបើគ្មាន ការជូនដំណឹងបន្ទាន់នៅតែមក)",
+    },
+    "quiet_and": {"en": "and", "km": "និង"},
+    "stop_channel": {"en": "Send me nothing on {channel}", "km": "កុំផ្ញើអ្វីមកខ្ញុំតាម {channel}"},
+    "stopped_all": {
+        "en": "You asked us to stop all messages. Tick below to receive messages again.",
+        "km": "អ្នកបានស្នើឱ្យយើងឈប់ផ្ញើសារទាំងអស់។ គូសខាងក្រោមដើម្បីទទួលសារម្តងទៀត។",
+    },
+    "resume_all": {"en": "Send me messages again", "km": "ផ្ញើសារមកខ្ញុំម្តងទៀត"},
+    "stop_everything": {"en": "Stop everything from us", "km": "ឈប់ទទួលអ្វីៗទាំងអស់ពីយើង"},
+    "consent": {
+        "en": "I agree that Samleng keeps my contact details and choices to send me these messages, "
+        "and I can change or stop them at any time.",
+        "km": "ខ្ញុំយល់ព្រមឱ្យ សំឡេង រក្សាព័ត៌មានទំនាក់ទំនង និងជម្រើសរបស់ខ្ញុំ ដើម្បីផ្ញើសារទាំងនេះមកខ្ញុំ "
+        "ហើយខ្ញុំអាចផ្លាស់ប្តូរ ឬបញ្ឈប់វាបានគ្រប់ពេល។",
+    },
+    "subscribe_button": {"en": "Subscribe", "km": "ចុះឈ្មោះ"},
+    "save_button": {"en": "Save my choices", "km": "រក្សាទុកជម្រើសរបស់ខ្ញុំ"},
+    "check_email": {
+        "en": "Almost done: we sent you an email. Open the link in it to confirm.",
+        "km": "ជិតរួចហើយ៖ យើងបានផ្ញើអ៊ីមែលមកអ្នក។ បើកតំណនៅក្នុងនោះដើម្បីបញ្ជាក់។",
+    },
+    "saved": {
+        "en": "Saved. Your choices apply from the next message.",
+        "km": "បានរក្សាទុក។ ជម្រើសរបស់អ្នកអនុវត្តចាប់ពីសារបន្ទាប់។",
+    },
+    "confirm_title": {"en": "Confirm your subscription", "km": "បញ្ជាក់ការចុះឈ្មោះរបស់អ្នក"},
+    "confirm_ask": {
+        "en": "Press the button to start receiving Urgent Action alerts.",
+        "km": "ចុចប៊ូតុងដើម្បីចាប់ផ្តើមទទួលការជូនដំណឹងសកម្មភាពបន្ទាន់។",
+    },
+    "confirm_button": {"en": "Confirm", "km": "បញ្ជាក់"},
+    "confirmed": {
+        "en": "Thank you — you are subscribed. Every message has a link to change or stop it.",
+        "km": "សូមអរគុណ — អ្នកបានចុះឈ្មោះហើយ។ សារនីមួយៗមានតំណដើម្បីផ្លាស់ប្តូរ ឬបញ្ឈប់។",
+    },
+    "link_unknown": {"en": "This link is not valid.", "km": "តំណនេះមិនត្រឹមត្រូវទេ។"},
+    "retry": {
+        "en": "We could not record this right now. Please try again.",
+        "km": "យើងមិនអាចកត់ត្រាបានទេឥឡូវនេះ។ សូមព្យាយាមម្តងទៀត។",
+    },
+    "errors_summary": {"en": "Please correct:", "km": "សូមកែតម្រូវ៖"},
+}
+ERRORS: dict[str, dict[str, str]] = {
+    "topic_unknown": {"en": "Unknown topic.", "km": "ប្រធានបទមិនស្គាល់។"},
+    "channel_not_offered": {
+        "en": "Choose email, Signal, WhatsApp or Messenger.",
+        "km": "ជ្រើសរើស អ៊ីមែល Signal WhatsApp ឬ Messenger។",
+    },
+    "channel_no_address": {
+        "en": "We have no address for {channel}: choose another way.",
+        "km": "យើងមិនមានអាសយដ្ឋានសម្រាប់ {channel} ទេ៖ សូមជ្រើសរើសវិធីផ្សេង។",
+    },
+    "channels_required": {"en": "Choose at least one way to reach you.", "km": "ជ្រើសរើសយ៉ាងហោចណាស់មួយវិធី។"},
+    "time_zone_invalid": {"en": "Unknown time zone.", "km": "ល្វែងម៉ោងមិនស្គាល់។"},
+    "quiet_hours_invalid": {
+        "en": "Give both times as HH:MM, or neither.",
+        "km": "សូមផ្តល់ម៉ោងទាំងពីរជា HH:MM ឬមិនផ្តល់ទាំងពីរ។",
+    },
+    "email_required_here": {
+        "en": "An email address is needed to confirm the subscription.",
+        "km": "ត្រូវការអាសយដ្ឋានអ៊ីមែល ដើម្បីបញ្ជាក់ការចុះឈ្មោះ។",
+    },
+    "email_invalid": {"en": "This email address does not look right.", "km": "អាសយដ្ឋានអ៊ីមែលនេះមិនត្រឹមត្រូវ។"},
+    "phone_required": {
+        "en": "Signal and WhatsApp need a mobile number.",
+        "km": "Signal និង WhatsApp ត្រូវការលេខទូរស័ព្ទ។",
+    },
+    "country_required": {"en": "Choose your country.", "km": "ជ្រើសរើសប្រទេសរបស់អ្នក។"},
+    "language_invalid": {"en": "Choose English or Khmer.", "km": "ជ្រើសរើសភាសាអង់គ្លេស ឬខ្មែរ។"},
+    "consent_required": {
+        "en": "Please agree, so we may send you messages.",
+        "km": "សូមយល់ព្រម ដើម្បីឱ្យយើងអាចផ្ញើសារមកអ្នក។",
+    },
+}
+
+
+class SubscribeInput(BaseModel):
+    """A subscription as the subscribe page or the API sends it."""
+
+    name: str = Field(default="", max_length=10_000)
+    country: str = Field(default="", max_length=100)
+    email: str | None = Field(default=None, max_length=1000)
+    phone: str | None = Field(default=None, max_length=1000)
+    topics: list[str] = Field(default_factory=list, max_length=10)
+    channels: list[str] = Field(default_factory=list, max_length=10, description="In order of preference.")
+    language: str = Field(default="en", max_length=10)
+    time_zone: str = Field(default="UTC", max_length=100)
+    quiet_start: str = Field(default="", max_length=10, examples=["21:00"])
+    quiet_end: str = Field(default="", max_length=10, examples=["07:00"])
+    consent: bool = False
+
+
+class ImportedConsent(BaseModel):
+    text_version: str = Field(max_length=200)
+    locale: str = Field(max_length=10)
+    accepted_at: str = Field(description="When the person agreed (ISO 8601 with time zone).")
+
+
+class ImportRow(SubscribeInput):
+    consent: bool = True
+    consent_record: ImportedConsent | None = Field(
+        default=None, description="Where and when the person agreed; required with `confirmed`."
+    )
+    confirmed: bool = Field(
+        default=False,
+        description="The person already confirmed elsewhere (e.g. a signed paper form); otherwise a "
+        "confirmation email goes out.",
+    )
+
+
+class ImportBody(BaseModel):
+    subscribers: list[ImportRow] = Field(max_length=5000)
+
+
+@dataclass(frozen=True)
+class Choices:
+    preferences: Preferences
+    contact: Contact
+
+
+class _Problems(_Errors):
+    def add(self, field: str, code: str, **values: object) -> None:
+        if code in ERRORS:
+            self.items.append(
+                FieldError(field=field, code=code, message=ERRORS[code][self.lang].format(**values))
+            )
+        else:
+            super().add(field, code, **values)
+
+
+def clean_preferences(
+    raw: SubscribeInput, errors: _Problems, addresses: set[str] | None = None
+) -> Preferences | None:
+    """Topics, channels (in order; only those we have an address for when `addresses` is given),
+    language, time zone and quiet hours."""
+    topics = []
+    for topic in raw.topics:
+        if topic not in TOPICS:
+            errors.add("topics", "topic_unknown")
+        elif topic not in topics:
+            topics.append(topic)
+    channels = []
+    for channel in raw.channels:
+        if not channel:
+            continue
+        if channel not in ALERT_CHANNELS:
+            errors.add("channels", "channel_not_offered")
+        elif addresses is not None and ADDRESS_OF[channel] not in addresses:
+            errors.add("channels", "channel_no_address", channel=channel)
+        elif channel not in channels:
+            channels.append(channel)
+    if not channels and not any(e.field == "channels" for e in errors.items):
+        errors.add("channels", "channels_required")
+    if raw.language not in ("en", "km"):
+        errors.add("language", "language_invalid")
+    try:
+        ZoneInfo(raw.time_zone)
+        zone_ok = "/" in raw.time_zone or raw.time_zone == "UTC"
+    except (ZoneInfoNotFoundError, ValueError):
+        zone_ok = False
+    if not zone_ok:
+        errors.add("time_zone", "time_zone_invalid")
+    quiet = None
+    start, end = raw.quiet_start.strip(), raw.quiet_end.strip()
+    if start or end:
+        try:
+            quiet = QuietHours(start=start, end=end)
+        except ValidationError:
+            errors.add("quiet_hours", "quiet_hours_invalid")
+    if errors.items:
+        return None
+    return Preferences(
+        topics=topics,
+        channels=channels,
+        language=raw.language,
+        time_zone=raw.time_zone,
+        quiet_hours=quiet,
+    )
+
+
+def validate_subscription(
+    raw: SubscribeInput, lang: Lang, *, email_required: bool = True
+) -> tuple[Choices | None, list[FieldError]]:
+    errors = _Problems(lang)
+    clean_name(raw.name, errors)
+    country = raw.country.strip().upper()
+    if not country or country not in phonenumbers.SUPPORTED_REGIONS:
+        errors.add("country", "country_required")
+        country = ""
+    email = None
+    if raw.email and raw.email.strip():
+        try:
+            email = validate_email(raw.email.strip(), check_deliverability=False).normalized
+        except EmailNotValidError:
+            errors.add("email", "email_invalid")
+    elif email_required:
+        errors.add("email", "email_required_here")
+    phone = None
+    if raw.phone and raw.phone.strip():
+        phone = clean_phone(raw.phone.strip(), country, errors, lang)
+    elif {"signal", "whatsapp"} & set(raw.channels):
+        errors.add("phone", "phone_required")
+    if not raw.consent:
+        errors.add("consent", "consent_required")
+    preferences = clean_preferences(raw, errors)
+    if errors.items or preferences is None:
+        return None, errors.items
+    return Choices(preferences=preferences, contact=Contact(email=email, phone=phone)), []
+
+
+def subscription_event(
+    raw: SubscribeInput, choices: Choices, source: str, consent: Consent, confirmed: bool = False
+) -> SubscriptionRequested:
+    subscription_id = f"sb_{uuid.uuid4().hex[:24]}"
+    return SubscriptionRequested(
+        correlation_id=subscription_id,
+        data=SubscriptionRequestedData(
+            subscription_id=subscription_id,
+            source=source,
+            name=" ".join(raw.name.split()),
+            country=raw.country.strip().upper(),
+            contact=choices.contact,
+            preferences=choices.preferences,
+            consent=consent,
+            confirmed=confirmed,
+            requested_at=utcnow(),
+        ),
+    )
+
+
+def form_input(form: Any) -> SubscribeInput:
+    ranked = [form.get(f"channel_{rank}", "") for rank in (1, 2, 3)]
+    return SubscribeInput(
+        name=str(form.get("name", ""))[:10_000],
+        country=str(form.get("country", ""))[:100],
+        email=str(form.get("email", ""))[:1000] or None,
+        phone=str(form.get("phone", ""))[:1000] or None,
+        topics=[str(t)[:100] for t in form.getlist("topics")][:10],
+        channels=[str(c)[:40] for c in ranked if c],
+        language=str(form.get("language", "en"))[:10],
+        time_zone=str(form.get("time_zone", "UTC"))[:100],
+        quiet_start=str(form.get("quiet_start", ""))[:10],
+        quiet_end=str(form.get("quiet_end", ""))[:10],
+        consent=form.get("consent") == "yes",
+    )
+
+
+def add_subscription_routes(app: FastAPI, settings: IntakeSettings, templates: Environment) -> None:
+    def db() -> Any:
+        return app.state.status.database()
+
+    def language_of(request: Request, lang: str | None) -> Lang:
+        return pick_language(
+            lang, request.cookies.get("samleng_lang"), request.headers.get("accept-language")
+        )
+
+    def t_for(language: Lang) -> Any:
+        def t(key: str, **values: Any) -> str:
+            text = TEXT[key][language] if key in TEXT else ui(key, language)
+            return text.format(**values) if values else text
+
+        return t
+
+    def page(name: str, language: Lang, status: int = 200, **context: Any) -> HTMLResponse:
+        html = templates.get_template(name).render(
+            lang=language,
+            other_lang="km" if language == "en" else "en",
+            t=t_for(language),
+            topics=TOPICS,
+            time_zones=TIME_ZONES,
+            countries=countries(language),
+            **context,
+        )
+        return HTMLResponse(
+            html, status_code=status, headers={"X-Robots-Tag": "noindex", "Referrer-Policy": "no-referrer"}
+        )
+
+    async def hand_over(event: Any) -> bool:
+        try:
+            await app.state.gateway.publish(event)
+        except Unavailable:
+            return False
+        return True
+
+    def consent_now(language: Lang) -> Consent:
+        return Consent(text_version=settings.consent_text_version, locale=language, accepted_at=utcnow())
+
+    def errors_by_field(errors: list[FieldError]) -> dict[str, list[str]]:
+        grouped: dict[str, list[str]] = {}
+        for error in errors:
+            grouped.setdefault(error.field, []).append(error.message)
+        return grouped
+
+    # ---- subscribe -----------------------------------------------------------------------
+
+    @app.get("/subscribe", response_class=HTMLResponse, include_in_schema=False)
+    async def subscribe_page(request: Request, lang: str | None = None) -> HTMLResponse:
+        language = language_of(request, lang)
+        values = {"language": language, "time_zone": "Asia/Phnom_Penh", "channels": ["email"]}
+        return page("subscribe.html", language, values=values, errors={}, error_list=[], state="form")
+
+    @app.post("/subscribe", response_class=HTMLResponse, include_in_schema=False)
+    async def subscribe_form(request: Request, lang: str | None = None) -> HTMLResponse:
+        language = language_of(request, lang)
+        form = await request.form()
+        raw = form_input(form)
+        choices, errors = validate_subscription(raw, language)
+        values = {**raw.model_dump(), "consent": "yes" if raw.consent else ""}
+        if choices is None:
+            return page(
+                "subscribe.html", language, 422, values=values, errors=errors_by_field(errors),
+                error_list=errors, state="form",
+            )  # fmt: skip
+        if not await hand_over(subscription_event(raw, choices, "subscribe-page", consent_now(language))):
+            return page(
+                "subscribe.html", language, 503, values=values, errors={}, error_list=[], state="retry"
+            )
+        return page("subscribe.html", language, values={}, errors={}, error_list=[], state="sent")
+
+    @app.post(
+        "/api/v1/subscriptions",
+        status_code=202,
+        summary="Subscribe to Urgent Action alerts (confirmation by email)",
+        responses={422: {"description": "Invalid field(s)"}, 503: {"description": "Retry later"}},
+    )
+    async def api_subscribe(request: Request, body: SubscribeInput, lang: str | None = None) -> JSONResponse:
+        language = pick_language(lang, None, request.headers.get("accept-language"))
+        choices, errors = validate_subscription(body, language)
+        if choices is None:
+            return JSONResponse({"detail": [e.model_dump() for e in errors]}, status_code=422)
+        event = subscription_event(body, choices, "api", consent_now(language))
+        if not await hand_over(event):
+            return JSONResponse(
+                {"detail": "not handed over; retry"}, status_code=503, headers={"Retry-After": "30"}
+            )
+        return JSONResponse(
+            {"subscription_id": event.data.subscription_id, "state": "pending"}, status_code=202
+        )
+
+    @app.post("/api/v1/operator/subscribers", summary="Import subscribers (operators)")
+    async def import_subscribers(
+        body: ImportBody, authorization: Annotated[str | None, Header()] = None
+    ) -> JSONResponse:
+        denied = operator_denied(settings, authorization)
+        if denied is not None:
+            return denied
+        results: list[dict[str, Any]] = []
+        for index, row in enumerate(body.subscribers):
+            language: Lang = row.language if row.language in ("en", "km") else "en"  # type: ignore[assignment]
+            choices, errors = validate_subscription(row, language, email_required=not row.confirmed)
+            consent = None
+            if row.consent_record is not None:
+                try:
+                    consent = Consent.model_validate(row.consent_record.model_dump())
+                except ValidationError:
+                    errors = [
+                        *errors,
+                        FieldError(field="consent_record", code="invalid", message="invalid consent record"),
+                    ]
+            elif row.confirmed:
+                errors = [
+                    *errors,
+                    FieldError(
+                        field="consent_record",
+                        code="required",
+                        message="a confirmed import needs its consent record",
+                    ),
+                ]
+            if choices is None or errors:
+                results.append({"row": index, "state": "refused", "errors": [e.model_dump() for e in errors]})
+                continue
+            event = subscription_event(
+                row, choices, "operator-import", consent or consent_now(language), confirmed=row.confirmed
+            )
+            if not await hand_over(event):
+                results.append({"row": index, "state": "retry", "errors": []})
+                continue
+            results.append({"row": index, "state": "accepted", "subscription_id": event.data.subscription_id})
+        refused = sum(1 for r in results if r["state"] != "accepted")
+        return JSONResponse({"results": results, "accepted": len(results) - refused, "refused": refused})
+
+    # ---- confirm ---------------------------------------------------------------------------
+
+    async def subscription_of(token: str) -> dict[str, Any] | None:
+        if not 16 <= len(token) <= 64:
+            return None
+        doc: dict[str, Any] | None = await db().subscriptions.find_one(
+            {"confirm_token": token}, {"state": 1, "request.preferences.language": 1}
+        )
+        return doc
+
+    @app.get("/c/{token}", response_class=HTMLResponse, include_in_schema=False)
+    async def confirm_page(request: Request, token: str, lang: str | None = None) -> HTMLResponse:
+        doc = await subscription_of(token)
+        language = language_of(
+            request, lang or (doc or {}).get("request", {}).get("preferences", {}).get("language")
+        )
+        if doc is None:
+            return page("confirm.html", language, 404, state="unknown", token=None)
+        if doc["state"] == "confirmed":
+            return page("confirm.html", language, state="confirmed", token=None)
+        return page("confirm.html", language, state="ask", token=token)
+
+    @app.post("/c/{token}", response_class=HTMLResponse, include_in_schema=False)
+    async def confirm(request: Request, token: str, lang: str | None = None) -> HTMLResponse:
+        language = language_of(request, lang)
+        doc = await subscription_of(token)
+        if doc is None:
+            return page("confirm.html", language, 404, state="unknown", token=None)
+        event = SubscriptionConfirmed(
+            correlation_id=doc["_id"], data=SubscriptionConfirmedData(subscription_id=doc["_id"], at=utcnow())
+        )
+        if not await hand_over(event):
+            return page("confirm.html", language, 503, state="retry", token=token)
+        return page("confirm.html", language, state="confirmed", token=None)
+
+    # ---- a member's own preferences --------------------------------------------------------
+
+    async def member_of(token: str) -> dict[str, Any] | None:
+        if not 16 <= len(token) <= 64:
+            return None
+        doc: dict[str, Any] | None = await db().members.find_one({"unsubscribe_token": token})
+        return doc
+
+    def addresses_of(member: dict[str, Any]) -> set[str]:
+        return {kind for kind in ("email", "phone", "psid") if member.get(kind)}
+
+    def member_values(member: dict[str, Any]) -> dict[str, Any]:
+        quiet = member.get("quiet_hours") or {}
+        return {
+            "alerts": bool(member.get("alerts_opt_in")),
+            "topics": member.get("topics") or [],
+            "channels": [c for c in member.get("channels") or [] if c in ALERT_CHANNELS],
+            "language": member.get("language", "en"),
+            "time_zone": member.get("time_zone") or "UTC",
+            "quiet_start": (quiet.get("start") or "")[:5],
+            "quiet_end": (quiet.get("end") or "")[:5],
+            "stopped": [c for c in member.get("unsubscribed") or [] if c != "all"],
+        }
+
+    def preferences_page(
+        member: dict[str, Any], token: str, language: Lang, values: dict[str, Any], status: int = 200,
+        errors: list[FieldError] | None = None, state: str = "form",
+    ) -> HTMLResponse:  # fmt: skip
+        offered = [c for c in ALERT_CHANNELS if ADDRESS_OF[c] in addresses_of(member)]
+        return page(
+            "preferences.html", language, status, values=values, offered=offered, token=token,
+            stopped_all="all" in (member.get("unsubscribed") or []), errors=errors_by_field(errors or []),
+            error_list=errors or [], state=state,
+        )  # fmt: skip
+
+    @app.get("/p/{token}", response_class=HTMLResponse, include_in_schema=False)
+    async def preferences(request: Request, token: str, lang: str | None = None) -> HTMLResponse:
+        member = await member_of(token)
+        if member is None:
+            return page("confirm.html", language_of(request, lang), 404, state="unknown", token=None)
+        language = language_of(request, lang or member.get("language"))
+        return preferences_page(member, token, language, member_values(member))
+
+    @app.post("/p/{token}", response_class=HTMLResponse, include_in_schema=False)
+    async def save_preferences(request: Request, token: str, lang: str | None = None) -> HTMLResponse:
+        member = await member_of(token)
+        language = language_of(request, lang or (member or {}).get("language"))
+        if member is None:
+            return page("confirm.html", language, 404, state="unknown", token=None)
+        form = await request.form()
+        raw = form_input(form)
+        offered = [c for c in ALERT_CHANNELS if ADDRESS_OF[c] in addresses_of(member)]
+        stopped = [c for c in offered if form.get(f"stop_{c}") == "yes"]
+        values = {
+            **raw.model_dump(),
+            "alerts": form.get("alerts") == "yes",
+            "stopped": stopped,
+            "resume_all": form.get("resume_all") == "yes",
+        }
+        errors = _Problems(language)
+        prefs = clean_preferences(raw, errors, addresses_of(member))
+        if prefs is None:
+            return preferences_page(member, token, language, values, 422, errors.items)
+        event = PreferencesChanged(
+            correlation_id=str(member["_id"]),
+            data=PreferencesChangedData(
+                member_id=str(member["_id"]),
+                alerts=values["alerts"],
+                preferences=prefs,
+                stopped_channels=stopped,
+                resume_all=values["resume_all"],
+                consent=consent_now(language),
+                at=utcnow(),
+            ),
+        )
+        if not await hand_over(event):
+            return preferences_page(member, token, language, values, 503, state="retry")
+        shown = {**member, "unsubscribed": [] if values["resume_all"] else member.get("unsubscribed")}
+        return preferences_page(shown, token, language, values, state="saved")

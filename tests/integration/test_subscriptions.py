@@ -1,0 +1,247 @@
+"""Alert subscriptions on real components: the subscribe page and API on intake, pledge-intake
+keeping them pending until the email confirmation (double opt-in), the dispatcher and the email
+channel sending the confirmation to the SMTP sink, the members' own preferences page, and the
+consent history that records every change."""
+
+from __future__ import annotations
+
+import asyncio
+import email
+import email.policy
+import re
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.integration.test_alerts import ALERT, operator
+from tests.integration.test_delivery import Stack, wait_for_states
+from tests.service.conftest import OPERATOR, SECRET
+from tests.support.infra import MailSink
+from tests.support.ports import free_port
+
+pytestmark = pytest.mark.timeout(300)
+
+
+@pytest.fixture
+def mail(tmp_path: Path) -> Iterator[MailSink]:
+    sink = MailSink(tmp_path / "mail-run").start()
+    yield sink
+    sink.stop()
+
+
+@pytest.fixture
+def stack(service_env: dict[str, str], tmp_path: Path, mail: MailSink) -> Iterator[Any]:
+    intake_port = free_port()
+    env = {
+        **service_env,
+        **mail.client_env(),
+        "DISPATCHER_PUBLIC_BASE_URL": f"http://127.0.0.1:{intake_port}",
+        "INTAKE_SECRET_KEY": SECRET,
+        "INTAKE_OPERATOR_TOKEN": OPERATOR,
+        "INTAKE_PORT": str(intake_port),
+        "INTAKE_PUBLIC_BASE_URL": f"http://127.0.0.1:{intake_port}",
+    }
+    running = Stack(env, tmp_path, [])
+    for module, name in (
+        ("services.dispatcher", "alert-dispatcher.1"),
+        ("services.pledge_intake", "pledge-intake.1"),
+        ("services.intake", "intake.1"),
+        ("services.channels.email", "email.1"),
+    ):
+        running.start(module, name)
+    running.intake = f"http://127.0.0.1:{intake_port}"  # type: ignore[attr-defined]
+    yield running
+    for proc in reversed(running.procs):
+        proc.terminate()
+
+
+async def wait_for(predicate: Any, timeout: float = 30.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = await predicate()
+        if value:
+            return value
+        await asyncio.sleep(0.2)
+    raise AssertionError("condition not met in time")
+
+
+def mail_to(mail: MailSink, address: str) -> list[dict[str, Any]]:
+    return [m for m in mail.messages() if m["To"][0]["Address"] == address]
+
+
+def link_in(mail: MailSink, message: dict[str, Any], path: str) -> str:
+    parsed = email.message_from_bytes(mail.raw(message["ID"]), policy=email.policy.default)
+    text = parsed.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    found = re.search(rf"http://127\.0\.0\.1:\d+/{path}/[A-Za-z0-9_\-]+", text)
+    assert found, text[:2000]
+    return found.group(0)
+
+
+SUBSCRIBE_FORM = {
+    "name": "Chan Sophea",
+    "country": "US",
+    "email": "sophea@example.org",
+    "topics": ["political-prisoners", "land-evictions"],
+    "channel_1": "email",
+    "language": "km",
+    "time_zone": "America/Los_Angeles",
+    "quiet_start": "22:00",
+    "quiet_end": "07:00",
+    "consent": "yes",
+}
+
+
+async def test_subscribe_confirm_by_email_then_change_preferences_through_the_personal_link(
+    stack: Any,
+    db: Any,
+    mail: MailSink,
+) -> None:
+    async with httpx.AsyncClient(base_url=stack.intake, timeout=30) as client:
+        bad = await client.post("/subscribe", data={**SUBSCRIBE_FORM, "time_zone": "Mars/Base", "email": ""})
+        assert bad.status_code == 422
+        assert 'id="time_zone-error"' in bad.text and 'id="email-error"' in bad.text
+        sent = await client.post("/subscribe?lang=km", data=SUBSCRIBE_FORM)
+        assert sent.status_code == 200 and 'data-state="sent"' in sent.text
+
+        [confirmation] = await wait_for(lambda: asyncio.to_thread(mail_to, mail, "sophea@example.org"))
+        assert confirmation["Subject"].startswith("សូមបញ្ជាក់")  # in the language chosen
+        assert await db.members.count_documents({"email": "sophea@example.org"}) == 0  # nothing before
+        confirm_url = link_in(mail, confirmation, "c")
+        asked = await client.get(confirm_url)  # a mail scanner opening the link confirms nothing
+        assert asked.status_code == 200 and 'data-state="ask"' in asked.text
+        await asyncio.sleep(1)
+        assert await db.members.count_documents({"email": "sophea@example.org"}) == 0
+        done = await client.post(confirm_url)
+        assert done.status_code == 200 and 'data-state="confirmed"' in done.text
+
+        member = await wait_for(lambda: db.members.find_one({"email_confirmed": "sophea@example.org"}))
+        assert member["alerts_opt_in"] is True and member["name"] == "Chan Sophea"
+        assert member["topics"] == ["political-prisoners", "land-evictions"]
+        assert member["channels"] == ["email"] and member["language"] == "km"
+        assert member["time_zone"] == "America/Los_Angeles"
+        assert member["quiet_hours"] == {"start": "22:00", "end": "07:00"}
+        [consent] = await db.consents.find({"member_id": member["_id"]}).to_list(None)
+        assert consent["kind"] == "alerts" and consent["granted"] is True
+        assert consent["source"] == "subscribe-page" and consent["locale"] == "km"
+        assert consent["text_version"] and consent["confirmed_at"] and consent["at"]
+        again = await client.post(confirm_url)  # confirming twice changes nothing
+        assert again.status_code == 200
+        await asyncio.sleep(1)
+        assert await db.consents.count_documents({"member_id": member["_id"]}) == 1
+
+        # An urgent alert (quiet hours do not hold it) reaches the confirmed address, with the
+        # personal preferences link in it.
+        published = await asyncio.to_thread(
+            operator,
+            stack,
+            "POST",
+            "/api/v1/operator/alerts",
+            {**ALERT, "number": "UA 40/26", "urgent": True},
+        )
+        alert_id = published.json()["alert_id"]
+        await wait_for_states(db, {"source_id": f"{alert_id}#0"}, {"sent"}, 1)
+        alert_mail = [m for m in mail_to(mail, "sophea@example.org") if "UA 40/26" in m["Subject"]]
+        preferences_url = link_in(mail, alert_mail[0], "p")
+
+        shown = await client.get(preferences_url)
+        assert shown.status_code == 200
+        assert re.search(r'id="topic-land-evictions"[^>]*checked', shown.text)
+        assert re.search(r'<option value="America/Los_Angeles" selected', shown.text)
+        invalid = await client.post(
+            preferences_url, data={"channel_1": "signal", "language": "en", "time_zone": "UTC"}
+        )
+        assert invalid.status_code == 422 and 'id="channels-error"' in invalid.text  # no phone known
+        saved = await client.post(
+            preferences_url,
+            data={
+                "alerts": "yes",
+                "topics": ["elections"],
+                "channel_1": "email",
+                "language": "en",
+                "time_zone": "Asia/Phnom_Penh",
+                "quiet_start": "",
+                "quiet_end": "",
+                "stop_email": "yes",
+            },
+        )
+        assert saved.status_code == 200 and 'data-state="saved"' in saved.text
+
+    changed = await wait_for(lambda: db.members.find_one({"_id": member["_id"], "unsubscribed": "email"}))
+    assert changed["topics"] == ["elections"] and changed["time_zone"] == "Asia/Phnom_Penh"
+    assert changed["quiet_hours"] is None and changed["language"] == "en"
+    history = {
+        (c["kind"], c["granted"], c["source"])
+        for c in await db.consents.find({"member_id": member["_id"]}).to_list(None)
+    }
+    assert ("email", False, "preferences-page") in history and (
+        "preferences",
+        True,
+        "preferences-page",
+    ) in history
+
+
+async def test_the_api_and_the_operator_import_validate_each_field(
+    stack: Any, db: Any, mail: MailSink
+) -> None:
+    async with httpx.AsyncClient(base_url=stack.intake, timeout=30) as client:
+        bad = await client.post(
+            "/api/v1/subscriptions",
+            json={"name": "Dara", "country": "KH", "email": "dara@example.org", "topics": ["weather"],
+                  "channels": ["post"], "language": "en", "time_zone": "UTC", "consent": True},
+        )  # fmt: skip
+        assert bad.status_code == 422
+        assert {e["field"] for e in bad.json()["detail"]} == {"topics", "channels"}
+        imported = await client.post(
+            "/api/v1/operator/subscribers",
+            headers={"Authorization": f"Bearer {OPERATOR}"},
+            json={
+                "subscribers": [
+                    {"name": "Keo Rith", "country": "KH", "phone": "012 345 678", "channels": ["signal"],
+                     "language": "km", "time_zone": "Asia/Phnom_Penh", "confirmed": True,
+                     "consent_record": {"text_version": "paper-2026-10", "locale": "km",
+                                        "accepted_at": "2026-10-01T10:00:00+07:00"}},
+                    {"name": "No Proof", "country": "KH", "phone": "012 345 679", "channels": ["signal"],
+                     "language": "km", "time_zone": "Asia/Phnom_Penh", "confirmed": True},
+                ]
+            },
+        )  # fmt: skip
+        assert imported.status_code == 200, imported.text
+        body = imported.json()
+        assert body["accepted"] == 1 and body["refused"] == 1
+        assert body["results"][1]["errors"][0]["field"] == "consent_record"
+    member = await wait_for(lambda: db.members.find_one({"phone": "+85512345678"}))
+    assert member["alerts_opt_in"] is True and member["channels"] == ["signal"]
+    consent = await db.consents.find_one({"member_id": member["_id"]})
+    assert consent["source"] == "operator-import" and consent["text_version"] == "paper-2026-10"
+    assert await db.members.count_documents({"phone": "+85512345679"}) == 0
+
+
+async def test_a_pledge_with_the_alerts_box_asks_its_email_to_confirm_before_alerts_go_there(
+    stack: Any,
+    db: Any,
+    mail: MailSink,
+) -> None:
+    async with httpx.AsyncClient(base_url=stack.intake, timeout=30) as client:
+        accepted = await client.post(
+            "/api/v1/pledges",
+            json={"name": "Sok Dara", "country": "US", "channels": ["email"], "email": "dara@example.org",
+                  "consent": True, "alerts_opt_in": True},
+        )  # fmt: skip
+        assert accepted.status_code == 202
+    [confirmation] = await wait_for(lambda: asyncio.to_thread(mail_to, mail, "dara@example.org"))
+    assert confirmation["Subject"].startswith("Please confirm")
+    member = await db.members.find_one({"email": "dara@example.org"})
+    assert member["alerts_opt_in"] is True and "email_confirmed" not in member
+    published = await asyncio.to_thread(
+        operator, stack, "POST", "/api/v1/operator/alerts", {**ALERT, "number": "UA 41/26", "urgent": True}
+    )
+    alert_id = published.json()["alert_id"]
+    await asyncio.sleep(3)
+    assert await db.deliveries.count_documents({"source_id": f"{alert_id}#0"}) == 0  # unconfirmed: none
+    async with httpx.AsyncClient(timeout=30) as client:
+        assert (await client.post(link_in(mail, confirmation, "c"))).status_code == 200
+    await wait_for(lambda: db.members.find_one({"_id": member["_id"], "email_confirmed": "dara@example.org"}))
