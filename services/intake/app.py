@@ -41,6 +41,14 @@ from services.intake.submission import PledgeStatus, StatusReader, SubmissionGat
 from services.intake.subscriptions import add_subscription_routes
 from services.intake.table_import import add_table_import_routes
 from services.intake.validation import AddressInput, FieldError, PledgeInput, validate_pledge
+from shared.contracts.alert import ActionReported, AlertPublished
+from shared.contracts.certificate import ReissueRequested
+from shared.contracts.member import (
+    ConsentWithdrawn,
+    PreferencesChanged,
+    SubscriptionConfirmed,
+    SubscriptionRequested,
+)
 from shared.contracts.pledge import PledgeSubmitted
 from shared.health import health_routes
 from shared.observability import get_logger
@@ -51,9 +59,19 @@ log = get_logger("samleng.intake")
 
 router = Router(
     "intake",
-    description="Public pledge form and JSON API; hands each valid pledge over as pledge.submitted.v1.",
+    description="Public site and JSON API (pledges, alerts, subscriptions, preferences, operators); "
+    "hands each valid request over as one event.",
 )
-router.publishing(PledgeSubmitted)
+router.publishing(
+    PledgeSubmitted,
+    ReissueRequested,
+    AlertPublished,
+    ActionReported,
+    ConsentWithdrawn,
+    SubscriptionRequested,
+    SubscriptionConfirmed,
+    PreferencesChanged,
+)
 
 
 class Accepted(BaseModel):
