@@ -221,7 +221,16 @@ async def original_recipients(deps: Any, data: AlertPublishedData) -> Any:
             yield member, delivery["channel"]
 
 
-async def record_action(deps: Any, alert_id: str, member_id: str, source: str, at: Any) -> bool:
+async def record_action(
+    deps: Any, alert_id: str, member_id: str, source: str, at: Any, officials: list[int] | None = None
+) -> bool:
+    """One report per member and alert; and one per member and official they say they wrote to
+    (a later report can add officials, never count one twice)."""
+    for index in officials or []:
+        await insert_once(
+            deps.official_actions,
+            {"_id": f"{alert_id}:{member_id}:{index}", "alert_id": alert_id, "official": index, "at": at},
+        )
     return await insert_once(
         deps.action_reports,
         {
@@ -236,7 +245,12 @@ async def record_action(deps: Any, alert_id: str, member_id: str, source: str, a
 
 async def on_action_reported(event: ActionReported, ctx: MessageContext[Any]) -> None:
     data = event.data
-    counted = await record_action(ctx.deps, data.alert_id, data.member_id, data.source, data.reported_at)
+    alert = await ctx.deps.alerts.find_one({"_id": data.alert_id}, {"officials": 1})
+    known = range(len((alert or {}).get("officials") or []))
+    officials = sorted({i for i in data.officials if i in known})  # positions that exist, once each
+    counted = await record_action(
+        ctx.deps, data.alert_id, data.member_id, data.source, data.reported_at, officials
+    )
     ctx.log.info("action reported", alert_id=data.alert_id, counted=counted, source=data.source)
 
 

@@ -90,6 +90,7 @@ class Deps:
     alerts: AsyncCollection[Document] | None = None
     alert_versions: AsyncCollection[Document] | None = None
     action_reports: AsyncCollection[Document] | None = None
+    official_actions: AsyncCollection[Document] | None = None
     waits: dict[str, float] = field(default_factory=dict)
     wait_queues: dict[int, str] = field(default_factory=dict)
 
@@ -482,6 +483,8 @@ async def bootstrap(resources: Resources) -> Deps:
     await alerts.create_index([("number", ASCENDING)])
     action_reports = durable(resources.db.action_reports)
     await action_reports.create_index([("alert_id", ASCENDING)])
+    official_actions = durable(resources.db.official_actions)
+    await official_actions.create_index([("alert_id", ASCENDING), ("official", ASCENDING)])
     adapters = discover()
     await declare_channel_queues(resources.publisher, settings, adapters)
     group = router.consumer_group(settings)
@@ -498,6 +501,7 @@ async def bootstrap(resources: Resources) -> Deps:
         alerts=alerts,
         alert_versions=durable(resources.db.alert_versions),
         action_reports=action_reports,
+        official_actions=official_actions,
         waits=address_waits(adapters),
         wait_queues=wait_queues,
     )

@@ -65,6 +65,10 @@ TEXT: dict[str, dict[str, str]] = {
         "km": "តើអ្នកបានធ្វើសកម្មភាពលើសកម្មភាពបន្ទាន់នេះទេ?",
     },
     "done_button": {"en": "I took action", "km": "ខ្ញុំបានធ្វើសកម្មភាព"},
+    "done_officials": {
+        "en": "Who did you write to? (optional — it helps us follow up)",
+        "km": "តើអ្នកបានសរសេរទៅអ្នកណា? (ស្រេចចិត្ត — វាជួយយើងតាមដាន)",
+    },
     "done_thanks": {"en": "Thank you — your action is counted.", "km": "សូមអរគុណ — សកម្មភាពរបស់អ្នកត្រូវបានរាប់។"},
     "done_unknown": {"en": "This link is not valid.", "km": "តំណនេះមិនត្រឹមត្រូវទេ។"},
     "retry": {
@@ -330,9 +334,8 @@ def add_alert_routes(app: FastAPI, settings: IntakeSettings, templates: Environm
             draft = await db().alert_drafts.find_one({"_id": alert_id, "state": "draft"}, {"_id": 0})
             if draft is None:
                 return JSONResponse({"detail": "unknown alert"}, status_code=404)
-            return JSONResponse(
-                _jsonable({"alert": draft, "deliveries_by_sequence": {}, "actions": {"total": 0}})
-            )
+            empty = {"total": 0, "by_source": {}, "by_official": []}
+            return JSONResponse(_jsonable({"alert": draft, "deliveries_by_sequence": {}, "actions": empty}))
         deliveries: dict[str, dict[str, int]] = {}
         async for doc in db().deliveries.find(
             {"purpose": "alert", "correlation_id": alert_id}, {"source_id": 1, "state": 1, "channel": 1}
@@ -342,10 +345,17 @@ def add_alert_routes(app: FastAPI, settings: IntakeSettings, templates: Environm
         actions: dict[str, int] = {}
         async for report in db().action_reports.find({"alert_id": alert_id}, {"source": 1}):
             actions[report["source"]] = actions.get(report["source"], 0) + 1
+        per_official: dict[int, int] = {}
+        async for doc in db().official_actions.find({"alert_id": alert_id}, {"official": 1}):
+            per_official[doc["official"]] = per_official.get(doc["official"], 0) + 1
+        by_official = [
+            {"official": index, "name": official.get("name"), "members": per_official.get(index, 0)}
+            for index, official in enumerate(current.get("officials") or [])
+        ]
         body = {
             "alert": current,
             "deliveries_by_sequence": deliveries,
-            "actions": {"total": sum(actions.values()), "by_source": actions},
+            "actions": {"total": sum(actions.values()), "by_source": actions, "by_official": by_official},
         }
         return JSONResponse(_jsonable(body))
 
@@ -366,7 +376,9 @@ def add_alert_routes(app: FastAPI, settings: IntakeSettings, templates: Environm
         delivery = await _delivery_of(db(), token)
         if delivery is None:
             return page(request, "alert_done.html", language, 404, state="unknown", token=None)
-        return page(request, "alert_done.html", language, state="ask", token=token)
+        alert = await db().alerts.find_one({"_id": delivery["alert_id"]}, {"officials": 1})
+        officials = (alert or {}).get("officials") or []
+        return page(request, "alert_done.html", language, state="ask", token=token, officials=officials)
 
     @app.post("/a/done/{token}", response_class=HTMLResponse, include_in_schema=False)
     async def report_done(request: Request, token: str, lang: str | None = None) -> Response:
@@ -374,12 +386,17 @@ def add_alert_routes(app: FastAPI, settings: IntakeSettings, templates: Environm
         delivery = await _delivery_of(db(), token)
         if delivery is None:
             return page(request, "alert_done.html", language, 404, state="unknown", token=None)
+        form = await request.form()
+        officials = sorted(
+            {int(str(v)) for v in form.getlist("official") if str(v).isdigit() and int(str(v)) < 50}
+        )
         event = ActionReported(
             correlation_id=delivery["alert_id"],
             data=ActionReportedData(
                 alert_id=delivery["alert_id"],
                 member_id=delivery["member_id"],
                 source="link",
+                officials=officials,
                 reported_at=utcnow(),
             ),
         )

@@ -80,6 +80,11 @@ class ActionReportedData(Payload):
     alert_id: str
     member_id: str
     source: Literal["link", "chat-reply"]
+    officials: list[int] = Field(
+        default_factory=list,
+        max_length=50,
+        description="Which of the alert's officials (positions in its list) the member wrote to, if they said.",
+    )
     reported_at: AwareDatetime
 
 

@@ -206,8 +206,12 @@ async def test_an_alert_reaches_each_eligible_member_once_and_actions_count_once
 
     # "I took action": by the member's link (twice) and by a DONE reply (twice) -> counted once each
     token = next(d["action_token"] for d in docs if d["member_id"] == "mb_a_email")
-    for _ in range(2):
-        done = await asyncio.to_thread(httpx.post, f"{stack.intake}/a/done/{token}")
+    asked = await asyncio.to_thread(httpx.get, f"{stack.intake}/a/done/{token}")
+    assert 'id="official-0"' in asked.text and "Minister of Justice" in asked.text
+    for _ in range(2):  # saying twice that they wrote to the minister counts once, for the minister
+        done = await asyncio.to_thread(
+            httpx.post, f"{stack.intake}/a/done/{token}", data={"official": ["0", "7"]}
+        )
         assert done.status_code == 200 and 'data-state="thanks"' in done.text
     for _ in range(2):
         sandbox.post("/whatsapp/_inbound", {"from": "85512000002", "text": "DONE"})
@@ -221,7 +225,11 @@ async def test_an_alert_reaches_each_eligible_member_once_and_actions_count_once
         ("mb_a_whatsapp", "chat-reply"),
     ]
     totals = (await asyncio.to_thread(operator, stack, "GET", f"/api/v1/operator/alerts/{alert_id}")).json()
-    assert totals["actions"] == {"total": 2, "by_source": {"link": 1, "chat-reply": 1}}
+    assert totals["actions"] == {
+        "total": 2,
+        "by_source": {"link": 1, "chat-reply": 1},
+        "by_official": [{"official": 0, "name": "Minister of Justice", "members": 1}],  # 7: no such
+    }
 
     # An update reaches exactly the original recipients, on the channel that reached them
     changed = await asyncio.to_thread(
