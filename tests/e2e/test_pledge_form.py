@@ -1,4 +1,4 @@
-"""The pledge form in a real browser (Debian's Chromium) against the whole running system."""
+"""The public pages (pledge form, subscribe, preferences) in a real browser (Debian's Chromium) against the whole running system."""
 
 from __future__ import annotations
 
@@ -164,4 +164,82 @@ def test_the_form_can_be_filled_and_sent_with_the_keyboard_alone(stack: RunningS
     page.keyboard.press("Enter")
     page.wait_for_url(re.compile(r"/pledge/pl_"))
     assert page.locator("#thanks").is_visible()
+    page.close()
+
+
+def _mail_link(stack: RunningStack, address: str, path: str, timeout: float = 30.0) -> str:
+    import email
+    import email.policy
+
+    base = f"http://127.0.0.1:{stack.port('SAMLENG_MAIL_UI_PORT')}/api/v1"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for item in httpx.get(f"{base}/messages").json()["messages"]:
+            if item["To"][0]["Address"] == address:
+                raw = httpx.get(f"{base}/message/{item['ID']}/raw").content
+                message = email.message_from_bytes(raw, policy=email.policy.default)
+                text = message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+                found = re.search(rf"http://127\.0\.0\.1:\d+/{path}/[A-Za-z0-9_\-]+", text)
+                if found:
+                    return found.group(0)
+        time.sleep(0.5)
+    raise AssertionError(f"no /{path}/ link mailed to {address}")
+
+
+def test_subscribe_confirm_and_change_preferences_in_the_browser(stack: RunningStack, browser: Any) -> None:
+    from pymongo import MongoClient
+
+    page = browser.new_page()
+    page.goto(stack.intake_url + "/subscribe?lang=en")
+    page.get_by_label("Your name").fill("Chan Sophea")
+    page.get_by_label("Country where you live").select_option("AU")
+    page.get_by_label("Email (we send a confirmation link)").fill("sophea.subscriber@example.org")
+    page.get_by_label("Political prisoners").check()
+    page.get_by_label("First choice").select_option("email")
+    page.get_by_label("Your time zone").select_option("Australia/Melbourne")
+    page.locator("#quiet_start").fill("22:00")
+    page.locator("#quiet_end").fill("07:00")
+    page.get_by_role("button", name="Subscribe").click()
+    assert page.locator("#error-summary").is_visible()  # consent not given: said, nothing lost
+    assert page.get_by_label("Your name").input_value() == "Chan Sophea"
+    page.locator("#consent").check()
+    page.get_by_role("button", name="Subscribe").click()
+    assert page.locator("#subscribe-state").get_attribute("data-state") == "sent"
+    SHOTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(SHOTS / "subscribed.png"), full_page=True)
+
+    page.goto(_mail_link(stack, "sophea.subscriber@example.org", "c"))
+    page.get_by_role("button", name="Confirm").click()
+    assert page.locator("#confirm-state").get_attribute("data-state") == "confirmed"
+
+    mongo: MongoClient[dict[str, Any]] = MongoClient(
+        f"mongodb://127.0.0.1:{stack.port('SAMLENG_MONGO_PORT')}"
+    )
+    try:
+        deadline = time.monotonic() + 20
+        member = None
+        while member is None and time.monotonic() < deadline:
+            member = mongo.samleng.members.find_one({"email_confirmed": "sophea.subscriber@example.org"})
+            time.sleep(0.3)
+        assert member is not None, "the confirmed subscription made a member"
+        page.goto(f"{stack.intake_url}/p/{member['unsubscribe_token']}?lang=km")
+        assert page.locator("h1").inner_text() == "អ្វីដែលអ្នកទទួលពីយើង"
+        assert page.locator("#topic-political-prisoners").is_checked()
+        assert page.locator("#time_zone").input_value() == "Australia/Melbourne"
+        page.locator("#topic-media-freedom").check()
+        page.locator("#quiet_start").fill("")
+        page.locator("#quiet_end").fill("")
+        page.locator("#save").click()
+        assert page.locator("#preferences-state").get_attribute("data-state") == "saved"
+        page.screenshot(path=str(SHOTS / "preferences-km.png"), full_page=True)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            member = mongo.samleng.members.find_one({"_id": member["_id"]})
+            if member and "media-freedom" in member.get("topics", []):
+                break
+            time.sleep(0.3)
+        assert member is not None
+        assert member["topics"] == ["political-prisoners", "media-freedom"] and member["quiet_hours"] is None
+    finally:
+        mongo.close()
     page.close()
