@@ -101,7 +101,7 @@ async def service_fanout(stack: Any, count: int) -> tuple[float, int]:
     proc.wait_ready()
     ready = asyncio.Event()
     stamps: dict[str, float] = {}
-    counter = asyncio.create_task(count_on(stack.node.url, "delivery.requested.v1.*", count, ready, stamps))
+    counter = asyncio.create_task(count_on(stack.node.url, "delivery.requested.v1.#", count, ready, stamps))
     await ready.wait()
     text = AlertText(
         title="Release Sok Vanna",
