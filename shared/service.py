@@ -173,7 +173,8 @@ class Service(Generic[DepsT]):
             Resources(settings=settings, publisher=self._publisher, db=db)
         )
         prefetch = getattr(deps, "prefetch", None) or settings.prefetch
-        for group in self.router.consumer_groups(settings) if self.router.subscriptions else []:
+        groups = self.router.consumer_groups(settings) if self.router.subscriptions else []
+        for group in groups:
             consumer = Consumer(group, self.router.subscriptions, deps, self._publisher)
             self._consumers.append(consumer)
             channel = await self._connection.channel()  # one per queue: prefetch is per channel
