@@ -157,7 +157,7 @@ async def service_fanout(stack: Any, count: int, sink: MailSink) -> tuple[float,
     # 1. fan-out alone: no channel worker competes for the two cores
     ready = asyncio.Event()
     stamps: dict[str, float] = {}
-    counter = asyncio.create_task(count_on(stack.node.url, "delivery.requested.v1.*", count, ready, stamps))
+    counter = asyncio.create_task(count_on(stack.node.url, "delivery.requested.v1.#", count, ready, stamps))
     await ready.wait()
     spy = profiler("dispatcher-fanout", proc)
     started = time.perf_counter()

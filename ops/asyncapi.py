@@ -9,9 +9,18 @@ import yaml
 from pydantic.json_schema import models_json_schema
 
 from shared.contracts import Event
+from shared.contracts.delivery import BANDS
 from shared.service import Router
 
 REF = "#/components/schemas/{model}"
+BAND = (
+    "The priority band, from the request's priority: `high` (>= 7, alerts), `normal` (4-6, "
+    "reminders), `low` (<= 3, certificates)."
+)
+PARAMETERS: dict[str, dict[str, Any]] = {
+    "channel": {"description": "The delivery channel, e.g. `email`."},
+    "band": {"description": BAND, "enum": list(BANDS)},
+}
 
 
 def _message_name(event_cls: type[Event[Any]]) -> str:
@@ -22,9 +31,15 @@ def service_document(router: Router, exchange: str = "samleng") -> dict[str, Any
     received = [s.event_cls for s in router.subscriptions.values()]
     sent = list(router.publishes)
     addresses = {s.event_cls: s.routing_key for s in router.subscriptions.values()}
-    for event_cls in sent:  # contracts routed per target (channel) carry it in the routing key
-        if event_cls.routing_key is not Event.routing_key:
-            addresses.setdefault(event_cls, f"{event_cls.event_type()}.{{channel}}")
+    for event_cls in sent:  # contracts routed per target (channel, band) carry it in the routing key
+        addresses.setdefault(event_cls, event_cls.routing_pattern())
+    queues = [f"{exchange}.{router.name}.{band}" for band in router.bands] or [f"{exchange}.{router.name}"]
+    parameters = dict(PARAMETERS)
+    if router.bands:
+        parameters["band"] = {
+            "description": f"{BAND} One queue each: {', '.join(f'`{q}`' for q in queues)}.",
+            "enum": list(router.bands),
+        }
     events = list(dict.fromkeys([*received, *sent]))
     _, schemas = models_json_schema([(e, "validation") for e in events], ref_template=REF)
     channels: dict[str, Any] = {}
@@ -42,13 +57,10 @@ def service_document(router: Router, exchange: str = "samleng") -> dict[str, Any
             "bindings": {"amqp": {"deliveryMode": 2, "bindingVersion": "0.3.0"}},
         }
         address = addresses.get(event_cls, event_type)
+        used = {name: value for name, value in parameters.items() if f"{{{name}}}" in address}
         channels[event_type] = {
             "address": address,
-            **(
-                {"parameters": {"channel": {"description": "The delivery channel, e.g. `email`."}}}
-                if "{channel}" in address
-                else {}
-            ),
+            **({"parameters": used} if used else {}),
             "messages": {name: {"$ref": f"#/components/messages/{name}"}},
             "bindings": {
                 "amqp": {
@@ -69,7 +81,9 @@ def service_document(router: Router, exchange: str = "samleng") -> dict[str, Any
             }
             if action == "receive":
                 operation["bindings"] = {"amqp": {"ack": True, "bindingVersion": "0.3.0"}}
-                operation["description"] = f"Consumed from queue {exchange}.{router.name}"
+                operation["description"] = (
+                    f"Consumed from queue{'s' if len(queues) > 1 else ''} {', '.join(queues)}"
+                )
             operations[f"{action}_{event_type}"] = operation
     return {
         "asyncapi": "3.0.0",

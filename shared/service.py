@@ -16,6 +16,12 @@ consumer, health/readiness/metrics, and a graceful stop on SIGTERM/SIGINT:
 
     if __name__ == "__main__":
         run_service(router, ExampleSettings(), bootstrap)
+
+A router with `bands` (priority bands: the delivery channels) consumes one queue per band,
+`samleng.<name>.<band>`, each with its own retry tiers and dead-letter queue; `{band}` in a
+binding is filled in per band. Which band's work goes first is the handler's business (the
+channel runner's priority gate). The dependencies may set `prefetch` (per queue; default
+`AMQP_PREFETCH`) and `aclose()` (called at stop).
 """
 
 from __future__ import annotations
@@ -61,10 +67,12 @@ class Router:
     description: str = ""
     subscriptions: dict[str, Subscription] = field(default_factory=dict)
     publishes: list[type[Event[Any]]] = field(default_factory=list)
+    bands: tuple[str, ...] = ()
 
     def handles(self, event_cls: type[Event[Any]], *, binding: str = "") -> Callable[[HandlerT], HandlerT]:
         """Handle `event_cls`; `binding` overrides the routing key pattern the queue is bound to
-        (e.g. `delivery.requested.v1.email` for one channel's share of a per-channel event)."""
+        (e.g. `delivery.requested.v1.email.{band}`: one channel's share of a per-channel event,
+        `{band}` filled in per band)."""
 
         def register(handler: HandlerT) -> HandlerT:
             event_type = event_cls.event_type()
@@ -79,10 +87,22 @@ class Router:
         self.publishes.extend(event_classes)
 
     def consumer_group(self, settings: ServiceSettings) -> ConsumerGroup:
+        """The group of a router without bands."""
+        if self.bands:
+            raise ValueError(f"{self.name} has bands {self.bands}: use consumer_groups()")
+        return self._group(settings, self.name, "")
+
+    def consumer_groups(self, settings: ServiceSettings) -> list[ConsumerGroup]:
+        """One group per band, in band order; a router without bands has one."""
+        if not self.bands:
+            return [self.consumer_group(settings)]
+        return [self._group(settings, f"{self.name}.{band}", band) for band in self.bands]
+
+    def _group(self, settings: ServiceSettings, name: str, band: str) -> ConsumerGroup:
         return ConsumerGroup(
             exchange=settings.amqp_exchange,
-            name=self.name,
-            routing_keys=tuple(s.routing_key for s in self.subscriptions.values()),
+            name=name,
+            routing_keys=tuple(s.routing_key.replace("{band}", band) for s in self.subscriptions.values()),
             retry_delays_ms=tuple(settings.retry_delays_ms),
             delivery_limit=settings.delivery_limit,
         )
@@ -114,7 +134,7 @@ class Service(Generic[DepsT]):
         self._connection: AbstractRobustConnection | None = None
         self._mongo: AsyncMongoClient[Document] | None = None
         self._publisher: Publisher | None = None
-        self._consumer: Consumer[DepsT] | None = None
+        self._consumers: list[Consumer[DepsT]] = []
         self._deps: DepsT | None = None
         self.health = HealthServer(router.name, self.readiness, settings.health_host, settings.health_port)
         self._log = structlog.stdlib.get_logger("samleng.service").bind(service=router.name)
@@ -128,7 +148,7 @@ class Service(Generic[DepsT]):
     async def readiness(self) -> dict[str, bool]:
         checks = {"broker": self._connection is not None and not self._connection.is_closed}
         if self.router.subscriptions:
-            checks["consuming"] = self._consumer is not None and self._consumer.consuming
+            checks["consuming"] = bool(self._consumers) and all(c.consuming for c in self._consumers)
         if self._uses_mongo:
             try:
                 assert self._mongo is not None
@@ -152,26 +172,25 @@ class Service(Generic[DepsT]):
         deps = self._deps = await self._bootstrap(
             Resources(settings=settings, publisher=self._publisher, db=db)
         )
-        if self.router.subscriptions:
-            self._consumer = Consumer(
-                self.router.consumer_group(settings), self.router.subscriptions, deps, self._publisher
-            )
-            channel = await self._connection.channel()
+        prefetch = getattr(deps, "prefetch", None) or settings.prefetch
+        groups = self.router.consumer_groups(settings) if self.router.subscriptions else []
+        for group in groups:
+            consumer = Consumer(group, self.router.subscriptions, deps, self._publisher)
+            self._consumers.append(consumer)
+            channel = await self._connection.channel()  # one per queue: prefetch is per channel
             try:  # a broker that cannot declare a queue (e.g. no quorum leader) must not hang us
-                await asyncio.wait_for(
-                    self._consumer.start(channel, settings.prefetch), STARTUP_TIMEOUT_SECONDS
-                )
+                await asyncio.wait_for(consumer.start(channel, prefetch), STARTUP_TIMEOUT_SECONDS)
             except TimeoutError as error:
                 raise StartupError(
-                    f"declaring and consuming {self._consumer.group.queue} took over {STARTUP_TIMEOUT_SECONDS:.0f}s; "
+                    f"declaring and consuming {group.queue} took over {STARTUP_TIMEOUT_SECONDS:.0f}s; "
                     "see the broker's log"
                 ) from error
         self._log.info("started", health=self.health.url)
 
     async def stop(self) -> None:
         self._log.info("stopping")
-        if self._consumer is not None:
-            await self._consumer.stop(self.settings.shutdown_grace_seconds)
+        grace = self.settings.shutdown_grace_seconds
+        await asyncio.gather(*(consumer.stop(grace) for consumer in self._consumers))
         aclose = getattr(self._deps, "aclose", None)
         if aclose is not None:  # dependencies that hold clients (HTTP, SMTP) close them here
             await aclose()

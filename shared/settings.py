@@ -55,7 +55,12 @@ class ServiceSettings(BaseSettings):
         description="Local runs only: each process writes its health URL here so `make run` can "
         "wait for every replica to be ready.",
     )
-    prefetch: int = Field(default=64, ge=1, validation_alias=_shared("AMQP_PREFETCH"))
+    prefetch: int = Field(
+        default=64,
+        ge=1,
+        validation_alias=_shared("AMQP_PREFETCH"),
+        description="Messages a consumer handles at once; channels prefetch twice their send slots per band.",
+    )
     retry_delays_ms: list[int] = Field(
         default=[10_000, 60_000, 600_000, 3_600_000],
         validation_alias=_shared("RETRY_DELAYS_MS"),

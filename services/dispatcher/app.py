@@ -1,7 +1,8 @@
 """alert-dispatcher: decides who gets what on which channel, and falls back when a channel fails.
 
 Consumes `certificate.issued.v1` and every channel's `delivery.status.v1.*`; publishes
-`delivery.requested.v1.<channel>`. Owns `deliveries` (one document per delivery, deterministic
+`delivery.requested.v1.<channel>.<band>` (the band follows the request's priority; see
+shared/contracts/delivery.py). Owns `deliveries` (one document per delivery, deterministic
 id under the primary key); reads `members` (pledge-intake's, with each member's unsubscribe token).
 
 - certificate.issued -> one delivery per channel the signer chose; a chosen channel that cannot
@@ -16,8 +17,8 @@ id under the primary key); reads `members` (pledge-intake's, with each member's 
   when `contact.linked.v1` brings the address, or skipped and fallen back from when the wait ends
   (timer queues `samleng.alert-dispatcher.wait.<tier>` bring `delivery.wait_expired.v1`).
 
-At start it declares every installed channel's queue, so requests wait for a channel that is not
-running yet instead of being unroutable.
+At start it declares every installed channel's queues (one per priority band), so requests wait
+for a channel that is not running yet instead of being unroutable.
 """
 
 from __future__ import annotations
@@ -453,7 +454,8 @@ async def declare_channel_queues(
     publisher: Publisher, settings: ServiceSettings, adapters: dict[str, Any]
 ) -> None:
     for adapter_cls in adapters.values():
-        await publisher.declare(channel_router(adapter_cls).consumer_group(settings))
+        for group in channel_router(adapter_cls).consumer_groups(settings):
+            await publisher.declare(group)
 
 
 def address_waits(adapters: dict[str, type[ChannelAdapter]]) -> dict[str, float]:

@@ -154,10 +154,12 @@ class ChannelAdapter(ABC):
         self.settings = settings
 
     def max_concurrent_sends(self) -> int | None:
-        """Sends one process can have in flight (e.g. open SMTP connections); None = no limit.
+        """Sends one process can have in flight (e.g. open SMTP connections); None = the
+        runner's default (16).
 
         The runner claims a delivery only when a slot is free, so work waiting for a slot is
-        never claimed and a stopping worker simply returns it to the queue."""
+        never claimed and a stopping worker simply returns it to the queue. Free slots go to the
+        most urgent priority band first; each band's queue prefetches twice the slots."""
         return None
 
     async def start(self) -> None:  # noqa: B027 - optional hook, most adapters need it

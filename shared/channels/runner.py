@@ -1,8 +1,12 @@
 """The channel runner: written once, runs every delivery channel.
 
-One channel = one consumer group `channel-<name>` bound to `delivery.requested.v1.<name>`, so a
-channel that is down or slow only grows its own queue. For each delivery request the runner:
+One channel = one consumer group per priority band, `channel-<name>.<band>` bound to
+`delivery.requested.v1.<name>.<band>`, so a channel that is down or slow only grows its own
+queues, and a backlog of certificates never delays an alert. For each delivery request the runner:
 
+0. Waits for a SEND SLOT (`max_concurrent_sends()`, default 16) at the priority gate (gate.py):
+   a freed slot goes to the oldest waiting request of the most urgent band, so while high-band
+   requests wait no lower-band send starts. Nothing is claimed before a slot is held.
 1. CLAIMS it in the channel's send log (`sends_<name>`, one document per delivery id): a new
    delivery is inserted as `sending` with a lease; a delivery already `sent` (redelivery,
    duplicate publish) is acked and its status re-announced, never sent again; one another worker
@@ -57,9 +61,11 @@ from shared.channels.adapter import (
     RetryableDeliveryError,
     SendResult,
 )
+from shared.channels.gate import PriorityGate
 from shared.channels.guards import CircuitBreaker, RateLimiter
 from shared.contracts import utcnow
 from shared.contracts.delivery import (
+    BANDS,
     DeliveryRequested,
     DeliveryRequestedData,
     DeliveryStatus,
@@ -71,6 +77,8 @@ from shared.storage import Document, durable, insert_once
 
 STATUS_NAMESPACE = uuid.UUID("c5d0f1e2-7a4b-4c8d-9e3f-1a2b3c4d5e6f")
 FINAL_STATES = frozenset({"sent", "delivered", "failed_permanent", "dead_lettered"})
+DEFAULT_SEND_SLOTS = 16
+BAND_RANK = {band: rank for rank, band in enumerate(BANDS)}
 
 DELIVERIES = Counter(
     "samleng_channel_deliveries_total",
@@ -79,13 +87,18 @@ DELIVERIES = Counter(
 )
 QUEUE_LAG = Histogram(
     "samleng_channel_queue_lag_seconds",
-    "From the dispatcher's request to this channel starting the send.",
-    ["channel"],
+    "From the dispatcher's request to this channel starting the send, by priority band.",
+    ["channel", "band"],
     buckets=(0.01, 0.05, 0.1, 0.5, 1, 5, 15, 60, 300, 900, 3600, 14400),
 )
 SEND_SECONDS = Histogram("samleng_channel_send_seconds", "Time a provider call took.", ["channel"])
 BREAKER_OPEN = Gauge(
     "samleng_channel_circuit_open", "1 while the channel's circuit breaker is open.", ["channel"]
+)
+WAITING_FOR_SLOT = Gauge(
+    "samleng_channel_waiting_for_slot",
+    "Requests in this process waiting for a send slot, by priority band.",
+    ["channel", "band"],
 )
 
 
@@ -152,23 +165,29 @@ class ChannelRunner:
         self.send_log = send_log
         self.files = files
         self.limiter = limiter or RateLimiter(adapter.rate_per_second)
-        slots = adapter.max_concurrent_sends()
-        self._slots = asyncio.Semaphore(slots) if slots else None
+        self.gate = PriorityGate(adapter.max_concurrent_sends() or DEFAULT_SEND_SLOTS, len(BANDS))
         self.breaker = breaker or CircuitBreaker()
         self._outcomes = {
             outcome: DELIVERIES.labels(self.channel, outcome)
             for outcome in ("sent", "failed", "retried", "unknown", "dead_lettered", "duplicate")
         }
-        self._lag = QUEUE_LAG.labels(self.channel)
+        self._lag = {band: QUEUE_LAG.labels(self.channel, band) for band in BANDS}
+        self._waiting = {band: WAITING_FOR_SLOT.labels(self.channel, band) for band in BANDS}
         self._send_seconds = SEND_SECONDS.labels(self.channel)
         self._breaker_open = BREAKER_OPEN.labels(self.channel)
 
     async def handle(self, event: DeliveryRequested, ctx: MessageContext[Any]) -> None:
-        if self._slots is None:
+        band = event.data.band
+        waiting = self._waiting[band]
+        waiting.inc()
+        try:
+            await self.gate.acquire(BAND_RANK[band])
+        finally:
+            waiting.dec()
+        try:
             await self._handle(event, ctx)
-            return
-        async with self._slots:
-            await self._handle(event, ctx)
+        finally:
+            self.gate.release()
 
     async def _handle(self, event: DeliveryRequested, ctx: MessageContext[Any]) -> None:
         delivery = event.data
@@ -197,7 +216,7 @@ class ChannelRunner:
             self._breaker_open.set(1)
             await self.send_log.finish(delivery.delivery_id, "retry", reason="circuit-open")
             await self._retry(event, ctx, "circuit-open", "circuit breaker open")
-        self._lag.observe(max(0.0, (utcnow() - delivery.requested_at).total_seconds()))
+        self._lag[delivery.band].observe(max(0.0, (utcnow() - delivery.requested_at).total_seconds()))
         try:
             await self.limiter.acquire()
             message = OutboundMessage(delivery, await self._attachments(delivery))

@@ -2,8 +2,12 @@
 
     python -m services.channels <name>      # what the Procfile and compose run
 
-The consumer group is `channel-<name>` (queue `samleng.channel-<name>`, its retry tiers and
-dead-letter queue), bound to `delivery.requested.v1.<name>` only.
+A channel consumes one queue per priority band (`high`, `normal`, `low`; quorum queues have no
+message priorities): consumer group `channel-<name>.<band>`, queue `samleng.channel-<name>.<band>`
+with its own retry tiers (a retried request stays in its band) and dead-letter queue, bound to
+`delivery.requested.v1.<name>.<band>` only. All bands feed one runner, whose priority gate gives
+a free send slot to the most urgent band first; each queue prefetches twice the send slots, so
+few lower-band requests sit in the process while more urgent ones arrive.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from gridfs import AsyncGridFSBucket
 from shared.channels.adapter import ChannelAdapter
 from shared.channels.guards import CircuitBreaker, RateLimiter
 from shared.channels.runner import ChannelRunner, SendLog, worker_id
-from shared.contracts.delivery import DeliveryRequested, DeliveryStatus
+from shared.contracts.delivery import BANDS, DeliveryRequested, DeliveryStatus
 from shared.messaging.consumer import MessageContext
 from shared.service import Resources, Router, run_service
 
@@ -24,16 +28,23 @@ CERTIFICATE_BUCKET = "certificate_files"
 
 
 def group_name(channel: str) -> str:
+    """The channel's name as a consumer group; each band's group adds `.<band>`."""
     return f"channel-{channel}"
 
 
 def request_binding(channel: str) -> str:
-    return f"{DeliveryRequested.event_type()}.{channel}"
+    """What each band's queue is bound to (the router fills in `{band}`)."""
+    return DeliveryRequested.routing_key_for(channel, "{band}")
 
 
 @dataclass
 class ChannelDeps:
     runner: ChannelRunner
+
+    @property
+    def prefetch(self) -> int:
+        """Per band queue: a slot's next request is already waiting when it frees, no more."""
+        return 2 * self.runner.gate.slots
 
     async def aclose(self) -> None:
         await self.runner.adapter.close()
@@ -43,6 +54,7 @@ def channel_router(adapter_cls: type[ChannelAdapter]) -> Router:
     router = Router(
         group_name(adapter_cls.name),
         description=adapter_cls.description or f"The {adapter_cls.name} channel.",
+        bands=BANDS,
     )
     router.publishing(DeliveryStatus)
 

@@ -1,7 +1,10 @@
 """Delivery contracts: the dispatcher asks a channel to deliver; the channel reports what happened.
 
-    delivery.requested.v1   routed as `delivery.requested.v1.<channel>`: only that channel's
-                            queue receives it, so each channel scales and fails on its own
+    delivery.requested.v1   routed as `delivery.requested.v1.<channel>.<band>`: only that
+                            channel's queue for the request's priority band receives it, so
+                            each channel scales and fails on its own, and its urgent work never
+                            waits behind a backlog of less urgent work
+                            (`delivery.requested.v1.<channel>.#` is all of one channel's)
     delivery.status.v1      routed as `delivery.status.v1.<channel>`: the dispatcher updates
                             its `deliveries` read model and falls back on final failures
 
@@ -31,6 +34,20 @@ DeliveryState = Literal[
     "skipped",
 ]
 FINAL_FAILURES: frozenset[str] = frozenset({"failed_permanent", "dead_lettered"})
+
+Band = Literal["high", "normal", "low"]
+BANDS: tuple[Band, ...] = ("high", "normal", "low")
+"""Priority bands, most urgent first: each channel has one queue per band (quorum queues have no
+message priorities), and its runner starts a high-band send before any waiting lower-band one."""
+
+
+def band_of(priority: int) -> Band:
+    """high: alerts (7-9); normal: reminders (4-6); low: certificates (0-3)."""
+    if priority >= 7:
+        return "high"
+    if priority >= 4:
+        return "normal"
+    return "low"
 
 
 class Recipient(Payload):
@@ -97,7 +114,11 @@ class DeliveryRequestedData(Payload):
     purpose: str = Field(description="What is delivered: `certificate`, `alert` or `notice`.")
     source_id: str = Field(description="What it is about, e.g. the certificate number.")
     priority: int = Field(
-        default=5, ge=0, le=9, description="AMQP priority; alerts > reminders > certificates."
+        default=5,
+        ge=0,
+        le=9,
+        description="Urgency: alerts (7, urgent 9) > reminders (5) > certificates (3). Picks the "
+        "band in the routing key: >= 7 `high`, 4-6 `normal`, <= 3 `low`.",
     )
     recipient: Recipient
     certificate: CertificateRef | None = None
@@ -110,14 +131,27 @@ class DeliveryRequestedData(Payload):
     fallback_from: str | None = Field(default=None, description="The failed delivery this one replaces.")
     requested_at: AwareDatetime
 
+    @property
+    def band(self) -> Band:
+        return band_of(self.priority)
+
 
 class DeliveryRequested(Event[DeliveryRequestedData]):
     """Deliver one message to one member on one channel."""
 
     type: Literal["delivery.requested.v1"] = "delivery.requested.v1"
 
+    @classmethod
+    def routing_key_for(cls, channel: str, band: str) -> str:
+        """The key of one channel's requests in one band; `band="#"` binds all of the channel's."""
+        return f"{cls.event_type()}.{channel}.{band}"
+
+    @classmethod
+    def routing_pattern(cls) -> str:
+        return cls.routing_key_for("{channel}", "{band}")
+
     def routing_key(self) -> str:
-        return f"{self.type}.{self.data.channel}"
+        return self.routing_key_for(self.data.channel, self.data.band)
 
 
 class DeliveryStatusData(Payload):
@@ -134,6 +168,10 @@ class DeliveryStatus(Event[DeliveryStatusData]):
     """What a channel did with a delivery: sent, delivered, retrying, failed, dead-lettered, unknown."""
 
     type: Literal["delivery.status.v1"] = "delivery.status.v1"
+
+    @classmethod
+    def routing_pattern(cls) -> str:
+        return f"{cls.event_type()}.{{channel}}"
 
     def routing_key(self) -> str:
         return f"{self.type}.{self.data.channel}"

@@ -58,6 +58,12 @@ class Event(BaseModel, Generic[DataT]):
             raise TypeError(f"{cls.__name__} must declare `type: Literal[...] = ...`")
         return default
 
+    @classmethod
+    def routing_pattern(cls) -> str:
+        """The routing key with its per-message parts as `{placeholders}` (AsyncAPI addresses);
+        a contract that overrides `routing_key()` overrides this too."""
+        return cls.event_type()
+
     def routing_key(self) -> str:
         """The AMQP routing key; contracts routed per target (e.g. per channel) override it."""
         return self.type

@@ -308,7 +308,7 @@ async def test_a_dispatcher_killed_mid_fan_out_resumes_and_every_member_has_exac
     finally:
         for proc in stack.procs:
             proc.terminate()
-        await purge(rabbit.url, "samleng.channel-email")  # no email worker ran: leave no work behind
+        await purge(rabbit.url, "samleng.channel-email.high")  # no email worker ran: leave no work behind
 
 
 async def purge(url: str, queue: str) -> None:

@@ -225,7 +225,7 @@ async def test_a_pledge_choosing_email_and_post_gets_an_email_with_the_pdf_and_a
 
     metrics = (await asyncio.to_thread(httpx.get, f"{email_worker.wait_ready()}/metrics", timeout=5)).text
     assert 'samleng_channel_deliveries_total{channel="email",outcome="sent"} 1.0' in metrics
-    assert 'samleng_channel_queue_lag_seconds_count{channel="email"} 1.0' in metrics
+    assert 'samleng_channel_queue_lag_seconds_count{band="low",channel="email"} 1.0' in metrics
     assert 'samleng_channel_circuit_open{channel="email"} 0.0' in metrics
 
 
@@ -366,7 +366,7 @@ async def test_after_the_last_retry_tier_the_dispatcher_is_told_falls_back_and_a
     connection = await aio_pika.connect(rabbit.url)
     channel = await connection.channel()
     with contextlib.suppress(aio_pika.exceptions.ChannelClosed):
-        await (await channel.declare_queue("samleng.channel-email.dlq", passive=True)).purge()
+        await (await channel.declare_queue("samleng.channel-email.low.dlq", passive=True)).purge()
     await connection.close()
     env = dict(delivery_env, RETRY_DELAYS_MS="[200, 400]")
     short = Stack(env, tmp_path, [])
@@ -390,7 +390,7 @@ async def test_after_the_last_retry_tier_the_dispatcher_is_told_falls_back_and_a
         mail.start()
         replay = await asyncio.to_thread(
             subprocess.run,
-            [sys.executable, "-m", "ops.cli", "dlq", "replay", "samleng.channel-email.dlq", "--all"],
+            [sys.executable, "-m", "ops.cli", "dlq", "replay", "samleng.channel-email.low.dlq", "--all"],
             env={**env, "AMQP_URL": rabbit.url},
             capture_output=True,
             text=True,
