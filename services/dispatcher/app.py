@@ -35,6 +35,7 @@ from pymongo.errors import BulkWriteError
 
 from services.channels import discover
 from services.dispatcher import alerts as alerts_module
+from services.dispatcher import reminders as reminders_module
 from services.dispatcher.routing import delivery_id, next_channel, plan_certificate, supersedes
 from shared.channels.adapter import ChannelAdapter
 from shared.channels.service import channel_router
@@ -58,6 +59,7 @@ from shared.contracts.inbound import (
 )
 from shared.contracts.member import NoticeRequested
 from shared.contracts.pledge import PostalAddress
+from shared.contracts.session import ReminderDue
 from shared.messaging.consumer import MessageContext
 from shared.messaging.errors import PermanentError, RetryableError
 from shared.messaging.publisher import Publisher, to_message
@@ -229,6 +231,7 @@ def delivery_document(
         certificate=base.get("certificate"),
         alert=base.get("alert"),
         notice=base.get("notice"),
+        reminder=base.get("reminder"),
         unsubscribe_url=base.get("unsubscribe_url"),
         preferences_url=base.get("preferences_url"),
         fallback_from=fallback_from,
@@ -345,7 +348,7 @@ async def on_wait_expired(event: DeliveryWaitExpired, ctx: MessageContext[Deps])
         {"$set": {"state": "skipped", "reason": reason, "updated_at": utcnow()}, "$push": {"history": entry}},
     )
     if changed.modified_count:
-        member = await deps.members.find_one({"_id": doc["member_id"]})
+        member = await deps.members.find_one({"_id": doc["member_id"]}) or doc.get("contact_card")
         if member is not None:
             await fall_back(ctx, {**doc, "state": "skipped", "reason": reason}, member)
         ctx.log.info("opt-in wait ended", delivery_id=doc["_id"], reason=reason)
@@ -391,7 +394,7 @@ async def on_delivery_status(event: DeliveryStatus, ctx: MessageContext[Deps]) -
     else:
         raise RetryableError("delivery kept changing under us", reason="contention")
     if doc["state"] in FINAL_FAILURES:
-        member = await deps.members.find_one({"_id": doc["member_id"]})
+        member = await deps.members.find_one({"_id": doc["member_id"]}) or doc.get("contact_card")
         if member is not None:
             await fall_back(ctx, doc, member)
 
@@ -440,9 +443,12 @@ async def fall_back(ctx: MessageContext[Deps], failed: Document, member: Documen
         "certificate": request.certificate,
         "alert": request.alert,
         "notice": request.notice,
+        "reminder": request.reminder,
         "unsubscribe_url": request.unsubscribe_url,
         "preferences_url": request.preferences_url,
-        "extra": {k: failed[k] for k in ("action_token", "alert_id") if k in failed},
+        "extra": {
+            k: failed[k] for k in ("action_token", "alert_id", "contact_card", "session_id") if k in failed
+        },
     }
     doc = await create_delivery(deps, base, channel, None, failed["_id"])
     if doc["state"] == "pending":
@@ -547,5 +553,6 @@ async def on_notice_requested(event: NoticeRequested, ctx: MessageContext[Deps])
 
 
 router.handles(AlertPublished)(alerts_module.on_alert_published)
+router.handles(ReminderDue)(reminders_module.on_reminder_due)
 router.handles(ActionReported)(alerts_module.on_action_reported)
 router.handles(InboundMessage)(alerts_module.on_inbound_message)

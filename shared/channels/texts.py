@@ -37,3 +37,40 @@ def alert_text(delivery: DeliveryRequestedData) -> str:
     return prefix + ALERT[language].format(
         number=alert.number, title=alert.title, summary=summary, url=alert.public_url, done=alert.action_url
     )
+
+
+REMINDER = {
+    ("confirmation", "en"): "You are registered: {title}\n{when}{place}{join}\nDetails: {url}",
+    ("confirmation", "km"): "អ្នកបានចុះឈ្មោះ៖ {title}\n{when}{place}{join}\nព័ត៌មានលម្អិត៖ {url}",
+    ("waitlisted", "en"): "You are on the waiting list: {title}\n{when}\nDetails: {url}",
+    ("waitlisted", "km"): "អ្នកស្ថិតក្នុងបញ្ជីរង់ចាំ៖ {title}\n{when}\nព័ត៌មានលម្អិត៖ {url}",
+    ("reminder", "en"): "Reminder: {title}\n{when}{place}{join}\nDetails: {url}",
+    ("reminder", "km"): "ការរំលឹក៖ {title}\n{when}{place}{join}\nព័ត៌មានលម្អិត៖ {url}",
+    ("join-link", "en"): "How to join {title} ({when}): {join_link}",
+    ("join-link", "km"): "របៀបចូលរួម {title} ({when})៖ {join_link}",
+    ("rescheduled", "en"): "New time for {title}: {when} (was {previous}).\nDetails: {url}",
+    ("rescheduled", "km"): "ពេលវេលាថ្មីសម្រាប់ {title}៖ {when} (ពីមុន {previous})។\nព័ត៌មានលម្អិត៖ {url}",
+    ("cancelled", "en"): "Cancelled: {title} ({when}). We are sorry.\nDetails: {url}",
+    ("cancelled", "km"): "បានលុបចោល៖ {title} ({when})។ យើងសុំទោស។\nព័ត៌មានលម្អិត៖ {url}",
+    ("plan-of-action", "en"): "Plan of Action of {title}: {url}",
+    ("plan-of-action", "km"): "ផែនការសកម្មភាពនៃ {title}៖ {url}",
+}
+JOIN = {"en": "\nJoin: {link}", "km": "\nចូលរួម៖ {link}"}
+PLACE = {"en": "\nWhere: {place}", "km": "\nទីកន្លែង៖ {place}"}
+
+
+def reminder_text(delivery: DeliveryRequestedData) -> str:
+    """A session message for a chat: short, the registrant's language and local time."""
+    reminder = delivery.reminder
+    assert reminder is not None
+    language = delivery.recipient.language
+    kind = "waitlisted" if reminder.kind == "confirmation" and reminder.waitlisted else reminder.kind
+    return REMINDER[(kind, language)].format(
+        title=reminder.title,
+        when=reminder.when,
+        previous=reminder.previous_when or "",
+        place=PLACE[language].format(place=reminder.place) if reminder.place else "",
+        join=JOIN[language].format(link=reminder.join_link) if reminder.join_link else "",
+        join_link=reminder.join_link or reminder.public_url,
+        url=reminder.public_url,
+    )

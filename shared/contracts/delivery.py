@@ -95,6 +95,33 @@ class AlertRef(Payload):
     action_url: str = Field(description="This member's one-click 'I took action' link.")
 
 
+class ReminderRef(Payload):
+    """A session message as one registrant receives it: their language, times in their time zone."""
+
+    kind: str = Field(
+        examples=["reminder"],
+        description="confirmation, reminder, join-link, rescheduled, cancelled, plan-of-action",
+    )
+    session_id: str
+    title: str
+    description: str = ""
+    when: str = Field(description="The start, written in the registrant's language and time zone.")
+    until: str = Field(description="The end, same.")
+    previous_when: str | None = Field(default=None, description="The old start (rescheduled).")
+    time_zone: str
+    starts_at: AwareDatetime
+    ends_at: AwareDatetime
+    mode: str
+    place: str = ""
+    join_link: str | None = Field(default=None, description="Only once released.")
+    public_url: str
+    ics_url: str = Field(description="The session as an iCalendar file.")
+    minutes_before: int | None = None
+    waitlisted: bool = False
+    plan_of_action: str | None = None
+    version: int = 1
+
+
 class NoticeRef(Payload):
     """A short service message (e.g. "confirm your subscription"), already in the person's language."""
 
@@ -111,7 +138,7 @@ class DeliveryRequestedData(Payload):
         examples=["dl_6b1f0c2a9e4d4f1b8a7c3d2e"],
     )
     channel: str = Field(examples=["email"])
-    purpose: str = Field(description="What is delivered: `certificate`, `alert` or `notice`.")
+    purpose: str = Field(description="What is delivered: `certificate`, `alert`, `reminder` or `notice`.")
     source_id: str = Field(description="What it is about, e.g. the certificate number.")
     priority: int = Field(
         default=5,
@@ -124,6 +151,7 @@ class DeliveryRequestedData(Payload):
     certificate: CertificateRef | None = None
     alert: AlertRef | None = None
     notice: NoticeRef | None = None
+    reminder: ReminderRef | None = None
     preferences_url: str | None = Field(
         default=None, description="The member's personal page to change what they receive."
     )

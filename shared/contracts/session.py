@@ -128,6 +128,7 @@ class SessionRef(Payload):
     status: SessionStatus
     public_url: str
     previous_starts_at: AwareDatetime | None = None
+    version: int = Field(default=1, ge=1, description="The session's version (calendar SEQUENCE).")
 
 
 class ReminderDueData(Payload):

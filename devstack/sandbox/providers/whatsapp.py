@@ -97,6 +97,8 @@ DEFAULT_TEMPLATES = (
     Template("pledge_certificate", "km", "IMAGE"),
     Template("samleng_update", "en"),
     Template("samleng_update", "km"),
+    Template("samleng_session", "en"),
+    Template("samleng_session", "km"),
 )
 
 

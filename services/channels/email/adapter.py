@@ -25,6 +25,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
+from shared.calendar import calendar, session_event
 from shared.channels import (
     ChannelAdapter,
     ChannelSettings,
@@ -35,7 +36,7 @@ from shared.channels import (
     SendResult,
 )
 from shared.contracts import utcnow
-from shared.contracts.delivery import DeliveryRequestedData
+from shared.contracts.delivery import DeliveryRequestedData, ReminderRef
 
 SUBJECTS = {
     ("certificate", "en"): "Your Khmer Community Advocacy Pledge certificate ({number})",
@@ -117,7 +118,7 @@ class EmailAdapter(ChannelAdapter):
     attachments = ("pdf",)
     max_attachment_bytes = 10_000_000
     rate_per_second = 50.0
-    purposes = frozenset({"certificate", "alert", "notice"})
+    purposes = frozenset({"certificate", "alert", "notice", "reminder"})
     resend_is_safe = False
     settings_class = EmailSettings
 
@@ -178,6 +179,7 @@ class EmailAdapter(ChannelAdapter):
             "alert": delivery.alert,
             "officials": officials_with_mailto(delivery),
             "notice": delivery.notice,
+            "reminder": delivery.reminder,
             "unsubscribe_url": delivery.unsubscribe_url,
             "preferences_url": delivery.preferences_url,
         }
@@ -199,6 +201,13 @@ class EmailAdapter(ChannelAdapter):
         base = f"{delivery.purpose}.{language}"
         mail.set_content(self.templates.get_template(f"{base}.txt").render(context))
         mail.add_alternative(self.templates.get_template(f"{base}.html").render(context), subtype="html")
+        if delivery.reminder is not None and delivery.reminder.kind in INVITATION_KINDS:
+            mail.add_attachment(
+                invitation(delivery.reminder, language),
+                maintype="text",
+                subtype="calendar",
+                filename="session.ics",
+            )
         for attachment in message.attachments:
             maintype, _, subtype = attachment.content_type.partition("/")
             mail.add_attachment(
@@ -223,6 +232,39 @@ class EmailAdapter(ChannelAdapter):
         return SendResult(provider_message_id=str(mail["Message-ID"]))
 
 
+REMINDER_SUBJECT = {
+    ("confirmation", "en"): "Registered: {title}",
+    ("confirmation", "km"): "បានចុះឈ្មោះ៖ {title}",
+    ("reminder", "en"): "Reminder: {title}, {when}",
+    ("reminder", "km"): "ការរំលឹក៖ {title}, {when}",
+    ("join-link", "en"): "How to join: {title}",
+    ("join-link", "km"): "របៀបចូលរួម៖ {title}",
+    ("rescheduled", "en"): "New time: {title}, {when}",
+    ("rescheduled", "km"): "ពេលវេលាថ្មី៖ {title}, {when}",
+    ("cancelled", "en"): "Cancelled: {title}",
+    ("cancelled", "km"): "បានលុបចោល៖ {title}",
+    ("plan-of-action", "en"): "Plan of Action: {title}",
+    ("plan-of-action", "km"): "ផែនការសកម្មភាព៖ {title}",
+}
+INVITATION_KINDS = frozenset({"confirmation", "rescheduled", "cancelled"})
+
+
+def invitation(reminder: ReminderRef, language: str) -> bytes:
+    """The session as an .ics the mail client offers to add (same UID: a new time replaces it)."""
+    session = {
+        "session_id": reminder.session_id,
+        "texts": {language: {"title": reminder.title, "description": reminder.description}},
+        "starts_at": reminder.starts_at,
+        "ends_at": reminder.ends_at,
+        "mode": reminder.mode,
+        "place": reminder.place,
+        "public_url": reminder.public_url,
+        "version": reminder.version,
+        "status": "cancelled" if reminder.kind == "cancelled" else "scheduled",
+    }
+    return calendar([session_event(session, language, join_link=reminder.join_link)], reminder.title)
+
+
 ALERT_SUBJECT = {
     ("alert", "en"): "Urgent Action {number}: {title}",
     ("alert", "km"): "សកម្មភាពបន្ទាន់ {number}៖ {title}",
@@ -239,6 +281,9 @@ def subject(delivery: DeliveryRequestedData) -> str:
     language = delivery.recipient.language
     if delivery.notice is not None:
         return delivery.notice.subject
+    if delivery.reminder is not None:
+        reminder = delivery.reminder
+        return REMINDER_SUBJECT[(reminder.kind, language)].format(title=reminder.title, when=reminder.when)
     if delivery.alert is not None:
         alert = delivery.alert
         text = ALERT_SUBJECT[(alert.kind, language)].format(number=alert.number, title=alert.title)

@@ -30,7 +30,7 @@ from shared.channels import (
     SendResult,
 )
 from shared.channels.http import HttpChannelAdapter
-from shared.channels.texts import alert_text
+from shared.channels.texts import alert_text, reminder_text
 from shared.contracts import utcnow
 from shared.contracts.delivery import DeliveryRequestedData
 from shared.storage import Document, create_client, database
@@ -64,7 +64,7 @@ class SignalAdapter(HttpChannelAdapter):
     attachments = ("png",)
     max_attachment_bytes = 10_000_000
     rate_per_second = 2.0
-    purposes = frozenset({"certificate", "alert"})
+    purposes = frozenset({"certificate", "alert", "reminder"})
     resend_is_safe = False
     settings_class = SignalSettings
     sandbox_provider = "signal"
@@ -105,6 +105,8 @@ class SignalAdapter(HttpChannelAdapter):
     def text(self, delivery: DeliveryRequestedData) -> str:
         if delivery.alert is not None:
             return alert_text(delivery)
+        if delivery.reminder is not None:
+            return reminder_text(delivery)
         certificate = delivery.certificate
         return TEXTS[delivery.recipient.language].format(
             name=delivery.recipient.name,

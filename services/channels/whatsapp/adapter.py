@@ -31,7 +31,7 @@ from shared.channels import (
     SendResult,
 )
 from shared.channels.meta import GraphChannelAdapter, MetaSettings, handshake, signed
-from shared.channels.texts import alert_text
+from shared.channels.texts import alert_text, reminder_text
 
 CAPTIONS = {
     "en": "Dear {name}, thank you for signing the Khmer Community Advocacy Pledge. Your certificate "
@@ -47,6 +47,10 @@ class WhatsAppSettings(MetaSettings):
     phone_number_id: str = "100000000000001"
     access_token: SecretStr | None = Field(default=None, description="System-user access token.")
     template: str = "pledge_certificate"
+    session_template: str = Field(
+        default="samleng_session",
+        description="Approved template for session messages outside the 24 h window (title, time).",
+    )
     update_template: str = Field(
         default="samleng_update", description="Approved template for alerts outside the 24 h window."
     )
@@ -59,7 +63,7 @@ class WhatsAppAdapter(GraphChannelAdapter):
     attachments = ("png",)
     max_attachment_bytes = 5_000_000
     rate_per_second = 80.0
-    purposes = frozenset({"certificate", "alert"})
+    purposes = frozenset({"certificate", "alert", "reminder"})
     resend_is_safe = False
     retry_codes = RETRY_CODES
     settings_class = WhatsAppSettings
@@ -85,6 +89,8 @@ class WhatsAppAdapter(GraphChannelAdapter):
     async def send(self, message: OutboundMessage) -> SendResult:
         if message.delivery.alert is not None:
             return await self._send_alert(message)
+        if message.delivery.reminder is not None:
+            return await self._send_reminder(message)
         delivery = message.delivery
         recipient = delivery.recipient
         assert recipient.phone is not None
@@ -148,6 +154,33 @@ class WhatsAppAdapter(GraphChannelAdapter):
                     "components": [
                         {"type": "body", "parameters": [{"type": "text", "text": delivery.alert.number}]},
                     ],
+                },
+            )
+        sent = await self.graph_post("/messages", json=body)
+        return SendResult(provider_message_id=str(sent["messages"][0]["id"]))
+
+    async def _send_reminder(self, message: OutboundMessage) -> SendResult:
+        """Inside the window: the session text; outside it: the approved session template
+        (title and local time as parameters)."""
+        delivery = message.delivery
+        recipient = delivery.recipient
+        reminder = delivery.reminder
+        assert recipient.phone is not None and reminder is not None
+        body: dict[str, Any] = {
+            "messaging_product": "whatsapp",
+            "recipient_type": "individual",
+            "to": recipient.phone.lstrip("+"),
+        }
+        if self.window_open(message):
+            body.update(type="text", text={"body": reminder_text(delivery), "preview_url": True})
+        else:
+            parameters = [{"type": "text", "text": reminder.title}, {"type": "text", "text": reminder.when}]
+            body.update(
+                type="template",
+                template={
+                    "name": self.own.session_template,
+                    "language": {"code": recipient.language},
+                    "components": [{"type": "body", "parameters": parameters}],
                 },
             )
         sent = await self.graph_post("/messages", json=body)
