@@ -36,6 +36,7 @@ from services.intake.alerts import add_alert_routes
 from services.intake.certificates import add_certificate_routes
 from services.intake.deliveries import add_delivery_routes
 from services.intake.i18n import UI, Lang, countries, message, pick_language, ui
+from services.intake.sessions import add_session_routes
 from services.intake.settings import IntakeSettings
 from services.intake.submission import PledgeStatus, StatusReader, SubmissionGateway, Unavailable
 from services.intake.subscriptions import add_subscription_routes
@@ -50,6 +51,7 @@ from shared.contracts.member import (
     SubscriptionRequested,
 )
 from shared.contracts.pledge import PledgeSubmitted
+from shared.contracts.session import PlanOfActionPublished, RegistrationSubmitted, SessionPublished
 from shared.health import health_routes
 from shared.observability import get_logger
 from shared.service import Router
@@ -71,6 +73,9 @@ router.publishing(
     SubscriptionRequested,
     SubscriptionConfirmed,
     PreferencesChanged,
+    SessionPublished,
+    RegistrationSubmitted,
+    PlanOfActionPublished,
 )
 
 
@@ -401,6 +406,7 @@ def create_app(
     add_delivery_routes(app, settings, templates)
     add_alert_routes(app, settings, templates)
     add_subscription_routes(app, settings, templates)
+    add_session_routes(app, settings, templates, secret)
     return app
 
 
