@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import importlib.util
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, Literal, Protocol
 
 import pytest
@@ -28,7 +28,7 @@ from shared.channels import (
     SendResult,
 )
 from shared.channels.adapter import Attachment
-from shared.contracts.delivery import CertificateRef, DeliveryRequestedData, Recipient
+from shared.contracts.delivery import CertificateRef, DeliveryRequestedData, Recipient, ReminderRef
 from shared.contracts.pledge import PostalAddress
 
 Failure = Literal["permanent", "retryable", "unknown"]
@@ -125,6 +125,40 @@ def message_for(
         requested_at=datetime.now(UTC),
     )
     return OutboundMessage(delivery, _SAMPLE.for_adapter(adapter_cls))
+
+
+def reminder_for(
+    adapter_cls: type[ChannelAdapter], kind: str = "reminder", language: str = "en"
+) -> OutboundMessage:
+    """A session message (no attachments) as the dispatcher hands it to a channel."""
+    starts = datetime(2027, 3, 6, 12, 0, tzinfo=UTC)
+    delivery = DeliveryRequestedData(
+        delivery_id="dl_contract_reminder_000001",
+        channel=adapter_cls.name,
+        purpose="reminder",
+        source_id="rm_contract",
+        priority=5,
+        recipient=recipient().model_copy(update={"language": language}),
+        reminder=ReminderRef(
+            kind=kind,
+            session_id="ss_contract",
+            title="Commission of Inquiry hearing",
+            description="Testimony on the mass trials.",
+            when="Saturday 6 March 2027 at 19:00 Indochina Time",
+            until="Saturday 6 March 2027 at 21:00 Indochina Time",
+            time_zone="Asia/Phnom_Penh",
+            starts_at=starts,
+            ends_at=starts + timedelta(hours=2),
+            mode="online",
+            join_link="https://zoom.example/j/123?pwd=abc" if kind in ("join-link", "reminder") else None,
+            public_url="https://pledge.example.org/sessions/ss_contract",
+            ics_url="https://pledge.example.org/sessions/ss_contract.ics",
+            minutes_before=60 if kind == "reminder" else None,
+            plan_of_action="We agreed to write to the UN." if kind == "plan-of-action" else None,
+        ),
+        requested_at=datetime.now(UTC),
+    )
+    return OutboundMessage(delivery, ())
 
 
 class ChannelContract:

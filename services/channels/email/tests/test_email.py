@@ -6,6 +6,7 @@ import email
 import email.policy
 import logging
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -15,7 +16,7 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from devstack.smtp_sink import Mailbox, SinkHandler, create_app
 from services.channels.email.adapter import EmailAdapter, EmailSettings
-from tests.support.channel_contract import ChannelContract, Failure, message_for
+from tests.support.channel_contract import ChannelContract, Failure, message_for, reminder_for
 from tests.support.ports import free_port
 
 
@@ -135,3 +136,30 @@ class TestEmailChannel(ChannelContract):
         with pytest.raises(RetryableDeliveryError) as down:
             await nobody.send(message_for(EmailAdapter))
         assert down.value.reason == "smtp-unreachable"
+
+
+def test_session_messages_in_the_registrants_language_with_an_invitation_to_add() -> None:
+    from icalendar import Calendar
+
+    adapter = EmailAdapter(EmailSettings(_env_file=None))
+    confirmation = adapter.compose(reminder_for(EmailAdapter, "confirmation"))
+    assert confirmation["Subject"] == "Registered: Commission of Inquiry hearing"
+    text = _body(confirmation, "plain")
+    assert "Saturday 6 March 2027 at 19:00 Indochina Time" in text
+    assert "https://pledge.example.org/sessions/ss_contract.ics" in text
+    assert "zoom.example" not in text, "no join link before it is released"
+    [invite] = [
+        part for part in confirmation.iter_attachments() if part.get_content_type() == "text/calendar"
+    ]
+    [event] = Calendar.from_ical(invite.get_content()).walk("VEVENT")
+    assert event.decoded("dtstart") == datetime(2027, 3, 6, 12, 0, tzinfo=UTC)
+    assert str(event["uid"]) == "ss_contract@samleng"
+
+    reminder = adapter.compose(reminder_for(EmailAdapter, "reminder", language="km"))
+    assert reminder["Subject"].startswith("ការរំលឹក៖ Commission of Inquiry hearing")
+    assert "https://zoom.example/j/123?pwd=abc" in _body(reminder, "plain")
+    assert not [p for p in reminder.iter_attachments()], "a reminder carries no attachment"
+    cancelled = adapter.compose(reminder_for(EmailAdapter, "cancelled"))
+    [invite] = list(cancelled.iter_attachments())
+    [event] = Calendar.from_ical(invite.get_content()).walk("VEVENT")
+    assert str(event["status"]) == "CANCELLED"

@@ -18,7 +18,7 @@ from devstack.sandbox.providers.messenger import MessengerState, create_router
 from services.channels.messenger.adapter import MessengerAdapter, MessengerSettings
 from shared.channels import OutboundMessage, PermanentDeliveryError
 from shared.contracts import utcnow
-from tests.support.channel_contract import ChannelContract, Failure, message_for
+from tests.support.channel_contract import ChannelContract, Failure, message_for, reminder_for
 
 PSID = "6543210987654321"
 SECRET = "messenger-app-secret-for-tests"
@@ -162,3 +162,21 @@ class TestMessengerChannel(ChannelContract):
         assert unsigned.status_code == 401
         assert recorded["linked"] == [("psid", "111", "pl_signed")]
         assert recorded["messages"] == [("psid", "111", "ឈប់")]
+
+
+async def test_session_messages_outside_the_window_use_the_event_update_tag_but_a_plan_of_action_falls_back() -> (
+    None
+):
+    harness = MessengerHarness(None)
+    await harness.opt_in()
+    await harness.adapter.start()
+    try:
+        await harness.adapter.send(reminder_for(MessengerAdapter, "reminder"))
+        [stored] = harness.state.messages
+        assert (stored["messaging_type"], stored["tag"]) == ("MESSAGE_TAG", "CONFIRMED_EVENT_UPDATE")
+        assert "Commission of Inquiry hearing" in json.dumps(stored, ensure_ascii=False)
+        with pytest.raises(PermanentDeliveryError) as error:
+            await harness.adapter.send(reminder_for(MessengerAdapter, "plan-of-action"))
+        assert error.value.reason == "outside-24h-window" and harness.received() == 1
+    finally:
+        await harness.adapter.close()

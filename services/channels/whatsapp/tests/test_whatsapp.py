@@ -17,7 +17,7 @@ from devstack.sandbox.providers.whatsapp import WhatsAppState, create_router
 from services.channels.whatsapp.adapter import WhatsAppAdapter, WhatsAppSettings
 from shared.channels import OutboundMessage, PermanentDeliveryError, RetryableDeliveryError
 from shared.contracts import utcnow
-from tests.support.channel_contract import ChannelContract, Failure, message_for
+from tests.support.channel_contract import ChannelContract, Failure, message_for, reminder_for
 
 SECRET = "whatsapp-app-secret-for-tests"
 
@@ -102,6 +102,16 @@ class TestWhatsAppChannel(ChannelContract):
         assert stored["type"] == "template"
         assert stored["template"] == {"name": "pledge_certificate", "language": "km"}
         assert stored["media_mime"] == "image/png"
+
+    async def test_session_messages_use_the_session_template_outside_the_window_and_text_inside(
+        self, harness: WhatsAppHarness
+    ) -> None:
+        await harness.adapter.send(reminder_for(WhatsAppAdapter, "reminder", language="km"))
+        await harness.adapter.send(inside_window(reminder_for(WhatsAppAdapter, "join-link")))
+        outside, inside = harness.state.messages
+        assert outside["type"] == "template"
+        assert outside["template"] == {"name": "samleng_session", "language": "km"}
+        assert inside["type"] == "text" and "https://zoom.example/j/123?pwd=abc" in inside["text"]
 
     async def test_inside_the_window_an_image_with_a_caption_in_the_members_language(
         self, harness: WhatsAppHarness
