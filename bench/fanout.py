@@ -126,7 +126,9 @@ async def purge(url: str, queue_name: str) -> None:
     await connection.close()
 
 
-async def service_fanout(stack: Any, count: int, sink: MailSink) -> tuple[float, int, float]:
+async def service_fanout(
+    stack: Any, count: int, sink: MailSink, end_to_end: bool = True
+) -> tuple[float, int, float]:
     from pymongo import AsyncMongoClient
 
     client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(stack.mongo_uri, tz_aware=True)
@@ -165,7 +167,13 @@ async def service_fanout(stack: Any, count: int, sink: MailSink) -> tuple[float,
     await counter
     stop_profiler(spy)
     rate = count / (stamps["last"] - started)
-    await purge(stack.node.url, "samleng.channel-email")
+    for band in ("high", "normal", "low"):
+        await purge(stack.node.url, f"samleng.channel-email.{band}")
+    if not end_to_end:
+        proc.terminate()
+        await connection.close()
+        await client.close()
+        return rate, 1000, float("nan")
 
     # 2. end to end: a second alert with two email workers sending while the fan-out writes
     email_env = stack.service_env(
@@ -201,6 +209,7 @@ async def main() -> None:
     parser.add_argument("--members", type=int, default=20_000)
     parser.add_argument("--write", type=Path, default=Path("docs/benchmarks.md"))
     parser.add_argument("--profile", type=Path, default=None, help="py-spy the dispatcher into DIR")
+    parser.add_argument("--fanout-only", action="store_true", help="skip the end-to-end run (quick checks)")
     args = parser.parse_args()
     import bench.delivery as delivery_bench
 
@@ -208,7 +217,7 @@ async def main() -> None:
     with local_stack() as stack:
         sink = MailSink(stack.tmp / "mail").start()
         try:
-            fanout, size, to_last = await service_fanout(stack, args.members, sink)
+            fanout, size, to_last = await service_fanout(stack, args.members, sink, not args.fanout_only)
         finally:
             sink.stop()
         raw = await raw_publish_consume(stack.node.url, args.members, size)

@@ -31,7 +31,7 @@ from pymongo.errors import DuplicateKeyError
 from services.dispatcher.routing import why_not
 from shared.contracts import utcnow
 from shared.contracts.alert import ActionReported, AlertPublished, AlertPublishedData
-from shared.contracts.delivery import AlertRef
+from shared.contracts.delivery import AlertRef, DeliveryRequestedData
 from shared.contracts.inbound import InboundMessage
 from shared.messaging.consumer import MessageContext
 from shared.storage import Document, insert_once
@@ -126,7 +126,7 @@ async def on_alert_published(event: AlertPublished, ctx: MessageContext[Any]) ->
         targets = ((member, None) async for member in members)
     else:
         targets = original_recipients(deps, data)
-    batch: list[tuple[Document, float]] = []
+    batch: list[tuple[Document, float, DeliveryRequestedData]] = []
     in_flight: list[asyncio.Task[int]] = []  # reading the next members overlaps writing the last
     created = 0
     async for member, channel in targets:
@@ -146,9 +146,9 @@ async def on_alert_published(event: AlertPublished, ctx: MessageContext[Any]) ->
 
 def plan_member(
     deps: Any, data: AlertPublishedData, member: Document, channel: str | None
-) -> tuple[Document, float] | None:
+) -> tuple[Document, float, DeliveryRequestedData] | None:
     """This member's delivery document for the alert (and how long quiet hours hold it), or None."""
-    from services.dispatcher.app import delivery_document, recipient_of
+    from services.dispatcher.app import build_delivery, recipient_of
 
     if data.kind == "alert" and not follows(member, list(data.topics)):
         return None
@@ -185,17 +185,25 @@ def plan_member(
         "extra": {"action_token": token, "alert_id": data.alert_id},
         "wait_reason": "quiet-hours",
     }
-    return delivery_document(deps, base, channel, None, None, wait), wait
+    doc, request = build_delivery(deps, base, channel, None, None, wait)
+    return doc, wait, request
 
 
-async def hand_over(ctx: MessageContext[Any], batch: list[tuple[Document, float]]) -> int:
+async def hand_over(
+    ctx: MessageContext[Any], batch: list[tuple[Document, float, DeliveryRequestedData]]
+) -> int:
     """Write a batch of deliveries (existing ones are found, not recreated), then publish the
     requests of those still pending, with confirms in flight together."""
     from services.dispatcher.app import create_deliveries, request_event, schedule_wait_end
 
-    docs = await create_deliveries(ctx.deps, [doc for doc, _ in batch])
-    waits = {doc["_id"]: wait for doc, wait in batch}
-    await ctx.publisher.publish_many([request_event(doc) for doc in docs if doc["state"] == "pending"])
+    built = [doc for doc, _, _ in batch]
+    docs = await create_deliveries(ctx.deps, built)
+    waits = {doc["_id"]: wait for doc, wait, _ in batch}
+    # ours (not found already there after a crash): publish the request we built, unparsed
+    ours = {id(doc): request for doc, _, request in batch}
+    await ctx.publisher.publish_many(
+        [request_event(doc, ours.get(id(doc))) for doc in docs if doc["state"] == "pending"]
+    )
     for doc in docs:
         if doc["state"] == "waiting" and doc.get("reason") == "quiet-hours":
             remaining = (

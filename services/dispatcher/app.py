@@ -186,7 +186,7 @@ async def create_delivery(
     wait_seconds: float = 0.0,
 ) -> Document:
     """Insert the delivery under its deterministic id, or return the one already there."""
-    doc = delivery_document(deps, base, channel, skipped_reason, fallback_from, wait_seconds)
+    doc, _ = build_delivery(deps, base, channel, skipped_reason, fallback_from, wait_seconds)
     if await insert_once(deps.deliveries, doc):
         return doc
     existing = await deps.deliveries.find_one({"_id": doc["_id"]})
@@ -210,14 +210,15 @@ async def create_deliveries(deps: Deps, docs: list[Document]) -> list[Document]:
     return [existing.get(doc["_id"], doc) for doc in docs]
 
 
-def delivery_document(
+def build_delivery(
     deps: Deps,
     base: dict[str, Any],
     channel: str,
     skipped_reason: str | None,
     fallback_from: str | None,
     wait_seconds: float = 0.0,
-) -> Document:
+) -> tuple[Document, DeliveryRequestedData]:
+    """The delivery document and its request (kept, so a fan-out need not parse it back)."""
     recipient: Recipient = base["recipient"]
     key = delivery_id(base["purpose"], base["source_id"], recipient.member_id, channel)
     now = utcnow()
@@ -261,11 +262,12 @@ def delivery_document(
     }
     if state == "waiting":
         doc["wait_until"] = now + timedelta(seconds=wait_seconds)
-    return doc
+    return doc, request
 
 
-def request_event(doc: Document) -> DeliveryRequested:
-    request = DeliveryRequestedData.model_validate(doc["request"])
+def request_event(doc: Document, request: DeliveryRequestedData | None = None) -> DeliveryRequested:
+    """The request of a stored delivery; pass the request it was built from to skip parsing it."""
+    request = request or DeliveryRequestedData.model_validate(doc["request"])
     return DeliveryRequested(
         event_id=request_event_id(doc["_id"]), correlation_id=doc["correlation_id"], data=request
     )
