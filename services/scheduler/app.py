@@ -152,9 +152,14 @@ async def on_plan_published(event: PlanOfActionPublished, ctx: MessageContext[De
     registered = await deps.store.registrations_of(data.session_id, ("registered",))
     now = utcnow()
     entries: list[tuple[Document, Due]] = [(r, plan_of_action(r["_id"], plan_id, now)) for r in registered]
-    added = await deps.store.add(data.session_id, entries, str(event.event_id))
+    existing = await deps.store.add(data.session_id, entries, str(event.event_id))
     deps.loop.wake()
-    ctx.log.info("plan of action scheduled", session_id=data.session_id, registrants=len(entries), new=added)
+    ctx.log.info(
+        "plan of action scheduled",
+        session_id=data.session_id,
+        registrants=len(entries),
+        new=len(entries) - len(existing),
+    )
 
 
 async def bootstrap(resources: Resources) -> Deps:

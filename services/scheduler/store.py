@@ -142,22 +142,21 @@ class Store:
 
     # --- reminders ----------------------------------------------------------------------------
 
-    async def add(self, session_id: str, entries: Sequence[tuple[Document, Due]], cause: str) -> int:
+    async def add(self, session_id: str, entries: Sequence[tuple[Document, Due]], cause: str) -> list[str]:
         """Insert the records of (registration, due) pairs; ones already stored stay as they are.
-        Returns how many are new."""
+        Returns the ids that were already stored."""
         now = utcnow()
         docs = [reminder_document(session_id, registration, due, cause, now) for registration, due in entries]
-        added = 0
+        existing: list[str] = []
         for chunk in chunks(docs, INSERT_CHUNK):
             try:
-                result = await self.reminders.insert_many(list(chunk), ordered=False)
-                added += len(result.inserted_ids)
+                await self.reminders.insert_many(list(chunk), ordered=False)
             except BulkWriteError as error:
                 problems = error.details.get("writeErrors", [])
                 if any(problem.get("code") != 11000 for problem in problems):
                     raise
-                added += error.details.get("nInserted", 0)
-        return added
+                existing.extend(chunk[problem["index"]]["_id"] for problem in problems)
+        return existing
 
     async def cancel_pending(self, session_id: str, kinds: Sequence[str], reason: str) -> int:
         result = await self.reminders.update_many(
@@ -169,33 +168,43 @@ class Store:
     async def reconcile(self, session: Session, wanted: Sequence[tuple[Document, Due]], cause: str) -> int:
         """Make the pending reminders and join links of a session what `wanted` says: the ones of
         another start time, or ahead but no longer wanted, are cancelled (`superseded`); wanted ones
-        are added, or revived if an earlier change had cancelled them. Overdue ones of the current
-        start are left to the due loop (it sends or skips them). Returns the number cancelled."""
+        are added, or revived if an earlier change had cancelled them (moved back). Overdue ones of
+        the current start are left to the due loop (it sends or skips them). Returns the number
+        cancelled."""
         now = utcnow()
         wanted_ids = {due.reminder_id for _, due in wanted}
-        pending = await self.reminders.find(
-            {"session_id": session.session_id, "state": "pending", "kind": {"$in": sorted(PRESENCE_KINDS)}},
-            {"_id": 1, "starts_at": 1, "due_at": 1},
+        presence = sorted(PRESENCE_KINDS)
+        moved = await self.reminders.update_many(  # the records of another start time, in one write
+            {
+                "session_id": session.session_id,
+                "state": "pending",
+                "kind": {"$in": presence},
+                "starts_at": {"$ne": session.starts_at},
+            },
+            {"$set": {"state": "cancelled", "reason": "superseded", "cancelled_at": now}},
+        )
+        ahead = await self.reminders.find(
+            {
+                "session_id": session.session_id,
+                "state": "pending",
+                "kind": {"$in": presence},
+                "due_at": {"$gt": now},
+            },
+            {"_id": 1},
         ).to_list(None)
-        stale = [
-            doc["_id"]
-            for doc in pending
-            if doc["_id"] not in wanted_ids
-            and (doc.get("starts_at") != session.starts_at or doc["due_at"] > now)
-        ]
-        for chunk in chunks(stale, ID_CHUNK):
-            await self.reminders.update_many(
-                {"_id": {"$in": list(chunk)}, "state": "pending"},
-                {"$set": {"state": "cancelled", "reason": "superseded", "cancelled_at": now}},
-            )
-        await self.add(session.session_id, wanted, cause)
-        revivable = sorted(wanted_ids - {doc["_id"] for doc in pending})
-        for chunk in chunks(revivable, ID_CHUNK):
-            await self.reminders.update_many(
-                {"_id": {"$in": list(chunk)}, "state": "cancelled"},
-                {"$set": {"state": "pending", "reason": None, "lease_until": EPOCH, "owner": None}},
-            )
-        return len(stale)
+        unwanted = [doc["_id"] for doc in ahead if doc["_id"] not in wanted_ids]  # e.g. an offset removed
+        await self.update_ids(
+            unwanted,
+            {"state": "pending"},
+            {"$set": {"state": "cancelled", "reason": "superseded", "cancelled_at": now}},
+        )
+        existing = await self.add(session.session_id, wanted, cause)
+        await self.update_ids(  # wanted again after an earlier change cancelled them (moved back)
+            existing,
+            {"state": "cancelled"},
+            {"$set": {"state": "pending", "reason": None, "lease_until": EPOCH, "owner": None}},
+        )
+        return moved.modified_count + len(unwanted)
 
     async def update_ids(self, ids: Sequence[str], match: Document, update: Document) -> None:
         """`update_many` over an `_id` list, in chunks, concurrently."""

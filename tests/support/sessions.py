@@ -53,7 +53,9 @@ def published(
 ) -> SessionPublished:
     return SessionPublished(
         correlation_id=session.session_id,
-        data=SessionPublishedData(session=session, change=change, previous_starts_at=previous_starts_at, at=utcnow()),
+        data=SessionPublishedData(
+            session=session, change=change, previous_starts_at=previous_starts_at, at=utcnow()
+        ),
     )
 
 
@@ -119,7 +121,9 @@ class DueListener:
 
     async def _on_message(self, message: aio_pika.abc.AbstractIncomingMessage) -> None:
         at = utcnow()
-        self.received.append(Received(ReminderDue.model_validate_json(message.body), at, str(message.message_id)))
+        self.received.append(
+            Received(ReminderDue.model_validate_json(message.body), at, str(message.message_id))
+        )
 
     def of(self, kind: str | None = None, registration_id: str | None = None) -> list[Received]:
         return [
@@ -129,13 +133,18 @@ class DueListener:
             and (registration_id is None or r.event.data.registration_id == registration_id)
         ]
 
+    def distinct(self, kind: str | None = None) -> int:
+        return len({r.event.data.reminder_id for r in self.of(kind)})
+
     async def wait_for(self, count: int, kind: str | None = None, timeout: float = 20.0) -> list[Received]:
+        """Wait until `count` different messages (reminder ids) of `kind` arrived."""
         deadline = time.monotonic() + timeout
-        while len(self.of(kind)) < count and time.monotonic() < deadline:
+        while self.distinct(kind) < count and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
-        found = self.of(kind)
-        assert len(found) >= count, f"{len(found)} of {count} {kind or 'messages'} within {timeout}s"
-        return found
+        assert self.distinct(kind) >= count, (
+            f"{self.distinct(kind)} of {count} {kind or 'messages'} within {timeout}s"
+        )
+        return self.of(kind)
 
     async def close(self) -> None:
         if self._connection is not None:
