@@ -35,6 +35,7 @@ from shared.storage import Document, durable, insert_once
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 ID_CHUNK = 50
 INSERT_CHUNK = 1000
+BY_SESSION = [("session_id", ASCENDING), ("state", ASCENDING)]  # not (state, due_at): pending is large
 
 
 def chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
@@ -63,7 +64,7 @@ class Store:
     async def ensure_indexes(self) -> None:
         await self.registrations.create_index([("session_id", ASCENDING), ("state", ASCENDING)])
         await self.reminders.create_index([("state", ASCENDING), ("due_at", ASCENDING)])
-        await self.reminders.create_index([("session_id", ASCENDING), ("state", ASCENDING)])
+        await self.reminders.create_index(BY_SESSION)
         await self.reminders.create_index([("registration_id", ASCENDING)])
 
     # --- sessions -----------------------------------------------------------------------------
@@ -162,6 +163,7 @@ class Store:
         result = await self.reminders.update_many(
             {"session_id": session_id, "state": "pending", "kind": {"$in": list(kinds)}},
             {"$set": {"state": "cancelled", "reason": reason, "cancelled_at": utcnow()}},
+            hint=BY_SESSION,
         )
         return result.modified_count
 
