@@ -72,6 +72,7 @@ bench: setup
 	$(BIN)/python bench/certificates.py
 	$(BIN)/python bench/delivery.py
 	$(BIN)/python bench/fanout.py
+	$(BIN)/python bench/reminders.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -29,6 +29,7 @@ SessionMode = Literal["online", "in-person", "hybrid"]
 SessionStatus = Literal["scheduled", "rescheduled", "cancelled", "completed"]
 SessionChange = Literal["created", "updated", "rescheduled", "cancelled", "completed"]
 ReminderKind = Literal["confirmation", "reminder", "join-link", "rescheduled", "cancelled", "plan-of-action"]
+RegistrationState = Literal["registered", "waitlisted"]
 DEFAULT_REMINDER_MINUTES: tuple[int, ...] = (7 * 24 * 60, 24 * 60, 60)
 
 
@@ -58,6 +59,12 @@ class Session(Payload):
         default_factory=lambda: list(DEFAULT_REMINDER_MINUTES),
         max_length=10,
         description="Reminders, in minutes before the start (default 7 days, 1 day, 1 hour).",
+    )
+    reminder_seconds: list[int] | None = Field(
+        default=None,
+        max_length=10,
+        description="Reminders in seconds before the start; when set it replaces `reminder_minutes` "
+        "(sub-minute schedules: tests, rehearsals).",
     )
     status: SessionStatus = "scheduled"
     version: int = Field(default=1, ge=1, description="Grows with every change; older versions are ignored.")
@@ -138,6 +145,14 @@ class ReminderDueData(Payload):
     registration_id: str
     registrant: Registrant
     minutes_before: int | None = Field(default=None, description="For `reminder`: how long before the start.")
+    seconds_before: int | None = Field(
+        default=None,
+        description="For `reminder`: the same in seconds (exact when the offset is not whole minutes).",
+    )
+    registration_state: RegistrationState = Field(
+        default="registered",
+        description="`waitlisted`: the session was full; only the confirmation, changes and cancellation go out.",
+    )
     due_at: AwareDatetime
     plan_of_action: dict[Language, str] | None = None
     plan_pdf_file_id: str | None = None

@@ -53,8 +53,9 @@ def test_every_service_setting_is_in_env_example() -> None:
     from services.certificates.app import CertificateSettings
     from services.dispatcher.app import DispatcherSettings
     from services.intake.settings import IntakeSettings
+    from services.scheduler.app import SchedulerSettings
 
-    for cls in (IntakeSettings, CertificateSettings, DispatcherSettings):
+    for cls in (IntakeSettings, CertificateSettings, DispatcherSettings, SchedulerSettings):
         missing = sorted(n[0] for n in env_names(cls).values() if not any(x in documented() for x in n))
         assert missing == [], cls.__name__
 

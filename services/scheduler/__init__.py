@@ -1,0 +1,1 @@
+"""event-scheduler: sessions, registrations and their reminders (see app.py)."""

@@ -1,0 +1,179 @@
+"""event-scheduler: keeps sessions and registrations, and sends each registrant's messages on time.
+
+Consumes `session.published.v1`, `registration.submitted.v1` and `session.plan_published.v1`;
+publishes `reminder.due.v1` (to the dispatcher). Owns `sessions` (the documented read model
+intake reads: the latest version of each session, the `Session` fields only), `registrations`,
+`session_seats`, `session_plans` and `reminders` (durable due-time records; see store.py).
+
+- session.published: kept if its version is not older than the stored one (older ones are
+  ignored; the same version again redoes its effects, which are keyed, so nothing happens twice).
+  Scheduled / rescheduled sessions: the pending reminders and join links of every registered
+  person are recomputed (other start time or no longer wanted -> `cancelled`, reason
+  `superseded`); when the start moved, each registrant (registered or waitlisted) gets a
+  `rescheduled` message now. Cancelled: pending messages stop and each registrant gets a
+  `cancelled` message. Completed: pending reminders and join links stop.
+- registration.submitted: stored once per registration id; `registered` while the session has
+  room (capacity counts registered people), else `waitlisted`. A confirmation now (it says
+  which); for registered people the reminders still ahead and the join link at its release
+  time (if that has passed, the confirmation carries the link).
+- session.plan_published: a `plan-of-action` message now to each registered person.
+
+Messages are records in `reminders` first; the due loop (due.py) publishes them, on every replica.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from services.scheduler.due import DueLoop
+from services.scheduler.schedule import (
+    Due,
+    cancellation,
+    normalized,
+    on_registration,
+    plan_id_of,
+    plan_of_action,
+    rescheduling,
+    times_changed,
+    upcoming,
+)
+from services.scheduler.store import Store
+from shared.contracts import utcnow
+from shared.contracts.session import (
+    PlanOfActionPublished,
+    RegistrationSubmitted,
+    ReminderDue,
+    SessionPublished,
+)
+from shared.messaging.consumer import MessageContext
+from shared.messaging.errors import RetryableError
+from shared.service import Resources, Router
+from shared.settings import ServiceSettings
+from shared.storage import Document
+
+router = Router("event-scheduler", description="Keeps sessions and registrations; sends reminders on time.")
+router.publishing(ReminderDue)
+
+EVERYONE = ("registered", "waitlisted")
+
+
+class SchedulerSettings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="SCHEDULER_", env_file=".env", extra="ignore")
+    service_name: ClassVar[str] = "event-scheduler"
+
+    tick_seconds: float = Field(
+        default=0.25, gt=0, description="How often each replica looks for due records (and expired leases)."
+    )
+    lookahead_seconds: float = Field(
+        default=2.0,
+        ge=0,
+        description="Records due within this many seconds are claimed ahead and sent on time.",
+    )
+    lease_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="How long a claim holds; a replica that dies loses its records to the others after it.",
+    )
+
+
+@dataclass
+class Deps:
+    store: Store
+    loop: DueLoop
+
+    async def aclose(self) -> None:
+        await self.loop.stop()
+
+
+@router.handles(SessionPublished)
+async def on_session_published(event: SessionPublished, ctx: MessageContext[Deps]) -> None:
+    deps, data = ctx.deps, event.data
+    session = normalized(data.session)
+    if not await deps.store.save_session(session):
+        ctx.log.info("older session version ignored", session_id=session.session_id, version=session.version)
+        return
+    cause, now = str(event.event_id), utcnow()
+    store = deps.store
+    if session.status == "cancelled":
+        await store.cancel_pending(
+            session.session_id, ("confirmation", "reminder", "join-link", "rescheduled"), "session-cancelled"
+        )
+        everyone = await store.registrations_of(session.session_id, EVERYONE)
+        await store.add(
+            session.session_id, [(r, cancellation(session, r["_id"], now)) for r in everyone], cause
+        )
+    elif session.status == "completed":
+        await store.cancel_pending(session.session_id, ("reminder", "join-link"), "session-completed")
+    else:
+        registered = await store.registrations_of(session.session_id, ("registered",))
+        wanted = [(r, due) for r in registered for due in upcoming(session, r["_id"], now)]
+        cancelled = await store.reconcile(session, wanted, cause)
+        if times_changed(data.change, data.previous_starts_at, session):
+            everyone = await store.registrations_of(session.session_id, EVERYONE)
+            notices = [(r, rescheduling(session, r["_id"], data.previous_starts_at, now)) for r in everyone]
+            await store.add(session.session_id, notices, cause)
+        if cancelled:
+            ctx.log.info("superseded records cancelled", session_id=session.session_id, count=cancelled)
+    deps.loop.wake()
+    ctx.log.info("session stored", session_id=session.session_id, version=session.version, change=data.change)
+
+
+@router.handles(RegistrationSubmitted)
+async def on_registration_submitted(event: RegistrationSubmitted, ctx: MessageContext[Deps]) -> None:
+    deps, data = ctx.deps, event.data
+    store = deps.store
+    session = await store.session(data.session_id)
+    if session is None:
+        raise RetryableError(f"session {data.session_id} not known yet", reason="session-unknown")
+    state = await store.take_seat(session, data.registration_id)
+    registration = await store.save_registration(data, state, str(event.event_id))
+    cause = str(event.event_id)
+    while True:  # a session that changed meanwhile is scheduled again with its new version
+        dues = on_registration(session, data.registration_id, registration["state"], utcnow())
+        await store.add(session.session_id, [(registration, due) for due in dues], cause)
+        latest = await store.session(data.session_id)
+        if latest is None or latest.version == session.version:
+            break
+        session = latest
+    deps.loop.wake()
+    ctx.log.info("registration recorded", session_id=data.session_id, state=registration["state"])
+
+
+@router.handles(PlanOfActionPublished)
+async def on_plan_published(event: PlanOfActionPublished, ctx: MessageContext[Deps]) -> None:
+    deps, data = ctx.deps, event.data
+    texts: dict[str, str] = {str(language): text for language, text in data.texts.items()}
+    plan_id = plan_id_of(data.session_id, texts, data.pdf_file_id)
+    await deps.store.save_plan(plan_id, data.session_id, texts, data.pdf_file_id)
+    registered = await deps.store.registrations_of(data.session_id, ("registered",))
+    now = utcnow()
+    entries: list[tuple[Document, Due]] = [(r, plan_of_action(r["_id"], plan_id, now)) for r in registered]
+    existing = await deps.store.add(data.session_id, entries, str(event.event_id))
+    deps.loop.wake()
+    ctx.log.info(
+        "plan of action scheduled",
+        session_id=data.session_id,
+        registrants=len(entries),
+        new=len(entries) - len(existing),
+    )
+
+
+async def bootstrap(resources: Resources) -> Deps:
+    assert resources.db is not None
+    settings = resources.settings
+    assert isinstance(settings, SchedulerSettings)
+    store = Store.of(resources.db)
+    await store.ensure_indexes()
+    loop = DueLoop(
+        store,
+        resources.publisher,
+        tick=settings.tick_seconds,
+        lookahead=settings.lookahead_seconds,
+        lease=settings.lease_seconds,
+    )
+    loop.start()
+    return Deps(store=store, loop=loop)

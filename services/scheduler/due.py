@@ -1,0 +1,406 @@
+"""The due loop: every replica claims due records with a lease and publishes each at its time.
+
+Claiming (every tick, and at once when this process added something due now):
+
+    update_many({state: pending, due_at: <range>, lease_until < now},
+                {$set: {owner: me, claim: <token>, lease_until: now + lease}})
+
+Each document is updated atomically, so of several replicas running the same update only one
+takes a given record; the records a claim took are read back by its token. Two ranges are
+claimed: everything overdue (catch-up after downtime, records due "now", records whose holder
+died and whose lease ran out), and the slice entering the look-ahead window (records due in the
+next `lookahead` seconds). Claimed records wait in memory, their `reminder.due.v1` already
+built, and go out at their due time with a publisher confirm; then they are marked `published`
+(or `skipped` with a reason). The marks are batched by `_id` and written behind the publishing.
+
+What a killed replica held is free again once its lease runs out. A record published (confirmed)
+but not yet marked when its replica died is published again by the next holder: the same event
+(its id is derived from the record id), which the dispatcher's deterministic delivery ids turn
+into one delivery. That window is the time between a confirm and its mark (milliseconds).
+
+A session that changes while its records are held (cancelled, moved) is seen at the next tick:
+the held records are rebuilt against the new version (a moved or cancelled session's reminders
+are skipped). Within one tick of the change, a held record may still go out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import heapq
+import os
+import socket
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import structlog
+from prometheus_client import Counter, Gauge, Histogram
+
+from services.scheduler.schedule import carries_join_link, event_id_of, skip_reason
+from services.scheduler.store import EPOCH, Store, registrant_of, session_of
+from shared.contracts import utcnow
+from shared.contracts.session import ReminderDue, ReminderDueData, Session, SessionRef
+from shared.messaging.publisher import Publisher
+from shared.storage import Document
+
+log = structlog.stdlib.get_logger("samleng.scheduler")
+
+PUBLISHED = Counter(
+    "samleng_scheduler_reminders_published_total", "reminder.due.v1 published and confirmed.", ["kind"]
+)
+SKIPPED = Counter(
+    "samleng_scheduler_reminders_skipped_total",
+    "Due records not sent (e.g. reminders overdue after the session started).",
+    ["kind", "reason"],
+)
+PUBLISH_FAILURES = Counter(
+    "samleng_scheduler_publish_failures_total", "Publishes that failed; the record is released and retried."
+)
+LATENESS = Histogram(
+    "samleng_scheduler_lateness_seconds",
+    "From a record's due time to its reminder.due.v1 being confirmed by the broker.",
+    ["kind"],
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 15, 60, 300, 3600, 86400),
+)
+PENDING = Gauge("samleng_scheduler_reminders_pending", "Records waiting for their due time (all replicas).")
+HELD = Gauge("samleng_scheduler_reminders_held", "Records this replica has claimed and not yet sent.")
+PENDING_GAUGE_SECONDS = 30.0
+
+
+def owner_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+@dataclass(order=True)
+class Held:
+    due_at: datetime
+    reminder_id: str
+    kind: str = field(compare=False)
+    session_id: str = field(compare=False)
+    claim: str = field(compare=False)
+    record: Document = field(compare=False, repr=False)
+    event: ReminderDue | None = field(compare=False, default=None, repr=False)
+    skip: str | None = field(compare=False, default=None)
+    version: int = field(compare=False, default=0)
+
+
+def build(record: Document, session: Session | None, plan: Document | None, now: datetime) -> Held:
+    """The message for one record, or why it is skipped (see schedule.skip_reason)."""
+    held = Held(
+        due_at=record["due_at"],
+        reminder_id=record["_id"],
+        kind=record["kind"],
+        session_id=record["session_id"],
+        claim=record.get("claim") or "",
+        record=record,
+        version=session.version if session else 0,
+    )
+    held.skip = skip_reason(record["kind"], record.get("starts_at"), session, max(now, record["due_at"]))
+    if held.skip is None and record["kind"] == "plan-of-action" and plan is None:
+        held.skip = "plan-unknown"
+    if held.skip is not None or session is None:
+        return held
+    ref = SessionRef(
+        session_id=session.session_id,
+        kind=session.kind,
+        texts=session.texts,
+        starts_at=session.starts_at,
+        ends_at=session.ends_at,
+        mode=session.mode,
+        place=session.place,
+        join_link=session.join_link if carries_join_link(record["kind"], record["due_at"], session) else None,
+        status=session.status,
+        public_url=session.public_url,
+        previous_starts_at=record.get("previous_starts_at"),
+    )
+    seconds = record.get("seconds_before")
+    held.event = ReminderDue(
+        event_id=event_id_of(record["_id"]),
+        occurred_at=record["due_at"],
+        correlation_id=session.session_id,
+        data=ReminderDueData(
+            reminder_id=record["_id"],
+            kind=record["kind"],
+            session=ref,
+            registration_id=record["registration_id"],
+            registrant=registrant_of(record),
+            minutes_before=seconds // 60 if seconds is not None else None,
+            seconds_before=seconds,
+            due_at=record["due_at"],
+            registration_state=record.get("registration_state") or "registered",
+            plan_of_action=plan["texts"] if plan else None,
+            plan_pdf_file_id=plan.get("pdf_file_id") if plan else None,
+        ),
+    )
+    return held
+
+
+@dataclass
+class _Marks:
+    published: list[str] = field(default_factory=list)
+    skipped: dict[str, list[str]] = field(default_factory=dict)
+    released: list[str] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.published or self.skipped or self.released)
+
+
+class DueLoop:
+    def __init__(
+        self,
+        store: Store,
+        publisher: Publisher,
+        *,
+        tick: float,
+        lookahead: float,
+        lease: float,
+        owner: str | None = None,
+    ) -> None:
+        self.store = store
+        self.publisher = publisher
+        self.tick = tick
+        self.lookahead = timedelta(seconds=lookahead)
+        self.lease = timedelta(seconds=lease)
+        self.owner = owner or owner_id()
+        self._heap: list[Held] = []
+        self._held: dict[str, Held] = {}
+        self._claims: dict[str, float] = {}  # token -> when claimed (monotonic), while records held
+        self._claimed_upto = EPOCH
+        self._wake = asyncio.Event()
+        self._new_claims = asyncio.Event()
+        self._marks = _Marks()
+        self._marks_ready = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._stopping = False
+        self._pending_counted = 0.0
+
+    def wake(self) -> None:
+        """Something became due now (a confirmation, a change notice): claim without waiting."""
+        self._wake.set()
+
+    def start(self) -> None:
+        self._tasks = [
+            asyncio.create_task(self._claim_loop(), name="scheduler-claim"),
+            asyncio.create_task(self._fire_loop(), name="scheduler-fire"),
+            asyncio.create_task(self._mark_loop(), name="scheduler-mark"),
+        ]
+
+    async def stop(self) -> None:
+        """Finish what is being sent, write its marks, and free what is held for the others."""
+        self._stopping = True
+        claim, fire, mark = self._tasks
+        for task in (claim, fire):
+            task.cancel()
+        await asyncio.gather(claim, fire, return_exceptions=True)
+        self._marks_ready.set()
+        await asyncio.gather(mark, return_exceptions=True)
+        held = list(self._held)
+        self._held.clear()
+        self._heap.clear()
+        with contextlib.suppress(Exception):  # the lease runs out anyway
+            await self._write(_Marks(released=held))
+
+    # --- claiming -----------------------------------------------------------------------------
+
+    async def _claim_loop(self) -> None:
+        while True:
+            try:
+                await self._claim_once()
+                await self._watch_sessions()
+                await self._renew_leases()
+                await self._count_pending()
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:  # the database or broker is away: try again next tick
+                log.warning("claim failed", error=repr(error))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.tick)
+            self._wake.clear()
+
+    async def _claim_once(self) -> None:
+        now = utcnow()
+        horizon = now + self.lookahead
+        ranges: list[Document] = [{"$lt": now}]
+        if horizon > max(now, self._claimed_upto):
+            ranges.append({"$gte": max(now, self._claimed_upto), "$lt": horizon})
+        for due_range in ranges:
+            token = uuid.uuid4().hex
+            result = await self.store.reminders.update_many(
+                {"state": "pending", "due_at": due_range, "lease_until": {"$lt": now}},
+                {"$set": {"owner": self.owner, "claim": token, "lease_until": now + self.lease}},
+            )
+            if result.modified_count:
+                records = await self.store.reminders.find(
+                    {"state": "pending", "due_at": due_range, "claim": token}
+                ).to_list(None)
+                await self._hold(records, token)
+        self._claimed_upto = horizon
+
+    async def _hold(self, records: Sequence[Document], token: str) -> None:
+        sessions = await self._sessions({r["session_id"] for r in records})
+        plan_ids = {r["plan_id"] for r in records if r.get("plan_id")}
+        plans = {p["_id"]: p async for p in self.store.plans.find({"_id": {"$in": sorted(plan_ids)}})}
+        now = utcnow()
+        for record in records:
+            if record["_id"] in self._held:
+                continue
+            held = build(record, sessions.get(record["session_id"]), plans.get(record.get("plan_id")), now)
+            self._held[held.reminder_id] = held
+            heapq.heappush(self._heap, held)
+        self._claims[token] = time.monotonic()
+        HELD.set(len(self._held))
+        self._new_claims.set()
+
+    async def _sessions(self, ids: set[str]) -> dict[str, Session]:
+        if not ids:
+            return {}
+        docs = self.store.sessions.find({"_id": {"$in": sorted(ids)}})
+        return {doc["_id"]: session_of(doc) async for doc in docs}
+
+    async def _watch_sessions(self) -> None:
+        """Rebuild held records whose session changed since they were claimed."""
+        versions: dict[str, int] = {}
+        for held in self._held.values():
+            versions.setdefault(held.session_id, held.version)
+        if not versions:
+            return
+        current = {
+            doc["_id"]: doc["version"]
+            async for doc in self.store.sessions.find({"_id": {"$in": sorted(versions)}}, {"version": 1})
+        }
+        changed = {sid for sid, version in versions.items() if current.get(sid, version) != version}
+        if not changed:
+            return
+        sessions = await self._sessions(changed)
+        now = utcnow()
+        for reminder_id, held in list(self._held.items()):
+            if held.session_id in changed:
+                plan = None
+                if held.record.get("plan_id"):
+                    plan = await self.store.plans.find_one({"_id": held.record["plan_id"]})
+                rebuilt = build(held.record, sessions.get(held.session_id), plan, now)
+                held.event, held.skip, held.version = rebuilt.event, rebuilt.skip, rebuilt.version
+                self._held[reminder_id] = held
+        log.info("held records rebuilt for changed sessions", sessions=sorted(changed))
+
+    async def _renew_leases(self) -> None:
+        """Keep the lease of records held for long (e.g. publishing while the broker is away)."""
+        half = self.lease.total_seconds() / 2
+        old = [token for token, since in self._claims.items() if time.monotonic() - since > half]
+        if not old:
+            return
+        live = {held.claim for held in self._held.values()}
+        for token in old:
+            if token not in live:
+                del self._claims[token]
+                continue
+            now = utcnow()
+            ids = [h.reminder_id for h in self._held.values() if h.claim == token]
+            await self.store.update_ids(
+                ids, {"owner": self.owner, "state": "pending"}, {"$set": {"lease_until": now + self.lease}}
+            )
+            self._claims[token] = time.monotonic()
+
+    async def _count_pending(self) -> None:
+        if time.monotonic() - self._pending_counted > PENDING_GAUGE_SECONDS:
+            self._pending_counted = time.monotonic()
+            PENDING.set(await self.store.reminders.count_documents({"state": "pending"}))
+
+    # --- sending ------------------------------------------------------------------------------
+
+    async def _fire_loop(self) -> None:
+        while True:
+            if not self._heap:
+                self._new_claims.clear()
+                await self._new_claims.wait()
+                continue
+            delay = (self._heap[0].due_at - utcnow()).total_seconds()
+            if delay > 0:
+                self._new_claims.clear()  # an earlier record may arrive while we wait
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._new_claims.wait(), delay)
+                continue
+            now = utcnow()
+            group: list[Held] = []
+            while self._heap and self._heap[0].due_at <= now:
+                held = heapq.heappop(self._heap)
+                if self._held.get(held.reminder_id) is held:
+                    group.append(held)
+            await self._send(group)
+
+    async def _send(self, group: list[Held]) -> None:
+        sending = [h for h in group if h.event is not None]
+        results = await asyncio.gather(
+            *(self.publisher.publish(h.event) for h in sending if h.event is not None), return_exceptions=True
+        )
+        confirmed = utcnow()
+        marks = self._marks
+        for held, result in zip(sending, results, strict=True):
+            if isinstance(result, BaseException):
+                PUBLISH_FAILURES.inc()
+                marks.released.append(held.reminder_id)
+                log.warning(
+                    "publish failed; record released", reminder_id=held.reminder_id, error=repr(result)
+                )
+            else:
+                marks.published.append(held.reminder_id)
+                PUBLISHED.labels(held.kind).inc()
+                LATENESS.labels(held.kind).observe(max(0.0, (confirmed - held.due_at).total_seconds()))
+        for held in group:
+            if held.event is None:
+                reason = held.skip or "unbuildable"
+                marks.skipped.setdefault(reason, []).append(held.reminder_id)
+                SKIPPED.labels(held.kind, reason).inc()
+            self._held.pop(held.reminder_id, None)
+        HELD.set(len(self._held))
+        self._marks_ready.set()
+
+    async def _mark_loop(self) -> None:
+        while True:
+            if not self._stopping:
+                await self._marks_ready.wait()
+            self._marks_ready.clear()
+            marks, self._marks = self._marks, _Marks()
+            if marks:
+                try:
+                    await self._write(marks)
+                except Exception as error:  # keep them for the next round
+                    log.warning("marking failed; will retry", error=repr(error))
+                    if self._stopping:
+                        return  # unmarked records are published again by the next holder: same event ids
+                    self._marks.published.extend(marks.published)
+                    self._marks.released.extend(marks.released)
+                    for reason, ids in marks.skipped.items():
+                        self._marks.skipped.setdefault(reason, []).extend(ids)
+                    await asyncio.sleep(0.5)
+                    self._marks_ready.set()
+            elif self._stopping:
+                return
+
+    async def _write(self, marks: _Marks) -> None:
+        now = utcnow()
+        mine: Document = {"state": "pending", "owner": self.owner}
+        writes: list[Any] = []
+        if marks.published:
+            writes.append(
+                self.store.update_ids(
+                    marks.published, mine, {"$set": {"state": "published", "published_at": now}}
+                )
+            )
+        for reason, ids in marks.skipped.items():
+            writes.append(
+                self.store.update_ids(
+                    ids, mine, {"$set": {"state": "skipped", "reason": reason, "skipped_at": now}}
+                )
+            )
+        if marks.released:
+            writes.append(
+                self.store.update_ids(marks.released, mine, {"$set": {"lease_until": EPOCH, "owner": None}})
+            )
+        await asyncio.gather(*writes)
+        if marks.skipped:
+            log.info("skipped", counts={reason: len(ids) for reason, ids in marks.skipped.items()})

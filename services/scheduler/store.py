@@ -1,0 +1,250 @@
+"""The event-scheduler's collections and the writes it makes to them.
+
+    sessions       the latest version of each session: the `Session` fields at top level and
+                   `_id` = session_id, nothing else (intake reads it as a read model)
+    registrations  one per registration_id: registrant, ideas, consent, `state`
+                   (`registered` / `waitlisted`), `recorded_at`
+    session_seats  one per session with a capacity: the registrations holding a seat
+    session_plans  each Plan of Action published (texts, PDF id), under its plan id
+    reminders      the durable due-time records (see due.py for how they are claimed):
+                   `state` pending -> published | skipped (with `reason`) | cancelled (`reason`)
+
+Writes are batched (insert_many / update_many over `_id` lists of at most ID_CHUNK ids: the
+Mongo-wire server used locally slows down on long `$in` lists) and never use
+find_one_and_update (it scans the collection there).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from pymongo import ASCENDING
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import BulkWriteError
+
+from services.scheduler.schedule import PRESENCE_KINDS, Due
+from shared.contracts import utcnow
+from shared.contracts.session import Registrant, RegistrationSubmittedData, Session
+from shared.storage import Document, durable, insert_once
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+ID_CHUNK = 50
+INSERT_CHUNK = 1000
+BY_SESSION = [("session_id", ASCENDING), ("state", ASCENDING)]  # not (state, due_at): pending is large
+
+
+def chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+@dataclass(frozen=True)
+class Store:
+    sessions: AsyncCollection[Document]
+    registrations: AsyncCollection[Document]
+    seats: AsyncCollection[Document]
+    plans: AsyncCollection[Document]
+    reminders: AsyncCollection[Document]
+
+    @classmethod
+    def of(cls, db: AsyncDatabase[Document]) -> Store:
+        return cls(
+            sessions=durable(db.sessions),
+            registrations=durable(db.registrations),
+            seats=durable(db.session_seats),
+            plans=durable(db.session_plans),
+            reminders=durable(db.reminders),
+        )
+
+    async def ensure_indexes(self) -> None:
+        await self.registrations.create_index([("session_id", ASCENDING), ("state", ASCENDING)])
+        await self.reminders.create_index([("state", ASCENDING), ("due_at", ASCENDING)])
+        await self.reminders.create_index(BY_SESSION)
+        await self.reminders.create_index([("registration_id", ASCENDING)])
+
+    # --- sessions -----------------------------------------------------------------------------
+
+    async def session(self, session_id: str) -> Session | None:
+        doc = await self.sessions.find_one({"_id": session_id})
+        return session_of(doc) if doc else None
+
+    async def save_session(self, session: Session) -> bool:
+        """Keep `session` unless a newer version is stored; True if it is (now) the stored one.
+        The same version again (a redelivery) counts as stored, so its effects are redone."""
+        doc = {"_id": session.session_id, **session.model_dump()}
+        if await insert_once(self.sessions, doc):
+            return True
+        result = await self.sessions.replace_one(
+            {"_id": session.session_id, "version": {"$lte": session.version}}, doc
+        )
+        return result.matched_count > 0
+
+    # --- registrations ------------------------------------------------------------------------
+
+    async def take_seat(self, session: Session, registration_id: str) -> str:
+        """`registered` while the session has room (capacity counts registered people), else
+        `waitlisted`. Atomic across replicas, and asking again for the same registration gives the
+        same answer."""
+        if session.capacity is None:
+            return "registered"
+        await insert_once(self.seats, {"_id": session.session_id, "holders": [], "count": 0})
+        taken = await self.seats.update_one(
+            {
+                "_id": session.session_id,
+                "count": {"$lt": session.capacity},
+                "holders": {"$ne": registration_id},
+            },
+            {"$push": {"holders": registration_id}, "$inc": {"count": 1}},
+        )
+        if taken.modified_count:
+            return "registered"
+        holder = await self.seats.find_one(
+            {"_id": session.session_id, "holders": registration_id}, {"_id": 1}
+        )
+        return "registered" if holder else "waitlisted"
+
+    async def save_registration(self, data: RegistrationSubmittedData, state: str, event_id: str) -> Document:
+        """Store the registration once; a repeated one returns what is stored (its state stays)."""
+        doc: Document = {
+            "_id": data.registration_id,
+            "session_id": data.session_id,
+            "registrant": data.registrant.model_dump(mode="json"),
+            "ideas": data.ideas,
+            "consent": data.consent.model_dump(),
+            "submitted_at": data.submitted_at,
+            "state": state,
+            "recorded_at": utcnow(),
+            "event_id": event_id,
+        }
+        if await insert_once(self.registrations, doc):
+            return doc
+        existing = await self.registrations.find_one({"_id": data.registration_id})
+        assert existing is not None
+        return existing
+
+    async def registrations_of(self, session_id: str, states: Sequence[str]) -> list[Document]:
+        return await self.registrations.find(
+            {"session_id": session_id, "state": {"$in": list(states)}},
+            {"_id": 1, "registrant": 1, "state": 1},
+        ).to_list(None)
+
+    # --- plans --------------------------------------------------------------------------------
+
+    async def save_plan(self, plan_id: str, session_id: str, texts: dict[str, str], pdf: str | None) -> None:
+        await insert_once(
+            self.plans,
+            {"_id": plan_id, "session_id": session_id, "texts": texts, "pdf_file_id": pdf, "at": utcnow()},
+        )
+
+    # --- reminders ----------------------------------------------------------------------------
+
+    async def add(self, session_id: str, entries: Sequence[tuple[Document, Due]], cause: str) -> list[str]:
+        """Insert the records of (registration, due) pairs; ones already stored stay as they are.
+        Returns the ids that were already stored."""
+        now = utcnow()
+        docs = [reminder_document(session_id, registration, due, cause, now) for registration, due in entries]
+        existing: list[str] = []
+        for chunk in chunks(docs, INSERT_CHUNK):
+            try:
+                await self.reminders.insert_many(list(chunk), ordered=False)
+            except BulkWriteError as error:
+                problems = error.details.get("writeErrors", [])
+                if any(problem.get("code") != 11000 for problem in problems):
+                    raise
+                existing.extend(chunk[problem["index"]]["_id"] for problem in problems)
+        return existing
+
+    async def cancel_pending(self, session_id: str, kinds: Sequence[str], reason: str) -> int:
+        result = await self.reminders.update_many(
+            {"session_id": session_id, "state": "pending", "kind": {"$in": list(kinds)}},
+            {"$set": {"state": "cancelled", "reason": reason, "cancelled_at": utcnow()}},
+            hint=BY_SESSION,
+        )
+        return result.modified_count
+
+    async def reconcile(self, session: Session, wanted: Sequence[tuple[Document, Due]], cause: str) -> int:
+        """Make the pending reminders and join links of a session what `wanted` says: the ones of
+        another start time, or ahead but no longer wanted, are cancelled (`superseded`); wanted ones
+        are added, or revived if an earlier change had cancelled them (moved back). Overdue ones of
+        the current start are left to the due loop (it sends or skips them). Returns the number
+        cancelled."""
+        now = utcnow()
+        wanted_ids = {due.reminder_id for _, due in wanted}
+        presence = sorted(PRESENCE_KINDS)
+        moved = await self.reminders.update_many(  # the records of another start time, in one write
+            {
+                "session_id": session.session_id,
+                "state": "pending",
+                "kind": {"$in": presence},
+                "starts_at": {"$ne": session.starts_at},
+            },
+            {"$set": {"state": "cancelled", "reason": "superseded", "cancelled_at": now}},
+        )
+        ahead = await self.reminders.find(
+            {
+                "session_id": session.session_id,
+                "state": "pending",
+                "kind": {"$in": presence},
+                "due_at": {"$gt": now},
+            },
+            {"_id": 1},
+        ).to_list(None)
+        unwanted = [doc["_id"] for doc in ahead if doc["_id"] not in wanted_ids]  # e.g. an offset removed
+        await self.update_ids(
+            unwanted,
+            {"state": "pending"},
+            {"$set": {"state": "cancelled", "reason": "superseded", "cancelled_at": now}},
+        )
+        existing = await self.add(session.session_id, wanted, cause)
+        await self.update_ids(  # wanted again after an earlier change cancelled them (moved back)
+            existing,
+            {"state": "cancelled"},
+            {"$set": {"state": "pending", "reason": None, "lease_until": EPOCH, "owner": None}},
+        )
+        return moved.modified_count + len(unwanted)
+
+    async def update_ids(self, ids: Sequence[str], match: Document, update: Document) -> None:
+        """`update_many` over an `_id` list, in chunks, concurrently."""
+        await asyncio.gather(
+            *(
+                self.reminders.update_many({"_id": {"$in": list(chunk)}, **match}, update)
+                for chunk in chunks(ids, ID_CHUNK)
+            )
+        )
+
+
+def session_of(doc: Document) -> Session:
+    return Session.model_validate({k: v for k, v in doc.items() if k != "_id"})
+
+
+def reminder_document(
+    session_id: str, registration: Document, due: Due, cause: str, now: datetime
+) -> Document:
+    return {
+        "_id": due.reminder_id,
+        "kind": due.kind,
+        "session_id": session_id,
+        "registration_id": registration["_id"],
+        "registrant": registration["registrant"],
+        "registration_state": registration["state"],
+        "due_at": due.due_at,
+        "starts_at": due.starts_at,
+        "seconds_before": due.seconds_before,
+        "previous_starts_at": due.previous_starts_at,
+        "plan_id": due.plan_id,
+        "cause": cause,
+        "state": "pending",
+        "owner": None,
+        "claim": None,
+        "lease_until": EPOCH,
+        "created_at": now,
+    }
+
+
+def registrant_of(doc: Document) -> Registrant:
+    return Registrant.model_validate(doc["registrant"])

@@ -1,0 +1,242 @@
+"""The event-scheduler on real components: its process(es), the broker, the Mongo-wire server.
+
+Sessions use `reminder_seconds` (sub-minute reminders) so that schedules fall due within the test.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+from collections.abc import AsyncIterator, Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from services.scheduler.schedule import to_millis
+from shared.contracts import utcnow
+from shared.contracts.session import PlanOfActionPublished, PlanOfActionPublishedData
+from tests.support.processes import ServiceProcess
+from tests.support.sessions import JOIN_LINK, DueListener, make_session, publish, published, registration
+
+pytestmark = pytest.mark.timeout(300)
+ON_TIME = 1.0  # seconds: the goal for a due message's lateness
+
+
+@pytest.fixture
+def scheduler_env(service_env: dict[str, str]) -> dict[str, str]:
+    return {
+        **service_env,
+        "SCHEDULER_TICK_SECONDS": "0.1",
+        "SCHEDULER_LOOKAHEAD_SECONDS": "1",
+        "SCHEDULER_LEASE_SECONDS": "3",
+    }
+
+
+class Schedulers:
+    def __init__(self, env: dict[str, str], tmp: Path) -> None:
+        self.env, self.tmp, self.procs = env, tmp, list[ServiceProcess]()
+
+    def start(self, name: str = "event-scheduler.1") -> ServiceProcess:
+        proc = ServiceProcess("services.scheduler", self.env, self.tmp / f"{name}.log", name).start()
+        proc.wait_ready()
+        self.procs.append(proc)
+        return proc
+
+
+@pytest.fixture
+def schedulers(scheduler_env: dict[str, str], tmp_path: Path) -> Iterator[Schedulers]:
+    running = Schedulers(scheduler_env, tmp_path)
+    yield running
+    for proc in running.procs:
+        proc.terminate()
+
+
+@pytest.fixture
+async def due(rabbit: Any) -> AsyncIterator[DueListener]:
+    listener = await DueListener(rabbit.url).start()
+    yield listener
+    await listener.close()
+
+
+async def wait_stored(db: Any, collection: str, query: dict[str, Any], count: int, timeout: float = 20) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while await db[collection].count_documents(query) < count:
+        assert asyncio.get_running_loop().time() < deadline, f"{collection} {query}: fewer than {count}"
+        await asyncio.sleep(0.1)
+
+
+async def test_confirmation_at_once_reminders_on_time_and_the_join_link_only_from_its_release(
+    rabbit: Any, schedulers: Schedulers, due: DueListener, db: Any
+) -> None:
+    schedulers.start()
+    start = utcnow() + timedelta(seconds=9)
+    session = make_session(
+        "ss_on_time",
+        start,
+        reminder_seconds=[7, 3],
+        join_link_release_at=start - timedelta(seconds=5),
+        capacity=1,
+    )
+    await publish(rabbit.url, [published(session)])
+    await wait_stored(db, "sessions", {"_id": "ss_on_time"}, 1)
+    seated, waiting = registration("ss_on_time", 1), registration("ss_on_time", 2)
+    await publish(rabbit.url, [seated])
+    await publish(rabbit.url, [seated, waiting])  # a repeated registration is the same registration
+
+    confirmations = await due.wait_for(2, "confirmation", timeout=5)
+    by_person = {r.event.data.registration_id: r.event.data for r in confirmations}
+    assert by_person[seated.data.registration_id].registration_state == "registered"
+    assert by_person[waiting.data.registration_id].registration_state == "waitlisted"
+    assert all(r.lateness < ON_TIME and r.event.data.session.join_link is None for r in confirmations)
+    stored = await db.registrations.find_one({"_id": seated.data.registration_id})
+    assert stored["state"] == "registered" and stored["ideas"] == seated.data.ideas
+
+    await due.wait_for(2, "reminder", timeout=15)
+    await due.wait_for(1, "join-link", timeout=5)
+    await asyncio.sleep(0.5)
+    reminders = sorted(due.of("reminder"), key=lambda r: r.event.data.due_at)
+    assert [r.event.data.seconds_before for r in reminders] == [7, 3]
+    assert {r.event.data.registration_id for r in due.received} - {seated.data.registration_id} == {
+        waiting.data.registration_id
+    }, "the waitlisted person gets the confirmation only"
+    assert len(due.of(registration_id=waiting.data.registration_id)) == 1
+    for received in due.received:
+        assert -0.05 < received.lateness < ON_TIME, (received.event.data.kind, received.lateness)
+        assert received.message_id == str(received.event.event_id)
+    early, link, late = reminders[0], due.of("join-link")[0], reminders[1]
+    assert early.event.data.session.join_link is None, "before the release the link stays secret"
+    assert link.event.data.session.join_link == JOIN_LINK
+    assert late.event.data.session.join_link == JOIN_LINK, "reminders after the release carry it"
+    assert len(due.received) == 5  # 2 confirmations, 2 reminders, 1 join link: nothing twice
+    states = {d["_id"]: d["state"] async for d in db.reminders.find({})}
+    assert set(states.values()) == {"published"}, states
+
+    # Registering after the release: the confirmation carries the link, no separate message.
+    late_comer = registration("ss_on_time", 3)
+    await db.session_seats.update_one({"_id": "ss_on_time"}, {"$set": {"count": 0}})  # room again
+    await publish(rabbit.url, [late_comer])
+    confirmation = (await due.wait_for(3, "confirmation", timeout=5))[-1].event.data
+    assert confirmation.registration_id == late_comer.data.registration_id
+    assert confirmation.session.join_link == JOIN_LINK
+    assert await db.reminders.count_documents({"registration_id": late_comer.data.registration_id}) == 1
+
+
+async def test_rescheduling_recomputes_and_tells_registrants_and_cancelling_stops_and_tells(
+    rabbit: Any, schedulers: Schedulers, due: DueListener, db: Any
+) -> None:
+    schedulers.start()
+    first_start = utcnow() + timedelta(seconds=40)
+    moved = make_session("ss_moved", first_start, reminder_seconds=[30, 8])
+    dropped = make_session("ss_dropped", utcnow() + timedelta(seconds=8), reminder_seconds=[4])
+    await publish(rabbit.url, [published(moved), published(dropped)])
+    await wait_stored(db, "sessions", {}, 2)
+    await publish(rabbit.url, [registration(s, i) for s in ("ss_moved", "ss_dropped") for i in (1, 2)])
+    await due.wait_for(4, "confirmation", timeout=5)
+    await wait_stored(db, "reminders", {"kind": "reminder"}, 6)
+
+    edited = moved.model_copy(update={"version": 2, "place": "Online and Phnom Penh office"})
+    new_start = utcnow() + timedelta(seconds=14)
+    rescheduled = edited.model_copy(update={"version": 3, "starts_at": new_start, "status": "rescheduled"})
+    cancelled = dropped.model_copy(update={"version": 2, "status": "cancelled"})
+    await publish(
+        rabbit.url,
+        [
+            published(edited, "updated"),
+            published(rescheduled, "rescheduled", previous_starts_at=first_start),
+            published(cancelled, "cancelled"),
+            published(moved, "created"),  # an old version arriving late changes nothing
+        ],
+    )
+    notices = await due.wait_for(2, "rescheduled", timeout=5)
+    assert all(r.lateness < ON_TIME for r in notices)
+    assert {r.event.data.session.starts_at for r in notices} == {to_millis(new_start)}
+    assert all(r.event.data.session.previous_starts_at is not None for r in notices)
+    assert {r.event.data.registration_id for r in await due.wait_for(2, "cancelled", timeout=5)} == {
+        "rg_ss_dropped_00001",
+        "rg_ss_dropped_00002",
+    }
+    stored = await db.sessions.find_one({"_id": "ss_moved"})
+    assert stored["version"] == 3 and stored["place"] == "Online and Phnom Penh office"
+    assert set(stored) - {"_id"} == set(type(moved).model_fields), "sessions holds the Session fields only"
+
+    # the 8 s reminder of the new start (the 30 s one has passed) and nothing of the old schedule
+    reminders = await due.wait_for(2, "reminder", timeout=15)
+    await asyncio.sleep(1.5)
+    reminders = due.of("reminder")
+    assert len(reminders) == 2 and {r.event.data.seconds_before for r in reminders} == {8}
+    assert all(r.event.data.session.session_id == "ss_moved" for r in reminders)
+    assert all(r.lateness < ON_TIME for r in reminders)
+    old = await db.reminders.find(
+        {"session_id": "ss_moved", "kind": {"$in": ["reminder", "join-link"]}, "starts_at": {"$ne": stored["starts_at"]}}
+    ).to_list(None)
+    assert old and {(d["state"], d["reason"]) for d in old} == {("cancelled", "superseded")}
+    dropped_reminders = await db.reminders.find({"session_id": "ss_dropped", "kind": "reminder"}).to_list(None)
+    assert {(d["state"], d["reason"]) for d in dropped_reminders} == {("cancelled", "session-cancelled")}
+    assert len(due.of("cancelled")) == 2 and len(due.of("rescheduled")) == 2, "told once each"
+
+
+async def test_after_downtime_useful_overdue_messages_go_out_and_stale_reminders_are_skipped(
+    rabbit: Any, schedulers: Schedulers, due: DueListener, db: Any
+) -> None:
+    proc = schedulers.start()
+    now = utcnow()
+    soon = make_session("ss_soon", now + timedelta(seconds=7), reminder_seconds=[5, 3], mode="in-person")
+    later = make_session("ss_later", now + timedelta(seconds=60), reminder_seconds=[52], mode="in-person")
+    await publish(rabbit.url, [published(soon), published(later)])
+    await wait_stored(db, "sessions", {}, 2)
+    await publish(rabbit.url, [registration("ss_soon", 1), registration("ss_later", 1)])
+    await due.wait_for(2, "confirmation", timeout=5)
+    await wait_stored(db, "reminders", {"kind": "reminder"}, 3)
+    proc.terminate()
+
+    await publish(rabbit.url, [registration("ss_later", 2)])  # arrives while the scheduler is down
+    while utcnow() < now + timedelta(seconds=9.5):  # ss_soon has started; ss_later's reminder is due
+        await asyncio.sleep(0.1)
+    assert len(due.received) == 2
+    schedulers.start("event-scheduler.2")
+
+    reminder = (await due.wait_for(1, "reminder", timeout=5))[0]
+    assert reminder.event.data.session.session_id == "ss_later" and reminder.lateness > 0.5
+    await due.wait_for(3, "confirmation", timeout=5)
+    await asyncio.sleep(1)
+    assert len(due.of("reminder")) == 1, "no stale reminder was sent"
+    stale = await db.reminders.find({"session_id": "ss_soon", "kind": "reminder"}).to_list(None)
+    assert len(stale) == 2 and {(d["state"], d["reason"]) for d in stale} == {("skipped", "session-started")}
+    # the registration that arrived during the downtime was scheduled: confirmation sent, no
+    # reminder (its offset had passed when it was recorded)
+    assert await db.reminders.count_documents({"registration_id": "rg_ss_later_00002"}) == 1
+
+
+async def test_the_plan_of_action_reaches_every_registered_person_once(
+    rabbit: Any, schedulers: Schedulers, due: DueListener, db: Any
+) -> None:
+    schedulers.start()
+    session = make_session("ss_plan", utcnow() + timedelta(hours=2), capacity=3)
+    await publish(rabbit.url, [published(session)])
+    await wait_stored(db, "sessions", {}, 1)
+    await publish(rabbit.url, [registration("ss_plan", i) for i in range(4)])
+    await due.wait_for(4, "confirmation", timeout=5)
+    completed = session.model_copy(update={"version": 2, "status": "completed"})
+    await publish(rabbit.url, [published(completed, "completed")])
+    await wait_stored(db, "reminders", {"session_id": "ss_plan", "state": "cancelled"}, 3)  # the 1-hour reminders
+    plan = PlanOfActionPublished(
+        correlation_id="ss_plan",
+        data=PlanOfActionPublishedData(
+            session_id="ss_plan",
+            texts={"en": "1. Write to the UN Special Rapporteur.", "km": "១. សរសេរទៅអ្នករាយការណ៍ពិសេស។"},
+            pdf_file_id="652f0c0e8e1b2c3d4e5f6a7b",
+            at=utcnow(),
+        ),
+    )
+    again = PlanOfActionPublished(correlation_id="ss_plan", data=plan.data)  # published twice
+    await publish(rabbit.url, [plan, again])
+    plans = await due.wait_for(3, "plan-of-action", timeout=5)
+    await asyncio.sleep(1)
+    assert len(due.of("plan-of-action")) == 3
+    assert {r.event.data.registration_state for r in plans} == {"registered"}
+    assert all(r.event.data.plan_of_action == dict(plan.data.texts) for r in plans)
+    assert all(r.event.data.plan_pdf_file_id == plan.data.pdf_file_id for r in plans)
+    assert all(r.event.data.session.join_link is None for r in plans)
+    assert collections.Counter(r.event.data.kind for r in due.received) == {"confirmation": 4, "plan-of-action": 3}

@@ -1,0 +1,151 @@
+"""Sessions, registrations and a listener for `reminder.due.v1`, for scheduler tests and the bench."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import aio_pika
+
+from shared.contracts import Event, utcnow
+from shared.contracts.pledge import Consent, Contact
+from shared.contracts.session import (
+    Registrant,
+    RegistrationSubmitted,
+    RegistrationSubmittedData,
+    ReminderDue,
+    Session,
+    SessionChange,
+    SessionPublished,
+    SessionPublishedData,
+    SessionText,
+)
+from shared.messaging.connection import connect
+from shared.messaging.publisher import Publisher
+
+JOIN_LINK = "https://zoom.example/j/123456789?pwd=secret"
+
+
+def make_session(session_id: str, starts_at: datetime, **changes: Any) -> Session:
+    fields: dict[str, Any] = {
+        "session_id": session_id,
+        "kind": "forum",
+        "texts": {
+            "en": SessionText(title="Forum on land rights"),
+            "km": SessionText(title="វេទិកាស្តីពីសិទ្ធិដីធ្លី"),
+        },
+        "starts_at": starts_at,
+        "ends_at": starts_at + timedelta(hours=1),
+        "mode": "online",
+        "join_link": JOIN_LINK,
+        "public_url": f"https://pledge.example.org/s/{session_id}",
+        **changes,
+    }
+    return Session(**fields)
+
+
+def published(
+    session: Session, change: SessionChange = "created", previous_starts_at: datetime | None = None
+) -> SessionPublished:
+    return SessionPublished(
+        correlation_id=session.session_id,
+        data=SessionPublishedData(
+            session=session, change=change, previous_starts_at=previous_starts_at, at=utcnow()
+        ),
+    )
+
+
+def registration(session_id: str, index: int, language: str = "en") -> RegistrationSubmitted:
+    now = utcnow()
+    return RegistrationSubmitted(
+        correlation_id=session_id,
+        data=RegistrationSubmittedData(
+            registration_id=f"rg_{session_id}_{index:05d}",
+            session_id=session_id,
+            registrant=Registrant(
+                name=f"Sok Dara {index}",
+                language=language,  # type: ignore[arg-type]
+                country="US",
+                time_zone="America/Los_Angeles",
+                contact=Contact(email=f"dara{index}@example.org"),
+                channels=["email"],
+            ),
+            ideas="Invite the land-rights lawyers." if index % 2 else "",
+            consent=Consent(text_version="session-consent-2026-11", locale="en", accepted_at=now),
+            submitted_at=now,
+        ),
+    )
+
+
+async def publish(url: str, events: Sequence[Event[Any]], batch: int = 200) -> None:
+    connection = await connect(url, "test")
+    publisher = await Publisher.open(connection, "samleng")
+    for start in range(0, len(events), batch):
+        await publisher.publish_many(events[start : start + batch])
+    await connection.close()
+
+
+@dataclass
+class Received:
+    event: ReminderDue
+    at: datetime
+    message_id: str
+
+    @property
+    def lateness(self) -> float:
+        return (self.at - self.event.data.due_at).total_seconds()
+
+
+@dataclass
+class DueListener:
+    """Every `reminder.due.v1` on the exchange, with the time it arrived."""
+
+    url: str
+    received: list[Received] = field(default_factory=list)
+    _connection: Any = None
+    _queue: Any = None
+
+    async def start(self) -> DueListener:
+        self._connection = await aio_pika.connect(self.url)
+        channel = await self._connection.channel()
+        await channel.set_qos(prefetch_count=1000)
+        exchange = await channel.declare_exchange("samleng", aio_pika.ExchangeType.TOPIC, durable=True)
+        self._queue = await channel.declare_queue(exclusive=True)
+        await self._queue.bind(exchange, ReminderDue.event_type())
+        await self._queue.consume(self._on_message, no_ack=True)
+        return self
+
+    async def _on_message(self, message: aio_pika.abc.AbstractIncomingMessage) -> None:
+        at = utcnow()
+        self.received.append(
+            Received(ReminderDue.model_validate_json(message.body), at, str(message.message_id))
+        )
+
+    def of(self, kind: str | None = None, registration_id: str | None = None) -> list[Received]:
+        return [
+            r
+            for r in self.received
+            if (kind is None or r.event.data.kind == kind)
+            and (registration_id is None or r.event.data.registration_id == registration_id)
+        ]
+
+    def distinct(self, kind: str | None = None) -> int:
+        return len({r.event.data.reminder_id for r in self.of(kind)})
+
+    async def wait_for(self, count: int, kind: str | None = None, timeout: float = 20.0) -> list[Received]:
+        """Wait until `count` different messages (reminder ids) of `kind` arrived."""
+        deadline = time.monotonic() + timeout
+        while self.distinct(kind) < count and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        assert self.distinct(kind) >= count, (
+            f"{self.distinct(kind)} of {count} {kind or 'messages'} within {timeout}s"
+        )
+        return self.of(kind)
+
+    async def close(self) -> None:
+        if self._connection is not None:
+            await self._connection.close()
