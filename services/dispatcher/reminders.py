@@ -68,7 +68,7 @@ def reminder_ref(data: ReminderDueData, base_url: str) -> ReminderRef:
         public_url=session.public_url,
         ics_url=f"{base_url.rstrip('/')}/sessions/{session.session_id}.ics",
         minutes_before=data.minutes_before,
-        waitlisted=bool(getattr(data, "waitlisted", False)),
+        waitlisted=data.registration_state == "waitlisted",
         plan_of_action=plan,
         version=session.version,
     )

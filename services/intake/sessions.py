@@ -155,6 +155,11 @@ class SessionInput(BaseModel):
         max_length=10,
         description="Reminders before the start, in minutes (default 7 days, 1 day, 1 hour).",
     )
+    reminder_seconds: list[int] | None = Field(
+        default=None,
+        max_length=10,
+        description="Sub-minute schedules (rehearsals, tests): replaces the minutes.",
+    )
 
     @field_validator("join_link")
     @classmethod
@@ -176,6 +181,7 @@ class SessionChangeInput(BaseModel):
     registration_closes_at: AwareDatetime | None = None
     capacity: int | None = Field(default=None, ge=1, le=100_000)
     reminder_minutes: list[int] | None = Field(default=None, max_length=10)
+    reminder_seconds: list[int] | None = Field(default=None, max_length=10)
 
     @field_validator("join_link")
     @classmethod
@@ -224,6 +230,9 @@ def problems_of(session: dict[str, Any]) -> list[dict[str, str]]:
     minutes = session.get("reminder_minutes") or []
     if any(m < 1 or m > 60 * 24 * 60 for m in minutes) or len(set(minutes)) != len(minutes):
         add("reminder_minutes", "invalid", "reminders are distinct minutes between 1 and 86400 (60 days)")
+    seconds = session.get("reminder_seconds") or []
+    if any(x < 1 or x > 60 * 24 * 3600 for x in seconds) or len(set(seconds)) != len(seconds):
+        add("reminder_seconds", "invalid", "reminders are distinct seconds between 1 and 60 days")
     return found
 
 

@@ -116,6 +116,7 @@ def build(record: Document, session: Session | None, plan: Document | None, now:
         status=session.status,
         public_url=session.public_url,
         previous_starts_at=record.get("previous_starts_at"),
+        version=session.version,
     )
     seconds = record.get("seconds_before")
     held.event = ReminderDue(

@@ -243,3 +243,72 @@ def test_subscribe_confirm_and_change_preferences_in_the_browser(stack: RunningS
     finally:
         mongo.close()
     page.close()
+
+
+def test_a_session_on_the_calendar_registration_in_the_browser_and_the_confirmation_email(
+    stack: RunningStack, browser: Any
+) -> None:
+    import email
+    import email.policy
+    from datetime import UTC, datetime, timedelta
+
+    from icalendar import Calendar
+
+    from services.intake.sessions import shown
+    from tests.e2e.test_certificate_delivery import _operator_token
+
+    starts = (datetime.now(UTC) + timedelta(days=3)).replace(minute=0, second=0, microsecond=0)
+    created = httpx.post(
+        f"{stack.intake_url}/api/v1/operator/sessions",
+        headers={"Authorization": f"Bearer {_operator_token(stack)}"},
+        json={
+            "kind": "forum",
+            "texts": {"en": {"title": "Forum on land evictions"}, "km": {"title": "វេទិកាស្តីពីការបណ្តេញចេញពីដីធ្លី"}},
+            "starts_at": starts.isoformat(),
+            "ends_at": (starts + timedelta(hours=2)).isoformat(),
+            "mode": "online",
+            "join_link": "https://zoom.example/j/555?pwd=e2e",
+        },
+    )
+    assert created.status_code == 202, created.text
+    session_id = created.json()["session_id"]
+    deadline = time.monotonic() + 30
+    while session_id not in httpx.get(f"{stack.intake_url}/sessions").text:
+        assert time.monotonic() < deadline, "the event-scheduler never stored the session"
+        time.sleep(0.5)
+
+    page = browser.new_page()
+    page.goto(f"{stack.intake_url}/sessions?lang=en&tz=America/Los_Angeles")
+    item = page.locator(f'li[data-session="{session_id}"]')
+    assert item.locator(".starts").inner_text() == shown(starts, "America/Los_Angeles", "en")
+    item.get_by_role("link", name="Forum on land evictions").click()
+    page.get_by_label("Your name").fill("Sok Dara")
+    page.get_by_label("Country where you live").select_option("US")
+    page.locator("#email").fill("dara.session@example.org")
+    page.get_by_label("First choice").select_option("email")
+    page.get_by_label("Ideas or suggestions you would like to send in advance (optional)").fill(
+        "Invite the UN rapporteur"
+    )
+    page.locator("#consent").check()
+    page.get_by_role("button", name="Register").click()
+    assert page.locator("#registration-state").get_attribute("data-state") == "registered"
+    SHOTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(SHOTS / "session-registered.png"), full_page=True)
+    assert "zoom.example" not in page.content(), "the join link is not public"
+    page.close()
+
+    base = f"http://127.0.0.1:{stack.port('SAMLENG_MAIL_UI_PORT')}/api/v1"
+    deadline = time.monotonic() + 30
+    confirmation = None
+    while confirmation is None and time.monotonic() < deadline:
+        for item_ in httpx.get(f"{base}/messages").json()["messages"]:
+            if item_["To"][0]["Address"] == "dara.session@example.org":
+                confirmation = email.message_from_bytes(
+                    httpx.get(f"{base}/message/{item_['ID']}/raw").content, policy=email.policy.default
+                )
+        time.sleep(0.5)
+    assert confirmation is not None, "no confirmation email"
+    assert confirmation["Subject"] == "Registered: Forum on land evictions"
+    [invite] = [p for p in confirmation.iter_attachments() if p.get_content_type() == "text/calendar"]  # type: ignore[union-attr]
+    [event] = Calendar.from_ical(invite.get_content()).walk("VEVENT")
+    assert event.decoded("dtstart") == starts
