@@ -60,7 +60,9 @@ async def due(rabbit: Any) -> AsyncIterator[DueListener]:
     await listener.close()
 
 
-async def wait_stored(db: Any, collection: str, query: dict[str, Any], count: int, timeout: float = 20) -> None:
+async def wait_stored(
+    db: Any, collection: str, query: dict[str, Any], count: int, timeout: float = 20
+) -> None:
     deadline = asyncio.get_running_loop().time() + timeout
     while await db[collection].count_documents(query) < count:
         assert asyncio.get_running_loop().time() < deadline, f"{collection} {query}: fewer than {count}"
@@ -169,10 +171,16 @@ async def test_rescheduling_recomputes_and_tells_registrants_and_cancelling_stop
     assert all(r.event.data.session.session_id == "ss_moved" for r in reminders)
     assert all(r.lateness < ON_TIME for r in reminders)
     old = await db.reminders.find(
-        {"session_id": "ss_moved", "kind": {"$in": ["reminder", "join-link"]}, "starts_at": {"$ne": stored["starts_at"]}}
+        {
+            "session_id": "ss_moved",
+            "kind": {"$in": ["reminder", "join-link"]},
+            "starts_at": {"$ne": stored["starts_at"]},
+        }
     ).to_list(None)
     assert old and {(d["state"], d["reason"]) for d in old} == {("cancelled", "superseded")}
-    dropped_reminders = await db.reminders.find({"session_id": "ss_dropped", "kind": "reminder"}).to_list(None)
+    dropped_reminders = await db.reminders.find({"session_id": "ss_dropped", "kind": "reminder"}).to_list(
+        None
+    )
     assert {(d["state"], d["reason"]) for d in dropped_reminders} == {("cancelled", "session-cancelled")}
     assert len(due.of("cancelled")) == 2 and len(due.of("rescheduled")) == 2, "told once each"
 
@@ -220,7 +228,9 @@ async def test_the_plan_of_action_reaches_every_registered_person_once(
     await due.wait_for(4, "confirmation", timeout=5)
     completed = session.model_copy(update={"version": 2, "status": "completed"})
     await publish(rabbit.url, [published(completed, "completed")])
-    await wait_stored(db, "reminders", {"session_id": "ss_plan", "state": "cancelled"}, 3)  # the 1-hour reminders
+    await wait_stored(
+        db, "reminders", {"session_id": "ss_plan", "state": "cancelled"}, 3
+    )  # the 1-hour reminders
     plan = PlanOfActionPublished(
         correlation_id="ss_plan",
         data=PlanOfActionPublishedData(
@@ -239,4 +249,7 @@ async def test_the_plan_of_action_reaches_every_registered_person_once(
     assert all(r.event.data.plan_of_action == dict(plan.data.texts) for r in plans)
     assert all(r.event.data.plan_pdf_file_id == plan.data.pdf_file_id for r in plans)
     assert all(r.event.data.session.join_link is None for r in plans)
-    assert collections.Counter(r.event.data.kind for r in due.received) == {"confirmation": 4, "plan-of-action": 3}
+    assert collections.Counter(r.event.data.kind for r in due.received) == {
+        "confirmation": 4,
+        "plan-of-action": 3,
+    }

@@ -1,0 +1,153 @@
+"""A session's whole life on real components: the operator API and registration on intake, the
+event-scheduler, the dispatcher and the email channel to the SMTP sink. The join link is absent
+before its release and arrives at release; the reminder carries it; a waitlisted registrant gets
+neither; a new time and the cancellation reach everyone; the Plan of Action reaches the registered."""
+
+from __future__ import annotations
+
+import asyncio
+import email
+import email.policy
+import time
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from shared.contracts import utcnow
+from tests.integration.test_delivery import Stack
+from tests.service.conftest import OPERATOR, SECRET
+from tests.support.infra import MailSink
+from tests.support.ports import free_port
+
+pytestmark = pytest.mark.timeout(300)
+LINK = "https://zoom.example/j/777?pwd=flow"
+AUTH = {"Authorization": f"Bearer {OPERATOR}"}
+
+
+@pytest.fixture
+def mail(tmp_path: Path) -> Iterator[MailSink]:
+    sink = MailSink(tmp_path / "mail-run").start()
+    yield sink
+    sink.stop()
+
+
+@pytest.fixture
+def stack(service_env: dict[str, str], tmp_path: Path, mail: MailSink) -> Iterator[Any]:
+    intake_port = free_port()
+    env = {
+        **service_env,
+        **mail.client_env(),
+        "DISPATCHER_PUBLIC_BASE_URL": f"http://127.0.0.1:{intake_port}",
+        "INTAKE_SECRET_KEY": SECRET,
+        "INTAKE_OPERATOR_TOKEN": OPERATOR,
+        "INTAKE_PORT": str(intake_port),
+        "INTAKE_PUBLIC_BASE_URL": f"http://127.0.0.1:{intake_port}",
+        "EMAIL_RATE_PER_SECOND": "1000",
+    }
+    running = Stack(env, tmp_path, [])
+    for module, name in (
+        ("services.scheduler", "event-scheduler.1"),
+        ("services.dispatcher", "alert-dispatcher.1"),
+        ("services.intake", "intake.1"),
+        ("services.channels.email", "email.1"),
+    ):
+        running.start(module, name)
+    running.intake = f"http://127.0.0.1:{intake_port}"  # type: ignore[attr-defined]
+    yield running
+    for proc in reversed(running.procs):
+        proc.terminate()
+
+
+def inbox(mail: MailSink, address: str) -> list[tuple[str, str]]:
+    found = []
+    for item in mail.messages():
+        if item["To"][0]["Address"] == address:
+            parsed = email.message_from_bytes(mail.raw(item["ID"]), policy=email.policy.default)
+            text = parsed.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+            found.append((str(parsed["Subject"]), text))
+    return sorted(found, key=lambda pair: pair[0])
+
+
+async def until(check: Any, timeout: float = 60.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = await asyncio.to_thread(check)
+        if value:
+            return value
+        await asyncio.sleep(0.3)
+    raise AssertionError("condition not met in time")
+
+
+def subjects(mail: MailSink, address: str, start: str) -> list[tuple[str, str]]:
+    return [pair for pair in inbox(mail, address) if pair[0].startswith(start)]
+
+
+async def test_a_session_from_registration_to_plan_of_action(stack: Any, db: Any, mail: MailSink) -> None:
+    now = utcnow().replace(microsecond=0)
+    starts = now + timedelta(seconds=45)
+    body = {
+        "kind": "planning",
+        "texts": {"en": {"title": "Strategic planning"}, "km": {"title": "វគ្គរៀបចំផែនការយុទ្ធសាស្ត្រ"}},
+        "starts_at": starts.isoformat(),
+        "ends_at": (starts + timedelta(hours=1)).isoformat(),
+        "mode": "online",
+        "join_link": LINK,
+        "join_link_release_at": (now + timedelta(seconds=15)).isoformat(),
+        "capacity": 1,
+        "reminder_seconds": [20],
+    }
+    async with httpx.AsyncClient(base_url=stack.intake, timeout=30) as client:
+        created = await client.post("/api/v1/operator/sessions", json=body, headers=AUTH)
+        assert created.status_code == 202, created.text
+        session_id = created.json()["session_id"]
+        await until(lambda: httpx.get(f"{stack.intake}/sessions/{session_id}").status_code == 200, 20)
+        for address in ("first@example.org", "second@example.org"):
+            registered = await client.post(
+                f"/api/v1/sessions/{session_id}/registrations",
+                json={"name": address.split("@")[0].title(), "country": "US", "email": address,
+                      "channels": ["email"], "language": "en", "time_zone": "America/New_York", "consent": True},
+            )  # fmt: skip
+            assert registered.status_code == 202, registered.text
+            await until(lambda a=address: subjects(mail, a, "Registered"), 20)
+
+    [(_, first)] = subjects(mail, "first@example.org", "Registered")
+    [(_, second)] = subjects(mail, "second@example.org", "Registered")
+    assert "You are registered for" in first and LINK not in first, "no join link before its release"
+    assert "waiting list" in second
+
+    [(_, join)] = await until(lambda: subjects(mail, "first@example.org", "How to join"), 40)
+    assert LINK in join
+    [(_, reminder)] = await until(lambda: subjects(mail, "first@example.org", "Reminder"), 40)
+    assert LINK in reminder
+    assert not subjects(mail, "second@example.org", "How to join"), "the waiting list gets no join link"
+
+    async with httpx.AsyncClient(base_url=stack.intake, timeout=30, headers=AUTH) as client:
+        later = starts + timedelta(days=1)
+        moved = await client.patch(
+            f"/api/v1/operator/sessions/{session_id}",
+            json={"starts_at": later.isoformat(), "ends_at": (later + timedelta(hours=1)).isoformat()},
+        )
+        assert moved.status_code == 202, moved.text
+        for address in ("first@example.org", "second@example.org"):
+            [(_, text)] = await until(lambda a=address: subjects(mail, a, "New time"), 30)
+            assert "It was planned for" in text
+        plan = await client.post(
+            f"/api/v1/operator/sessions/{session_id}/plan-of-action",
+            json={"texts": {"en": "We will write to the UN.", "km": "យើងនឹងសរសេរទៅអង្គការសហប្រជាជាតិ។"}},
+        )
+        assert plan.status_code == 202
+        [(_, text)] = await until(lambda: subjects(mail, "first@example.org", "Plan of Action"), 30)
+        assert "We will write to the UN." in text
+        cancelled = await client.post(f"/api/v1/operator/sessions/{session_id}/cancel")
+        assert cancelled.status_code == 202
+        for address in ("first@example.org", "second@example.org"):
+            await until(lambda a=address: subjects(mail, a, "Cancelled"), 30)
+    await asyncio.sleep(1)
+    assert not subjects(mail, "second@example.org", "Plan of Action"), "only the registered get the plan"
+    for address in ("first@example.org", "second@example.org"):
+        names = [s for s, _ in inbox(mail, address)]
+        assert len(names) == len(set(names)), f"a message went twice to {address}: {names}"
