@@ -70,6 +70,7 @@ def reminder_ref(data: ReminderDueData, base_url: str) -> ReminderRef:
         minutes_before=data.minutes_before,
         waitlisted=data.registration_state == "waitlisted",
         plan_of_action=plan,
+        plan_pdf_file_id=data.plan_pdf_file_id,
         version=session.version,
     )
 

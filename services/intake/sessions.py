@@ -15,7 +15,8 @@
     GET   /sessions/{id}.ics, /sessions.ics             iCalendar: one session, all sessions
 
 Intake stays a gateway: operators' changes are `session.published.v1` (full state, versioned),
-registrations `registration.submitted.v1`, the Plan of Action `session.plan_published.v1`. The
+registrations `registration.submitted.v1`, the Plan of Action `session.plan_published.v1` (its
+optional PDF is stored here first, in the GridFS bucket `session_files`, which intake owns). The
 event-scheduler keeps `sessions` and `registrations`, read here. A registration's id derives
 from the session and the person's email or phone, so registering twice is one registration.
 The join link is never shown on the public site: registrants receive it at its release time.
@@ -23,6 +24,8 @@ The join link is never shown on the public site: registrants receive it at its r
 
 from __future__ import annotations
 
+import base64
+import binascii
 import csv
 import hashlib
 import hmac
@@ -35,6 +38,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from babel.dates import format_datetime
 from fastapi import FastAPI, Header, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
+from gridfs import AsyncGridFSBucket
 from jinja2 import Environment
 from pydantic import AwareDatetime, BaseModel, Field, field_validator
 
@@ -50,6 +54,7 @@ from shared.contracts import utcnow
 from shared.contracts.pledge import Consent, Contact
 from shared.contracts.session import (
     DEFAULT_REMINDER_MINUTES,
+    SESSION_FILES_BUCKET,
     PlanOfActionPublished,
     PlanOfActionPublishedData,
     Registrant,
@@ -191,6 +196,11 @@ class SessionChangeInput(BaseModel):
 
 class PlanInput(BaseModel):
     texts: dict[Literal["en", "km"], str] = Field(description="The Plan of Action in English and Khmer.")
+    pdf_base64: str | None = Field(
+        default=None,
+        max_length=7_000_000,
+        description="Optional PDF of the plan (base64, at most 5 MB): attached to emails, linked elsewhere.",
+    )
 
 
 class RegistrationInput(BaseModel):
@@ -417,9 +427,26 @@ def add_session_routes(app: FastAPI, settings: IntakeSettings, templates: Enviro
                 for m in sorted(missing)
             ]
             return JSONResponse({"detail": detail}, status_code=422)
+        file_id = None
+        if body.pdf_base64:
+            try:
+                pdf = base64.b64decode(body.pdf_base64, validate=True)
+            except (ValueError, binascii.Error):
+                pdf = b""
+            if not pdf.startswith(b"%PDF-") or len(pdf) > 5_000_000:
+                problem = {
+                    "field": "pdf_base64",
+                    "code": "invalid",
+                    "message": "a base64 PDF of at most 5 MB",
+                }
+                return JSONResponse({"detail": [problem]}, status_code=422)
+            bucket = AsyncGridFSBucket(db(), bucket_name=SESSION_FILES_BUCKET)
+            file_id = str(await bucket.upload_from_stream(f"plan-{session_id}.pdf", pdf))
         event = PlanOfActionPublished(
             correlation_id=session_id,
-            data=PlanOfActionPublishedData(session_id=session_id, texts=dict(body.texts), at=utcnow()),
+            data=PlanOfActionPublishedData(
+                session_id=session_id, texts=dict(body.texts), pdf_file_id=file_id, at=utcnow()
+            ),
         )
         failed = await publish(event)
         return failed or JSONResponse({"session_id": session_id, "state": "sending"}, status_code=202)

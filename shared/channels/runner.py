@@ -159,11 +159,13 @@ class ChannelRunner:
         files: AsyncGridFSBucket | None,
         limiter: RateLimiter | None = None,
         breaker: CircuitBreaker | None = None,
+        session_files: AsyncGridFSBucket | None = None,
     ) -> None:
         self.adapter = adapter
         self.channel = adapter.name
         self.send_log = send_log
         self.files = files
+        self.session_files = session_files  # Plan of Action PDFs (intake's `session_files`)
         self.limiter = limiter or RateLimiter(adapter.rate_per_second)
         self.gate = PriorityGate(adapter.max_concurrent_sends() or DEFAULT_SEND_SLOTS, len(BANDS))
         self.breaker = breaker or CircuitBreaker()
@@ -334,9 +336,29 @@ class ChannelRunner:
             )
         )
 
+    async def _plan_attachment(
+        self, delivery: DeliveryRequestedData, wanted: tuple[AttachmentKind, ...]
+    ) -> tuple[Attachment, ...]:
+        """A Plan of Action's PDF, for channels that carry PDFs (others send the text and link)."""
+        reminder = delivery.reminder
+        assert reminder is not None
+        file_id = reminder.plan_pdf_file_id
+        if not file_id or "pdf" not in wanted or self.session_files is None:
+            return ()
+        try:
+            stream = await self.session_files.open_download_stream(ObjectId(file_id))
+            data = await stream.read()
+        except NoFile as error:
+            raise PermanentDeliveryError(f"plan file {file_id} not found", reason="missing-pdf") from error
+        if len(data) > self.adapter.max_attachment_bytes:
+            raise PermanentDeliveryError(f"plan is {len(data)} bytes", reason="attachment-too-large")
+        return (Attachment("plan-of-action.pdf", "application/pdf", data),)
+
     async def _attachments(self, delivery: DeliveryRequestedData) -> tuple[Attachment, ...]:
         wanted: tuple[AttachmentKind, ...] = self.adapter.attachments
         certificate = delivery.certificate
+        if delivery.reminder is not None:
+            return await self._plan_attachment(delivery, wanted)
         if not wanted or certificate is None or self.files is None:
             return ()
         sources: dict[AttachmentKind, tuple[str | None, str, str]] = {

@@ -21,6 +21,7 @@ from shared.channels.adapter import ChannelAdapter
 from shared.channels.guards import CircuitBreaker, RateLimiter
 from shared.channels.runner import ChannelRunner, SendLog, worker_id
 from shared.contracts.delivery import BANDS, DeliveryRequested, DeliveryStatus
+from shared.contracts.session import SESSION_FILES_BUCKET
 from shared.messaging.consumer import MessageContext
 from shared.service import Resources, Router, run_service
 
@@ -86,6 +87,9 @@ def channel_bootstrap(adapter_cls: type[ChannelAdapter]) -> Any:
             files,
             RateLimiter(settings.rate_per_second or adapter_cls.rate_per_second),
             CircuitBreaker(settings.breaker_threshold, settings.breaker_cooldown_seconds),
+            AsyncGridFSBucket(resources.db, bucket_name=SESSION_FILES_BUCKET)
+            if "pdf" in adapter_cls.attachments
+            else None,
         )
         return ChannelDeps(runner)
 

@@ -52,8 +52,8 @@ REMINDER = {
     ("rescheduled", "km"): "ពេលវេលាថ្មីសម្រាប់ {title}៖ {when} (ពីមុន {previous})។\nព័ត៌មានលម្អិត៖ {url}",
     ("cancelled", "en"): "Cancelled: {title} ({when}). We are sorry.\nDetails: {url}",
     ("cancelled", "km"): "បានលុបចោល៖ {title} ({when})។ យើងសុំទោស។\nព័ត៌មានលម្អិត៖ {url}",
-    ("plan-of-action", "en"): "Plan of Action of {title}: {url}",
-    ("plan-of-action", "km"): "ផែនការសកម្មភាពនៃ {title}៖ {url}",
+    ("plan-of-action", "en"): "Plan of Action of {title}:\n{plan}\n{url}",
+    ("plan-of-action", "km"): "ផែនការសកម្មភាពនៃ {title}៖\n{plan}\n{url}",
 }
 JOIN = {"en": "\nJoin: {link}", "km": "\nចូលរួម៖ {link}"}
 PLACE = {"en": "\nWhere: {place}", "km": "\nទីកន្លែង៖ {place}"}
@@ -73,4 +73,5 @@ def reminder_text(delivery: DeliveryRequestedData) -> str:
         join=JOIN[language].format(link=reminder.join_link) if reminder.join_link else "",
         join_link=reminder.join_link or reminder.public_url,
         url=reminder.public_url,
+        plan=(reminder.plan_of_action or "")[:1500],
     )

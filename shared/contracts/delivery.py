@@ -119,6 +119,7 @@ class ReminderRef(Payload):
     minutes_before: int | None = None
     waitlisted: bool = False
     plan_of_action: str | None = None
+    plan_pdf_file_id: str | None = Field(default=None, description="GridFS id (bucket `session_files`).")
     version: int = 1
 
 

@@ -31,6 +31,7 @@ SessionChange = Literal["created", "updated", "rescheduled", "cancelled", "compl
 ReminderKind = Literal["confirmation", "reminder", "join-link", "rescheduled", "cancelled", "plan-of-action"]
 RegistrationState = Literal["registered", "waitlisted"]
 DEFAULT_REMINDER_MINUTES: tuple[int, ...] = (7 * 24 * 60, 24 * 60, 60)
+SESSION_FILES_BUCKET = "session_files"  # GridFS bucket of Plan of Action PDFs (intake writes them)
 
 
 class SessionText(Payload):

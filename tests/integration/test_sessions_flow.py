@@ -6,6 +6,7 @@ neither; a new time and the cancellation reach everyone; the Plan of Action reac
 from __future__ import annotations
 
 import asyncio
+import base64
 import email
 import email.policy
 import time
@@ -82,6 +83,18 @@ async def until(check: Any, timeout: float = 60.0) -> Any:
     raise AssertionError("condition not met in time")
 
 
+PLAN_PDF = b"%PDF-1.4\n% a small plan\n%%EOF\n"
+
+
+def attachments(mail: MailSink, address: str, start: str) -> list[tuple[str, bytes]]:
+    found = []
+    for item in mail.messages():
+        if item["To"][0]["Address"] == address and item["Subject"].startswith(start):
+            parsed = email.message_from_bytes(mail.raw(item["ID"]), policy=email.policy.default)
+            found += [(str(p.get_filename()), p.get_content()) for p in parsed.iter_attachments()]  # type: ignore[attr-defined]
+    return found
+
+
 def subjects(mail: MailSink, address: str, start: str) -> list[tuple[str, str]]:
     return [pair for pair in inbox(mail, address) if pair[0].startswith(start)]
 
@@ -137,11 +150,15 @@ async def test_a_session_from_registration_to_plan_of_action(stack: Any, db: Any
             assert "It was planned for" in text
         plan = await client.post(
             f"/api/v1/operator/sessions/{session_id}/plan-of-action",
-            json={"texts": {"en": "We will write to the UN.", "km": "យើងនឹងសរសេរទៅអង្គការសហប្រជាជាតិ។"}},
+            json={
+                "texts": {"en": "We will write to the UN.", "km": "យើងនឹងសរសេរទៅអង្គការសហប្រជាជាតិ។"},
+                "pdf_base64": base64.b64encode(PLAN_PDF).decode(),
+            },
         )
-        assert plan.status_code == 202
+        assert plan.status_code == 202, plan.text
         [(_, text)] = await until(lambda: subjects(mail, "first@example.org", "Plan of Action"), 30)
-        assert "We will write to the UN." in text
+        assert "We will write to the UN." in text and "attached as a PDF" in text
+        assert attachments(mail, "first@example.org", "Plan of Action") == [("plan-of-action.pdf", PLAN_PDF)]
         cancelled = await client.post(f"/api/v1/operator/sessions/{session_id}/cancel")
         assert cancelled.status_code == 202
         for address in ("first@example.org", "second@example.org"):

@@ -60,9 +60,7 @@ def test_each_session_is_one_event_with_its_version_and_status() -> None:
     assert str(first["summary"]) == "សវនាការ" and int(first["sequence"]) == 3  # type: ignore[index]
     assert str(first["location"]) == "Phnom Penh, Cambodia"  # type: ignore[index]
     assert str(second["status"]) == "CANCELLED" and str(second["uid"]) == "ss_off@samleng"  # type: ignore[index]
-    english = parse(
-        calendar([session_event(session(datetime(2027, 3, 6, 12, tzinfo=UTC)), "en")], "x")
-    )
+    english = parse(calendar([session_event(session(datetime(2027, 3, 6, 12, tzinfo=UTC)), "en")], "x"))
     assert str(english[0]["description"]) == "Line one\nLine two, with; punctuation"  # type: ignore[index]
     assert b"zoom" not in body
 
