@@ -84,8 +84,37 @@ def db_name() -> str:
     return f"t_{uuid.uuid4().hex[:12]}"
 
 
+def samleng_queues() -> list[str]:
+    """Every Samleng service's work queue (found like `make docs` finds services)."""
+    from ops.discovery import discover_routers
+    from shared.settings import ServiceSettings
+
+    settings = ServiceSettings(_env_file=None)  # type: ignore[call-arg]
+    return [g.queue for r in discover_routers().values() for g in r.consumer_groups(settings)]
+
+
+async def purge_queues(url: str, names: list[str]) -> None:
+    import aio_pika
+
+    connection = await aio_pika.connect(url)
+    try:
+        for name in names:
+            channel = await connection.channel()
+            with contextlib.suppress(aio_pika.exceptions.ChannelClosed):  # never declared yet
+                queue = await channel.declare_queue(name, passive=True)
+                await queue.purge()
+            with contextlib.suppress(Exception):
+                await channel.close()
+    finally:
+        await connection.close()
+
+
 @pytest.fixture
 def service_env(rabbit: RabbitNode, mongo_uri: str, db_name: str, tmp_path: Path) -> dict[str, str]:
+    # The broker is shared by the session; each test has its own database. Work an earlier test
+    # left in a service's queue (e.g. reminders published while no dispatcher ran) must not reach
+    # this test's processes: they start with empty queues.
+    asyncio.run(purge_queues(rabbit.url, samleng_queues()))
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AMQP_", "MONGODB_", "PYTEST"))}
     env.update(
         AMQP_URL=rabbit.url,

@@ -109,9 +109,15 @@ async def on_session_published(event: SessionPublished, ctx: MessageContext[Deps
     elif session.status == "completed":
         await store.cancel_pending(session.session_id, ("reminder", "join-link"), "session-completed")
     else:
-        registered = await store.registrations_of(session.session_id, ("registered",))
-        wanted = [(r, due) for r in registered for due in upcoming(session, r["_id"], now)]
-        cancelled = await store.reconcile(session, wanted, cause)
+        current, cancelled = session, 0
+        while True:  # versions are handled concurrently: whichever finishes last applies the newest
+            registered = await store.registrations_of(current.session_id, ("registered",))
+            wanted = [(r, due) for r in registered for due in upcoming(current, r["_id"], now)]
+            cancelled += await store.reconcile(current, wanted, cause)
+            latest = await store.session(current.session_id)
+            if latest is None or latest.version <= current.version:
+                break
+            current = normalized(latest)
         if times_changed(data.change, data.previous_starts_at, session):
             everyone = await store.registrations_of(session.session_id, EVERYONE)
             notices = [(r, rescheduling(session, r["_id"], data.previous_starts_at, now)) for r in everyone]

@@ -230,9 +230,11 @@ class DueLoop:
             ranges.append({"$gte": max(now, self._claimed_upto), "$lt": horizon})
         for due_range in ranges:
             token = uuid.uuid4().hex
+            # the lease runs from the end of the claimed slice, so the marks may wait out a burst
+            until = max(now, due_range.get("$lt", now)) + self.lease
             result = await self.store.reminders.update_many(
                 {"state": "pending", "due_at": due_range, "lease_until": {"$lt": now}},
-                {"$set": {"owner": self.owner, "claim": token, "lease_until": now + self.lease}},
+                {"$set": {"owner": self.owner, "claim": token, "lease_until": until}},
             )
             if result.modified_count:
                 records = await self.store.reminders.find(
@@ -360,10 +362,20 @@ class DueLoop:
         HELD.set(len(self._held))
         self._marks_ready.set()
 
+    def _busy(self) -> bool:
+        """Messages fall due within the look-ahead: the database is needed for claiming."""
+        return bool(self._heap) and self._heap[0].due_at <= utcnow() + self.lookahead
+
     async def _mark_loop(self) -> None:
+        """Marks are written behind the sending; during a burst they wait (up to a third of the
+        lease) so that the Mongo-wire server serves the claims that keep the sending on time."""
         while True:
             if not self._stopping:
                 await self._marks_ready.wait()
+                waited = 0.0
+                while self._busy() and waited < self.lease.total_seconds() / 3 and not self._stopping:
+                    await asyncio.sleep(0.1)
+                    waited += 0.1
             self._marks_ready.clear()
             marks, self._marks = self._marks, _Marks()
             if marks:

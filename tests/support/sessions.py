@@ -149,3 +149,40 @@ class DueListener:
     async def close(self) -> None:
         if self._connection is not None:
             await self._connection.close()
+
+
+async def seed_registered(db: Any, sessions: Sequence[Session], per_session: int) -> int:
+    """Sessions, registrations and their reminder records exactly as the event-scheduler keeps
+    them, written in bulk: for tests of the due loop, where recording 10,000 registrations one
+    event at a time (its own tests' subject) would take minutes on the local Mongo-wire server."""
+    from services.scheduler.schedule import normalized, upcoming
+    from services.scheduler.store import reminder_document
+
+    now = utcnow()
+    records: list[dict[str, Any]] = []
+    for session in sessions:
+        stored = normalized(session)
+        await db.sessions.insert_one({"_id": stored.session_id, **stored.model_dump()})
+        documents = []
+        for index in range(per_session):
+            data = registration(stored.session_id, index).data
+            doc = {
+                "_id": data.registration_id,
+                "session_id": data.session_id,
+                "registrant": data.registrant.model_dump(mode="json"),
+                "ideas": data.ideas,
+                "consent": data.consent.model_dump(),
+                "submitted_at": data.submitted_at,
+                "state": "registered",
+                "recorded_at": now,
+                "event_id": "seeded",
+            }
+            documents.append(doc)
+            records += [
+                reminder_document(stored.session_id, doc, due, "seeded", now)
+                for due in upcoming(stored, data.registration_id, now)
+            ]
+        await db.registrations.insert_many(documents)
+    for start in range(0, len(records), 2000):
+        await db.reminders.insert_many(records[start : start + 2000])
+    return len(records)
