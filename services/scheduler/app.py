@@ -69,7 +69,7 @@ class SchedulerSettings(ServiceSettings):
         default=0.25, gt=0, description="How often each replica looks for due records (and expired leases)."
     )
     lookahead_seconds: float = Field(
-        default=2.0,
+        default=15.0,
         ge=0,
         description="Records due within this many seconds are claimed ahead and sent on time.",
     )

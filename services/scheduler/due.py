@@ -41,7 +41,7 @@ import structlog
 from prometheus_client import Counter, Gauge, Histogram
 
 from services.scheduler.schedule import carries_join_link, event_id_of, skip_reason
-from services.scheduler.store import EPOCH, Store, registrant_of, session_of
+from services.scheduler.store import BY_DUE, EPOCH, Store, registrant_of, session_of
 from shared.contracts import utcnow
 from shared.contracts.session import ReminderDue, ReminderDueData, Session, SessionRef
 from shared.messaging.publisher import Publisher
@@ -69,6 +69,7 @@ LATENESS = Histogram(
 PENDING = Gauge("samleng_scheduler_reminders_pending", "Records waiting for their due time (all replicas).")
 HELD = Gauge("samleng_scheduler_reminders_held", "Records this replica has claimed and not yet sent.")
 PENDING_GAUGE_SECONDS = 30.0
+BURST = timedelta(seconds=2)  # marks wait while messages fall due this soon (see _mark_loop)
 
 
 def owner_id() -> str:
@@ -233,12 +234,13 @@ class DueLoop:
             # the lease runs from the end of the claimed slice, so the marks may wait out a burst
             until = max(now, due_range.get("$lt", now)) + self.lease
             result = await self.store.reminders.update_many(
-                {"state": "pending", "due_at": due_range, "lease_until": {"$lt": now}},
+                {"due_at": due_range, "state": "pending", "lease_until": {"$lt": now}},
                 {"$set": {"owner": self.owner, "claim": token, "lease_until": until}},
+                hint=BY_DUE,
             )
             if result.modified_count:
                 records = await self.store.reminders.find(
-                    {"state": "pending", "due_at": due_range, "claim": token}
+                    {"due_at": due_range, "state": "pending", "claim": token}, hint=BY_DUE
                 ).to_list(None)
                 await self._hold(records, token)
         self._claimed_upto = horizon
@@ -363,8 +365,8 @@ class DueLoop:
         self._marks_ready.set()
 
     def _busy(self) -> bool:
-        """Messages fall due within the look-ahead: the database is needed for claiming."""
-        return bool(self._heap) and self._heap[0].due_at <= utcnow() + self.lookahead
+        """Messages fall due in the next moments: the database is needed for what they claim."""
+        return bool(self._heap) and self._heap[0].due_at <= utcnow() + min(self.lookahead, BURST)
 
     async def _mark_loop(self) -> None:
         """Marks are written behind the sending; during a burst they wait (up to a third of the

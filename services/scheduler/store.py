@@ -36,6 +36,10 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 ID_CHUNK = 50
 INSERT_CHUNK = 1000
 BY_SESSION = [("session_id", ASCENDING), ("state", ASCENDING)]  # not (state, due_at): pending is large
+# The due loop's claims are ranges of due_at. A single-field index serves a range by reading just
+# that range; the compound (state, due_at) made the local Mongo-wire server read every pending
+# record for each claim (364 ms per claim at 10,000 pending, even when nothing was due).
+BY_DUE = [("due_at", ASCENDING)]
 
 
 def chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
@@ -63,7 +67,7 @@ class Store:
 
     async def ensure_indexes(self) -> None:
         await self.registrations.create_index([("session_id", ASCENDING), ("state", ASCENDING)])
-        await self.reminders.create_index([("state", ASCENDING), ("due_at", ASCENDING)])
+        await self.reminders.create_index(BY_DUE)
         await self.reminders.create_index(BY_SESSION)
         await self.reminders.create_index([("registration_id", ASCENDING)])
 
@@ -184,6 +188,7 @@ class Store:
                 "starts_at": {"$ne": session.starts_at},
             },
             {"$set": {"state": "cancelled", "reason": "superseded", "cancelled_at": now}},
+            hint=BY_SESSION,
         )
         ahead = await self.reminders.find(
             {
@@ -193,6 +198,7 @@ class Store:
                 "due_at": {"$gt": now},
             },
             {"_id": 1},
+            hint=BY_SESSION,
         ).to_list(None)
         unwanted = [doc["_id"] for doc in ahead if doc["_id"] not in wanted_ids]  # e.g. an offset removed
         await self.update_ids(
