@@ -14,8 +14,17 @@ import pytest
 from devstack.broker import RabbitNode
 from shared.contracts.certificate import CertificateIssued
 from tests.service.conftest import OPERATOR, SECRET
+from tests.support.infra import MailSink
 from tests.support.ports import free_port
 from tests.support.processes import ServiceProcess
+
+
+@pytest.fixture
+def mail(tmp_path: Path) -> Iterator[MailSink]:
+    """The local SMTP sink (with its HTTP API), one per test."""
+    sink = MailSink(tmp_path / "mail-run").start()
+    yield sink
+    sink.stop()
 
 
 @pytest.fixture

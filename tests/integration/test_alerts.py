@@ -56,13 +56,6 @@ ALERT: dict[str, Any] = {
 
 
 @pytest.fixture
-def mail(tmp_path: Path) -> Iterator[MailSink]:
-    sink = MailSink(tmp_path / "mail-run").start()
-    yield sink
-    sink.stop()
-
-
-@pytest.fixture
 def webhook_port() -> int:
     return free_port()
 

@@ -45,13 +45,6 @@ def sandbox(tmp_path: Path, ports: dict[str, int]) -> Iterator[Sandbox]:
 
 
 @pytest.fixture
-def mail(tmp_path: Path) -> Iterator[MailSink]:
-    sink = MailSink(tmp_path / "mail-run").start()
-    yield sink
-    sink.stop()
-
-
-@pytest.fixture
 def stack(
     service_env: dict[str, str], tmp_path: Path, sandbox: Sandbox, mail: MailSink, ports: dict[str, int]
 ) -> Iterator[Stack]:

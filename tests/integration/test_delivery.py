@@ -44,13 +44,6 @@ US_ADDRESS = {
 
 
 @pytest.fixture
-def mail(tmp_path: Path) -> Iterator[MailSink]:
-    sink = MailSink(tmp_path / "mail-run").start()
-    yield sink
-    sink.stop()
-
-
-@pytest.fixture
 def sandbox(tmp_path: Path) -> Iterator[Sandbox]:
     box = Sandbox(tmp_path / "sandbox-run").start()
     yield box

@@ -27,13 +27,6 @@ pytestmark = pytest.mark.timeout(240)
 
 
 @pytest.fixture
-def mail(tmp_path: Path) -> Iterator[MailSink]:
-    sink = MailSink(tmp_path / "mail-run").start()
-    yield sink
-    sink.stop()
-
-
-@pytest.fixture
 def stack(service_env: dict[str, str], tmp_path: Path, mail: MailSink) -> Iterator[Stack]:
     env = {**service_env, **mail.client_env(), "DISPATCHER_PUBLIC_BASE_URL": "http://pledge.test"}
     running = Stack(env, tmp_path, [])

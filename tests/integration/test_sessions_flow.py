@@ -30,13 +30,6 @@ AUTH = {"Authorization": f"Bearer {OPERATOR}"}
 
 
 @pytest.fixture
-def mail(tmp_path: Path) -> Iterator[MailSink]:
-    sink = MailSink(tmp_path / "mail-run").start()
-    yield sink
-    sink.stop()
-
-
-@pytest.fixture
 def stack(service_env: dict[str, str], tmp_path: Path, mail: MailSink) -> Iterator[Any]:
     intake_port = free_port()
     env = {

@@ -27,13 +27,6 @@ pytestmark = pytest.mark.timeout(300)
 
 
 @pytest.fixture
-def mail(tmp_path: Path) -> Iterator[MailSink]:
-    sink = MailSink(tmp_path / "mail-run").start()
-    yield sink
-    sink.stop()
-
-
-@pytest.fixture
 def stack(service_env: dict[str, str], tmp_path: Path, mail: MailSink) -> Iterator[Any]:
     intake_port = free_port()
     env = {
