@@ -69,6 +69,7 @@ LATENESS = Histogram(
 PENDING = Gauge("samleng_scheduler_reminders_pending", "Records waiting for their due time (all replicas).")
 HELD = Gauge("samleng_scheduler_reminders_held", "Records this replica has claimed and not yet sent.")
 PENDING_GAUGE_SECONDS = 30.0
+STOP_WRITES_SECONDS = 5.0
 BURST = timedelta(seconds=2)  # marks wait while messages fall due this soon (see _mark_loop)
 
 
@@ -199,12 +200,18 @@ class DueLoop:
             task.cancel()
         await asyncio.gather(claim, fire, return_exceptions=True)
         self._marks_ready.set()
-        await asyncio.gather(mark, return_exceptions=True)
+        # With the database away each write would wait for pymongo's server selection (30 s):
+        # give up after a few seconds; unmarked records go out again from the next holder, as
+        # the same events (see the module docstring).
+        try:
+            await asyncio.wait_for(asyncio.gather(mark, return_exceptions=True), STOP_WRITES_SECONDS)
+        except TimeoutError:
+            log.warning("marks not written before stopping; the next holder republishes them")
         held = list(self._held)
         self._held.clear()
         self._heap.clear()
         with contextlib.suppress(Exception):  # the lease runs out anyway
-            await self._write(_Marks(released=held))
+            await asyncio.wait_for(self._write(_Marks(released=held)), STOP_WRITES_SECONDS)
 
     # --- claiming -----------------------------------------------------------------------------
 
