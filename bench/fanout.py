@@ -242,7 +242,8 @@ fan-out resumes without duplicates); the dispatcher writes them 500 at a time an
 batches in flight while it reads the next members (py-spy showed the sequential version waiting
 on one round trip per member: 357/s). What remains is the broker's publish path and SecantusDB,
 which share the machine's two cores with the raw baseline's broker. Sending runs while the
-fan-out is still writing, so the email workers compete with it for the same two cores.
+fan-out is still writing, so the email workers compete with it for the same two cores; the
+local SMTP sink itself accepts about 200 emails/s from raw aiosmtplib (`bench/delivery.py`).
 """
     print(section)
     if args.write:
