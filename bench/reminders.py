@@ -67,38 +67,40 @@ async def service_run(
         ).start()
         for n in (1, 2)
     ]
-    for proc in procs:
-        proc.wait_ready()
-    listener = await DueListener(stack.node.url).start()
-    per_session = registrations // sessions
-    count = per_session * sessions
-    # the registrations as the scheduler keeps them, written in bulk (recording them through events
-    # is not what is measured here); their reminders fall due within `window` seconds
-    first_due = utcnow() + timedelta(seconds=LEAD)
-    step = window / max(1, sessions - 1)
-    sessions_ = [
-        make_session(
-            f"ss_bench_{n:03d}",
-            first_due + timedelta(seconds=6 + n * step),
-            reminder_seconds=[6],
-            mode="in-person",
-        )
-        for n in range(sessions)
-    ]
-    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(stack.mongo_uri, tz_aware=True)
-    seeding = time.perf_counter()
-    await seed_registered(client["bench"], sessions_, per_session)
-    print(f"{count} registrations seeded in {time.perf_counter() - seeding:.1f}s")
-    await client.close()
-    if utcnow() > first_due - timedelta(seconds=5):
-        raise RuntimeError("seeding took longer than the lead time: raise LEAD")
-    spies = [profiler(f"scheduler-{n}", proc) for n, proc in enumerate(procs, 1)]
-    await wait(lambda: len(listener.of("reminder")) >= count, 120 + window, "reminders")
-    for spy in spies:
-        stop_profiler(spy)
-    reminders = listener.of("reminder")
-    for proc in procs:
-        proc.terminate()
+    try:  # a failed run must not leave schedulers behind once the stack is gone
+        for proc in procs:
+            proc.wait_ready()
+        listener = await DueListener(stack.node.url).start()
+        per_session = registrations // sessions
+        count = per_session * sessions
+        # the registrations as the scheduler keeps them, written in bulk (recording them through events
+        # is not what is measured here); their reminders fall due within `window` seconds
+        first_due = utcnow() + timedelta(seconds=LEAD)
+        step = window / max(1, sessions - 1)
+        sessions_ = [
+            make_session(
+                f"ss_bench_{n:03d}",
+                first_due + timedelta(seconds=6 + n * step),
+                reminder_seconds=[6],
+                mode="in-person",
+            )
+            for n in range(sessions)
+        ]
+        client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(stack.mongo_uri, tz_aware=True)
+        seeding = time.perf_counter()
+        await seed_registered(client["bench"], sessions_, per_session)
+        print(f"{count} registrations seeded in {time.perf_counter() - seeding:.1f}s")
+        await client.close()
+        if utcnow() > first_due - timedelta(seconds=5):
+            raise RuntimeError("seeding took longer than the lead time: raise LEAD")
+        spies = [profiler(f"scheduler-{n}", proc) for n, proc in enumerate(procs, 1)]
+        await wait(lambda: len(listener.of("reminder")) >= count, 120 + window, "reminders")
+        for spy in spies:
+            stop_profiler(spy)
+        reminders = listener.of("reminder")
+    finally:
+        for proc in procs:
+            proc.terminate(timeout=10)
     await listener.close()
     return [r.lateness for r in reminders], reminders
 
