@@ -70,7 +70,6 @@ PENDING = Gauge("samleng_scheduler_reminders_pending", "Records waiting for thei
 HELD = Gauge("samleng_scheduler_reminders_held", "Records this replica has claimed and not yet sent.")
 PENDING_GAUGE_SECONDS = 30.0
 STOP_WRITES_SECONDS = 5.0
-BURST = timedelta(seconds=2)  # marks wait while messages fall due this soon (see _mark_loop)
 
 
 def owner_id() -> str:
@@ -371,20 +370,12 @@ class DueLoop:
         HELD.set(len(self._held))
         self._marks_ready.set()
 
-    def _busy(self) -> bool:
-        """Messages fall due in the next moments: the database is needed for what they claim."""
-        return bool(self._heap) and self._heap[0].due_at <= utcnow() + min(self.lookahead, BURST)
-
     async def _mark_loop(self) -> None:
-        """Marks are written behind the sending; during a burst they wait (up to a third of the
-        lease) so that the Mongo-wire server serves the claims that keep the sending on time."""
+        """Marks are written right behind the sending: the shorter that gap, the fewer records a
+        killed replica leaves published but unmarked (the next holder sends those again)."""
         while True:
             if not self._stopping:
                 await self._marks_ready.wait()
-                waited = 0.0
-                while self._busy() and waited < self.lease.total_seconds() / 3 and not self._stopping:
-                    await asyncio.sleep(0.1)
-                    waited += 0.1
             self._marks_ready.clear()
             marks, self._marks = self._marks, _Marks()
             if marks:
