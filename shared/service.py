@@ -113,6 +113,7 @@ class Resources:
     settings: ServiceSettings
     publisher: Publisher
     db: AsyncDatabase[Document] | None
+    connection: AbstractRobustConnection
 
 
 Bootstrap = Callable[[Resources], Awaitable[DepsT]]
@@ -170,7 +171,7 @@ class Service(Generic[DepsT]):
             self._mongo = create_client(settings)
             db = database(self._mongo, settings)
         deps = self._deps = await self._bootstrap(
-            Resources(settings=settings, publisher=self._publisher, db=db)
+            Resources(settings=settings, publisher=self._publisher, db=db, connection=self._connection)
         )
         prefetch = getattr(deps, "prefetch", None) or settings.prefetch
         groups = self.router.consumer_groups(settings) if self.router.subscriptions else []

@@ -26,10 +26,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
+import aiormq
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from services.scheduler.due import DueLoop
+from services.scheduler.due import DueLoop, owner_id
+from services.scheduler.journal import Journal
 from services.scheduler.schedule import (
     Due,
     cancellation,
@@ -51,6 +53,7 @@ from shared.contracts.session import (
 )
 from shared.messaging.consumer import MessageContext
 from shared.messaging.errors import RetryableError
+from shared.messaging.topology import ConsumerGroup, declare_exchange
 from shared.service import Resources, Router
 from shared.settings import ServiceSettings
 from shared.storage import Document
@@ -77,6 +80,13 @@ class SchedulerSettings(ServiceSettings):
         default=30.0,
         gt=0,
         description="How long a claim holds; a replica that dies loses its records to the others after it.",
+    )
+    reminder_consumers: list[str] = Field(
+        default=["alert-dispatcher"],
+        description=(
+            "Consumer groups of reminder.due.v1. Their queues are declared (or bound) at start, so a "
+            "reminder published before its consumer first starts waits for it instead of being lost."
+        ),
     )
 
 
@@ -168,15 +178,51 @@ async def on_plan_published(event: PlanOfActionPublished, ctx: MessageContext[De
     )
 
 
+async def declare_consumers(resources: Resources, settings: SchedulerSettings) -> None:
+    """Every reminder also goes to our sent journal (journal.py), so the broker no longer tells us
+    when nobody consumes reminder.due.v1: its consumers' queues must exist before we publish.
+    An existing queue is only bound (its arguments are its owner's); a missing one is declared as
+    its consumer group would declare it."""
+    key = ReminderDue.event_type()
+    channel = await resources.connection.channel()
+    try:
+        exchange = await declare_exchange(channel, settings.amqp_exchange)
+        for name in settings.reminder_consumers:
+            group = ConsumerGroup(
+                exchange=settings.amqp_exchange,
+                name=name,
+                routing_keys=(key,),
+                retry_delays_ms=tuple(settings.retry_delays_ms),
+                delivery_limit=settings.delivery_limit,
+            )
+            probe = await resources.connection.channel()
+            try:
+                queue = await probe.declare_queue(group.queue, passive=True)
+                await queue.bind(exchange, key)
+            except aiormq.exceptions.ChannelNotFoundEntity:
+                await resources.publisher.declare(group)
+            finally:
+                if not probe.is_closed:
+                    await probe.close()
+    finally:
+        await channel.close()
+
+
 async def bootstrap(resources: Resources) -> Deps:
     assert resources.db is not None
     settings = resources.settings
     assert isinstance(settings, SchedulerSettings)
     store = Store.of(resources.db)
     await store.ensure_indexes()
+    await declare_consumers(resources, settings)
+    journal = Journal(
+        resources.connection, resources.publisher, settings.amqp_exchange, owner_id(), store.mark_published
+    )
+    await journal.open()
     loop = DueLoop(
         store,
         resources.publisher,
+        journal,
         tick=settings.tick_seconds,
         lookahead=settings.lookahead_seconds,
         lease=settings.lease_seconds,

@@ -10,13 +10,17 @@ takes a given record; the records a claim took are read back by its token. Two r
 claimed: everything overdue (catch-up after downtime, records due "now", records whose holder
 died and whose lease ran out), and the slice entering the look-ahead window (records due in the
 next `lookahead` seconds). Claimed records wait in memory, their `reminder.due.v1` already
-built, and go out at their due time with a publisher confirm; then they are marked `published`
-(or `skipped` with a reason). The marks are batched by `_id` and written behind the publishing.
+built, and go out at their due time with a publisher confirm and a copy in this replica's sent
+journal (journal.py), from which they are marked `published`. Skips are marked from memory.
 
-What a killed replica held is free again once its lease runs out. A record published (confirmed)
-but not yet marked when its replica died is published again by the next holder: the same event
-(its id is derived from the record id), which the dispatcher's deterministic delivery ids turn
-into one delivery. That window is the time between a confirm and its mark (milliseconds).
+A replica publishes a record only while its lease holds (by its own clock, with a margin of a
+quarter lease). What a killed replica held is free again once its lease runs out; the claim
+keeps the previous holder (`prev_owner`), and the next holder settles that holder's journal
+before sending: records it had published but not marked are marked then, not published again.
+So each record is published once, unless a holder that is still connected to the broker cannot
+reach the database for longer than the settling patience (a third of the lease) — then the
+record goes out again, as the same event (its id derives from the record id), which the
+dispatcher's deterministic delivery ids turn into one delivery.
 
 A session that changes while its records are held (cancelled, moved) is seen at the next tick:
 the held records are rebuilt against the new version (a moved or cancelled session's reminders
@@ -40,6 +44,7 @@ from typing import Any
 import structlog
 from prometheus_client import Counter, Gauge, Histogram
 
+from services.scheduler.journal import Journal
 from services.scheduler.schedule import carries_join_link, event_id_of, skip_reason
 from services.scheduler.store import BY_DUE, EPOCH, Store, registrant_of, session_of
 from shared.contracts import utcnow
@@ -73,7 +78,8 @@ STOP_WRITES_SECONDS = 5.0
 
 
 def owner_id() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+    """`host:pid:replica`; the last part names the replica's sent journal."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex}"
 
 
 @dataclass(order=True)
@@ -143,12 +149,11 @@ def build(record: Document, session: Session | None, plan: Document | None, now:
 
 @dataclass
 class _Marks:
-    published: list[str] = field(default_factory=list)
     skipped: dict[str, list[str]] = field(default_factory=dict)
     released: list[str] = field(default_factory=list)
 
     def __bool__(self) -> bool:
-        return bool(self.published or self.skipped or self.released)
+        return bool(self.skipped or self.released)
 
 
 class DueLoop:
@@ -156,21 +161,26 @@ class DueLoop:
         self,
         store: Store,
         publisher: Publisher,
+        journal: Journal,
         *,
         tick: float,
         lookahead: float,
         lease: float,
-        owner: str | None = None,
     ) -> None:
         self.store = store
         self.publisher = publisher
+        self.journal = journal
         self.tick = tick
         self.lookahead = timedelta(seconds=lookahead)
         self.lease = timedelta(seconds=lease)
-        self.owner = owner or owner_id()
+        self.margin = lease / 4  # of our own lease: never publish this close to its end
+        self.patience = lease / 3  # for a previous holder still connected to mark its own records
+        self.owner = journal.owner
         self._heap: list[Held] = []
         self._held: dict[str, Held] = {}
         self._claims: dict[str, float] = {}  # token -> when claimed (monotonic), while records held
+        self._deadlines: dict[str, float] = {}  # token -> monotonic time after which we must not send
+        self._takeovers: set[asyncio.Task[None]] = set()
         self._claimed_upto = EPOCH
         self._wake = asyncio.Event()
         self._new_claims = asyncio.Event()
@@ -195,9 +205,10 @@ class DueLoop:
         """Finish what is being sent, write its marks, and free what is held for the others."""
         self._stopping = True
         claim, fire, mark = self._tasks
-        for task in (claim, fire):
+        for task in (claim, fire, *self._takeovers):
             task.cancel()
-        await asyncio.gather(claim, fire, return_exceptions=True)
+        await asyncio.gather(claim, fire, *self._takeovers, return_exceptions=True)
+        await self.journal.close(STOP_WRITES_SECONDS)
         self._marks_ready.set()
         # With the database away each write would wait for pymongo's server selection (30 s):
         # give up after a few seconds; unmarked records go out again from the next holder, as
@@ -211,6 +222,10 @@ class DueLoop:
         self._heap.clear()
         with contextlib.suppress(Exception):  # the lease runs out anyway
             await asyncio.wait_for(self._write(_Marks(released=held)), STOP_WRITES_SECONDS)
+
+    def sendable(self, held: Held) -> bool:
+        """Our lease on it still holds (by our clock, with the margin)."""
+        return time.monotonic() < self._deadlines.get(held.claim, 0.0)
 
     # --- claiming -----------------------------------------------------------------------------
 
@@ -239,17 +254,64 @@ class DueLoop:
             token = uuid.uuid4().hex
             # the lease runs from the end of the claimed slice, so the marks may wait out a burst
             until = max(now, due_range.get("$lt", now)) + self.lease
+            claimed_at = time.monotonic()
             result = await self.store.reminders.update_many(
                 {"due_at": due_range, "state": "pending", "lease_until": {"$lt": now}},
-                {"$set": {"owner": self.owner, "claim": token, "lease_until": until}},
+                [
+                    {
+                        "$set": {
+                            "prev_owner": "$owner",
+                            "owner": {"$literal": self.owner},
+                            "claim": {"$literal": token},
+                            "lease_until": until,
+                        }
+                    }
+                ],
                 hint=BY_DUE,
             )
             if result.modified_count:
+                self._deadlines[token] = claimed_at + (until - now).total_seconds() - self.margin
                 records = await self.store.reminders.find(
                     {"due_at": due_range, "state": "pending", "claim": token}, hint=BY_DUE
                 ).to_list(None)
-                await self._hold(records, token)
+                await self._take(records, token)
         self._claimed_upto = horizon
+
+    async def _take(self, records: Sequence[Document], token: str) -> None:
+        """Hold records nobody held before at once; the others after settling the journal of the
+        replica that held them (it may have published some without marking them)."""
+        fresh: list[Document] = []
+        held_before: dict[str, list[str]] = {}
+        for record in records:
+            previous = record.get("prev_owner")
+            if previous:
+                held_before.setdefault(previous, []).append(record["_id"])
+            else:
+                fresh.append(record)
+        if fresh:
+            await self._hold(fresh, token)
+        for previous, ids in held_before.items():
+            task = asyncio.create_task(self._take_over(previous, ids, token), name="scheduler-take-over")
+            self._takeovers.add(task)
+            task.add_done_callback(self._takeovers.discard)
+
+    async def _take_over(self, previous: str, ids: list[str], token: str) -> None:
+        try:
+            outcome = await self.journal.settle(previous, self.patience)
+            records = await self.store.find_ids(ids, {"state": "pending", "claim": token})
+            if len(records) < len(ids) or outcome != "settled":
+                log.info(
+                    "took over records",
+                    outcome=outcome,
+                    claimed=len(ids),
+                    already_published=len(ids) - len(records),
+                )
+            if records:
+                await self._hold(records, token)
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:  # the lease runs out and someone claims them again
+            log.warning("taking over records failed", error=repr(error), count=len(ids))
 
     async def _hold(self, records: Sequence[Document], token: str) -> None:
         sessions = await self._sessions({r["session_id"] for r in records})
@@ -308,13 +370,19 @@ class DueLoop:
         for token in old:
             if token not in live:
                 del self._claims[token]
+                self._deadlines.pop(token, None)
                 continue
-            now = utcnow()
+            now, renewed_at = utcnow(), time.monotonic()
             ids = [h.reminder_id for h in self._held.values() if h.claim == token]
             await self.store.update_ids(
-                ids, {"owner": self.owner, "state": "pending"}, {"$set": {"lease_until": now + self.lease}}
+                ids,
+                {"owner": self.owner, "claim": token, "state": "pending"},
+                {"$set": {"lease_until": now + self.lease}},
             )
-            self._claims[token] = time.monotonic()
+            self._claims[token] = renewed_at
+            self._deadlines[token] = max(
+                self._deadlines.get(token, 0.0), renewed_at + self.lease.total_seconds() - self.margin
+            )
 
     async def _count_pending(self) -> None:
         if time.monotonic() - self._pending_counted > PENDING_GAUGE_SECONDS:
@@ -344,21 +412,32 @@ class DueLoop:
             await self._send(group)
 
     async def _send(self, group: list[Held]) -> None:
+        expired = [h for h in group if not self.sendable(h)]
+        if expired:  # someone else may hold them by now: leave them to the next claim
+            log.warning("lease ran out before sending; records left to the next claim", count=len(expired))
+            for held in expired:
+                self._held.pop(held.reminder_id, None)
+            group = [h for h in group if self.sendable(h)]
         sending = [h for h in group if h.event is not None]
+        journal, unmarked = self.journal, self.journal.unmarked
+        unmarked.update(h.reminder_id for h in sending)
         results = await asyncio.gather(
-            *(self.publisher.publish(h.event) for h in sending if h.event is not None), return_exceptions=True
+            *(self.publisher.publish(h.event, journal.headers(h.reminder_id)) for h in sending if h.event),
+            return_exceptions=True,
         )
         confirmed = utcnow()
         marks = self._marks
         for held, result in zip(sending, results, strict=True):
             if isinstance(result, BaseException):
+                # It may still have reached the broker: then our journal has it and marks it; the
+                # record keeps us as owner, so whoever claims it next settles our journal first.
                 PUBLISH_FAILURES.inc()
                 marks.released.append(held.reminder_id)
+                unmarked.discard(held.reminder_id)
                 log.warning(
                     "publish failed; record released", reminder_id=held.reminder_id, error=repr(result)
                 )
             else:
-                marks.published.append(held.reminder_id)
                 PUBLISHED.labels(held.kind).inc()
                 LATENESS.labels(held.kind).observe(max(0.0, (confirmed - held.due_at).total_seconds()))
         for held in group:
@@ -371,8 +450,8 @@ class DueLoop:
         self._marks_ready.set()
 
     async def _mark_loop(self) -> None:
-        """Marks are written right behind the sending: the shorter that gap, the fewer records a
-        killed replica leaves published but unmarked (the next holder sends those again)."""
+        """Skips and releases are written right behind the sending (published records are marked
+        from the journal)."""
         while True:
             if not self._stopping:
                 await self._marks_ready.wait()
@@ -384,8 +463,7 @@ class DueLoop:
                 except Exception as error:  # keep them for the next round
                     log.warning("marking failed; will retry", error=repr(error))
                     if self._stopping:
-                        return  # unmarked records are published again by the next holder: same event ids
-                    self._marks.published.extend(marks.published)
+                        return  # the next holder decides again: skips again, sends released ones
                     self._marks.released.extend(marks.released)
                     for reason, ids in marks.skipped.items():
                         self._marks.skipped.setdefault(reason, []).extend(ids)
@@ -398,22 +476,14 @@ class DueLoop:
         now = utcnow()
         mine: Document = {"state": "pending", "owner": self.owner}
         writes: list[Any] = []
-        if marks.published:
-            writes.append(
-                self.store.update_ids(
-                    marks.published, mine, {"$set": {"state": "published", "published_at": now}}
-                )
-            )
         for reason, ids in marks.skipped.items():
             writes.append(
                 self.store.update_ids(
                     ids, mine, {"$set": {"state": "skipped", "reason": reason, "skipped_at": now}}
                 )
             )
-        if marks.released:
-            writes.append(
-                self.store.update_ids(marks.released, mine, {"$set": {"lease_until": EPOCH, "owner": None}})
-            )
+        if marks.released:  # the owner stays: the next holder settles our journal before sending
+            writes.append(self.store.update_ids(marks.released, mine, {"$set": {"lease_until": EPOCH}}))
         await asyncio.gather(*writes)
         if marks.skipped:
             log.info("skipped", counts={reason: len(ids) for reason, ids in marks.skipped.items()})

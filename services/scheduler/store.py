@@ -214,6 +214,21 @@ class Store:
         )
         return moved.modified_count + len(unwanted)
 
+    async def find_ids(self, ids: Sequence[str], match: Document) -> list[Document]:
+        """The records of an `_id` list that also match `match`, read in chunks."""
+        found: list[Document] = []
+        for chunk in chunks(ids, ID_CHUNK):
+            found += await self.reminders.find({"_id": {"$in": list(chunk)}, **match}).to_list(None)
+        return found
+
+    async def mark_published(self, ids: Sequence[str], by: str) -> None:
+        """Records whose `reminder.due.v1` the broker holds (read from `by`'s sent journal)."""
+        await self.update_ids(
+            ids,
+            {"state": "pending"},
+            {"$set": {"state": "published", "published_at": utcnow(), "published_by": by}},
+        )
+
     async def update_ids(self, ids: Sequence[str], match: Document, update: Document) -> None:
         """`update_many` over an `_id` list, in chunks, concurrently."""
         await asyncio.gather(

@@ -64,8 +64,10 @@ class Publisher:
         target = await declare_exchange(channel, exchange) if exchange else channel.default_exchange
         return cls(channel, target, timeout)
 
-    async def publish(self, event: Event[Any]) -> None:
-        await self._send(self._exchange, to_message(event), event.routing_key())
+    async def publish(self, event: Event[Any], headers: dict[str, Any] | None = None) -> None:
+        """`headers` go with the message; a `BCC` list of routing keys also delivers it to the
+        queues bound to those keys, in the same publish, without showing them to consumers."""
+        await self._send(self._exchange, to_message(event, headers), event.routing_key())
         MESSAGES_PUBLISHED.labels(event.type).inc()
 
     async def publish_many(self, events: Iterable[Event[Any]]) -> None:
