@@ -5,7 +5,7 @@ aio-pika publish -> consume of as many messages of the same size, in the same ru
 
 Service: `members` opted-in members are seeded (email channel); one dispatcher process is started
 and `alert.published.v1` is published; the clock runs from the publish to the last
-`delivery.requested` seen on the exchange (fan-out rate). Then two email channel processes (SMTP
+request in the email channel's queues (their depth, polled: fan-out rate). Then two email channel processes (SMTP
 sink) are started and a second alert is published; the clock runs to the last
 `delivery.status.v1.email` reporting `sent`, i.e. the last message accepted by the SMTP sink
 (time to last message). Per member the dispatcher reads the member (one cursor
@@ -31,7 +31,7 @@ import aio_pika
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench._stack import local_stack, write_section
-from bench.delivery import count_on, profiler, stop_profiler
+from bench.delivery import profiler, stop_profiler
 from shared.contracts import utcnow
 from shared.contracts.alert import AlertPublished, AlertPublishedData, AlertText
 from shared.messaging.connection import connect
@@ -78,6 +78,27 @@ async def raw_publish_consume(url: str, count: int, size: int) -> float:
     await queue.delete(if_unused=False, if_empty=False)
     await connection.close()
     return rate
+
+
+EMAIL_QUEUES = tuple(f"samleng.channel-email.{band}" for band in ("high", "normal", "low"))
+
+
+async def count_queued(url: str, queues: tuple[str, ...], count: int, stamps: dict[str, float]) -> None:
+    """Stamp the moment the channel queues hold `count` requests, by polling their depth every
+    20 ms: the measurement adds no queue or consumer of its own (a listener bound to the
+    requests would make the broker route and deliver every one of them twice)."""
+    connection = await aio_pika.connect(url)
+    channel = await connection.channel()
+    while True:
+        depth = 0
+        for name in queues:
+            declared = await channel.declare_queue(name, passive=True)
+            depth += declared.declaration_result.message_count or 0
+        if depth >= count:
+            stamps["last"] = time.perf_counter()
+            break
+        await asyncio.sleep(0.02)
+    await connection.close()
 
 
 async def count_sent(url: str, count: int, started: asyncio.Event, stamps: dict[str, float]) -> None:
@@ -157,18 +178,15 @@ async def service_fanout(
     publisher = await Publisher.open(connection, "samleng")
 
     # 1. fan-out alone: no channel worker competes for the two cores
-    ready = asyncio.Event()
     stamps: dict[str, float] = {}
-    counter = asyncio.create_task(count_on(stack.node.url, "delivery.requested.v1.#", count, ready, stamps))
-    await ready.wait()
     spy = profiler("dispatcher-fanout", proc)
     started = time.perf_counter()
     await publisher.publish(alert("al_bench_1", "UA 1/26"))
-    await counter
+    await count_queued(stack.node.url, EMAIL_QUEUES, count, stamps)
     stop_profiler(spy)
     rate = count / (stamps["last"] - started)
-    for band in ("high", "normal", "low"):
-        await purge(stack.node.url, f"samleng.channel-email.{band}")
+    for queue_name in EMAIL_QUEUES:
+        await purge(stack.node.url, queue_name)
     if not end_to_end:
         proc.terminate()
         await connection.close()

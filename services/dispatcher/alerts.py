@@ -21,16 +21,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import secrets
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pymongo.errors import DuplicateKeyError
 
-from services.dispatcher.routing import why_not
+from services.dispatcher.routing import delivery_id, why_not
 from shared.contracts import utcnow
-from shared.contracts.alert import ActionReported, AlertPublished, AlertPublishedData
+from shared.contracts.alert import ActionReported, AlertPublished, AlertPublishedData, action_token
 from shared.contracts.delivery import AlertRef, DeliveryRequestedData
 from shared.contracts.inbound import InboundMessage
 from shared.messaging.consumer import MessageContext
@@ -167,7 +166,7 @@ def plan_member(
         return None
     hold_until = None if data.urgent else quiet_until(member, utcnow())
     wait = max(0.0, (hold_until - utcnow()).total_seconds()) if hold_until else 0.0
-    token = secrets.token_urlsafe(18)
+    token = action_token(delivery_id("alert", source_id(data), recipient.member_id, channel))
     base_url = deps.public_base_url.rstrip("/")
     base = {
         "purpose": "alert",
@@ -216,7 +215,12 @@ async def hand_over(
 async def original_recipients(deps: Any, data: AlertPublishedData) -> Any:
     """Members who received the original alert, with the channel that reached them."""
     reached = deps.deliveries.find(
-        {"purpose": "alert", "source_id": f"{data.alert_id}#0", "state": {"$in": list(REACHED)}},
+        {
+            "correlation_id": data.alert_id,  # indexed; the alert's deliveries of every sequence
+            "purpose": "alert",
+            "source_id": f"{data.alert_id}#0",
+            "state": {"$in": list(REACHED)},
+        },
         {"member_id": 1, "channel": 1},
     )
     seen: set[str] = set()

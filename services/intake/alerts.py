@@ -21,6 +21,7 @@ published, so an operator can write, read back and rewrite one before anybody se
 
 from __future__ import annotations
 
+import hmac
 import re
 import uuid
 from datetime import UTC, datetime
@@ -46,6 +47,7 @@ from shared.contracts.alert import (
     AlertText,
     Official,
     Topic,
+    delivery_of_action_token,
 )
 
 NUMBER = re.compile(r"^UA \d{1,4}/\d{2}$")
@@ -450,12 +452,15 @@ def extension_problem(body: AlertChange, current: dict[str, Any]) -> dict[str, s
 
 
 async def _delivery_of(db: Any, token: str) -> dict[str, Any] | None:
-    if not 16 <= len(token) <= 64:
+    delivery_id = delivery_of_action_token(token) if len(token) <= 96 else None
+    if delivery_id is None:
         return None
     doc: dict[str, Any] | None = await db.deliveries.find_one(
-        {"action_token": token}, {"alert_id": 1, "member_id": 1}
+        {"_id": delivery_id}, {"alert_id": 1, "member_id": 1, "action_token": 1}
     )
-    return doc if doc and doc.get("alert_id") else None
+    if doc is None or not doc.get("alert_id") or not isinstance(doc.get("action_token"), str):
+        return None
+    return doc if hmac.compare_digest(doc["action_token"], token) else None
 
 
 def _jsonable(value: Any) -> Any:

@@ -8,6 +8,7 @@ that they took action.
 
 from __future__ import annotations
 
+import secrets
 from typing import Literal
 
 from pydantic import AwareDatetime, Field
@@ -25,6 +26,18 @@ TOPICS: tuple[str, ...] = (
     "elections",
     "human-rights-defenders",
 )
+
+
+def action_token(delivery_id: str) -> str:
+    """The secret in a member's "I took action" link: the delivery it came with, and a random
+    part that only that delivery document holds. The alert service finds the delivery by its id
+    (no index on the token) and compares the whole token."""
+    return f"{delivery_id}.{secrets.token_urlsafe(18)}"
+
+
+def delivery_of_action_token(token: str) -> str | None:
+    delivery_id, dot, secret = token.partition(".")
+    return delivery_id if dot and delivery_id and len(secret) >= 16 else None
 
 
 class Official(Payload):

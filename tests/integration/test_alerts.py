@@ -201,6 +201,12 @@ async def test_an_alert_reaches_each_eligible_member_once_and_actions_count_once
     token = next(d["action_token"] for d in docs if d["member_id"] == "mb_a_email")
     asked = await asyncio.to_thread(httpx.get, f"{stack.intake}/a/done/{token}")
     assert 'id="official-0"' in asked.text and "Minister of Justice" in asked.text
+    delivery, _, secret = token.partition(".")
+    for forged in (f"{delivery}.{secret[::-1]}", f"{delivery}.", secret, f"dl_{'0' * 24}.{secret}"):
+        refused = await asyncio.to_thread(
+            httpx.post, f"{stack.intake}/a/done/{forged}", data={"official": ["0"]}
+        )
+        assert refused.status_code == 404, forged
     for _ in range(2):  # saying twice that they wrote to the minister counts once, for the minister
         done = await asyncio.to_thread(
             httpx.post, f"{stack.intake}/a/done/{token}", data={"official": ["0", "7"]}

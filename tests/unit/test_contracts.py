@@ -59,3 +59,13 @@ def test_registry_holds_only_shared_contracts_each_type_once() -> None:
         assert cls.event_type() == event_type
         assert event_type.rsplit(".", 1)[1].startswith("v"), "types carry their major version"
         assert cls.model_fields["data"].annotation is not None
+
+
+def test_an_action_token_names_its_delivery_and_is_different_every_time() -> None:
+    from shared.contracts.alert import action_token, delivery_of_action_token
+
+    first, second = action_token("dl_abc"), action_token("dl_abc")
+    assert first != second and first.startswith("dl_abc.") and len(first) <= 96
+    assert delivery_of_action_token(first) == "dl_abc"
+    for malformed in ("dl_abc", "dl_abc.", ".secretsecretsecret", "dl_abc.short", ""):
+        assert delivery_of_action_token(malformed) is None
