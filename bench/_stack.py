@@ -82,7 +82,7 @@ def write_section(path: Path, marker: str, section: str) -> None:
     if marker in text:
         head, _, tail = text.partition(marker)
         rest = tail.split("\n## ", 1)
-        text = head + section + (("## " + rest[1]) if len(rest) > 1 else "")
+        text = head + section.rstrip("\n") + "\n" + (("\n## " + rest[1]) if len(rest) > 1 else "")
     else:
         text = text.rstrip("\n") + "\n\n" + section
     path.write_text(text)
