@@ -133,9 +133,13 @@ Khmer/English and Khmer/Khmer; one certificate-renderer process, private RabbitM
 | **ratio service / bare** | **{r["ratio"]:.2f}×** (goal ≥ 0.67×) |
 
 During the service run SecantusDB (the pure-Python Mongo-wire server used locally) was busy
-{100 * r["cpu"]["mongo"]:.0f}% of a core and the renderer process {100 * r["cpu"]["renderer"]:.0f}%: storing ~125 KB of PDF + PNG per
-certificate in GridFS through SecantusDB, not rendering, sets this figure. It has not been
-measured against a real MongoDB (none can run on our machines).
+{100 * r["cpu"]["mongo"]:.0f}% of a core and the renderer process {100 * r["cpu"]["renderer"]:.0f}% (of two): rendering sets this
+figure. Until 2026-11-23 the files went through pymongo's `upload_from_stream`, whose index check
+(`find_one()` without a filter on the chunks collection, once per file) made SecantusDB decode every
+stored chunk: 0.21-0.28x, slower with every certificate stored, SecantusDB at 84% of a core.
+Certificate files are now written in the GridFS layout directly (`shared.storage.FileStore`: all
+chunks in one insert, then the file documents), still read with `AsyncGridFSBucket`. Not measured
+against a real MongoDB (none can run on our machines).
 
 """
     write_section(path, "## Certificates: PDF + PNG per second", section)

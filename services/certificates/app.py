@@ -19,8 +19,6 @@ import uuid
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from bson import ObjectId
-from gridfs import AsyncGridFSBucket
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 from pymongo import ASCENDING, ReturnDocument
@@ -34,7 +32,7 @@ from shared.messaging.consumer import MessageContext
 from shared.messaging.errors import PermanentError
 from shared.service import Resources, Router
 from shared.settings import ServiceSettings
-from shared.storage import Document, durable, insert_once
+from shared.storage import Document, FileStore, StoredFile, durable, insert_once
 
 router = Router("certificate-renderer", description="Renders numbered pledge certificates (PDF + PNG).")
 router.publishing(CertificateIssued)
@@ -58,7 +56,7 @@ class CertificateSettings(ServiceSettings):
 class Deps:
     certificates: AsyncCollection[Document]
     counters: AsyncCollection[Document]
-    files: AsyncGridFSBucket
+    files: FileStore
     renderer: RendererPool
     public_base_url: str
 
@@ -187,17 +185,17 @@ async def render_and_store(deps: Deps, key: str, source: Document) -> Document:
     except RenderError as error:  # the same input will fail the same way: no retries
         raise PermanentError(str(error), reason="render-failed") from error
     metadata: dict[str, Any] = {"number": number, "pledge_id": source["pledge_id"]}
-    pdf_id = await deps.files.upload_from_stream(
-        f"{number}.pdf", rendered.pdf, metadata={**metadata, "contentType": "application/pdf"}
-    )
-    png_id = await deps.files.upload_from_stream(
-        f"{number}.png", rendered.png, metadata={**metadata, "contentType": "image/png"}
-    )
-    print_id = None
+    files = [
+        StoredFile(f"{number}.pdf", rendered.pdf, {**metadata, "contentType": "application/pdf"}),
+        StoredFile(f"{number}.png", rendered.png, {**metadata, "contentType": "image/png"}),
+    ]
     if print_pdf is not None:
-        print_id = await deps.files.upload_from_stream(
-            f"{number}-print.pdf", print_pdf, metadata={**metadata, "contentType": "application/pdf"}
+        files.append(
+            StoredFile(f"{number}-print.pdf", print_pdf, {**metadata, "contentType": "application/pdf"})
         )
+    stored = await deps.files.put(files)
+    pdf_id, png_id = stored[0], stored[1]
+    print_id = stored[2] if print_pdf is not None else None
     doc: Document = {
         **source,
         "_id": key,
@@ -211,10 +209,7 @@ async def render_and_store(deps: Deps, key: str, source: Document) -> Document:
     }
     if await insert_once(deps.certificates, doc):
         return doc
-    for file_id in (pdf_id, png_id, print_id):  # another renderer won the race for this pledge
-        if file_id is None:
-            continue
-        await deps.files.delete(ObjectId(file_id))
+    await deps.files.delete(stored)  # another renderer won the race for this pledge
     winner = await deps.certificates.find_one({"_id": key})
     assert winner is not None
     return winner
@@ -227,10 +222,12 @@ async def bootstrap(resources: Resources) -> Deps:
     certificates = durable(resources.db.certificates)
     await certificates.create_index([("number", ASCENDING)], unique=True)
     await certificates.create_index([("pledge_id", ASCENDING)])
+    files = FileStore(resources.db, "certificate_files")
+    await files.ensure_indexes()
     return Deps(
         certificates=certificates,
         counters=durable(resources.db.certificate_counters),
-        files=AsyncGridFSBucket(resources.db, bucket_name="certificate_files"),
+        files=files,
         renderer=RendererPool(settings.render_threads),
         public_base_url=settings.public_base_url,
     )

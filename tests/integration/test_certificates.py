@@ -100,3 +100,28 @@ async def test_two_renderers_and_500_pledges_give_500_distinct_numbers(
     finally:
         for proc in procs:
             proc.terminate()
+
+
+async def test_files_stored_in_the_gridfs_layout_read_back_with_gridfs(db: Any) -> None:
+    from shared.storage import GRIDFS_CHUNK_BYTES, FileStore, StoredFile
+
+    store = FileStore(db, "test_files")
+    await store.ensure_indexes()
+    big = bytes(range(256)) * (2 * GRIDFS_CHUNK_BYTES // 256 + 7)  # three chunks, the last short
+    ids = await store.put(
+        [
+            StoredFile("big.bin", big, {"contentType": "application/octet-stream"}),
+            StoredFile("empty.bin", b"", {}),
+            StoredFile("small.pdf", b"%PDF-1.7 tiny", {"number": "KCAP-2026-000001"}),
+        ]
+    )
+    bucket = AsyncGridFSBucket(db, bucket_name="test_files")
+    read = [await (await bucket.open_download_stream(file_id)).read() for file_id in ids]
+    assert read == [big, b"", b"%PDF-1.7 tiny"]
+    small = await bucket.open_download_stream(ids[2])
+    assert small.filename == "small.pdf" and small.metadata == {"number": "KCAP-2026-000001"}
+    assert await db["test_files.chunks"].count_documents({"files_id": ids[0]}) == 3
+
+    await store.delete(ids[:1])
+    assert await db["test_files.chunks"].count_documents({"files_id": ids[0]}) == 0
+    assert await db["test_files.files"].count_documents({}) == 2
