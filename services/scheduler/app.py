@@ -10,8 +10,9 @@ intake reads: the latest version of each session, the `Session` fields only), `r
   Scheduled / rescheduled sessions: the pending reminders and join links of every registered
   person are recomputed (other start time or no longer wanted -> `cancelled`, reason
   `superseded`); when the start moved, each registrant (registered or waitlisted) gets a
-  `rescheduled` message now. Cancelled: pending messages stop and each registrant gets a
-  `cancelled` message. Completed: pending reminders and join links stop.
+  `rescheduled` message now; when only the join link changed after its release, each registered
+  person gets the new link now (a `join-link` message). Cancelled: pending messages stop and each
+  registrant gets a `cancelled` message. Completed: pending reminders and join links stop.
 - registration.submitted: stored once per registration id; `registered` while the session has
   room (capacity counts registered people), else `waitlisted`. A confirmation now (it says
   which); for registered people the reminders still ahead and the join link at its release
@@ -35,6 +36,7 @@ from services.scheduler.journal import Journal
 from services.scheduler.schedule import (
     Due,
     cancellation,
+    changed_link,
     normalized,
     on_registration,
     plan_id_of,
@@ -103,6 +105,7 @@ class Deps:
 async def on_session_published(event: SessionPublished, ctx: MessageContext[Deps]) -> None:
     deps, data = ctx.deps, event.data
     session = normalized(data.session)
+    previous = await deps.store.session(session.session_id)
     if not await deps.store.save_session(session):
         ctx.log.info("older session version ignored", session_id=session.session_id, version=session.version)
         return
@@ -131,7 +134,11 @@ async def on_session_published(event: SessionPublished, ctx: MessageContext[Deps
         if times_changed(data.change, data.previous_starts_at, session):
             everyone = await store.registrations_of(session.session_id, EVERYONE)
             notices = [(r, rescheduling(session, r["_id"], data.previous_starts_at, now)) for r in everyone]
-            await store.add(session.session_id, notices, cause)
+            await store.add(session.session_id, notices, cause)  # they carry the current link
+        elif previous is not None and previous.version < session.version:
+            registered = await store.registrations_of(session.session_id, ("registered",))
+            links = [(r, changed_link(previous, session, r["_id"], now)) for r in registered]
+            await store.add(session.session_id, [(r, due) for r, due in links if due is not None], cause)
         if cancelled:
             ctx.log.info("superseded records cancelled", session_id=session.session_id, count=cancelled)
     deps.loop.wake()

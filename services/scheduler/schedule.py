@@ -7,6 +7,8 @@ making new ones, and the event published for it has a deterministic id too:
     confirmation   <registration>/confirmation                  due when registered
     reminder       <registration>/reminder/<start>/<seconds>s    due `seconds` before that start
     join-link      <registration>/join-link/<start>/<release>    due at the release time
+                   <registration>/join-link/<start>/link-<hash>  due when the link changed after
+                                                                 its release (the new link)
     rescheduled    <registration>/rescheduled/v<version>         due when the session moved
     cancelled      <registration>/cancelled/v<version>           due when it was cancelled
     plan-of-action <registration>/plan-of-action/<plan id>       due when the plan was published
@@ -115,6 +117,27 @@ def upcoming(session: Session, registration_id: str, now: datetime) -> list[Due]
             )
         )
     return records
+
+
+def changed_link(
+    previous: Session | None, session: Session, registration_id: str, now: datetime
+) -> Due | None:
+    """The new join link, now, for a registered person who may already hold the old one: the
+    link changed after its release time and the session has not started. Its id names the link,
+    so the same change handled twice is one message."""
+    if previous is None or previous.join_link == session.join_link or not session.join_link:
+        return None
+    if session.status not in ACTIVE_STATUSES or not has_join_link(session) or session.starts_at <= now:
+        return None
+    if release_time(session) > now:
+        return None  # the link goes out at its release time anyway
+    digest = hashlib.sha256(session.join_link.encode()).hexdigest()[:12]
+    return Due(
+        f"{registration_id}/join-link/{stamp(session.starts_at)}/link-{digest}",
+        "join-link",
+        now,
+        starts_at=session.starts_at,
+    )
 
 
 def on_registration(session: Session, registration_id: str, state: str, now: datetime) -> list[Due]:

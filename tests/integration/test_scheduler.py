@@ -394,3 +394,28 @@ async def test_a_previous_holder_still_connected_marks_its_own_records_before_th
     await asyncio.sleep(2)
     assert sorted(r.event.data.reminder_id for r in due.of("reminder")) == ids[8:]
     await connection.close()
+
+
+async def test_a_join_link_changed_after_its_release_reaches_the_registered_once(
+    rabbit: Any, schedulers: Schedulers, due: DueListener, db: Any
+) -> None:
+    schedulers.start()
+    session = make_session(
+        "ss_link", utcnow() + timedelta(hours=2), join_link_release_at=utcnow() - timedelta(minutes=5)
+    )
+    await publish(rabbit.url, [published(session)])
+    await wait_stored(db, "sessions", {}, 1)
+    await publish(rabbit.url, [registration("ss_link", i) for i in (1, 2)])
+    confirmations = await due.wait_for(2, "confirmation", timeout=10)
+    assert {r.event.data.session.join_link for r in confirmations} == {JOIN_LINK}, "released: included"
+
+    new_link = "https://meet.example.org/j/new-room"
+    moved_room = session.model_copy(update={"version": 2, "join_link": new_link})
+    retitled = moved_room.model_copy(update={"version": 3, "place": "Online only"})
+    await publish(rabbit.url, [published(moved_room, "updated")])
+    links = await due.wait_for(2, "join-link", timeout=10)
+    assert {r.event.data.session.join_link for r in links} == {new_link}
+    assert all(r.lateness < ON_TIME for r in links)
+    await publish(rabbit.url, [published(moved_room, "updated"), published(retitled, "updated")])
+    await asyncio.sleep(2)
+    assert len(due.of("join-link")) == 2, "the same change again, or another edit: no new message"
