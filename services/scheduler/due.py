@@ -310,8 +310,16 @@ class DueLoop:
                 await self._hold(records, token)
         except asyncio.CancelledError:
             raise
-        except Exception as error:  # the lease runs out and someone claims them again
+        except Exception as error:
+            # Hand them back as the previous holder's, free to claim: whoever takes them next
+            # settles that holder's journal (else its lease runs out with us as the holder).
             log.warning("taking over records failed", error=repr(error), count=len(ids))
+            with contextlib.suppress(Exception):
+                await self.store.update_ids(
+                    ids,
+                    {"claim": token, "state": "pending"},
+                    {"$set": {"owner": previous, "lease_until": EPOCH}},
+                )
 
     async def _hold(self, records: Sequence[Document], token: str) -> None:
         sessions = await self._sessions({r["session_id"] for r in records})

@@ -47,6 +47,7 @@ MARKER_HEADER = "x-journal-marker"
 JOURNAL_EXPIRES_MS = 7 * 24 * 3600 * 1000
 PREFETCH = 2000
 RETRY_SECONDS = 0.5
+SETTLE_TIMEOUT_SECONDS = 30.0  # for our marker to come through another replica's journal
 
 Mark = Callable[[Sequence[str], str], Awaitable[None]]  # (reminder ids, whose journal) -> marked
 
@@ -204,9 +205,10 @@ class Journal:
         # marker (a queue is FIFO), so everything it published arrives before the marker does.
         marker = uuid.uuid4().hex
         await self._publisher.send_to_queue(queue_name, _marker(marker))
+        deadline = time.monotonic() + SETTLE_TIMEOUT_SECONDS
         while not any(m.headers.get(MARKER_HEADER) == marker for m in taken):
             arrived.clear()
-            await arrived.wait()
+            await asyncio.wait_for(arrived.wait(), max(0.0, deadline - time.monotonic()))
         ids = [str(m.headers[REMINDER_HEADER]) for m in taken if REMINDER_HEADER in m.headers]
         while ids:
             try:
