@@ -214,6 +214,8 @@ async def hand_over(
 
 async def original_recipients(deps: Any, data: AlertPublishedData) -> Any:
     """Members who received the original alert, with the channel that reached them."""
+    from services.dispatcher.app import BY_CORRELATION
+
     reached = deps.deliveries.find(
         {
             "correlation_id": data.alert_id,  # indexed; the alert's deliveries of every sequence
@@ -222,6 +224,7 @@ async def original_recipients(deps: Any, data: AlertPublishedData) -> Any:
             "state": {"$in": list(REACHED)},
         },
         {"member_id": 1, "channel": 1},
+        hint=BY_CORRELATION,
     )
     seen: set[str] = set()
     async for delivery in reached:
@@ -275,6 +278,8 @@ def is_done(text: str) -> bool:
 
 async def on_inbound_message(event: InboundMessage, ctx: MessageContext[Any]) -> None:
     """A DONE reply counts as taking action on the member's latest alert."""
+    from services.dispatcher.app import BY_MEMBER
+
     deps, data = ctx.deps, event.data
     if not is_done(data.text):
         return
@@ -285,6 +290,7 @@ async def on_inbound_message(event: InboundMessage, ctx: MessageContext[Any]) ->
         await deps.deliveries.find(
             {"purpose": "alert", "member_id": owner["member_id"], "state": {"$in": list(REACHED)}},
             {"alert_id": 1, "created_at": 1},
+            hint=BY_MEMBER,
         )
         .sort("created_at", -1)
         .limit(1)
