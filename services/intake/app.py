@@ -51,7 +51,12 @@ from shared.contracts.member import (
     SubscriptionRequested,
 )
 from shared.contracts.pledge import PledgeSubmitted
-from shared.contracts.session import PlanOfActionPublished, RegistrationSubmitted, SessionPublished
+from shared.contracts.session import (
+    PlanOfActionPublished,
+    RegistrationCancelled,
+    RegistrationSubmitted,
+    SessionPublished,
+)
 from shared.health import health_routes
 from shared.observability import get_logger
 from shared.service import Router
@@ -75,6 +80,7 @@ router.publishing(
     PreferencesChanged,
     SessionPublished,
     RegistrationSubmitted,
+    RegistrationCancelled,
     PlanOfActionPublished,
 )
 

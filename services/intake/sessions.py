@@ -58,6 +58,8 @@ from shared.contracts.session import (
     PlanOfActionPublished,
     PlanOfActionPublishedData,
     Registrant,
+    RegistrationCancelled,
+    RegistrationCancelledData,
     RegistrationSubmitted,
     RegistrationSubmittedData,
     Session,
@@ -113,6 +115,21 @@ TEXT: dict[str, dict[str, str]] = {
         "km": "វគ្គនេះពេញហើយ៖ ការចុះឈ្មោះថ្មីនឹងស្ថិតក្នុងបញ្ជីរង់ចាំ។",
     },
     "unknown_session": {"en": "We do not know this session.", "km": "យើងមិនស្គាល់វគ្គនេះទេ។"},
+    "cancel_title": {"en": "Cancel my registration", "km": "លុបចោលការចុះឈ្មោះរបស់ខ្ញុំ"},
+    "cancel_ask": {
+        "en": "Do you want to cancel your registration? You will get no more messages about this session, and your seat goes to the next person on the waiting list.",
+        "km": "តើអ្នកចង់លុបចោលការចុះឈ្មោះរបស់អ្នកទេ? អ្នកនឹងមិនទទួលបានសារអំពីវគ្គនេះទៀតទេ ហើយកន្លែងរបស់អ្នកនឹងទៅអ្នកបន្ទាប់ក្នុងបញ្ជីរង់ចាំ។",
+    },
+    "cancel_button": {"en": "Yes, cancel my registration", "km": "បាទ/ចាស លុបចោលការចុះឈ្មោះរបស់ខ្ញុំ"},
+    "cancel_done": {
+        "en": "Your registration is cancelled. You can register again on the session's page.",
+        "km": "ការចុះឈ្មោះរបស់អ្នកត្រូវបានលុបចោល។ អ្នកអាចចុះឈ្មោះម្តងទៀតនៅលើទំព័ររបស់វគ្គ។",
+    },
+    "cancel_unknown": {"en": "This link is not valid.", "km": "តំណនេះមិនត្រឹមត្រូវទេ។"},
+    "cancel_retry": {
+        "en": "We could not record this right now. Please try again.",
+        "km": "យើងមិនអាចកត់ត្រាបានទេឥឡូវនេះ។ សូមព្យាយាមម្តងទៀត។",
+    },
     "email_or_phone": {"en": "Email", "km": "អ៊ីមែល"},
 }
 ERRORS_HERE: dict[str, dict[str, str]] = {
@@ -250,6 +267,19 @@ def registration_id(secret: bytes, session_id: str, contact: Contact) -> str:
     key = f"email:{contact.email.casefold()}" if contact.email else f"phone:{contact.phone}"
     digest = hmac.new(secret, f"registration:{session_id}:{key}".encode(), hashlib.sha256).hexdigest()
     return f"rg_{digest[:24]}"
+
+
+def cancel_token(secret: bytes, registration: str) -> str:
+    """The registrant's own link to cancel: the registration id and its signature."""
+    signature = hmac.new(secret, f"cancel:{registration}".encode(), hashlib.sha256).hexdigest()[:32]
+    return f"{registration}.{signature}"
+
+
+def registration_of_cancel_token(secret: bytes, token: str) -> str | None:
+    registration, _, _ = token.partition(".")
+    if len(token) > 80 or not registration.startswith("rg_"):
+        return None
+    return registration if hmac.compare_digest(cancel_token(secret, registration), token) else None
 
 
 def viewer_zone(request: Request, tz: str | None) -> str:
@@ -637,6 +667,40 @@ def add_session_routes(app: FastAPI, settings: IntakeSettings, templates: Enviro
             opens=opens, full=full, **context,
         )  # fmt: skip
 
+    async def cancel_page(request: Request, token: str, lang: str | None, confirm: bool) -> HTMLResponse:
+        language, zone = language_of(request, lang), viewer_zone(request, None)
+        registration = registration_of_cancel_token(secret, token)
+        found = await db().registrations.find_one({"_id": registration}) if registration else None
+        doc = await current(found["session_id"]) if found else None
+        if found is None or doc is None:
+            return page("session_cancel.html", language, zone, 404, state="unknown", token=None, session=None)
+        session = view(doc, language, zone)
+        if found["state"] == "cancelled":
+            return page("session_cancel.html", language, zone, state="cancelled", token=None, session=session)
+        if not confirm:
+            return page("session_cancel.html", language, zone, state="ask", token=token, session=session)
+        event = RegistrationCancelled(
+            correlation_id=found["session_id"],
+            data=RegistrationCancelledData(
+                registration_id=found["_id"], session_id=found["session_id"], at=utcnow()
+            ),
+        )
+        try:
+            await app.state.gateway.publish(event)
+        except Unavailable:
+            return page(
+                "session_cancel.html", language, zone, 503, state="retry", token=token, session=session
+            )
+        return page("session_cancel.html", language, zone, state="cancelled", token=None, session=session)
+
+    @app.get("/sessions/cancel/{token}", response_class=HTMLResponse, include_in_schema=False)
+    async def cancel_ask(request: Request, token: str, lang: str | None = None) -> HTMLResponse:
+        return await cancel_page(request, token, lang, confirm=False)
+
+    @app.post("/sessions/cancel/{token}", response_class=HTMLResponse, include_in_schema=False)
+    async def cancel_registration(request: Request, token: str, lang: str | None = None) -> HTMLResponse:
+        return await cancel_page(request, token, lang, confirm=True)
+
     @app.get("/sessions/{session_id}", response_class=HTMLResponse, include_in_schema=False)
     async def one_session(
         request: Request, session_id: str, lang: str | None = None, tz: str | None = None
@@ -743,6 +807,7 @@ def add_session_routes(app: FastAPI, settings: IntakeSettings, templates: Enviro
                     text_version=settings.consent_text_version, locale=language, accepted_at=utcnow()
                 ),
                 submitted_at=utcnow(),
+                cancel_url=f"{base()}/sessions/cancel/{cancel_token(secret, rid)}",
             ),
             event_id=uuid.uuid5(uuid.NAMESPACE_URL, f"samleng:{rid}:{raw.ideas.strip()}"),
         )

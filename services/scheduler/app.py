@@ -17,6 +17,10 @@ intake reads: the latest version of each session, the `Session` fields only), `r
   room (capacity counts registered people), else `waitlisted`. A confirmation now (it says
   which); for registered people the reminders still ahead and the join link at its release
   time (if that has passed, the confirmation carries the link).
+- registration.cancelled: the registration is `cancelled` (unless submitted again since), its
+  pending messages stop (`registration-cancelled`); a seat it held goes to the first person on
+  the waiting list, who gets a `promoted` message and the reminders still ahead. Registering
+  again after cancelling counts again (a new confirmation; the stopped reminders resume).
 - session.plan_published: a `plan-of-action` message now to each registered person.
 
 Messages are records in `reminders` first; the due loop (due.py) publishes them, on every replica.
@@ -35,12 +39,14 @@ from services.scheduler.due import DueLoop, owner_id
 from services.scheduler.journal import Journal
 from services.scheduler.schedule import (
     Due,
+    again,
     cancellation,
     changed_link,
     normalized,
     on_registration,
     plan_id_of,
     plan_of_action,
+    promotion,
     rescheduling,
     times_changed,
     upcoming,
@@ -49,8 +55,10 @@ from services.scheduler.store import Store
 from shared.contracts import utcnow
 from shared.contracts.session import (
     PlanOfActionPublished,
+    RegistrationCancelled,
     RegistrationSubmitted,
     ReminderDue,
+    Session,
     SessionPublished,
 )
 from shared.messaging.consumer import MessageContext
@@ -152,18 +160,80 @@ async def on_registration_submitted(event: RegistrationSubmitted, ctx: MessageCo
     session = await store.session(data.session_id)
     if session is None:
         raise RetryableError(f"session {data.session_id} not known yet", reason="session-unknown")
+    known = await store.registrations.find_one({"_id": data.registration_id}, {"state": 1, "cancelled_at": 1})
+    returning = known is not None and known["state"] == "cancelled"
+    if returning and data.submitted_at <= known["cancelled_at"]:  # type: ignore[index]
+        ctx.log.info("registration older than its cancellation ignored", session_id=data.session_id)
+        return
     state = await store.take_seat(session, data.registration_id)
-    registration = await store.save_registration(data, state, str(event.event_id))
+    if returning:
+        registration = await store.reactivate(data, state, str(event.event_id))
+        if registration is None:  # cancelled again meanwhile, or already reactivated by a redelivery
+            registration = await store.save_registration(data, state, str(event.event_id))
+    else:
+        registration = await store.save_registration(data, state, str(event.event_id))
+    if registration["state"] == "cancelled":
+        await store.release_seat(session.session_id, data.registration_id)
+        return
     cause = str(event.event_id)
     while True:  # a session that changed meanwhile is scheduled again with its new version
         dues = on_registration(session, data.registration_id, registration["state"], utcnow())
-        await store.add(session.session_id, [(registration, due) for due in dues], cause)
+        if returning:
+            dues = [again(due, registration["submitted_at"]) for due in dues]
+        existing = await store.add(session.session_id, [(registration, due) for due in dues], cause)
+        await store.revive(existing, "registration-cancelled")
         latest = await store.session(data.session_id)
         if latest is None or latest.version == session.version:
             break
         session = latest
     deps.loop.wake()
     ctx.log.info("registration recorded", session_id=data.session_id, state=registration["state"])
+
+
+@router.handles(RegistrationCancelled)
+async def on_registration_cancelled(event: RegistrationCancelled, ctx: MessageContext[Deps]) -> None:
+    """No more messages to this registrant; a seat it held goes to the first on the waiting list."""
+    deps, data = ctx.deps, event.data
+    store = deps.store
+    registration = await store.cancel_registration(data.registration_id, data.at)
+    if registration is None:
+        raise RetryableError(
+            f"registration {data.registration_id} not known yet", reason="registration-unknown"
+        )
+    if registration["state"] != "cancelled":
+        ctx.log.info("cancellation older than the registration ignored", session_id=data.session_id)
+        return
+    session = await store.session(registration["session_id"])
+    if session is None or session.capacity is None:
+        return
+    await store.release_seat(session.session_id, data.registration_id)
+    promoted = await promote(store, session, str(event.event_id))
+    deps.loop.wake()
+    ctx.log.info("registration cancelled", session_id=session.session_id, promoted=promoted)
+
+
+async def promote(store: Store, session: Session, cause: str) -> int:
+    """Seats that came free go to the waiting list, first come first served: each promoted
+    person is told (`promoted`) and gets the reminders still ahead. Safe to repeat: a person who
+    took a seat is found holding it and is told once (the message id names the registration)."""
+    now, promoted = utcnow(), 0
+    if session.status not in ("scheduled", "rescheduled") or session.starts_at <= now:
+        return 0
+    while (waiting := await store.first_waitlisted(session.session_id)) is not None:
+        if await store.take_seat(session, waiting["_id"]) != "registered":
+            break
+        seated = {**waiting, "state": "registered"}
+        dues = [
+            promotion(waiting["_id"], waiting["submitted_at"], now),
+            *upcoming(session, waiting["_id"], now),
+        ]
+        await store.add(session.session_id, [(seated, due) for due in dues], cause)
+        await store.registrations.update_one(
+            {"_id": waiting["_id"], "state": "waitlisted"},
+            {"$set": {"state": "registered", "promoted_at": now}},
+        )
+        promoted += 1
+    return promoted
 
 
 @router.handles(PlanOfActionPublished)

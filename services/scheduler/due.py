@@ -142,6 +142,7 @@ def build(record: Document, session: Session | None, plan: Document | None, now:
             registration_state=record.get("registration_state") or "registered",
             plan_of_action=plan["texts"] if plan else None,
             plan_pdf_file_id=plan.get("pdf_file_id") if plan else None,
+            cancel_url=record.get("cancel_url"),
         ),
     )
     return held

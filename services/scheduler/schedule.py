@@ -12,6 +12,9 @@ making new ones, and the event published for it has a deterministic id too:
     rescheduled    <registration>/rescheduled/v<version>         due when the session moved
     cancelled      <registration>/cancelled/v<version>           due when it was cancelled
     plan-of-action <registration>/plan-of-action/<plan id>       due when the plan was published
+    promoted       <registration>/promoted/<submitted>           due when a seat came free for a
+                                                                 waitlisted registration
+    confirmation   <registration>/confirmation/<submitted>       (registering again after cancelling)
 
 A reminder or join-link record belongs to one start time (`starts_at`): after a reschedule the
 old ones are superseded, the new ones have new ids.
@@ -151,6 +154,17 @@ def on_registration(session: Session, registration_id: str, state: str, now: dat
     if state != "registered":
         return [confirmation]
     return [confirmation, *upcoming(session, registration_id, now)]
+
+
+def promotion(registration_id: str, submitted_at: datetime, now: datetime) -> Due:
+    return Due(f"{registration_id}/promoted/{stamp(submitted_at)}", "promoted", now)
+
+
+def again(due: Due, submitted_at: datetime) -> Due:
+    """A registration's confirmation when it registers again after cancelling: a new message."""
+    if due.kind != "confirmation":
+        return due
+    return Due(f"{due.reminder_id}/{stamp(submitted_at)}", due.kind, due.due_at)
 
 
 def rescheduling(session: Session, registration_id: str, previous: datetime | None, now: datetime) -> Due:

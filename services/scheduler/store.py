@@ -3,7 +3,7 @@
     sessions       the latest version of each session: the `Session` fields at top level and
                    `_id` = session_id, nothing else (intake reads it as a read model)
     registrations  one per registration_id: registrant, ideas, consent, `state`
-                   (`registered` / `waitlisted`), `recorded_at`
+                   (`registered` / `waitlisted` / `cancelled`), `recorded_at`, `cancel_url`
     session_seats  one per session with a capacity: the registrations holding a seat
     session_plans  each Plan of Action published (texts, PDF id), under its plan id
     reminders      the durable due-time records (see due.py for how they are claimed):
@@ -124,12 +124,79 @@ class Store:
             "state": state,
             "recorded_at": utcnow(),
             "event_id": event_id,
+            "cancel_url": data.cancel_url,
         }
         if await insert_once(self.registrations, doc):
             return doc
         existing = await self.registrations.find_one({"_id": data.registration_id})
         assert existing is not None
         return existing
+
+    async def reactivate(self, data: RegistrationSubmittedData, state: str, event_id: str) -> Document | None:
+        """Someone who cancelled registers again (a submission newer than the cancellation)."""
+        changes = {
+            "registrant": data.registrant.model_dump(mode="json"),
+            "ideas": data.ideas,
+            "consent": data.consent.model_dump(),
+            "submitted_at": data.submitted_at,
+            "state": state,
+            "recorded_at": utcnow(),
+            "event_id": event_id,
+            "cancel_url": data.cancel_url,
+        }
+        result = await self.registrations.update_one(
+            {"_id": data.registration_id, "state": "cancelled", "cancelled_at": {"$lt": data.submitted_at}},
+            {"$set": changes},
+        )
+        if not result.modified_count:
+            return None
+        return await self.registrations.find_one({"_id": data.registration_id})
+
+    async def cancel_registration(self, registration_id: str, at: datetime) -> Document | None:
+        """Mark it cancelled (unless it was submitted again after `at`); its pending messages stop.
+        Returns the registration as it is now (None: not known yet)."""
+        await self.registrations.update_one(
+            {
+                "_id": registration_id,
+                "state": {"$in": ["registered", "waitlisted"]},
+                "submitted_at": {"$lte": at},
+            },
+            [{"$set": {"cancelled_from": "$state", "state": "cancelled", "cancelled_at": at}}],
+        )
+        registration = await self.registrations.find_one({"_id": registration_id})
+        if registration is not None and registration["state"] == "cancelled":
+            await self.reminders.update_many(
+                {"registration_id": registration_id, "state": "pending"},
+                {
+                    "$set": {
+                        "state": "cancelled",
+                        "reason": "registration-cancelled",
+                        "cancelled_at": utcnow(),
+                    }
+                },
+            )
+        return registration
+
+    async def release_seat(self, session_id: str, registration_id: str) -> bool:
+        """Give back the seat a registration held (once: the next call finds it gone)."""
+        result = await self.seats.update_one(
+            {"_id": session_id, "holders": registration_id},
+            {"$pull": {"holders": registration_id}, "$inc": {"count": -1}},
+        )
+        return result.modified_count > 0
+
+    async def first_waitlisted(self, session_id: str) -> Document | None:
+        """The waiting list is first come, first served (by when the registration was recorded)."""
+        found = await self.registrations.find({"session_id": session_id, "state": "waitlisted"}).to_list(None)
+        return min(found, key=lambda r: (r["recorded_at"], r["_id"])) if found else None
+
+    async def revive(self, ids: Sequence[str], reason: str) -> None:
+        """Records cancelled for `reason` that are wanted again."""
+        await self.update_ids(
+            ids,
+            {"state": "cancelled", "reason": reason},
+            {"$set": {"state": "pending", "reason": None, "lease_until": EPOCH, "owner": None}},
+        )
 
     async def registrations_of(self, session_id: str, states: Sequence[str]) -> list[Document]:
         return await self.registrations.find(
@@ -258,6 +325,7 @@ def reminder_document(
         "seconds_before": due.seconds_before,
         "previous_starts_at": due.previous_starts_at,
         "plan_id": due.plan_id,
+        "cancel_url": registration.get("cancel_url"),
         "cause": cause,
         "state": "pending",
         "owner": None,

@@ -54,7 +54,17 @@ REMINDER = {
     ("cancelled", "km"): "បានលុបចោល៖ {title} ({when})។ យើងសុំទោស។\nព័ត៌មានលម្អិត៖ {url}",
     ("plan-of-action", "en"): "Plan of Action of {title}:\n{plan}\n{url}",
     ("plan-of-action", "km"): "ផែនការសកម្មភាពនៃ {title}៖\n{plan}\n{url}",
+    (
+        "promoted",
+        "en",
+    ): "A seat came free: you are now registered for {title}\n{when}{place}{join}\nDetails: {url}",
+    (
+        "promoted",
+        "km",
+    ): "មានកន្លែងទំនេរ៖ ឥឡូវនេះអ្នកបានចុះឈ្មោះសម្រាប់ {title}\n{when}{place}{join}\nព័ត៌មានលម្អិត៖ {url}",
 }
+CANCEL = {"en": "\nCannot come? Cancel: {link}", "km": "\nមិនអាចមកបាន? លុបចោល៖ {link}"}
+CANCEL_KINDS = frozenset({"confirmation", "promoted"})  # chat messages stay short: only these
 JOIN = {"en": "\nJoin: {link}", "km": "\nចូលរួម៖ {link}"}
 PLACE = {"en": "\nWhere: {place}", "km": "\nទីកន្លែង៖ {place}"}
 
@@ -65,7 +75,7 @@ def reminder_text(delivery: DeliveryRequestedData) -> str:
     assert reminder is not None
     language = delivery.recipient.language
     kind = "waitlisted" if reminder.kind == "confirmation" and reminder.waitlisted else reminder.kind
-    return REMINDER[(kind, language)].format(
+    text = REMINDER[(kind, language)].format(
         title=reminder.title,
         when=reminder.when,
         previous=reminder.previous_when or "",
@@ -75,3 +85,6 @@ def reminder_text(delivery: DeliveryRequestedData) -> str:
         url=reminder.public_url,
         plan=(reminder.plan_of_action or "")[:1500],
     )
+    if reminder.cancel_url and reminder.kind in CANCEL_KINDS:
+        text += CANCEL[language].format(link=reminder.cancel_url)
+    return text

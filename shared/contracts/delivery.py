@@ -100,7 +100,7 @@ class ReminderRef(Payload):
 
     kind: str = Field(
         examples=["reminder"],
-        description="confirmation, reminder, join-link, rescheduled, cancelled, plan-of-action",
+        description="confirmation, reminder, join-link, rescheduled, cancelled, plan-of-action, promoted",
     )
     session_id: str
     title: str
@@ -121,6 +121,7 @@ class ReminderRef(Payload):
     plan_of_action: str | None = None
     plan_pdf_file_id: str | None = Field(default=None, description="GridFS id (bucket `session_files`).")
     version: int = 1
+    cancel_url: str | None = Field(default=None, description="The registrant's link to cancel.")
 
 
 class NoticeRef(Payload):

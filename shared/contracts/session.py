@@ -7,9 +7,12 @@ register; reminders, the join link, changes and the Plan of Action reach every r
     registration.submitted.v1 someone registered (one registration per person and session: the
                              id derives from both); the event-scheduler keeps it
                              (`registrations`) and schedules its messages
+    registration.cancelled.v1 the registrant cancelled (the signed link in their messages); a
+                             seat it held goes to the first person on the waiting list
     session.plan_published.v1 the operator attached the Plan of Action after the session
     reminder.due.v1          a message to one registrant is due now (confirmation, reminder,
-                             join link, rescheduled, cancelled, Plan of Action); the dispatcher
+                             join link, rescheduled, cancelled, Plan of Action, promoted from the
+                             waiting list); the dispatcher
                              delivers it in the registrant's language and local time
 
 Times are UTC (aware datetimes); each registrant's time zone travels with the registration.
@@ -28,7 +31,9 @@ SessionKind = Literal["hearing", "un-review", "planning", "forum"]
 SessionMode = Literal["online", "in-person", "hybrid"]
 SessionStatus = Literal["scheduled", "rescheduled", "cancelled", "completed"]
 SessionChange = Literal["created", "updated", "rescheduled", "cancelled", "completed"]
-ReminderKind = Literal["confirmation", "reminder", "join-link", "rescheduled", "cancelled", "plan-of-action"]
+ReminderKind = Literal[
+    "confirmation", "reminder", "join-link", "rescheduled", "cancelled", "plan-of-action", "promoted"
+]
 RegistrationState = Literal["registered", "waitlisted"]
 DEFAULT_REMINDER_MINUTES: tuple[int, ...] = (7 * 24 * 60, 24 * 60, 60)
 SESSION_FILES_BUCKET = "session_files"  # GridFS bucket of Plan of Action PDFs (intake writes them)
@@ -101,12 +106,27 @@ class RegistrationSubmittedData(Payload):
     ideas: str = Field(default="", max_length=5000, description="Ideas or suggestions sent in advance.")
     consent: Consent
     submitted_at: AwareDatetime
+    cancel_url: str | None = Field(
+        default=None, description="The registrant's own link to cancel (signed by intake); in every message."
+    )
 
 
 class RegistrationSubmitted(Event[RegistrationSubmittedData]):
     """Someone registered for a session (a repeated registration is the same registration)."""
 
     type: Literal["registration.submitted.v1"] = "registration.submitted.v1"
+
+
+class RegistrationCancelledData(Payload):
+    registration_id: str
+    session_id: str
+    at: AwareDatetime
+
+
+class RegistrationCancelled(Event[RegistrationCancelledData]):
+    """The registrant cancelled: no more messages; their seat goes to the waiting list."""
+
+    type: Literal["registration.cancelled.v1"] = "registration.cancelled.v1"
 
 
 class PlanOfActionPublishedData(Payload):
@@ -157,6 +177,7 @@ class ReminderDueData(Payload):
     due_at: AwareDatetime
     plan_of_action: dict[Language, str] | None = None
     plan_pdf_file_id: str | None = None
+    cancel_url: str | None = Field(default=None, description="The registrant's link to cancel.")
 
 
 class ReminderDue(Event[ReminderDueData]):

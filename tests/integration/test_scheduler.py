@@ -19,7 +19,12 @@ from services.scheduler.journal import JOURNAL_EXPIRES_MS
 from services.scheduler.schedule import to_millis
 from services.scheduler.store import EPOCH
 from shared.contracts import utcnow
-from shared.contracts.session import PlanOfActionPublished, PlanOfActionPublishedData
+from shared.contracts.session import (
+    PlanOfActionPublished,
+    PlanOfActionPublishedData,
+    RegistrationCancelled,
+    RegistrationCancelledData,
+)
 from tests.support.processes import ServiceProcess
 from tests.support.sessions import (
     JOIN_LINK,
@@ -419,3 +424,45 @@ async def test_a_join_link_changed_after_its_release_reaches_the_registered_once
     await publish(rabbit.url, [published(moved_room, "updated"), published(retitled, "updated")])
     await asyncio.sleep(2)
     assert len(due.of("join-link")) == 2, "the same change again, or another edit: no new message"
+
+
+async def test_a_cancelled_registration_stops_its_messages_and_its_seat_goes_to_the_waiting_list(
+    rabbit: Any, schedulers: Schedulers, due: DueListener, db: Any
+) -> None:
+    schedulers.start()
+    session = make_session("ss_seat", utcnow() + timedelta(seconds=40), reminder_seconds=[15], capacity=1)
+    await publish(rabbit.url, [published(session)])
+    await wait_stored(db, "sessions", {}, 1)
+    first, second, third = (f"rg_ss_seat_{i:05d}" for i in (1, 2, 3))
+    for index in (1, 2, 3):  # first come, first served
+        await publish(rabbit.url, [registration("ss_seat", index)])
+        await wait_stored(db, "registrations", {"session_id": "ss_seat"}, index)
+    confirmations = await due.wait_for(3, "confirmation", timeout=10)
+    states = {r.event.data.registration_id: r.event.data.registration_state for r in confirmations}
+    assert states == {first: "registered", second: "waitlisted", third: "waitlisted"}
+
+    cancel = RegistrationCancelled(
+        correlation_id="ss_seat",
+        data=RegistrationCancelledData(registration_id=first, session_id="ss_seat", at=utcnow()),
+    )
+    await publish(rabbit.url, [cancel, cancel])  # a double click is one cancellation
+    promoted = await due.wait_for(1, "promoted", timeout=10)
+    assert [(r.event.data.registration_id, r.event.data.registration_state) for r in promoted] == [
+        (second, "registered")
+    ]
+    stored = {r["_id"]: r["state"] async for r in db.registrations.find({"session_id": "ss_seat"})}
+    assert stored == {first: "cancelled", second: "registered", third: "waitlisted"}
+
+    await publish(rabbit.url, [registration("ss_seat", 1)])  # registering again: the list is full now
+    again = await due.wait_for(4, "confirmation", timeout=10)
+    assert [r.event.data.registration_state for r in again if r.event.data.registration_id == first] == [
+        "registered",
+        "waitlisted",
+    ]
+
+    await due.wait_for(1, "reminder", timeout=40)
+    await asyncio.sleep(1.5)
+    assert [r.event.data.registration_id for r in due.of("reminder")] == [second], "only the seated"
+    assert len(due.of("promoted")) == 1
+    stopped = await db.reminders.find_one({"registration_id": first, "kind": "reminder"})
+    assert (stopped["state"], stopped["reason"]) == ("cancelled", "registration-cancelled")

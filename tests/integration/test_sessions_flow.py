@@ -161,3 +161,47 @@ async def test_a_session_from_registration_to_plan_of_action(stack: Any, db: Any
     for address in ("first@example.org", "second@example.org"):
         names = [s for s, _ in inbox(mail, address)]
         assert len(names) == len(set(names)), f"a message went twice to {address}: {names}"
+
+
+async def test_a_registrant_cancels_from_their_email_and_the_waiting_list_gets_the_seat(
+    stack: Any, db: Any, mail: MailSink
+) -> None:
+    starts = utcnow().replace(microsecond=0) + timedelta(hours=2)
+    body = {
+        "kind": "forum",
+        "texts": {"en": {"title": "Forum on land rights"}, "km": {"title": "វេទិកាស្តីពីសិទ្ធិដីធ្លី"}},
+        "starts_at": starts.isoformat(),
+        "ends_at": (starts + timedelta(hours=1)).isoformat(),
+        "mode": "online",
+        "join_link": LINK,
+        "capacity": 1,
+    }
+    first, second = "cancels@example.org", "waits@example.org"
+    async with httpx.AsyncClient(base_url=stack.intake, timeout=30) as client:
+        created = await client.post("/api/v1/operator/sessions", json=body, headers=AUTH)
+        assert created.status_code == 202, created.text
+        session_id = created.json()["session_id"]
+        await until(lambda: httpx.get(f"{stack.intake}/sessions/{session_id}").status_code == 200, 20)
+        for address in (first, second):
+            registered = await client.post(
+                f"/api/v1/sessions/{session_id}/registrations",
+                json={"name": address.split("@")[0].title(), "country": "US", "email": address,
+                      "channels": ["email"], "language": "en", "time_zone": "America/New_York", "consent": True},
+            )  # fmt: skip
+            assert registered.status_code == 202, registered.text
+            await until(lambda a=address: subjects(mail, a, "Registered"), 20)
+        [(_, text)] = subjects(mail, first, "Registered")
+        link = next(line.split(": ", 1)[1] for line in text.splitlines() if line.startswith("Cannot come?"))
+        path = link[link.index("/sessions/cancel/") :]
+        asked = await client.get(path)
+        assert 'data-state="ask"' in asked.text and "Forum on land rights" in asked.text
+        done = await client.post(path)
+        assert done.status_code == 200 and 'data-state="cancelled"' in done.text
+
+    [(_, seat)] = await until(lambda: subjects(mail, second, "You have a seat"), 30)
+    assert "A seat came free" in seat and LINK in seat, "released already: the seat comes with the link"
+    assert "Cannot come? Cancel your registration:" in seat
+    stored = {r["registrant"]["contact"]["email"]: r["state"] async for r in db.registrations.find({})}
+    assert stored == {first: "cancelled", second: "registered"}
+    again = await asyncio.to_thread(httpx.get, f"{stack.intake}{path}")
+    assert 'data-state="cancelled"' in again.text and 'id="cancel-button"' not in again.text

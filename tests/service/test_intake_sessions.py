@@ -34,7 +34,12 @@ async def events(rabbit: RabbitNode) -> AsyncIterator[Any]:
     group = ConsumerGroup(
         exchange="samleng",
         name="test-sessions",
-        routing_keys=("session.published.v1", "registration.submitted.v1", "session.plan_published.v1"),
+        routing_keys=(
+            "session.published.v1",
+            "registration.submitted.v1",
+            "registration.cancelled.v1",
+            "session.plan_published.v1",
+        ),
     )
     queue = await declare_group(channel, group)
     await queue.purge()
@@ -284,3 +289,41 @@ async def test_operators_read_registrations_without_contacts_and_export_ideas_sa
     assert event["type"] == "session.plan_published.v1" and event["data"]["texts"]["km"].startswith("យើង")
     assert sessions.json()["sessions"][0]["registrations"] == {"registered": 2}
     assert "hidden" not in sessions.text, "the list does not carry join links"
+
+
+async def test_a_registrant_cancels_with_the_link_from_their_messages_and_only_with_it(
+    intake: str, events: Any, db: Any
+) -> None:
+    await seed(db)
+    async with httpx.AsyncClient(base_url=intake) as client:
+        registered = await client.post("/api/v1/sessions/ss_seeded/registrations", json={
+            "name": "Sok Dara", "country": "US", "email": "dara@example.org", "channels": ["email"],
+            "language": "en", "time_zone": "America/Los_Angeles", "consent": True,
+        })  # fmt: skip
+        assert registered.status_code == 202
+        submitted = next(e for e in await drain(events) if e["type"] == "registration.submitted.v1")["data"]
+        link = submitted["cancel_url"]
+        rid = submitted["registration_id"]
+        assert link.startswith("http") and f"/sessions/cancel/{rid}." in link
+        path = link[link.index("/sessions/cancel/") :]
+        # the scheduler keeps the registration (here: as it would)
+        await db.registrations.insert_one({"_id": rid, "session_id": "ss_seeded", "state": "registered"})
+
+        for forged in (
+            path[:-1] + ("0" if path[-1] != "0" else "1"),
+            f"/sessions/cancel/{rid}",
+            "/sessions/cancel/x",
+        ):
+            assert (await client.get(forged)).status_code == 404
+            assert (await client.post(forged)).status_code == 404
+        assert await drain(events) == [], "a forged link cancels nothing"
+
+        asked = await client.get(path)
+        assert asked.status_code == 200 and 'data-state="ask"' in asked.text and "Forum" in asked.text
+        assert await drain(events) == [], "opening the link is not cancelling"
+        done = await client.post(path)
+        assert done.status_code == 200 and 'data-state="cancelled"' in done.text
+    cancelled = [e for e in await drain(events) if e["type"] == "registration.cancelled.v1"]
+    assert [(e["data"]["registration_id"], e["data"]["session_id"]) for e in cancelled] == [
+        (rid, "ss_seeded")
+    ]

@@ -155,6 +155,9 @@ def reminder_for(
             ics_url="https://pledge.example.org/sessions/ss_contract.ics",
             minutes_before=60 if kind == "reminder" else None,
             plan_of_action="We agreed to write to the UN." if kind == "plan-of-action" else None,
+            cancel_url=None
+            if kind in ("cancelled", "plan-of-action")
+            else "https://pledge.example.org/sessions/cancel/rg_contract.0123456789abcdef",
         ),
         requested_at=datetime.now(UTC),
     )

@@ -245,8 +245,10 @@ REMINDER_SUBJECT = {
     ("cancelled", "km"): "បានលុបចោល៖ {title}",
     ("plan-of-action", "en"): "Plan of Action: {title}",
     ("plan-of-action", "km"): "ផែនការសកម្មភាព៖ {title}",
+    ("promoted", "en"): "You have a seat: {title}",
+    ("promoted", "km"): "អ្នកមានកន្លែង៖ {title}",
 }
-INVITATION_KINDS = frozenset({"confirmation", "rescheduled", "cancelled"})
+INVITATION_KINDS = frozenset({"confirmation", "rescheduled", "cancelled", "promoted"})
 
 
 def invitation(reminder: ReminderRef, language: str) -> bytes:

@@ -163,3 +163,26 @@ def test_session_messages_in_the_registrants_language_with_an_invitation_to_add(
     [invite] = list(cancelled.iter_attachments())
     [event] = Calendar.from_ical(invite.get_content()).walk("VEVENT")
     assert str(event["status"]) == "CANCELLED"
+
+
+def test_every_session_message_renders_in_both_languages_and_offers_the_cancel_link() -> None:
+    from typing import get_args
+
+    from shared.channels.texts import reminder_text
+    from shared.contracts.session import ReminderKind
+
+    adapter = EmailAdapter(EmailSettings(_env_file=None))
+    for kind in get_args(ReminderKind):
+        for language in ("en", "km"):
+            message = reminder_for(EmailAdapter, kind, language)
+            mail = adapter.compose(message)
+            assert "Commission of Inquiry hearing" in mail["Subject"]
+            texts = _body(mail, "plain") + _body(mail, "html")
+            offered = "/sessions/cancel/rg_contract." in texts
+            assert offered == (kind not in ("cancelled", "plan-of-action")), (kind, language)
+            chat = reminder_text(message.delivery)
+            assert ("/sessions/cancel/" in chat) == (kind in ("confirmation", "promoted")), (kind, language)
+    promoted = adapter.compose(reminder_for(EmailAdapter, "promoted"))
+    assert promoted["Subject"] == "You have a seat: Commission of Inquiry hearing"
+    assert "A seat came free" in _body(promoted, "plain")
+    assert [p.get_content_type() for p in promoted.iter_attachments()] == ["text/calendar"]
