@@ -526,6 +526,34 @@ def add_session_routes(app: FastAPI, settings: IntakeSettings, templates: Enviro
             return JSONResponse({"detail": "unknown session"}, status_code=404)
         return JSONResponse(_jsonable({"registrations": await registrations_of(session_id)}))
 
+    @app.post(
+        "/api/v1/operator/sessions/{session_id}/registrations/{registration_id}/cancel",
+        status_code=202,
+        summary="Cancel someone's registration for them, e.g. after a phone call (operators)",
+        responses={404: {"description": "Unknown session or registration"}},
+    )
+    async def cancel_for_registrant(
+        session_id: str, registration_id: str, authorization: Annotated[str | None, Header()] = None
+    ) -> JSONResponse:
+        denied = operator_denied(settings, authorization)
+        if denied is not None:
+            return denied
+        found = await db().registrations.find_one({"_id": registration_id, "session_id": session_id})
+        if found is None:
+            return JSONResponse({"detail": "unknown registration"}, status_code=404)
+        if found.get("state") == "cancelled":
+            return JSONResponse({"registration_id": registration_id, "state": "cancelled"})
+        event = RegistrationCancelled(
+            correlation_id=session_id,
+            data=RegistrationCancelledData(
+                registration_id=registration_id, session_id=session_id, at=utcnow()
+            ),
+        )
+        failed = await publish(event)
+        return failed or JSONResponse(
+            {"registration_id": registration_id, "state": "cancelling"}, status_code=202
+        )
+
     @app.get("/api/v1/operator/sessions/{session_id}/ideas.csv", summary="Submitted ideas as CSV (operators)")
     async def ideas_csv(session_id: str, authorization: Annotated[str | None, Header()] = None) -> Response:
         denied = operator_denied(settings, authorization)

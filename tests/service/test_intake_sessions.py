@@ -327,3 +327,27 @@ async def test_a_registrant_cancels_with_the_link_from_their_messages_and_only_w
     assert [(e["data"]["registration_id"], e["data"]["session_id"]) for e in cancelled] == [
         (rid, "ss_seeded")
     ]
+
+
+async def test_operators_cancel_a_registration_for_someone_and_only_operators(
+    intake: str, events: Any, db: Any
+) -> None:
+    await seed(db)
+    await db.registrations.insert_many(
+        [
+            {"_id": "rg_called", "session_id": "ss_seeded", "state": "registered"},
+            {"_id": "rg_gone", "session_id": "ss_seeded", "state": "cancelled"},
+        ]
+    )
+    path = "/api/v1/operator/sessions/ss_seeded/registrations/{}/cancel"
+    async with httpx.AsyncClient(base_url=intake) as client:
+        assert (await client.post(path.format("rg_called"))).status_code == 401
+        assert (await client.post(path.format("rg_nobody"), headers=AUTH)).status_code == 404
+        gone = await client.post(path.format("rg_gone"), headers=AUTH)
+        assert gone.status_code == 200 and gone.json()["state"] == "cancelled"
+        called = await client.post(path.format("rg_called"), headers=AUTH)
+        assert called.status_code == 202 and called.json()["state"] == "cancelling"
+    cancelled = [
+        e["data"]["registration_id"] for e in await drain(events) if e["type"] == "registration.cancelled.v1"
+    ]
+    assert cancelled == ["rg_called"]
