@@ -1,6 +1,8 @@
 """Delivery visibility and unsubscribe on the public site.
 
     GET  /api/v1/operator/deliveries   operators (Bearer): deliveries with filters, newest first
+    GET  /api/v1/operator/replies      operators (Bearer): chat replies (pledge-intake's
+                                       `inbound_messages`), newest first
     GET  /u/{token}                    unsubscribe page (a button, so link scanners change nothing)
     POST /u/{token}                    unsubscribe; also the RFC 8058 one-click target of
                                        `List-Unsubscribe-Post` (no cookies, no CSRF token)
@@ -98,6 +100,47 @@ def add_delivery_routes(app: FastAPI, settings: IntakeSettings, templates: Envir
             next_before=views[-1].updated_at if len(views) == limit else None,
         )
         return JSONResponse(result.model_dump(mode="json"))
+
+    @app.get(
+        "/api/v1/operator/replies",
+        summary="Chat replies people sent us (STOP and DONE included), newest first (operators)",
+        responses={401: {"description": "Operator token missing or wrong"}},
+    )
+    async def list_replies(
+        authorization: Annotated[str | None, Header()] = None,
+        channel: Annotated[str | None, Query(max_length=40)] = None,
+        member_id: Annotated[str | None, Query(max_length=80)] = None,
+        unknown_sender: Annotated[
+            bool | None, Query(description="Only replies from numbers we hold for no member")
+        ] = None,
+        before: Annotated[
+            datetime | None, Query(description="Only replies received before this time")
+        ] = None,
+        limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    ) -> JSONResponse:
+        denied = operator_denied(settings, authorization)
+        if denied is not None:
+            return denied
+        query: dict[str, Any] = {k: v for k, v in {"channel": channel, "member_id": member_id}.items() if v}
+        if unknown_sender:
+            query["member_id"] = None
+        if before is not None:
+            query["received_at"] = {"$lt": before}
+        docs = await db().inbound_messages.find(query).sort("received_at", -1).limit(limit).to_list(limit)
+        replies = [
+            {
+                "reply_id": d["_id"],
+                "channel": d.get("channel"),
+                "member_id": d.get("member_id"),
+                "sender": d.get("sender"),
+                "text": d.get("text", ""),
+                "stop": bool(d.get("stop")),
+                "received_at": d["received_at"].isoformat(),
+            }
+            for d in docs
+        ]
+        next_before = replies[-1]["received_at"] if len(replies) == limit else None
+        return JSONResponse({"count": len(replies), "replies": replies, "next_before": next_before})
 
     def page(request: Request, lang: str | None, key: str, *, token: str | None, status: int) -> HTMLResponse:
         language: Lang = pick_language(

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from pymongo import ASCENDING
+from pymongo import ASCENDING, DESCENDING
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError
@@ -91,6 +91,7 @@ class Store:
         await self.consents.create_index([("member_id", ASCENDING), ("at", ASCENDING)])
         await self.members.create_index([("unsubscribe_token", ASCENDING)], unique=True, sparse=True)
         await self.subscriptions.create_index([("confirm_token", ASCENDING)], unique=True)
+        await self.inbound.create_index([("received_at", DESCENDING)])  # operators' list of replies
 
 
 def outcome_event_id(pledge_id: str, outcome: str) -> uuid.UUID:

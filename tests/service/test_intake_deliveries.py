@@ -160,3 +160,38 @@ async def test_unsubscribing_while_the_broker_is_away_answers_503_and_asks_to_re
     ):
         response = await client.post(f"/u/{TOKEN}")
     assert response.status_code == 503 and 'data-state="retry"' in response.text
+
+
+async def test_operators_read_chat_replies_newest_first_and_nobody_else_does(intake: str, db: Any) -> None:
+    start = datetime(2026, 11, 20, 8, 0, tzinfo=UTC)
+    await db.inbound_messages.insert_many(
+        [
+            {
+                "_id": f"ev_{i}",
+                "member_id": None if i == 4 else f"mb_{i % 2}",
+                "channel": "whatsapp" if i % 2 else "signal",
+                "sender_kind": "phone",
+                "sender": f"+85512000{i:03d}",
+                "text": ["DONE", "Where is the forum?", "STOP", "ចប់", "hello?"][i],
+                "stop": i == 2,
+                "received_at": start + timedelta(minutes=i),
+            }
+            for i in range(5)
+        ]
+    )
+    auth = {"Authorization": f"Bearer {OPERATOR}"}
+    async with httpx.AsyncClient(base_url=intake) as client:
+        assert (await client.get("/api/v1/operator/replies")).status_code == 401
+        newest = await client.get("/api/v1/operator/replies", params={"limit": 2}, headers=auth)
+        older = await client.get(
+            "/api/v1/operator/replies", params={"before": newest.json()["next_before"]}, headers=auth
+        )
+        whatsapp = await client.get("/api/v1/operator/replies", params={"channel": "whatsapp"}, headers=auth)
+        strangers = await client.get(
+            "/api/v1/operator/replies", params={"unknown_sender": "true"}, headers=auth
+        )
+    assert [r["text"] for r in newest.json()["replies"]] == ["hello?", "ចប់"]
+    assert [r["reply_id"] for r in older.json()["replies"]] == ["ev_2", "ev_1", "ev_0"]
+    assert older.json()["replies"][0]["stop"] is True and older.json()["next_before"] is None
+    assert {r["channel"] for r in whatsapp.json()["replies"]} == {"whatsapp"}
+    assert [r["sender"] for r in strangers.json()["replies"]] == ["+85512000004"]
