@@ -72,7 +72,9 @@ def reminder_ref(data: ReminderDueData, base_url: str) -> ReminderRef:
         plan_of_action=plan,
         plan_pdf_file_id=data.plan_pdf_file_id,
         version=session.version,
-        cancel_url=data.cancel_url if data.kind not in ("cancelled", "plan-of-action") else None,
+        cancel_url=data.cancel_url
+        if data.kind not in ("cancelled", "plan-of-action", "registration-cancelled")
+        else None,
     )
 
 
@@ -113,7 +115,7 @@ def contact_card(data: ReminderDueData, member: Document | None) -> Document:
 
 def hold_for_quiet_hours(data: ReminderDueData, card: Document, now: datetime) -> float:
     """Seconds to hold the message for the registrant's quiet hours (0 = send now)."""
-    if data.kind in ("confirmation", "promoted"):  # an answer to what they just did, or a seat
+    if data.kind in ("confirmation", "promoted", "registration-cancelled"):  # answers, or a seat
         return 0.0
     until = quiet_until(card, now)
     if until is None:

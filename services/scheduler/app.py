@@ -50,6 +50,7 @@ from services.scheduler.schedule import (
     rescheduling,
     times_changed,
     upcoming,
+    withdrawal,
 )
 from services.scheduler.store import Store
 from shared.contracts import utcnow
@@ -203,6 +204,10 @@ async def on_registration_cancelled(event: RegistrationCancelled, ctx: MessageCo
     if registration["state"] != "cancelled":
         ctx.log.info("cancellation older than the registration ignored", session_id=data.session_id)
         return
+    told = {**registration, "state": registration.get("cancelled_from") or "registered"}
+    notice = withdrawal(data.registration_id, registration["cancelled_at"])
+    await store.add(registration["session_id"], [(told, notice)], str(event.event_id))
+    deps.loop.wake()
     session = await store.session(registration["session_id"])
     if session is None or session.capacity is None:
         return

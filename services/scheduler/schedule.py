@@ -15,6 +15,7 @@ making new ones, and the event published for it has a deterministic id too:
     promoted       <registration>/promoted/<submitted>           due when a seat came free for a
                                                                  waitlisted registration
     confirmation   <registration>/confirmation/<submitted>       (registering again after cancelling)
+    registration-cancelled <registration>/registration-cancelled/<cancelled>  due when they cancelled
 
 A reminder or join-link record belongs to one start time (`starts_at`): after a reschedule the
 old ones are superseded, the new ones have new ids.
@@ -160,6 +161,16 @@ def promotion(registration_id: str, submitted_at: datetime, now: datetime) -> Du
     return Due(f"{registration_id}/promoted/{stamp(submitted_at)}", "promoted", now)
 
 
+def withdrawal(registration_id: str, cancelled_at: datetime) -> Due:
+    """The registrant is told their registration is cancelled (if someone else used their link,
+    they learn it). One per cancellation: the id names when it was cancelled."""
+    return Due(
+        f"{registration_id}/registration-cancelled/{stamp(cancelled_at)}",
+        "registration-cancelled",
+        cancelled_at,
+    )
+
+
 def again(due: Due, submitted_at: datetime) -> Due:
     """A registration's confirmation when it registers again after cancelling: a new message."""
     if due.kind != "confirmation":
@@ -231,6 +242,10 @@ def skip_reason(
 def carries_join_link(kind: str, due_at: datetime, session: Session) -> bool:
     """The link goes only in messages due at or after its release time, and never in a
     cancellation or the Plan of Action (the session is off or over)."""
-    if kind in ("cancelled", "plan-of-action") or not has_join_link(session) or not session.join_link:
+    if (
+        kind in ("cancelled", "plan-of-action", "registration-cancelled")
+        or not has_join_link(session)
+        or not session.join_link
+    ):
         return False
     return due_at >= release_time(session)

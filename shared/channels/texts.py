@@ -63,6 +63,12 @@ REMINDER = {
         "km",
     ): "មានកន្លែងទំនេរ៖ ឥឡូវនេះអ្នកបានចុះឈ្មោះសម្រាប់ {title}\n{when}{place}{join}\nព័ត៌មានលម្អិត៖ {url}",
 }
+REMINDER[("registration-cancelled", "en")] = (
+    "Your registration for {title} ({when}) is cancelled. If you did not ask for this, register again: {url}"
+)
+REMINDER[("registration-cancelled", "km")] = (
+    "ការចុះឈ្មោះរបស់អ្នកសម្រាប់ {title} ({when}) ត្រូវបានលុបចោល។ ប្រសិនបើអ្នកមិនបានស្នើសុំ សូមចុះឈ្មោះម្តងទៀត៖ {url}"
+)
 CANCEL = {"en": "\nCannot come? Cancel: {link}", "km": "\nមិនអាចមកបាន? លុបចោល៖ {link}"}
 CANCEL_KINDS = frozenset({"confirmation", "promoted"})  # chat messages stay short: only these
 JOIN = {"en": "\nJoin: {link}", "km": "\nចូលរួម៖ {link}"}

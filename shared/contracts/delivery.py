@@ -100,7 +100,8 @@ class ReminderRef(Payload):
 
     kind: str = Field(
         examples=["reminder"],
-        description="confirmation, reminder, join-link, rescheduled, cancelled, plan-of-action, promoted",
+        description="confirmation, reminder, join-link, rescheduled, cancelled, plan-of-action, promoted, "
+        "registration-cancelled",
     )
     session_id: str
     title: str

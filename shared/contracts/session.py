@@ -12,7 +12,7 @@ register; reminders, the join link, changes and the Plan of Action reach every r
     session.plan_published.v1 the operator attached the Plan of Action after the session
     reminder.due.v1          a message to one registrant is due now (confirmation, reminder,
                              join link, rescheduled, cancelled, Plan of Action, promoted from the
-                             waiting list); the dispatcher
+                             waiting list, registration cancelled); the dispatcher
                              delivers it in the registrant's language and local time
 
 Times are UTC (aware datetimes); each registrant's time zone travels with the registration.
@@ -32,7 +32,14 @@ SessionMode = Literal["online", "in-person", "hybrid"]
 SessionStatus = Literal["scheduled", "rescheduled", "cancelled", "completed"]
 SessionChange = Literal["created", "updated", "rescheduled", "cancelled", "completed"]
 ReminderKind = Literal[
-    "confirmation", "reminder", "join-link", "rescheduled", "cancelled", "plan-of-action", "promoted"
+    "confirmation",
+    "reminder",
+    "join-link",
+    "rescheduled",
+    "cancelled",
+    "plan-of-action",
+    "promoted",
+    "registration-cancelled",
 ]
 RegistrationState = Literal["registered", "waitlisted"]
 DEFAULT_REMINDER_MINUTES: tuple[int, ...] = (7 * 24 * 60, 24 * 60, 60)

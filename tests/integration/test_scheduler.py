@@ -452,6 +452,8 @@ async def test_a_cancelled_registration_stops_its_messages_and_its_seat_goes_to_
     ]
     stored = {r["_id"]: r["state"] async for r in db.registrations.find({"session_id": "ss_seat"})}
     assert stored == {first: "cancelled", second: "registered", third: "waitlisted"}
+    [told] = await due.wait_for(1, "registration-cancelled", timeout=10)
+    assert told.event.data.registration_id == first and told.event.data.session.join_link is None
 
     await publish(rabbit.url, [registration("ss_seat", 1)])  # registering again: the list is full now
     again = await due.wait_for(4, "confirmation", timeout=10)
@@ -463,6 +465,6 @@ async def test_a_cancelled_registration_stops_its_messages_and_its_seat_goes_to_
     await due.wait_for(1, "reminder", timeout=40)
     await asyncio.sleep(1.5)
     assert [r.event.data.registration_id for r in due.of("reminder")] == [second], "only the seated"
-    assert len(due.of("promoted")) == 1
+    assert len(due.of("promoted")) == 1 and len(due.of("registration-cancelled")) == 1
     stopped = await db.reminders.find_one({"registration_id": first, "kind": "reminder"})
     assert (stopped["state"], stopped["reason"]) == ("cancelled", "registration-cancelled")

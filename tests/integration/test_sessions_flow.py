@@ -201,6 +201,8 @@ async def test_a_registrant_cancels_from_their_email_and_the_waiting_list_gets_t
     [(_, seat)] = await until(lambda: subjects(mail, second, "You have a seat"), 30)
     assert "A seat came free" in seat and LINK in seat, "released already: the seat comes with the link"
     assert "Cannot come? Cancel your registration:" in seat
+    [(_, told)] = await until(lambda: subjects(mail, first, "Registration cancelled"), 30)
+    assert "If you did not ask for this, register again" in told and "Cannot come?" not in told
     stored = {r["registrant"]["contact"]["email"]: r["state"] async for r in db.registrations.find({})}
     assert stored == {first: "cancelled", second: "registered"}
     again = await asyncio.to_thread(httpx.get, f"{stack.intake}{path}")

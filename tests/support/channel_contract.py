@@ -156,7 +156,7 @@ def reminder_for(
             minutes_before=60 if kind == "reminder" else None,
             plan_of_action="We agreed to write to the UN." if kind == "plan-of-action" else None,
             cancel_url=None
-            if kind in ("cancelled", "plan-of-action")
+            if kind in ("cancelled", "plan-of-action", "registration-cancelled")
             else "https://pledge.example.org/sessions/cancel/rg_contract.0123456789abcdef",
         ),
         requested_at=datetime.now(UTC),

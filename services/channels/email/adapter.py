@@ -247,6 +247,8 @@ REMINDER_SUBJECT = {
     ("plan-of-action", "km"): "ផែនការសកម្មភាព៖ {title}",
     ("promoted", "en"): "You have a seat: {title}",
     ("promoted", "km"): "អ្នកមានកន្លែង៖ {title}",
+    ("registration-cancelled", "en"): "Registration cancelled: {title}",
+    ("registration-cancelled", "km"): "ការចុះឈ្មោះត្រូវបានលុបចោល៖ {title}",
 }
 INVITATION_KINDS = frozenset({"confirmation", "rescheduled", "cancelled", "promoted"})
 

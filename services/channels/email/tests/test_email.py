@@ -179,10 +179,17 @@ def test_every_session_message_renders_in_both_languages_and_offers_the_cancel_l
             assert "Commission of Inquiry hearing" in mail["Subject"]
             texts = _body(mail, "plain") + _body(mail, "html")
             offered = "/sessions/cancel/rg_contract." in texts
-            assert offered == (kind not in ("cancelled", "plan-of-action")), (kind, language)
+            assert offered == (kind not in ("cancelled", "plan-of-action", "registration-cancelled")), (
+                kind,
+                language,
+            )
             chat = reminder_text(message.delivery)
             assert ("/sessions/cancel/" in chat) == (kind in ("confirmation", "promoted")), (kind, language)
     promoted = adapter.compose(reminder_for(EmailAdapter, "promoted"))
     assert promoted["Subject"] == "You have a seat: Commission of Inquiry hearing"
     assert "A seat came free" in _body(promoted, "plain")
     assert [p.get_content_type() for p in promoted.iter_attachments()] == ["text/calendar"]
+    withdrawn = adapter.compose(reminder_for(EmailAdapter, "registration-cancelled", "km"))
+    assert withdrawn["Subject"] == "ការចុះឈ្មោះត្រូវបានលុបចោល៖ Commission of Inquiry hearing"
+    assert "ចុះឈ្មោះម្តងទៀត" in _body(withdrawn, "plain") and "zoom.example" not in _body(withdrawn, "plain")
+    assert not list(withdrawn.iter_attachments())
