@@ -117,14 +117,7 @@ class Store:
         doc: Document = {
             "_id": data.registration_id,
             "session_id": data.session_id,
-            "registrant": data.registrant.model_dump(mode="json"),
-            "ideas": data.ideas,
-            "consent": data.consent.model_dump(),
-            "submitted_at": data.submitted_at,
-            "state": state,
-            "recorded_at": utcnow(),
-            "event_id": event_id,
-            "cancel_url": data.cancel_url,
+            **registration_fields(data, state, event_id),
         }
         if await insert_once(self.registrations, doc):
             return doc
@@ -134,19 +127,9 @@ class Store:
 
     async def reactivate(self, data: RegistrationSubmittedData, state: str, event_id: str) -> Document | None:
         """Someone who cancelled registers again (a submission newer than the cancellation)."""
-        changes = {
-            "registrant": data.registrant.model_dump(mode="json"),
-            "ideas": data.ideas,
-            "consent": data.consent.model_dump(),
-            "submitted_at": data.submitted_at,
-            "state": state,
-            "recorded_at": utcnow(),
-            "event_id": event_id,
-            "cancel_url": data.cancel_url,
-        }
         result = await self.registrations.update_one(
             {"_id": data.registration_id, "state": "cancelled", "cancelled_at": {"$lt": data.submitted_at}},
-            {"$set": changes},
+            {"$set": registration_fields(data, state, event_id)},
         )
         if not result.modified_count:
             return None
@@ -304,6 +287,20 @@ class Store:
                 for chunk in chunks(ids, ID_CHUNK)
             )
         )
+
+
+def registration_fields(data: RegistrationSubmittedData, state: str, event_id: str) -> Document:
+    """What a registration stores of its (latest) submission."""
+    return {
+        "registrant": data.registrant.model_dump(mode="json"),
+        "ideas": data.ideas,
+        "consent": data.consent.model_dump(),
+        "submitted_at": data.submitted_at,
+        "state": state,
+        "recorded_at": utcnow(),
+        "event_id": event_id,
+        "cancel_url": data.cancel_url,
+    }
 
 
 def session_of(doc: Document) -> Session:

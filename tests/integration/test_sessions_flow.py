@@ -92,6 +92,17 @@ def subjects(mail: MailSink, address: str, start: str) -> list[tuple[str, str]]:
     return [pair for pair in inbox(mail, address) if pair[0].startswith(start)]
 
 
+async def register_by_email(client: httpx.AsyncClient, mail: MailSink, session_id: str, address: str) -> None:
+    """Register (in English, New York time) and wait for the confirmation email."""
+    registered = await client.post(
+        f"/api/v1/sessions/{session_id}/registrations",
+        json={"name": address.split("@")[0].title(), "country": "US", "email": address,
+              "channels": ["email"], "language": "en", "time_zone": "America/New_York", "consent": True},
+    )  # fmt: skip
+    assert registered.status_code == 202, registered.text
+    await until(lambda: subjects(mail, address, "Registered"), 20)
+
+
 async def test_a_session_from_registration_to_plan_of_action(stack: Any, db: Any, mail: MailSink) -> None:
     now = utcnow().replace(microsecond=0)
     starts = now + timedelta(seconds=45)
@@ -112,13 +123,7 @@ async def test_a_session_from_registration_to_plan_of_action(stack: Any, db: Any
         session_id = created.json()["session_id"]
         await until(lambda: httpx.get(f"{stack.intake}/sessions/{session_id}").status_code == 200, 20)
         for address in ("first@example.org", "second@example.org"):
-            registered = await client.post(
-                f"/api/v1/sessions/{session_id}/registrations",
-                json={"name": address.split("@")[0].title(), "country": "US", "email": address,
-                      "channels": ["email"], "language": "en", "time_zone": "America/New_York", "consent": True},
-            )  # fmt: skip
-            assert registered.status_code == 202, registered.text
-            await until(lambda a=address: subjects(mail, a, "Registered"), 20)
+            await register_by_email(client, mail, session_id, address)
 
     [(_, first)] = subjects(mail, "first@example.org", "Registered")
     [(_, second)] = subjects(mail, "second@example.org", "Registered")
@@ -183,13 +188,7 @@ async def test_a_registrant_cancels_from_their_email_and_the_waiting_list_gets_t
         session_id = created.json()["session_id"]
         await until(lambda: httpx.get(f"{stack.intake}/sessions/{session_id}").status_code == 200, 20)
         for address in (first, second):
-            registered = await client.post(
-                f"/api/v1/sessions/{session_id}/registrations",
-                json={"name": address.split("@")[0].title(), "country": "US", "email": address,
-                      "channels": ["email"], "language": "en", "time_zone": "America/New_York", "consent": True},
-            )  # fmt: skip
-            assert registered.status_code == 202, registered.text
-            await until(lambda a=address: subjects(mail, a, "Registered"), 20)
+            await register_by_email(client, mail, session_id, address)
         [(_, text)] = subjects(mail, first, "Registered")
         link = next(line.split(": ", 1)[1] for line in text.splitlines() if line.startswith("Cannot come?"))
         path = link[link.index("/sessions/cancel/") :]
