@@ -266,7 +266,7 @@ async def service_fanout(stack: Any, count: int) -> tuple[float, int]:
     ready = asyncio.Event()
     stamps: dict[str, float] = {}
     counter = asyncio.create_task(
-        count_on(stack.node.url, f"{DeliveryRequested.event_type()}.*", count, ready, stamps)
+        count_on(stack.node.url, f"{DeliveryRequested.event_type()}.#", count, ready, stamps)
     )
     await ready.wait()
     proc = ServiceProcess("services.dispatcher", env, stack.tmp / "dispatcher.log", "dispatcher.1").start()
