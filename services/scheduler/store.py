@@ -149,7 +149,12 @@ class Store:
         registration = await self.registrations.find_one({"_id": registration_id})
         if registration is not None and registration["state"] == "cancelled":
             await self.reminders.update_many(
-                {"registration_id": registration_id, "state": "pending"},
+                # not the notice of this cancellation itself (the same cancellation again)
+                {
+                    "registration_id": registration_id,
+                    "state": "pending",
+                    "kind": {"$ne": "registration-cancelled"},
+                },
                 {
                     "$set": {
                         "state": "cancelled",

@@ -468,3 +468,27 @@ async def test_a_cancelled_registration_stops_its_messages_and_its_seat_goes_to_
     assert len(due.of("promoted")) == 1 and len(due.of("registration-cancelled")) == 1
     stopped = await db.reminders.find_one({"registration_id": first, "kind": "reminder"})
     assert (stopped["state"], stopped["reason"]) == ("cancelled", "registration-cancelled")
+
+
+async def test_the_same_cancellation_again_keeps_the_notice_of_the_first(db: Any) -> None:
+    """A double click is two events: the second must not stop the notice the first scheduled."""
+    from services.scheduler.schedule import withdrawal
+    from services.scheduler.store import Store
+
+    store = Store.of(db)
+    session = make_session("ss_twice", utcnow() + timedelta(hours=1), reminder_seconds=[60])
+    await seed_registered(db, [session], 1)
+    rid = "rg_ss_twice_00000"
+    at = utcnow()
+    registration = await store.cancel_registration(rid, at)
+    assert registration is not None and registration["state"] == "cancelled"
+    await store.add("ss_twice", [(registration, withdrawal(rid, registration["cancelled_at"]))], "first")
+    again = await store.cancel_registration(rid, at)
+    assert again is not None and again["cancelled_at"] == registration["cancelled_at"]
+    states = {
+        d["kind"]: (d["state"], d.get("reason")) async for d in db.reminders.find({"registration_id": rid})
+    }
+    assert states == {
+        "reminder": ("cancelled", "registration-cancelled"),
+        "registration-cancelled": ("pending", None),
+    }
