@@ -6,13 +6,13 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST := $(BIN)/pytest
 
-.PHONY: lock run stop test setup setup-test test-unit test-service test-integration test-e2e lint typecheck check docs bench clean help
+.PHONY: lock run stop test setup setup-test test-unit test-deploy test-service test-integration test-e2e lint typecheck check docs bench clean help
 
 help:
 	@echo "make run    - set up and start the whole system (Ctrl-C stops it); SCALE=email=3 to scale"
 	@echo "make test   - set up and run every test tier, lint and type checks"
 	@echo "make stop   - stop a run that is still going and anything it left"
-	@echo "make test-unit|test-service|test-integration|test-e2e, make lint, make typecheck"
+	@echo "make test-unit|test-deploy|test-service|test-integration|test-e2e, make lint, make typecheck"
 	@echo "make docs   - write AsyncAPI documents to docs/asyncapi/"
 	@echo "make bench  - run the benchmarks in bench/ and update docs/benchmarks.md"
 
@@ -40,10 +40,13 @@ stop: $(STAMP)
 	@$(BIN)/python -m devstack.stop
 
 test: setup-test check
-	$(PYTEST) -p no:cacheprovider tests/unit services/channels tests/service tests/integration tests/e2e
+	$(PYTEST) -p no:cacheprovider tests/unit services/channels tests/deploy tests/service tests/integration tests/e2e
 
 test-unit: $(STAMP)
 	$(PYTEST) tests/unit services/channels
+
+test-deploy: setup-test
+	$(PYTEST) tests/deploy
 
 test-service: setup-test
 	$(PYTEST) tests/service

@@ -12,8 +12,10 @@ REAL in every tier above unit (never replaced by in-memory fakes):
 SANDBOXED: only third-party providers we cannot reach (Signal, WhatsApp, Messenger,
 print-and-mail), by devstack.sandbox, which speaks their APIs over real HTTP.
 
-Tiers (directory = marker = Makefile target): unit (pure logic, no I/O), service (one service
-in-process against the real broker/Mongo), integration (several processes), e2e (the whole
+Tiers (directory = marker = Makefile target): unit (pure logic, no I/O), deploy (what production
+installs and runs: the image's no-dev install started against the real broker/Mongo, compose
+files through docker-compose, Kubernetes manifests rendered by kubectl kustomize and validated
+against their schemas), service (one service in-process against the real broker/Mongo), integration (several processes), e2e (the whole
 system as `make run` starts it, plus a browser). Each channel's contract tests live in its folder
 (`services/channels/<name>/tests/`) and run with the unit tier; a channel whose adapter keeps
 state (Signal's send windows and receipts) uses the real Mongo-wire server from here, which is
@@ -43,7 +45,7 @@ SECANTUSD = shutil.which("secantusd-py") or str(Path(__file__).resolve().parent 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         tier = Path(str(item.fspath)).parent.name
-        if tier in {"unit", "service", "integration", "e2e"}:
+        if tier in {"unit", "deploy", "service", "integration", "e2e"}:
             item.add_marker(getattr(pytest.mark, tier))
 
 
