@@ -19,7 +19,7 @@ import hmac
 import secrets
 import time
 from collections import defaultdict, deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -29,7 +29,6 @@ from fastapi.staticfiles import StaticFiles
 from itsdangerous import BadSignature, URLSafeSerializer
 from jinja2 import Environment, PackageLoader, select_autoescape
 from pydantic import BaseModel, Field, ValidationError
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.intake import ids
 from services.intake.alerts import add_alert_routes
@@ -58,6 +57,7 @@ from shared.contracts.session import (
     SessionPublished,
 )
 from shared.health import health_routes
+from shared.http_limits import BodyLimit, route_limits
 from shared.observability import get_logger
 from shared.service import Router
 
@@ -92,50 +92,6 @@ class Accepted(BaseModel):
 
 class ValidationProblem(BaseModel):
     detail: list[FieldError]
-
-
-class BodyLimit:
-    """413 for bodies over the limit, whether announced by Content-Length or streamed."""
-
-    def __init__(self, app: ASGIApp, limit: Callable[[Scope], int]) -> None:
-        self.app = app
-        self.limit = limit
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        limit = self.limit(scope)
-        declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > limit:
-            await _too_large(send, limit)
-            return
-        seen = 0
-
-        async def counting_receive() -> Message:
-            nonlocal seen
-            message = await receive()
-            seen += len(message.get("body", b""))
-            if seen > limit:
-                raise _BodyTooLarge
-            return message
-
-        try:
-            await self.app(scope, counting_receive, send)
-        except _BodyTooLarge:
-            await _too_large(send, limit)
-
-
-class _BodyTooLarge(Exception):
-    pass
-
-
-async def _too_large(send: Send, limit: int) -> None:
-    body = f'{{"detail":[{{"field":"body","code":"too_large","message":"Request body larger than {limit} bytes."}}]}}'.encode()
-    await send(
-        {"type": "http.response.start", "status": 413, "headers": [(b"content-type", b"application/json")]}
-    )
-    await send({"type": "http.response.body", "body": body})
 
 
 class RateLimiter:
@@ -192,14 +148,7 @@ def create_app(
         version="1.0.0",
         lifespan=lifespan,
     )
-    app.add_middleware(
-        BodyLimit,
-        limit=lambda scope: (
-            settings.table_import_max_bytes
-            if scope["path"] == "/api/v1/imports/table"
-            else settings.max_body_bytes
-        ),
-    )
+    app.add_middleware(BodyLimit, limit=route_limits(lambda: app.routes, settings.max_body_bytes))
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
 
     async def readiness() -> dict[str, bool]:

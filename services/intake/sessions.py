@@ -69,6 +69,7 @@ from shared.contracts.session import (
     SessionPublishedData,
     SessionText,
 )
+from shared.http_limits import body_limit
 
 REGISTRATION_CHANNELS = ("email", "signal", "whatsapp", "messenger")
 PATTERN = {"en": "EEEE d MMMM y, HH:mm", "km": "EEEE d MMMM y ម៉ោង HH:mm"}
@@ -441,6 +442,7 @@ def add_session_routes(app: FastAPI, settings: IntakeSettings, templates: Enviro
         "/api/v1/operator/sessions/{session_id}/plan-of-action",
         status_code=202,
         summary="Send the Plan of Action to every registrant (operators)",
+        openapi_extra=body_limit(settings.plan_of_action_max_bytes),
     )
     async def plan_of_action(
         session_id: str, body: PlanInput, authorization: Annotated[str | None, Header()] = None

@@ -48,6 +48,7 @@ from shared.contracts.member import (
     SubscriptionRequestedData,
 )
 from shared.contracts.pledge import Consent, Contact
+from shared.http_limits import body_limit
 
 ALERT_CHANNELS = ("email", "signal", "whatsapp", "messenger")
 ADDRESS_OF = {"email": "email", "signal": "phone", "whatsapp": "phone", "messenger": "psid"}
@@ -428,7 +429,11 @@ def add_subscription_routes(app: FastAPI, settings: IntakeSettings, templates: E
             {"subscription_id": event.data.subscription_id, "state": "pending"}, status_code=202
         )
 
-    @app.post("/api/v1/operator/subscribers", summary="Import subscribers (operators)")
+    @app.post(
+        "/api/v1/operator/subscribers",
+        summary="Import subscribers (operators)",
+        openapi_extra=body_limit(settings.subscriber_import_max_bytes),
+    )
     async def import_subscribers(
         body: ImportBody, authorization: Annotated[str | None, Header()] = None
     ) -> JSONResponse:

@@ -24,6 +24,7 @@ from services.intake.settings import IntakeSettings
 from services.intake.submission import Unavailable
 from services.intake.validation import AddressInput, FieldError, PledgeInput, validate_pledge
 from shared.contracts.pledge import TableImportRef
+from shared.http_limits import body_limit
 
 COLUMNS = (
     "name",
@@ -109,6 +110,7 @@ def add_table_import_routes(app: FastAPI, settings: IntakeSettings, secret: byte
         "/api/v1/imports/table",
         response_model=ImportReport,
         summary="Import typed-in paper sign-up sheets (operators)",
+        openapi_extra=body_limit(settings.table_import_max_bytes),
         responses={
             401: {"description": "Operator token missing or wrong"},
             422: {"description": "Not a usable CSV"},

@@ -1,0 +1,114 @@
+"""Request body limits per route, for every Samleng web service.
+
+Public routes take small bodies (`default`); a route that needs more declares it where it is
+defined, in its OpenAPI extension, so the limit is also shown in /docs:
+
+    @app.post("/api/v1/operator/subscribers", openapi_extra=body_limit(8 * MIB))
+
+`BodyLimit` answers 413 before the handler runs when a body is larger than its route's limit,
+whether announced by Content-Length or streamed, and says the limit:
+
+    {"detail": [{"field": "body", "code": "too_large", "limit_bytes": 65536,
+                 "message": "This request's body may be at most 64 KiB (65536 bytes)."}]}
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from starlette.routing import BaseRoute, Match
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+KIB = 1024
+MIB = 1024 * KIB
+LIMIT_KEY = "x-body-limit-bytes"
+
+
+def body_limit(limit_bytes: int) -> dict[str, Any]:
+    """The `openapi_extra` of a route whose bodies may be up to `limit_bytes`."""
+    return {LIMIT_KEY: limit_bytes}
+
+
+def human_size(size: int) -> str:
+    for unit, factor in (("MiB", MIB), ("KiB", KIB)):
+        if size >= factor:
+            value = size / factor
+            return f"{value:.0f} {unit}" if value == int(value) else f"{value:.1f} {unit}"
+    return f"{size} bytes"
+
+
+def route_limits(routes: Callable[[], Iterable[BaseRoute]], default: int) -> Callable[[Scope], int]:
+    """The limit of the route a request goes to: its declared one, else `default`."""
+
+    def limit(scope: Scope) -> int:
+        for route in routes():
+            match, _ = route.matches(scope)
+            if match is Match.FULL:
+                declared = (getattr(route, "openapi_extra", None) or {}).get(LIMIT_KEY)
+                return int(declared) if declared else default
+        return default
+
+    return limit
+
+
+class BodyLimit:
+    """413 for bodies over their route's limit, whether announced by Content-Length or streamed."""
+
+    def __init__(self, app: ASGIApp, limit: Callable[[Scope], int]) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = self.limit(scope)
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            await too_large(send, limit)
+            return
+        seen = 0
+        started = False
+
+        async def counting_receive() -> Message:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > limit:
+                raise _BodyTooLarge
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, counting_receive, tracking_send)
+        except _BodyTooLarge:
+            if not started:
+                await too_large(send, limit)
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+async def too_large(send: Send, limit: int) -> None:
+    problem = {
+        "field": "body",
+        "code": "too_large",
+        "limit_bytes": limit,
+        "message": f"This request's body may be at most {human_size(limit)} ({limit} bytes).",
+    }
+    body = json.dumps({"detail": [problem]}).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 413,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
