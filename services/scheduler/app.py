@@ -64,7 +64,7 @@ from shared.contracts.session import (
 )
 from shared.messaging.consumer import MessageContext
 from shared.messaging.errors import RetryableError
-from shared.messaging.topology import ConsumerGroup, declare_exchange
+from shared.messaging.topology import ConsumerGroup, declare_exchange, declare_group
 from shared.service import Resources, Router
 from shared.settings import ServiceSettings
 from shared.storage import Document
@@ -263,8 +263,10 @@ async def on_plan_published(event: PlanOfActionPublished, ctx: MessageContext[De
 async def declare_consumers(resources: Resources, settings: SchedulerSettings) -> None:
     """Every reminder also goes to our sent journal (journal.py), so the broker no longer tells us
     when nobody consumes reminder.due.v1: its consumers' queues must exist before we publish.
-    An existing queue is only bound (its arguments are its owner's); a missing one is declared as
-    its consumer group would declare it."""
+    Each is declared as its consumer group declares it (the same arguments, so declaring an
+    existing one changes nothing and a missing one is made); only if its owner declared it with
+    other arguments is the existing queue just bound. (Not a passive probe first: the broker logs
+    every probe of a missing queue as an error, which on a normal start is no error at all.)"""
     key = ReminderDue.event_type()
     channel = await resources.connection.channel()
     try:
@@ -279,10 +281,11 @@ async def declare_consumers(resources: Resources, settings: SchedulerSettings) -
             )
             probe = await resources.connection.channel()
             try:
+                await declare_group(probe, group)
+            except aiormq.exceptions.ChannelPreconditionFailed:
+                probe = await resources.connection.channel()
                 queue = await probe.declare_queue(group.queue, passive=True)
                 await queue.bind(exchange, key)
-            except aiormq.exceptions.ChannelNotFoundEntity:
-                await resources.publisher.declare(group)
             finally:
                 if not probe.is_closed:
                     await probe.close()

@@ -4,6 +4,7 @@ kept for the next run."""
 
 from __future__ import annotations
 
+import re
 import smtplib
 import time
 from email.message import EmailMessage
@@ -38,6 +39,23 @@ def test_every_part_is_healthy_within_60_seconds_and_every_url_is_printed(stack:
     )
     assert overview.status_code == 200
     assert overview.json()["rabbitmq_version"].startswith("3.")
+
+
+ERROR_LINE = re.compile(r"\[(error|critical)\s*\]|\"level\": ?\"(error|critical)\"|Traceback \(most recent call last\)", re.I)
+
+
+def test_a_normal_start_logs_no_error_and_says_once_what_each_process_waits_for(stack: RunningStack) -> None:
+    """A newcomer must tell a healthy start from a broken one: while the broker and the database
+    boot, services wait at info level (one line per dependency), and `[error]` means an error."""
+    lines = stack.log()[: stack.log().index("Samleng is up")].splitlines()
+    errors = [line for line in lines if ERROR_LINE.search(line)]
+    assert not errors, f"{len(errors)} error lines on a normal start, e.g.:\n" + "\n".join(errors[:15])
+    waiting = [line for line in lines if "waiting for" in line]
+    per_process: dict[str, int] = {}
+    for line in waiting:
+        process = line.split("|", 1)[0].strip()
+        per_process[process] = per_process.get(process, 0) + 1
+    assert all(count <= 2 for count in per_process.values()), per_process
 
 
 def _send_mail(port: int, subject: str, body: str) -> None:
