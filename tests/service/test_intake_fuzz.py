@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from typing import Any
 
 import httpx
@@ -45,15 +46,22 @@ pledge_like = st.fixed_dictionaries(
 )
 
 
+# What HTTP lets a client send as a header value (RFC 9110 field-value, no obs-text): the HTTP
+# client refuses anything else itself (e.g. a lone space), which would crash the test, not the
+# server. Values outside it are simply not sent.
+SENDABLE_HEADER_VALUE = re.compile(r"([\x21-\x7e]([\x20-\x7e\t]*[\x21-\x7e])?)?")
+
+
 async def test_no_input_makes_the_api_answer_5xx(intake: str) -> None:
     seen: list[int] = []
 
-    @settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+    # derandomized: the same 150 inputs in every run, so CI's verdict does not depend on a draw
+    @settings(max_examples=150, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
     @given(body=pledge_like | json_values, raw=st.booleans(), idem=st.none() | st.text(max_size=40))
     def check(body: Any, raw: bool, idem: str | None) -> None:
         content = json.dumps(body, ensure_ascii=False).encode() if not raw else str(body).encode()
         headers = {"content-type": "application/json"}
-        if idem is not None and idem.isprintable() and idem.isascii():
+        if idem is not None and SENDABLE_HEADER_VALUE.fullmatch(idem):
             headers["Idempotency-Key"] = idem
         response = httpx.post(
             f"{intake}/api/v1/pledges?lang=km", content=content, headers=headers, timeout=10
