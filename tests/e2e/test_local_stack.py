@@ -41,7 +41,9 @@ def test_every_part_is_healthy_within_60_seconds_and_every_url_is_printed(stack:
     assert overview.json()["rabbitmq_version"].startswith("3.")
 
 
-ERROR_LINE = re.compile(r"\[(error|critical)\s*\]|\"level\": ?\"(error|critical)\"|Traceback \(most recent call last\)", re.I)
+ERROR_LINE = re.compile(
+    r"\[(error|critical)\s*\]|\"level\": ?\"(error|critical)\"|Traceback \(most recent call last\)", re.I
+)
 
 
 def test_a_normal_start_logs_no_error_and_says_once_what_each_process_waits_for(stack: RunningStack) -> None:
