@@ -27,6 +27,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from shared.tracing import configure_tracing, shutdown_tracing
+
 ReadinessCheck = Callable[[], Awaitable[dict[str, bool]]]
 
 
@@ -112,8 +114,13 @@ def register(registry_dir: str, service: str, url: str, public: bool = False) ->
 
 
 def run_asgi(app: Any, service: str, host: str, port: int, registry_dir: str | None = None) -> None:
-    """Serve an HTTP service until SIGTERM/SIGINT, announcing its URL for `make run` if asked."""
-    asyncio.run(_serve_asgi(app, service, host, port, registry_dir))
+    """Serve an HTTP service until SIGTERM/SIGINT, announcing its URL for `make run` if asked;
+    its traces are exported while it runs and flushed when it stops (shared/tracing.py)."""
+    configure_tracing(service)
+    try:
+        asyncio.run(_serve_asgi(app, service, host, port, registry_dir))
+    finally:
+        shutdown_tracing()
 
 
 async def _serve_asgi(app: Any, service: str, host: str, port: int, registry_dir: str | None) -> None:

@@ -4,7 +4,8 @@ A service module declares a `Router` (its name = consumer group, what it handles
 publishes) with plain handler functions, and a `bootstrap` that builds the handlers'
 dependencies from real resources. `run_service()` owns the rest: logging, the broker connection
 (waiting for the broker at start, reconnecting after), the Mongo client, the topology, the
-consumer, health/readiness/metrics, and a graceful stop on SIGTERM/SIGINT:
+consumer, health/readiness/metrics, tracing (shared/tracing.py) and a graceful stop on
+SIGTERM/SIGINT:
 
     # services/example/__main__.py
     router = Router("example")
@@ -46,7 +47,8 @@ from shared.messaging.publisher import Publisher
 from shared.messaging.topology import ConsumerGroup
 from shared.observability import configure_logging
 from shared.settings import ServiceSettings
-from shared.storage import Document, create_client, database, ping
+from shared.storage import Document, create_client, database, ping, wait_for_database
+from shared.tracing import configure_tracing, shutdown_tracing
 
 DepsT = TypeVar("DepsT")
 STARTUP_TIMEOUT_SECONDS = 60.0
@@ -169,6 +171,7 @@ class Service(Generic[DepsT]):
         db = None
         if self._uses_mongo:
             self._mongo = create_client(settings)
+            await wait_for_database(self._mongo)
             db = database(self._mongo, settings)
         deps = self._deps = await self._bootstrap(
             Resources(settings=settings, publisher=self._publisher, db=db, connection=self._connection)
@@ -234,4 +237,8 @@ def run_service(
     router: Router, settings: ServiceSettings, bootstrap: Bootstrap[Any], *, uses_mongo: bool = True
 ) -> None:
     configure_logging(router.name, settings.log_level, settings.log_format)
-    asyncio.run(Service(router, settings, bootstrap, uses_mongo=uses_mongo).run_until_signalled())
+    configure_tracing(router.name)
+    try:
+        asyncio.run(Service(router, settings, bootstrap, uses_mongo=uses_mongo).run_until_signalled())
+    finally:
+        shutdown_tracing()  # flushes the spans still waiting for export

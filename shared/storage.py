@@ -6,18 +6,23 @@ be lost (pledges, deliveries) is written through `durable()`: journaled, majorit
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import structlog
 from bson import Binary, Int64, ObjectId
 from pymongo import ASCENDING, AsyncMongoClient, WriteConcern
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from shared.settings import ServiceSettings
+
+log = structlog.stdlib.get_logger("samleng.storage")
 
 Document = dict[str, Any]
 
@@ -56,6 +61,31 @@ async def insert_once(collection: AsyncCollection[Document], document: Document)
 
 async def ping(client: AsyncMongoClient[Document]) -> None:
     await client.admin.command("ping")
+
+
+DATABASE_WAIT_REPORT_SECONDS = 30.0
+
+
+async def wait_for_database(client: AsyncMongoClient[Document], timeout: float = 120.0) -> None:
+    """Wait until the database answers, so that services may start before it (as `make run`,
+    compose and Kubernetes do). Waiting is said once at info level (and again every 30 s); after
+    `timeout` seconds the last error is raised and the process exits for its supervisor."""
+    started = time.monotonic()
+    said_at: float | None = None
+    while True:
+        try:
+            await client.admin.command("ping")
+            return
+        except PyMongoError as error:
+            now = time.monotonic()
+            if now - started >= timeout:
+                raise ConnectionError(
+                    f"database not reachable after {timeout:.0f}s: {type(error).__name__}"
+                ) from error
+            if said_at is None or now - said_at >= DATABASE_WAIT_REPORT_SECONDS:
+                log.info("waiting for database", waited_s=round(now - started), error=type(error).__name__)
+                said_at = now
+        await asyncio.sleep(1.0)
 
 
 GRIDFS_CHUNK_BYTES = 255 * 1024  # the GridFS default, as pymongo writes it

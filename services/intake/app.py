@@ -58,6 +58,7 @@ from shared.contracts.session import (
 )
 from shared.health import health_routes
 from shared.http_limits import BodyLimit, route_limits
+from shared.http_telemetry import install_http_telemetry
 from shared.observability import get_logger
 from shared.service import Router
 
@@ -149,6 +150,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.add_middleware(BodyLimit, limit=route_limits(lambda: app.routes, settings.max_body_bytes))
+    install_http_telemetry(app, "intake")
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
 
     async def readiness() -> dict[str, bool]:

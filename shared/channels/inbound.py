@@ -14,6 +14,8 @@ through the `Inbound` helper the adapter gets:
     linked(kind, address, pledge_id)     -> contact.linked.v1
 
 Run one inbound process per channel (or several behind a load balancer: they keep no state).
+Its requests are counted and traced like every web app's (shared/http_telemetry.py): a status
+a provider reports starts its own trace, under the webhook's route template.
 """
 
 from __future__ import annotations
@@ -35,10 +37,11 @@ from shared.contracts import utcnow
 from shared.contracts.delivery import AddressKind, DeliveryState, DeliveryStatus, DeliveryStatusData
 from shared.contracts.inbound import ContactLinked, ContactLinkedData, InboundMessage, InboundMessageData
 from shared.health import health_routes, run_asgi
+from shared.http_telemetry import install_http_telemetry
 from shared.messaging.connection import close, connect
 from shared.messaging.publisher import Publisher
 from shared.observability import configure_logging
-from shared.storage import Document, create_client, database, ping
+from shared.storage import Document, create_client, database, ping, wait_for_database
 
 INBOUND_NAMESPACE = uuid.UUID("7d3e9f1a-2b4c-4d5e-8f6a-9b0c1d2e3f4a")
 POLL_INTERVAL_SECONDS = 1.0
@@ -147,6 +150,7 @@ def create_inbound_app(adapter_cls: type[ChannelAdapter], settings: ChannelSetti
             state["connection"], settings.amqp_exchange, settings.publish_timeout_seconds
         )
         state["mongo"] = mongo = create_client(settings)
+        await wait_for_database(mongo)
         sends = database(mongo, settings)[f"sends_{name}"]
         await sends.create_index([("provider_message_id", ASCENDING)])
         adapter = adapter_cls(settings)
@@ -165,6 +169,7 @@ def create_inbound_app(adapter_cls: type[ChannelAdapter], settings: ChannelSetti
         await mongo.close()
 
     app = FastAPI(title=f"Samleng {name} inbound", lifespan=lifespan)
+    install_http_telemetry(app, f"{name}-inbound")
     for route in health_routes(f"{name}-inbound", readiness):
         app.router.routes.append(route)
     return app

@@ -13,7 +13,8 @@ queues, and a backlog of certificates never delays an alert. For each delivery r
    holds (lease alive) waits in a retry tier; one whose worker died mid-send (lease expired) or
    whose last try ended `unknown` is RECONCILED first (see below).
 2. Asks the circuit breaker and the rate limiter, loads the attachments the adapter declares
-   (GridFS), and calls `adapter.send()`. A worker stopped (SIGTERM, after its grace period)
+   (GridFS), and calls `adapter.send()` (in a CLIENT span `<channel> send`, the child of the
+   request's CONSUMER span: shared/tracing.py). A worker stopped (SIGTERM, after its grace period)
    before calling the provider releases its claim, so the redelivered request is sent at once
    by another worker instead of waiting out the lease.
 3. Maps the outcome (adapter.py draws the error tree):
@@ -48,13 +49,16 @@ from typing import Any, NoReturn
 from bson import ObjectId
 from gridfs import AsyncGridFSBucket
 from gridfs.errors import NoFile
+from opentelemetry.trace import SpanKind
 from prometheus_client import Counter, Gauge, Histogram
 from pymongo.asynchronous.collection import AsyncCollection
 
+from shared import tracing
 from shared.channels.adapter import (
     Attachment,
     AttachmentKind,
     ChannelAdapter,
+    DeliveryError,
     OutboundMessage,
     OutcomeUnknown,
     PermanentDeliveryError,
@@ -100,6 +104,15 @@ WAITING_FOR_SLOT = Gauge(
     "Requests in this process waiting for a send slot, by priority band.",
     ["channel", "band"],
 )
+
+
+def provider_outcome(error: DeliveryError) -> str:
+    """A provider call's failure as its send span records it (adapter.py's error tree)."""
+    if isinstance(error, PermanentDeliveryError):
+        return "failed_permanent"
+    if isinstance(error, OutcomeUnknown):
+        return "unknown"
+    return "retry"
 
 
 def status_event_id(delivery_id: str, state: str, attempt: int) -> uuid.UUID:
@@ -227,7 +240,7 @@ class ChannelRunner:
             raise
         started = time.perf_counter()
         try:
-            result = await self.adapter.send(message)
+            result = await self._call_provider(message)
         except PermanentDeliveryError as error:
             self.breaker.neutral()
             await self._failed(event, ctx, error.reason, str(error))
@@ -252,6 +265,26 @@ class ChannelRunner:
         self.breaker.success()
         self._breaker_open.set(0)
         await self._sent(event, ctx, result)
+
+    async def _call_provider(self, message: OutboundMessage) -> SendResult:
+        """`adapter.send()` inside a CLIENT span `<channel> send`: channel, delivery id, outcome,
+        and for a failure its reason and error type; never the address or the text."""
+        with tracing.span(
+            f"{self.channel} send",
+            SpanKind.CLIENT,
+            {"samleng.channel": self.channel, "samleng.delivery.id": message.delivery.delivery_id},
+        ) as span:
+            try:
+                result = await self.adapter.send(message)
+            except DeliveryError as error:
+                span.set_attribute(tracing.OUTCOME, provider_outcome(error))
+                span.set_attribute("samleng.reason", error.reason)
+                raise
+            except Exception:
+                span.set_attribute(tracing.OUTCOME, "error")
+                raise
+            span.set_attribute(tracing.OUTCOME, result.state)
+            return result
 
     async def _reconciled(self, event: DeliveryRequested, ctx: MessageContext[Any]) -> bool:
         """True if reconciliation settled the delivery; False if it may be sent (again)."""

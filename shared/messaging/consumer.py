@@ -14,6 +14,10 @@ number, and maps the outcome (see errors.py):
 A copy is acked only after the broker confirmed the copy, so a crash in between can duplicate a
 message but never lose one; handlers are idempotent (unique keys). A consumer killed mid-message
 leaves it unacked: the broker redelivers it, and after `delivery_limit` such crashes dead-letters it.
+
+Each message is handled inside a CONSUMER span `<type> process` whose parent is the publisher's
+span (the `traceparent` header; retry and dead-letter copies keep it), so what a handler publishes
+joins the same trace (shared/tracing.py). Its log lines carry the `trace_id`.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ import structlog
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractQueue
 from pydantic import ValidationError
 
+from shared import tracing
 from shared.contracts import Event
 from shared.messaging.errors import HandlerError, PermanentError, PublishFailed, RetryableError
 from shared.messaging.publisher import Publisher
@@ -96,12 +101,14 @@ class MessageContext(Generic[DepsT]):
 
 
 def _bind_message(log: Any, message: AbstractIncomingMessage, attempt: int) -> Any:
-    return log.bind(
+    log = log.bind(
         event_type=message.type or message.routing_key,
         event_id=message.message_id,
         correlation_id=message.correlation_id,
         attempt=attempt,
     )
+    trace_id = tracing.trace_id()
+    return log.bind(trace_id=trace_id) if trace_id else log
 
 
 Handler = Callable[[Any, MessageContext[Any]], Awaitable[None]]
@@ -197,8 +204,20 @@ class Consumer(Generic[DepsT]):
                 self._in_flight.discard(task)
 
     async def _process(self, message: AbstractIncomingMessage) -> None:
+        """Handle one message inside its CONSUMER span, the child of the span that published it."""
         event_type = message.type or message.routing_key or ""
         attempt = attempt_of(message)
+        with tracing.processing(
+            event_type,
+            message.headers,
+            message_id=message.message_id,
+            queue=self.group.queue,
+            group=self.group.name,
+            attempt=attempt,
+        ):
+            await self._handle(message, event_type, attempt)
+
+    async def _handle(self, message: AbstractIncomingMessage, event_type: str, attempt: int) -> None:
         subscription = self._subscriptions.get(event_type)
         if subscription is None:
             log = _bind_message(self._log, message, attempt)
@@ -239,6 +258,7 @@ class Consumer(Generic[DepsT]):
         else:
             await message.ack()
             metrics.acked.inc()
+            tracing.mark_outcome("ack")
         finally:
             metrics.seconds.observe(time.perf_counter() - started)
 
@@ -264,6 +284,7 @@ class Consumer(Generic[DepsT]):
         await self._publisher.send_to_queue(tier, copy)
         await message.ack()
         MESSAGES_CONSUMED.labels(self.group.queue, message.type or "", "retry").inc()
+        tracing.mark_outcome("retry", error)
         log.warning("retry scheduled", retry_queue=tier, error=_short(error), next_attempt=attempt + 1)
 
     async def _dead_letter(
@@ -281,6 +302,7 @@ class Consumer(Generic[DepsT]):
         await self._publisher.send_to_queue(self.group.dead_letter_queue, copy)
         await message.ack()
         MESSAGES_CONSUMED.labels(self.group.queue, message.type or "", "dead_letter").inc()
+        tracing.mark_outcome("dead_letter", reason)
         log.error("dead-lettered", reason=reason, detail=detail[:300])
 
 
@@ -289,7 +311,8 @@ def _short(error: Exception) -> str:
 
 
 def copy_message(message: AbstractIncomingMessage, headers: dict[str, Any]) -> aio_pika.Message:
-
+    """A copy for a retry tier or the dead-letter queue: body, properties and headers (the trace
+    context among them, so a retried attempt stays in its trace) plus `headers`."""
     merged = {k: v for k, v in (message.headers or {}).items() if k != "x-death"}
     merged.update(headers)
     if "x-death" in (message.headers or {}):

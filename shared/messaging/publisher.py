@@ -17,6 +17,7 @@ import aio_pika
 import aiormq
 from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractMessage
 
+from shared import tracing
 from shared.contracts import Event
 from shared.messaging.errors import BrokerUnavailable, UnroutableMessage
 from shared.messaging.topology import ConsumerGroup, declare_exchange, declare_group
@@ -33,7 +34,10 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
 
 
 def to_message(event: Event[Any], headers: dict[str, Any] | None = None) -> aio_pika.Message:
+    """The event as a persistent AMQP message, with the current trace context in its headers
+    (`traceparent`/`tracestate` only; see shared/tracing.py)."""
     all_headers: dict[str, Any] = dict(headers or {})
+    all_headers.update(tracing.trace_headers())
     if event.causation_id is not None:
         all_headers["x-causation-id"] = str(event.causation_id)
     return aio_pika.Message(
@@ -67,7 +71,9 @@ class Publisher:
     async def publish(self, event: Event[Any], headers: dict[str, Any] | None = None) -> None:
         """`headers` go with the message; a `BCC` list of routing keys also delivers it to the
         queues bound to those keys, in the same publish, without showing them to consumers."""
-        await self._send(self._exchange, to_message(event, headers), event.routing_key())
+        routing_key = event.routing_key()
+        with tracing.publishing(routing_key, str(event.event_id)):
+            await self._send(self._exchange, to_message(event, headers), routing_key)
         MESSAGES_PUBLISHED.labels(event.type).inc()
 
     async def publish_many(self, events: Iterable[Event[Any]]) -> None:
@@ -78,7 +84,8 @@ class Publisher:
                 raise result
 
     async def send_to_queue(self, queue: str, message: AbstractMessage) -> None:
-        """Put a message straight into one queue (retry tiers, dead letters, replays)."""
+        """Put a message straight into one queue (retry tiers, dead letters, replays); its headers,
+        the trace context among them, go with it unchanged."""
         await self._send(self._channel.default_exchange, message, queue)
 
     async def _send(self, exchange: AbstractExchange, message: AbstractMessage, routing_key: str) -> None:
