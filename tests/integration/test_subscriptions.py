@@ -208,7 +208,8 @@ async def test_the_api_and_the_operator_import_validate_each_field(
         assert body["results"][1]["errors"][0]["field"] == "consent_record"
     member = await wait_for(lambda: db.members.find_one({"phone": "+85512345678"}))
     assert member["alerts_opt_in"] is True and member["channels"] == ["signal"]
-    consent = await db.consents.find_one({"member_id": member["_id"]})
+    # the member is written before its consent record: wait for the consent, don't race it
+    consent = await wait_for(lambda: db.consents.find_one({"member_id": member["_id"]}))
     assert consent["source"] == "operator-import" and consent["text_version"] == "paper-2026-10"
     assert await db.members.count_documents({"phone": "+85512345679"}) == 0
 
