@@ -11,6 +11,10 @@ number, and maps the outcome (see errors.py):
     OutcomeUnknownError        -> dead-letter queue, reason `outcome-unknown` (reconcile, never resend)
     invalid body / unknown type-> dead-letter queue, reason `invalid-payload` / `unknown-type`
 
+The `x-samleng-error` header and the log lines describe a failure by the exception's type and
+safe fields (shared.observability.describe_error): never its text, which may echo personal data.
+Each dead letter expires after RETENTION_DEAD_LETTER_DAYS (a per-message TTL; shared/retention.py).
+
 A copy is acked only after the broker confirmed the copy, so a crash in between can duplicate a
 message but never lose one; handlers are idempotent (unique keys). A consumer killed mid-message
 leaves it unacked: the broker redelivers it, and after `delivery_limit` such crashes dead-letters it.
@@ -40,7 +44,15 @@ from shared.contracts import Event
 from shared.messaging.errors import HandlerError, PermanentError, PublishFailed, RetryableError
 from shared.messaging.publisher import Publisher
 from shared.messaging.topology import ConsumerGroup, declare_group
-from shared.observability import HANDLER_SECONDS, IN_FLIGHT, MESSAGES_CONSUMED
+from shared.observability import (
+    HANDLER_SECONDS,
+    IN_FLIGHT,
+    MESSAGES_CONSUMED,
+    describe_error,
+    describe_validation_error,
+    scrub_text,
+)
+from shared.retention import RetentionSettings
 
 ATTEMPT_HEADER = "x-samleng-attempt"
 REASON_HEADER = "x-samleng-reason"
@@ -140,14 +152,6 @@ def attempt_of(message: AbstractIncomingMessage) -> int:
         return 1
 
 
-def describe_validation_error(error: ValidationError) -> str:
-    """Field paths and messages only: the offending values may be personal data."""
-    return "; ".join(
-        f"{'.'.join(str(p) for p in e['loc']) or '<body>'}: {e['msg']}"
-        for e in error.errors(include_input=False, include_url=False)
-    )
-
-
 class Consumer(Generic[DepsT]):
     def __init__(
         self,
@@ -155,8 +159,11 @@ class Consumer(Generic[DepsT]):
         subscriptions: Mapping[str, Subscription],
         deps: DepsT,
         publisher: Publisher,
+        *,
+        dead_letter_ttl_ms: int | None = None,
     ) -> None:
         self.group = group
+        self._dead_letter_ttl_ms = dead_letter_ttl_ms or RetentionSettings().dead_letter_ttl_ms
         self._subscriptions = dict(subscriptions)
         self._deps = deps
         self._publisher = publisher
@@ -183,7 +190,7 @@ class Consumer(Generic[DepsT]):
             try:
                 await self._queue.cancel(self._consumer_tag)
             except Exception as error:  # the channel may already be gone; the broker requeues
-                self._log.warning("cancel failed", error=repr(error))
+                self._log.warning("cancel failed", error=describe_error(error))
         self._consumer_tag = None
         if self._in_flight:
             self._log.info("draining in-flight messages", count=len(self._in_flight))
@@ -243,11 +250,11 @@ class Consumer(Generic[DepsT]):
         try:
             await subscription.handler(event, ctx)
         except PermanentError as error:
-            await self._dead_letter(message, error.reason, str(error), ctx.log)
+            await self._dead_letter(message, error.reason, scrub_text(str(error)), ctx.log)
         except RetryableError as error:
             await self._retry_or_dead_letter(message, attempt, error, ctx.log)
         except HandlerError as error:
-            await self._dead_letter(message, error.reason, str(error), ctx.log)
+            await self._dead_letter(message, error.reason, scrub_text(str(error)), ctx.log)
         except PublishFailed as error:  # e.g. no consumer bound yet for what we publish: no traceback
             await self._retry_or_dead_letter(message, attempt, error, ctx.log)
         except asyncio.CancelledError:
@@ -277,7 +284,7 @@ class Consumer(Generic[DepsT]):
         self, message: AbstractIncomingMessage, attempt: int, error: Exception, log: Any
     ) -> None:
         if attempt >= self.group.max_attempts:
-            await self._dead_letter(message, "retries-exhausted", f"{type(error).__name__}: {error}", log)
+            await self._dead_letter(message, "retries-exhausted", describe_error(error), log)
             return
         tier = self.group.retry_queue(attempt)
         copy = copy_message(message, {ATTEMPT_HEADER: attempt + 1, ERROR_HEADER: _short(error)})
@@ -299,6 +306,7 @@ class Consumer(Generic[DepsT]):
                 QUEUE_HEADER: self.group.queue,
             },
         )
+        copy.expiration = self._dead_letter_ttl_ms / 1000
         await self._publisher.send_to_queue(self.group.dead_letter_queue, copy)
         await message.ack()
         MESSAGES_CONSUMED.labels(self.group.queue, message.type or "", "dead_letter").inc()
@@ -307,7 +315,8 @@ class Consumer(Generic[DepsT]):
 
 
 def _short(error: Exception) -> str:
-    return f"{type(error).__name__}: {error}"[:500]
+    """What a retry copy's header and the log say about the failure: never the exception's text."""
+    return describe_error(error)[:500]
 
 
 def copy_message(message: AbstractIncomingMessage, headers: dict[str, Any]) -> aio_pika.Message:

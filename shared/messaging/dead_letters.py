@@ -4,6 +4,10 @@ Dead letters stay in `<work queue>.dlq` until an operator acts. Listing peeks wi
 (messages are fetched unacknowledged and returned when the channel closes). Replay puts the
 chosen messages back on their work queue with the attempt counter reset; drop discards them.
 Both act only on the ids given, or on all with `everything=True`.
+
+A listing shows what failed and why (type, reason, attempts, the error's type and field paths),
+never a personal value: the error header holds no exception text (shared.observability), and
+what an older header may still hold is scrubbed again here. The bodies are never shown.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from shared.messaging.consumer import (
     copy_message,
 )
 from shared.messaging.publisher import Publisher
+from shared.observability import scrub_text
 
 REPLAYED_AT_HEADER = "x-samleng-replayed-at"
 
@@ -62,7 +67,7 @@ def describe(message: AbstractIncomingMessage) -> DeadLetter:
         type=message.type,
         correlation_id=message.correlation_id,
         reason=reason or "unknown",
-        error=str(headers.get(ERROR_HEADER) or ""),
+        error=scrub_text(str(headers.get(ERROR_HEADER) or "")),
         attempts=int(headers.get(ATTEMPT_HEADER, 1)),  # type: ignore[arg-type]
         failed_at=str(headers[FAILED_AT_HEADER]) if FAILED_AT_HEADER in headers else None,
         size=len(message.body),
