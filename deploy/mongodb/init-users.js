@@ -22,6 +22,7 @@ const ACCESS = {
       "inbound_messages",
       "members",
       "official_actions",
+      "pending_changes",
       "pledges",
       "registrations",
       "sessions",
@@ -35,6 +36,7 @@ const ACCESS = {
       "inbound_messages",
       "member_keys",
       "members",
+      "pending_changes",
       "pledges",
       "signatures",
       "subscriptions"

@@ -4,8 +4,11 @@ Consumes `pledge.recorded.v1` and `certificate.reissue_requested.v1`; publishes
 `certificate.issued.v1`. Owns `certificates`,
 `certificate_counters` and the GridFS bucket `certificate_files`.
 
-Numbers (`KCAP-<year>-<seq>`) come from an atomic per-year counter and a unique index, so any
-number of renderer processes never hand out one twice. A certificate is stored under
+Numbers (`KCAP-<year>-<seq>-<check>`, e.g. `KCAP-2026-000123-7QK4`) keep a readable serial from an
+atomic per-year counter and add a random check part (4 characters of an alphabet without 0/O,
+1/I: 20 bits), so knowing one number does not tell anyone the next: numbers cannot be listed. A
+unique index means any number of renderer processes never hand out one twice. Numbers issued
+before the check part (`KCAP-<year>-<seq>`) stay valid. A certificate is stored under
 `<pledge_id>:r<revision>`; a redelivered `pledge.recorded` finds it and republishes the same
 `certificate.issued` event (same event id) instead of rendering a second one. If two renderers race
 on the same pledge, the loser deletes its files; its number stays unused (numbers may have gaps).
@@ -15,7 +18,9 @@ from __future__ import annotations
 
 import asyncio
 import os
+import secrets
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -39,6 +44,8 @@ router.publishing(CertificateIssued)
 
 ISSUED_NAMESPACE = uuid.UUID("0b7d8a52-93f4-4c52-8f0e-2f3a9d3c6b71")
 PREFIX = "KCAP"
+CHECK_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"  # 32 symbols: 5 bits each, no 0/O or 1/I
+CHECK_LENGTH = 4
 
 
 class CertificateSettings(ServiceSettings):
@@ -69,13 +76,21 @@ def issued_event_id(number: str) -> uuid.UUID:
     return uuid.uuid5(ISSUED_NAMESPACE, number)
 
 
+def check_part(choose: Callable[[str], str] = secrets.choice) -> str:
+    return "".join(choose(CHECK_ALPHABET) for _ in range(CHECK_LENGTH))
+
+
+def format_number(year: int, serial: int, check: str) -> str:
+    return f"{PREFIX}-{year}-{serial:06d}-{check}"
+
+
 async def next_number(counters: AsyncCollection[Document], year: int) -> str:
     key = f"{PREFIX}-{year}"
     doc = await counters.find_one_and_update(
         {"_id": key}, {"$inc": {"seq": 1}}, upsert=True, return_document=ReturnDocument.AFTER
     )
     assert doc is not None
-    return f"{key}-{int(doc['seq']):06d}"
+    return format_number(year, int(doc["seq"]), check_part())
 
 
 def issued_event(doc: Document, causation: uuid.UUID | None) -> CertificateIssued:

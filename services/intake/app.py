@@ -2,14 +2,17 @@
 
     GET  /                        the pledge form (English; ?lang=km for Khmer), works without JS
     POST /                        form submission -> 303 to /pledge/{id}, or the form with errors
-    GET  /pledge/{id}             confirmation and status page
+    GET  /pledge/{id}             confirmation and status page (never says whether a contact was known)
+    GET  /m/confirm/{token}, POST a member confirms that a pledge or subscription made with a contact
+                                  they hold was theirs (a button: mail scanners confirm nothing)
     POST /api/v1/pledges          JSON API for other web forms -> 202 {pledge_id, status_url}
-    GET  /api/v1/pledges/{id}     state: received / recorded / rejected (with reason)
+    GET  /api/v1/pledges/{id}     state: received / recorded / rejected (with reason), nothing more
     POST /api/v1/imports/table    operator (Bearer token): CSV of paper sign-up sheets
     GET  /docs                    OpenAPI
 
 Intake owns no collection. It publishes `pledge.submitted.v1` and answers status questions from
-pledge-intake's documented read model (the `pledges` collection), read-only.
+pledge-intake's documented read model (the `pledges` collection), read-only; a confirmation link
+is looked up in pledge-intake's `pending_changes` (token and state only).
 """
 
 from __future__ import annotations
@@ -32,19 +35,22 @@ from pydantic import BaseModel, Field, ValidationError
 
 from services.intake import ids
 from services.intake.alerts import add_alert_routes
-from services.intake.certificates import add_certificate_routes
+from services.intake.certificates import VERIFY_PER_MINUTE, add_certificate_routes
 from services.intake.deliveries import add_delivery_routes
-from services.intake.i18n import UI, Lang, countries, message, pick_language, ui
+from services.intake.i18n import Lang, countries, message, pick_language, ui
 from services.intake.sessions import add_session_routes
 from services.intake.settings import IntakeSettings
 from services.intake.submission import PledgeStatus, StatusReader, SubmissionGateway, Unavailable
 from services.intake.subscriptions import add_subscription_routes
 from services.intake.table_import import add_table_import_routes
 from services.intake.validation import AddressInput, FieldError, PledgeInput, validate_pledge
+from shared.contracts import utcnow
 from shared.contracts.alert import ActionReported, AlertPublished
 from shared.contracts.certificate import ReissueRequested
 from shared.contracts.member import (
     ConsentWithdrawn,
+    MemberChangeConfirmed,
+    MemberChangeConfirmedData,
     PreferencesChanged,
     SubscriptionConfirmed,
     SubscriptionRequested,
@@ -79,6 +85,7 @@ router.publishing(
     SubscriptionRequested,
     SubscriptionConfirmed,
     PreferencesChanged,
+    MemberChangeConfirmed,
     SessionPublished,
     RegistrationSubmitted,
     RegistrationCancelled,
@@ -112,9 +119,6 @@ class RateLimiter:
             return max(1, int(60 - (now - hits[0])) + 1)
         hits.append(now)
         return 0
-
-
-CHANNEL_KEYS = frozenset(key for key in UI if key.startswith("channel_"))
 
 
 def create_app(
@@ -274,9 +278,56 @@ def create_app(
             else None,
             other_lang="km" if language == "en" else "en",
             pledge_id=pledge_id,
-            channel_keys=CHANNEL_KEYS,
         )
         return HTMLResponse(html, status_code=200 if status else 404)
+
+    # ---- a member confirms a change made with a contact they hold --------------------------
+
+    async def pending_change(token: str) -> dict[str, Any] | None:
+        if not 20 <= len(token) <= 64:
+            return None
+        reader: StatusReader = app.state.status
+        found: dict[str, Any] | None = await reader.database().pending_changes.find_one(
+            {"token": token, "state": "pending"}, {"_id": 1}
+        )
+        return found
+
+    def change_page(language: Lang, state: str, token: str | None, status: int = 200) -> HTMLResponse:
+        html = templates.get_template("change.html").render(
+            lang=language,
+            t=lambda key, **kw: ui(key, language, **kw),
+            other_lang="km" if language == "en" else "en",
+            state=state,
+            token=token,
+        )
+        headers = {"X-Robots-Tag": "noindex", "Referrer-Policy": "no-referrer"}
+        return HTMLResponse(html, status_code=status, headers=headers)
+
+    @app.get("/m/confirm/{token}", response_class=HTMLResponse, include_in_schema=False)
+    async def change_confirm_page(request: Request, token: str, lang: str | None = None) -> HTMLResponse:
+        language = pick_language(
+            lang, request.cookies.get("samleng_lang"), request.headers.get("accept-language")
+        )
+        if await pending_change(token) is None:  # unknown and already used look the same
+            return change_page(language, "unknown", None)
+        return change_page(language, "ask", token)
+
+    @app.post("/m/confirm/{token}", response_class=HTMLResponse, include_in_schema=False)
+    async def change_confirm(request: Request, token: str, lang: str | None = None) -> HTMLResponse:
+        language = pick_language(
+            lang, request.cookies.get("samleng_lang"), request.headers.get("accept-language")
+        )
+        change = await pending_change(token)
+        if change is not None:
+            event = MemberChangeConfirmed(
+                correlation_id=change["_id"],
+                data=MemberChangeConfirmedData(change_id=change["_id"], at=utcnow()),
+            )
+            try:
+                await app.state.gateway.publish(event)
+            except Unavailable:
+                return change_page(language, "retry", token, 503)
+        return change_page(language, "done", None)
 
     # ---- JSON API --------------------------------------------------------------------------
 
@@ -359,7 +410,7 @@ def create_app(
         return await reader.status(pledge_id)
 
     add_table_import_routes(app, settings, secret)
-    add_certificate_routes(app, settings, templates)
+    add_certificate_routes(app, settings, templates, RateLimiter(VERIFY_PER_MINUTE))
     add_delivery_routes(app, settings, templates)
     add_alert_routes(app, settings, templates)
     add_subscription_routes(app, settings, templates)

@@ -3,13 +3,18 @@
 Reads certificate-renderer's documented read model (`certificates`: number, state, name,
 show_name_publicly, signed_on, replaced_by), read-only. Shows the least personal data that
 verifies a certificate: the full name only if the signer chose so at intake, otherwise initials.
+
+Numbers are `KCAP-<year>-<serial>-<check>`: the check part is random (4 characters of an
+unambiguous alphabet, 20 bits), so numbers cannot be listed by counting. A number with a wrong
+check part answers exactly like any string we do not know. Numbers issued before the check part
+(`KCAP-<year>-<serial>`) stay valid. Both routes are rate-limited per client address.
 """
 
 from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Protocol
 
 from fastapi import FastAPI, Header, Request
 from fastapi.responses import HTMLResponse, JSONResponse
@@ -24,7 +29,8 @@ from services.intake.validation import _Errors, clean_name
 from shared.contracts import utcnow
 from shared.contracts.certificate import ReissueRequested, ReissueRequestedData
 
-NUMBER = re.compile(r"^KCAP-\d{4}-\d{6}$")
+NUMBER = re.compile(r"^KCAP-\d{4}-\d{6,}(-[2-9A-HJ-NP-Z]{4})?$")
+VERIFY_PER_MINUTE = 30
 
 VERIFY_TEXT: dict[str, dict[Lang, str]] = {
     "title": {"en": "Certificate check", "km": "ការផ្ទៀងផ្ទាត់វិញ្ញាបនបត្រ"},
@@ -39,6 +45,10 @@ VERIFY_TEXT: dict[str, dict[Lang, str]] = {
     "number": {"en": "Certificate no.", "km": "លេខវិញ្ញាបនបត្រ"},
     "switch_language": {"en": "ភាសាខ្មែរ", "km": "English"},
 }
+
+
+class Limiter(Protocol):
+    def retry_after(self, client: str) -> int: ...
 
 
 class Verification(BaseModel):
@@ -69,11 +79,13 @@ class CertificateReader:
         self._status = status_reader
 
     async def find(self, number: str) -> dict[str, Any] | None:
+        number = number.strip().upper()
         if not NUMBER.match(number):
             return None
         doc: dict[str, Any] | None = await self._status.database().certificates.find_one(
             {"number": number},
             {
+                "number": 1,
                 "state": 1,
                 "name": 1,
                 "show_name_publicly": 1,
@@ -87,10 +99,10 @@ class CertificateReader:
     async def verify(self, number: str) -> Verification:
         doc = await self.find(number)
         if doc is None:
-            return Verification(number=number[:40], state="unknown")
+            return Verification(number="", state="unknown")
         signed: datetime = doc["signed_on"]
         return Verification(
-            number=number,
+            number=str(doc["number"]),
             state="valid" if doc["state"] == "valid" else "replaced",
             signer=public_signer(doc),
             signed_on=signed.date().isoformat(),
@@ -98,15 +110,25 @@ class CertificateReader:
         )
 
 
-def add_certificate_routes(app: FastAPI, settings: IntakeSettings, templates: Environment) -> None:
+def add_certificate_routes(
+    app: FastAPI, settings: IntakeSettings, templates: Environment, limiter: Limiter
+) -> None:
     def reader() -> CertificateReader:
         return CertificateReader(app.state.status)
+
+    def limited(request: Request) -> int:
+        return limiter.retry_after(request.client.host if request.client else "unknown")
 
     @app.get("/v/{number}", response_class=HTMLResponse, include_in_schema=False)
     async def verify_page(request: Request, number: str, lang: str | None = None) -> HTMLResponse:
         language = pick_language(
             lang, request.cookies.get("samleng_lang"), request.headers.get("accept-language")
         )
+        wait = limited(request)
+        if wait:
+            return HTMLResponse(
+                "Too many requests; retry later.", status_code=429, headers={"Retry-After": str(wait)}
+            )
         result = await reader().verify(number)
         html = templates.get_template("verify.html").render(
             lang=language,
@@ -118,8 +140,20 @@ def add_certificate_routes(app: FastAPI, settings: IntakeSettings, templates: En
             html, status_code=404 if result.state == "unknown" else 200, headers={"X-Robots-Tag": "noindex"}
         )
 
-    @app.get("/api/v1/certificates/{number}", response_model=Verification, summary="Verify a certificate")
-    async def verify_api(number: str) -> JSONResponse:
+    @app.get(
+        "/api/v1/certificates/{number}",
+        response_model=Verification,
+        summary="Verify a certificate",
+        responses={404: {"description": "Unknown number"}, 429: {"description": "Too many requests"}},
+    )
+    async def verify_api(request: Request, number: str) -> JSONResponse:
+        wait = limited(request)
+        if wait:
+            return JSONResponse(
+                {"detail": "too many requests; retry later"},
+                status_code=429,
+                headers={"Retry-After": str(wait)},
+            )
         result = await reader().verify(number)
         return JSONResponse(result.model_dump(), status_code=404 if result.state == "unknown" else 200)
 

@@ -183,8 +183,10 @@ UI: dict[str, dict[Lang, str]] = {
         "km": "យើងបានទទួលការសន្យារបស់អ្នក ហើយកំពុងកត់ត្រា។",
     },
     "state_recorded": {
-        "en": "Your pledge is recorded. Your certificate will follow on the channels you chose.",
-        "km": "ការសន្យារបស់អ្នកត្រូវបានកត់ត្រា។ វិញ្ញាបនបត្រនឹងផ្ញើតាមមធ្យោបាយដែលអ្នកបានជ្រើស។",
+        "en": "Your pledge is recorded. We write to the contact details you gave: your certificate, "
+        "or, if we already know them, a link to confirm that it was you.",
+        "km": "ការសន្យារបស់អ្នកត្រូវបានកត់ត្រា។ យើងនឹងសរសេរទៅកាន់ព័ត៌មានទំនាក់ទំនងដែលអ្នកបានផ្តល់៖ "
+        "វិញ្ញាបនបត្ររបស់អ្នក ឬ ប្រសិនបើយើងស្គាល់វារួចហើយ តំណមួយដើម្បីបញ្ជាក់ថាជាអ្នក។",
     },
     "state_rejected": {
         "en": "We could not record this pledge: {detail}",
@@ -200,7 +202,6 @@ UI: dict[str, dict[Lang, str]] = {
     },
     "messenger_link": {"en": "Open Messenger", "km": "បើក Messenger"},
     "not_found": {"en": "We do not know this pledge.", "km": "យើងមិនស្គាល់ការសន្យានេះទេ។"},
-    "certificate_number": {"en": "Your certificate number:", "km": "លេខវិញ្ញាបនបត្ររបស់អ្នក៖"},
     "deliveries": {"en": "Delivery of your certificate", "km": "ការផ្ញើវិញ្ញាបនបត្ររបស់អ្នក"},
     "delivery_waiting": {
         "en": "waiting for you to open our Messenger link",
@@ -215,6 +216,23 @@ UI: dict[str, dict[Lang, str]] = {
     "delivery_dead_lettered": {"en": "could not be delivered", "km": "មិនអាចផ្ញើបានទេ"},
     "delivery_skipped": {"en": "not possible", "km": "មិនអាចធ្វើបាន"},
     "delivery_fallback": {"en": "we are trying {channel} instead", "km": "យើងកំពុងសាកល្បង {channel} ជំនួសវិញ"},
+    "change_title": {"en": "Confirm it was you", "km": "បញ្ជាក់ថាជាអ្នក"},
+    "change_ask": {
+        "en": "Someone used a contact detail of yours with us. If it was you, confirm: we then update "
+        "your details with what was sent. If it was not you, close this page: nothing changes.",
+        "km": "មាននរណាម្នាក់បានប្រើព័ត៌មានទំនាក់ទំនងរបស់អ្នកជាមួយយើង។ ប្រសិនបើជាអ្នក សូមបញ្ជាក់៖ "
+        "បន្ទាប់មកយើងនឹងធ្វើបច្ចុប្បន្នភាពព័ត៌មានរបស់អ្នកតាមអ្វីដែលបានផ្ញើ។ ប្រសិនបើមិនមែនជាអ្នកទេ "
+        "សូមបិទទំព័រនេះ៖ គ្មានអ្វីផ្លាស់ប្តូរទេ។",
+    },
+    "change_button": {"en": "Yes, it was me", "km": "បាទ/ចាស ជាខ្ញុំ"},
+    "change_done": {
+        "en": "Thank you. If this link was still valid, your details are being updated now.",
+        "km": "សូមអរគុណ។ ប្រសិនបើតំណនេះនៅមានសុពលភាព ព័ត៌មានរបស់អ្នកកំពុងត្រូវបានធ្វើបច្ចុប្បន្នភាព។",
+    },
+    "change_unknown": {
+        "en": "This link is not valid, or was already used.",
+        "km": "តំណនេះមិនមានសុពលភាព ឬត្រូវបានប្រើរួចហើយ។",
+    },
 }
 
 

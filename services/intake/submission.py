@@ -16,7 +16,6 @@ from aio_pika.abc import AbstractRobustConnection
 from pydantic import BaseModel, Field
 from pymongo import AsyncMongoClient
 
-from services.intake.delivery_status import DeliveryView, deliveries_of_pledge
 from services.intake.i18n import Lang
 from services.intake.settings import IntakeSettings
 from services.intake.validation import ValidPledge
@@ -133,21 +132,20 @@ def build_submission(
 
 
 class PledgeStatus(BaseModel):
+    """What anyone holding a pledge's status URL may know: only what the submission itself decided.
+
+    It never depends on whether its contacts were already known (no "already signed", no
+    certificate number, no name): the certificate number reaches only the contact, in the
+    certificate message."""
+
     pledge_id: str
     state: Literal["received", "recorded", "rejected"] = Field(
-        description="received: handed over, being recorded; recorded: stored (certificate follows); "
-        "rejected: see reason."
+        description="received: handed over, being recorded; recorded: stored (a certificate, or a "
+        "message about their details, goes to the contacts given); rejected: see reason."
     )
-    reason: str | None = None
+    reason: str | None = Field(default=None, description="Why the submission itself was rejected.")
     detail: str | None = None
     recorded_at: datetime | None = None
-    already_signed: bool = Field(
-        default=False, description="The same person had already signed; no second certificate."
-    )
-    certificate_number: str | None = Field(default=None, description="Once the certificate is issued.")
-    deliveries: list[DeliveryView] = Field(
-        default_factory=list, description="How the certificate is travelling, one entry per channel."
-    )
 
 
 class StatusReader:
@@ -179,22 +177,12 @@ class StatusReader:
     async def status(self, pledge_id: str) -> PledgeStatus:
         assert self._client is not None
         doc: dict[str, Any] | None = await database(self._client, self._settings).pledges.find_one(
-            {"_id": pledge_id}, {"state": 1, "reason": 1, "detail": 1, "recorded_at": 1, "duplicate_of": 1}
+            {"_id": pledge_id}, {"state": 1, "reason": 1, "detail": 1, "recorded_at": 1}
         )
         if doc is None:
             return PledgeStatus(pledge_id=pledge_id, state="received")
-        state = "rejected" if doc["state"] == "rejected" else "recorded"
-        certificate = await database(self._client, self._settings).certificates.find_one(
-            {"pledge_id": doc.get("duplicate_of") or pledge_id, "state": "valid"}, {"number": 1}
-        )
-        deliveries = await deliveries_of_pledge(database(self._client, self._settings), pledge_id)
-        return PledgeStatus(
-            deliveries=deliveries,
-            certificate_number=certificate["number"] if certificate else None,
-            pledge_id=pledge_id,
-            state=state,
-            reason=doc.get("reason"),
-            detail=doc.get("detail"),
-            recorded_at=doc.get("recorded_at"),
-            already_signed=bool(doc.get("duplicate_of")),
-        )
+        if doc["state"] == "rejected":
+            return PledgeStatus(
+                pledge_id=pledge_id, state="rejected", reason=doc.get("reason"), detail=doc.get("detail")
+            )
+        return PledgeStatus(pledge_id=pledge_id, state="recorded", recorded_at=doc.get("recorded_at"))

@@ -3,45 +3,57 @@
 Consumes `pledge.submitted.v1`, `certificate.reissue_requested.v1` (a corrected name) and
 `consent.withdrawn.v1` (unsubscribe: recorded in `consents`, `members.unsubscribed`),
 `inbound.message.v1` (chat replies: STOP withdraws; all kept in `inbound_messages`; the member's
-`last_inbound.<channel>` time) and `contact.linked.v1` (e.g. a Messenger PSID); publishes `pledge.recorded.v1` or `pledge.rejected.v1`.
-Owns the collections `members`, `member_keys`, `signatures`, `pledges` and `consents`.
-`pledges` is also a documented read model (docs/read-models.md) that intake reads for status.
+`last_inbound.<channel>` time), `contact.linked.v1` (e.g. a Messenger PSID) and
+`member_change.confirmed.v1`; publishes `pledge.recorded.v1` or `pledge.rejected.v1`, and
+`notice.requested.v1` for the confirmations it needs.
+Owns the collections `members`, `member_keys`, `signatures`, `pledges`, `consents` and
+`pending_changes`. `pledges` is also a documented read model (docs/read-models.md) that intake
+reads for status; intake reads `pending_changes` only to answer a confirmation link.
 
-Everything is keyed so that redelivery and double submission create nothing twice:
-- a pledge is stored under its pledge id (intake derives it from the Idempotency-Key or table row);
-- a member is found through `member_keys` (`email:...`, `phone:...`), created with an id derived
-  from the first pledge that introduced it;
-- `signatures` holds one document per member: the first recorded pledge. A later pledge by the
-  same person is stored as `duplicate_of` that one and gets no second certificate;
+Nobody proves control of a contact by typing it, so a contact a member already holds never changes
+that member and never joins another record until the member confirms (`changes`):
+- a pledge's contacts that nobody holds are claimed in `member_keys` for a member with an id
+  derived from the pledge: its own member, who gets a certificate as anyone new would;
+- for each member who holds one of its contacts, the pledge is kept aside in `pending_changes` and
+  that member is asked, on the contacts they have on file, to confirm it was them; confirming
+  applies it (details, the new contacts, the pledge's own member merged in) and, for someone who
+  had not signed before, issues the certificate;
+- `signatures` holds one document per member: the first pledge it was recorded for;
 - outcome events have ids derived from the pledge id, so a republished outcome is the same event.
+What the submitter is told never depends on whether a contact was known.
 """
 
 from __future__ import annotations
 
-import secrets
 import uuid
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from pymongo import ASCENDING, DESCENDING
-from pymongo.asynchronous.collection import AsyncCollection
-from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import BulkWriteError
-
 from services.intake.validation import business_rule_errors
-from services.pledge_intake import subscriptions
+from services.pledge_intake import changes, subscriptions
+from services.pledge_intake.store import (
+    Store,
+    claim,
+    contact_keys,
+    merge_member,
+    record_consents,
+    save_member,
+    take_over_keys,
+    without,
+)
 from shared.contracts import utcnow
 from shared.contracts.certificate import ReissueRequested
 from shared.contracts.inbound import ContactLinked, InboundMessage
 from shared.contracts.member import (
     ConsentWithdrawn,
+    MemberChangeConfirmed,
     NoticeRequested,
     PreferencesChanged,
     SubscriptionConfirmed,
     SubscriptionRequested,
 )
 from shared.contracts.pledge import (
+    Contact,
     PledgeRecorded,
     PledgeRecordedData,
     PledgeRejected,
@@ -52,7 +64,7 @@ from shared.contracts.pledge import (
 from shared.messaging.consumer import MessageContext
 from shared.messaging.errors import PermanentError, RetryableError
 from shared.service import Resources, Router
-from shared.storage import Document, durable, insert_once
+from shared.storage import Document, insert_once
 
 router = Router("pledge-intake", description="Records pledges, members and consents.")
 router.publishing(PledgeRecorded, PledgeRejected, NoticeRequested)
@@ -64,124 +76,29 @@ REJECTION_DETAIL = {
 }
 
 
-@dataclass(frozen=True)
-class Store:
-    members: AsyncCollection[Document]
-    member_keys: AsyncCollection[Document]
-    signatures: AsyncCollection[Document]
-    pledges: AsyncCollection[Document]
-    consents: AsyncCollection[Document]
-    inbound: AsyncCollection[Document]
-    subscriptions: AsyncCollection[Document]
-
-    @classmethod
-    def of(cls, db: AsyncDatabase[Document]) -> Store:
-        return cls(
-            members=durable(db.members),
-            member_keys=durable(db.member_keys),
-            signatures=durable(db.signatures),
-            pledges=durable(db.pledges),
-            consents=durable(db.consents),
-            inbound=durable(db.inbound_messages),
-            subscriptions=durable(db.subscriptions),
-        )
-
-    async def ensure_indexes(self) -> None:
-        await self.pledges.create_index([("member_id", ASCENDING)])
-        await self.consents.create_index([("member_id", ASCENDING), ("at", ASCENDING)])
-        await self.members.create_index([("unsubscribe_token", ASCENDING)], unique=True, sparse=True)
-        await self.subscriptions.create_index([("confirm_token", ASCENDING)], unique=True)
-        await self.inbound.create_index([("received_at", DESCENDING)])  # operators' list of replies
-
-
 def outcome_event_id(pledge_id: str, outcome: str) -> uuid.UUID:
     return uuid.uuid5(OUTCOME_NAMESPACE, f"{pledge_id}:{outcome}")
 
 
-def member_keys_of(data: PledgeSubmittedData) -> list[str]:
-    keys = []
-    if data.contact.email:
-        keys.append(f"email:{data.contact.email.casefold()}")
-    if data.contact.phone:
-        keys.append(f"phone:{data.contact.phone}")
-    return keys
-
-
-async def resolve_member(store: Store, data: PledgeSubmittedData) -> str:
-    """Claim each contact key for a member; a key someone already holds decides the member.
-
-    New people (the common case) cost one insert per key and no reads.
-    """
-    candidate = f"mb_{uuid.uuid5(OUTCOME_NAMESPACE, 'member:' + data.pledge_id).hex}"
-    member_id = candidate
-    claimed: list[str] = []
-    for key in member_keys_of(data):
-        if await insert_once(store.member_keys, {"_id": key, "member_id": member_id, "at": utcnow()}):
-            claimed.append(key)
-            continue
-        owner = await store.member_keys.find_one({"_id": key})
-        if owner is not None and owner["member_id"] != member_id:
-            member_id = str(owner["member_id"])
-    if member_id != candidate and claimed:
-        await store.member_keys.update_many(
-            {"_id": {"$in": claimed}, "member_id": candidate}, {"$set": {"member_id": member_id}}
-        )
-    return member_id
-
-
-async def save_member(store: Store, member_id: str, data: PledgeSubmittedData) -> None:
-    now = utcnow()
-    contact = data.contact
-    add: dict[str, Any] = {}
-    if contact.email:
-        add["emails"] = contact.email
-    if contact.phone:
-        add["phones"] = contact.phone
-    update: dict[str, Any] = {
-        "$setOnInsert": {"created_at": now, "unsubscribe_token": secrets.token_urlsafe(24)},
-        "$set": {
-            "name": data.name,
-            "country": data.country,
-            "language": data.certificate_language,
-            "interface_language": data.interface_language,
-            "channels": list(data.channels),
-            "alerts_opt_in": data.alerts_opt_in,
-            "sessions_opt_in": data.sessions_opt_in,
-            "updated_at": now,
-        },
-    }
-    if contact.email:
-        update["$set"]["email"] = contact.email
-    if contact.phone:
-        update["$set"]["phone"] = contact.phone
-    if contact.postal_address is not None:
-        update["$set"]["postal_address"] = contact.postal_address.model_dump()
-    if add:
-        update["$addToSet"] = add
-    await store.members.update_one({"_id": member_id}, update, upsert=True)
-
-
-async def record_consents(store: Store, member_id: str, data: PledgeSubmittedData) -> None:
-    granted = {"pledge": True, "alerts": data.alerts_opt_in, "sessions": data.sessions_opt_in}
-    documents = [
-        {
-            "_id": f"{data.pledge_id}:{kind}",
-            "member_id": member_id,
-            "kind": kind,
-            "granted": value,
-            "text_version": data.consent.text_version,
-            "locale": data.consent.locale,
-            "source": data.source,
-            "at": data.consent.accepted_at,
-            "pledge_id": data.pledge_id,
-        }
-        for kind, value in granted.items()
-    ]
-    try:
-        await store.consents.insert_many(documents, ordered=False)
-    except BulkWriteError as error:  # redelivery: the ones already there are duplicates, nothing else
-        if any(e.get("code") != 11000 for e in error.details.get("writeErrors", [])):
-            raise
+def recorded_event(
+    data: PledgeSubmittedData, member_id: str, recorded_at: datetime, cause: uuid.UUID
+) -> PledgeRecorded:
+    return PledgeRecorded(
+        event_id=outcome_event_id(data.pledge_id, "recorded"),
+        correlation_id=data.pledge_id,
+        causation_id=cause,
+        data=PledgeRecordedData(
+            pledge_id=data.pledge_id,
+            member_id=member_id,
+            recorded_at=recorded_at,
+            name=data.name,
+            show_name_publicly=data.show_name_publicly,
+            country=data.country,
+            certificate_language=data.certificate_language,
+            channels=list(data.channels),
+            source=data.source,
+        ),
+    )
 
 
 async def publish_outcome(ctx: MessageContext[Store], event: PledgeSubmitted, pledge: Document) -> None:
@@ -197,25 +114,8 @@ async def publish_outcome(ctx: MessageContext[Store], event: PledgeSubmitted, pl
                 ),
             )
         )
-    elif not pledge.get("duplicate_of"):
-        await ctx.publish(
-            PledgeRecorded(
-                event_id=outcome_event_id(data.pledge_id, "recorded"),
-                correlation_id=data.pledge_id,
-                causation_id=event.event_id,
-                data=PledgeRecordedData(
-                    pledge_id=data.pledge_id,
-                    member_id=pledge["member_id"],
-                    recorded_at=pledge["recorded_at"],
-                    name=data.name,
-                    show_name_publicly=data.show_name_publicly,
-                    country=data.country,
-                    certificate_language=data.certificate_language,
-                    channels=list(data.channels),
-                    source=data.source,
-                ),
-            )
-        )
+    elif pledge.get("member_id") and not pledge.get("duplicate_of"):
+        await ctx.publish(recorded_event(data, pledge["member_id"], pledge["recorded_at"], event.event_id))
 
 
 @router.handles(ReissueRequested)
@@ -337,22 +237,41 @@ async def on_pledge_submitted(event: PledgeSubmitted, ctx: MessageContext[Store]
     pledge = await store.pledges.find_one({"_id": data.pledge_id})
     if pledge is None:
         pledge = await record(store, data)
-    if pledge["state"] == "recorded" and data.alerts_opt_in and data.contact.email:
-        member = await store.members.find_one({"_id": pledge["member_id"]}, {"email_confirmed": 1})
-        if (member or {}).get("email_confirmed") != data.contact.email:  # double opt-in for email
-            await subscriptions.request_subscription(
-                ctx, subscriptions.pledge_subscription(data), event.event_id
-            )
+    for change_id in pledge.get("changes") or []:
+        change = await store.pending_changes.find_one({"_id": change_id})
+        if change is not None:
+            await changes.notify(ctx, change, event.event_id)
+    email = data.contact.email if pledge["state"] == "recorded" and data.alerts_opt_in else None
+    if email and not await email_confirmed(store, email):  # double opt-in for email
+        await subscriptions.request_subscription(ctx, subscriptions.pledge_subscription(data), event.event_id)
     await publish_outcome(ctx, event, pledge)
     ctx.log.info(
         "pledge handled",
         pledge_id=data.pledge_id,
         state=pledge["state"],
-        duplicate=bool(pledge.get("duplicate_of")),
+        held_contacts=len(pledge.get("changes") or []),
     )
 
 
+async def email_confirmed(store: Store, email: str) -> bool:
+    """Whether the member holding this address has already confirmed it."""
+    owner = await store.member_keys.find_one({"_id": f"email:{email.casefold()}"})
+    if owner is None:
+        return False
+    member = await store.members.find_one({"_id": owner["member_id"]}, {"email_confirmed": 1})
+    return (member or {}).get("email_confirmed") == email
+
+
+def reachable(contact: Contact, channels: list[str]) -> bool:
+    """Whether a certificate could reach the submitter without a contact someone else holds.
+    (Messenger: the submitter may still link their account through the pledge page.)"""
+    return bool(contact.email or contact.phone or contact.postal_address or "messenger" in channels)
+
+
 async def record(store: Store, data: PledgeSubmittedData) -> Document:
+    """Store the pledge. Contacts nobody holds make (or are) the pledge's own member, who gets a
+    certificate as anyone new would; a contact a member already holds is neither claimed nor
+    changes that member: the pledge is kept aside for them as a pending change (`changes`)."""
     base = {
         "_id": data.pledge_id,
         "source": data.source,
@@ -361,7 +280,7 @@ async def record(store: Store, data: PledgeSubmittedData) -> Document:
     }
     problems = business_rule_errors(data.country, list(data.channels))
     if problems:
-        pledge = {
+        pledge: Document = {
             **base,
             "state": "rejected",
             "reason": problems[0],
@@ -369,25 +288,38 @@ async def record(store: Store, data: PledgeSubmittedData) -> Document:
             "rejected_at": utcnow(),
         }
     else:
-        member_id = await resolve_member(store, data)
-        await save_member(store, member_id, data)
-        await record_consents(store, member_id, data)
-        duplicate_of = None
-        if not await insert_once(
-            store.signatures, {"_id": member_id, "pledge_id": data.pledge_id, "at": utcnow()}
-        ):
-            first = await store.signatures.find_one({"_id": member_id})
-            duplicate_of = first["pledge_id"] if first and first["pledge_id"] != data.pledge_id else None
+        candidate = f"mb_{uuid.uuid5(OUTCOME_NAMESPACE, 'member:' + data.pledge_id).hex}"
+        held = await claim(store, contact_keys(data.contact), candidate)
+        own = without(data.contact, held)
         pledge = {
             **base,
             "state": "recorded",
-            "member_id": member_id,
             "recorded_at": utcnow(),
             "channels": list(data.channels),
             "certificate_language": data.certificate_language,
         }
-        if duplicate_of:
-            pledge["duplicate_of"] = duplicate_of
+        if not held or reachable(own, list(data.channels)):
+            await save_member(store, candidate, data, own)
+            await record_consents(store, candidate, data, data.pledge_id)
+            await insert_once(
+                store.signatures, {"_id": candidate, "pledge_id": data.pledge_id, "at": utcnow()}
+            )
+            pledge["member_id"] = candidate
+        own_member_id = pledge.get("member_id")
+        kept = []
+        for holder in sorted(set(held.values())):
+            change = await changes.propose(
+                store,
+                source="pledge",
+                ref=data.pledge_id,
+                holder_id=holder,
+                keys=[key for key, owner in held.items() if owner == holder],
+                own_member_id=str(own_member_id) if own_member_id else None,
+                submission=data.model_dump(mode="json"),
+            )
+            kept.append(change["_id"])
+        if kept:
+            pledge["changes"] = kept
         if data.table is not None:
             pledge["table"] = data.table.model_dump()
     if not await insert_once(store.pledges, pledge):
@@ -395,6 +327,58 @@ async def record(store: Store, data: PledgeSubmittedData) -> Document:
         assert existing is not None
         return existing
     return pledge
+
+
+@router.handles(MemberChangeConfirmed)
+async def on_member_change_confirmed(event: MemberChangeConfirmed, ctx: MessageContext[Store]) -> None:
+    """The holder of a contact confirmed, from a contact on file, that a change was theirs."""
+    store, data = ctx.deps, event.data
+    change = await store.pending_changes.find_one({"_id": data.change_id})
+    if change is None or change["state"] != "pending":
+        ctx.log.info("change confirmation ignored: unknown or already applied", change_id=data.change_id)
+        return
+    if change["source"] == "pledge":
+        await apply_pledge_change(ctx, change, data.at, event.event_id)
+    else:
+        await subscriptions.apply_subscription_change(ctx, change, data.at)
+    await changes.mark_applied(store, change, change["holder_id"])
+    ctx.log.info("change applied", change_id=change["_id"], member_id=change["holder_id"])
+
+
+async def apply_pledge_change(
+    ctx: MessageContext[Store], change: Document, at: datetime, cause: uuid.UUID
+) -> None:
+    """The holder's pledge after all: their details take what it said, the contacts it added and
+    its own member join them, and a holder who had never signed gets its certificate."""
+    store = ctx.deps
+    data = PledgeSubmittedData.model_validate(change["submission"])
+    holder, own = str(change["holder_id"]), change.get("own_member_id")
+    mine = set(await take_over_keys(store, contact_keys(data.contact), holder, own))
+    contact = Contact(
+        email=data.contact.email
+        if data.contact.email and f"email:{data.contact.email.casefold()}" in mine
+        else None,
+        phone=data.contact.phone if data.contact.phone and f"phone:{data.contact.phone}" in mine else None,
+        postal_address=data.contact.postal_address,
+    )
+    await save_member(store, holder, data, contact)
+    await record_consents(store, holder, data, change["_id"], confirmed_at=at)
+    if own:
+        await merge_member(store, str(own), holder)
+    await insert_once(store.signatures, {"_id": holder, "pledge_id": data.pledge_id, "at": utcnow()})
+    signature = await store.signatures.find_one({"_id": holder})
+    first = signature is not None and signature["pledge_id"] == data.pledge_id
+    pledge = await store.pledges.find_one({"_id": data.pledge_id}, {"member_id": 1, "recorded_at": 1})
+    if pledge is None:
+        raise RetryableError("pledge not recorded yet", reason="pledge-unknown")
+    update: dict[str, Any] = {"confirmed_by": holder}
+    if not pledge.get("member_id"):  # no certificate of its own yet
+        update["member_id"] = holder
+        if not first and signature is not None:
+            update["duplicate_of"] = signature["pledge_id"]
+    await store.pledges.update_one({"_id": data.pledge_id}, {"$set": update})
+    if not pledge.get("member_id") and first:
+        await ctx.publish(recorded_event(data, holder, pledge["recorded_at"], cause))
 
 
 router.handles(SubscriptionRequested)(subscriptions.on_subscription_requested)

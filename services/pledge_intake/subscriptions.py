@@ -6,10 +6,15 @@
   about the person changes until they confirm, so nobody can subscribe (or re-subscribe) someone
   else's address. An operator import of people who confirmed elsewhere (`confirmed`) applies at
   once, with the consent record it brings.
-- `subscription.confirmed.v1`: the subscription applies to the member found by its email or phone
-  (or a new one): alerts on, topics, channel order, language, time zone, quiet hours, the email
-  address marked confirmed (only a confirmed address receives alerts by email); the channels it
-  names are no longer stopped. Confirming twice changes nothing.
+- `subscription.confirmed.v1`: confirming proves control of the subscription's EMAIL only. It
+  applies to the member holding that address (or a new one): alerts on, topics, channel order,
+  language, time zone, quiet hours, the email address marked confirmed (only a confirmed address
+  receives alerts by email); the channels it names are no longer stopped. Its other contacts join
+  that member only if nobody holds them: a phone another member holds is not merged and that
+  member's record (and their STOP) stays as it is; they are asked, on the contacts they have on
+  file, whether it was them (`changes`), and confirming applies the subscription to them.
+  Confirming twice changes nothing. Operator imports (`confirmed`) are vouched for by the
+  operator and resolve their member by any of their contacts, as before.
 - `preferences.changed.v1` (the member's personal page): applied, each change recorded.
 
 Every change is written to the consent history (`consents`): what (kind, granted), which text
@@ -20,8 +25,18 @@ from __future__ import annotations
 
 import secrets
 import uuid
+from datetime import datetime
 from typing import Any
 
+from services.pledge_intake import changes
+from services.pledge_intake.store import (
+    Store,
+    claim,
+    contact_keys,
+    merge_member,
+    take_over_keys,
+    without,
+)
 from shared.contracts import utcnow
 from shared.contracts.member import (
     NoticeRequested,
@@ -59,12 +74,7 @@ CONFIRM_TEXT = {
 
 
 def member_keys(contact: Contact) -> list[str]:
-    keys = []
-    if contact.email:
-        keys.append(f"email:{contact.email.casefold()}")
-    if contact.phone:
-        keys.append(f"phone:{contact.phone}")
-    return keys
+    return contact_keys(contact)
 
 
 async def on_subscription_requested(event: SubscriptionRequested, ctx: MessageContext[Any]) -> None:
@@ -107,7 +117,7 @@ async def request_subscription(
     if document["state"] == "confirmed":
         return
     if data.confirmed:  # an import of people who confirmed elsewhere: their consent comes with it
-        await apply_subscription(store, data, document, confirmed_at=data.consent.accepted_at)
+        await apply_subscription(ctx, data, document, confirmed_at=data.consent.accepted_at, cause=cause)
         ctx.log.info("subscription applied", subscription_id=data.subscription_id, source=data.source)
         return
     if not data.contact.email:
@@ -160,11 +170,11 @@ async def on_subscription_confirmed(event: SubscriptionConfirmed, ctx: MessageCo
     if document is None or document["state"] == "confirmed":
         return
     request = SubscriptionRequestedData.model_validate(document["request"])
-    member_id = await apply_subscription(store, request, document, confirmed_at=data.at)
+    member_id = await apply_subscription(ctx, request, document, confirmed_at=data.at, cause=event.event_id)
     ctx.log.info("subscription confirmed", subscription_id=data.subscription_id, member_id=member_id)
 
 
-async def resolve(store: Any, keys: list[str], candidate: str) -> str:
+async def resolve(store: Store, keys: list[str], candidate: str) -> str:
     """The member holding any of these contact keys, or `candidate` (claiming the free keys)."""
     member_id = candidate
     claimed = []
@@ -182,12 +192,20 @@ async def resolve(store: Any, keys: list[str], candidate: str) -> str:
     return member_id
 
 
-async def apply_subscription(
-    store: Any, data: SubscriptionRequestedData, document: Document, *, confirmed_at: Any
-) -> str:
-    candidate = f"mb_{uuid.uuid5(NAMESPACE, 'member:' + data.subscription_id).hex}"
-    member_id = str(document.get("member_id") or await resolve(store, member_keys(data.contact), candidate))
-    now = utcnow()
+async def resolve_by_email(store: Store, contact: Contact, candidate: str) -> tuple[str, dict[str, str]]:
+    """The member holding the (confirmed) email, or `candidate`; the other contacts it could not
+    take because another member holds them, by key."""
+    keys = contact_keys(contact)
+    email_key = next((key for key in keys if key.startswith("email:")), None)
+    member_id = candidate
+    if email_key is not None:
+        held = await claim(store, [email_key], candidate)
+        member_id = held.get(email_key, candidate)
+    others = [key for key in keys if key != email_key]
+    return member_id, await claim(store, others, member_id)
+
+
+def subscription_update(data: SubscriptionRequestedData, contact: Contact, now: datetime) -> dict[str, Any]:
     prefs = data.preferences
     update: dict[str, Any] = {
         "$setOnInsert": {
@@ -208,38 +226,95 @@ async def apply_subscription(
         "$pull": {"unsubscribed": {"$in": ["all", *prefs.channels]}},
     }
     add: dict[str, Any] = {}
-    if data.contact.email:
-        update["$set"]["email"] = data.contact.email
-        update["$set"]["email_confirmed"] = data.contact.email
-        add["emails"] = data.contact.email
-    if data.contact.phone:
-        update["$set"]["phone"] = data.contact.phone
-        add["phones"] = data.contact.phone
+    if contact.email:
+        update["$set"]["email"] = contact.email
+        update["$set"]["email_confirmed"] = contact.email
+        add["emails"] = contact.email
+    if contact.phone:
+        update["$set"]["phone"] = contact.phone
+        add["phones"] = contact.phone
     if add:
         update["$addToSet"] = add
-    await store.members.update_one({"_id": member_id}, update, upsert=True)
-    await insert_once(
-        store.consents,
-        {
-            "_id": f"{data.subscription_id}:alerts",
-            "member_id": member_id,
-            "kind": "alerts",
-            "granted": True,
-            "topics": list(prefs.topics),
-            "channels": list(prefs.channels),
-            "text_version": data.consent.text_version,
-            "locale": data.consent.locale,
-            "source": data.source,
-            "at": data.consent.accepted_at,
-            "confirmed_at": confirmed_at,
-            "subscription_id": data.subscription_id,
-        },
+    return update
+
+
+def consent_record(data: SubscriptionRequestedData, key: str, member_id: str, confirmed_at: Any) -> Document:
+    prefs = data.preferences
+    return {
+        "_id": f"{key}:alerts",
+        "member_id": member_id,
+        "kind": "alerts",
+        "granted": True,
+        "topics": list(prefs.topics),
+        "channels": list(prefs.channels),
+        "text_version": data.consent.text_version,
+        "locale": data.consent.locale,
+        "source": data.source,
+        "at": data.consent.accepted_at,
+        "confirmed_at": confirmed_at,
+        "subscription_id": data.subscription_id,
+    }
+
+
+async def apply_subscription(
+    ctx: MessageContext[Any],
+    data: SubscriptionRequestedData,
+    document: Document,
+    *,
+    confirmed_at: Any,
+    cause: uuid.UUID | None,
+) -> str:
+    store: Store = ctx.deps
+    candidate = f"mb_{uuid.uuid5(NAMESPACE, 'member:' + data.subscription_id).hex}"
+    held: dict[str, str] = {}
+    if document.get("member_id"):
+        member_id = str(document["member_id"])
+    elif data.confirmed:  # an operator vouches for every contact of an import
+        member_id = await resolve(store, member_keys(data.contact), candidate)
+    else:
+        member_id, held = await resolve_by_email(store, data.contact, candidate)
+    contact = without(data.contact, held)
+    await store.members.update_one(
+        {"_id": member_id}, subscription_update(data, contact, utcnow()), upsert=True
     )
+    await insert_once(store.consents, consent_record(data, data.subscription_id, member_id, confirmed_at))
+    for holder in sorted(set(held.values())):
+        change = await changes.propose(
+            store,
+            source="subscription",
+            ref=data.subscription_id,
+            holder_id=holder,
+            keys=[key for key, owner in held.items() if owner == holder],
+            own_member_id=member_id,
+        )
+        await changes.notify(ctx, change, cause)
     await store.subscriptions.update_one(
         {"_id": data.subscription_id},
         {"$set": {"state": "confirmed", "member_id": member_id, "confirmed_at": confirmed_at}},
     )
     return member_id
+
+
+async def apply_subscription_change(ctx: MessageContext[Any], change: Document, at: datetime) -> None:
+    """The holder of a contact confirmed the subscription made with it was theirs: it applies to
+    them, with the contacts it named, and the record that took its email joins theirs."""
+    store: Store = ctx.deps
+    document = await store.subscriptions.find_one({"_id": change["ref"]})
+    if document is None:
+        ctx.log.warning("subscription of a change is gone", change_id=change["_id"])
+        return
+    data = SubscriptionRequestedData.model_validate(document["request"])
+    holder, own = str(change["holder_id"]), change.get("own_member_id")
+    mine = set(await take_over_keys(store, contact_keys(data.contact), holder, own))
+    email, phone = data.contact.email, data.contact.phone
+    contact = Contact(
+        email=email if email and f"email:{email.casefold()}" in mine else None,
+        phone=phone if phone and f"phone:{phone}" in mine else None,
+    )
+    await store.members.update_one({"_id": holder}, subscription_update(data, contact, utcnow()))
+    await insert_once(store.consents, consent_record(data, change["_id"], holder, at))
+    if own:
+        await merge_member(store, str(own), holder)
 
 
 async def on_preferences_changed(event: PreferencesChanged, ctx: MessageContext[Any]) -> None:

@@ -9,9 +9,14 @@
     consent.withdrawn.v1        a member asked to receive nothing more (or nothing on one channel)
     notice.requested.v1         a short service message for one person (e.g. "confirm your
                                 subscription"); the dispatcher delivers it like any other message
+    member_change.confirmed.v1  a member used the link sent to a contact they already had on file:
+                                the change someone proposed with that contact (a pledge or a
+                                subscription) was theirs, so pledge-intake applies it
 
-pledge-intake owns `members`, `subscriptions` and the consent history (`consents`): every change
-is recorded there with what text the person saw, where and when.
+pledge-intake owns `members`, `subscriptions`, `pending_changes` and the consent history
+(`consents`): every change is recorded there with what text the person saw, where and when.
+A contact a member already holds never changes that member (nor joins another record) until the
+member confirms from a contact on file: see docs/pledges.md, "Known contacts".
 """
 
 from __future__ import annotations
@@ -117,7 +122,10 @@ class NoticeRequestedData(Payload):
     country: str = Field(min_length=2, max_length=2)
     contact: Contact
     channels: list[Channel] = Field(min_length=1, description="Channels to try, in order.")
-    kind: Literal["confirm-subscription"]
+    kind: Literal["confirm-subscription", "confirm-change"] = Field(
+        description="`confirm-subscription`: double opt-in of a new subscription's email; "
+        "`confirm-change`: someone used a contact this member holds, confirm it was them."
+    )
     subject: str
     body: str = Field(description="Plain text, in the person's language.")
     link_path: str = Field(description="Path on the public site; the dispatcher adds its base URL.")
@@ -128,3 +136,18 @@ class NoticeRequested(Event[NoticeRequestedData]):
     """Send one short service message (with one link) to one person."""
 
     type: Literal["notice.requested.v1"] = "notice.requested.v1"
+
+
+class MemberChangeConfirmedData(Payload):
+    change_id: str = Field(
+        description="The pending change (pledge-intake's `pending_changes`) whose link was used.",
+        examples=["ch_5b0d6c1e9a3f4e2b8c7d6a5f4e3d2c1b"],
+    )
+    at: AwareDatetime
+
+
+class MemberChangeConfirmed(Event[MemberChangeConfirmedData]):
+    """A member confirmed, from a contact already on file, that a pledge or subscription made with
+    that contact was theirs: the proposed change applies to their record."""
+
+    type: Literal["member_change.confirmed.v1"] = "member_change.confirmed.v1"

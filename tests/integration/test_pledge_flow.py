@@ -132,7 +132,23 @@ async def test_redelivered_submission_creates_nothing_twice(
     assert await db.consents.count_documents({}) == 3
 
 
-async def test_the_same_person_signing_twice_gets_one_pledge_and_one_certificate(
+async def test_signing_again_with_a_known_email_changes_nothing_until_the_holder_confirms(
+    rabbit: RabbitNode, pledge_intake: Any, outcomes: Any, db: Any
+) -> None:
+    first = submission(derived_pledge_id(SECRET.encode(), "api", "a"))
+    again = submission(derived_pledge_id(SECRET.encode(), "api", "b"), email="DARA@example.org")
+    await publish(rabbit, first)
+    await drain(outcomes, settle=1.0)
+    await publish(rabbit, again)
+    assert await drain(outcomes, settle=1.5) == [], "nothing new to send a certificate to"
+    stored = await db.pledges.find_one({"_id": again.data.pledge_id})
+    assert stored["state"] == "recorded" and "member_id" not in stored and "duplicate_of" not in stored
+    [change] = await db.pending_changes.find({}).to_list(None)
+    assert stored["changes"] == [change["_id"]] and change["state"] == "pending"
+    assert await db.members.count_documents({}) == 1
+
+
+async def test_a_new_contact_next_to_a_known_one_becomes_its_own_member_and_gets_a_certificate(
     rabbit: RabbitNode, pledge_intake: Any, outcomes: Any, db: Any
 ) -> None:
     first = submission(derived_pledge_id(SECRET.encode(), "api", "a"))
@@ -143,15 +159,16 @@ async def test_the_same_person_signing_twice_gets_one_pledge_and_one_certificate
         channels=["email", "whatsapp"],
     )
     await publish(rabbit, first)
-    await drain(outcomes, settle=1.0)
+    [recorded] = await drain(outcomes, settle=1.0)
     await publish(rabbit, second)
-    assert await drain(outcomes, settle=1.5) == [], "no second pledge.recorded, so no second certificate"
-    stored = await db.pledges.find_one({"_id": second.data.pledge_id})
-    assert stored["duplicate_of"] == first.data.pledge_id
-    assert await db.members.count_documents({}) == 1
-    member = await db.members.find_one({})
-    assert set(member["phones"]) == {"+12025550143"}, "the member is updated with the new contact"
-    assert member["channels"] == ["email", "whatsapp"]
+    [again] = await drain(outcomes, settle=1.5)
+    assert isinstance(again, PledgeRecorded) and again.data.member_id != recorded.data.member_id
+    holder = await db.members.find_one({"_id": recorded.data.member_id})
+    assert "phones" not in holder and holder["channels"] == ["email"], "the holder is not touched"
+    own = await db.members.find_one({"_id": again.data.member_id})
+    assert own["phones"] == ["+12025550143"] and "emails" not in own, "without the held contact"
+    [change] = await db.pending_changes.find({}).to_list(None)
+    assert change["holder_id"] == holder["_id"] and change["own_member_id"] == own["_id"]
 
 
 async def test_post_forced_for_cambodia_past_intake_is_rejected_with_the_reason(
