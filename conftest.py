@@ -25,6 +25,7 @@ why this file sits at the repository root.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import os
 import shutil
@@ -128,6 +129,8 @@ def service_env(rabbit: RabbitNode, mongo_uri: str, db_name: str, tmp_path: Path
         HEALTH_PORT="0",
         RETRY_DELAYS_MS="[300,900]",
         SHUTDOWN_GRACE_SECONDS="5",
+        SAMLENG_MASTER_KEY=base64.b64encode(os.urandom(96)).decode(),
+        SAMLENG_BLIND_INDEX_KEY=os.urandom(32).hex(),
     )
     return env
 

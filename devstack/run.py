@@ -7,6 +7,7 @@ missing, skips the local Mongo-wire server when MONGODB_URI points elsewhere, pa
 
 from __future__ import annotations
 
+import base64
 import os
 import secrets
 import shutil
@@ -40,6 +41,9 @@ def local_secrets(run_dir: Path) -> dict[str, str]:
         "MESSENGER_PAGE_ACCESS_TOKEN": lambda: secrets.token_urlsafe(24),
         "MESSENGER_APP_SECRET": lambda: secrets.token_urlsafe(24),
         "MESSENGER_VERIFY_TOKEN": lambda: secrets.token_urlsafe(16),
+        # personal data at rest (shared/personal_data.py): the local master key and the blind-index key
+        "SAMLENG_MASTER_KEY": lambda: base64.b64encode(secrets.token_bytes(96)).decode(),
+        "SAMLENG_BLIND_INDEX_KEY": lambda: secrets.token_urlsafe(32),
     }
     run_dir.mkdir(parents=True, exist_ok=True)
     existing = {k: v for k, v in dotenv_values(path).items() if v is not None} if path.exists() else {}

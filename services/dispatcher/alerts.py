@@ -27,12 +27,14 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pymongo.errors import DuplicateKeyError
 
+from services.dispatcher.personal import sealed_delivery
 from services.dispatcher.routing import delivery_id, why_not
 from shared.contracts import utcnow
 from shared.contracts.alert import ActionReported, AlertPublished, AlertPublishedData, action_token
 from shared.contracts.delivery import AlertRef, DeliveryRequestedData
 from shared.contracts.inbound import InboundMessage
 from shared.messaging.consumer import MessageContext
+from shared.personal_data import Vault
 from shared.storage import Document, insert_once
 
 ALERT_PRIORITY = 7
@@ -195,6 +197,7 @@ async def hand_over(
     requests of those still pending, with confirms in flight together."""
     from services.dispatcher.app import create_deliveries, request_event, schedule_wait_end
 
+    batch = await sealed_batch(ctx.deps.vault, batch)
     built = [doc for doc, _, _ in batch]
     docs = await create_deliveries(ctx.deps, built)
     waits = {doc["_id"]: wait for doc, wait, _ in batch}
@@ -210,6 +213,20 @@ async def hand_over(
             )
             await schedule_wait_end(ctx.publisher, ctx.deps, doc, max(0.0, remaining))
     return len(docs)
+
+
+async def sealed_batch(
+    vault: Vault | None, batch: list[tuple[Document, float, DeliveryRequestedData]]
+) -> list[tuple[Document, float, DeliveryRequestedData]]:
+    """The batch with each delivery's personal data encrypted for its member (keys loaded at once)."""
+    if vault is None:
+        return batch
+    await vault.keys_for(request.recipient.member_id for _, _, request in batch)
+    out = []
+    for doc, wait, request in batch:
+        doc, request = await sealed_delivery(vault, doc, request)
+        out.append((doc, wait, request))
+    return out
 
 
 async def original_recipients(deps: Any, data: AlertPublishedData) -> Any:

@@ -8,14 +8,17 @@
     delivery.status.v1      routed as `delivery.status.v1.<channel>`: the dispatcher updates
                             its `deliveries` read model and falls back on final failures
 
-Requests carry the recipient's address (personal data): the broker is internal and logs redact it.
+Requests carry the recipient's address and personal texts. With encryption on (shared/personal_data.py)
+the dispatcher moves them into `encrypted`, sealed with the member's own data key, and blanks them in
+the plain fields (`PERSONAL_FIELDS`), so a request resting in a queue (retry tier, dead letter) holds
+no personal data in plain text; the channel runner opens it just before the send.
 """
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import AwareDatetime, Field
+from pydantic import AwareDatetime, BaseModel, Field
 
 from shared.contracts.alert import Official
 from shared.contracts.envelope import Event, Payload
@@ -161,10 +164,66 @@ class DeliveryRequestedData(Payload):
     unsubscribe_url: str | None = Field(default=None, description="One-click unsubscribe (RFC 8058).")
     fallback_from: str | None = Field(default=None, description="The failed delivery this one replaces.")
     requested_at: AwareDatetime
+    encrypted: str | None = Field(
+        default=None,
+        description="The personal fields (`PERSONAL_FIELDS`: the recipient's name, addresses and "
+        "reply windows, the member's letter and personal links) encrypted with the member's own data "
+        "key: base64 of a MongoDB explicit-encryption value (BSON subtype 6). While set, those fields "
+        "are blank in the plain request; the channel runner opens it just before the send.",
+    )
 
     @property
     def band(self) -> Band:
         return band_of(self.priority)
+
+    def split_personal(self) -> tuple[dict[str, Any], DeliveryRequestedData]:
+        """(the personal fields, this request with them blanked): what `encrypted` seals."""
+        plain = self.model_dump(mode="json")
+        personal: dict[str, Any] = {}
+        for part, names in PERSONAL_FIELDS.items():
+            holder = plain if part == "request" else plain.get(part)
+            if holder is None:
+                continue
+            model = _PART_MODELS[part]
+            personal[part] = {name: holder[name] for name in names}
+            for name in names:
+                holder[name] = _blank(model, name)
+        return personal, DeliveryRequestedData.model_validate(plain)
+
+    def with_personal(self, personal: dict[str, Any]) -> DeliveryRequestedData:
+        """The request with its personal fields back (from `split_personal`) and no `encrypted`."""
+        plain = self.model_dump(mode="json")
+        for part, values in personal.items():
+            holder = plain if part == "request" else plain.get(part)
+            if holder is not None:
+                holder.update({k: v for k, v in values.items() if k in PERSONAL_FIELDS.get(part, ())})
+        plain["encrypted"] = None
+        return DeliveryRequestedData.model_validate(plain)
+
+
+PERSONAL_FIELDS: dict[str, tuple[str, ...]] = {
+    "recipient": ("name", "email", "phone", "postal_address", "psid", "last_inbound_at"),
+    "alert": ("letter", "action_url"),
+    "notice": ("subject", "body", "link_url"),
+    "reminder": ("cancel_url",),
+    "request": ("unsubscribe_url", "preferences_url"),
+}
+"""What a request carries that is personal (by part of the request; `request` = its own fields):
+sealed into `encrypted` at rest and in queues. The rest (ids, language, country, the alert's and
+session's common texts, certificate file ids) is the same for everyone or needed for routing."""
+
+_PART_MODELS: dict[str, type[BaseModel]] = {
+    "recipient": Recipient,
+    "alert": AlertRef,
+    "notice": NoticeRef,
+    "reminder": ReminderRef,
+    "request": DeliveryRequestedData,
+}
+
+
+def _blank(model: type[BaseModel], name: str) -> Any:
+    field = model.model_fields[name]
+    return "" if field.is_required() else field.get_default(call_default_factory=True)
 
 
 class DeliveryRequested(Event[DeliveryRequestedData]):

@@ -133,6 +133,9 @@ def started(
         "MESSENGER_VERIFY_TOKEN": "ms-verify",
         "MESSENGER_REF_SECRET": "production-install-test-secret-0123456789",
         "MESSENGER_WEBHOOK_PORT": str(free_port()),
+        "SAMLENG_MASTER_KEY": "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8gISIjJCUmJygpKissLS4vMDEyMzQ1Njc4OTo7PD0+P0BBQkNERUZHSElKS0xNTk9QUVJTVFVWV1hZWltcXV5f",  # a fixed test key (96 bytes)
+        "SAMLENG_BLIND_INDEX_KEY": "production-install-test-blind-index-key",
+        "SAMLENG_ENCRYPTION_REQUIRED": "true",  # as production sets it: no process may run without keys
     }
     processes = []
     for name, module in samleng_processes():

@@ -7,6 +7,9 @@ recipient's delivery receipt inside that window. Receipts (and replies such as S
 them): `python -m services.channels.signal.inbound` stores receipts in `signal_receipts` and
 reports them as `delivered`. A delivery with no receipt after `SIGNAL_RECONCILE_WAIT_SECONDS` is
 held as `unknown` for an operator (the phone may simply be off), not resent.
+
+Both collections find a phone by exact match only, so they keep its blind index
+(shared/personal_data.py, SAMLENG_BLIND_INDEX_KEY), never the number (plain when no key is set).
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from shared.channels.http import HttpChannelAdapter
 from shared.channels.texts import alert_text, reminder_text
 from shared.contracts import utcnow
 from shared.contracts.delivery import DeliveryRequestedData
+from shared.personal_data import BlindIndex, blind_index
 from shared.storage import Document, create_client, database
 
 TEXTS = {
@@ -74,6 +78,10 @@ class SignalAdapter(HttpChannelAdapter):
         assert isinstance(settings, SignalSettings)
         self.own = settings
         self._mongo: AsyncMongoClient[Document] | None = None
+        self._blind: BlindIndex | None = None
+
+    def _phone_key(self, phone: str | None) -> str | None:
+        return self._blind("phone", phone) if self._blind is not None and phone else phone
 
     @property
     def api_url(self) -> str:
@@ -82,6 +90,7 @@ class SignalAdapter(HttpChannelAdapter):
     async def start(self) -> None:
         self.open_http(self.api_url, timeout=self.own.timeout_seconds)
         self._mongo = create_client(self.own)
+        self._blind = blind_index()
         await self._receipts.create_index([("source", ASCENDING), ("timestamps", ASCENDING)])
 
     async def close(self) -> None:
@@ -155,7 +164,7 @@ class SignalAdapter(HttpChannelAdapter):
             {"_id": delivery.delivery_id},
             {
                 "$push": {"windows": window},
-                "$set": {"recipient": delivery.recipient.phone, "updated_at": utcnow()},
+                "$set": {"recipient": self._phone_key(delivery.recipient.phone), "updated_at": utcnow()},
             },
             upsert=True,
         )
@@ -170,7 +179,7 @@ class SignalAdapter(HttpChannelAdapter):
             for window in windows:
                 receipt = await self._receipts.find_one(
                     {
-                        "source": delivery.recipient.phone,
+                        "source": self._phone_key(delivery.recipient.phone),
                         "timestamps": {"$elemMatch": {"$gte": window["start"], "$lte": window["end"]}},
                     }
                 )
@@ -190,7 +199,9 @@ class SignalAdapter(HttpChannelAdapter):
             receipt = envelope.get("receiptMessage")
             if receipt and receipt.get("isDelivery") and source:
                 stamps = [int(t) for t in receipt.get("timestamps", [])]
-                await self._receipts.insert_one({"source": source, "timestamps": stamps, "at": utcnow()})
+                await self._receipts.insert_one(
+                    {"source": self._phone_key(source), "timestamps": stamps, "at": utcnow()}
+                )
                 for stamp in stamps:
                     await inbound.status(str(stamp), "delivered")
             data = envelope.get("dataMessage")

@@ -1,0 +1,66 @@
+"""What the dispatcher keeps and sends encrypted (shared/personal_data.py), and how it reads it back.
+
+A delivery's `request` is stored and published sealed: the personal fields (the contract's
+`PERSONAL_FIELDS`) are blank in it and encrypted, with the member's own data key, in its
+`encrypted` field; a session message's `contact_card` (the registrant's name and contact) is
+stored encrypted as a whole. Nothing the dispatcher queries on (ids, state, channel, purpose,
+correlation) is personal. Without a vault (encryption off) both stay plain, and sealed ones
+written earlier cannot be read: that is a configuration error, retried until it is fixed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bson.binary import Binary
+
+from shared.contracts.delivery import DeliveryRequestedData
+from shared.messaging.errors import RetryableError
+from shared.personal_data import Vault
+from shared.storage import Document
+
+
+async def sealed(vault: Vault | None, request: DeliveryRequestedData) -> DeliveryRequestedData:
+    """The request as it is stored and published."""
+    if vault is None or request.encrypted is not None:
+        return request
+    personal, blank = request.split_personal()
+    secret = await vault.seal(request.recipient.member_id, personal)
+    return blank.model_copy(update={"encrypted": secret})
+
+
+async def sealed_delivery(
+    vault: Vault | None, doc: Document, request: DeliveryRequestedData
+) -> tuple[Document, DeliveryRequestedData]:
+    """A new delivery document (and its request) with everything personal in it encrypted."""
+    if vault is None:
+        return doc, request
+    request = await sealed(vault, request)
+    doc = {**doc, "request": request.model_dump(mode="json")}
+    card = doc.get("contact_card")
+    if isinstance(card, dict):
+        doc["contact_card"] = await vault.encrypt(request.recipient.member_id, card)
+    return doc, request
+
+
+async def opened(vault: Vault | None, request: DeliveryRequestedData) -> DeliveryRequestedData:
+    """The request with its personal fields back (raises PersonalDataUnreadable if forgotten)."""
+    if request.encrypted is None:
+        return request
+    if vault is None:
+        raise RetryableError("a sealed request but no master key here", reason="no-master-key")
+    return request.with_personal(await vault.unseal(request.encrypted))
+
+
+async def opened_request(vault: Vault | None, doc: Document) -> DeliveryRequestedData:
+    return await opened(vault, DeliveryRequestedData.model_validate(doc["request"]))
+
+
+async def contact_card(vault: Vault | None, doc: Document) -> Document | None:
+    """A session message's registrant as a member-shaped record, if the delivery keeps one."""
+    card: Any = doc.get("contact_card")
+    if isinstance(card, Binary | bytes):
+        if vault is None:
+            raise RetryableError("an encrypted contact card but no master key here", reason="no-master-key")
+        card = await vault.decrypt(Binary(bytes(card), 6))
+    return card if isinstance(card, dict) else None
