@@ -5,9 +5,12 @@
     samleng dlq drop QUEUE (--id ID... | --all)   discard them
     samleng docs [--out docs/asyncapi]           write the AsyncAPI document of every service
     samleng import-pledges FILE.csv              import paper sign-up sheets (in-person table)
+    samleng member export MEMBER_ID              everything held about one member, as JSON
+    samleng member erase MEMBER_ID [--wait S]    erase them everywhere (docs/operations.md)
 
 QUEUE is the dead-letter queue, e.g. `samleng.pledge-intake.dlq`. The broker URL comes from
-AMQP_URL (or .env), like every service.
+AMQP_URL (or .env), like every service. `import-pledges` and `member` go through intake's
+operator API (INTAKE_PUBLIC_BASE_URL, INTAKE_OPERATOR_TOKEN, or --url / --token).
 """
 
 from __future__ import annotations
@@ -117,6 +120,48 @@ def _post_batch(args: argparse.Namespace) -> int:
     return asyncio.run(run())
 
 
+def _member(args: argparse.Namespace) -> int:
+    """Through intake's operator API, like `import-pledges`: export reads the read models; erase
+    asks pledge-intake (`member.erasure_requested.v1`), which erases and tells every other owner."""
+    import time
+
+    import httpx
+
+    from ops.table_import import _setting
+
+    base = (args.url or _setting("INTAKE_PUBLIC_BASE_URL") or "http://127.0.0.1:8000").rstrip("/")
+    token = args.token or _setting("INTAKE_OPERATOR_TOKEN")
+    if not token:
+        print("no operator token: pass --token or set INTAKE_OPERATOR_TOKEN", file=sys.stderr)
+        return 2
+    member = base + f"/api/v1/operator/members/{args.member_id}"
+    with httpx.Client(timeout=60, headers={"Authorization": f"Bearer {token}"}) as client:
+        if args.action == "export":
+            got = client.get(f"{member}/export")
+            if got.status_code == 404:
+                print(got.json()["detail"], file=sys.stderr)
+                return 1
+            got.raise_for_status()
+            print(json.dumps(got.json(), ensure_ascii=False, indent=2))
+            return 0
+        asked = client.post(f"{member}/erase")
+        if asked.status_code not in (200, 202, 404):
+            print(f"intake answered {asked.status_code}; try again", file=sys.stderr)
+            return 1
+        print(asked.json()["detail"])
+        if asked.status_code != 202 or not args.wait:
+            return 0
+        deadline = time.monotonic() + args.wait
+        while time.monotonic() < deadline:
+            erasure = (client.get(f"{member}/export").json() or {}).get("erasure") or {}
+            if erasure.get("state") == "erased":
+                print(f"{args.member_id} erased")
+                return 0
+            time.sleep(0.5)
+        print(f"{args.member_id}: not erased yet (is pledge-intake running?)", file=sys.stderr)
+        return 1
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="samleng", description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -152,7 +197,17 @@ def main(argv: list[str] | None = None) -> int:
     post.add_argument("action", choices=["batch"])
     post.add_argument("--day", default=None, help="YYYY-MM-DD (default: today, UTC)")
     post.add_argument("--out", default=None, help="directory (default: print-batch-<day>)")
+    member = commands.add_parser("member", help="export or erase everything held about one member")
+    member.add_argument("action", choices=["export", "erase"])
+    member.add_argument("member_id", help="e.g. mb_3f1c9e0a2b4d4e6f8a0b1c2d3e4f5a6b")
+    member.add_argument(
+        "--wait", type=float, default=0, metavar="SECONDS", help="erase: wait until pledge-intake erased them"
+    )
+    member.add_argument("--url", default=None, help="intake base URL (default INTAKE_PUBLIC_BASE_URL)")
+    member.add_argument("--token", default=None, help="operator token (default INTAKE_OPERATOR_TOKEN)")
     args = parser.parse_args(argv)
+    if args.command == "member":
+        return _member(args)
     if args.command == "post":
         from shared.contracts import utcnow
 

@@ -18,7 +18,9 @@ const ACCESS = {
       "action_reports",
       "alerts",
       "certificates",
+      "consents",
       "deliveries",
+      "erasures",
       "inbound_messages",
       "members",
       "official_actions",
@@ -33,7 +35,9 @@ const ACCESS = {
     "password_var": "PLEDGE_INTAKE_MONGODB_PASSWORD",
     "readWrite": [
       "consents",
+      "erasures",
       "inbound_messages",
+      "key_vault",
       "member_keys",
       "members",
       "pending_changes",
@@ -60,9 +64,11 @@ const ACCESS = {
       "alert_versions",
       "alerts",
       "deliveries",
+      "key_vault",
       "official_actions"
     ],
     "read": [
+      "erasures",
       "member_keys",
       "members",
       "pledges"
@@ -82,11 +88,13 @@ const ACCESS = {
   "email": {
     "password_var": "EMAIL_MONGODB_PASSWORD",
     "readWrite": [
+      "key_vault",
       "sends_email"
     ],
     "read": [
       "certificate_files.chunks",
       "certificate_files.files",
+      "erasures",
       "session_files.chunks",
       "session_files.files"
     ]
@@ -94,24 +102,28 @@ const ACCESS = {
   "post": {
     "password_var": "POST_MONGODB_PASSWORD",
     "readWrite": [
+      "key_vault",
       "post_print_batch",
       "sends_post"
     ],
     "read": [
       "certificate_files.chunks",
-      "certificate_files.files"
+      "certificate_files.files",
+      "erasures"
     ]
   },
   "signal": {
     "password_var": "SIGNAL_MONGODB_PASSWORD",
     "readWrite": [
+      "key_vault",
       "sends_signal",
       "signal_attempts",
       "signal_receipts"
     ],
     "read": [
       "certificate_files.chunks",
-      "certificate_files.files"
+      "certificate_files.files",
+      "erasures"
     ]
   },
   "signal-inbound": {
@@ -126,11 +138,13 @@ const ACCESS = {
   "whatsapp": {
     "password_var": "WHATSAPP_MONGODB_PASSWORD",
     "readWrite": [
+      "key_vault",
       "sends_whatsapp"
     ],
     "read": [
       "certificate_files.chunks",
-      "certificate_files.files"
+      "certificate_files.files",
+      "erasures"
     ]
   },
   "whatsapp-inbound": {
@@ -143,11 +157,13 @@ const ACCESS = {
   "messenger": {
     "password_var": "MESSENGER_MONGODB_PASSWORD",
     "readWrite": [
+      "key_vault",
       "sends_messenger"
     ],
     "read": [
       "certificate_files.chunks",
-      "certificate_files.files"
+      "certificate_files.files",
+      "erasures"
     ]
   },
   "messenger-inbound": {

@@ -1,6 +1,7 @@
 """certificate-renderer: one numbered certificate per recorded pledge, as PDF and PNG in GridFS.
 
-Consumes `pledge.recorded.v1` and `certificate.reissue_requested.v1`; publishes
+Consumes `pledge.recorded.v1`, `certificate.reissue_requested.v1` and `member.erased.v1` (the
+member's certificates and their files are deleted: `/v/<number>` then says unknown); publishes
 `certificate.issued.v1`. Owns `certificates`,
 `certificate_counters` and the GridFS bucket `certificate_files`.
 
@@ -32,6 +33,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 from services.certificates.render import CertificateContent, RendererPool, RenderError
 from shared.contracts import utcnow
 from shared.contracts.certificate import CertificateIssued, CertificateIssuedData, ReissueRequested
+from shared.contracts.erasure import MemberErased
 from shared.contracts.pledge import PledgeRecorded
 from shared.messaging.consumer import MessageContext
 from shared.messaging.errors import PermanentError
@@ -165,6 +167,28 @@ async def on_reissue_requested(event: ReissueRequested, ctx: MessageContext[Deps
     ctx.log.info("certificate re-issued", old=old["number"], number=new["number"])
 
 
+FILE_FIELDS = ("pdf_file_id", "png_file_id", "print_pdf_file_id")
+
+
+@router.handles(MemberErased)
+async def on_member_erased(event: MemberErased, ctx: MessageContext[Deps]) -> None:
+    """Forget an erased member's certificates: documents and GridFS files (every revision)."""
+    deps, data = ctx.deps, event.data
+    found = await deps.certificates.find(
+        {"member_id": {"$in": data.member_ids}}, {"_id": 1, "pledge_id": 1, **dict.fromkeys(FILE_FIELDS, 1)}
+    ).to_list(None)
+    if not found:
+        ctx.log.info("erasure: no certificates held", member_id=data.member_id)
+        return
+    file_ids = [doc[name] for doc in found for name in FILE_FIELDS if doc.get(name) is not None]
+    await deps.files.delete(file_ids)
+    pledges = sorted({str(doc["pledge_id"]) for doc in found})
+    orphans = await deps.files.files.find({"metadata.pledge_id": {"$in": pledges}}, {"_id": 1}).to_list(None)
+    await deps.files.delete([doc["_id"] for doc in orphans])  # e.g. a lost race's files
+    await deps.certificates.delete_many({"_id": {"$in": [doc["_id"] for doc in found]}})
+    ctx.log.info("erasure: certificates deleted", member_id=data.member_id, certificates=len(found))
+
+
 async def issue(deps: Deps, key: str, event: PledgeRecorded) -> Document:
     data = event.data
     source = {
@@ -237,8 +261,10 @@ async def bootstrap(resources: Resources) -> Deps:
     certificates = durable(resources.db.certificates)
     await certificates.create_index([("number", ASCENDING)], unique=True)
     await certificates.create_index([("pledge_id", ASCENDING)])
+    await certificates.create_index([("member_id", ASCENDING)])
     files = FileStore(resources.db, "certificate_files")
     await files.ensure_indexes()
+    await files.files.create_index([("metadata.pledge_id", ASCENDING)])
     return Deps(
         certificates=certificates,
         counters=durable(resources.db.certificate_counters),

@@ -19,6 +19,10 @@ id under the primary key); reads `members` (pledge-intake's, with each member's 
 
 At start it declares every installed channel's queues (one per priority band), so requests wait
 for a channel that is not running yet instead of being unroutable.
+
+Personal data (services/dispatcher/personal.py): with SAMLENG_MASTER_KEY set, each delivery's
+request is stored and published with the recipient's name, addresses and personal texts
+encrypted for the member, and a session message's contact card is stored encrypted.
 """
 
 from __future__ import annotations
@@ -35,8 +39,10 @@ from pymongo.errors import BulkWriteError
 
 from services.channels import discover
 from services.dispatcher import alerts as alerts_module
+from services.dispatcher import erasure as erasure_module
 from services.dispatcher import reminders as reminders_module
-from services.dispatcher.routing import delivery_id, next_channel, plan_certificate, supersedes
+from services.dispatcher.personal import contact_card, opened_request, sealed, sealed_delivery
+from services.dispatcher.routing import FINAL, delivery_id, next_channel, plan_certificate, supersedes
 from shared.channels.adapter import ChannelAdapter
 from shared.channels.service import channel_router
 from shared.contracts import utcnow
@@ -51,6 +57,7 @@ from shared.contracts.delivery import (
     NoticeRef,
     Recipient,
 )
+from shared.contracts.erasure import MemberErased, RegistrationErased
 from shared.contracts.inbound import (
     ContactLinked,
     DeliveryWaitExpired,
@@ -64,6 +71,8 @@ from shared.messaging.consumer import MessageContext
 from shared.messaging.errors import PermanentError, RetryableError
 from shared.messaging.publisher import Publisher, to_message
 from shared.messaging.topology import delay_label as _label
+from shared.personal_data import PersonalDataUnreadable, Vault, open_vault
+from shared.retention import RetentionRule, RetentionSettings, ensure_retention_index
 from shared.service import Resources, Router
 from shared.settings import ServiceSettings
 from shared.storage import Document, durable, insert_once
@@ -96,6 +105,11 @@ class Deps:
     official_actions: AsyncCollection[Document] | None = None
     waits: dict[str, float] = field(default_factory=dict)
     wait_queues: dict[int, str] = field(default_factory=dict)
+    vault: Vault | None = None
+
+    async def aclose(self) -> None:
+        if self.vault is not None:
+            await self.vault.close()
 
 
 def request_event_id(delivery: str) -> uuid.UUID:
@@ -136,6 +150,9 @@ async def on_certificate_issued(event: CertificateIssued, ctx: MessageContext[De
     deps, data = ctx.deps, event.data
     member = await deps.members.find_one({"_id": data.member_id})
     if member is None:
+        if await erasure_module.erased(deps.members.database, data.member_id):
+            ctx.log.info("certificate of an erased member: nothing to send", member_id=data.member_id)
+            return
         raise RetryableError("member not recorded yet", reason="member-unknown")
     recipient = recipient_of(member)
     certificate = CertificateRef(
@@ -186,7 +203,8 @@ async def create_delivery(
     wait_seconds: float = 0.0,
 ) -> Document:
     """Insert the delivery under its deterministic id, or return the one already there."""
-    doc, _ = build_delivery(deps, base, channel, skipped_reason, fallback_from, wait_seconds)
+    doc, request = build_delivery(deps, base, channel, skipped_reason, fallback_from, wait_seconds)
+    doc, _ = await sealed_delivery(deps.vault, doc, request)
     if await insert_once(deps.deliveries, doc):
         return doc
     existing = await deps.deliveries.find_one({"_id": doc["_id"]})
@@ -308,13 +326,14 @@ async def on_contact_linked(event: ContactLinked, ctx: MessageContext[Deps]) -> 
             query = {"member_id": pledge["member_id"], "channel": data.channel, "state": "waiting"}
             waiting = await deps.deliveries.find(query, hint=BY_MEMBER).to_list(None)
     for doc in waiting:
-        request = DeliveryRequestedData.model_validate(doc["request"])
+        request = await opened_request(deps.vault, doc)
         # Linking is the person writing to us on that channel: it opens the platform's reply window.
         opened = {**request.recipient.last_inbound_at, data.channel: data.linked_at}
         recipient = request.recipient.model_copy(
             update={ADDRESS_FIELD[data.address_kind]: data.address, "last_inbound_at": opened}
         )
         request = request.model_copy(update={"recipient": recipient, "requested_at": utcnow()})
+        request = await sealed(deps.vault, request)
         stored = request.model_dump(mode="json")
         entry = {"state": "pending", "attempt": 1, "reason": "address-linked", "at": utcnow()}
         changed = await deps.deliveries.update_one(
@@ -350,7 +369,7 @@ async def on_wait_expired(event: DeliveryWaitExpired, ctx: MessageContext[Deps])
         {"$set": {"state": "skipped", "reason": reason, "updated_at": utcnow()}, "$push": {"history": entry}},
     )
     if changed.modified_count:
-        member = await deps.members.find_one({"_id": doc["member_id"]}) or doc.get("contact_card")
+        member = await deps.members.find_one({"_id": doc["member_id"]}) or await contact_card(deps.vault, doc)
         if member is not None:
             await fall_back(ctx, {**doc, "state": "skipped", "reason": reason}, member)
         ctx.log.info("opt-in wait ended", delivery_id=doc["_id"], reason=reason)
@@ -396,7 +415,7 @@ async def on_delivery_status(event: DeliveryStatus, ctx: MessageContext[Deps]) -
     else:
         raise RetryableError("delivery kept changing under us", reason="contention")
     if doc["state"] in FINAL_FAILURES:
-        member = await deps.members.find_one({"_id": doc["member_id"]}) or doc.get("contact_card")
+        member = await deps.members.find_one({"_id": doc["member_id"]}) or await contact_card(deps.vault, doc)
         if member is not None:
             await fall_back(ctx, doc, member)
 
@@ -436,7 +455,11 @@ async def fall_back(ctx: MessageContext[Deps], failed: Document, member: Documen
     if channel is None:
         ctx.log.warning("no fallback channel left", delivery_id=failed["_id"], reason=failed.get("reason"))
         return
-    request = DeliveryRequestedData.model_validate(failed["request"])
+    try:
+        request = await opened_request(deps.vault, failed)
+    except PersonalDataUnreadable:
+        ctx.log.warning("no fallback: the member's data was erased", delivery_id=failed["_id"])
+        return
     base = {
         "purpose": failed["purpose"],
         "source_id": failed["source_id"],
@@ -495,13 +518,15 @@ RETIRED_DELIVERY_INDEXES = (
 )
 
 
-async def ensure_delivery_indexes(deliveries: Any) -> None:
+async def ensure_delivery_indexes(deliveries: Any, retention: RetentionSettings | None = None) -> None:
     existing = set(await deliveries.index_information())
     for name in RETIRED_DELIVERY_INDEXES:
         if name in existing:
             await deliveries.drop_index(name)
     for keys in DELIVERY_INDEXES:
         await deliveries.create_index(keys)
+    days = (retention or RetentionSettings()).delivery_days  # `sent` with no receipt stays `sent`
+    await ensure_retention_index(deliveries, RetentionRule.after_final_state(days, FINAL | {"sent"}))
 
 
 async def bootstrap(resources: Resources) -> Deps:
@@ -522,7 +547,9 @@ async def bootstrap(resources: Resources) -> Deps:
     wait_queues = {tier: f"{group.queue}.wait.{_label(tier)}" for tier in WAIT_TIERS_MS}
     for tier, name in wait_queues.items():
         await resources.publisher.declare_delay_queue(name, group.queue, tier)
+    vault = await open_vault(resources.db)
     return Deps(
+        vault=vault,
         deliveries=deliveries,
         members=resources.db.members,
         adapters=adapters,
@@ -579,3 +606,5 @@ router.handles(AlertPublished)(alerts_module.on_alert_published)
 router.handles(ReminderDue)(reminders_module.on_reminder_due)
 router.handles(ActionReported)(alerts_module.on_action_reported)
 router.handles(InboundMessage)(alerts_module.on_inbound_message)
+router.handles(MemberErased)(erasure_module.on_member_erased)
+router.handles(RegistrationErased)(erasure_module.on_registration_erased)

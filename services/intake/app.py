@@ -37,6 +37,7 @@ from services.intake import ids
 from services.intake.alerts import add_alert_routes
 from services.intake.certificates import VERIFY_PER_MINUTE, add_certificate_routes
 from services.intake.deliveries import add_delivery_routes
+from services.intake.erasure import add_erasure_routes
 from services.intake.i18n import Lang, countries, message, pick_language, ui
 from services.intake.sessions import add_session_routes
 from services.intake.settings import IntakeSettings
@@ -47,6 +48,7 @@ from services.intake.validation import AddressInput, FieldError, PledgeInput, va
 from shared.contracts import utcnow
 from shared.contracts.alert import ActionReported, AlertPublished
 from shared.contracts.certificate import ReissueRequested
+from shared.contracts.erasure import ErasureRequested
 from shared.contracts.member import (
     ConsentWithdrawn,
     MemberChangeConfirmed,
@@ -90,6 +92,7 @@ router.publishing(
     RegistrationSubmitted,
     RegistrationCancelled,
     PlanOfActionPublished,
+    ErasureRequested,
 )
 
 
@@ -414,6 +417,7 @@ def create_app(
     add_delivery_routes(app, settings, templates)
     add_alert_routes(app, settings, templates)
     add_subscription_routes(app, settings, templates)
+    add_erasure_routes(app, settings, templates)
     add_session_routes(app, settings, templates, secret)
     return app
 

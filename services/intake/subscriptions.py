@@ -8,7 +8,9 @@
                                             mail scanners that open links confirm nothing)
     GET  /p/{token}, POST                   a member's personal preferences page: alerts on/off,
                                             topics, channel order, language, time zone, quiet
-                                            hours, stop one channel, resume after "stop all"
+                                            hours, stop one channel, resume after "stop all";
+                                            it links to "download my data" and "erase everything
+                                            about me" (erasure.py)
 
 Intake stays a gateway: each form becomes one event (`subscription.requested.v1`,
 `subscription.confirmed.v1`, `preferences.changed.v1`) that pledge-intake applies and records in
@@ -99,6 +101,8 @@ TEXT: dict[str, dict[str, str]] = {
     },
     "resume_all": {"en": "Send me messages again", "km": "ផ្ញើសារមកខ្ញុំម្តងទៀត"},
     "stop_everything": {"en": "Stop everything from us", "km": "ឈប់ទទួលអ្វីៗទាំងអស់ពីយើង"},
+    "download_data": {"en": "Download my data", "km": "ទាញយកទិន្នន័យរបស់ខ្ញុំ"},
+    "erase_data": {"en": "Erase everything about me", "km": "លុបអ្វីៗទាំងអស់អំពីខ្ញុំ"},
     "consent": {
         "en": "I agree that Samleng keeps my contact details and choices to send me these messages, "
         "and I can change or stop them at any time.",

@@ -4,10 +4,11 @@ Consumes `pledge.submitted.v1`, `certificate.reissue_requested.v1` (a corrected 
 `consent.withdrawn.v1` (unsubscribe: recorded in `consents`, `members.unsubscribed`),
 `inbound.message.v1` (chat replies: STOP withdraws; all kept in `inbound_messages`; the member's
 `last_inbound.<channel>` time), `contact.linked.v1` (e.g. a Messenger PSID) and
-`member_change.confirmed.v1`; publishes `pledge.recorded.v1` or `pledge.rejected.v1`, and
+`member_change.confirmed.v1` and `member.erasure_requested.v1` (erasure.py: the member is
+forgotten here first, then `member.erased.v1` tells every other owner); publishes `pledge.recorded.v1` or `pledge.rejected.v1`, and
 `notice.requested.v1` for the confirmations it needs.
-Owns the collections `members`, `member_keys`, `signatures`, `pledges`, `consents` and
-`pending_changes`. `pledges` is also a documented read model (docs/read-models.md) that intake
+Owns the collections `members`, `member_keys`, `signatures`, `pledges`, `consents`,
+`pending_changes` and `erasures` (who was erased, nothing personal). `pledges` is also a documented read model (docs/read-models.md) that intake
 reads for status; intake reads `pending_changes` only to answer a confirmation link.
 
 Nobody proves control of a contact by typing it, so a contact a member already holds never changes
@@ -30,7 +31,7 @@ from datetime import datetime
 from typing import Any
 
 from services.intake.validation import business_rule_errors
-from services.pledge_intake import changes, subscriptions
+from services.pledge_intake import changes, erasure, subscriptions
 from services.pledge_intake.store import (
     Store,
     claim,
@@ -43,6 +44,7 @@ from services.pledge_intake.store import (
 )
 from shared.contracts import utcnow
 from shared.contracts.certificate import ReissueRequested
+from shared.contracts.erasure import ErasureRequested, MemberErased
 from shared.contracts.inbound import ContactLinked, InboundMessage
 from shared.contracts.member import (
     ConsentWithdrawn,
@@ -67,7 +69,7 @@ from shared.service import Resources, Router
 from shared.storage import Document, insert_once
 
 router = Router("pledge-intake", description="Records pledges, members and consents.")
-router.publishing(PledgeRecorded, PledgeRejected, NoticeRequested)
+router.publishing(PledgeRecorded, PledgeRejected, NoticeRequested, MemberErased)
 
 OUTCOME_NAMESPACE = uuid.UUID("6f1d3a4e-3c1b-4b7e-9a56-5a9f3c2d8e11")
 REJECTION_DETAIL = {
@@ -213,9 +215,12 @@ async def on_inbound_message(event: InboundMessage, ctx: MessageContext[Store]) 
 async def on_contact_linked(event: ContactLinked, ctx: MessageContext[Store]) -> None:
     """A channel address (e.g. a Messenger PSID) linked through a pledge's signed reference."""
     store, data = ctx.deps, event.data
-    pledge = await store.pledges.find_one({"_id": data.pledge_id}, {"member_id": 1})
+    pledge = await store.pledges.find_one({"_id": data.pledge_id}, {"member_id": 1, "erased": 1})
     if pledge is None or "member_id" not in pledge:
         raise RetryableError("pledge not recorded yet", reason="pledge-unknown")
+    if pledge.get("erased"):
+        ctx.log.info("contact of an erased member dropped", channel=data.channel)
+        return
     member_id = pledge["member_id"]
     await insert_once(
         store.member_keys,
@@ -237,6 +242,9 @@ async def on_pledge_submitted(event: PledgeSubmitted, ctx: MessageContext[Store]
     pledge = await store.pledges.find_one({"_id": data.pledge_id})
     if pledge is None:
         pledge = await record(store, data)
+    if pledge.get("erased"):  # a late redelivery: its member was erased since
+        ctx.log.info("pledge of an erased member dropped", pledge_id=data.pledge_id)
+        return
     for change_id in pledge.get("changes") or []:
         change = await store.pending_changes.find_one({"_id": change_id})
         if change is not None:
@@ -384,6 +392,7 @@ async def apply_pledge_change(
 router.handles(SubscriptionRequested)(subscriptions.on_subscription_requested)
 router.handles(SubscriptionConfirmed)(subscriptions.on_subscription_confirmed)
 router.handles(PreferencesChanged)(subscriptions.on_preferences_changed)
+router.handles(ErasureRequested)(erasure.on_erasure_requested)
 
 
 async def bootstrap(resources: Resources) -> Store:

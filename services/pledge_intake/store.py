@@ -20,6 +20,7 @@ from pymongo.errors import BulkWriteError
 
 from shared.contracts import utcnow
 from shared.contracts.pledge import Contact, PledgeSubmittedData
+from shared.personal_data import KEY_VAULT
 from shared.retention import RetentionRule, RetentionSettings, ensure_retention_index
 from shared.storage import Document, durable, insert_once
 
@@ -34,6 +35,8 @@ class Store:
     inbound: AsyncCollection[Document]
     subscriptions: AsyncCollection[Document]
     pending_changes: AsyncCollection[Document]
+    erasures: AsyncCollection[Document]
+    key_vault: AsyncCollection[Document]
 
     @classmethod
     def of(cls, db: AsyncDatabase[Document]) -> Store:
@@ -46,6 +49,8 @@ class Store:
             inbound=durable(db.inbound_messages),
             subscriptions=durable(db.subscriptions),
             pending_changes=durable(db.pending_changes),
+            erasures=durable(db.erasures),
+            key_vault=durable(db[KEY_VAULT]),  # only to forget a member's data key (erasure.py)
         )
 
     async def ensure_indexes(self) -> None:
@@ -54,6 +59,10 @@ class Store:
         await self.members.create_index([("unsubscribe_token", ASCENDING)], unique=True, sparse=True)
         await self.subscriptions.create_index([("confirm_token", ASCENDING)], unique=True)
         await self.pending_changes.create_index([("token", ASCENDING)], unique=True)
+        await self.pending_changes.create_index([("holder_id", ASCENDING)])
+        await self.members.create_index([("merged_into", ASCENDING)], sparse=True)
+        await self.inbound.create_index([("member_id", ASCENDING)])
+        await self.subscriptions.create_index([("member_id", ASCENDING)], sparse=True)
         # Kept only as long as needed (docs/operations.md, Retention): unconfirmed subscriptions
         # and changes expire, chat replies go after their period; the TTL index on
         # `received_at` also serves the operators' list of replies, newest first.

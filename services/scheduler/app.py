@@ -1,7 +1,7 @@
 """event-scheduler: keeps sessions and registrations, and sends each registrant's messages on time.
 
-Consumes `session.published.v1`, `registration.submitted.v1` and `session.plan_published.v1`;
-publishes `reminder.due.v1` (to the dispatcher). Owns `sessions` (the documented read model
+Consumes `session.published.v1`, `registration.submitted.v1`, `session.plan_published.v1` and
+`member.erased.v1`; publishes `reminder.due.v1` (to the dispatcher) and `registration.erased.v1`. Owns `sessions` (the documented read model
 intake reads: the latest version of each session, the `Session` fields only), `registrations`,
 `session_seats`, `session_plans` and `reminders` (durable due-time records; see store.py).
 
@@ -23,11 +23,16 @@ intake reads: the latest version of each session, the `Session` fields only), `r
   again after cancelling counts again (a new confirmation; the stopped reminders resume).
 - session.plan_published: a `plan-of-action` message now to each registered person.
 
+- member.erased: the registrations made with the erased member's contacts are deleted, with
+  their records in `reminders` and their seats (which go to the waiting list), each announced as
+  `registration.erased.v1` (erasure.py).
+
 Messages are records in `reminders` first; the due loop (due.py) publishes them, on every replica.
 """
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -35,6 +40,7 @@ import aiormq
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
+from services.scheduler import erasure
 from services.scheduler.due import DueLoop, owner_id
 from services.scheduler.journal import Journal
 from services.scheduler.schedule import (
@@ -54,6 +60,7 @@ from services.scheduler.schedule import (
 )
 from services.scheduler.store import Store
 from shared.contracts import utcnow
+from shared.contracts.erasure import MemberErased, RegistrationErased, RegistrationErasedData
 from shared.contracts.session import (
     PlanOfActionPublished,
     RegistrationCancelled,
@@ -63,14 +70,17 @@ from shared.contracts.session import (
     SessionPublished,
 )
 from shared.messaging.consumer import MessageContext
-from shared.messaging.errors import RetryableError
+from shared.messaging.errors import RetryableError, UnroutableMessage
 from shared.messaging.topology import ConsumerGroup, declare_exchange, declare_group
+from shared.personal_data import blind_index
 from shared.service import Resources, Router
 from shared.settings import ServiceSettings
 from shared.storage import Document
 
 router = Router("event-scheduler", description="Keeps sessions and registrations; sends reminders on time.")
-router.publishing(ReminderDue)
+router.publishing(ReminderDue, RegistrationErased)
+
+ERASED_NAMESPACE = uuid.UUID("4c2e8b1a-7d3f-4a96-b0e5-8f1d2c6a9b37")
 
 EVERYONE = ("registered", "waitlisted")
 
@@ -215,6 +225,48 @@ async def on_registration_cancelled(event: RegistrationCancelled, ctx: MessageCo
     promoted = await promote(store, session, str(event.event_id))
     deps.loop.wake()
     ctx.log.info("registration cancelled", session_id=session.session_id, promoted=promoted)
+
+
+@router.handles(MemberErased)
+async def on_member_erased(event: MemberErased, ctx: MessageContext[Deps]) -> None:
+    """Forget the registrations made with an erased member's contacts (see erasure.py)."""
+    deps, data = ctx.deps, event.data
+    found = await erasure.registrations_made_with(deps.store, set(data.contact_digests), blind_index())
+    if not found:
+        ctx.log.info("erasure: no registrations held", member_id=data.member_id)
+        return
+    records = 0
+    for registration in found:
+        deleted, held_seat = await erasure.erase_registration(deps.store, registration)
+        records += deleted
+        session = await deps.store.session(str(registration["session_id"])) if held_seat else None
+        if session is not None and session.capacity is not None:
+            await promote(deps.store, session, str(event.event_id))
+        await publish_erased(
+            ctx,
+            event.caused(
+                RegistrationErased,
+                RegistrationErasedData(
+                    registration_id=str(registration["_id"]),
+                    session_id=str(registration["session_id"]),
+                    member_id=data.member_id,
+                    request_id=data.request_id,
+                    at=utcnow(),
+                ),
+                event_id=uuid.uuid5(ERASED_NAMESPACE, f"{registration['_id']}:{data.member_id}"),
+            ),
+        )
+    deps.loop.wake()
+    ctx.log.info(
+        "erasure: registrations deleted", member_id=data.member_id, registrations=len(found), records=records
+    )
+
+
+async def publish_erased(ctx: MessageContext[Deps], event: RegistrationErased) -> None:
+    try:
+        await ctx.publish(event)
+    except UnroutableMessage:  # nobody consumes it (yet): the registration itself is gone anyway
+        ctx.log.warning("registration.erased.v1 has no consumer", session_id=event.data.session_id)
 
 
 async def promote(store: Store, session: Session, cause: str) -> int:

@@ -33,6 +33,12 @@ key, or the mail store on our Message-ID) the delivery is simply sent again; oth
 reason `outcome-unknown` and status `unknown` for an operator, never resent blindly.
 
 Status events have ids derived from (delivery, state, attempt), so re-announcing is harmless.
+
+Personal data: a request arrives (and rests in the retry and dead-letter queues) with its personal
+fields sealed for the member (`encrypted`, shared/contracts/delivery.py); the runner opens it with
+the process's vault (shared/personal_data.py) after the claim, just before reconciling or sending,
+so the adapter and the provider get plain data and nothing personal is written here. A request
+whose member was forgotten (data key deleted) fails permanently, `personal-data-erased`.
 """
 
 from __future__ import annotations
@@ -65,6 +71,7 @@ from shared.channels.adapter import (
     RetryableDeliveryError,
     SendResult,
 )
+from shared.channels.erasure import ErasedMembers, drop_if_erased
 from shared.channels.gate import PriorityGate
 from shared.channels.guards import CircuitBreaker, RateLimiter
 from shared.contracts import utcnow
@@ -77,6 +84,9 @@ from shared.contracts.delivery import (
 )
 from shared.messaging.consumer import MessageContext
 from shared.messaging.errors import OutcomeUnknownError, PermanentError, RetryableError
+from shared.observability import describe_error
+from shared.personal_data import PersonalDataUnreadable, Vault
+from shared.retention import RetentionRule, ensure_retention_index
 from shared.storage import Document, durable, insert_once
 
 STATUS_NAMESPACE = uuid.UUID("c5d0f1e2-7a4b-4c8d-9e3f-1a2b3c4d5e6f")
@@ -154,6 +164,10 @@ class SendLog:
             return Claim("busy", current)
         return Claim("done", current)
 
+    async def ensure_retention(self, days: float) -> None:
+        """A send log goes `days` after its final state (RETENTION_SEND_LOG_DAYS; shared/retention.py)."""
+        await ensure_retention_index(self.collection, RetentionRule.after_final_state(days, FINAL_STATES))
+
     async def finish(self, delivery_id: str, state: str, **fields: Any) -> None:
         await self.collection.update_one(
             {"_id": delivery_id}, {"$set": {"state": state, "updated_at": utcnow(), **fields}}
@@ -173,8 +187,12 @@ class ChannelRunner:
         limiter: RateLimiter | None = None,
         breaker: CircuitBreaker | None = None,
         session_files: AsyncGridFSBucket | None = None,
+        vault: Vault | None = None,
+        erased: ErasedMembers | None = None,
     ) -> None:
         self.adapter = adapter
+        self.vault = vault
+        self.erased = erased
         self.channel = adapter.name
         self.send_log = send_log
         self.files = files
@@ -192,6 +210,8 @@ class ChannelRunner:
         self._breaker_open = BREAKER_OPEN.labels(self.channel)
 
     async def handle(self, event: DeliveryRequested, ctx: MessageContext[Any]) -> None:
+        if await drop_if_erased(self.erased, self.send_log, event.data, ctx.log):
+            return  # the member was erased: their work waiting in queues is dropped, not sent
         band = event.data.band
         waiting = self._waiting[band]
         waiting.inc()
@@ -224,8 +244,16 @@ class ChannelRunner:
             return
         if claim.kind == "busy":
             raise RetryableError("another worker holds this delivery", reason="claimed-elsewhere")
+        try:
+            delivery = await self._opened(delivery)
+        except PersonalDataUnreadable:
+            await self._failed(event, ctx, "personal-data-erased", "the member's data key is gone")
+            return
+        except RetryableError as error:
+            await self.send_log.finish(delivery.delivery_id, "retry", reason=error.reason)
+            await self._retry(event, ctx, error.reason, str(error))
         reconcile_first = claim.kind == "reconcile" and not self.adapter.resend_is_safe
-        if reconcile_first and await self._reconciled(event, ctx):
+        if reconcile_first and await self._reconciled(event, delivery, ctx):
             return
         if not self.breaker.allow():
             self._breaker_open.set(1)
@@ -259,7 +287,7 @@ class ChannelRunner:
             self._provider_failed()
             ctx.log.exception("adapter crashed", channel=self.channel)
             await self.send_log.finish(delivery.delivery_id, "retry", reason="adapter-error")
-            await self._retry(event, ctx, "adapter-error", f"{type(error).__name__}: {error}")
+            await self._retry(event, ctx, "adapter-error", describe_error(error))
         finally:
             self._send_seconds.observe(time.perf_counter() - started)
         self.breaker.success()
@@ -286,9 +314,18 @@ class ChannelRunner:
             span.set_attribute(tracing.OUTCOME, result.state)
             return result
 
-    async def _reconciled(self, event: DeliveryRequested, ctx: MessageContext[Any]) -> bool:
+    async def _opened(self, delivery: DeliveryRequestedData) -> DeliveryRequestedData:
+        """The request with its personal fields decrypted (see the module docstring)."""
+        if delivery.encrypted is None:
+            return delivery
+        if self.vault is None:
+            raise RetryableError("a sealed request but no master key here", reason="no-master-key")
+        return delivery.with_personal(await self.vault.unseal(delivery.encrypted))
+
+    async def _reconciled(
+        self, event: DeliveryRequested, delivery: DeliveryRequestedData, ctx: MessageContext[Any]
+    ) -> bool:
         """True if reconciliation settled the delivery; False if it may be sent (again)."""
-        delivery = event.data
         try:
             result = await self.adapter.reconcile(delivery)
         except RetryableDeliveryError:

@@ -18,11 +18,14 @@ from typing import Any
 from gridfs import AsyncGridFSBucket
 
 from shared.channels.adapter import ChannelAdapter
+from shared.channels.erasure import ERASURES, ErasedMembers
 from shared.channels.guards import CircuitBreaker, RateLimiter
 from shared.channels.runner import ChannelRunner, SendLog, worker_id
 from shared.contracts.delivery import BANDS, DeliveryRequested, DeliveryStatus
 from shared.contracts.session import SESSION_FILES_BUCKET
 from shared.messaging.consumer import MessageContext
+from shared.personal_data import open_vault
+from shared.retention import RetentionSettings
 from shared.service import Resources, Router, run_service
 
 CERTIFICATE_BUCKET = "certificate_files"
@@ -49,6 +52,8 @@ class ChannelDeps:
 
     async def aclose(self) -> None:
         await self.runner.adapter.close()
+        if self.runner.vault is not None:
+            await self.runner.vault.close()
 
 
 def channel_router(adapter_cls: type[ChannelAdapter]) -> Router:
@@ -76,6 +81,7 @@ def channel_bootstrap(adapter_cls: type[ChannelAdapter]) -> Any:
         send_log = SendLog(
             resources.db[f"sends_{adapter_cls.name}"], worker_id(), settings.claim_lease_seconds
         )
+        await send_log.ensure_retention(RetentionSettings().send_log_days)
         files = (
             AsyncGridFSBucket(resources.db, bucket_name=CERTIFICATE_BUCKET)
             if adapter_cls.attachments
@@ -90,6 +96,8 @@ def channel_bootstrap(adapter_cls: type[ChannelAdapter]) -> Any:
             AsyncGridFSBucket(resources.db, bucket_name=SESSION_FILES_BUCKET)
             if "pdf" in adapter_cls.attachments
             else None,
+            vault=await open_vault(resources.db),
+            erased=ErasedMembers(resources.db[ERASURES]),
         )
         return ChannelDeps(runner)
 

@@ -2,8 +2,9 @@
 
 The roles cannot be tried on the local Mongo-wire server (SecantusDB has no authentication), so:
 - the collections each process's code touches (found by reading its source: `db.<name>`,
-  `db["<name>"]`, `database(...)[...]`, GridFS buckets as `<bucket>.files`/`.chunks`) are exactly the
-  collections of its role, and one it writes directly is in its `readWrite`;
+  `db["<name>"]`, `database(...)[...]`, GridFS buckets as `<bucket>.files`/`.chunks`, and the key
+  vault's collections where it calls `open_vault`) are exactly the collections of its role, and one
+  it writes directly is in its `readWrite`;
 - the generated scripts are what access.yml says (`python deploy/access.py --check`);
 - the mongosh script, run by Node against a stand-in `db`, creates one role with exactly those
   privileges and one user per process, takes passwords from the environment and stops without one.
@@ -31,6 +32,7 @@ WRITES = {"insert_one", "insert_many", "update_one", "update_many", "replace_one
 WRITES |= {"delete_many", "find_one_and_update", "find_one_and_replace", "find_one_and_delete"}
 WRITES |= {"create_index", "drop_index", "bulk_write"}
 NOT_COLLECTIONS = {"client", "name", "command", "with_options", "get_collection", "codec_options"}
+VAULT_SOURCE = "shared/personal_data.py"  # `open_vault(db)`: the process's own key vault
 
 
 def channels() -> list[str]:
@@ -126,6 +128,10 @@ def collections_in_code(paths: list[str], channel: str | None) -> dict[str, set[
                 name = text_of(node.slice, channel)
                 assert name is not None, f"{path}: cannot tell the collection of {ast.unparse(node)}"
                 names = [name]
+            elif isinstance(node, ast.Call) and ast.unparse(node.func).rsplit(".", 1)[-1] == "open_vault":
+                for name in vault_collections():  # it creates data keys and their index: writes
+                    used.setdefault(name, set()).add("write")
+                continue
             elif isinstance(node, ast.Call) and ast.unparse(node.func).rsplit(".", 1)[-1] in (
                 "AsyncGridFSBucket",
                 "FileStore",
@@ -150,6 +156,13 @@ def collections_in_code(paths: list[str], channel: str | None) -> dict[str, set[
             for name in names:
                 used.setdefault(name, set()).add(how)
     return used
+
+
+def vault_collections() -> set[str]:
+    """The collections the key vault uses (shared/personal_data.py: `db[KEY_VAULT]`)."""
+    found = set(collections_in_code([VAULT_SOURCE], None))
+    assert found == {CONSTANTS["KEY_VAULT"]}, found
+    return found
 
 
 def test_every_process_has_a_scope_and_every_scope_a_process() -> None:

@@ -32,6 +32,9 @@ NOT_PERSONAL = frozenset(
     [
         "accepted_at",
         "change_id",
+        "contact_digests",  # keyed digests (HMAC under the blind-index key), no contact itself
+        "member_ids",
+        "request_id",
         "encrypted",
         "link_label",
         "actions",

@@ -1,0 +1,291 @@
+"""Export and erase: everything we hold about one person, and forgetting it.
+
+    GET  /api/v1/operator/members/{member_id}/export   operators (Bearer): one JSON document
+    POST /api/v1/operator/members/{member_id}/erase    operators (Bearer): ask for erasure
+    GET  /p/{token}/export                             the member's own data, as a download
+    GET  /p/{token}/erase, POST                        erase everything about me (the POST must
+                                                       carry `confirm=yes`: a confirmation step)
+
+Export reads the read models operators already see (pledge-intake's `members`, `pledges`,
+`consents`, `inbound_messages`, `subscriptions`, `erasures`; certificate-renderer's
+`certificates` (metadata and links, never the files); the dispatcher's `deliveries` (ids, channel,
+purpose, states: never the sealed request); event-scheduler's `registrations` made with the
+member's email or phone), read-only. Erasure is handed to pledge-intake as
+`member.erasure_requested.v1` (shared/contracts/erasure.py), which erases and tells the others.
+The answer says what happens: `requested`, `already-erased` or `unknown` (nothing to erase).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import uuid
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from bson import ObjectId
+from bson.binary import Binary
+from fastapi import FastAPI, Header, Request
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from jinja2 import Environment
+
+from services.intake.auth import operator_denied
+from services.intake.i18n import Lang, pick_language, ui
+from services.intake.settings import IntakeSettings
+from services.intake.submission import Unavailable
+from shared.contracts import utcnow
+from shared.contracts.erasure import ErasureRequested, ErasureRequestedData, ErasureSource
+
+State = Literal["known", "erased", "unknown"]
+
+ERASE_TEXT: dict[str, dict[str, str]] = {
+    "erase_title": {"en": "Erase everything about me", "km": "លុបអ្វីៗទាំងអស់អំពីខ្ញុំ"},
+    "erase_ask": {
+        "en": "We will delete everything we hold about you: your details, your pledge and "
+        "certificate, your registrations, your replies and the messages waiting for you. Only a "
+        "record that consent was once given stays, without your name or contacts. This cannot be "
+        "undone.",
+        "km": "យើងនឹងលុបអ្វីៗទាំងអស់ដែលយើងមានអំពីអ្នក៖ ព័ត៌មានរបស់អ្នក ការសន្យា និងវិញ្ញាបនបត្ររបស់អ្នក "
+        "ការចុះឈ្មោះ ការឆ្លើយតប និងសារដែលកំពុងរង់ចាំអ្នក។ មានតែកំណត់ត្រាថាធ្លាប់បានយល់ព្រម "
+        "ប៉ុណ្ណោះដែលនៅសល់ ដោយគ្មានឈ្មោះ ឬទំនាក់ទំនងរបស់អ្នក។ សកម្មភាពនេះមិនអាចត្រឡប់វិញបានទេ។",
+    },
+    "erase_confirm": {
+        "en": "Yes, erase everything about me",
+        "km": "បាទ/ចាស លុបអ្វីៗទាំងអស់អំពីខ្ញុំ",
+    },
+    "erase_button": {"en": "Erase", "km": "លុប"},
+    "erase_needs_confirm": {
+        "en": "Please tick the box to confirm.",
+        "km": "សូមធីកប្រអប់ដើម្បីបញ្ជាក់។",
+    },
+    "erase_done": {
+        "en": "Done: everything about you is being erased. You will receive nothing more from us.",
+        "km": "រួចរាល់៖ អ្វីៗទាំងអស់អំពីអ្នកកំពុងត្រូវបានលុប។ អ្នកនឹងមិនទទួលអ្វីពីយើងទៀតទេ។",
+    },
+    "erase_unknown": {
+        "en": "This link is not valid (or everything about you was already erased).",
+        "km": "តំណនេះមិនត្រឹមត្រូវទេ (ឬអ្វីៗទាំងអស់អំពីអ្នកត្រូវបានលុបរួចហើយ)។",
+    },
+    "erase_retry": {
+        "en": "We could not record this right now. Please try again in a minute.",
+        "km": "យើងមិនអាចកត់ត្រាបានទេឥឡូវនេះ។ សូមព្យាយាមម្តងទៀតក្នុងមួយនាទី។",
+    },
+    "erase_keep": {"en": "No, keep my data", "km": "ទេ រក្សាទិន្នន័យរបស់ខ្ញុំ"},
+}
+
+DELIVERY_FIELDS = ("_id", "channel", "purpose", "source_id", "state", "reason", "created_at", "updated_at")
+CERTIFICATE_FIELDS = (
+    *("number", "state", "name", "language", "signed_on", "issued_at", "verify_url"),
+    *("replaced_by", "replaces", "pledge_id"),
+)
+
+
+def plain(value: Any) -> Any:
+    """A stored value as JSON can carry it (encrypted values as base64, marked)."""
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain(v) for v in value]
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, ObjectId):
+        return str(value)
+    if isinstance(value, Binary | bytes):
+        return {"encrypted": base64.b64encode(bytes(value)).decode()}
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    return value
+
+
+async def erasure_state(db: Any, member_id: str) -> State:
+    if await db.erasures.find_one({"_id": member_id}, {"_id": 1}) is not None:
+        return "erased"
+    if await db.members.find_one({"_id": member_id}, {"_id": 1}) is not None:
+        return "known"
+    return "unknown"
+
+
+async def member_export(db: Any, member_id: str) -> dict[str, Any] | None:
+    """Everything held about one member across the read models; None if we never knew them."""
+    member = await db.members.find_one({"_id": member_id})
+    erasure = await db.erasures.find_one({"_id": member_id})
+    if member is None and erasure is None:
+        return None
+    member = member or {}
+    ids = [member_id, *[str(m["_id"]) async for m in db.members.find({"merged_into": member_id}, {"_id": 1})]]
+    emails = sorted({e for e in [member.get("email"), *(member.get("emails") or [])] if e})
+    phones = sorted({p for p in [member.get("phone"), *(member.get("phones") or [])] if p})
+    contacts: list[dict[str, Any]] = [
+        {"registrant.contact.email": {"$in": emails + [e.casefold() for e in emails]}},
+        {"registrant.contact.phone": {"$in": phones}},
+    ]
+    requested: list[dict[str, Any]] = [
+        {"request.contact.email": {"$in": emails}},
+        {"request.contact.phone": {"$in": phones}},
+    ]
+    mine = {"member_id": {"$in": ids}}
+    deliveries = db.deliveries.find(mine, dict.fromkeys(DELIVERY_FIELDS, 1)).sort("created_at", 1)
+    certificates = db.certificates.find(mine, {"_id": 0, **dict.fromkeys(CERTIFICATE_FIELDS, 1)})
+    document = {
+        "member_id": member_id,
+        "exported_at": utcnow(),
+        "erasure": erasure,
+        "member": {k: v for k, v in member.items() if k != "unsubscribe_token"} or None,
+        "merged_records": ids[1:],
+        "pledges": await db.pledges.find(mine).to_list(None),
+        "consents": await db.consents.find(mine).sort("at", 1).to_list(None),
+        "certificates": await certificates.to_list(None),
+        "deliveries": await deliveries.to_list(None),
+        "registrations": await db.registrations.find(
+            {"$or": contacts}, {"consent": 0, "event_id": 0, "cancel_url": 0}
+        ).to_list(None)
+        if emails or phones
+        else [],
+        "inbound_messages": await db.inbound_messages.find(mine).to_list(None),
+        "subscriptions": await db.subscriptions.find(
+            {"$or": [mine, *requested]}, {"confirm_token": 0}
+        ).to_list(None),
+    }
+    exported: dict[str, Any] = plain(document)
+    return exported
+
+
+def erasure_request(member_id: str, source: ErasureSource) -> ErasureRequested:
+    request_id = f"er_{uuid.uuid4().hex}"
+    return ErasureRequested(
+        correlation_id=member_id,
+        data=ErasureRequestedData(request_id=request_id, member_id=member_id, source=source, at=utcnow()),
+    )
+
+
+ANSWER = {
+    "erased": "{member_id} was already erased",
+    "unknown": "{member_id} is not known (nothing to erase)",
+    "known": "erasure of {member_id} requested",
+}
+
+
+def add_erasure_routes(app: FastAPI, settings: IntakeSettings, templates: Environment) -> None:
+    def db() -> Any:
+        return app.state.status.database()
+
+    async def hand_over(event: ErasureRequested) -> bool:
+        try:
+            await app.state.gateway.publish(event)
+        except Unavailable:
+            return False
+        return True
+
+    @app.get(
+        "/api/v1/operator/members/{member_id}/export",
+        summary="Everything held about one member, as JSON (operators)",
+        responses={401: {"description": "Operator token missing or wrong"}, 404: {"description": "Unknown"}},
+    )
+    async def operator_export(
+        member_id: str, authorization: Annotated[str | None, Header()] = None
+    ) -> JSONResponse:
+        denied = operator_denied(settings, authorization)
+        if denied is not None:
+            return denied
+        exported = await member_export(db(), member_id[:80])
+        if exported is None:
+            return JSONResponse({"detail": ANSWER["unknown"].format(member_id=member_id[:80])}, 404)
+        return JSONResponse(exported)
+
+    @app.post(
+        "/api/v1/operator/members/{member_id}/erase",
+        summary="Erase everything held about one member (operators)",
+        responses={
+            202: {"description": "Erasure requested"},
+            200: {"description": "Already erased: nothing to do"},
+            401: {"description": "Operator token missing or wrong"},
+            404: {"description": "Not known: nothing to erase"},
+            503: {"description": "Retry later"},
+        },
+    )
+    async def operator_erase(
+        member_id: str, authorization: Annotated[str | None, Header()] = None
+    ) -> JSONResponse:
+        denied = operator_denied(settings, authorization)
+        if denied is not None:
+            return denied
+        member_id = member_id[:80]
+        state = await erasure_state(db(), member_id)
+        answer = ANSWER[state].format(member_id=member_id)
+        if state == "erased":
+            return JSONResponse({"state": "already-erased", "detail": answer})
+        if state == "unknown":
+            return JSONResponse({"state": "unknown", "detail": answer}, status_code=404)
+        event = erasure_request(member_id, "operator-api")
+        if not await hand_over(event):
+            return JSONResponse(
+                {"detail": "not handed over; retry"}, status_code=503, headers={"Retry-After": "30"}
+            )
+        return JSONResponse(
+            {"state": "requested", "request_id": event.data.request_id, "detail": answer}, status_code=202
+        )
+
+    # ---- the member's own page ---------------------------------------------------------------
+
+    async def member_of(token: str) -> dict[str, Any] | None:
+        if not 16 <= len(token) <= 64:
+            return None
+        doc: dict[str, Any] | None = await db().members.find_one(
+            {"unsubscribe_token": token}, {"_id": 1, "language": 1}
+        )
+        return doc
+
+    def page(language: Lang, state: str, token: str | None, status: int = 200) -> HTMLResponse:
+        def t(key: str) -> str:
+            return ERASE_TEXT[key][language] if key in ERASE_TEXT else ui(key, language)
+
+        html = templates.get_template("erase.html").render(
+            lang=language, other_lang="km" if language == "en" else "en", t=t, state=state, token=token
+        )
+        headers = {"X-Robots-Tag": "noindex", "Referrer-Policy": "no-referrer", "Cache-Control": "no-store"}
+        return HTMLResponse(html, status_code=status, headers=headers)
+
+    def language_of(request: Request, lang: str | None, member: dict[str, Any] | None) -> Lang:
+        return pick_language(
+            lang or (member or {}).get("language"),
+            request.cookies.get("samleng_lang"),
+            request.headers.get("accept-language"),
+        )
+
+    @app.get("/p/{token}/export", include_in_schema=False)
+    async def own_export(token: str) -> Response:
+        member = await member_of(token)
+        exported = await member_export(db(), str(member["_id"])) if member is not None else None
+        if exported is None:
+            return JSONResponse({"detail": "unknown link"}, status_code=404)
+        return Response(
+            json.dumps(exported, ensure_ascii=False, indent=2),
+            media_type="application/json",
+            headers={
+                "Content-Disposition": 'attachment; filename="samleng-my-data.json"',
+                "Cache-Control": "no-store",
+                "X-Robots-Tag": "noindex",
+                "Referrer-Policy": "no-referrer",
+            },
+        )
+
+    @app.get("/p/{token}/erase", response_class=HTMLResponse, include_in_schema=False)
+    async def erase_page(request: Request, token: str, lang: str | None = None) -> HTMLResponse:
+        member = await member_of(token)
+        language = language_of(request, lang, member)
+        if member is None:
+            return page(language, "unknown", None, 404)
+        return page(language, "ask", token)
+
+    @app.post("/p/{token}/erase", response_class=HTMLResponse, include_in_schema=False)
+    async def erase_own(request: Request, token: str, lang: str | None = None) -> HTMLResponse:
+        member = await member_of(token)
+        language = language_of(request, lang, member)
+        if member is None:
+            return page(language, "unknown", None, 404)
+        form = await request.form()
+        if form.get("confirm") != "yes":
+            return page(language, "needs-confirm", token, 422)
+        if not await hand_over(erasure_request(str(member["_id"]), "member-page")):
+            return page(language, "retry", token, 503)
+        return page(language, "done", None)
