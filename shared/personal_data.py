@@ -44,6 +44,13 @@ run step 3: the KMS still unwraps with the old key, and every data key is rewrap
 Each local master key is its own named KMS provider, `local:<fingerprint>` (the first 12 hex
 digits of its SHA-256), so a data key names the master key that wraps it.
 
+Contacts (`member_keys` in pledge-intake, and every process that looks a member up there):
+`contact_key(kind, value)` is the one way to name a contact: `bx:<kind>:<blind index>` of the
+normalised value (email casefolded, phone as given in E.164, PSID as is). Without
+SAMLENG_BLIND_INDEX_KEY it is the plain `<kind>:<value>` of before (with the warning above; refused
+when SAMLENG_ENCRYPTION_REQUIRED is set); pledge-intake rewrites such plain keys into blinded ones
+when it starts with a key (services/pledge_intake/store.py `blind_plain_keys`).
+
 Erasure: `forget(member_id)` deletes the member's data key. Processes that used it keep it in
 libmongocrypt's cache for up to `KEY_CACHE_MS` (60 s) and may still decrypt in that window;
 after it, and in every new process, their data is unreadable.
@@ -85,7 +92,11 @@ __all__ = [
     "Vault",
     "alt_name",
     "blind_index",
+    "contact_index",
+    "contact_key",
+    "contact_key_kind",
     "lookup_key",
+    "normalise_contact",
     "open_vault",
 ]
 
@@ -263,6 +274,61 @@ def lookup_key(index: BlindIndex | None, kind: str, normalised: str) -> str:
     """The `_id` of an exact-match lookup document (e.g. `member_keys`): `<kind>:<blind index>`;
     `<kind>:<value>` when no index key is configured (encryption off)."""
     return f"{kind}:{index(kind, normalised) if index is not None else normalised}"
+
+
+CONTACT_KEY_VERSION = "bx"  # blinded contact keys: never confused with the plain `<kind>:` form
+CONTACT_KINDS = ("email", "phone", "psid")
+_CONFIGURED: list[BlindIndex | None] = []  # the process's contact index, once resolved
+
+
+def normalise_contact(kind: str, value: str) -> str:
+    """The form a contact is compared in: email casefolded; phone (E.164) and PSID as given."""
+    return value.casefold() if kind == "email" else value
+
+
+def contact_index(settings: PersonalDataSettings | None = None) -> BlindIndex | None:
+    """The blind index of contact keys: None (with a warning) when SAMLENG_BLIND_INDEX_KEY is not
+    set and encryption is not required; EncryptionNotConfigured when it is required."""
+    settings = settings or PersonalDataSettings()
+    if settings.blind_index_key is not None:
+        return BlindIndex(settings.blind_index_key)
+    if settings.required:
+        raise EncryptionNotConfigured(
+            "SAMLENG_ENCRYPTION_REQUIRED is set: give this process SAMLENG_BLIND_INDEX_KEY"
+        )
+    _log.warning("contact keys are plain: SAMLENG_BLIND_INDEX_KEY not set")
+    return None
+
+
+def configured_contact_index() -> BlindIndex | None:
+    """`contact_index()` of this process's settings, resolved once."""
+    if not _CONFIGURED:
+        _CONFIGURED.append(contact_index())
+    return _CONFIGURED[0]
+
+
+class _Configured:
+    pass
+
+
+CONFIGURED = _Configured()
+
+
+def contact_key(kind: str, value: str, index: BlindIndex | _Configured | None = CONFIGURED) -> str:
+    """A contact's lookup key (e.g. `member_keys._id`): `bx:<kind>:<HMAC of the normalised value>`,
+    or `<kind>:<normalised value>` without an index key. `index` defaults to the process's."""
+    normalised = normalise_contact(kind, value)
+    if isinstance(index, _Configured):
+        index = configured_contact_index()
+    if index is None:
+        return f"{kind}:{normalised}"
+    return f"{CONTACT_KEY_VERSION}:{kind}:{index(kind, normalised)}"
+
+
+def contact_key_kind(key: str) -> str:
+    """The kind (`email`, `phone`, `psid`) of a contact key, blinded or plain."""
+    head, _, rest = key.partition(":")
+    return rest.partition(":")[0] if head == CONTACT_KEY_VERSION else head
 
 
 def alt_name(member_id: str) -> str:

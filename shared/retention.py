@@ -7,14 +7,17 @@
     a channel's send log (`sends_<name>`)    its final state        RETENTION_SEND_LOG_DAYS (30)
     dead letter (`samleng.<group>.dlq`)      it was dead-lettered   RETENTION_DEAD_LETTER_DAYS (14)
 
-Days may be fractional (tests use seconds). MongoDB records expire through TTL indexes, which
-the database enforces itself (mongod's TTL monitor and the local Mongo-wire server's sweeper both
-run every 60 s), so nothing of ours has to be running for data to go. "After its final state" is
-a PARTIAL TTL index on `updated_at` that holds only documents in a final state: a record still in
-progress is not in the index and never expires, one that leaves a final state (a replayed dead
-letter) leaves the index, and every state change writes `updated_at`. Each owner declares its
-rule next to its other indexes (`await ensure_retention_index(collection, rule)`); a changed
-setting is applied at the next start (`collMod`, no rebuild).
+Days may be fractional (tests use seconds). Each owner declares its rule next to its other
+indexes (`await declare_retention(collection, rule)`), and a sweeper in that process deletes
+what has expired every `RETENTION_SWEEP_SECONDS` (one `delete_many` per rule, on an index of the
+rule's date field; replicas sweeping at once is harmless). "After its final state" counts from
+`updated_at` of documents in a final state: a record still in progress never matches, whatever
+its age, and every state change writes `updated_at`.
+
+Why not TTL indexes: on the local Mongo-wire server (SecantusDB) the TTL monitor keeps a read
+snapshot open between its sweeps, and under heavy writes (500 certificates, then a database drop)
+it deadlocked the whole server in our test suite. Our own sweep behaves the same on MongoDB and
+on the local server.
 
 Dead letters carry their own expiry: the consumer gives each copy it puts in a dead-letter queue a
 per-message TTL (`expiration`), so the broker drops it on time. Queue arguments cannot change on
@@ -24,8 +27,10 @@ take messages off the queue and put them back (each return counts as a delivery 
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from collections.abc import Collection, Mapping
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import structlog
@@ -33,6 +38,7 @@ from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from pymongo import ASCENDING
 from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.errors import InvalidOperation, PyMongoError
 
 log = structlog.stdlib.get_logger("samleng.retention")
 
@@ -67,6 +73,13 @@ class RetentionSettings(BaseSettings):
         "so a replayed delivery still finds its send log (and is never sent twice).",
     )
 
+    sweep_seconds: float = Field(
+        default=300,
+        gt=0,
+        validation_alias=AliasChoices("RETENTION_SWEEP_SECONDS", "retention_sweep_seconds"),
+        description="How often each service deletes its expired records.",
+    )
+
     @property
     def dead_letter_ttl_ms(self) -> int:
         return max(1, round(self.dead_letter_days * DAY_SECONDS * 1000))
@@ -94,6 +107,61 @@ class RetentionRule:
         return f"retention_{self.field}"
 
 
+class Sweeper:
+    """Deletes expired documents of every rule declared in this process, every `interval` s."""
+
+    def __init__(self) -> None:
+        self.rules: dict[tuple[str, str, str], tuple[AsyncCollection[Any], RetentionRule]] = {}
+        self._task: asyncio.Task[None] | None = None
+
+    def add(self, collection: AsyncCollection[Any], rule: RetentionRule, interval: float) -> None:
+        key = (collection.database.name, collection.name, rule.index_name)
+        self.rules[key] = (collection, rule)
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self._run(interval))
+
+    async def sweep(self) -> int:
+        """One pass over every rule; a rule whose client was closed is forgotten, one that fails
+        (the database away) is tried again at the next pass."""
+        removed = 0
+        now = datetime.now(tz=UTC)
+        for key, (collection, rule) in list(self.rules.items()):
+            expired = {rule.field: {"$lt": now - timedelta(seconds=rule.seconds)}, **rule.only}
+            try:
+                removed += (await collection.delete_many(expired)).deleted_count
+            except InvalidOperation:  # its client is closed: the service that declared it stopped
+                self.rules.pop(key, None)
+            except PyMongoError as error:
+                log.warning("retention sweep failed", collection=collection.name, error=type(error).__name__)
+        return removed
+
+    async def _run(self, interval: float) -> None:
+        while self.rules:
+            await asyncio.sleep(interval)
+            removed = await self.sweep()
+            if removed:
+                log.info("retention swept", removed=removed)
+
+
+SWEEPER = Sweeper()
+
+
+async def declare_retention(collection: AsyncCollection[Any], rule: RetentionRule) -> None:
+    """Index the rule's date field (partial on its filter) and sweep the collection by the rule."""
+    name = rule.index_name
+    existing = (await collection.index_information()).get(name)
+    if existing is not None and "expireAfterSeconds" in existing:
+        await collection.drop_index(name)  # a TTL index of an earlier version: swept by us now
+    elif existing is not None and not _same(existing.get("partialFilterExpression") or {}, rule.only):
+        await collection.drop_index(name)
+    options: dict[str, Any] = {"name": name}
+    if rule.only:
+        options["partialFilterExpression"] = dict(rule.only)
+    await collection.create_index([(rule.field, ASCENDING)], **options)
+    SWEEPER.add(collection, rule, RetentionSettings().sweep_seconds)
+    log.info("retention declared", collection=collection.name, field=rule.field, seconds=rule.seconds)
+
+
 def _same(a: Any, b: Any) -> bool:
     """Index options compare equal whatever their mapping type (SON or dict)."""
     if isinstance(a, Mapping) and isinstance(b, Mapping):
@@ -101,27 +169,3 @@ def _same(a: Any, b: Any) -> bool:
     if isinstance(a, list | tuple) and isinstance(b, list | tuple):
         return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
     return bool(a == b)
-
-
-async def ensure_retention_index(collection: AsyncCollection[Any], rule: RetentionRule) -> None:
-    """Create the rule's TTL index, retune it in place when only the period changed, or replace it."""
-    name = rule.index_name
-    existing = (await collection.index_information()).get(name)
-    if existing is not None:
-        same_shape = _same(existing.get("key"), [(rule.field, ASCENDING)]) and _same(
-            existing.get("partialFilterExpression") or {}, rule.only
-        )
-        if same_shape and existing.get("expireAfterSeconds") == rule.seconds:
-            return
-        if same_shape:
-            await collection.database.command(
-                {"collMod": collection.name, "index": {"name": name, "expireAfterSeconds": rule.seconds}}
-            )
-            log.info("retention changed", collection=collection.name, seconds=rule.seconds)
-            return
-        await collection.drop_index(name)
-    options: dict[str, Any] = {"name": name, "expireAfterSeconds": rule.seconds}
-    if rule.only:
-        options["partialFilterExpression"] = dict(rule.only)
-    await collection.create_index([(rule.field, ASCENDING)], **options)
-    log.info("retention declared", collection=collection.name, field=rule.field, seconds=rule.seconds)

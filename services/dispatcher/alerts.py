@@ -34,7 +34,7 @@ from shared.contracts.alert import ActionReported, AlertPublished, AlertPublishe
 from shared.contracts.delivery import AlertRef, DeliveryRequestedData
 from shared.contracts.inbound import InboundMessage
 from shared.messaging.consumer import MessageContext
-from shared.personal_data import Vault
+from shared.personal_data import Vault, contact_key
 from shared.storage import Document, insert_once
 
 ALERT_PRIORITY = 7
@@ -300,7 +300,7 @@ async def on_inbound_message(event: InboundMessage, ctx: MessageContext[Any]) ->
     deps, data = ctx.deps, event.data
     if not is_done(data.text):
         return
-    owner = await deps.member_keys.find_one({"_id": f"{data.sender_kind}:{data.sender}"})
+    owner = await deps.member_keys.find_one({"_id": contact_key(data.sender_kind, data.sender)})
     if owner is None:
         return
     latest = (

@@ -71,8 +71,8 @@ from shared.messaging.consumer import MessageContext
 from shared.messaging.errors import PermanentError, RetryableError
 from shared.messaging.publisher import Publisher, to_message
 from shared.messaging.topology import delay_label as _label
-from shared.personal_data import PersonalDataUnreadable, Vault, open_vault
-from shared.retention import RetentionRule, RetentionSettings, ensure_retention_index
+from shared.personal_data import PersonalDataUnreadable, Vault, configured_contact_index, open_vault
+from shared.retention import RetentionRule, RetentionSettings, declare_retention
 from shared.service import Resources, Router
 from shared.settings import ServiceSettings
 from shared.storage import Document, durable, insert_once
@@ -526,7 +526,7 @@ async def ensure_delivery_indexes(deliveries: Any, retention: RetentionSettings 
     for keys in DELIVERY_INDEXES:
         await deliveries.create_index(keys)
     days = (retention or RetentionSettings()).delivery_days  # `sent` with no receipt stays `sent`
-    await ensure_retention_index(deliveries, RetentionRule.after_final_state(days, FINAL | {"sent"}))
+    await declare_retention(deliveries, RetentionRule.after_final_state(days, FINAL | {"sent"}))
 
 
 async def bootstrap(resources: Resources) -> Deps:
@@ -548,6 +548,7 @@ async def bootstrap(resources: Resources) -> Deps:
     for tier, name in wait_queues.items():
         await resources.publisher.declare_delay_queue(name, group.queue, tier)
     vault = await open_vault(resources.db)
+    configured_contact_index()  # member_keys lookups (contact_key): resolved, or refused, at start
     return Deps(
         vault=vault,
         deliveries=deliveries,

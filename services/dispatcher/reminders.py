@@ -26,6 +26,7 @@ from shared.contracts import utcnow
 from shared.contracts.delivery import ReminderRef
 from shared.contracts.session import ReminderDue, ReminderDueData
 from shared.messaging.consumer import MessageContext
+from shared.personal_data import contact_key
 from shared.storage import Document
 
 REMINDER_PRIORITY = 5
@@ -81,8 +82,8 @@ def reminder_ref(data: ReminderDueData, base_url: str) -> ReminderRef:
 async def member_of(deps: Any, data: ReminderDueData) -> Document | None:
     contact = data.registrant.contact
     for key in (
-        f"email:{contact.email.casefold()}" if contact.email else None,
-        f"phone:{contact.phone}" if contact.phone else None,
+        contact_key("email", contact.email) if contact.email else None,
+        contact_key("phone", contact.phone) if contact.phone else None,
     ):
         if key is None:
             continue

@@ -265,6 +265,8 @@ def problems_of(session: dict[str, Any]) -> list[dict[str, str]]:
 
 
 def registration_id(secret: bytes, session_id: str, contact: Contact) -> str:
+    """An HMAC under INTAKE_SECRET_KEY (not a `member_keys` lookup: the plain contact never reaches
+    the database through it, and changing its input would change existing registrations' ids)."""
     key = f"email:{contact.email.casefold()}" if contact.email else f"phone:{contact.phone}"
     digest = hmac.new(secret, f"registration:{session_id}:{key}".encode(), hashlib.sha256).hexdigest()
     return f"rg_{digest[:24]}"

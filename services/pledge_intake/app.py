@@ -65,6 +65,7 @@ from shared.contracts.pledge import (
 )
 from shared.messaging.consumer import MessageContext
 from shared.messaging.errors import PermanentError, RetryableError
+from shared.personal_data import contact_key
 from shared.service import Resources, Router
 from shared.storage import Document, insert_once
 
@@ -184,7 +185,7 @@ def is_stop(text: str) -> bool:
 async def on_inbound_message(event: InboundMessage, ctx: MessageContext[Store]) -> None:
     """A reply on a chat channel: STOP withdraws everything; all replies are kept for operators."""
     store, data = ctx.deps, event.data
-    owner = await store.member_keys.find_one({"_id": f"{data.sender_kind}:{data.sender}"})
+    owner = await store.member_keys.find_one({"_id": contact_key(data.sender_kind, data.sender)})
     member_id = str(owner["member_id"]) if owner else None
     stop = is_stop(data.text)
     await insert_once(
@@ -224,7 +225,7 @@ async def on_contact_linked(event: ContactLinked, ctx: MessageContext[Store]) ->
     member_id = pledge["member_id"]
     await insert_once(
         store.member_keys,
-        {"_id": f"{data.address_kind}:{data.address}", "member_id": member_id, "at": data.linked_at},
+        {"_id": contact_key(data.address_kind, data.address), "member_id": member_id, "at": data.linked_at},
     )
     await store.members.update_one(
         {"_id": member_id},
@@ -263,7 +264,7 @@ async def on_pledge_submitted(event: PledgeSubmitted, ctx: MessageContext[Store]
 
 async def email_confirmed(store: Store, email: str) -> bool:
     """Whether the member holding this address has already confirmed it."""
-    owner = await store.member_keys.find_one({"_id": f"email:{email.casefold()}"})
+    owner = await store.member_keys.find_one({"_id": contact_key("email", email)})
     if owner is None:
         return False
     member = await store.members.find_one({"_id": owner["member_id"]}, {"email_confirmed": 1})
@@ -364,9 +365,11 @@ async def apply_pledge_change(
     mine = set(await take_over_keys(store, contact_keys(data.contact), holder, own))
     contact = Contact(
         email=data.contact.email
-        if data.contact.email and f"email:{data.contact.email.casefold()}" in mine
+        if data.contact.email and contact_key("email", data.contact.email) in mine
         else None,
-        phone=data.contact.phone if data.contact.phone and f"phone:{data.contact.phone}" in mine else None,
+        phone=data.contact.phone
+        if data.contact.phone and contact_key("phone", data.contact.phone) in mine
+        else None,
         postal_address=data.contact.postal_address,
     )
     await save_member(store, holder, data, contact)

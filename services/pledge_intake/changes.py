@@ -23,6 +23,7 @@ from shared.contracts.member import NoticeRequested, NoticeRequestedData
 from shared.contracts.pledge import Contact, Language
 from shared.messaging.consumer import MessageContext
 from shared.messaging.errors import UnroutableMessage
+from shared.personal_data import contact_key_kind
 from shared.storage import Document, insert_once
 
 NAMESPACE = uuid.UUID("9c4f2b1d-7e3a-4d58-b6a1-3f8e2c5d7a90")
@@ -112,7 +113,7 @@ async def propose(
 
 
 def notice_text(source: ChangeSource, language: Language, keys: list[str]) -> dict[str, str]:
-    kinds = sorted({key.split(":", 1)[0] for key in keys} & set(CONTACT_WORD))
+    kinds = sorted({contact_key_kind(key) for key in keys} & set(CONTACT_WORD))
     contact = " / ".join(CONTACT_WORD[kind][language] for kind in kinds) or CONTACT_WORD["email"][language]
     return {k: v.format(contact=contact) for k, v in CHANGE_TEXT[source][language].items()}
 

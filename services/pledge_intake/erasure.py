@@ -36,7 +36,7 @@ from shared.contracts.erasure import (
 )
 from shared.messaging.consumer import MessageContext
 from shared.messaging.errors import UnroutableMessage
-from shared.personal_data import BlindIndex, alt_name, blind_index
+from shared.personal_data import BlindIndex, alt_name, blind_index, normalise_contact
 from shared.storage import Document
 
 NAMESPACE = uuid.UUID("9d3a1f6e-2b7c-4e58-a1d0-6c4b8e2f7a93")
@@ -64,8 +64,8 @@ class Held:
 
     def digests(self, index: BlindIndex | None) -> list[str]:
         return sorted(
-            {contact_digest("email", e.casefold(), index) for e in self.emails}
-            | {contact_digest("phone", p, index) for p in self.phones}
+            {contact_digest("email", normalise_contact("email", e), index) for e in self.emails}
+            | {contact_digest("phone", normalise_contact("phone", p), index) for p in self.phones}
         )
 
 
@@ -84,7 +84,7 @@ async def held_for(store: Store, member_id: str) -> Held | None:
         held.phones |= {p for p in [member.get("phone"), *(member.get("phones") or [])] if p}
         if member.get("psid"):
             held.psids.add(str(member["psid"]))
-    for key in held.keys:  # keys that name the value itself (encryption off)
+    for key in held.keys:  # plain keys name the value itself (encryption off); blinded ones do not
         kind, _, value = key.partition(":")
         if kind == "phone" and value.startswith("+"):
             held.phones.add(value)

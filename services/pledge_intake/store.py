@@ -1,8 +1,9 @@
 """pledge-intake's collections, and the member operations every handler shares.
 
-A member is found through `member_keys` (`email:...`, `phone:...`, `psid:...`): one document per
-contact, naming the member that holds it. A key is claimed by inserting it (unique `_id`), so two
-submissions racing for one new contact cannot both get it. A key someone already holds is never
+A member is found through `member_keys`: one document per contact (email, phone, PSID), naming
+the member that holds it, under the contact's keyed blind index (`bx:email:<hex>`,
+shared/personal_data.py `contact_key`), never the contact itself. A key is claimed by inserting
+it (unique `_id`), so two submissions racing for one new contact cannot both get it. A key someone already holds is never
 moved to another member without that member's confirmation (see `changes`).
 """
 
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import structlog
 from pymongo import ASCENDING
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
@@ -20,8 +22,14 @@ from pymongo.errors import BulkWriteError
 
 from shared.contracts import utcnow
 from shared.contracts.pledge import Contact, PledgeSubmittedData
-from shared.personal_data import KEY_VAULT
-from shared.retention import RetentionRule, RetentionSettings, ensure_retention_index
+from shared.personal_data import (
+    CONTACT_KINDS,
+    KEY_VAULT,
+    BlindIndex,
+    configured_contact_index,
+    contact_key,
+)
+from shared.retention import RetentionRule, RetentionSettings, declare_retention
 from shared.storage import Document, durable, insert_once
 
 
@@ -54,6 +62,7 @@ class Store:
         )
 
     async def ensure_indexes(self) -> None:
+        await blind_plain_keys(self, configured_contact_index())
         await self.pledges.create_index([("member_id", ASCENDING)])
         await self.consents.create_index([("member_id", ASCENDING), ("at", ASCENDING)])
         await self.members.create_index([("unsubscribe_token", ASCENDING)], unique=True, sparse=True)
@@ -68,23 +77,52 @@ class Store:
         # `received_at` also serves the operators' list of replies, newest first.
         retention = RetentionSettings()
         unconfirmed = retention.pending_subscription_days
-        await ensure_retention_index(
+        await declare_retention(
             self.subscriptions, RetentionRule.after("created_at", unconfirmed, {"state": "pending"})
         )
-        await ensure_retention_index(
+        await declare_retention(
             self.pending_changes, RetentionRule.after("created_at", unconfirmed, {"state": "pending"})
         )
-        await ensure_retention_index(
-            self.inbound, RetentionRule.after("received_at", retention.chat_reply_days)
-        )
+        await declare_retention(self.inbound, RetentionRule.after("received_at", retention.chat_reply_days))
+
+
+_log = structlog.stdlib.get_logger("samleng.pledge_intake")
+PLAIN_KEY = "^(" + "|".join(CONTACT_KINDS) + "):"
+
+
+async def blind_plain_keys(store: Store, index: BlindIndex | None) -> int:
+    """Rewrite the plain contact keys of before (`email:dara@example.org`) into blinded ones, so an
+    upgrade loses no member; how many were rewritten. Idempotent, and safe when replicas do it at
+    once: the blinded document is inserted (a duplicate means it is there already), then the plain
+    one is deleted. Nothing to do without an index key (keys stay plain)."""
+    if index is None:
+        return 0
+    moved = 0
+    async for doc in store.member_keys.find({"_id": {"$regex": PLAIN_KEY}}):
+        kind, _, value = str(doc["_id"]).partition(":")
+        blinded = {**doc, "_id": contact_key(kind, value, index)}
+        if not await insert_once(store.member_keys, blinded):
+            existing = await store.member_keys.find_one({"_id": blinded["_id"]}, {"member_id": 1})
+            if existing is not None and existing.get("member_id") != doc.get("member_id"):
+                _log.warning(
+                    "plain contact key dropped: its blinded key is held by another member",
+                    kind=kind,
+                    member_id=doc.get("member_id"),
+                    holder_id=existing.get("member_id"),
+                )
+        await store.member_keys.delete_one({"_id": doc["_id"]})
+        moved += 1
+    if moved:
+        _log.info("plain contact keys blinded", count=moved)
+    return moved
 
 
 def contact_keys(contact: Contact) -> list[str]:
     keys = []
     if contact.email:
-        keys.append(f"email:{contact.email.casefold()}")
+        keys.append(contact_key("email", contact.email))
     if contact.phone:
-        keys.append(f"phone:{contact.phone}")
+        keys.append(contact_key("phone", contact.phone))
     return keys
 
 
@@ -105,8 +143,8 @@ async def claim(store: Store, keys: list[str], member_id: str) -> dict[str, str]
 
 def without(contact: Contact, held: dict[str, str]) -> Contact:
     """The contact details nobody else holds (a postal address is never a key)."""
-    email = contact.email if contact.email and f"email:{contact.email.casefold()}" not in held else None
-    phone = contact.phone if contact.phone and f"phone:{contact.phone}" not in held else None
+    email = contact.email if contact.email and contact_key("email", contact.email) not in held else None
+    phone = contact.phone if contact.phone and contact_key("phone", contact.phone) not in held else None
     return Contact(email=email, phone=phone, postal_address=contact.postal_address)
 
 

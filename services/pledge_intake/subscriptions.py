@@ -50,6 +50,7 @@ from shared.contracts.member import (
 from shared.contracts.pledge import Contact, PledgeSubmittedData
 from shared.messaging.consumer import MessageContext
 from shared.messaging.errors import UnroutableMessage
+from shared.personal_data import contact_key, contact_key_kind
 from shared.storage import Document, insert_once
 
 NAMESPACE = uuid.UUID("0b7c8e2f-5d7a-4f51-9a43-2a7f0e6c1d95")
@@ -196,7 +197,7 @@ async def resolve_by_email(store: Store, contact: Contact, candidate: str) -> tu
     """The member holding the (confirmed) email, or `candidate`; the other contacts it could not
     take because another member holds them, by key."""
     keys = contact_keys(contact)
-    email_key = next((key for key in keys if key.startswith("email:")), None)
+    email_key = next((key for key in keys if contact_key_kind(key) == "email"), None)
     member_id = candidate
     if email_key is not None:
         held = await claim(store, [email_key], candidate)
@@ -308,8 +309,8 @@ async def apply_subscription_change(ctx: MessageContext[Any], change: Document, 
     mine = set(await take_over_keys(store, contact_keys(data.contact), holder, own))
     email, phone = data.contact.email, data.contact.phone
     contact = Contact(
-        email=email if email and f"email:{email.casefold()}" in mine else None,
-        phone=phone if phone and f"phone:{phone}" in mine else None,
+        email=email if email and contact_key("email", email) in mine else None,
+        phone=phone if phone and contact_key("phone", phone) in mine else None,
     )
     await store.members.update_one({"_id": holder}, subscription_update(data, contact, utcnow()))
     await insert_once(store.consents, consent_record(data, change["_id"], holder, at))

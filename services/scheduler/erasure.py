@@ -15,6 +15,7 @@ from collections.abc import Callable
 
 from services.scheduler.store import Store
 from shared.contracts.erasure import contact_digest
+from shared.personal_data import normalise_contact
 from shared.storage import Document
 
 
@@ -22,9 +23,9 @@ def registrant_digests(registration: Document, index: Callable[[str, str], str] 
     contact = (registration.get("registrant") or {}).get("contact") or {}
     found = set()
     if contact.get("email"):
-        found.add(contact_digest("email", str(contact["email"]).casefold(), index))
+        found.add(contact_digest("email", normalise_contact("email", str(contact["email"])), index))
     if contact.get("phone"):
-        found.add(contact_digest("phone", str(contact["phone"]), index))
+        found.add(contact_digest("phone", normalise_contact("phone", str(contact["phone"])), index))
     return found
 
 

@@ -86,7 +86,7 @@ from shared.messaging.consumer import MessageContext
 from shared.messaging.errors import OutcomeUnknownError, PermanentError, RetryableError
 from shared.observability import describe_error
 from shared.personal_data import PersonalDataUnreadable, Vault
-from shared.retention import RetentionRule, ensure_retention_index
+from shared.retention import RetentionRule, declare_retention
 from shared.storage import Document, durable, insert_once
 
 STATUS_NAMESPACE = uuid.UUID("c5d0f1e2-7a4b-4c8d-9e3f-1a2b3c4d5e6f")
@@ -166,7 +166,7 @@ class SendLog:
 
     async def ensure_retention(self, days: float) -> None:
         """A send log goes `days` after its final state (RETENTION_SEND_LOG_DAYS; shared/retention.py)."""
-        await ensure_retention_index(self.collection, RetentionRule.after_final_state(days, FINAL_STATES))
+        await declare_retention(self.collection, RetentionRule.after_final_state(days, FINAL_STATES))
 
     async def finish(self, delivery_id: str, state: str, **fields: Any) -> None:
         await self.collection.update_one(

@@ -27,13 +27,15 @@ from pydantic import AwareDatetime, Field
 
 from shared.contracts.envelope import Event, Payload
 from shared.contracts.pledge import Contact
+from shared.personal_data import normalise_contact
 
 ErasureSource = Literal["cli", "operator-api", "member-page"]
 
 
 def contact_digest(kind: str, normalised: str, index: Callable[[str, str], str] | None) -> str:
     """A contact as erasure events carry it: the blind index (HMAC under SAMLENG_BLIND_INDEX_KEY)
-    when the process has one, else SHA-256 (encryption off: local development)."""
+    when the process has one, else SHA-256 (encryption off: local development). The HMAC is the
+    one of the contact's lookup key (shared/personal_data.py `contact_key`, `bx:<kind>:<hex>`)."""
     if index is not None:
         return f"{kind}:{index(kind, normalised)}"
     return f"{kind}:sha256:{hashlib.sha256(f'{kind}:{normalised}'.encode()).hexdigest()}"
@@ -43,9 +45,9 @@ def contact_digests(contact: Contact, index: Callable[[str, str], str] | None) -
     """The digests of a contact's email (case-folded) and phone (E.164), as member keys name them."""
     found = []
     if contact.email:
-        found.append(contact_digest("email", contact.email.casefold(), index))
+        found.append(contact_digest("email", normalise_contact("email", contact.email), index))
     if contact.phone:
-        found.append(contact_digest("phone", contact.phone, index))
+        found.append(contact_digest("phone", normalise_contact("phone", contact.phone), index))
     return found
 
 

@@ -19,6 +19,7 @@ from tests.integration.test_chat_channels import MS_SECRET, WA_SECRET
 from tests.integration.test_delivery import Stack, wait_for_states
 from tests.service.conftest import OPERATOR, SECRET
 from tests.support.infra import MailSink, Sandbox
+from tests.support.member_keys import member_key
 from tests.support.ports import free_port
 
 pytestmark = pytest.mark.timeout(420)
@@ -120,7 +121,7 @@ MEMBERS = {
 }
 
 
-async def seed_members(db: Any) -> None:
+async def seed_members(db: Any, env: dict[str, str]) -> None:
     for index, (member_id, extra) in enumerate(MEMBERS.items()):
         phone = f"+8551200{index:04d}"
         await db.members.insert_one(
@@ -137,7 +138,7 @@ async def seed_members(db: Any) -> None:
                 **extra,
             }
         )
-        await db.member_keys.insert_one({"_id": f"phone:{phone}", "member_id": member_id})
+        await db.member_keys.insert_one({"_id": member_key(env, "phone", phone), "member_id": member_id})
 
 
 def operator(stack: Any, method: str, path: str, body: Any = None) -> httpx.Response:
@@ -153,7 +154,7 @@ def operator(stack: Any, method: str, path: str, body: Any = None) -> httpx.Resp
 async def test_an_alert_reaches_each_eligible_member_once_and_actions_count_once(
     stack: Any, db: Any, mail: MailSink, sandbox: Sandbox
 ) -> None:
-    await seed_members(db)
+    await seed_members(db, stack.env)
     anonymous = await asyncio.to_thread(httpx.post, f"{stack.intake}/api/v1/operator/alerts", json=ALERT)
     assert anonymous.status_code == 401
     published = await asyncio.to_thread(operator, stack, "POST", "/api/v1/operator/alerts", ALERT)
@@ -244,7 +245,7 @@ async def test_an_alert_reaches_each_eligible_member_once_and_actions_count_once
 
 
 async def test_a_sensitive_alert_names_nobody_in_chat(stack: Any, db: Any, sandbox: Sandbox) -> None:
-    await seed_members(db)
+    await seed_members(db, stack.env)
     sensitive = {**ALERT, "number": "UA 13/26", "sensitive": True}
     published = await asyncio.to_thread(operator, stack, "POST", "/api/v1/operator/alerts", sensitive)
     assert published.status_code == 202, published.text

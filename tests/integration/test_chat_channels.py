@@ -17,6 +17,7 @@ from shared.contracts import utcnow
 from shared.contracts.certificate import CertificateIssued, CertificateIssuedData
 from tests.integration.test_delivery import Stack, publish, store_files, wait_for_states
 from tests.support.infra import MailSink, Sandbox
+from tests.support.member_keys import member_key
 from tests.support.ports import free_port
 
 pytestmark = pytest.mark.timeout(420)
@@ -82,6 +83,7 @@ def start_all(stack: Stack, *channels: str) -> None:
 
 async def seed(
     db: Any,
+    env: dict[str, str],
     index: int,
     channels: list[str],
     *,
@@ -107,7 +109,7 @@ async def seed(
             **({"psid": psid} if psid else {}),
         }
     )
-    await db.member_keys.insert_one({"_id": f"phone:{phone}", "member_id": member_id})
+    await db.member_keys.insert_one({"_id": member_key(env, "phone", phone), "member_id": member_id})
     await db.pledges.insert_one(
         {"_id": pledge_id, "state": "recorded", "member_id": member_id, "recorded_at": utcnow()}
     )
@@ -132,7 +134,7 @@ async def test_signal_and_whatsapp_get_the_png_and_whatsapp_reaches_delivered_by
     rabbit: RabbitNode, stack: Stack, db: Any, sandbox: Sandbox
 ) -> None:
     start_all(stack, "signal", "whatsapp")
-    await publish(rabbit, [await seed(db, 1, ["signal", "whatsapp"], phone="+85512345601")])
+    await publish(rabbit, [await seed(db, stack.env, 1, ["signal", "whatsapp"], phone="+85512345601")])
 
     docs = await wait_for_states(db, {"correlation_id": "pl_chat_0001"}, {"delivered"}, 2, timeout=60)
     assert {d["channel"] for d in docs} == {"signal", "whatsapp"}
@@ -150,7 +152,7 @@ async def test_an_ambiguous_signal_answer_is_reconciled_to_exactly_one_message(
 ) -> None:
     start_all(stack, "signal")
     sandbox.fault(provider="signal", path_prefix="/v2/send", mode="ambiguous", status=429, times=1)
-    await publish(rabbit, [await seed(db, 2, ["signal"], phone="+85512345602")])
+    await publish(rabbit, [await seed(db, stack.env, 2, ["signal"], phone="+85512345602")])
 
     [doc] = await wait_for_states(
         db, {"correlation_id": "pl_chat_0002"}, {"sent", "delivered"}, 1, timeout=60
@@ -168,8 +170,8 @@ async def test_messenger_without_opt_in_falls_back_after_the_wait_and_with_opt_i
 
     start_all(stack, "messenger", "email")
     files = await store_files(db, "KCAP-2026-MSGR")
-    silent = await seed(db, 3, ["messenger"], member_channels=["messenger", "email"], files=files)
-    opting = await seed(db, 4, ["messenger"], files=files)
+    silent = await seed(db, stack.env, 3, ["messenger"], member_channels=["messenger", "email"], files=files)
+    opting = await seed(db, stack.env, 4, ["messenger"], files=files)
     await publish(rabbit, [silent, opting])
 
     await asyncio.sleep(1)
@@ -203,7 +205,9 @@ async def test_whatsapp_down_does_not_slow_signal_or_email_and_everything_arrive
     sandbox.fault(provider="whatsapp", mode="reject", status=503, times=None)
     files = await store_files(db, "KCAP-2026-DOWN")
     events = [
-        await seed(db, 10 + i, ["whatsapp", "signal", "email"], phone=f"+8551234561{i}", files=files)
+        await seed(
+            db, stack.env, 10 + i, ["whatsapp", "signal", "email"], phone=f"+8551234561{i}", files=files
+        )
         for i in range(4)
     ]
     started = time.monotonic()
@@ -228,7 +232,7 @@ async def test_stop_on_whatsapp_stops_every_channel(
 ) -> None:
     start_all(stack, "signal", "whatsapp", "email")
     files = await store_files(db, "KCAP-2026-STOP")
-    await publish(rabbit, [await seed(db, 20, ["whatsapp"], phone="+85512345620", files=files)])
+    await publish(rabbit, [await seed(db, stack.env, 20, ["whatsapp"], phone="+85512345620", files=files)])
     await wait_for_states(db, {"correlation_id": "pl_chat_0020"}, {"delivered"}, 1, timeout=60)
 
     sandbox.post("/whatsapp/_inbound", {"from": "85512345620", "text": "STOP"})

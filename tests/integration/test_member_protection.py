@@ -29,6 +29,7 @@ from shared.messaging.publisher import Publisher
 from tests.integration.test_delivery import Stack
 from tests.service.conftest import OPERATOR, SECRET
 from tests.support.infra import MailSink
+from tests.support.member_keys import member_key
 from tests.support.ports import free_port
 
 pytestmark = pytest.mark.timeout(400)
@@ -241,7 +242,7 @@ async def test_the_victims_details_change_only_once_they_use_the_confirmation(
         )
         assert member["channels"] == ["email", "whatsapp"] and member["sessions_opt_in"] is True
         assert set(member["phones"]) == {VICTIM_PHONE, "+12025550190"}
-        key = await db.member_keys.find_one({"_id": "phone:+12025550190"})
+        key = await db.member_keys.find_one({"_id": member_key(stack.env, "phone", "+12025550190")})
         assert key["member_id"] == victim["_id"], "the new contact joined the confirmed record"
         own = await db.pledges.find_one({"_id": changed_id})
         merged = await db.members.find_one({"_id": own["member_id"]})

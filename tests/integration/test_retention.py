@@ -2,27 +2,22 @@
 
 Each kind of record goes on time and nothing still in progress goes: deliveries and send logs
 after their final state, pending subscriptions and chat replies after their age (the rules
-pledge-intake declares), dead letters after theirs. Mongo records expire through the server's
-own TTL sweeper; this module runs its own server with a 1 s sweep (the session's daemon sweeps
-every 60 s, as mongod does, and its command line cannot change that), so the waits are seconds,
-each bounded by a generous ceiling.
+pledge-intake declares), dead letters after theirs. Mongo records are deleted by the sweeper of
+the process that declared the rule (shared/retention.py); here the waits sweep by themselves
+(the period is `RETENTION_SWEEP_SECONDS`, 300 s by default), and one test runs the periodic loop.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
 from types import SimpleNamespace
 from typing import Any, Literal
 
 import aio_pika
 import pytest
-from pymongo import AsyncMongoClient
-from secantus import SecantusDBServer
 
 from devstack.broker import RabbitNode
 from services.dispatcher.app import Deps, ensure_delivery_indexes, on_delivery_status
@@ -31,7 +26,14 @@ from shared.contracts import Event, Payload, utcnow
 from shared.contracts.delivery import DeliveryStatus, DeliveryStatusData
 from shared.messaging.consumer import MessageContext
 from shared.messaging.errors import PermanentError
-from shared.retention import DAY_SECONDS, RetentionRule, RetentionSettings, ensure_retention_index
+from shared.retention import (
+    DAY_SECONDS,
+    SWEEPER,
+    RetentionRule,
+    RetentionSettings,
+    Sweeper,
+    declare_retention,
+)
 from shared.service import Resources, Router, Service
 from shared.settings import ServiceSettings
 
@@ -45,29 +47,16 @@ def days(seconds: float) -> float:
     return seconds / DAY_SECONDS
 
 
-@pytest.fixture(scope="module")
-def fast_ttl_mongo() -> Iterator[str]:
-    """The Mongo-wire server in-process: its daemon's command line cannot shorten the sweep."""
-    server = SecantusDBServer(host="127.0.0.1", port=0, storage_path=":memory:", ttl_sweep_seconds=1)
-    server.start()
-    yield f"{server.uri.rstrip('/')}/?retryWrites=false"
-    server.stop()
-
-
 @pytest.fixture
-async def ttl_db(fast_ttl_mongo: str) -> AsyncIterator[Any]:
-    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(fast_ttl_mongo, tz_aware=True)
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    yield client[name]
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(client.drop_database(name), 60)
-    await client.close()
+def ttl_db(db: Any) -> Any:
+    return db
 
 
 async def gone(collection: Any, ids: list[Any], ceiling: float = CEILING_SECONDS) -> float:
     """Seconds until none of `ids` is left; fails after `ceiling`."""
     started = time.monotonic()
     while await collection.count_documents({"_id": {"$in": ids}}):
+        await SWEEPER.sweep()
         if time.monotonic() - started > ceiling:
             left = await collection.find({"_id": {"$in": ids}}).to_list(None)
             raise AssertionError(f"still there after {ceiling}s: {left}")
@@ -115,7 +104,8 @@ async def test_final_deliveries_and_send_logs_go_after_their_retention_and_work_
         gone(deliveries, ["dl_final", "dl_sent"]), gone(ttl_db.sends_email, ["dl_final", "dl_failed"])
     )
     assert min(waited) >= RETENTION_SECONDS - 0.5, "nothing goes before its retention"
-    await asyncio.sleep(2.5)  # two more sweeps
+    await asyncio.sleep(1.0)
+    await SWEEPER.sweep()
     assert {d["_id"] for d in await deliveries.find().to_list(None)} == {"dl_retrying", "dl_waiting"}
     assert {d["_id"] for d in await ttl_db.sends_email.find().to_list(None)} == {"dl_sending", "dl_retry"}
 
@@ -125,11 +115,11 @@ async def test_pledge_intakes_rules_expire_pending_subscriptions_and_chat_replie
     settings = RetentionSettings(
         pending_subscription_days=days(RETENTION_SECONDS), chat_reply_days=days(RETENTION_SECONDS)
     )
-    await ensure_retention_index(
+    await declare_retention(
         ttl_db.subscriptions,
         RetentionRule.after("created_at", settings.pending_subscription_days, {"state": "pending"}),
     )
-    await ensure_retention_index(
+    await declare_retention(
         ttl_db.inbound_messages, RetentionRule.after("received_at", settings.chat_reply_days)
     )
     now = utcnow()
@@ -147,15 +137,30 @@ async def test_pledge_intakes_rules_expire_pending_subscriptions_and_chat_replie
     assert await ttl_db.inbound_messages.count_documents({}) == 1
 
 
-async def test_a_changed_retention_retunes_the_index_in_place(ttl_db: Any) -> None:
+async def test_a_changed_rule_replaces_its_index_and_an_old_ttl_index_is_dropped(ttl_db: Any) -> None:
     rule = RetentionRule.after_final_state(30, {"sent"})
-    await ensure_retention_index(ttl_db.sends_post, rule)
-    await ensure_retention_index(ttl_db.sends_post, RetentionRule.after_final_state(7, {"sent"}))
+    await ttl_db.sends_post.create_index([("updated_at", 1)], name=rule.index_name, expireAfterSeconds=60)
+    await declare_retention(ttl_db.sends_post, rule)
     index = (await ttl_db.sends_post.index_information())[rule.index_name]
-    assert index["expireAfterSeconds"] == 7 * 86_400
-    await ensure_retention_index(ttl_db.sends_post, RetentionRule.after_final_state(7, {"sent", "failed"}))
+    assert "expireAfterSeconds" not in index, "no TTL index: the local server's TTL monitor can deadlock"
+    await declare_retention(ttl_db.sends_post, RetentionRule.after_final_state(7, {"sent", "failed"}))
     index = (await ttl_db.sends_post.index_information())[rule.index_name]
     assert list(index["partialFilterExpression"]["state"]["$in"]) == ["failed", "sent"]
+
+
+async def test_the_sweeper_deletes_by_itself_every_interval(ttl_db: Any) -> None:
+    sweeper = Sweeper()
+    sweeper.add(ttl_db.inbound_messages, RetentionRule.after("received_at", days(RETENTION_SECONDS)), 0.2)
+    now = utcnow()
+    await ttl_db.inbound_messages.insert_many(
+        [{"_id": "old", "received_at": now}, {"_id": "new", "received_at": now + timedelta(days=1)}]
+    )
+    started = time.monotonic()
+    while await ttl_db.inbound_messages.count_documents({"_id": "old"}):
+        assert time.monotonic() - started < CEILING_SECONDS, "the sweeper never removed the old reply"
+        await asyncio.sleep(0.2)
+    assert time.monotonic() - started >= RETENTION_SECONDS - 0.5
+    assert await ttl_db.inbound_messages.count_documents({}) == 1
 
 
 class DoomedData(Payload):

@@ -22,6 +22,7 @@ from shared.messaging.connection import connect
 from shared.messaging.publisher import Publisher
 from tests.integration.test_delivery import Stack, wait_for_states
 from tests.support.infra import MailSink
+from tests.support.member_keys import member_key
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -101,7 +102,9 @@ async def test_registrants_get_their_language_and_local_time_and_quiet_hours_yie
         await db.members.insert_one(
             {"_id": member_id, "name": "M", "country": "US", "email": address, **extra}
         )
-        await db.member_keys.insert_one({"_id": f"email:{address}", "member_id": member_id})
+        await db.member_keys.insert_one(
+            {"_id": member_key(stack.env, "email", address), "member_id": member_id}
+        )
     await publish(
         rabbit,
         due("rm_km", "confirmation", "sophea@example.org", starts_in=timedelta(days=3), language="km",

@@ -166,15 +166,13 @@ async def test_subscribe_confirm_by_email_then_change_preferences_through_the_pe
     changed = await wait_for(lambda: db.members.find_one({"_id": member["_id"], "unsubscribed": "email"}))
     assert changed["topics"] == ["elections"] and changed["time_zone"] == "Asia/Phnom_Penh"
     assert changed["quiet_hours"] is None and changed["language"] == "en"
-    history = {
-        (c["kind"], c["granted"], c["source"])
-        for c in await db.consents.find({"member_id": member["_id"]}).to_list(None)
-    }
-    assert ("email", False, "preferences-page") in history and (
-        "preferences",
-        True,
-        "preferences-page",
-    ) in history
+    wanted = {("email", False, "preferences-page"), ("preferences", True, "preferences-page")}
+
+    async def history() -> bool:  # the member is written before its consent records: wait for them
+        recorded = await db.consents.find({"member_id": member["_id"]}).to_list(None)
+        return wanted <= {(c["kind"], c["granted"], c["source"]) for c in recorded}
+
+    assert await wait_for(history)
 
 
 async def test_the_api_and_the_operator_import_validate_each_field(
