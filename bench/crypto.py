@@ -34,9 +34,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench._stack import Stack, local_stack, write_section
-from bench.delivery import CONNECTIONS, certificate_files, count_on, request
-from shared.contracts import utcnow
-from shared.contracts.certificate import CertificateIssued, CertificateIssuedData
+from bench.delivery import CONNECTIONS, certificate_files, count_on, issued_events, request
 from shared.contracts.delivery import DeliveryRequested, DeliveryStatus
 from shared.messaging.connection import connect
 from shared.messaging.publisher import Publisher
@@ -133,23 +131,7 @@ async def dispatcher_rate(
             for i in range(count)
         ]
     )
-    events = [
-        CertificateIssued(
-            correlation_id=f"pl_{tag}{i}",
-            data=CertificateIssuedData(
-                certificate_number=f"KCAP-2026-{i:06d}",
-                pledge_id=f"pl_{tag}{i}",
-                member_id=f"mb_{tag}{i}",
-                language="en",
-                channels=["email"],
-                pdf_file_id="0" * 24,
-                png_file_id="1" * 24,
-                verify_url="http://127.0.0.1:8000/v/x",
-                issued_at=utcnow(),
-            ),
-        )
-        for i in range(count)
-    ]
+    events = issued_events(tag, count)
     if encrypted and not new_members:
         await vault.keys_for(f"mb_{tag}{i}" for i in range(count))
     env = env_for(stack, encrypted, DISPATCHER_PUBLIC_BASE_URL="http://127.0.0.1:8000")

@@ -113,6 +113,27 @@ def request(index: int, pdf_id: str, png_id: str) -> DeliveryRequested:
     return DeliveryRequested(correlation_id=f"pl_{index}", data=data)
 
 
+def issued_events(tag: str, count: int) -> list[CertificateIssued]:
+    """`count` certificate.issued events for members `mb_<tag><i>`, one email delivery each."""
+    return [
+        CertificateIssued(
+            correlation_id=f"pl_{tag}{i}",
+            data=CertificateIssuedData(
+                certificate_number=f"KCAP-2026-{i:06d}",
+                pledge_id=f"pl_{tag}{i}",
+                member_id=f"mb_{tag}{i}",
+                language="en",
+                channels=["email"],
+                pdf_file_id="0" * 24,
+                png_file_id="1" * 24,
+                verify_url="http://127.0.0.1:8000/v/x",
+                issued_at=utcnow(),
+            ),
+        )
+        for i in range(count)
+    ]
+
+
 async def raw_smtp(count: int, port: int, pdf: bytes) -> float:
     adapter = EmailAdapter(EmailSettings(_env_file=None, EMAIL_SMTP_PORT=port))
     sample = request(0, "0" * 24, "1" * 24)
@@ -244,23 +265,7 @@ async def service_fanout(stack: Any, count: int) -> tuple[float, int]:
     first.terminate()
     connection = await connect(stack.node.url, "bench")
     publisher = await Publisher.open(connection, "samleng")
-    events = [
-        CertificateIssued(
-            correlation_id=f"pl_fan{i}",
-            data=CertificateIssuedData(
-                certificate_number=f"KCAP-2026-{i:06d}",
-                pledge_id=f"pl_fan{i}",
-                member_id=f"mb_fan{i}",
-                language="en",
-                channels=["email"],
-                pdf_file_id="0" * 24,
-                png_file_id="1" * 24,
-                verify_url="http://127.0.0.1:8000/v/x",
-                issued_at=utcnow(),
-            ),
-        )
-        for i in range(count)
-    ]
+    events = issued_events("fan", count)
     for start in range(0, count, 200):
         await publisher.publish_many(events[start : start + 200])
     ready = asyncio.Event()
