@@ -103,6 +103,10 @@ async def test_confirmation_at_once_reminders_on_time_and_the_join_link_only_fro
     await wait_stored(db, "sessions", {"_id": "ss_on_time"}, 1)
     seated, waiting = registration("ss_on_time", 1), registration("ss_on_time", 2)
     await publish(rabbit.url, [seated])
+    # The scheduler handles messages concurrently: the first registration must be recorded before
+    # the second arrives for "first come, first seated" to be this test's order (on a busy machine
+    # the second was once handled first and took the seat).
+    await wait_stored(db, "registrations", {"_id": seated.data.registration_id}, 1)
     await publish(rabbit.url, [seated, waiting])  # a repeated registration is the same registration
 
     confirmations = await due.wait_for(2, "confirmation", timeout=5)
