@@ -85,6 +85,7 @@ from pymongo.errors import DuplicateKeyError, EncryptionError
 
 __all__ = [
     "KEY_VAULT",
+    "SEALED",
     "BlindIndex",
     "EncryptionNotConfigured",
     "PersonalDataSettings",
@@ -97,7 +98,11 @@ __all__ = [
     "contact_key_kind",
     "lookup_key",
     "normalise_contact",
+    "open_bytes",
+    "open_fields",
     "open_vault",
+    "seal_bytes",
+    "seal_fields",
 ]
 
 KEY_VAULT = "key_vault"
@@ -490,6 +495,76 @@ async def open_vault(db: AsyncDatabase[Any], settings: PersonalDataSettings | No
         _log.warning("personal data encryption is off: SAMLENG_MASTER_KEY / SAMLENG_BLIND_INDEX_KEY not set")
         return None
     return await Vault.open(db, settings)
+
+
+SEALED = "sealed"
+"""The field of a stored document that holds its personal fields, encrypted together as one
+BSON document under the subject's data key (`seal_fields`)."""
+
+
+async def seal_fields(
+    vault: Vault | None, subject: str, doc: Mapping[str, Any], fields: Iterable[str]
+) -> dict[str, Any]:
+    """`doc` with its personal `fields` (top-level keys; absent ones are skipped) moved into one
+    encrypted value, `doc["sealed"]`, under `subject`'s data key (a member id, or the id of whatever
+    the data is about before a member exists: a pledge, a registration, a subscription).
+
+    Without a vault (encryption off) the document is returned as it is. A document that is
+    already sealed keeps its other sealed fields: the new values are merged into them, so an
+    update is `seal_fields(vault, subject, await open_fields(vault, stored) | changes, FIELDS)`.
+    Nothing stored sealed can be queried: look things up by ids or by a blind index."""
+    out = dict(doc)
+    if vault is None:
+        return out
+    personal: dict[str, Any] = {}
+    previous = out.pop(SEALED, None)
+    if previous is not None:
+        personal.update(await _open_sealed(vault, previous))
+    for name in fields:
+        if name in out:
+            personal[name] = out.pop(name)
+    if personal:
+        out[SEALED] = await vault.encrypt(subject, personal)
+    return out
+
+
+async def open_fields(vault: Vault | None, doc: Mapping[str, Any]) -> dict[str, Any]:
+    """A stored document with its sealed fields back in place (`seal_fields`' inverse); a plain
+    document is returned as it is. Raises PersonalDataUnreadable when the subject was forgotten
+    (erased) or this process has no vault for a sealed document."""
+    out = dict(doc)
+    sealed = out.pop(SEALED, None)
+    if sealed is None:
+        return out
+    if vault is None:
+        raise PersonalDataUnreadable("sealed personal data but no master key in this process")
+    out.update(await _open_sealed(vault, sealed))
+    return out
+
+
+async def _open_sealed(vault: Vault, sealed: Any) -> dict[str, Any]:
+    opened = await vault.decrypt(sealed if isinstance(sealed, Binary) else Binary(bytes(sealed), 6))
+    if not isinstance(opened, dict):
+        raise PersonalDataUnreadable("a sealed value that is not a document")
+    return opened
+
+
+async def seal_bytes(vault: Vault | None, subject: str, data: bytes) -> bytes:
+    """A file's bytes (a certificate PDF or PNG) encrypted under `subject`'s key; unchanged
+    without a vault. Store with a marker (e.g. GridFS metadata `sealed: true`) to know to open it."""
+    if vault is None:
+        return data
+    return bytes(await vault.encrypt(subject, Binary(data)))
+
+
+async def open_bytes(vault: Vault | None, data: bytes) -> bytes:
+    """`seal_bytes`' inverse; PersonalDataUnreadable when forgotten or without a vault."""
+    if vault is None:
+        raise PersonalDataUnreadable("sealed file but no master key in this process")
+    opened = await vault.decrypt(Binary(data, 6))
+    if not isinstance(opened, bytes):
+        raise PersonalDataUnreadable("a sealed file that is not bytes")
+    return opened
 
 
 async def _rewrap_command() -> int:

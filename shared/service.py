@@ -46,6 +46,7 @@ from shared.messaging.consumer import Consumer, Handler, Subscription
 from shared.messaging.publisher import Publisher
 from shared.messaging.topology import ConsumerGroup
 from shared.observability import configure_logging
+from shared.personal_data import Vault, open_vault
 from shared.settings import ServiceSettings
 from shared.storage import Document, create_client, database, ping, wait_for_database
 from shared.tracing import configure_tracing, shutdown_tracing
@@ -116,6 +117,9 @@ class Resources:
     publisher: Publisher
     db: AsyncDatabase[Document] | None
     connection: AbstractRobustConnection
+    vault: Vault | None = None
+    """The process's key vault (shared/personal_data.py), None when encryption is off; the
+    publisher seals events about a person with it and the consumers open them."""
 
 
 Bootstrap = Callable[[Resources], Awaitable[DepsT]]
@@ -139,6 +143,7 @@ class Service(Generic[DepsT]):
         self._publisher: Publisher | None = None
         self._consumers: list[Consumer[DepsT]] = []
         self._deps: DepsT | None = None
+        self._vault: Vault | None = None
         self.health = HealthServer(router.name, self.readiness, settings.health_host, settings.health_port)
         self._log = structlog.stdlib.get_logger("samleng.service").bind(service=router.name)
 
@@ -173,8 +178,15 @@ class Service(Generic[DepsT]):
             self._mongo = create_client(settings)
             await wait_for_database(self._mongo)
             db = database(self._mongo, settings)
+            self._vault = self._publisher.vault = await open_vault(db)
         deps = self._deps = await self._bootstrap(
-            Resources(settings=settings, publisher=self._publisher, db=db, connection=self._connection)
+            Resources(
+                settings=settings,
+                publisher=self._publisher,
+                db=db,
+                connection=self._connection,
+                vault=self._vault,
+            )
         )
         prefetch = getattr(deps, "prefetch", None) or settings.prefetch
         groups = self.router.consumer_groups(settings) if self.router.subscriptions else []
@@ -200,6 +212,8 @@ class Service(Generic[DepsT]):
             await aclose()
         if self._connection is not None:
             await close(self._connection)
+        if self._vault is not None:
+            await self._vault.close()
         if self._mongo is not None:
             await self._mongo.close()
         await self.health.stop()

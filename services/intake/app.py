@@ -143,8 +143,8 @@ def create_app(
         app.state.gateway = gateway or SubmissionGateway(settings)
         app.state.status = status_reader or StatusReader(settings)
         if owned:
-            await app.state.gateway.start()
             await app.state.status.start()
+            await app.state.gateway.start(app.state.status.vault)
         yield
         if owned:
             await app.state.gateway.stop()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any, Literal
 
@@ -25,6 +26,7 @@ from shared.messaging.connection import close, connect
 from shared.messaging.errors import PublishFailed
 from shared.messaging.publisher import Publisher
 from shared.observability import get_logger
+from shared.personal_data import Vault, open_vault
 from shared.storage import Document, create_client, database, ping
 
 log = get_logger("samleng.intake")
@@ -45,19 +47,24 @@ class SubmissionGateway:
     def ready(self) -> bool:
         return self._publisher is not None and self._connection is not None and not self._connection.is_closed
 
-    async def start(self) -> None:
-        """Connect in the background: the site serves (and answers 503) while the broker is away."""
-        self._connecting = asyncio.create_task(self._connect())
+    async def start(self, vault: Callable[[], Awaitable[Vault | None]] | None = None) -> None:
+        """Connect in the background: the site serves (and answers 503) while the broker is away.
+        `vault` gives the key vault that seals what is published about a person (the status
+        reader's, `StatusReader.vault`): the gateway is ready only once it has it."""
+        self._connecting = asyncio.create_task(self._connect(vault))
 
-    async def _connect(self) -> None:
+    async def _connect(self, vault: Callable[[], Awaitable[Vault | None]] | None) -> None:
         while True:
             try:
-                self._connection = await connect(
-                    self._settings.amqp_url.get_secret_value(), "intake", timeout=3600
-                )
-                self._publisher = await Publisher.open(
+                if self._connection is None:
+                    self._connection = await connect(
+                        self._settings.amqp_url.get_secret_value(), "intake", timeout=3600
+                    )
+                publisher = await Publisher.open(
                     self._connection, self._settings.amqp_exchange, self._settings.submit_timeout_seconds
                 )
+                publisher.vault = await vault() if vault is not None else None
+                self._publisher = publisher
                 return
             except Exception as error:  # keep serving; readiness stays red until this succeeds
                 log.warning("broker connection failed; retrying", error=repr(error))
@@ -154,17 +161,31 @@ class StatusReader:
     def __init__(self, settings: IntakeSettings) -> None:
         self._settings = settings
         self._client: AsyncMongoClient[Document] | None = None
+        self._vault: Vault | None = None
+        self._vault_opened = False
+        self._vault_lock = asyncio.Lock()
 
     async def start(self) -> None:
         self._client = create_client(self._settings)
 
     async def stop(self) -> None:
+        if self._vault is not None:
+            await self._vault.close()
         if self._client is not None:
             await self._client.close()
 
     def database(self) -> Any:
         assert self._client is not None
         return database(self._client, self._settings)
+
+    async def vault(self) -> Vault | None:
+        """The site's key vault (shared/personal_data.py), opened on first use: it seals what the
+        site publishes about a person and opens what it shows of them. None: encryption off."""
+        async with self._vault_lock:
+            if not self._vault_opened:
+                self._vault = await open_vault(self.database())
+                self._vault_opened = True
+        return self._vault
 
     async def ping(self) -> bool:
         try:

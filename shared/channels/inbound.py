@@ -41,6 +41,7 @@ from shared.http_telemetry import install_http_telemetry
 from shared.messaging.connection import close, connect
 from shared.messaging.publisher import Publisher
 from shared.observability import configure_logging
+from shared.personal_data import open_vault
 from shared.storage import Document, create_client, database, ping, wait_for_database
 
 INBOUND_NAMESPACE = uuid.UUID("7d3e9f1a-2b4c-4d5e-8f6a-9b0c1d2e3f4a")
@@ -151,6 +152,7 @@ def create_inbound_app(adapter_cls: type[ChannelAdapter], settings: ChannelSetti
         )
         state["mongo"] = mongo = create_client(settings)
         await wait_for_database(mongo)
+        vault = publisher.vault = await open_vault(database(mongo, settings))  # seals what people write
         sends = database(mongo, settings)[f"sends_{name}"]
         await sends.create_index([("provider_message_id", ASCENDING)])
         adapter = adapter_cls(settings)
@@ -166,6 +168,8 @@ def create_inbound_app(adapter_cls: type[ChannelAdapter], settings: ChannelSetti
             await poller
         await adapter.close()
         await close(state["connection"])
+        if vault is not None:
+            await vault.close()
         await mongo.close()
 
     app = FastAPI(title=f"Samleng {name} inbound", lifespan=lifespan)

@@ -24,7 +24,6 @@ from shared.channels.runner import ChannelRunner, SendLog, worker_id
 from shared.contracts.delivery import BANDS, DeliveryRequested, DeliveryStatus
 from shared.contracts.session import SESSION_FILES_BUCKET
 from shared.messaging.consumer import MessageContext
-from shared.personal_data import open_vault
 from shared.retention import RetentionSettings
 from shared.service import Resources, Router, run_service
 
@@ -51,9 +50,7 @@ class ChannelDeps:
         return 2 * self.runner.gate.slots
 
     async def aclose(self) -> None:
-        await self.runner.adapter.close()
-        if self.runner.vault is not None:
-            await self.runner.vault.close()
+        await self.runner.adapter.close()  # the vault is the service's: it closes it
 
 
 def channel_router(adapter_cls: type[ChannelAdapter]) -> Router:
@@ -96,7 +93,7 @@ def channel_bootstrap(adapter_cls: type[ChannelAdapter]) -> Any:
             AsyncGridFSBucket(resources.db, bucket_name=SESSION_FILES_BUCKET)
             if "pdf" in adapter_cls.attachments
             else None,
-            vault=await open_vault(resources.db),
+            vault=resources.vault,
             erased=ErasedMembers(resources.db[ERASURES]),
         )
         return ChannelDeps(runner)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import AwareDatetime, Field
 
@@ -46,3 +46,4 @@ class ReissueRequested(Event[ReissueRequestedData]):
     """An operator asked for a certificate to be re-issued with a corrected name."""
 
     type: Literal["certificate.reissue_requested.v1"] = "certificate.reissue_requested.v1"
+    sealed_by: ClassVar[str | None] = "pledge_id"

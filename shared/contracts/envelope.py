@@ -3,6 +3,14 @@
 An event is `Event[Data]`: envelope fields plus a typed `data` payload. The `type` field is the
 AMQP routing key and carries the major version (`pledge.recorded.v1`); additive changes keep the
 version, breaking ones add a new type. `event_id` is also the AMQP `message_id`.
+
+An event whose `data` is about a person names, in `sealed_by`, the data field whose value is the
+subject of its data key (a member id, or a pledge/registration/subscription id before a member
+exists; `seal_subject()` may compute it instead). With encryption on, the publisher sends such an
+event with `data` replaced by `sealed` (the data encrypted under that subject's key,
+shared/personal_data.py) and the consumer opens it before validating: a message resting in a
+queue (retry tier, dead letter) holds nothing personal in plain text, and erasing the subject's
+key makes every copy unreadable. The envelope fields stay plain: they carry ids only.
 """
 
 from __future__ import annotations
@@ -31,6 +39,7 @@ class Event(BaseModel, Generic[DataT]):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     summary: ClassVar[str] = ""
+    sealed_by: ClassVar[str | None] = None
 
     event_id: UUID = Field(
         default_factory=uuid4,
@@ -63,6 +72,13 @@ class Event(BaseModel, Generic[DataT]):
         """The routing key with its per-message parts as `{placeholders}` (AsyncAPI addresses);
         a contract that overrides `routing_key()` overrides this too."""
         return cls.event_type()
+
+    def seal_subject(self) -> str | None:
+        """Whose data key seals this event's data in queues, or None: nothing personal in it."""
+        if self.sealed_by is None:
+            return None
+        subject = getattr(self.data, self.sealed_by)
+        return str(subject) if subject else None
 
     def routing_key(self) -> str:
         """The AMQP routing key; contracts routed per target (e.g. per channel) override it."""

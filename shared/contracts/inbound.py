@@ -12,12 +12,13 @@ They carry personal data (addresses, message text); logs redact it.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import AwareDatetime, Field
 
 from shared.contracts.delivery import AddressKind
 from shared.contracts.envelope import Event, Payload
+from shared.personal_data import contact_key
 
 
 class InboundMessageData(Payload):
@@ -33,6 +34,12 @@ class InboundMessage(Event[InboundMessageData]):
     """Someone wrote to us on a channel."""
 
     type: Literal["inbound.message.v1"] = "inbound.message.v1"
+    sealed_by: ClassVar[str | None] = "sender"
+
+    def seal_subject(self) -> str | None:
+        """The sender's contact key (shared/personal_data.py `contact_key`): who wrote is not known
+        yet when it is published; erasing a member forgets the keys of their contacts too."""
+        return contact_key(self.data.sender_kind, self.data.sender)
 
 
 class ContactLinkedData(Payload):
@@ -47,6 +54,7 @@ class ContactLinked(Event[ContactLinkedData]):
     """A person linked a channel address to their pledge (and so to their member record)."""
 
     type: Literal["contact.linked.v1"] = "contact.linked.v1"
+    sealed_by: ClassVar[str | None] = "pledge_id"
 
 
 class DeliveryWaitExpiredData(Payload):

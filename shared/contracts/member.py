@@ -21,7 +21,7 @@ member confirms from a contact on file: see docs/pledges.md, "Known contacts".
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import AwareDatetime, Field
 
@@ -68,6 +68,7 @@ class SubscriptionRequested(Event[SubscriptionRequestedData]):
     """Someone asked for Urgent Action alerts; it applies once their email address is confirmed."""
 
     type: Literal["subscription.requested.v1"] = "subscription.requested.v1"
+    sealed_by: ClassVar[str | None] = "subscription_id"
 
 
 class SubscriptionConfirmedData(Payload):
@@ -97,6 +98,7 @@ class PreferencesChanged(Event[PreferencesChangedData]):
     """A member changed what they receive, and how, through their personal link."""
 
     type: Literal["preferences.changed.v1"] = "preferences.changed.v1"
+    sealed_by: ClassVar[str | None] = "member_id"
 
 
 class ConsentWithdrawnData(Payload):
@@ -136,6 +138,7 @@ class NoticeRequested(Event[NoticeRequestedData]):
     """Send one short service message (with one link) to one person."""
 
     type: Literal["notice.requested.v1"] = "notice.requested.v1"
+    sealed_by: ClassVar[str | None] = "member_id"
 
 
 class MemberChangeConfirmedData(Payload):

@@ -7,7 +7,7 @@ and nothing outside Samleng subscribes to them.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import AwareDatetime, Field
 
@@ -77,6 +77,7 @@ class PledgeSubmitted(Event[PledgeSubmittedData]):
     """Someone signed the pledge; intake validated the form and handed it over."""
 
     type: Literal["pledge.submitted.v1"] = "pledge.submitted.v1"
+    sealed_by: ClassVar[str | None] = "pledge_id"
 
 
 class PledgeRecordedData(Payload):
@@ -95,6 +96,7 @@ class PledgeRecorded(Event[PledgeRecordedData]):
     """The pledge is stored and its member known: a certificate can be issued."""
 
     type: Literal["pledge.recorded.v1"] = "pledge.recorded.v1"
+    sealed_by: ClassVar[str | None] = "member_id"
 
 
 RejectionReason = Literal["post-not-available-in-country", "invalid-submission"]

@@ -20,7 +20,7 @@ Times are UTC (aware datetimes); each registrant's time zone travels with the re
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import AwareDatetime, Field
 
@@ -122,6 +122,7 @@ class RegistrationSubmitted(Event[RegistrationSubmittedData]):
     """Someone registered for a session (a repeated registration is the same registration)."""
 
     type: Literal["registration.submitted.v1"] = "registration.submitted.v1"
+    sealed_by: ClassVar[str | None] = "registration_id"
 
 
 class RegistrationCancelledData(Payload):
@@ -191,3 +192,4 @@ class ReminderDue(Event[ReminderDueData]):
     """A message to one registrant is due: the dispatcher delivers it."""
 
     type: Literal["reminder.due.v1"] = "reminder.due.v1"
+    sealed_by: ClassVar[str | None] = "registration_id"

@@ -10,6 +10,11 @@ number, and maps the outcome (see errors.py):
     PermanentError             -> dead-letter queue at once, with the handler's reason
     OutcomeUnknownError        -> dead-letter queue, reason `outcome-unknown` (reconcile, never resend)
     invalid body / unknown type-> dead-letter queue, reason `invalid-payload` / `unknown-type`
+    sealed, subject erased     -> ack and drop (the person was erased: their data key is gone)
+    sealed, no vault here      -> retried like RetryableError, reason `no-master-key`
+
+A sealed message (an event about a person, shared/messaging/publisher.py `sealed_body`) is opened
+with the process's vault before it is validated; the handler sees the plain event.
 
 The `x-samleng-error` header and the log lines describe a failure by the exception's type and
 safe fields (shared.observability.describe_error): never its text, which may echo personal data.
@@ -42,7 +47,7 @@ from pydantic import ValidationError
 from shared import tracing
 from shared.contracts import Event
 from shared.messaging.errors import HandlerError, PermanentError, PublishFailed, RetryableError
-from shared.messaging.publisher import Publisher
+from shared.messaging.publisher import SEALED_KEY, Publisher
 from shared.messaging.topology import ConsumerGroup, declare_group
 from shared.observability import (
     HANDLER_SECONDS,
@@ -52,7 +57,13 @@ from shared.observability import (
     describe_validation_error,
     scrub_text,
 )
+from shared.personal_data import PersonalDataUnreadable, Vault
 from shared.retention import RetentionSettings
+
+
+class NoMasterKey(RetryableError):
+    """A sealed message reached a process without the master key (a configuration error)."""
+
 
 ATTEMPT_HEADER = "x-samleng-attempt"
 REASON_HEADER = "x-samleng-reason"
@@ -163,6 +174,7 @@ class Consumer(Generic[DepsT]):
         dead_letter_ttl_ms: int | None = None,
     ) -> None:
         self.group = group
+        self.vault: Vault | None = publisher.vault
         self._dead_letter_ttl_ms = dead_letter_ttl_ms or RetentionSettings().dead_letter_ttl_ms
         self._subscriptions = dict(subscriptions)
         self._deps = deps
@@ -231,7 +243,18 @@ class Consumer(Generic[DepsT]):
             await self._dead_letter(message, "unknown-type", f"no handler for type {event_type!r}", log)
             return
         try:
-            event = subscription.event_cls.model_validate_json(message.body)
+            event = await self._parse(subscription.event_cls, message.body)
+        except PersonalDataUnreadable:
+            log = _bind_message(self._log, message, attempt)
+            await message.ack()
+            MESSAGES_CONSUMED.labels(self.group.queue, event_type, "erased").inc()
+            tracing.mark_outcome("ack")
+            log.info("dropped: its person was erased (data key gone)")
+            return
+        except NoMasterKey as error:
+            log = _bind_message(self._log, message, attempt)
+            await self._retry_or_dead_letter(message, attempt, error, log)
+            return
         except ValidationError as invalid:
             log = _bind_message(self._log, message, attempt)
             await self._dead_letter(message, "invalid-payload", describe_validation_error(invalid), log)
@@ -268,6 +291,23 @@ class Consumer(Generic[DepsT]):
             tracing.mark_outcome("ack")
         finally:
             metrics.seconds.observe(time.perf_counter() - started)
+
+    async def _parse(self, event_cls: type[Event[Any]], body: bytes) -> Event[Any]:
+        if b'"sealed"' not in body:
+            return event_cls.model_validate_json(body)
+        try:
+            raw = json.loads(body)
+        except ValueError:
+            return event_cls.model_validate_json(body)  # the same invalid-payload answer
+        if not isinstance(raw, dict) or SEALED_KEY not in raw or "data" in raw:
+            return event_cls.model_validate(raw)
+        if self.vault is None:
+            raise NoMasterKey("a sealed message but no master key in this process", reason="no-master-key")
+        sealed = raw.pop(SEALED_KEY)
+        if not isinstance(sealed, str):
+            return event_cls.model_validate(raw)
+        raw["data"] = await self.vault.unseal(sealed)
+        return event_cls.model_validate(raw)
 
     def _metrics(self, event_type: str) -> _TypeMetrics:
         metrics = self._metric_cache.get(event_type)

@@ -9,6 +9,7 @@ reach the broker twice; consumers deduplicate (see shared/storage.py `insert_onc
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import Iterable
 from typing import Any
@@ -22,6 +23,7 @@ from shared.contracts import Event
 from shared.messaging.errors import BrokerUnavailable, UnroutableMessage
 from shared.messaging.topology import ConsumerGroup, declare_exchange, declare_group
 from shared.observability import MESSAGES_PUBLISHED
+from shared.personal_data import Vault
 
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
     aio_pika.exceptions.AMQPConnectionError,
@@ -33,15 +35,18 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
-def to_message(event: Event[Any], headers: dict[str, Any] | None = None) -> aio_pika.Message:
+def to_message(
+    event: Event[Any], headers: dict[str, Any] | None = None, body: bytes | None = None
+) -> aio_pika.Message:
     """The event as a persistent AMQP message, with the current trace context in its headers
-    (`traceparent`/`tracestate` only; see shared/tracing.py)."""
+    (`traceparent`/`tracestate` only; see shared/tracing.py); `body` replaces the event's JSON
+    (a sealed event, `sealed_body`)."""
     all_headers: dict[str, Any] = dict(headers or {})
     all_headers.update(tracing.trace_headers())
     if event.causation_id is not None:
         all_headers["x-causation-id"] = str(event.causation_id)
     return aio_pika.Message(
-        body=event.model_dump_json().encode(),
+        body=body if body is not None else event.model_dump_json().encode(),
         content_type="application/json",
         content_encoding="utf-8",
         delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
@@ -53,11 +58,28 @@ def to_message(event: Event[Any], headers: dict[str, Any] | None = None) -> aio_
     )
 
 
+SEALED_KEY = "sealed"
+
+
+async def sealed_body(vault: Vault | None, event: Event[Any]) -> bytes | None:
+    """The body of an event about a person (its contract's `sealed_by`) with its data encrypted
+    under the subject's key: the envelope plus `sealed` instead of `data`. None: send it as it is
+    (nothing personal, or encryption off)."""
+    subject = event.seal_subject() if vault is not None else None
+    if subject is None or vault is None:
+        return None
+    envelope = event.model_dump(mode="json", exclude={"data"})
+    envelope[SEALED_KEY] = await vault.seal(subject, event.data.model_dump(mode="json"))
+    return json.dumps(envelope, separators=(",", ":")).encode()
+
+
 class Publisher:
     def __init__(self, channel: AbstractChannel, exchange: AbstractExchange, timeout: float = 15.0) -> None:
         self._channel = channel
         self._exchange = exchange
         self._timeout = timeout
+        self.vault: Vault | None = None
+        """Set by the process that opened one: events about a person are then sent sealed."""
 
     @classmethod
     async def open(
@@ -72,8 +94,9 @@ class Publisher:
         """`headers` go with the message; a `BCC` list of routing keys also delivers it to the
         queues bound to those keys, in the same publish, without showing them to consumers."""
         routing_key = event.routing_key()
+        body = await sealed_body(self.vault, event)
         with tracing.publishing(routing_key, str(event.event_id)):
-            await self._send(self._exchange, to_message(event, headers), routing_key)
+            await self._send(self._exchange, to_message(event, headers, body), routing_key)
         MESSAGES_PUBLISHED.labels(event.type).inc()
 
     async def publish_many(self, events: Iterable[Event[Any]]) -> None:
