@@ -11,6 +11,7 @@ const ACCESS = {
     "password_var": "INTAKE_MONGODB_PASSWORD",
     "readWrite": [
       "alert_drafts",
+      "key_vault",
       "session_files.chunks",
       "session_files.files"
     ],
@@ -53,7 +54,8 @@ const ACCESS = {
       "certificate_counters",
       "certificate_files.chunks",
       "certificate_files.files",
-      "certificates"
+      "certificates",
+      "key_vault"
     ],
     "read": []
   },
@@ -77,6 +79,7 @@ const ACCESS = {
   "event-scheduler": {
     "password_var": "EVENT_SCHEDULER_MONGODB_PASSWORD",
     "readWrite": [
+      "key_vault",
       "registrations",
       "reminders",
       "session_plans",
@@ -129,6 +132,7 @@ const ACCESS = {
   "signal-inbound": {
     "password_var": "SIGNAL_INBOUND_MONGODB_PASSWORD",
     "readWrite": [
+      "key_vault",
       "sends_signal",
       "signal_attempts",
       "signal_receipts"
@@ -150,6 +154,7 @@ const ACCESS = {
   "whatsapp-inbound": {
     "password_var": "WHATSAPP_INBOUND_MONGODB_PASSWORD",
     "readWrite": [
+      "key_vault",
       "sends_whatsapp"
     ],
     "read": []
@@ -169,6 +174,7 @@ const ACCESS = {
   "messenger-inbound": {
     "password_var": "MESSENGER_INBOUND_MONGODB_PASSWORD",
     "readWrite": [
+      "key_vault",
       "sends_messenger"
     ],
     "read": []
@@ -176,6 +182,7 @@ const ACCESS = {
   "ops": {
     "password_var": "OPS_MONGODB_PASSWORD",
     "readWrite": [
+      "key_vault",
       "post_print_batch"
     ],
     "read": [

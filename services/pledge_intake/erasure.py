@@ -2,8 +2,10 @@
 everyone else (`member.erased.v1`).
 
 What goes, for the member and every record merged into them:
-- their data key (`key_vault`, crypto-shredding: whatever is still encrypted for them anywhere —
-  deliveries, queued requests, dead letters, backups — becomes unreadable);
+- their data keys (`key_vault`, crypto-shredding: whatever is still encrypted for them anywhere —
+  documents, deliveries, queued events and requests, dead letters, backups — becomes unreadable):
+  the member's own, and those their data was sealed under before it was theirs (their pledges',
+  their subscriptions', their contacts' — shared/contracts `sealed_by`);
 - `members`, `member_keys` (their contacts become free again), `signatures`, `inbound_messages`
   (theirs, and replies from their phone or PSID before it was linked), `subscriptions` (theirs,
   and pending ones made with their email or phone), `pending_changes` (held for them or made by
@@ -93,17 +95,17 @@ async def held_for(store: Store, member_id: str) -> Held | None:
     return held
 
 
-async def forget_keys(store: Store, member_ids: list[str]) -> int:
-    """Crypto-shredding: delete the members' data keys (shared/personal_data.py `Vault.forget`,
-    without needing the master key here)."""
-    result = await store.key_vault.delete_many({"keyAltNames": {"$in": [alt_name(m) for m in member_ids]}})
+async def forget_keys(store: Store, subjects: list[str]) -> int:
+    """Crypto-shredding: delete the data keys of these subjects (shared/personal_data.py
+    `Vault.forget`, without needing the master key here)."""
+    result = await store.key_vault.delete_many({"keyAltNames": {"$in": [alt_name(s) for s in subjects]}})
     return int(result.deleted_count)
 
 
 async def erase(store: Store, held: Held) -> dict[str, int]:
     """Delete or tombstone everything pledge-intake holds about them; safe to run again."""
     ids, now = held.member_ids, utcnow()
-    counts: dict[str, int] = {"data_keys": await forget_keys(store, ids)}
+    counts: dict[str, int] = {}
     senders = [{"sender_kind": "phone", "sender": {"$in": sorted(held.phones)}}] if held.phones else []
     if held.psids:
         senders.append({"sender_kind": "psid", "sender": {"$in": sorted(held.psids)}})
@@ -112,7 +114,11 @@ async def erase(store: Store, held: Held) -> dict[str, int]:
     made_with = [{"request.contact.email": {"$in": sorted(held.emails)}}] if held.emails else []
     if held.phones:
         made_with.append({"request.contact.phone": {"$in": sorted(held.phones)}})
-    subscriptions = await store.subscriptions.delete_many({"$or": [{"member_id": {"$in": ids}}, *made_with]})
+    subscription_filter = {"$or": [{"member_id": {"$in": ids}}, *made_with]}
+    subscription_ids = [
+        str(d["_id"]) for d in await store.subscriptions.find(subscription_filter, {"_id": 1}).to_list(None)
+    ]
+    subscriptions = await store.subscriptions.delete_many(subscription_filter)
     counts["subscriptions"] = subscriptions.deleted_count
     changes = await store.pending_changes.find(
         {"$or": [{"holder_id": {"$in": ids}}, {"own_member_id": {"$in": ids}}]}, {"_id": 1}
@@ -131,6 +137,11 @@ async def erase(store: Store, held: Held) -> dict[str, int]:
         if not pledge.get("erased"):
             await store.pledges.replace_one({"_id": pledge["_id"]}, tombstone(pledge, PLEDGE_TOMBSTONE, now))
     counts["pledges"] = len(pledges)
+    # Every key their data was sealed under, in the database and in queued messages: their own,
+    # their pledges' (submitted before a member existed), their subscriptions' and their contacts'
+    # (replies from a number before it was linked to them).
+    subjects = [*ids, *(str(p["_id"]) for p in pledges), *subscription_ids, *sorted(held.keys)]
+    counts["data_keys"] = await forget_keys(store, subjects)
     counts["pending_changes"] = (
         await store.pending_changes.delete_many({"_id": {"$in": change_ids}})
     ).deleted_count

@@ -33,6 +33,7 @@ WRITES |= {"delete_many", "find_one_and_update", "find_one_and_replace", "find_o
 WRITES |= {"create_index", "drop_index", "bulk_write"}
 NOT_COLLECTIONS = {"client", "name", "command", "with_options", "get_collection", "codec_options"}
 VAULT_SOURCE = "shared/personal_data.py"  # `open_vault(db)`: the process's own key vault
+SERVICE_RUNTIME = "shared/service.py"  # every message-driven process: opens the vault at start
 
 
 def channels() -> list[str]:
@@ -43,15 +44,20 @@ def scopes() -> dict[str, tuple[list[str], str | None]]:
     """Process -> (the source it runs, the channel name its f-strings are filled with)."""
     found: dict[str, tuple[list[str], str | None]] = {
         "intake": (["services/intake"], None),
-        "pledge-intake": (["services/pledge_intake"], None),
-        "certificate-renderer": (["services/certificates"], None),
-        "alert-dispatcher": (["services/dispatcher"], None),
-        "event-scheduler": (["services/scheduler"], None),
+        "pledge-intake": (["services/pledge_intake", SERVICE_RUNTIME], None),
+        "certificate-renderer": (["services/certificates", SERVICE_RUNTIME], None),
+        "alert-dispatcher": (["services/dispatcher", SERVICE_RUNTIME], None),
+        "event-scheduler": (["services/scheduler", SERVICE_RUNTIME], None),
         "ops": (["ops", "services/channels/post/print_batch.py"], None),
     }
     for name in channels():
         found[name] = (
-            ["shared/channels/service.py", "shared/channels/runner.py", f"services/channels/{name}"],
+            [
+                "shared/channels/service.py",
+                "shared/channels/runner.py",
+                f"services/channels/{name}",
+                SERVICE_RUNTIME,
+            ],
             name,
         )
         if (ROOT / "services" / "channels" / name / "inbound.py").exists():
