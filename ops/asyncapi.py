@@ -27,6 +27,14 @@ def _message_name(event_cls: type[Event[Any]]) -> str:
     return event_cls.__name__
 
 
+SEALED = (
+    "About a person: with encryption on (SAMLENG_MASTER_KEY) it travels sealed, as the envelope "
+    "fields plus `sealed` (base64 of `data` encrypted under the data key named by `data.{subject}`, "
+    "shared/personal_data.py) instead of `data`; consumers open it before reading. "
+    "The payload below is the opened message."
+)
+
+
 def service_document(router: Router, exchange: str = "samleng") -> dict[str, Any]:
     received = [s.event_cls for s in router.subscriptions.values()]
     sent = list(router.publishes)
@@ -56,6 +64,9 @@ def service_document(router: Router, exchange: str = "samleng") -> dict[str, Any
             "payload": {"$ref": REF.format(model=name)},
             "bindings": {"amqp": {"deliveryMode": 2, "bindingVersion": "0.3.0"}},
         }
+        if event_cls.sealed_by is not None:
+            messages[name]["description"] = SEALED.format(subject=event_cls.sealed_by)
+            messages[name]["x-samleng-sealed-by"] = event_cls.sealed_by
         address = addresses.get(event_cls, event_type)
         used = {name: value for name, value in parameters.items() if f"{{{name}}}" in address}
         channels[event_type] = {
