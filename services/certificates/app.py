@@ -5,6 +5,15 @@ member's certificates and their files are deleted: `/v/<number>` then says unkno
 `certificate.issued.v1`. Owns `certificates`,
 `certificate_counters` and the GridFS bucket `certificate_files`.
 
+At rest (with the process's vault; shared/personal_data.py): a certificate is about its member, so
+everything personal is sealed under the member's data key. In `certificates`, the name and the
+re-issue reasons (`SEALED_FIELDS`) are one encrypted `sealed` value; number, ids, state, dates,
+language, channels and `show_name_publicly` stay plain (they are looked up and shown). Every file
+(PDF, PNG, print PDF: the name is on them) is stored as `seal_bytes` of its bytes, with
+`metadata.sealed: true`; readers open files so marked (`open_bytes`) and pass others through.
+Once the member's key is deleted their certificates read as unknown. Without a vault (encryption
+off) documents and files are stored plain, as before.
+
 Numbers (`KCAP-<year>-<seq>-<check>`, e.g. `KCAP-2026-000123-7QK4`) keep a readable serial from an
 atomic per-year counter and add a random check part (4 characters of an alphabet without 0/O,
 1/I: 20 bits), so knowing one number does not tell anyone the next: numbers cannot be listed. A
@@ -37,6 +46,7 @@ from shared.contracts.erasure import MemberErased
 from shared.contracts.pledge import PledgeRecorded
 from shared.messaging.consumer import MessageContext
 from shared.messaging.errors import PermanentError
+from shared.personal_data import PersonalDataUnreadable, Vault, open_fields, seal_bytes, seal_fields
 from shared.service import Resources, Router
 from shared.settings import ServiceSettings
 from shared.storage import Document, FileStore, StoredFile, durable, insert_once
@@ -48,6 +58,8 @@ ISSUED_NAMESPACE = uuid.UUID("0b7d8a52-93f4-4c52-8f0e-2f3a9d3c6b71")
 PREFIX = "KCAP"
 CHECK_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"  # 32 symbols: 5 bits each, no 0/O or 1/I
 CHECK_LENGTH = 4
+SEALED_FIELDS = ("name", "reissue_reason", "replaced_reason")
+"""The personal fields of a `certificates` document, sealed under the member's key."""
 
 
 class CertificateSettings(ServiceSettings):
@@ -68,6 +80,7 @@ class Deps:
     files: FileStore
     renderer: RendererPool
     public_base_url: str
+    vault: Vault | None = None
 
 
 def certificate_id(pledge_id: str, revision: int) -> str:
@@ -131,9 +144,15 @@ async def on_pledge_recorded(event: PledgeRecorded, ctx: MessageContext[Deps]) -
 async def on_reissue_requested(event: ReissueRequested, ctx: MessageContext[Deps]) -> None:
     """Render a corrected certificate with a new number; the old one becomes `replaced`."""
     deps, data = ctx.deps, event.data
-    old = await deps.certificates.find_one({"number": data.certificate_number})
-    if old is None:
+    stored = await deps.certificates.find_one({"number": data.certificate_number})
+    if stored is None:
         raise PermanentError(f"no certificate {data.certificate_number}", reason="unknown-certificate")
+    try:
+        old = await open_fields(deps.vault, stored)
+    except PersonalDataUnreadable as error:  # the member was erased
+        raise PermanentError(
+            f"no certificate {data.certificate_number}", reason="unknown-certificate"
+        ) from error
     key = certificate_id(old["pledge_id"], int(old["revision"]) + 1)
     new = await deps.certificates.find_one({"_id": key})
     if new is None:
@@ -152,15 +171,16 @@ async def on_reissue_requested(event: ReissueRequested, ctx: MessageContext[Deps
             "reissue_reason": data.reason,
         }
         new = await render_and_store(deps, key, source)
+    personal = {name: old[name] for name in SEALED_FIELDS if name in old}
+    sealed = await seal_fields(
+        deps.vault, old["member_id"], {**personal, "replaced_reason": data.reason}, SEALED_FIELDS
+    )
+    unsealed = {name: "" for name in personal if name in stored and name not in sealed}  # stored plain before
     await deps.certificates.update_one(
         {"_id": old["_id"], "state": "valid"},
         {
-            "$set": {
-                "state": "replaced",
-                "replaced_by": new["number"],
-                "replaced_at": utcnow(),
-                "replaced_reason": data.reason,
-            }
+            "$set": {"state": "replaced", "replaced_by": new["number"], "replaced_at": utcnow(), **sealed},
+            **({"$unset": unsealed} if unsealed else {}),
         },
     )
     await ctx.publish(issued_event(new, event.event_id))
@@ -223,19 +243,24 @@ async def render_and_store(deps: Deps, key: str, source: Document) -> Document:
         )
     except RenderError as error:  # the same input will fail the same way: no retries
         raise PermanentError(str(error), reason="render-failed") from error
+    subject = source["member_id"]
     metadata: dict[str, Any] = {"number": number, "pledge_id": source["pledge_id"]}
-    files = [
-        StoredFile(f"{number}.pdf", rendered.pdf, {**metadata, "contentType": "application/pdf"}),
-        StoredFile(f"{number}.png", rendered.png, {**metadata, "contentType": "image/png"}),
+    if deps.vault is not None:
+        metadata["sealed"] = True
+    contents = [
+        (f"{number}.pdf", rendered.pdf, "application/pdf"),
+        (f"{number}.png", rendered.png, "image/png"),
     ]
     if print_pdf is not None:
-        files.append(
-            StoredFile(f"{number}-print.pdf", print_pdf, {**metadata, "contentType": "application/pdf"})
-        )
+        contents.append((f"{number}-print.pdf", print_pdf, "application/pdf"))
+    files = [
+        StoredFile(filename, await seal_bytes(deps.vault, subject, data), {**metadata, "contentType": kind})
+        for filename, data, kind in contents
+    ]
     stored = await deps.files.put(files)
     pdf_id, png_id = stored[0], stored[1]
     print_id = stored[2] if print_pdf is not None else None
-    doc: Document = {
+    plain: Document = {
         **source,
         "_id": key,
         "number": number,
@@ -246,6 +271,7 @@ async def render_and_store(deps: Deps, key: str, source: Document) -> Document:
         "png_file_id": png_id,
         "print_pdf_file_id": print_id,
     }
+    doc = await seal_fields(deps.vault, subject, plain, SEALED_FIELDS)
     if await insert_once(deps.certificates, doc):
         return doc
     await deps.files.delete(stored)  # another renderer won the race for this pledge
@@ -271,4 +297,5 @@ async def bootstrap(resources: Resources) -> Deps:
         files=files,
         renderer=RendererPool(settings.render_threads),
         public_base_url=settings.public_base_url,
+        vault=resources.vault,
     )

@@ -3,6 +3,8 @@
 Reads certificate-renderer's documented read model (`certificates`: number, state, name,
 show_name_publicly, signed_on, replaced_by), read-only. Shows the least personal data that
 verifies a certificate: the full name only if the signer chose so at intake, otherwise initials.
+The name is stored sealed under the member's key (services/certificates/app.py): it is opened
+with the site's vault, and a certificate whose member was erased (key gone) is unknown.
 
 Numbers are `KCAP-<year>-<serial>-<check>`: the check part is random (4 characters of an
 unambiguous alphabet, 20 bits), so numbers cannot be listed by counting. A number with a wrong
@@ -28,6 +30,7 @@ from services.intake.submission import Unavailable
 from services.intake.validation import _Errors, clean_name
 from shared.contracts import utcnow
 from shared.contracts.certificate import ReissueRequested, ReissueRequestedData
+from shared.personal_data import SEALED, PersonalDataUnreadable, open_fields
 
 NUMBER = re.compile(r"^KCAP-\d{4}-\d{6,}(-[2-9A-HJ-NP-Z]{4})?$")
 VERIFY_PER_MINUTE = 30
@@ -92,9 +95,15 @@ class CertificateReader:
                 "signed_on": 1,
                 "replaced_by": 1,
                 "pledge_id": 1,
+                SEALED: 1,
             },
         )
-        return doc
+        if doc is None or SEALED not in doc:
+            return doc
+        try:
+            return await open_fields(await self._status.vault(), doc)
+        except PersonalDataUnreadable:  # the member was erased: nothing to verify any more
+            return None
 
     async def verify(self, number: str) -> Verification:
         doc = await self.find(number)

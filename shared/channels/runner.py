@@ -38,7 +38,9 @@ Personal data: a request arrives (and rests in the retry and dead-letter queues)
 fields sealed for the member (`encrypted`, shared/contracts/delivery.py); the runner opens it with
 the process's vault (shared/personal_data.py) after the claim, just before reconciling or sending,
 so the adapter and the provider get plain data and nothing personal is written here. A request
-whose member was forgotten (data key deleted) fails permanently, `personal-data-erased`.
+whose member was forgotten (data key deleted) fails permanently, `personal-data-erased`. So does
+one whose attachment is a file sealed for that member (GridFS `metadata.sealed`: certificate files)
+that can no longer be opened; unmarked files are read as stored.
 """
 
 from __future__ import annotations
@@ -85,7 +87,7 @@ from shared.contracts.delivery import (
 from shared.messaging.consumer import MessageContext
 from shared.messaging.errors import OutcomeUnknownError, PermanentError, RetryableError
 from shared.observability import describe_error
-from shared.personal_data import PersonalDataUnreadable, Vault
+from shared.personal_data import PersonalDataUnreadable, Vault, open_bytes
 from shared.retention import RetentionRule, declare_retention
 from shared.storage import Document, durable, insert_once
 
@@ -266,6 +268,12 @@ class ChannelRunner:
         except asyncio.CancelledError:  # stopping before the provider was called: release the claim
             await asyncio.shield(self.send_log.finish(delivery.delivery_id, "retry", reason="worker-stopped"))
             raise
+        except PersonalDataUnreadable:  # a sealed attachment whose member's key is gone
+            await self._failed(event, ctx, "personal-data-erased", "the member's data key is gone")
+            return
+        except RetryableError as error:
+            await self.send_log.finish(delivery.delivery_id, "retry", reason=error.reason)
+            await self._retry(event, ctx, error.reason, str(error))
         started = time.perf_counter()
         try:
             result = await self._call_provider(message)
@@ -416,13 +424,23 @@ class ChannelRunner:
         if not file_id or "pdf" not in wanted or self.session_files is None:
             return ()
         try:
-            stream = await self.session_files.open_download_stream(ObjectId(file_id))
-            data = await stream.read()
+            data = await self._read_file(self.session_files, file_id)
         except NoFile as error:
             raise PermanentDeliveryError(f"plan file {file_id} not found", reason="missing-pdf") from error
         if len(data) > self.adapter.max_attachment_bytes:
             raise PermanentDeliveryError(f"plan is {len(data)} bytes", reason="attachment-too-large")
         return (Attachment("plan-of-action.pdf", "application/pdf", data),)
+
+    async def _read_file(self, bucket: AsyncGridFSBucket, file_id: str) -> bytes:
+        """A stored file's bytes, opened with the vault when its metadata says `sealed` (certificate
+        files are sealed for their member: services/certificates/app.py); others as stored."""
+        stream = await bucket.open_download_stream(ObjectId(file_id))
+        data = await stream.read()
+        if not (stream.metadata or {}).get("sealed"):
+            return data
+        if self.vault is None:
+            raise RetryableError("a sealed file but no master key here", reason="no-master-key")
+        return await open_bytes(self.vault, data)
 
     async def _attachments(self, delivery: DeliveryRequestedData) -> tuple[Attachment, ...]:
         wanted: tuple[AttachmentKind, ...] = self.adapter.attachments
@@ -446,8 +464,7 @@ class ChannelRunner:
             if file_id is None:
                 raise PermanentDeliveryError(f"the certificate has no {kind} file", reason=f"missing-{kind}")
             try:
-                stream = await self.files.open_download_stream(ObjectId(file_id))
-                data = await stream.read()
+                data = await self._read_file(self.files, file_id)
             except NoFile as error:
                 raise PermanentDeliveryError(
                     f"{kind} file {file_id} not found", reason=f"missing-{kind}"

@@ -11,9 +11,11 @@ import httpx
 import pytest
 
 from devstack.broker import RabbitNode
+from shared.personal_data import open_fields
 from tests.integration.conftest import collect
 from tests.integration.test_certificates import publish, recorded, renderer
 from tests.service.conftest import OPERATOR
+from tests.support.sealed import Opener
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -79,13 +81,19 @@ async def test_verification_shows_initials_only_and_reissue_replaces_the_old_num
                 headers=headers,
             )
             assert again.status_code == 409
-        history = await db.certificates.find({"pledge_id": first.pledge_id}).sort("revision", 1).to_list(None)
+        stored = await db.certificates.find({"pledge_id": first.pledge_id}).sort("revision", 1).to_list(None)
+        assert not [h for h in stored if "name" in h or "replaced_reason" in h], "sealed at rest"
+        opener = Opener(service_env)
+        try:
+            history = [await open_fields(await opener.vault(), h) for h in stored]
+            member = await open_fields(await opener.vault(), await db.members.find_one({"_id": "mb_7"}))
+        finally:
+            await opener.aclose()
         assert [(h["revision"], h["state"], h["name"]) for h in history] == [
             (1, "replaced", "Sok Daar"),
             (2, "valid", "Sok Dara"),
         ]
         assert history[0]["replaced_reason"] == "name misspelt on the sheet"
-        member = await db.members.find_one({"_id": "mb_7"})
         assert member["name"] == "Sok Dara", "pledge-intake corrected the member's name too"
         assert [h["name"] for h in member["name_history"]] == ["Sok Dara"]
     finally:

@@ -14,8 +14,10 @@ from shared.contracts import utcnow
 from shared.contracts.pledge import PledgeRecorded, PledgeRecordedData
 from shared.messaging.connection import connect
 from shared.messaging.publisher import Publisher
+from shared.personal_data import open_bytes
 from tests.integration.conftest import collect
 from tests.support.processes import ServiceProcess
+from tests.support.sealed import Opener
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -71,8 +73,15 @@ async def test_a_recorded_pledge_gets_a_numbered_certificate_stored_as_pdf_and_p
         assert certificates[0].causation_id == event.event_id
         assert await db.certificates.count_documents({}) == 1
         files = AsyncGridFSBucket(db, bucket_name="certificate_files")
-        pdf = await (await files.open_download_stream(ObjectId(data.pdf_file_id))).read()
-        png = await (await files.open_download_stream(ObjectId(data.png_file_id))).read()
+        pdf_stream = await files.open_download_stream(ObjectId(data.pdf_file_id))
+        png_stream = await files.open_download_stream(ObjectId(data.png_file_id))
+        assert (pdf_stream.metadata or {}).get("sealed") and (png_stream.metadata or {}).get("sealed")
+        opener = Opener(service_env)
+        try:
+            pdf = await open_bytes(await opener.vault(), await pdf_stream.read())
+            png = await open_bytes(await opener.vault(), await png_stream.read())
+        finally:
+            await opener.aclose()
         assert pdf.startswith(b"%PDF") and png.startswith(b"\x89PNG")
         assert await db["certificate_files.files"].count_documents({}) == 2
     finally:

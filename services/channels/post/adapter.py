@@ -11,7 +11,9 @@ Two modes (`POST_MODE`):
   configuration problem to fix, not the member's fault).
 - `print-batch`: for organisations without such an account. Each letter is added to the day's
   print batch (`post_print_batch`); `samleng post batch --day YYYY-MM-DD` writes one merged PDF
-  of the letters, an address-label sheet and a CSV for volunteers.
+  of the letters, an address-label sheet and a CSV for volunteers. A letter's name and address
+  (`BATCH_SEALED_FIELDS`) are stored sealed under the member's data key (shared/personal_data.py,
+  the process's keys); the day, member id, certificate number and file id stay plain.
 """
 
 from __future__ import annotations
@@ -35,10 +37,12 @@ from shared.channels.http import HttpChannelAdapter
 from shared.contracts import utcnow
 from shared.contracts.delivery import DeliveryRequestedData, Recipient
 from shared.contracts.pledge import PostalAddress
+from shared.personal_data import Vault, open_vault, seal_fields
 from shared.storage import Document, create_client, database, durable, insert_once
 
 UNDELIVERABLE = frozenset({"undeliverable", "no_match"})
 BATCH_COLLECTION = "post_print_batch"
+BATCH_SEALED_FIELDS = ("name", "address")
 
 
 class PostSettings(ChannelSettings):
@@ -90,6 +94,7 @@ class PostAdapter(HttpChannelAdapter):
         assert isinstance(settings, PostSettings)
         self.post_settings = settings
         self._mongo: AsyncMongoClient[Document] | None = None
+        self._vault: Vault | None = None
 
     @property
     def api_url(self) -> str:
@@ -99,6 +104,7 @@ class PostAdapter(HttpChannelAdapter):
         s = self.post_settings
         if s.mode == "print-batch":
             self._mongo = create_client(s)
+            self._vault = await open_vault(database(self._mongo, s))
             return
         if s.api_key is None:
             raise RuntimeError("POST_API_KEY is required in lob mode")
@@ -106,6 +112,8 @@ class PostAdapter(HttpChannelAdapter):
 
     async def close(self) -> None:
         await super().close()
+        if self._vault is not None:
+            await self._vault.close()
         if self._mongo is not None:
             await self._mongo.close()
 
@@ -227,17 +235,18 @@ class PostAdapter(HttpChannelAdapter):
         assert recipient.postal_address is not None and delivery.certificate is not None
         now = utcnow()
         batch = durable(database(self._mongo, self.post_settings)[BATCH_COLLECTION])
+        letter = {
+            "_id": delivery.delivery_id,
+            "day": now.date().isoformat(),
+            "member_id": recipient.member_id,
+            "name": recipient.name,
+            "address": recipient.postal_address.model_dump(),
+            "certificate_number": delivery.certificate.certificate_number,
+            "print_pdf_file_id": delivery.certificate.print_pdf_file_id,
+            "added_at": now,
+        }
         await insert_once(
-            batch,
-            {
-                "_id": delivery.delivery_id,
-                "day": now.date().isoformat(),
-                "name": recipient.name,
-                "address": recipient.postal_address.model_dump(),
-                "certificate_number": delivery.certificate.certificate_number,
-                "print_pdf_file_id": delivery.certificate.print_pdf_file_id,
-                "added_at": now,
-            },
+            batch, await seal_fields(self._vault, recipient.member_id, letter, BATCH_SEALED_FIELDS)
         )
         return SendResult(provider_message_id=f"print-batch:{now.date().isoformat()}")
 

@@ -5,6 +5,12 @@
     labels.pdf      address labels (US Letter, 3 x 10, Avery 5160 layout), same order
     addresses.csv   the same addresses for mail-merge or a spreadsheet
 and marks the day's letters as printed (a re-run includes them again; nothing is lost).
+
+Letters (names, addresses) and print PDFs are stored sealed under each member's data key
+(adapter.py, services/certificates/app.py): they are opened with the process's vault (the same
+SAMLENG_MASTER_KEY / SAMLENG_BLIND_INDEX_KEY as the services). A letter whose member was erased
+since (key gone) cannot be opened and is left out (`Batch.skipped`). The files written to `--out`
+are plain: they are for the volunteers who print and post the letters.
 """
 
 from __future__ import annotations
@@ -27,6 +33,15 @@ from pypdf import PdfReader, PdfWriter
 from services.certificates.render import FONTS
 from services.channels.post.adapter import BATCH_COLLECTION
 from shared.contracts import utcnow
+from shared.personal_data import (
+    SEALED,
+    EncryptionNotConfigured,
+    PersonalDataUnreadable,
+    Vault,
+    open_bytes,
+    open_fields,
+    open_vault,
+)
 from shared.storage import Document
 
 LABELS_TEMPLATE = Path(__file__).resolve().parent / "labels.typ"
@@ -47,6 +62,7 @@ class Batch:
     day: str
     letters: int
     directory: Path
+    skipped: int = 0
 
 
 def address_lines(letter: Document) -> list[str]:
@@ -66,6 +82,11 @@ def address_lines(letter: Document) -> list[str]:
     return [line for line in text.splitlines() if line.strip()]
 
 
+def address_order(letter: Document) -> tuple[str, str, str]:
+    address = letter["address"]
+    return (address.get("country_code", ""), address.get("postal_code", ""), letter["name"])
+
+
 def render_labels(labels: list[list[str]]) -> bytes:
     fonts = typst.Fonts(include_system_fonts=False, include_embedded_fonts=False, font_paths=[str(FONTS)])
     compiler = typst.Compiler(
@@ -78,19 +99,52 @@ def render_labels(labels: list[list[str]]) -> bytes:
     return result
 
 
-async def write_batch(db: AsyncDatabase[Document], day: str, out: Path) -> Batch:
-    letters = await db[BATCH_COLLECTION].find({"day": day}).to_list(None)
-    letters.sort(
-        key=lambda d: (d["address"].get("country_code", ""), d["address"].get("postal_code", ""), d["name"])
+def _no_key() -> EncryptionNotConfigured:
+    return EncryptionNotConfigured(
+        "the print batch is sealed: give this command SAMLENG_MASTER_KEY and SAMLENG_BLIND_INDEX_KEY"
     )
+
+
+async def read_print_pdf(files: AsyncGridFSBucket, file_id: str, vault: Vault | None) -> bytes:
+    """A certificate's print PDF, opened when stored sealed (`metadata.sealed`)."""
+    stream = await files.open_download_stream(ObjectId(file_id))
+    data = await stream.read()
+    if not (stream.metadata or {}).get("sealed"):
+        return data
+    if vault is None:
+        raise _no_key()
+    return await open_bytes(vault, data)
+
+
+async def write_batch(db: AsyncDatabase[Document], day: str, out: Path, vault: Vault | None = None) -> Batch:
+    """The day's batch into `out`; `vault` opens sealed letters (default: this process's keys)."""
+    if vault is not None:
+        return await _write_batch(db, day, out, vault)
+    own = await open_vault(db)
+    try:
+        return await _write_batch(db, day, out, own)
+    finally:
+        if own is not None:
+            await own.close()
+
+
+async def _write_batch(db: AsyncDatabase[Document], day: str, out: Path, vault: Vault | None) -> Batch:
     files = AsyncGridFSBucket(db, bucket_name="certificate_files")
-    pdfs = []
-    for letter in letters:
-        stream = await files.open_download_stream(ObjectId(letter["print_pdf_file_id"]))
-        pdfs.append(await stream.read())
+    opened: list[tuple[Document, bytes]] = []
+    skipped = 0
+    for stored in await db[BATCH_COLLECTION].find({"day": day}).to_list(None):
+        if vault is None and SEALED in stored:
+            raise _no_key()
+        try:
+            letter = await open_fields(vault, stored)
+            opened.append((letter, await read_print_pdf(files, letter["print_pdf_file_id"], vault)))
+        except PersonalDataUnreadable:  # the member was erased since: no letter for them
+            skipped += 1
+    opened.sort(key=lambda pair: address_order(pair[0]))
+    letters, pdfs = [letter for letter, _ in opened], [pdf for _, pdf in opened]
     await asyncio.to_thread(write_files, letters, pdfs, out)
     await db[BATCH_COLLECTION].update_many({"day": day}, {"$set": {"printed_at": utcnow()}})
-    return Batch(day=day, letters=len(letters), directory=out)
+    return Batch(day=day, letters=len(letters), directory=out, skipped=skipped)
 
 
 def write_files(letters: list[Document], pdfs: list[bytes], out: Path) -> None:
