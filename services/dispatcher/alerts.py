@@ -27,7 +27,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pymongo.errors import DuplicateKeyError
 
-from services.dispatcher.personal import sealed_delivery
+from services.dispatcher.personal import open_member, open_members, sealed_delivery
 from services.dispatcher.routing import delivery_id, why_not
 from shared.contracts import utcnow
 from shared.contracts.alert import ActionReported, AlertPublished, AlertPublishedData, action_token
@@ -123,7 +123,10 @@ async def on_alert_published(event: AlertPublished, ctx: MessageContext[Any]) ->
     deps, data = ctx.deps, event.data
     await keep_alert(deps, data)
     if data.kind == "alert":
-        members = deps.members.find({"alerts_opt_in": True, "unsubscribed": {"$ne": "all"}})
+        opted_in = deps.members.find({"alerts_opt_in": True, "unsubscribed": {"$ne": "all"}})
+        topics: list[str] = list(data.topics)
+        following = (member async for member in opted_in if follows(member, topics))  # before opening
+        members = open_members(deps.vault, following, FANOUT_BATCH)
         targets = ((member, None) async for member in members)
     else:
         targets = original_recipients(deps, data)
@@ -248,7 +251,7 @@ async def original_recipients(deps: Any, data: AlertPublishedData) -> Any:
         if delivery["member_id"] in seen:
             continue
         seen.add(delivery["member_id"])
-        member = await deps.members.find_one({"_id": delivery["member_id"]})
+        member = await open_member(deps.vault, await deps.members.find_one({"_id": delivery["member_id"]}))
         if member is not None and "all" not in (member.get("unsubscribed") or []):
             yield member, delivery["channel"]
 

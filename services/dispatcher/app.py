@@ -41,7 +41,7 @@ from services.channels import discover
 from services.dispatcher import alerts as alerts_module
 from services.dispatcher import erasure as erasure_module
 from services.dispatcher import reminders as reminders_module
-from services.dispatcher.personal import contact_card, opened_request, sealed, sealed_delivery
+from services.dispatcher.personal import contact_card, open_member, opened_request, sealed, sealed_delivery
 from services.dispatcher.routing import FINAL, delivery_id, next_channel, plan_certificate, supersedes
 from shared.channels.adapter import ChannelAdapter
 from shared.channels.service import channel_router
@@ -71,7 +71,7 @@ from shared.messaging.consumer import MessageContext
 from shared.messaging.errors import PermanentError, RetryableError
 from shared.messaging.publisher import Publisher, to_message
 from shared.messaging.topology import delay_label as _label
-from shared.personal_data import PersonalDataUnreadable, Vault, configured_contact_index, open_vault
+from shared.personal_data import PersonalDataUnreadable, Vault, configured_contact_index
 from shared.retention import RetentionRule, RetentionSettings, declare_retention
 from shared.service import Resources, Router
 from shared.settings import ServiceSettings
@@ -106,10 +106,11 @@ class Deps:
     waits: dict[str, float] = field(default_factory=dict)
     wait_queues: dict[int, str] = field(default_factory=dict)
     vault: Vault | None = None
+    """The process's vault (`Resources.vault`; the service closes it)."""
 
-    async def aclose(self) -> None:
-        if self.vault is not None:
-            await self.vault.close()
+    async def member(self, member_id: str) -> Document | None:
+        """pledge-intake's member, opened (personal.py `open_member`); None if absent or erased."""
+        return await open_member(self.vault, await self.members.find_one({"_id": member_id}))
 
 
 def request_event_id(delivery: str) -> uuid.UUID:
@@ -148,7 +149,7 @@ def preferences_url(deps: Deps, member: Document) -> str | None:
 @router.handles(CertificateIssued)
 async def on_certificate_issued(event: CertificateIssued, ctx: MessageContext[Deps]) -> None:
     deps, data = ctx.deps, event.data
-    member = await deps.members.find_one({"_id": data.member_id})
+    member = await deps.member(data.member_id)
     if member is None:
         if await erasure_module.erased(deps.members.database, data.member_id):
             ctx.log.info("certificate of an erased member: nothing to send", member_id=data.member_id)
@@ -369,7 +370,7 @@ async def on_wait_expired(event: DeliveryWaitExpired, ctx: MessageContext[Deps])
         {"$set": {"state": "skipped", "reason": reason, "updated_at": utcnow()}, "$push": {"history": entry}},
     )
     if changed.modified_count:
-        member = await deps.members.find_one({"_id": doc["member_id"]}) or await contact_card(deps.vault, doc)
+        member = await deps.member(doc["member_id"]) or await contact_card(deps.vault, doc)
         if member is not None:
             await fall_back(ctx, {**doc, "state": "skipped", "reason": reason}, member)
         ctx.log.info("opt-in wait ended", delivery_id=doc["_id"], reason=reason)
@@ -415,7 +416,7 @@ async def on_delivery_status(event: DeliveryStatus, ctx: MessageContext[Deps]) -
     else:
         raise RetryableError("delivery kept changing under us", reason="contention")
     if doc["state"] in FINAL_FAILURES:
-        member = await deps.members.find_one({"_id": doc["member_id"]}) or await contact_card(deps.vault, doc)
+        member = await deps.member(doc["member_id"]) or await contact_card(deps.vault, doc)
         if member is not None:
             await fall_back(ctx, doc, member)
 
@@ -547,10 +548,9 @@ async def bootstrap(resources: Resources) -> Deps:
     wait_queues = {tier: f"{group.queue}.wait.{_label(tier)}" for tier in WAIT_TIERS_MS}
     for tier, name in wait_queues.items():
         await resources.publisher.declare_delay_queue(name, group.queue, tier)
-    vault = await open_vault(resources.db)
     configured_contact_index()  # member_keys lookups (contact_key): resolved, or refused, at start
     return Deps(
-        vault=vault,
+        vault=resources.vault,
         deliveries=deliveries,
         members=resources.db.members,
         adapters=adapters,

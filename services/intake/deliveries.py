@@ -7,8 +7,9 @@
     POST /u/{token}                    unsubscribe; also the RFC 8058 one-click target of
                                        `List-Unsubscribe-Post` (no cookies, no CSRF token)
 
-Reads the dispatcher's `deliveries` and pledge-intake's `members` (unsubscribe tokens) as read
-models; an unsubscribe is
+Reads the dispatcher's `deliveries` and pledge-intake's `members` (unsubscribe tokens) and
+`inbound_messages` as read models; a reply's sender and text are stored sealed and opened here
+with the site's vault (a reply whose subject was erased is left out); an unsubscribe is
 handed to pledge-intake as `consent.withdrawn.v1`, which records it in the consent history.
 """
 
@@ -23,6 +24,7 @@ from jinja2 import Environment
 
 from services.intake.auth import operator_denied
 from services.intake.delivery_status import PROJECTION, DeliveryList, view
+from services.intake.erasure import member_by_token, opened_all
 from services.intake.i18n import Lang, pick_language, ui
 from services.intake.settings import IntakeSettings
 from services.intake.submission import Unavailable
@@ -126,7 +128,8 @@ def add_delivery_routes(app: FastAPI, settings: IntakeSettings, templates: Envir
             query["member_id"] = None
         if before is not None:
             query["received_at"] = {"$lt": before}
-        docs = await db().inbound_messages.find(query).sort("received_at", -1).limit(limit).to_list(limit)
+        found = await db().inbound_messages.find(query).sort("received_at", -1).limit(limit).to_list(limit)
+        docs = await opened_all(await app.state.status.vault(), found)
         replies = [
             {
                 "reply_id": d["_id"],
@@ -139,7 +142,7 @@ def add_delivery_routes(app: FastAPI, settings: IntakeSettings, templates: Envir
             }
             for d in docs
         ]
-        next_before = replies[-1]["received_at"] if len(replies) == limit else None
+        next_before = found[-1]["received_at"].isoformat() if len(found) == limit else None
         return JSONResponse({"count": len(replies), "replies": replies, "next_before": next_before})
 
     def page(request: Request, lang: str | None, key: str, *, token: str | None, status: int) -> HTMLResponse:
@@ -160,7 +163,7 @@ def add_delivery_routes(app: FastAPI, settings: IntakeSettings, templates: Envir
     async def member_of(token: str) -> str | None:
         if not 16 <= len(token) <= 64:
             return None
-        doc = await db().members.find_one({"unsubscribe_token": token}, {"_id": 1})
+        doc = await member_by_token(db(), await app.state.status.vault(), token, {"_id": 1})
         return str(doc["_id"]) if doc else None
 
     @app.get("/u/{token}", response_class=HTMLResponse, include_in_schema=False)

@@ -10,7 +10,9 @@ Export reads the read models operators already see (pledge-intake's `members`, `
 `consents`, `inbound_messages`, `subscriptions`, `erasures`; certificate-renderer's
 `certificates` (metadata and links, never the files); the dispatcher's `deliveries` (ids, channel,
 purpose, states: never the sealed request); event-scheduler's `registrations` made with the
-member's email or phone), read-only. Erasure is handed to pledge-intake as
+member's email or phone), read-only; pledge-intake's documents are opened with the site's vault
+(their personal fields are stored sealed: services/pledge_intake/store.py), so the export shows
+them as the member gave them, and one whose subject was erased is left out. Erasure is handed to pledge-intake as
 `member.erasure_requested.v1` (shared/contracts/erasure.py), which erases and tells the others.
 The answer says what happens: `requested`, `already-erased` or `unknown` (nothing to erase).
 """
@@ -33,8 +35,10 @@ from services.intake.auth import operator_denied
 from services.intake.i18n import Lang, pick_language, ui
 from services.intake.settings import IntakeSettings
 from services.intake.submission import Unavailable
+from services.pledge_intake.store import unsubscribe_key
 from shared.contracts import utcnow
 from shared.contracts.erasure import ErasureRequested, ErasureRequestedData, ErasureSource
+from shared.personal_data import SEALED, PersonalDataUnreadable, Vault, open_fields
 
 State = Literal["known", "erased", "unknown"]
 
@@ -97,6 +101,37 @@ def plain(value: Any) -> Any:
     return value
 
 
+async def opened(vault: Vault | None, doc: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A document of pledge-intake's with its sealed personal fields in place (plain ones pass
+    through); None when absent or unreadable (its subject was erased)."""
+    if doc is None:
+        return None
+    try:
+        return await open_fields(vault, doc)
+    except PersonalDataUnreadable:
+        return None
+
+
+async def opened_all(vault: Vault | None, docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """`opened` for many, the unreadable left out."""
+    found = [await opened(vault, doc) for doc in docs]
+    return [doc for doc in found if doc is not None]
+
+
+INTERNAL_MEMBER_FIELDS = ("unsubscribe_token", "unsubscribe_key", "personal_rev")
+
+
+async def member_by_token(
+    db: Any, vault: Vault | None, token: str, projection: dict[str, Any] | None = None
+) -> dict[str, Any] | None:
+    """The member whose personal link carries `token`: by its blind index (the token is sealed
+    with their details), or as stored before, plain; opened; None if unknown or erased."""
+    query: dict[str, Any] = {"unsubscribe_token": token}
+    if vault is not None:
+        query = {"$or": [{"unsubscribe_key": unsubscribe_key(vault, token)}, query]}
+    return await opened(vault, await db.members.find_one(query, projection))
+
+
 async def erasure_state(db: Any, member_id: str) -> State:
     if await db.erasures.find_one({"_id": member_id}, {"_id": 1}) is not None:
         return "erased"
@@ -105,46 +140,52 @@ async def erasure_state(db: Any, member_id: str) -> State:
     return "unknown"
 
 
-async def member_export(db: Any, member_id: str) -> dict[str, Any] | None:
+async def member_export(db: Any, member_id: str, vault: Vault | None = None) -> dict[str, Any] | None:
     """Everything held about one member across the read models; None if we never knew them."""
-    member = await db.members.find_one({"_id": member_id})
+    found = await db.members.find_one({"_id": member_id})
     erasure = await db.erasures.find_one({"_id": member_id})
-    if member is None and erasure is None:
+    if found is None and erasure is None:
         return None
-    member = member or {}
+    member = await opened(vault, found) or {}
     ids = [member_id, *[str(m["_id"]) async for m in db.members.find({"merged_into": member_id}, {"_id": 1})]]
     emails = sorted({e for e in [member.get("email"), *(member.get("emails") or [])] if e})
     phones = sorted({p for p in [member.get("phone"), *(member.get("phones") or [])] if p})
+    keys = [str(k["_id"]) async for k in db.member_keys.find({"member_id": {"$in": ids}}, {"_id": 1})]
     contacts: list[dict[str, Any]] = [
         {"registrant.contact.email": {"$in": emails + [e.casefold() for e in emails]}},
         {"registrant.contact.phone": {"$in": phones}},
     ]
     requested: list[dict[str, Any]] = [
-        {"request.contact.email": {"$in": emails}},
+        {"contact_keys": {"$in": keys}},  # pending ones made with their contacts (sealed requests)
+        {"request.contact.email": {"$in": emails}},  # and stored plain, before
         {"request.contact.phone": {"$in": phones}},
     ]
     mine = {"member_id": {"$in": ids}}
     deliveries = db.deliveries.find(mine, dict.fromkeys(DELIVERY_FIELDS, 1)).sort("created_at", 1)
-    certificates = db.certificates.find(mine, {"_id": 0, **dict.fromkeys(CERTIFICATE_FIELDS, 1)})
+    certificates = db.certificates.find(mine, {"_id": 0, SEALED: 1, **dict.fromkeys(CERTIFICATE_FIELDS, 1)})
+    subscriptions = db.subscriptions.find(
+        {"$or": [mine, *requested]}, {"confirm_token": 0, "personal_rev": 0}
+    )
     document = {
         "member_id": member_id,
         "exported_at": utcnow(),
         "erasure": erasure,
-        "member": {k: v for k, v in member.items() if k != "unsubscribe_token"} or None,
+        "member": {k: v for k, v in member.items() if k not in INTERNAL_MEMBER_FIELDS} or None,
         "merged_records": ids[1:],
         "pledges": await db.pledges.find(mine).to_list(None),
         "consents": await db.consents.find(mine).sort("at", 1).to_list(None),
-        "certificates": await certificates.to_list(None),
+        "certificates": [
+            {k: v for k, v in c.items() if k in CERTIFICATE_FIELDS}
+            for c in await opened_all(vault, await certificates.to_list(None))
+        ],
         "deliveries": await deliveries.to_list(None),
         "registrations": await db.registrations.find(
             {"$or": contacts}, {"consent": 0, "event_id": 0, "cancel_url": 0}
         ).to_list(None)
         if emails or phones
         else [],
-        "inbound_messages": await db.inbound_messages.find(mine).to_list(None),
-        "subscriptions": await db.subscriptions.find(
-            {"$or": [mine, *requested]}, {"confirm_token": 0}
-        ).to_list(None),
+        "inbound_messages": await opened_all(vault, await db.inbound_messages.find(mine).to_list(None)),
+        "subscriptions": await opened_all(vault, await subscriptions.to_list(None)),
     }
     exported: dict[str, Any] = plain(document)
     return exported
@@ -187,7 +228,7 @@ def add_erasure_routes(app: FastAPI, settings: IntakeSettings, templates: Enviro
         denied = operator_denied(settings, authorization)
         if denied is not None:
             return denied
-        exported = await member_export(db(), member_id[:80])
+        exported = await member_export(db(), member_id[:80], await app.state.status.vault())
         if exported is None:
             return JSONResponse({"detail": ANSWER["unknown"].format(member_id=member_id[:80])}, 404)
         return JSONResponse(exported)
@@ -230,10 +271,7 @@ def add_erasure_routes(app: FastAPI, settings: IntakeSettings, templates: Enviro
     async def member_of(token: str) -> dict[str, Any] | None:
         if not 16 <= len(token) <= 64:
             return None
-        doc: dict[str, Any] | None = await db().members.find_one(
-            {"unsubscribe_token": token}, {"_id": 1, "language": 1}
-        )
-        return doc
+        return await member_by_token(db(), await app.state.status.vault(), token, {"_id": 1, "language": 1})
 
     def page(language: Lang, state: str, token: str | None, status: int = 200) -> HTMLResponse:
         def t(key: str) -> str:
@@ -255,7 +293,8 @@ def add_erasure_routes(app: FastAPI, settings: IntakeSettings, templates: Enviro
     @app.get("/p/{token}/export", include_in_schema=False)
     async def own_export(token: str) -> Response:
         member = await member_of(token)
-        exported = await member_export(db(), str(member["_id"])) if member is not None else None
+        vault = await app.state.status.vault()
+        exported = await member_export(db(), str(member["_id"]), vault) if member is not None else None
         if exported is None:
             return JSONResponse({"detail": "unknown link"}, status_code=404)
         return Response(

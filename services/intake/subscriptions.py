@@ -15,7 +15,9 @@
 Intake stays a gateway: each form becomes one event (`subscription.requested.v1`,
 `subscription.confirmed.v1`, `preferences.changed.v1`) that pledge-intake applies and records in
 the consent history. `/p/` uses the member's personal, unguessable token (the one in every
-message's unsubscribe link); `/c/` the random token of one pending subscription.
+message's unsubscribe link, found by its blind index: erasure.py `member_by_token`); `/c/` the
+random token of one pending subscription. The member and the subscription found are opened with
+the site's vault (their personal fields are stored sealed); erased ones are unknown.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from jinja2 import Environment
 from pydantic import BaseModel, Field, ValidationError
 
 from services.intake.auth import operator_denied
+from services.intake.erasure import member_by_token, opened
 from services.intake.i18n import Lang, countries, pick_language, ui
 from services.intake.settings import IntakeSettings
 from services.intake.submission import Unavailable
@@ -484,10 +487,10 @@ def add_subscription_routes(app: FastAPI, settings: IntakeSettings, templates: E
     async def subscription_of(token: str) -> dict[str, Any] | None:
         if not 16 <= len(token) <= 64:
             return None
-        doc: dict[str, Any] | None = await db().subscriptions.find_one(
-            {"confirm_token": token}, {"state": 1, "request.preferences.language": 1}
+        found = await db().subscriptions.find_one(
+            {"confirm_token": token}, {"state": 1, "request": 1, "sealed": 1}
         )
-        return doc
+        return await opened(await app.state.status.vault(), found)  # its request may be sealed
 
     @app.get("/c/{token}", response_class=HTMLResponse, include_in_schema=False)
     async def confirm_page(request: Request, token: str, lang: str | None = None) -> HTMLResponse:
@@ -519,8 +522,7 @@ def add_subscription_routes(app: FastAPI, settings: IntakeSettings, templates: E
     async def member_of(token: str) -> dict[str, Any] | None:
         if not 16 <= len(token) <= 64:
             return None
-        doc: dict[str, Any] | None = await db().members.find_one({"unsubscribe_token": token})
-        return doc
+        return await member_by_token(db(), await app.state.status.vault(), token)
 
     def addresses_of(member: dict[str, Any]) -> set[str]:
         return {kind for kind in ("email", "phone", "psid") if member.get(kind)}

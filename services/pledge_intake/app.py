@@ -9,7 +9,8 @@ forgotten here first, then `member.erased.v1` tells every other owner); publishe
 `notice.requested.v1` for the confirmations it needs.
 Owns the collections `members`, `member_keys`, `signatures`, `pledges`, `consents`,
 `pending_changes` and `erasures` (who was erased, nothing personal). `pledges` is also a documented read model (docs/read-models.md) that intake
-reads for status; intake reads `pending_changes` only to answer a confirmation link.
+reads for status; intake reads `pending_changes` only to answer a confirmation link. Personal
+fields are stored sealed with the process's vault (`Resources.vault`): store.py says which.
 
 Nobody proves control of a contact by typing it, so a contact a member already holds never changes
 that member and never joins another record until the member confirms (`changes`):
@@ -33,13 +34,18 @@ from typing import Any
 from services.intake.validation import business_rule_errors
 from services.pledge_intake import changes, erasure, subscriptions
 from services.pledge_intake.store import (
+    INBOUND_FIELDS,
+    Personal,
     Store,
     claim,
     contact_keys,
+    find_member,
     merge_member,
+    merged,
     record_consents,
     save_member,
     take_over_keys,
+    update_member,
     without,
 )
 from shared.contracts import utcnow
@@ -65,7 +71,7 @@ from shared.contracts.pledge import (
 )
 from shared.messaging.consumer import MessageContext
 from shared.messaging.errors import PermanentError, RetryableError
-from shared.personal_data import contact_key
+from shared.personal_data import contact_key, seal_fields
 from shared.service import Resources, Router
 from shared.storage import Document, insert_once
 
@@ -135,10 +141,14 @@ async def on_reissue_requested(event: ReissueRequested, ctx: MessageContext[Stor
         "certificate_number": data.certificate_number,
         "at": data.requested_at,
     }
-    await store.members.update_one(
-        {"_id": pledge["member_id"], "name_history.event_id": {"$ne": str(event.event_id)}},
-        {"$set": {"name": data.corrected_name, "updated_at": utcnow()}, "$push": {"name_history": change}},
-    )
+
+    def corrected(personal: Personal, exists: bool) -> Personal | None:
+        history = list(personal.get("name_history") or [])
+        if any(entry.get("event_id") == change["event_id"] for entry in history):
+            return None  # a redelivery: corrected already
+        return {**personal, "name": data.corrected_name, "name_history": [*history, change]}
+
+    await update_member(store, pledge["member_id"], corrected, {"$set": {"updated_at": utcnow()}})
     ctx.log.info("member record corrected", member_id=pledge["member_id"])
 
 
@@ -186,20 +196,22 @@ async def on_inbound_message(event: InboundMessage, ctx: MessageContext[Store]) 
     """A reply on a chat channel: STOP withdraws everything; all replies are kept for operators."""
     store, data = ctx.deps, event.data
     owner = await store.member_keys.find_one({"_id": contact_key(data.sender_kind, data.sender)})
-    member_id = str(owner["member_id"]) if owner else None
+    member_id = str(owner["member_id"]) if owner else None  # else the reply is sealed for its sender
     stop = is_stop(data.text)
+    sender_key = contact_key(data.sender_kind, data.sender)
+    reply = {
+        "_id": str(event.event_id),
+        "member_id": member_id,
+        "channel": data.channel,
+        "sender_kind": data.sender_kind,
+        "sender_key": sender_key,
+        "sender": data.sender,
+        "text": data.text,
+        "stop": stop,
+        "received_at": data.received_at,
+    }
     await insert_once(
-        store.inbound,
-        {
-            "_id": str(event.event_id),
-            "member_id": member_id,
-            "channel": data.channel,
-            "sender_kind": data.sender_kind,
-            "sender": data.sender,
-            "text": data.text,
-            "stop": stop,
-            "received_at": data.received_at,
-        },
+        store.inbound, await seal_fields(store.vault, member_id or sender_key, reply, INBOUND_FIELDS)
     )
     if member_id is None:
         ctx.log.info("reply from an unknown sender kept", channel=data.channel)
@@ -227,12 +239,11 @@ async def on_contact_linked(event: ContactLinked, ctx: MessageContext[Store]) ->
         store.member_keys,
         {"_id": contact_key(data.address_kind, data.address), "member_id": member_id, "at": data.linked_at},
     )
-    await store.members.update_one(
-        {"_id": member_id},
-        {
-            "$set": {data.address_kind: data.address, "updated_at": utcnow()},
-            "$max": {f"last_inbound.{data.channel}": data.linked_at},
-        },
+    await update_member(
+        store,
+        member_id,
+        merged({data.address_kind: data.address}),
+        {"$set": {"updated_at": utcnow()}, "$max": {f"last_inbound.{data.channel}": data.linked_at}},
     )
     ctx.log.info("contact linked", member_id=member_id, channel=data.channel)
 
@@ -247,7 +258,7 @@ async def on_pledge_submitted(event: PledgeSubmitted, ctx: MessageContext[Store]
         ctx.log.info("pledge of an erased member dropped", pledge_id=data.pledge_id)
         return
     for change_id in pledge.get("changes") or []:
-        change = await store.pending_changes.find_one({"_id": change_id})
+        change = await changes.find_change(store, change_id)
         if change is not None:
             await changes.notify(ctx, change, event.event_id)
     email = data.contact.email if pledge["state"] == "recorded" and data.alerts_opt_in else None
@@ -267,7 +278,7 @@ async def email_confirmed(store: Store, email: str) -> bool:
     owner = await store.member_keys.find_one({"_id": contact_key("email", email)})
     if owner is None:
         return False
-    member = await store.members.find_one({"_id": owner["member_id"]}, {"email_confirmed": 1})
+    member = await find_member(store, str(owner["member_id"]))
     return (member or {}).get("email_confirmed") == email
 
 
@@ -342,7 +353,7 @@ async def record(store: Store, data: PledgeSubmittedData) -> Document:
 async def on_member_change_confirmed(event: MemberChangeConfirmed, ctx: MessageContext[Store]) -> None:
     """The holder of a contact confirmed, from a contact on file, that a change was theirs."""
     store, data = ctx.deps, event.data
-    change = await store.pending_changes.find_one({"_id": data.change_id})
+    change = await changes.find_change(store, data.change_id)
     if change is None or change["state"] != "pending":
         ctx.log.info("change confirmation ignored: unknown or already applied", change_id=data.change_id)
         return
@@ -400,6 +411,6 @@ router.handles(ErasureRequested)(erasure.on_erasure_requested)
 
 async def bootstrap(resources: Resources) -> Store:
     assert resources.db is not None
-    store = Store.of(resources.db)
+    store = Store.of(resources.db, resources.vault)
     await store.ensure_indexes()
     return store

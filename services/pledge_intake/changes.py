@@ -9,6 +9,10 @@ you, confirm". The link (`/m/confirm/<token>` on intake) publishes `member_chang
 pledge-intake then applies the change (app.apply_pledge_change,
 subscriptions.apply_subscription_change) once. The submitter is told nothing of this: what they
 see does not depend on whether a contact was known.
+
+The change's `submission` (the pledge kept aside: name, contacts, address) is stored sealed under
+the data key of the record it made (`own_member_id`), or of the pledge itself (`ref`) when it made
+none (store.py); who it is for, its contact keys (blinded) and its token stay plain.
 """
 
 from __future__ import annotations
@@ -17,13 +21,13 @@ import secrets
 import uuid
 from typing import Any, Literal
 
-from services.pledge_intake.store import Store
+from services.pledge_intake.store import CHANGE_FIELDS, Store, find_member, opened
 from shared.contracts import utcnow
 from shared.contracts.member import NoticeRequested, NoticeRequestedData
 from shared.contracts.pledge import Contact, Language
 from shared.messaging.consumer import MessageContext
 from shared.messaging.errors import UnroutableMessage
-from shared.personal_data import contact_key_kind
+from shared.personal_data import contact_key_kind, seal_fields
 from shared.storage import Document, insert_once
 
 NAMESPACE = uuid.UUID("9c4f2b1d-7e3a-4d58-b6a1-3f8e2c5d7a90")
@@ -105,11 +109,17 @@ async def propose(
         "submission": submission,
         "created_at": utcnow(),
     }
-    if await insert_once(store.pending_changes, document):
+    stored = await seal_fields(store.vault, own_member_id or ref, document, CHANGE_FIELDS)
+    if await insert_once(store.pending_changes, stored):
         return document
-    existing = await store.pending_changes.find_one({"_id": document["_id"]})
+    existing = await opened(store.vault, await store.pending_changes.find_one({"_id": document["_id"]}))
     assert existing is not None
     return existing
+
+
+async def find_change(store: Store, change_id: str) -> Document | None:
+    """The change with its submission opened; None when unknown or its subject was erased."""
+    return await opened(store.vault, await store.pending_changes.find_one({"_id": change_id}))
 
 
 def notice_text(source: ChangeSource, language: Language, keys: list[str]) -> dict[str, str]:
@@ -123,7 +133,7 @@ async def notify(ctx: MessageContext[Any], change: Document, cause: uuid.UUID | 
     store: Store = ctx.deps
     if change["state"] != "pending":
         return
-    holder = await store.members.find_one({"_id": change["holder_id"]})
+    holder = await find_member(store, str(change["holder_id"]))
     if holder is None or not (holder.get("email") or holder.get("phone")):
         ctx.log.warning("no contact on file to confirm a change", member_id=change["holder_id"])
         return

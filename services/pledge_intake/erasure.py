@@ -38,7 +38,16 @@ from shared.contracts.erasure import (
 )
 from shared.messaging.consumer import MessageContext
 from shared.messaging.errors import UnroutableMessage
-from shared.personal_data import BlindIndex, alt_name, blind_index, normalise_contact
+from shared.personal_data import (
+    CONTACT_KEY_VERSION,
+    BlindIndex,
+    PersonalDataUnreadable,
+    alt_name,
+    blind_index,
+    contact_key_kind,
+    normalise_contact,
+    open_fields,
+)
 from shared.storage import Document
 
 NAMESPACE = uuid.UUID("9d3a1f6e-2b7c-4e58-a1d0-6c4b8e2f7a93")
@@ -65,8 +74,16 @@ class Held:
     keys: set[str] = field(default_factory=set)
 
     def digests(self, index: BlindIndex | None) -> list[str]:
+        """Their email and phone digests: from the opened members, and from their blinded contact
+        keys (`bx:<kind>:<hmac>` is the digest `<kind>:<hmac>`), which need no decryption."""
+        blinded = {
+            key.split(":", 1)[1]
+            for key in self.keys
+            if key.startswith(f"{CONTACT_KEY_VERSION}:") and contact_key_kind(key) in ("email", "phone")
+        }
         return sorted(
-            {contact_digest("email", normalise_contact("email", e), index) for e in self.emails}
+            blinded
+            | {contact_digest("email", normalise_contact("email", e), index) for e in self.emails}
             | {contact_digest("phone", normalise_contact("phone", p), index) for p in self.phones}
         )
 
@@ -81,7 +98,11 @@ async def held_for(store: Store, member_id: str) -> Held | None:
     if not members and not keys and await store.pledges.count_documents({"member_id": member_id}) == 0:
         return None
     held = Held(member_ids=ids, keys={str(k["_id"]) for k in keys})
-    for member in members:
+    for stored in members:
+        try:
+            member = await open_fields(store.vault, stored)
+        except PersonalDataUnreadable:  # a crash half-way through an erasure: its key is gone
+            continue  # (the contacts are still in `keys`, and `member_keys` has them)
         held.emails |= {e for e in [member.get("email"), *(member.get("emails") or [])] if e}
         held.phones |= {p for p in [member.get("phone"), *(member.get("phones") or [])] if p}
         if member.get("psid"):
@@ -106,12 +127,16 @@ async def erase(store: Store, held: Held) -> dict[str, int]:
     """Delete or tombstone everything pledge-intake holds about them; safe to run again."""
     ids, now = held.member_ids, utcnow()
     counts: dict[str, int] = {}
-    senders = [{"sender_kind": "phone", "sender": {"$in": sorted(held.phones)}}] if held.phones else []
+    senders: list[Document] = [{"sender_key": {"$in": sorted(held.keys)}}] if held.keys else []
+    if held.phones:  # replies stored before senders were sealed
+        senders.append({"sender_kind": "phone", "sender": {"$in": sorted(held.phones)}})
     if held.psids:
         senders.append({"sender_kind": "psid", "sender": {"$in": sorted(held.psids)}})
     inbound = await store.inbound.delete_many({"$or": [{"member_id": {"$in": ids}}, *senders]})
     counts["inbound_messages"] = inbound.deleted_count
-    made_with = [{"request.contact.email": {"$in": sorted(held.emails)}}] if held.emails else []
+    made_with: list[Document] = [{"contact_keys": {"$in": sorted(held.keys)}}] if held.keys else []
+    if held.emails:  # subscriptions stored before requests were sealed
+        made_with.append({"request.contact.email": {"$in": sorted(held.emails)}})
     if held.phones:
         made_with.append({"request.contact.phone": {"$in": sorted(held.phones)}})
     subscription_filter = {"$or": [{"member_id": {"$in": ids}}, *made_with]}

@@ -19,6 +19,10 @@
 
 Every change is written to the consent history (`consents`): what (kind, granted), which text
 version and locale the person saw, where (source) and when.
+
+A subscription's `request` (name, contacts, preferences) is stored sealed (store.py): under the
+subscription's id while it is pending, under its member's once confirmed; its `contact_keys`
+(blinded) stay plain, so a pending subscription made with a member's contact can be found.
 """
 
 from __future__ import annotations
@@ -30,12 +34,19 @@ from typing import Any
 
 from services.pledge_intake import changes
 from services.pledge_intake.store import (
+    SUBSCRIPTION_FIELDS,
+    Personal,
+    PersonalChange,
     Store,
     claim,
     contact_keys,
     merge_member,
+    merged,
+    opened,
     take_over_keys,
+    update_member,
     without,
+    write_sealed,
 )
 from shared.contracts import utcnow
 from shared.contracts.member import (
@@ -50,7 +61,7 @@ from shared.contracts.member import (
 from shared.contracts.pledge import Contact, PledgeSubmittedData
 from shared.messaging.consumer import MessageContext
 from shared.messaging.errors import UnroutableMessage
-from shared.personal_data import contact_key, contact_key_kind
+from shared.personal_data import contact_key, contact_key_kind, seal_fields
 from shared.storage import Document, insert_once
 
 NAMESPACE = uuid.UUID("0b7c8e2f-5d7a-4f51-9a43-2a7f0e6c1d95")
@@ -108,13 +119,15 @@ async def request_subscription(
         "_id": data.subscription_id,
         "state": "pending",
         "confirm_token": secrets.token_urlsafe(24),
+        "contact_keys": member_keys(data.contact),
         "request": data.model_dump(mode="json"),
         "created_at": utcnow(),
     }
-    if not await insert_once(store.subscriptions, document):
+    stored = await seal_fields(store.vault, data.subscription_id, document, SUBSCRIPTION_FIELDS)
+    if not await insert_once(store.subscriptions, stored):
         existing = await store.subscriptions.find_one({"_id": data.subscription_id})
         assert existing is not None
-        document = existing
+        document = existing  # its state, member and token are plain: no need to open it
     if document["state"] == "confirmed":
         return
     if data.confirmed:  # an import of people who confirmed elsewhere: their consent comes with it
@@ -167,8 +180,8 @@ async def request_subscription(
 
 async def on_subscription_confirmed(event: SubscriptionConfirmed, ctx: MessageContext[Any]) -> None:
     store, data = ctx.deps, event.data
-    document = await store.subscriptions.find_one({"_id": data.subscription_id})
-    if document is None or document["state"] == "confirmed":
+    document = await opened(store.vault, await store.subscriptions.find_one({"_id": data.subscription_id}))
+    if document is None or document["state"] == "confirmed":  # unknown, confirmed, or erased
         return
     request = SubscriptionRequestedData.model_validate(document["request"])
     member_id = await apply_subscription(ctx, request, document, confirmed_at=data.at, cause=event.event_id)
@@ -206,15 +219,13 @@ async def resolve_by_email(store: Store, contact: Contact, candidate: str) -> tu
     return member_id, await claim(store, others, member_id)
 
 
-def subscription_update(data: SubscriptionRequestedData, contact: Contact, now: datetime) -> dict[str, Any]:
+def subscription_update(
+    data: SubscriptionRequestedData, contact: Contact, now: datetime
+) -> tuple[PersonalChange, Document]:
+    """What confirming a subscription changes in its member: personal fields, and the plain update."""
     prefs = data.preferences
-    update: dict[str, Any] = {
-        "$setOnInsert": {
-            "created_at": now,
-            "unsubscribe_token": secrets.token_urlsafe(24),
-            "name": data.name,
-            "country": data.country,
-        },
+    plain: Document = {
+        "$setOnInsert": {"created_at": now, "country": data.country},
         "$set": {
             "alerts_opt_in": True,
             "topics": list(prefs.topics),
@@ -226,17 +237,17 @@ def subscription_update(data: SubscriptionRequestedData, contact: Contact, now: 
         },
         "$pull": {"unsubscribed": {"$in": ["all", *prefs.channels]}},
     }
-    add: dict[str, Any] = {}
+    values: Personal = {}
+    add: dict[str, list[Any]] = {}
     if contact.email:
-        update["$set"]["email"] = contact.email
-        update["$set"]["email_confirmed"] = contact.email
-        add["emails"] = contact.email
+        values["email"] = contact.email
+        values["email_confirmed"] = contact.email
+        add["emails"] = [contact.email]
     if contact.phone:
-        update["$set"]["phone"] = contact.phone
-        add["phones"] = contact.phone
-    if add:
-        update["$addToSet"] = add
-    return update
+        values["phone"] = contact.phone
+        add["phones"] = [contact.phone]
+    on_insert = {"name": data.name, "unsubscribe_token": secrets.token_urlsafe(24)}
+    return merged(values, add, on_insert=on_insert), plain
 
 
 def consent_record(data: SubscriptionRequestedData, key: str, member_id: str, confirmed_at: Any) -> Document:
@@ -275,9 +286,8 @@ async def apply_subscription(
     else:
         member_id, held = await resolve_by_email(store, data.contact, candidate)
     contact = without(data.contact, held)
-    await store.members.update_one(
-        {"_id": member_id}, subscription_update(data, contact, utcnow()), upsert=True
-    )
+    personal, plain = subscription_update(data, contact, utcnow())
+    await update_member(store, member_id, personal, plain, upsert=True)
     await insert_once(store.consents, consent_record(data, data.subscription_id, member_id, confirmed_at))
     for holder in sorted(set(held.values())):
         change = await changes.propose(
@@ -289,9 +299,15 @@ async def apply_subscription(
             own_member_id=member_id,
         )
         await changes.notify(ctx, change, cause)
-    await store.subscriptions.update_one(
-        {"_id": data.subscription_id},
-        {"$set": {"state": "confirmed", "member_id": member_id, "confirmed_at": confirmed_at}},
+    confirmed = {"$set": {"state": "confirmed", "member_id": member_id, "confirmed_at": confirmed_at}}
+    await write_sealed(  # the request is the member's now: sealed again under their key
+        store.subscriptions,
+        store.vault,
+        member_id,
+        data.subscription_id,
+        SUBSCRIPTION_FIELDS,
+        lambda personal, exists: personal,
+        confirmed,
     )
     return member_id
 
@@ -300,7 +316,7 @@ async def apply_subscription_change(ctx: MessageContext[Any], change: Document, 
     """The holder of a contact confirmed the subscription made with it was theirs: it applies to
     them, with the contacts it named, and the record that took its email joins theirs."""
     store: Store = ctx.deps
-    document = await store.subscriptions.find_one({"_id": change["ref"]})
+    document = await opened(store.vault, await store.subscriptions.find_one({"_id": change["ref"]}))
     if document is None:
         ctx.log.warning("subscription of a change is gone", change_id=change["_id"])
         return
@@ -312,7 +328,8 @@ async def apply_subscription_change(ctx: MessageContext[Any], change: Document, 
         email=email if email and contact_key("email", email) in mine else None,
         phone=phone if phone and contact_key("phone", phone) in mine else None,
     )
-    await store.members.update_one({"_id": holder}, subscription_update(data, contact, utcnow()))
+    personal, plain = subscription_update(data, contact, utcnow())
+    await update_member(store, holder, personal, plain)
     await insert_once(store.consents, consent_record(data, change["_id"], holder, at))
     if own:
         await merge_member(store, str(own), holder)

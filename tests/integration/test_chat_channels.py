@@ -15,10 +15,12 @@ import pytest
 from devstack.broker import RabbitNode
 from shared.contracts import utcnow
 from shared.contracts.certificate import CertificateIssued, CertificateIssuedData
+from shared.personal_data import open_fields
 from tests.integration.test_delivery import Stack, publish, store_files, wait_for_states
 from tests.support.infra import MailSink, Sandbox
 from tests.support.member_keys import member_key
 from tests.support.ports import free_port
+from tests.support.sealed import Opener
 
 pytestmark = pytest.mark.timeout(420)
 
@@ -184,7 +186,11 @@ async def test_messenger_without_opt_in_falls_back_after_the_wait_and_with_opt_i
     assert sent["channel"] == "messenger"
     [message] = sandbox.get("/messenger/_messages", psid=psid)["messages"]
     assert message["messaging_type"] == "RESPONSE" and message["mime"] == "image/png"
-    member = await db.members.find_one({"_id": "mb_chat_0004"})
+    opener = Opener(stack.env)  # the linked PSID is stored sealed with the member's details
+    try:
+        member = await open_fields(await opener.vault(), await db.members.find_one({"_id": "mb_chat_0004"}))
+    finally:
+        await opener.aclose()
     assert member["psid"] == psid
 
     docs = await wait_for_states(db, {"correlation_id": "pl_chat_0003"}, {"skipped", "sent"}, 2, timeout=60)

@@ -24,8 +24,10 @@ import httpx
 import pytest
 from bson import json_util
 
+from shared.personal_data import open_fields
 from tests.service.conftest import OPERATOR
 from tests.support.processes import ServiceProcess
+from tests.support.sealed import Opener
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -197,7 +199,11 @@ async def test_export_then_erase_one_member_leaves_nothing_of_them_and_the_other
 
     async with httpx.AsyncClient(base_url=intake, timeout=30) as web:
         # ---- the member's own page: download with the token; erase only after confirming ----
-        member_doc = await db.members.find_one({"_id": member_a})
+        opener = Opener(service_env)  # the token is sealed with the member's details
+        try:
+            member_doc = await open_fields(await opener.vault(), await db.members.find_one({"_id": member_a}))
+        finally:
+            await opener.aclose()
         token = member_doc["unsubscribe_token"]
         page = await web.get(f"/p/{token}")
         assert 'id="download-data"' in page.text and 'id="erase-data"' in page.text
@@ -223,8 +229,14 @@ async def test_export_then_erase_one_member_leaves_nothing_of_them_and_the_other
         scan = await everything(db)
         for value in strings_of(A):
             assert value not in scan, f"{value!r} still stored"
+        # B's details are stored sealed (not in a raw scan): B's export shows they are still there
+        kept = samleng(service_env, intake, "member", "export", member_b)
+        assert kept.returncode == 0, kept.stderr
         for value in strings_of(B):
-            assert value in scan, f"{value!r} of the other member is gone"
+            assert value in kept.stdout, f"{value!r} of the other member is gone"
+        assert json_util.loads(kept.stdout)["member"]["email"] == B["email"]
+        # sealed, A's pending subscription (alerts box) is found by its contact keys, not its email
+        assert await db.subscriptions.count_documents({"_id": f"sb_{pledge_a}"}) == 0
         assert await db.certificate_files.files.count_documents({"metadata.pledge_id": pledge_a}) == 0
         assert await db.certificate_files.files.count_documents({"metadata.pledge_id": pledge_b}) >= 2
         assert await db.reminders.count_documents({"registration_id": registration_a}) == 0
@@ -245,7 +257,6 @@ async def test_export_then_erase_one_member_leaves_nothing_of_them_and_the_other
         )
         tombstone = await db.pledges.find_one({"_id": pledge_a})
         assert tombstone is not None and tombstone["erased"] is True and "country" not in tombstone
-        assert (await db.members.find_one({"_id": member_b}))["email"] == B["email"]
 
         # ---- again, and someone we never knew ----
         again = samleng(service_env, intake, "member", "erase", member_a)

@@ -27,6 +27,7 @@ from shared.contracts.member import ConsentWithdrawn, ConsentWithdrawnData
 from shared.messaging.connection import connect
 from shared.messaging.publisher import Publisher
 from tests.integration.test_delivery import Stack
+from tests.integration.test_sealed_members import Members
 from tests.service.conftest import OPERATOR, SECRET
 from tests.support.infra import MailSink
 from tests.support.member_keys import member_key
@@ -44,6 +45,14 @@ VICTIM = {
 }
 VICTIM_PHONE = "+12025550101"
 WATCHED = ("name", "email", "emails", "phone", "phones", "channels", "unsubscribed", "alerts_opt_in")
+
+
+@pytest.fixture
+async def members(db: Any, service_env: dict[str, str]) -> Any:
+    """Members opened: their names and contacts are stored sealed."""
+    opened = Members(db, service_env)
+    yield opened
+    await opened.aclose()
 
 
 @pytest.fixture
@@ -133,11 +142,14 @@ def neutral(status: dict[str, Any], page: str, pledge_id: str) -> tuple[dict[str
     return kept, page.replace(pledge_id, "ID")
 
 
-async def victim_signs(client: httpx.AsyncClient, mail: MailSink, db: Any) -> tuple[dict[str, Any], str]:
+async def victim_signs(
+    client: httpx.AsyncClient, mail: MailSink, db: Any, members: Members
+) -> tuple[dict[str, Any], str]:
     victim_pledge = await pledge(client, **VICTIM)
     await mails(mail, VICTIM["email"], 1, "certificate")
     certificate = await db.certificates.find_one({"pledge_id": victim_pledge})
-    member = await db.members.find_one({"email": VICTIM["email"]})
+    member = await members.one(email=VICTIM["email"])
+    assert member is not None
     return member, str(certificate["number"])
 
 
@@ -146,10 +158,10 @@ def watched(member: dict[str, Any]) -> dict[str, Any]:
 
 
 async def test_a_known_phone_or_email_gets_exactly_what_a_new_one_gets_and_changes_nothing(
-    stack: Any, db: Any, mail: MailSink
+    stack: Any, db: Any, mail: MailSink, members: Members
 ) -> None:
     async with httpx.AsyncClient(base_url=stack.intake, timeout=30) as client:
-        victim, number = await victim_signs(client, mail, db)
+        victim, number = await victim_signs(client, mail, db, members)
         assert re.fullmatch(r"KCAP-\d{4}-\d{6}-[2-9A-HJ-NP-Z]{4}", number)
         before = watched(victim)
 
@@ -192,13 +204,13 @@ async def test_a_known_phone_or_email_gets_exactly_what_a_new_one_gets_and_chang
     # own name), and the subscription confirmation. The victim gets a "was it you?" per use.
     await mails(mail, "mallory@example.org", 1, "certificate")
     attacker_member = await wait_for(
-        lambda: db.members.find_one({"email_confirmed": "mallory-alerts@example.org"}), what="subscribed"
+        lambda: members.one(email_confirmed="mallory-alerts@example.org"), what="subscribed"
     )
     notices = await mails(mail, VICTIM["email"], 4, "Was it you?")
     assert len(notices) == 4  # pledge by phone, by email, mixed pledge, subscription with the phone
     await asyncio.sleep(1)
 
-    after = await db.members.find_one({"_id": victim["_id"]})
+    after = await members.get(victim["_id"])
     assert watched(after) == before, "nothing of the victim changed"
     assert await db.member_keys.count_documents({"member_id": victim["_id"]}) == 2
     assert "phones" not in attacker_member and "phone" not in attacker_member
@@ -214,10 +226,10 @@ async def test_a_known_phone_or_email_gets_exactly_what_a_new_one_gets_and_chang
 
 
 async def test_the_victims_details_change_only_once_they_use_the_confirmation(
-    stack: Any, db: Any, mail: MailSink
+    stack: Any, db: Any, mail: MailSink, members: Members
 ) -> None:
     async with httpx.AsyncClient(base_url=stack.intake, timeout=30) as client:
-        victim, _ = await victim_signs(client, mail, db)
+        victim, _ = await victim_signs(client, mail, db, members)
         before = watched(victim)
         changed = {
             "name": "Sothearith Changed", "channels": ["email", "whatsapp"], "email": VICTIM["email"],
@@ -226,18 +238,18 @@ async def test_the_victims_details_change_only_once_they_use_the_confirmation(
         changed_id = await pledge(client, **changed)
         [notice] = await mails(mail, VICTIM["email"], 1, "Was it you?")
         await asyncio.sleep(1)
-        assert watched(await db.members.find_one({"_id": victim["_id"]})) == before
+        assert watched(await members.get(victim["_id"])) == before
         link = link_in(mail, notice, "m/confirm")
 
         asked = await client.get(link)  # a mail scanner opening the link confirms nothing
         assert asked.status_code == 200 and 'data-state="ask"' in asked.text
         await asyncio.sleep(1)
-        assert watched(await db.members.find_one({"_id": victim["_id"]})) == before
+        assert watched(await members.get(victim["_id"])) == before
         done = await client.post(link)
         assert done.status_code == 200 and 'data-state="done"' in done.text
 
         member = await wait_for(
-            lambda: db.members.find_one({"_id": victim["_id"], "name": "Sothearith Changed"}),
+            lambda: members.one(_id=victim["_id"], name="Sothearith Changed"),
             what="change applied",
         )
         assert member["channels"] == ["email", "whatsapp"] and member["sessions_opt_in"] is True
@@ -260,10 +272,10 @@ async def test_the_victims_details_change_only_once_they_use_the_confirmation(
 
 
 async def test_a_stopped_member_stays_stopped_after_a_subscription_with_their_phone(
-    stack: Any, db: Any, mail: MailSink, rabbit: RabbitNode
+    stack: Any, db: Any, mail: MailSink, rabbit: RabbitNode, members: Members
 ) -> None:
     async with httpx.AsyncClient(base_url=stack.intake, timeout=30) as client:
-        victim, _ = await victim_signs(client, mail, db)
+        victim, _ = await victim_signs(client, mail, db, members)
         connection = await connect(rabbit.url, "test")
         publisher = await Publisher.open(connection, "samleng")
         await publisher.publish(
@@ -289,7 +301,8 @@ async def test_a_stopped_member_stays_stopped_after_a_subscription_with_their_ph
         [notice] = await mails(mail, VICTIM["email"], 1, "Was it you?")
         stopped = await db.members.find_one({"_id": victim["_id"]})
         assert stopped["unsubscribed"] == ["all"] and stopped.get("alerts_opt_in") is False
-        mallory = await db.members.find_one({"email_confirmed": "mallory@example.org"})
+        mallory = await members.one(email_confirmed="mallory@example.org")
+        assert mallory is not None
         assert mallory["_id"] != victim["_id"] and not mallory.get("phones")
 
         # Had it been the victim after all, their confirmation applies the subscription to them.

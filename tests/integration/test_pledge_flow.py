@@ -6,6 +6,7 @@ import asyncio
 import sys
 import time
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,13 +21,21 @@ from services.intake.validation import PledgeInput, validate_pledge
 from shared.contracts.pledge import PledgeRecorded, PledgeRejected, PledgeSubmitted
 from shared.messaging.connection import connect
 from shared.messaging.publisher import Publisher
+from shared.personal_data import open_fields
 from tests.service.conftest import OPERATOR, SECRET
+from tests.support.sealed import Opener
 
 pytestmark = pytest.mark.timeout(180)
 
 
+@dataclass
+class Outcomes:
+    queue: Any
+    opener: Opener  # outcomes arrive sealed (the processes have keys); so are members at rest
+
+
 @pytest.fixture
-async def outcomes(rabbit: RabbitNode) -> AsyncIterator[Any]:
+async def outcomes(rabbit: RabbitNode, service_env: dict[str, str]) -> AsyncIterator[Outcomes]:
     """A test's own queue on the exchange, as a future consumer of pledge outcomes would have."""
     connection = await aio_pika.connect(rabbit.url)
     channel = await connection.channel()
@@ -34,22 +43,29 @@ async def outcomes(rabbit: RabbitNode) -> AsyncIterator[Any]:
     queue = await channel.declare_queue(exclusive=True)
     await queue.bind(exchange, "pledge.recorded.v1")
     await queue.bind(exchange, "pledge.rejected.v1")
-    yield queue
+    opener = Opener(service_env)
+    yield Outcomes(queue, opener)
+    await opener.aclose()
     await connection.close()
 
 
-async def drain(queue: Any, settle: float = 1.5) -> list[PledgeRecorded | PledgeRejected]:
+async def drain(outcomes: Outcomes, settle: float = 1.5) -> list[PledgeRecorded | PledgeRejected]:
     found: list[PledgeRecorded | PledgeRejected] = []
     deadline = time.monotonic() + settle
     while time.monotonic() < deadline:
-        message = await queue.get(no_ack=True, fail=False)
+        message = await outcomes.queue.get(no_ack=True, fail=False)
         if message is None:
             await asyncio.sleep(0.05)
             continue
         cls = PledgeRecorded if message.type == "pledge.recorded.v1" else PledgeRejected
-        found.append(cls.model_validate_json(message.body))
+        found.append(await outcomes.opener.open(cls, message.body))
         deadline = time.monotonic() + settle
     return found
+
+
+async def member(db: Any, outcomes: Outcomes, member_id: str) -> Any:
+    """A member as pledge-intake stores it, its sealed personal fields opened."""
+    return await open_fields(await outcomes.opener.vault(), await db.members.find_one({"_id": member_id}))
 
 
 def submission(pledge_id: str, **change: Any) -> PledgeSubmitted:
@@ -112,8 +128,8 @@ async def test_api_pledge_is_recorded_and_the_status_url_says_so(
         assert recorded.correlation_id == pledge_id
         status = (await client.get(f"/api/v1/pledges/{pledge_id}")).json()
     assert status["state"] == "recorded"
-    member = await db.members.find_one({"_id": recorded.data.member_id})
-    assert member["phones"] == ["+85512345678"] and member["emails"] == ["dara@example.org"]
+    stored = await member(db, outcomes, recorded.data.member_id)
+    assert stored["phones"] == ["+85512345678"] and stored["emails"] == ["dara@example.org"]
     consents = {
         c["kind"]: c["granted"] for c in await db.consents.find({"pledge_id": pledge_id}).to_list(None)
     }
@@ -163,9 +179,9 @@ async def test_a_new_contact_next_to_a_known_one_becomes_its_own_member_and_gets
     await publish(rabbit, second)
     [again] = await drain(outcomes, settle=1.5)
     assert isinstance(again, PledgeRecorded) and again.data.member_id != recorded.data.member_id
-    holder = await db.members.find_one({"_id": recorded.data.member_id})
+    holder = await member(db, outcomes, recorded.data.member_id)
     assert "phones" not in holder and holder["channels"] == ["email"], "the holder is not touched"
-    own = await db.members.find_one({"_id": again.data.member_id})
+    own = await member(db, outcomes, again.data.member_id)
     assert own["phones"] == ["+12025550143"] and "emails" not in own, "without the held contact"
     [change] = await db.pending_changes.find({}).to_list(None)
     assert change["holder_id"] == holder["_id"] and change["own_member_id"] == own["_id"]

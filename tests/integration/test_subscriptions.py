@@ -19,6 +19,7 @@ import pytest
 
 from tests.integration.test_alerts import ALERT, operator
 from tests.integration.test_delivery import Stack, wait_for_states
+from tests.integration.test_sealed_members import Members
 from tests.service.conftest import OPERATOR, SECRET
 from tests.support.infra import MailSink
 from tests.support.ports import free_port
@@ -50,6 +51,14 @@ def stack(service_env: dict[str, str], tmp_path: Path, mail: MailSink) -> Iterat
     yield running
     for proc in reversed(running.procs):
         proc.terminate()
+
+
+@pytest.fixture
+async def members(db: Any, service_env: dict[str, str]) -> Any:
+    """Members opened: their names and contacts are stored sealed."""
+    opened = Members(db, service_env)
+    yield opened
+    await opened.aclose()
 
 
 async def wait_for(predicate: Any, timeout: float = 30.0) -> Any:
@@ -91,6 +100,7 @@ SUBSCRIBE_FORM = {
 async def test_subscribe_confirm_by_email_then_change_preferences_through_the_personal_link(
     stack: Any,
     db: Any,
+    members: Members,
     mail: MailSink,
 ) -> None:
     async with httpx.AsyncClient(base_url=stack.intake, timeout=30) as client:
@@ -102,16 +112,16 @@ async def test_subscribe_confirm_by_email_then_change_preferences_through_the_pe
 
         [confirmation] = await wait_for(lambda: asyncio.to_thread(mail_to, mail, "sophea@example.org"))
         assert confirmation["Subject"].startswith("សូមបញ្ជាក់")  # in the language chosen
-        assert await db.members.count_documents({"email": "sophea@example.org"}) == 0  # nothing before
+        assert await members.where(email="sophea@example.org") == []  # nothing before
         confirm_url = link_in(mail, confirmation, "c")
         asked = await client.get(confirm_url)  # a mail scanner opening the link confirms nothing
         assert asked.status_code == 200 and 'data-state="ask"' in asked.text
         await asyncio.sleep(1)
-        assert await db.members.count_documents({"email": "sophea@example.org"}) == 0
+        assert await members.where(email="sophea@example.org") == []
         done = await client.post(confirm_url)
         assert done.status_code == 200 and 'data-state="confirmed"' in done.text
 
-        member = await wait_for(lambda: db.members.find_one({"email_confirmed": "sophea@example.org"}))
+        member = await wait_for(lambda: members.one(email_confirmed="sophea@example.org"))
         assert member["alerts_opt_in"] is True and member["name"] == "Chan Sophea"
         assert member["topics"] == ["political-prisoners", "land-evictions"]
         assert member["channels"] == ["email"] and member["language"] == "km"
@@ -176,7 +186,7 @@ async def test_subscribe_confirm_by_email_then_change_preferences_through_the_pe
 
 
 async def test_the_api_and_the_operator_import_validate_each_field(
-    stack: Any, db: Any, mail: MailSink
+    stack: Any, db: Any, mail: MailSink, members: Members
 ) -> None:
     async with httpx.AsyncClient(base_url=stack.intake, timeout=30) as client:
         bad = await client.post(
@@ -204,17 +214,18 @@ async def test_the_api_and_the_operator_import_validate_each_field(
         body = imported.json()
         assert body["accepted"] == 1 and body["refused"] == 1
         assert body["results"][1]["errors"][0]["field"] == "consent_record"
-    member = await wait_for(lambda: db.members.find_one({"phone": "+85512345678"}))
+    member = await wait_for(lambda: members.one(phone="+85512345678"))
     assert member["alerts_opt_in"] is True and member["channels"] == ["signal"]
     # the member is written before its consent record: wait for the consent, don't race it
     consent = await wait_for(lambda: db.consents.find_one({"member_id": member["_id"]}))
     assert consent["source"] == "operator-import" and consent["text_version"] == "paper-2026-10"
-    assert await db.members.count_documents({"phone": "+85512345679"}) == 0
+    assert await members.where(phone="+85512345679") == []
 
 
 async def test_a_pledge_with_the_alerts_box_asks_its_email_to_confirm_before_alerts_go_there(
     stack: Any,
     db: Any,
+    members: Members,
     mail: MailSink,
 ) -> None:
     async with httpx.AsyncClient(base_url=stack.intake, timeout=30) as client:
@@ -226,7 +237,7 @@ async def test_a_pledge_with_the_alerts_box_asks_its_email_to_confirm_before_ale
         assert accepted.status_code == 202
     [confirmation] = await wait_for(lambda: asyncio.to_thread(mail_to, mail, "dara@example.org"))
     assert confirmation["Subject"].startswith("Please confirm")
-    member = await db.members.find_one({"email": "dara@example.org"})
+    member = await members.one(email="dara@example.org")
     assert member["alerts_opt_in"] is True and "email_confirmed" not in member
     published = await asyncio.to_thread(
         operator, stack, "POST", "/api/v1/operator/alerts", {**ALERT, "number": "UA 41/26", "urgent": True}
@@ -236,4 +247,4 @@ async def test_a_pledge_with_the_alerts_box_asks_its_email_to_confirm_before_ale
     assert await db.deliveries.count_documents({"source_id": f"{alert_id}#0"}) == 0  # unconfirmed: none
     async with httpx.AsyncClient(timeout=30) as client:
         assert (await client.post(link_in(mail, confirmation, "c"))).status_code == 200
-    await wait_for(lambda: db.members.find_one({"_id": member["_id"], "email_confirmed": "dara@example.org"}))
+    await wait_for(lambda: members.one(_id=member["_id"], email_confirmed="dara@example.org"))
