@@ -10,9 +10,11 @@ from typing import Any
 
 import httpx
 import pytest
+from dotenv import dotenv_values
 
 from tests.e2e.conftest import RunningStack
 from tests.e2e.test_certificate_delivery import operator_deliveries
+from tests.support.sealed import opened_member
 
 pytestmark = pytest.mark.timeout(300)
 SHOTS = Path(tempfile.gettempdir()) / "samleng-screens"  # for people to look at; not asserted
@@ -221,10 +223,17 @@ def test_subscribe_confirm_and_change_preferences_in_the_browser(stack: RunningS
         f"mongodb://127.0.0.1:{stack.port('SAMLENG_MONGO_PORT')}"
     )
     try:
+        keys = dotenv_values(stack.run_dir / "secrets.env")  # what `make run` generated
+        env = {
+            "MONGODB_URI": f"mongodb://127.0.0.1:{stack.port('SAMLENG_MONGO_PORT')}",
+            "MONGODB_DATABASE": "samleng",
+            "SAMLENG_MASTER_KEY": str(keys["SAMLENG_MASTER_KEY"]),
+            "SAMLENG_BLIND_INDEX_KEY": str(keys["SAMLENG_BLIND_INDEX_KEY"]),
+        }
         deadline = time.monotonic() + 20
         member = None
-        while member is None and time.monotonic() < deadline:
-            member = mongo.samleng.members.find_one({"email_confirmed": "sophea.subscriber@example.org"})
+        while member is None and time.monotonic() < deadline:  # sealed at rest: opened to compare
+            member = opened_member(env, email_confirmed="sophea.subscriber@example.org")
             time.sleep(0.3)
         assert member is not None, "the confirmed subscription made a member"
         page.goto(f"{stack.intake_url}/p/{member['unsubscribe_token']}?lang=km")

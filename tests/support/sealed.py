@@ -5,6 +5,8 @@ queue opens it with a vault on the same keys, as a consumer would."""
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import json
 from collections.abc import Mapping
 from typing import Any, TypeVar
@@ -14,7 +16,7 @@ from pymongo import AsyncMongoClient
 
 from shared.contracts import Event
 from shared.messaging.publisher import SEALED_KEY
-from shared.personal_data import PersonalDataSettings, Vault
+from shared.personal_data import PersonalDataSettings, Vault, open_fields
 
 EventT = TypeVar("EventT", bound=Event[Any])
 
@@ -60,3 +62,25 @@ class Opener:
             await self._vault.close()
         if self._client is not None:
             await self._client.close()
+
+
+def opened_member(env: Mapping[str, str], **where: Any) -> dict[str, Any] | None:
+    """From synchronous code (a browser test): the first member whose opened fields match `where`
+    (e.g. `email_confirmed=...`), opened with the keys of `env`; None when there is none yet."""
+
+    async def find() -> dict[str, Any] | None:
+        opener = Opener(env)
+        try:
+            vault = await opener.vault()
+            client = opener._client
+            assert client is not None
+            async for doc in client[env["MONGODB_DATABASE"]].members.find():
+                member = await open_fields(vault, doc)
+                if all(member.get(k) == v for k, v in where.items()):
+                    return member
+            return None
+        finally:
+            await opener.aclose()
+
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:  # the browser's own loop runs here
+        return pool.submit(asyncio.run, find()).result()
