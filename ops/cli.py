@@ -115,6 +115,8 @@ def _post_batch(args: argparse.Namespace) -> int:
         print(
             f"{batch.letters} letters for {batch.day} in {batch.directory}: letters.pdf, labels.pdf, addresses.csv"
         )
+        if batch.skipped:
+            print(f"{batch.skipped} letter(s) left out: their member was erased")
         return 0
 
     return asyncio.run(run())
