@@ -5,7 +5,9 @@ the times in their own time zone (Babel, `en` / `km`).
 - Registrants need not be members: the delivery's member id is the registration id and the
   registration's contact travels with the delivery (`contact_card`), so fallback to their next
   channel works as for members. If the contact belongs to a member, the member's stops (STOP,
-  unsubscribe) are respected and their Messenger PSID and reply windows are used.
+  unsubscribe) are respected and their Messenger PSID and reply windows are used (the member's
+  document is opened with the dispatcher's vault: its personal fields may be sealed; a member
+  whose key was erased counts as none).
 - Quiet hours (the member's, in the registrant's time zone) hold a message until they end —
   except a confirmation (the person has just registered), and anything that would then arrive
   less than `CLOSE_TO_SESSION` before the start: close to the session it goes at once.
@@ -26,7 +28,7 @@ from shared.contracts import utcnow
 from shared.contracts.delivery import ReminderRef
 from shared.contracts.session import ReminderDue, ReminderDueData
 from shared.messaging.consumer import MessageContext
-from shared.personal_data import contact_key
+from shared.personal_data import PersonalDataUnreadable, contact_key, open_fields
 from shared.storage import Document
 
 REMINDER_PRIORITY = 5
@@ -90,7 +92,12 @@ async def member_of(deps: Any, data: ReminderDueData) -> Document | None:
         owner = await deps.member_keys.find_one({"_id": key}) if deps.member_keys is not None else None
         if owner is not None:
             member: Document | None = await deps.members.find_one({"_id": owner["member_id"]})
-            return member
+            if member is None:
+                return None
+            try:
+                return await open_fields(deps.vault, member)
+            except PersonalDataUnreadable:  # erased: their data is gone
+                return None
     return None
 
 

@@ -17,13 +17,16 @@
 Intake stays a gateway: operators' changes are `session.published.v1` (full state, versioned),
 registrations `registration.submitted.v1`, the Plan of Action `session.plan_published.v1` (its
 optional PDF is stored here first, in the GridFS bucket `session_files`, which intake owns). The
-event-scheduler keeps `sessions` and `registrations`, read here. A registration's id derives
+event-scheduler keeps `sessions` and `registrations`, read here (a registration's personal
+fields sealed under its id: opened with the site's vault, `StatusReader.vault`; one whose key
+was erased is left out, as gone). A registration's id derives
 from the session and the person's email or phone, so registering twice is one registration.
 The join link is never shown on the public site: registrants receive it at its release time.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import csv
@@ -70,6 +73,7 @@ from shared.contracts.session import (
     SessionText,
 )
 from shared.http_limits import body_limit
+from shared.personal_data import PersonalDataUnreadable, open_fields
 
 REGISTRATION_CHANNELS = ("email", "signal", "whatsapp", "messenger")
 PATTERN = {"en": "EEEE d MMMM y, HH:mm", "km": "EEEE d MMMM y ម៉ោង HH:mm"}
@@ -500,7 +504,20 @@ def add_session_routes(app: FastAPI, settings: IntakeSettings, templates: Enviro
 
     async def registrations_of(session_id: str) -> list[dict[str, Any]]:
         rows = []
-        async for reg in db().registrations.find({"session_id": session_id}).sort("submitted_at", 1):
+        vault = await app.state.status.vault()
+
+        async def opened(stored: dict[str, Any]) -> dict[str, Any] | None:
+            try:
+                return await open_fields(vault, stored)
+            except PersonalDataUnreadable:  # erased (its key is gone): as if it were deleted
+                return None
+
+        stored = (
+            await db().registrations.find({"session_id": session_id}).sort("submitted_at", 1).to_list(None)
+        )
+        for reg in await asyncio.gather(*(opened(doc) for doc in stored)):
+            if reg is None:
+                continue
             registrant = reg.get("registrant") or {}
             rows.append(
                 {

@@ -28,15 +28,21 @@ intake reads: the latest version of each session, the `Session` fields only), `r
   `registration.erased.v1` (erasure.py).
 
 Messages are records in `reminders` first; the due loop (due.py) publishes them, on every replica.
+
+At rest: a registration's personal fields are sealed under its registration id with the process's
+vault (`Resources.vault`; store.py), the records in `reminders` name the registration and copy
+nothing of the person, and what an older version stored plain is sealed at start.
 """
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from dataclasses import dataclass
 from typing import ClassVar
 
 import aiormq
+import structlog
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
@@ -115,9 +121,26 @@ class SchedulerSettings(ServiceSettings):
 class Deps:
     store: Store
     loop: DueLoop
+    sealing: asyncio.Task[None] | None = None
 
     async def aclose(self) -> None:
+        if self.sealing is not None:
+            self.sealing.cancel()
+            await asyncio.gather(self.sealing, return_exceptions=True)
         await self.loop.stop()
+
+
+async def seal_plain(store: Store) -> None:
+    """What an older version stored plain, sealed behind the start (it may be many registrations,
+    each a data key to make; readers take both forms meanwhile). A failure is retried next start."""
+    log = structlog.stdlib.get_logger("samleng.scheduler")
+    try:
+        sealed = await store.seal_plain()
+    except Exception as error:
+        log.warning("sealing plain registrations failed; retried at the next start", error=repr(error))
+        return
+    if sealed:
+        log.info("plain registrations sealed", count=sealed)
 
 
 @router.handles(SessionPublished)
@@ -231,7 +254,8 @@ async def on_registration_cancelled(event: RegistrationCancelled, ctx: MessageCo
 async def on_member_erased(event: MemberErased, ctx: MessageContext[Deps]) -> None:
     """Forget the registrations made with an erased member's contacts (see erasure.py)."""
     deps, data = ctx.deps, event.data
-    found = await erasure.registrations_made_with(deps.store, set(data.contact_digests), blind_index())
+    digests = set(data.contact_digests)
+    found = await erasure.registrations_made_with(deps.store, digests, blind_index())
     if not found:
         ctx.log.info("erasure: no registrations held", member_id=data.member_id)
         return
@@ -349,7 +373,7 @@ async def bootstrap(resources: Resources) -> Deps:
     assert resources.db is not None
     settings = resources.settings
     assert isinstance(settings, SchedulerSettings)
-    store = Store.of(resources.db)
+    store = Store.of(resources.db, resources.vault)
     await store.ensure_indexes()
     await declare_consumers(resources, settings)
     journal = Journal(
@@ -365,4 +389,5 @@ async def bootstrap(resources: Resources) -> Deps:
         lease=settings.lease_seconds,
     )
     loop.start()
-    return Deps(store=store, loop=loop)
+    sealing = asyncio.create_task(seal_plain(store), name="scheduler-seal-plain")
+    return Deps(store=store, loop=loop, sealing=sealing)

@@ -10,8 +10,12 @@ takes a given record; the records a claim took are read back by its token. Two r
 claimed: everything overdue (catch-up after downtime, records due "now", records whose holder
 died and whose lease ran out), and the slice entering the look-ahead window (records due in the
 next `lookahead` seconds). Claimed records wait in memory, their `reminder.due.v1` already
-built, and go out at their due time with a publisher confirm and a copy in this replica's sent
-journal (journal.py), from which they are marked `published`. Skips are marked from memory.
+built (each registration of the batch read and opened once: records copy nothing of the person,
+store.py), and go out at their due time with a publisher confirm and a copy in this replica's
+sent journal (journal.py), from which they are marked `published`. Skips are marked from memory.
+A large batch is opened in parts (OPEN_CHUNK), each handed to the sender while the next is
+opened; should the opening eat into the lease (many data keys to fetch), the lease of the part is
+renewed before it is held.
 
 A replica publishes a record only while its lease holds (by its own clock, with a margin of a
 quarter lease). What a killed replica held is free again once its lease runs out; the claim
@@ -46,7 +50,7 @@ from prometheus_client import Counter, Gauge, Histogram
 
 from services.scheduler.journal import Journal
 from services.scheduler.schedule import carries_join_link, event_id_of, skip_reason
-from services.scheduler.store import BY_DUE, EPOCH, Store, registrant_of, session_of
+from services.scheduler.store import BY_DUE, EPOCH, Store, chunks, registrant_of, session_of
 from shared.contracts import utcnow
 from shared.contracts.session import ReminderDue, ReminderDueData, Session, SessionRef
 from shared.messaging.publisher import Publisher
@@ -75,6 +79,7 @@ PENDING = Gauge("samleng_scheduler_reminders_pending", "Records waiting for thei
 HELD = Gauge("samleng_scheduler_reminders_held", "Records this replica has claimed and not yet sent.")
 PENDING_GAUGE_SECONDS = 30.0
 STOP_WRITES_SECONDS = 5.0
+OPEN_CHUNK = 500  # registrations opened (decrypted) before their records are handed to the sender
 
 
 def owner_id() -> str:
@@ -90,13 +95,21 @@ class Held:
     session_id: str = field(compare=False)
     claim: str = field(compare=False)
     record: Document = field(compare=False, repr=False)
+    registration: Document | None = field(compare=False, default=None, repr=False)
     event: ReminderDue | None = field(compare=False, default=None, repr=False)
     skip: str | None = field(compare=False, default=None)
     version: int = field(compare=False, default=0)
 
 
-def build(record: Document, session: Session | None, plan: Document | None, now: datetime) -> Held:
-    """The message for one record, or why it is skipped (see schedule.skip_reason)."""
+def build(
+    record: Document,
+    registration: Document | None,
+    session: Session | None,
+    plan: Document | None,
+    now: datetime,
+) -> Held:
+    """The message for one record to its (opened) registration, or why it is skipped (see
+    schedule.skip_reason; `registration-unknown`: gone, or its data key erased)."""
     held = Held(
         due_at=record["due_at"],
         reminder_id=record["_id"],
@@ -104,12 +117,15 @@ def build(record: Document, session: Session | None, plan: Document | None, now:
         session_id=record["session_id"],
         claim=record.get("claim") or "",
         record=record,
+        registration=registration,
         version=session.version if session else 0,
     )
     held.skip = skip_reason(record["kind"], record.get("starts_at"), session, max(now, record["due_at"]))
+    if held.skip is None and registration is None:
+        held.skip = "registration-unknown"
     if held.skip is None and record["kind"] == "plan-of-action" and plan is None:
         held.skip = "plan-unknown"
-    if held.skip is not None or session is None:
+    if held.skip is not None or session is None or registration is None:
         return held
     ref = SessionRef(
         session_id=session.session_id,
@@ -135,14 +151,14 @@ def build(record: Document, session: Session | None, plan: Document | None, now:
             kind=record["kind"],
             session=ref,
             registration_id=record["registration_id"],
-            registrant=registrant_of(record),
+            registrant=registrant_of(registration),
             minutes_before=seconds // 60 if seconds is not None else None,
             seconds_before=seconds,
             due_at=record["due_at"],
             registration_state=record.get("registration_state") or "registered",
             plan_of_action=plan["texts"] if plan else None,
             plan_pdf_file_id=plan.get("pdf_file_id") if plan else None,
-            cancel_url=record.get("cancel_url"),
+            cancel_url=registration.get("cancel_url"),
         ),
     )
     return held
@@ -326,16 +342,42 @@ class DueLoop:
         sessions = await self._sessions({r["session_id"] for r in records})
         plan_ids = {r["plan_id"] for r in records if r.get("plan_id")}
         plans = {p["_id"]: p async for p in self.store.plans.find({"_id": {"$in": sorted(plan_ids)}})}
-        now = utcnow()
-        for record in records:
-            if record["_id"] in self._held:
-                continue
-            held = build(record, sessions.get(record["session_id"]), plans.get(record.get("plan_id")), now)
-            self._held[held.reminder_id] = held
-            heapq.heappush(self._heap, held)
+        fresh = [r for r in records if r["_id"] not in self._held]
+        for part in chunks(fresh, OPEN_CHUNK):  # a large batch goes out while the rest is opened
+            registrations = await self.store.registrants(r["registration_id"] for r in part)
+            if self._deadlines.get(token, 0.0) - time.monotonic() < self.lease.total_seconds() / 2:
+                part = await self._extend(part, token)  # opening ate into the lease
+            now = utcnow()
+            for record in part:
+                held = build(
+                    record,
+                    registrations.get(record["registration_id"]),
+                    sessions.get(record["session_id"]),
+                    plans.get(record.get("plan_id")),
+                    now,
+                )
+                self._held[held.reminder_id] = held
+                heapq.heappush(self._heap, held)
+            self._claims[token] = time.monotonic()
+            HELD.set(len(self._held))
+            self._new_claims.set()
         self._claims[token] = time.monotonic()
-        HELD.set(len(self._held))
-        self._new_claims.set()
+
+    async def _extend(self, records: Sequence[Document], token: str) -> list[Document]:
+        """Renew the lease of records still claimed by `token` (the others were claimed by another
+        replica once the lease ran out) before they are held: else a batch that takes longer to
+        open than its lease (a large catch-up with many data keys to fetch) would never be sent."""
+        now, renewed_at = utcnow(), time.monotonic()
+        ids = [r["_id"] for r in records]
+        mine: Document = {"owner": self.owner, "claim": token, "state": "pending"}
+        await self.store.update_ids(ids, mine, {"$set": {"lease_until": now + self.lease}})
+        self._deadlines[token] = max(
+            self._deadlines.get(token, 0.0), renewed_at + self.lease.total_seconds() - self.margin
+        )
+        kept = await self.store.still_claimed(ids, mine)
+        if len(kept) < len(ids):
+            log.info("records claimed by another replica while opening", count=len(ids) - len(kept))
+        return [r for r in records if r["_id"] in kept]
 
     async def _sessions(self, ids: set[str]) -> dict[str, Session]:
         if not ids:
@@ -364,7 +406,7 @@ class DueLoop:
                 plan = None
                 if held.record.get("plan_id"):
                     plan = await self.store.plans.find_one({"_id": held.record["plan_id"]})
-                rebuilt = build(held.record, sessions.get(held.session_id), plan, now)
+                rebuilt = build(held.record, held.registration, sessions.get(held.session_id), plan, now)
                 held.event, held.skip, held.version = rebuilt.event, rebuilt.skip, rebuilt.version
                 self._held[reminder_id] = held
         log.info("held records rebuilt for changed sessions", sessions=sorted(changed))

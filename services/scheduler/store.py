@@ -2,12 +2,22 @@
 
     sessions       the latest version of each session: the `Session` fields at top level and
                    `_id` = session_id, nothing else (intake reads it as a read model)
-    registrations  one per registration_id: registrant, ideas, consent, `state`
-                   (`registered` / `waitlisted` / `cancelled`), `recorded_at`, `cancel_url`
+    registrations  one per registration_id: `state` (`registered` / `waitlisted` /
+                   `cancelled`), `submitted_at`, `recorded_at`, `contact_digests` (keyed digests
+                   of the contact, for erasure), and the person's data — registrant, ideas,
+                   consent, `cancel_url` — sealed (below)
     session_seats  one per session with a capacity: the registrations holding a seat
     session_plans  each Plan of Action published (texts, PDF id), under its plan id
     reminders      the durable due-time records (see due.py for how they are claimed):
-                   `state` pending -> published | skipped (with `reason`) | cancelled (`reason`)
+                   `state` pending -> published | skipped (with `reason`) | cancelled (`reason`);
+                   they name their registration and copy nothing of the person
+
+At rest (shared/personal_data.py): a registration's PERSONAL fields are one encrypted value,
+`sealed`, under the registration's own data key (a registrant need not be a member), when the
+process has a vault; plain without one, and plain documents of before are read as they are. The
+event handlers need only ids and states, so they never decrypt; the due loop opens each
+registration once per claimed batch (`registrants`). A registration whose key was erased reads
+as absent: its messages are skipped (`registration-unknown`).
 
 Writes are batched (insert_many / update_many over `_id` lists of at most ID_CHUNK ids: the
 Mongo-wire server used locally slows down on long `$in` lists) and never use
@@ -29,17 +39,35 @@ from pymongo.errors import BulkWriteError
 
 from services.scheduler.schedule import PRESENCE_KINDS, Due
 from shared.contracts import utcnow
+from shared.contracts.erasure import contact_digest, contact_digests
 from shared.contracts.session import Registrant, RegistrationSubmittedData, Session
+from shared.personal_data import (
+    SEALED,
+    BlindIndex,
+    PersonalDataUnreadable,
+    Vault,
+    blind_index,
+    normalise_contact,
+    open_fields,
+    seal_fields,
+)
 from shared.storage import Document, durable, insert_once
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 ID_CHUNK = 50
+SEAL_CHUNK = 100  # plain registrations sealed concurrently (each may make a data key)
 INSERT_CHUNK = 1000
 BY_SESSION = [("session_id", ASCENDING), ("state", ASCENDING)]  # not (state, due_at): pending is large
 # The due loop's claims are ranges of due_at. A single-field index serves a range by reading just
 # that range; the compound (state, due_at) made the local Mongo-wire server read every pending
 # record for each claim (364 ms per claim at 10,000 pending, even when nothing was due).
 BY_DUE = [("due_at", ASCENDING)]
+PERSONAL = ("registrant", "ideas", "consent", "cancel_url")
+"""A registration's fields about the person, sealed under its registration id."""
+PLAIN_PERSONAL = {"registrant": "", "cancel_url": ""}
+"""What reminders of before copied of the registration: removed when the store is opened."""
+STATES = {"_id": 1, "session_id": 1, "state": 1, "submitted_at": 1, "recorded_at": 1}
+"""What the event handlers read of registrations (no personal field: nothing to open)."""
 
 
 def chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
@@ -54,19 +82,26 @@ class Store:
     seats: AsyncCollection[Document]
     plans: AsyncCollection[Document]
     reminders: AsyncCollection[Document]
+    vault: Vault | None = None
+    """Seals the registrations' personal fields; None: encryption off (stored plain)."""
+    index: BlindIndex | None = None
+    """The keyed digest of `contact_digests` (None: SHA-256, as erasure events then carry)."""
 
     @classmethod
-    def of(cls, db: AsyncDatabase[Document]) -> Store:
+    def of(cls, db: AsyncDatabase[Document], vault: Vault | None = None) -> Store:
         return cls(
             sessions=durable(db.sessions),
             registrations=durable(db.registrations),
             seats=durable(db.session_seats),
             plans=durable(db.session_plans),
             reminders=durable(db.reminders),
+            vault=vault,
+            index=vault.blind if vault is not None else blind_index(),
         )
 
     async def ensure_indexes(self) -> None:
         await self.registrations.create_index([("session_id", ASCENDING), ("state", ASCENDING)])
+        await self.registrations.create_index([("contact_digests", ASCENDING)])
         await self.reminders.create_index(BY_DUE)
         await self.reminders.create_index(BY_SESSION)
         await self.reminders.create_index([("registration_id", ASCENDING)])
@@ -117,23 +152,32 @@ class Store:
         doc: Document = {
             "_id": data.registration_id,
             "session_id": data.session_id,
-            **registration_fields(data, state, event_id),
+            **await self.sealed_fields(data, state, event_id),
         }
         if await insert_once(self.registrations, doc):
-            return doc
-        existing = await self.registrations.find_one({"_id": data.registration_id})
+            return {k: v for k, v in doc.items() if k in STATES}
+        existing = await self.registrations.find_one({"_id": data.registration_id}, STATES)
         assert existing is not None
         return existing
 
     async def reactivate(self, data: RegistrationSubmittedData, state: str, event_id: str) -> Document | None:
         """Someone who cancelled registers again (a submission newer than the cancellation)."""
+        fields = await self.sealed_fields(data, state, event_id)
+        update: Document = {"$set": fields}
+        if SEALED in fields:  # a registration stored plain before: its plain fields go
+            update["$unset"] = {name: "" for name in PERSONAL}
         result = await self.registrations.update_one(
             {"_id": data.registration_id, "state": "cancelled", "cancelled_at": {"$lt": data.submitted_at}},
-            {"$set": registration_fields(data, state, event_id)},
+            update,
         )
         if not result.modified_count:
             return None
-        return await self.registrations.find_one({"_id": data.registration_id})
+        return await self.registrations.find_one({"_id": data.registration_id}, STATES)
+
+    async def sealed_fields(self, data: RegistrationSubmittedData, state: str, event_id: str) -> Document:
+        """What a registration stores of a submission, its personal fields sealed."""
+        fields = registration_fields(data, state, event_id, self.index)
+        return await seal_fields(self.vault, data.registration_id, fields, PERSONAL)
 
     async def cancel_registration(self, registration_id: str, at: datetime) -> Document | None:
         """Mark it cancelled (unless it was submitted again after `at`); its pending messages stop.
@@ -146,7 +190,9 @@ class Store:
             },
             [{"$set": {"cancelled_from": "$state", "state": "cancelled", "cancelled_at": at}}],
         )
-        registration = await self.registrations.find_one({"_id": registration_id})
+        registration = await self.registrations.find_one(
+            {"_id": registration_id}, {**STATES, "cancelled_at": 1, "cancelled_from": 1}
+        )
         if registration is not None and registration["state"] == "cancelled":
             await self.reminders.update_many(
                 # not the notice of this cancellation itself (the same cancellation again)
@@ -175,7 +221,9 @@ class Store:
 
     async def first_waitlisted(self, session_id: str) -> Document | None:
         """The waiting list is first come, first served (by when the registration was recorded)."""
-        found = await self.registrations.find({"session_id": session_id, "state": "waitlisted"}).to_list(None)
+        found = await self.registrations.find(
+            {"session_id": session_id, "state": "waitlisted"}, STATES
+        ).to_list(None)
         return min(found, key=lambda r: (r["recorded_at"], r["_id"])) if found else None
 
     async def revive(self, ids: Sequence[str], reason: str) -> None:
@@ -187,10 +235,66 @@ class Store:
         )
 
     async def registrations_of(self, session_id: str, states: Sequence[str]) -> list[Document]:
+        """Ids and states only: what a reminder record takes of its registration."""
         return await self.registrations.find(
-            {"session_id": session_id, "state": {"$in": list(states)}},
-            {"_id": 1, "registrant": 1, "state": 1},
+            {"session_id": session_id, "state": {"$in": list(states)}}, {"_id": 1, "state": 1}
         ).to_list(None)
+
+    async def registrants(self, ids: Iterable[str]) -> dict[str, Document]:
+        """The registrations of `ids`, opened (each once): for the messages of a claimed batch.
+        One whose data key was erased is left out, as one that is gone."""
+        wanted = sorted(set(ids))
+        found: list[Document] = []
+        reads = [
+            self.registrations.find(
+                {"_id": {"$in": list(chunk)}}, {"_id": 1, "state": 1, SEALED: 1, **dict.fromkeys(PERSONAL, 1)}
+            ).to_list(None)
+            for chunk in chunks(wanted, ID_CHUNK)
+        ]
+        for docs in await asyncio.gather(*reads):
+            found += docs
+        opened = await asyncio.gather(*(self._open(doc) for doc in found))
+        return {doc["_id"]: doc for doc in opened if doc is not None}
+
+    async def _open(self, doc: Document) -> Document | None:
+        try:
+            return await open_fields(self.vault, doc)
+        except PersonalDataUnreadable:
+            return None
+
+    async def registrations_made_with(self, digests: set[str]) -> list[Document]:
+        """The registrations whose contact is one of `digests` (`contact_digests`, kept plain
+        for this: the erasure of a member)."""
+        if not digests:
+            return []
+        return await self.registrations.find(
+            {"contact_digests": {"$in": sorted(digests)}}, {"_id": 1, "session_id": 1, "state": 1}
+        ).to_list(None)
+
+    async def seal_plain(self) -> int:
+        """Seal what was stored plain before the process had a vault (idempotent, safe to run on
+        every replica at once): registrations get `sealed` (and `contact_digests`), reminders
+        lose the registrant they used to copy. Returns the registrations sealed."""
+        await self.reminders.update_many({"registrant": {"$exists": True}}, {"$unset": PLAIN_PERSONAL})
+        if self.vault is None:
+            return 0
+        plain = await self.registrations.find(
+            {SEALED: {"$exists": False}, "registrant": {"$exists": True}}
+        ).to_list(None)
+        sealed = 0
+        for chunk in chunks(plain, SEAL_CHUNK):
+            sealed += sum(await asyncio.gather(*(self._seal_plain_one(doc) for doc in chunk)))
+        return sealed
+
+    async def _seal_plain_one(self, doc: Document) -> int:
+        personal = {name: doc[name] for name in PERSONAL if name in doc}
+        fields = await seal_fields(self.vault, str(doc["_id"]), personal, PERSONAL)
+        fields["contact_digests"] = digests_of(doc["registrant"], self.index)
+        result = await self.registrations.update_one(  # unless submitted again meanwhile
+            {"_id": doc["_id"], SEALED: {"$exists": False}, "event_id": doc.get("event_id")},
+            {"$set": fields, "$unset": dict.fromkeys(personal, "")},
+        )
+        return result.modified_count
 
     # --- plans --------------------------------------------------------------------------------
 
@@ -276,6 +380,16 @@ class Store:
             found += await self.reminders.find({"_id": {"$in": list(chunk)}, **match}).to_list(None)
         return found
 
+    async def still_claimed(self, ids: Sequence[str], match: Document) -> set[str]:
+        """The ids of an `_id` list that also match `match` (ids only), read in chunks."""
+        found = await asyncio.gather(
+            *(
+                self.reminders.find({"_id": {"$in": list(chunk)}, **match}, {"_id": 1}).to_list(None)
+                for chunk in chunks(ids, ID_CHUNK)
+            )
+        )
+        return {doc["_id"] for docs in found for doc in docs}
+
     async def mark_published(self, ids: Sequence[str], by: str) -> None:
         """Records whose `reminder.due.v1` the broker holds (read from `by`'s sent journal)."""
         await self.update_ids(
@@ -294,9 +408,12 @@ class Store:
         )
 
 
-def registration_fields(data: RegistrationSubmittedData, state: str, event_id: str) -> Document:
-    """What a registration stores of its (latest) submission."""
+def registration_fields(
+    data: RegistrationSubmittedData, state: str, event_id: str, index: BlindIndex | None
+) -> Document:
+    """What a registration stores of its (latest) submission (PERSONAL ones to be sealed)."""
     return {
+        "contact_digests": contact_digests(data.registrant.contact, index),
         "registrant": data.registrant.model_dump(mode="json"),
         "ideas": data.ideas,
         "consent": data.consent.model_dump(),
@@ -320,14 +437,12 @@ def reminder_document(
         "kind": due.kind,
         "session_id": session_id,
         "registration_id": registration["_id"],
-        "registrant": registration["registrant"],
         "registration_state": registration["state"],
         "due_at": due.due_at,
         "starts_at": due.starts_at,
         "seconds_before": due.seconds_before,
         "previous_starts_at": due.previous_starts_at,
         "plan_id": due.plan_id,
-        "cancel_url": registration.get("cancel_url"),
         "cause": cause,
         "state": "pending",
         "owner": None,
@@ -338,4 +453,15 @@ def reminder_document(
 
 
 def registrant_of(doc: Document) -> Registrant:
+    """The registrant of an opened registration."""
     return Registrant.model_validate(doc["registrant"])
+
+
+def digests_of(registrant: Document, index: BlindIndex | None) -> list[str]:
+    """`contact_digests` of a stored registrant (its contact as erasure events name it)."""
+    contact = registrant.get("contact") or {}
+    return [
+        contact_digest(kind, normalise_contact(kind, str(contact[kind])), index)
+        for kind in ("email", "phone")
+        if contact.get(kind)
+    ]

@@ -19,10 +19,12 @@ import httpx
 import pytest
 
 from shared.contracts import utcnow
+from shared.personal_data import open_fields
 from tests.integration.test_delivery import Stack
 from tests.service.conftest import OPERATOR, SECRET
 from tests.support.infra import MailSink
 from tests.support.ports import free_port
+from tests.support.sealed import Opener
 
 pytestmark = pytest.mark.timeout(300)
 LINK = "https://zoom.example/j/777?pwd=flow"
@@ -169,7 +171,7 @@ async def test_a_session_from_registration_to_plan_of_action(stack: Any, db: Any
 
 
 async def test_a_registrant_cancels_from_their_email_and_the_waiting_list_gets_the_seat(
-    stack: Any, db: Any, mail: MailSink
+    stack: Any, db: Any, mail: MailSink, service_env: dict[str, str]
 ) -> None:
     starts = utcnow().replace(microsecond=0) + timedelta(hours=2)
     body = {
@@ -202,7 +204,15 @@ async def test_a_registrant_cancels_from_their_email_and_the_waiting_list_gets_t
     assert "Cannot come? Cancel your registration:" in seat
     [(_, told)] = await until(lambda: subjects(mail, first, "Registration cancelled"), 30)
     assert "If you did not ask for this, register again" in told and "Cannot come?" not in told
-    stored = {r["registrant"]["contact"]["email"]: r["state"] async for r in db.registrations.find({})}
+    opener = Opener(service_env)  # registrations are sealed at rest (store.py)
+    try:
+        vault = await opener.vault()
+        stored = {
+            (await open_fields(vault, r))["registrant"]["contact"]["email"]: r["state"]
+            async for r in db.registrations.find({})
+        }
+    finally:
+        await opener.aclose()
     assert stored == {first: "cancelled", second: "registered"}
     again = await asyncio.to_thread(httpx.get, f"{stack.intake}{path}")
     assert 'data-state="cancelled"' in again.text and 'id="cancel-button"' not in again.text

@@ -1,4 +1,7 @@
-"""Sessions, registrations and a listener for `reminder.due.v1`, for scheduler tests and the bench."""
+"""Sessions, registrations and a listener for `reminder.due.v1`, for scheduler tests and the bench.
+
+`reminder.due.v1` is sealed under the registration id when the scheduler has keys: give the
+listener an `Opener` on the processes' keys (tests/support/sealed.py)."""
 
 from __future__ import annotations
 
@@ -26,6 +29,8 @@ from shared.contracts.session import (
 )
 from shared.messaging.connection import connect
 from shared.messaging.publisher import Publisher
+from shared.personal_data import Vault
+from tests.support.sealed import Opener
 
 JOIN_LINK = "https://zoom.example/j/123456789?pwd=secret"
 
@@ -105,6 +110,8 @@ class DueListener:
     """Every `reminder.due.v1` on the exchange, with the time it arrived."""
 
     url: str
+    opener: Opener | None = None
+    """Opens sealed bodies (None: the bodies are plain, encryption off)."""
     received: list[Received] = field(default_factory=list)
     _connection: Any = None
     _queue: Any = None
@@ -121,9 +128,11 @@ class DueListener:
 
     async def _on_message(self, message: aio_pika.abc.AbstractIncomingMessage) -> None:
         at = utcnow()
-        self.received.append(
-            Received(ReminderDue.model_validate_json(message.body), at, str(message.message_id))
-        )
+        if self.opener is not None:
+            event = await self.opener.open(ReminderDue, message.body)
+        else:
+            event = ReminderDue.model_validate_json(message.body)
+        self.received.append(Received(event, at, str(message.message_id)))
 
     def of(self, kind: str | None = None, registration_id: str | None = None) -> list[Received]:
         return [
@@ -153,12 +162,53 @@ class DueListener:
     async def close(self) -> None:
         if self._connection is not None:
             await self._connection.close()
+        if self.opener is not None:
+            await self.opener.aclose()
 
 
-async def seed_registered(db: Any, sessions: Sequence[Session], per_session: int) -> int:
-    """Sessions, registrations and their reminder records exactly as the event-scheduler keeps
-    them, written in bulk: for tests of the due loop, where recording 10,000 registrations one
-    event at a time (its own tests' subject) would take minutes on the local Mongo-wire server."""
+async def seed_registrations(
+    db: Any, session_ids: Sequence[str], per_session: int, vault: Vault | None = None
+) -> None:
+    """`per_session` registrations (`registration(session_id, index)`) of each session, registered,
+    exactly as the event-scheduler keeps them, written in bulk. With a vault (the processes' keys)
+    each is sealed under its own data key (made here, concurrently), as the scheduler stores it;
+    without one they are plain (as stored with encryption off)."""
+    from services.scheduler.store import PERSONAL
+    from shared.contracts.erasure import contact_digests
+    from shared.personal_data import seal_fields
+
+    now = utcnow()
+    for session_id in session_ids:
+        documents: list[dict[str, Any]] = []
+        for index in range(per_session):
+            data = registration(session_id, index).data
+            documents.append(
+                {
+                    "_id": data.registration_id,
+                    "session_id": data.session_id,
+                    "registrant": data.registrant.model_dump(mode="json"),
+                    "ideas": data.ideas,
+                    "consent": data.consent.model_dump(),
+                    "submitted_at": data.submitted_at,
+                    "state": "registered",
+                    "recorded_at": now,
+                    "event_id": "seeded",
+                    "contact_digests": contact_digests(
+                        data.registrant.contact, vault.blind if vault else None
+                    ),
+                }
+            )
+        if vault is not None:
+            await asyncio.gather(*(vault.key_for(d["_id"]) for d in documents))
+            documents = list(
+                await asyncio.gather(*(seal_fields(vault, d["_id"], d, PERSONAL) for d in documents))
+            )
+        await db.registrations.insert_many(documents)
+
+
+async def seed_schedule(db: Any, sessions: Sequence[Session], per_session: int) -> int:
+    """The sessions and the reminder records of their registrations (`seed_registrations`), as
+    the event-scheduler keeps them; returns the number of records."""
     from services.scheduler.schedule import normalized, upcoming
     from services.scheduler.store import reminder_document
 
@@ -167,26 +217,24 @@ async def seed_registered(db: Any, sessions: Sequence[Session], per_session: int
     for session in sessions:
         stored = normalized(session)
         await db.sessions.insert_one({"_id": stored.session_id, **stored.model_dump()})
-        documents = []
         for index in range(per_session):
-            data = registration(stored.session_id, index).data
-            doc = {
-                "_id": data.registration_id,
-                "session_id": data.session_id,
-                "registrant": data.registrant.model_dump(mode="json"),
-                "ideas": data.ideas,
-                "consent": data.consent.model_dump(),
-                "submitted_at": data.submitted_at,
-                "state": "registered",
-                "recorded_at": now,
-                "event_id": "seeded",
-            }
-            documents.append(doc)
+            registration_id = registration(stored.session_id, index).data.registration_id
+            seated = {"_id": registration_id, "state": "registered"}
             records += [
-                reminder_document(stored.session_id, doc, due, "seeded", now)
-                for due in upcoming(stored, data.registration_id, now)
+                reminder_document(stored.session_id, seated, due, "seeded", now)
+                for due in upcoming(stored, registration_id, now)
             ]
-        await db.registrations.insert_many(documents)
     for start in range(0, len(records), 2000):
         await db.reminders.insert_many(records[start : start + 2000])
     return len(records)
+
+
+async def seed_registered(
+    db: Any, sessions: Sequence[Session], per_session: int, vault: Vault | None = None
+) -> int:
+    """Sessions, registrations and their reminder records exactly as the event-scheduler keeps
+    them, written in bulk: for tests of the due loop, where recording 10,000 registrations one
+    event at a time (its own tests' subject) would take minutes on the local Mongo-wire server.
+    Returns the number of reminder records."""
+    await seed_registrations(db, [s.session_id for s in sessions], per_session, vault)
+    return await seed_schedule(db, sessions, per_session)

@@ -105,6 +105,12 @@ def test_a_record_builds_a_deterministic_event_with_the_link_only_after_its_rele
         "contact": {"email": "dara@example.org"},
         "channels": ["email"],
     }
+    registration = {  # as the due loop opens it (store.registrants): records copy nothing of it
+        "_id": "rg_1",
+        "state": "registered",
+        "registrant": registrant,
+        "cancel_url": "https://pledge.example.org/sessions/cancel/rg_1.sig",
+    }
     for kind, with_link in (("reminder", False), ("join-link", True)):
         due = dues[kind] if kind == "join-link" else upcoming(session, "rg_1", NOW)[0]
         record = {
@@ -112,17 +118,24 @@ def test_a_record_builds_a_deterministic_event_with_the_link_only_after_its_rele
             "kind": due.kind,
             "session_id": "ss_1",
             "registration_id": "rg_1",
-            "registrant": registrant,
             "registration_state": "registered",
             "due_at": due.due_at,
             "starts_at": due.starts_at,
             "seconds_before": due.seconds_before,
         }
-        held = build(record, session, None, NOW)
+        held = build(record, registration, session, None, NOW)
         assert held.skip is None and held.event is not None
+        assert held.event.data.registrant.name == "Sok Dara"
+        assert held.event.data.cancel_url == registration["cancel_url"]
         assert held.event.event_id == event_id_of(due.reminder_id)
         assert (held.event.data.session.join_link == JOIN_LINK) is with_link
     stale = build(
-        {**record, "due_at": START - timedelta(hours=1)}, session, None, START + timedelta(seconds=1)
+        {**record, "due_at": START - timedelta(hours=1)},
+        registration,
+        session,
+        None,
+        START + timedelta(seconds=1),
     )
     assert stale.event is None and stale.skip == "session-started"
+    forgotten = build(record, None, session, None, NOW)  # gone, or its data key erased
+    assert forgotten.event is None and forgotten.skip == "registration-unknown"
