@@ -23,6 +23,7 @@ const ACCESS = {
       "deliveries",
       "erasures",
       "inbound_messages",
+      "member_keys",
       "members",
       "official_actions",
       "pending_changes",

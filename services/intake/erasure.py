@@ -37,8 +37,16 @@ from services.intake.settings import IntakeSettings
 from services.intake.submission import Unavailable
 from services.pledge_intake.store import unsubscribe_key
 from shared.contracts import utcnow
-from shared.contracts.erasure import ErasureRequested, ErasureRequestedData, ErasureSource
-from shared.personal_data import SEALED, PersonalDataUnreadable, Vault, open_fields
+from shared.contracts.erasure import ErasureRequested, ErasureRequestedData, ErasureSource, contact_digest
+from shared.personal_data import (
+    CONTACT_KEY_VERSION,
+    SEALED,
+    PersonalDataUnreadable,
+    Vault,
+    blind_index,
+    normalise_contact,
+    open_fields,
+)
 
 State = Literal["known", "erased", "unknown"]
 
@@ -78,6 +86,7 @@ ERASE_TEXT: dict[str, dict[str, str]] = {
 }
 
 DELIVERY_FIELDS = ("_id", "channel", "purpose", "source_id", "state", "reason", "created_at", "updated_at")
+REGISTRATION_INTERNAL = ("consent", "event_id", "cancel_url", "contact_digests")
 CERTIFICATE_FIELDS = (
     *("number", "state", "name", "language", "signed_on", "issued_at", "verify_url"),
     *("replaced_by", "replaces", "pledge_id"),
@@ -151,9 +160,16 @@ async def member_export(db: Any, member_id: str, vault: Vault | None = None) -> 
     emails = sorted({e for e in [member.get("email"), *(member.get("emails") or [])] if e})
     phones = sorted({p for p in [member.get("phone"), *(member.get("phones") or [])] if p})
     keys = [str(k["_id"]) async for k in db.member_keys.find({"member_id": {"$in": ids}}, {"_id": 1})]
+    index = vault.blind if vault is not None else blind_index()
+    digests = sorted(
+        {key.split(":", 1)[1] for key in keys if key.startswith(f"{CONTACT_KEY_VERSION}:")}
+        | {contact_digest("email", normalise_contact("email", e), index) for e in emails}
+        | {contact_digest("phone", normalise_contact("phone", p), index) for p in phones}
+    )
     contacts: list[dict[str, Any]] = [
-        {"registrant.contact.email": {"$in": emails + [e.casefold() for e in emails]}},
-        {"registrant.contact.phone": {"$in": phones}},
+        {"contact_digests": {"$in": digests}},  # sealed registrations keep their contact's digests
+        {"registrant.contact.email": {"$in": emails + [e.casefold() for e in emails]}},  # and plain,
+        {"registrant.contact.phone": {"$in": phones}},  # as stored before
     ]
     requested: list[dict[str, Any]] = [
         {"contact_keys": {"$in": keys}},  # pending ones made with their contacts (sealed requests)
@@ -179,10 +195,13 @@ async def member_export(db: Any, member_id: str, vault: Vault | None = None) -> 
             for c in await opened_all(vault, await certificates.to_list(None))
         ],
         "deliveries": await deliveries.to_list(None),
-        "registrations": await db.registrations.find(
-            {"$or": contacts}, {"consent": 0, "event_id": 0, "cancel_url": 0}
-        ).to_list(None)
-        if emails or phones
+        "registrations": [
+            {k: v for k, v in registration.items() if k not in REGISTRATION_INTERNAL}
+            for registration in await opened_all(
+                vault, await db.registrations.find({"$or": contacts}).to_list(None)
+            )
+        ]
+        if digests
         else [],
         "inbound_messages": await opened_all(vault, await db.inbound_messages.find(mine).to_list(None)),
         "subscriptions": await opened_all(vault, await subscriptions.to_list(None)),
