@@ -54,12 +54,13 @@ AUTH = {"Authorization": f"Bearer {OPERATOR}"}
 
 def person(tag: str, n: int) -> dict[str, str]:
     digits = f"{int(tag[:6], 16) % 10_000:04d}"
+    word = "".join(chr(ord("a") + int(c, 16)) for c in tag)  # names are letters only
     return {
-        "name": f"Xandrelle{n} Quorvath{tag}",
+        "name": f"Xandrelle{'ab'[n - 1]} Quorvath{word}{'xy'[n - 1]}",
         "email": f"xq{n}.{tag}@example.org",
         "phone": f"+8559{n}77{digits}",
-        "reply": f"reply{n}-{tag} the river is high",
-        "ideas": f"ideas{n}-{tag} for the forum",
+        "reply": f"reply{n}-{word} the river is high",
+        "ideas": f"ideas{n}-{word} for the forum",
     }
 
 
