@@ -578,6 +578,7 @@ async def on_notice_requested(event: NoticeRequested, ctx: MessageContext[Deps])
         country=data.country,
         email=data.contact.email,
         phone=data.contact.phone,
+        psid=data.psid,
     )
     base = {
         "purpose": "notice",

@@ -129,12 +129,13 @@ def notice_text(source: ChangeSource, language: Language, keys: list[str]) -> di
 
 
 async def notify(ctx: MessageContext[Any], change: Document, cause: uuid.UUID | None) -> None:
-    """Ask the dispatcher to send the confirmation link to the holder's contacts on file."""
+    """Ask the dispatcher to send the confirmation link to the holder on file: by email, or on the
+    first of their own channels that can reach them (Signal, WhatsApp, Messenger carry notices)."""
     store: Store = ctx.deps
     if change["state"] != "pending":
         return
     holder = await find_member(store, str(change["holder_id"]))
-    if holder is None or not (holder.get("email") or holder.get("phone")):
+    if holder is None or not (holder.get("email") or holder.get("phone") or holder.get("psid")):
         ctx.log.warning("no contact on file to confirm a change", member_id=change["holder_id"])
         return
     language: Language = "km" if holder.get("language") == "km" else "en"
@@ -151,6 +152,7 @@ async def notify(ctx: MessageContext[Any], change: Document, cause: uuid.UUID | 
             language=language,
             country=country if len(country) == 2 else "ZZ",
             contact=Contact(email=holder.get("email"), phone=holder.get("phone")),
+            psid=holder.get("psid"),
             channels=list(dict.fromkeys(["email", *(holder.get("channels") or [])])),
             kind="confirm-change",
             subject=text["subject"],

@@ -94,3 +94,23 @@ def reminder_text(delivery: DeliveryRequestedData) -> str:
     if reminder.cancel_url and reminder.kind in CANCEL_KINDS:
         text += CANCEL[language].format(link=reminder.cancel_url)
     return text
+
+
+def notice_text(delivery: DeliveryRequestedData) -> str:
+    """A service message (e.g. "was it you?"), already in the person's language: subject, body and
+    the link with its label."""
+    notice = delivery.notice
+    assert notice is not None
+    return f"{notice.subject}\n\n{notice.body}\n{notice.link_label}: {notice.link_url}"
+
+
+def chat_text(delivery: DeliveryRequestedData) -> str | None:
+    """The text of a message that is only text (an alert, a session message, a notice); None for a
+    certificate (an image or a document with a caption)."""
+    if delivery.alert is not None:
+        return alert_text(delivery)
+    if delivery.reminder is not None:
+        return reminder_text(delivery)
+    if delivery.notice is not None:
+        return notice_text(delivery)
+    return None

@@ -123,6 +123,7 @@ class NoticeRequestedData(Payload):
     language: Language
     country: str = Field(min_length=2, max_length=2)
     contact: Contact
+    psid: str | None = Field(default=None, description="Their Messenger page-scoped id, if linked.")
     channels: list[Channel] = Field(min_length=1, description="Channels to try, in order.")
     kind: Literal["confirm-subscription", "confirm-change"] = Field(
         description="`confirm-subscription`: double opt-in of a new subscription's email; "

@@ -28,7 +28,7 @@ from shared.channels import (
     SendResult,
 )
 from shared.channels.adapter import Attachment
-from shared.contracts.delivery import CertificateRef, DeliveryRequestedData, Recipient, ReminderRef
+from shared.contracts.delivery import CertificateRef, DeliveryRequestedData, NoticeRef, Recipient, ReminderRef
 from shared.contracts.pledge import PostalAddress
 
 Failure = Literal["permanent", "retryable", "unknown"]
@@ -158,6 +158,27 @@ def reminder_for(
             cancel_url=None
             if kind in ("cancelled", "plan-of-action", "registration-cancelled")
             else "https://pledge.example.org/sessions/cancel/rg_contract.0123456789abcdef",
+        ),
+        requested_at=datetime.now(UTC),
+    )
+    return OutboundMessage(delivery, ())
+
+
+def notice_for(adapter_cls: type[ChannelAdapter], language: str = "en") -> OutboundMessage:
+    """A "was it you?" notice as the dispatcher hands it to a channel."""
+    delivery = DeliveryRequestedData(
+        delivery_id="dl_contract_notice_0000001",
+        channel=adapter_cls.name,
+        purpose="notice",
+        source_id="change:ch_contract",
+        priority=8,
+        recipient=recipient().model_copy(update={"language": language}),
+        notice=NoticeRef(
+            kind="confirm-change",
+            subject="Was it you?",
+            body="Someone used your phone number to change your Samleng record.",
+            link_url="https://pledge.example.org/m/confirm/contract-token-0123456789",
+            link_label="Yes, it was me",
         ),
         requested_at=datetime.now(UTC),
     )

@@ -99,6 +99,8 @@ DEFAULT_TEMPLATES = (
     Template("samleng_update", "km"),
     Template("samleng_session", "en"),
     Template("samleng_session", "km"),
+    Template("samleng_account_notice", "en"),
+    Template("samleng_account_notice", "km"),
 )
 
 

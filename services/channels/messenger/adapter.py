@@ -35,7 +35,7 @@ from shared.channels import (
     SendResult,
 )
 from shared.channels.meta import GraphChannelAdapter, MetaSettings, handshake, signed
-from shared.channels.texts import alert_text, reminder_text
+from shared.channels.texts import chat_text
 
 RETRY_CODES = frozenset({1, 2, 4, 17, 32, 190, 368, 613, 1200})
 MessageTag = Literal["CONFIRMED_EVENT_UPDATE", "POST_PURCHASE_UPDATE", "ACCOUNT_UPDATE", "HUMAN_AGENT"]
@@ -60,7 +60,7 @@ class MessengerAdapter(GraphChannelAdapter):
     max_attachment_bytes = 8_000_000
     rate_per_second = 20.0
     address_wait_seconds = 86_400.0
-    purposes = frozenset({"certificate", "alert", "reminder"})
+    purposes = frozenset({"certificate", "alert", "reminder", "notice"})
     resend_is_safe = False
     retry_codes = RETRY_CODES
     settings_class = MessengerSettings
@@ -95,16 +95,16 @@ class MessengerAdapter(GraphChannelAdapter):
             kind = {"messaging_type": "MESSAGE_TAG", "tag": "CONFIRMED_EVENT_UPDATE"}
         elif message.delivery.reminder is not None:
             raise PermanentDeliveryError("no tag fits a Plan of Action", reason="outside-24h-window")
+        elif message.delivery.notice is not None:  # the platform's tag for changes to their account
+            kind = {"messaging_type": "MESSAGE_TAG", "tag": "ACCOUNT_UPDATE"}
         elif self.own.certificate_tag:
             kind = {"messaging_type": "MESSAGE_TAG", "tag": self.own.certificate_tag}
         else:
             raise PermanentDeliveryError(
                 "outside the 24-hour window and no tag fits", reason="outside-24h-window"
             )
-        if message.delivery.alert is not None or message.delivery.reminder is not None:
-            words = (
-                alert_text(message.delivery) if message.delivery.alert else reminder_text(message.delivery)
-            )
+        words = chat_text(message.delivery)
+        if words is not None:
             text = {
                 "recipient": {"id": psid},
                 **kind,

@@ -33,7 +33,7 @@ from shared.channels import (
     SendResult,
 )
 from shared.channels.http import HttpChannelAdapter
-from shared.channels.texts import alert_text, reminder_text
+from shared.channels.texts import chat_text
 from shared.contracts import utcnow
 from shared.contracts.delivery import DeliveryRequestedData
 from shared.personal_data import BlindIndex, blind_index
@@ -68,7 +68,7 @@ class SignalAdapter(HttpChannelAdapter):
     attachments = ("png",)
     max_attachment_bytes = 10_000_000
     rate_per_second = 2.0
-    purposes = frozenset({"certificate", "alert", "reminder"})
+    purposes = frozenset({"certificate", "alert", "reminder", "notice"})
     resend_is_safe = False
     settings_class = SignalSettings
     sandbox_provider = "signal"
@@ -112,10 +112,9 @@ class SignalAdapter(HttpChannelAdapter):
         return self._db.signal_attempts
 
     def text(self, delivery: DeliveryRequestedData) -> str:
-        if delivery.alert is not None:
-            return alert_text(delivery)
-        if delivery.reminder is not None:
-            return reminder_text(delivery)
+        text = chat_text(delivery)
+        if text is not None:
+            return text
         certificate = delivery.certificate
         return TEXTS[delivery.recipient.language].format(
             name=delivery.recipient.name,

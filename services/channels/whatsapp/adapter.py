@@ -31,7 +31,7 @@ from shared.channels import (
     SendResult,
 )
 from shared.channels.meta import GraphChannelAdapter, MetaSettings, handshake, signed
-from shared.channels.texts import alert_text, reminder_text
+from shared.channels.texts import alert_text, notice_text, reminder_text
 
 CAPTIONS = {
     "en": "Dear {name}, thank you for signing the Khmer Community Advocacy Pledge. Your certificate "
@@ -51,6 +51,11 @@ class WhatsAppSettings(MetaSettings):
         default="samleng_session",
         description="Approved template for session messages outside the 24 h window (title, time).",
     )
+    notice_template: str = Field(
+        default="samleng_account_notice",
+        description='Approved utility template for account notices ("was it you?") outside the 24 h '
+        "window; its one body parameter is the link.",
+    )
     update_template: str = Field(
         default="samleng_update", description="Approved template for alerts outside the 24 h window."
     )
@@ -63,7 +68,7 @@ class WhatsAppAdapter(GraphChannelAdapter):
     attachments = ("png",)
     max_attachment_bytes = 5_000_000
     rate_per_second = 80.0
-    purposes = frozenset({"certificate", "alert", "reminder"})
+    purposes = frozenset({"certificate", "alert", "reminder", "notice"})
     resend_is_safe = False
     retry_codes = RETRY_CODES
     settings_class = WhatsAppSettings
@@ -91,6 +96,8 @@ class WhatsAppAdapter(GraphChannelAdapter):
             return await self._send_alert(message)
         if message.delivery.reminder is not None:
             return await self._send_reminder(message)
+        if message.delivery.notice is not None:
+            return await self._send_notice(message)
         delivery = message.delivery
         recipient = delivery.recipient
         assert recipient.phone is not None
@@ -153,6 +160,34 @@ class WhatsAppAdapter(GraphChannelAdapter):
                     "language": {"code": recipient.language},
                     "components": [
                         {"type": "body", "parameters": [{"type": "text", "text": delivery.alert.number}]},
+                    ],
+                },
+            )
+        sent = await self.graph_post("/messages", json=body)
+        return SendResult(provider_message_id=str(sent["messages"][0]["id"]))
+
+    async def _send_notice(self, message: OutboundMessage) -> SendResult:
+        """Inside the window: the notice text; outside it: the approved account-notice template
+        (a utility template; its one parameter is the link)."""
+        delivery = message.delivery
+        recipient = delivery.recipient
+        notice = delivery.notice
+        assert recipient.phone is not None and notice is not None
+        body: dict[str, Any] = {
+            "messaging_product": "whatsapp",
+            "recipient_type": "individual",
+            "to": recipient.phone.lstrip("+"),
+        }
+        if self.window_open(message):
+            body.update(type="text", text={"body": notice_text(delivery), "preview_url": False})
+        else:
+            body.update(
+                type="template",
+                template={
+                    "name": self.own.notice_template,
+                    "language": {"code": recipient.language},
+                    "components": [
+                        {"type": "body", "parameters": [{"type": "text", "text": notice.link_url}]},
                     ],
                 },
             )

@@ -18,7 +18,7 @@ from devstack.sandbox.providers.messenger import MessengerState, create_router
 from services.channels.messenger.adapter import MessengerAdapter, MessengerSettings
 from shared.channels import OutboundMessage, PermanentDeliveryError
 from shared.contracts import utcnow
-from tests.support.channel_contract import ChannelContract, Failure, message_for, reminder_for
+from tests.support.channel_contract import ChannelContract, Failure, message_for, notice_for, reminder_for
 
 PSID = "6543210987654321"
 SECRET = "messenger-app-secret-for-tests"
@@ -178,5 +178,18 @@ async def test_session_messages_outside_the_window_use_the_event_update_tag_but_
         with pytest.raises(PermanentDeliveryError) as error:
             await harness.adapter.send(reminder_for(MessengerAdapter, "plan-of-action"))
         assert error.value.reason == "outside-24h-window" and harness.received() == 1
+    finally:
+        await harness.adapter.close()
+
+
+async def test_a_notice_outside_the_window_goes_with_the_account_update_tag() -> None:
+    harness = MessengerHarness(None)
+    await harness.opt_in()
+    await harness.adapter.start()
+    try:
+        await harness.adapter.send(notice_for(MessengerAdapter))
+        [stored] = harness.state.messages
+        assert (stored["messaging_type"], stored["tag"]) == ("MESSAGE_TAG", "ACCOUNT_UPDATE")
+        assert "/m/confirm/contract-token-0123456789" in json.dumps(stored, ensure_ascii=False)
     finally:
         await harness.adapter.close()

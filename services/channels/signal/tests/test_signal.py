@@ -13,7 +13,7 @@ from fastapi import FastAPI
 
 from devstack.sandbox.providers.signal import SignalState, create_router
 from services.channels.signal.adapter import SignalAdapter, SignalSettings
-from tests.support.channel_contract import ChannelContract, Failure, message_for
+from tests.support.channel_contract import ChannelContract, Failure, message_for, notice_for
 
 ACCOUNT = "+15550001234"
 
@@ -81,6 +81,16 @@ class TestSignalChannel(ChannelContract):
         await harness.adapter.start()
         yield harness
         await harness.adapter.close()
+
+    async def test_a_notice_is_its_text_and_link(self, harness: SignalHarness) -> None:
+        await harness.adapter.send(notice_for(SignalAdapter))
+        [stored] = harness.state.messages
+        assert stored["recipient"] == "+15625550123" and not stored.get("attachments")
+        assert stored["message"].startswith("Was it you?")
+        assert (
+            "Yes, it was me: https://pledge.example.org/m/confirm/contract-token-0123456789"
+            in stored["message"]
+        )
 
     async def test_the_png_travels_as_a_data_uri_with_a_text_in_the_members_language(
         self, harness: SignalHarness

@@ -17,7 +17,7 @@ from devstack.sandbox.providers.whatsapp import WhatsAppState, create_router
 from services.channels.whatsapp.adapter import WhatsAppAdapter, WhatsAppSettings
 from shared.channels import OutboundMessage, PermanentDeliveryError, RetryableDeliveryError
 from shared.contracts import utcnow
-from tests.support.channel_contract import ChannelContract, Failure, message_for, reminder_for
+from tests.support.channel_contract import ChannelContract, Failure, message_for, notice_for, reminder_for
 
 SECRET = "whatsapp-app-secret-for-tests"
 
@@ -112,6 +112,16 @@ class TestWhatsAppChannel(ChannelContract):
         assert outside["type"] == "template"
         assert outside["template"] == {"name": "samleng_session", "language": "km"}
         assert inside["type"] == "text" and "https://zoom.example/j/123?pwd=abc" in inside["text"]
+
+    async def test_notices_use_the_account_notice_template_outside_the_window_and_text_inside(
+        self, harness: WhatsAppHarness
+    ) -> None:
+        await harness.adapter.send(notice_for(WhatsAppAdapter, language="km"))
+        await harness.adapter.send(inside_window(notice_for(WhatsAppAdapter)))
+        outside, inside = harness.state.messages
+        assert outside["type"] == "template"
+        assert outside["template"] == {"name": "samleng_account_notice", "language": "km"}
+        assert inside["type"] == "text" and "/m/confirm/contract-token-0123456789" in inside["text"]
 
     async def test_inside_the_window_an_image_with_a_caption_in_the_members_language(
         self, harness: WhatsAppHarness
