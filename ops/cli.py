@@ -7,10 +7,12 @@
     samleng import-pledges FILE.csv              import paper sign-up sheets (in-person table)
     samleng member export MEMBER_ID              everything held about one member, as JSON
     samleng member erase MEMBER_ID [--wait S]    erase them everywhere (docs/operations.md)
+    samleng contact erase [--email E] [--phone P] erase an email/phone: members holding it and the
+                                                 session registrations made with it
 
 QUEUE is the dead-letter queue, e.g. `samleng.pledge-intake.dlq`. The broker URL comes from
 AMQP_URL (or .env), like every service. `import-pledges` and `member` go through intake's
-operator API (INTAKE_PUBLIC_BASE_URL, INTAKE_OPERATOR_TOKEN, or --url / --token).
+operator API (INTAKE_PUBLIC_BASE_URL, INTAKE_OPERATOR_TOKEN, or --url / --token); so does `contact`.
 """
 
 from __future__ import annotations
@@ -122,6 +124,38 @@ def _post_batch(args: argparse.Namespace) -> int:
     return asyncio.run(run())
 
 
+def _contact(args: argparse.Namespace) -> int:
+    """Through intake's operator API: erase whoever holds an email or phone, and the session
+    registrations made with it (their registrants need not be members)."""
+    import httpx
+
+    from ops.table_import import _setting
+
+    if not (args.email or args.phone):
+        print("give --email and/or --phone", file=sys.stderr)
+        return 2
+    base = (args.url or _setting("INTAKE_PUBLIC_BASE_URL") or "http://127.0.0.1:8000").rstrip("/")
+    token = args.token or _setting("INTAKE_OPERATOR_TOKEN")
+    if not token:
+        print("no operator token: pass --token or set INTAKE_OPERATOR_TOKEN", file=sys.stderr)
+        return 2
+    body = {k: v for k, v in (("email", args.email), ("phone", args.phone)) if v}
+    with httpx.Client(timeout=60, headers={"Authorization": f"Bearer {token}"}) as client:
+        asked = client.post(f"{base}/api/v1/operator/erasures", json=body)
+    if asked.status_code == 422:
+        for problem in asked.json()["detail"]:
+            print(f"{problem['field']}: {problem['message']}", file=sys.stderr)
+        return 2
+    if asked.status_code != 202:
+        print(f"intake answered {asked.status_code}; try again", file=sys.stderr)
+        return 1
+    answer = asked.json()
+    print(answer["detail"])
+    for member_id in answer["members"]:
+        print(f"  member {member_id}")
+    return 0
+
+
 def _member(args: argparse.Namespace) -> int:
     """Through intake's operator API, like `import-pledges`: export reads the read models; erase
     asks pledge-intake (`member.erasure_requested.v1`), which erases and tells every other owner."""
@@ -207,9 +241,19 @@ def main(argv: list[str] | None = None) -> int:
     )
     member.add_argument("--url", default=None, help="intake base URL (default INTAKE_PUBLIC_BASE_URL)")
     member.add_argument("--token", default=None, help="operator token (default INTAKE_OPERATOR_TOKEN)")
+    contact = commands.add_parser(
+        "contact", help="erase an email or phone: someone who only registered for a session, too"
+    )
+    contact.add_argument("action", choices=["erase"])
+    contact.add_argument("--email", default=None)
+    contact.add_argument("--phone", default=None, help="E.164, e.g. +85512345678")
+    contact.add_argument("--url", default=None, help="intake base URL (default INTAKE_PUBLIC_BASE_URL)")
+    contact.add_argument("--token", default=None, help="operator token (default INTAKE_OPERATOR_TOKEN)")
     args = parser.parse_args(argv)
     if args.command == "member":
         return _member(args)
+    if args.command == "contact":
+        return _contact(args)
     if args.command == "post":
         from shared.contracts import utcnow
 

@@ -103,6 +103,7 @@ __all__ = [
     "open_vault",
     "seal_bytes",
     "seal_fields",
+    "unsubscribe_key",
 ]
 
 KEY_VAULT = "key_vault"
@@ -279,6 +280,12 @@ def lookup_key(index: BlindIndex | None, kind: str, normalised: str) -> str:
     """The `_id` of an exact-match lookup document (e.g. `member_keys`): `<kind>:<blind index>`;
     `<kind>:<value>` when no index key is configured (encryption off)."""
     return f"{kind}:{index(kind, normalised) if index is not None else normalised}"
+
+
+def unsubscribe_key(vault: Vault, token: str) -> str:
+    """How a member's page token (`unsubscribe_token`, sealed with the member) is looked up: its
+    blind index, stored plain as `members.unsubscribe_key`."""
+    return lookup_key(vault.blind, "unsubscribe", token)
 
 
 CONTACT_KEY_VERSION = "bx"  # blinded contact keys: never confused with the plain `<kind>:` form

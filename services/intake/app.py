@@ -48,7 +48,7 @@ from services.intake.validation import AddressInput, FieldError, PledgeInput, va
 from shared.contracts import utcnow
 from shared.contracts.alert import ActionReported, AlertPublished
 from shared.contracts.certificate import ReissueRequested
-from shared.contracts.erasure import ErasureRequested
+from shared.contracts.erasure import ContactErasureRequested, ErasureRequested
 from shared.contracts.member import (
     ConsentWithdrawn,
     MemberChangeConfirmed,
@@ -93,6 +93,7 @@ router.publishing(
     RegistrationCancelled,
     PlanOfActionPublished,
     ErasureRequested,
+    ContactErasureRequested,
 )
 
 

@@ -25,8 +25,10 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
+import phonenumbers
 from bson import ObjectId
 from bson.binary import Binary
+from email_validator import EmailNotValidError, validate_email
 from fastapi import FastAPI, Header, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from jinja2 import Environment
@@ -35,17 +37,25 @@ from services.intake.auth import operator_denied
 from services.intake.i18n import Lang, pick_language, ui
 from services.intake.settings import IntakeSettings
 from services.intake.submission import Unavailable
-from services.pledge_intake.store import unsubscribe_key
-from shared.contracts import utcnow
-from shared.contracts.erasure import ErasureRequested, ErasureRequestedData, ErasureSource, contact_digest
+from shared.contracts import Event, utcnow
+from shared.contracts.erasure import (
+    ContactErasureRequested,
+    ContactErasureRequestedData,
+    ErasureRequested,
+    ErasureRequestedData,
+    ErasureSource,
+    contact_digest,
+)
 from shared.personal_data import (
     CONTACT_KEY_VERSION,
     SEALED,
     PersonalDataUnreadable,
     Vault,
     blind_index,
+    contact_key,
     normalise_contact,
     open_fields,
+    unsubscribe_key,
 )
 
 State = Literal["known", "erased", "unknown"]
@@ -210,6 +220,39 @@ async def member_export(db: Any, member_id: str, vault: Vault | None = None) -> 
     return exported
 
 
+async def contacts_to_erase(request: Request) -> tuple[list[tuple[str, str]], list[dict[str, str]]]:
+    """((kind, normalised value), ...) of an erasure-by-contact body, or the field errors."""
+    try:
+        body = await request.json()
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        return [], [{"field": "body", "code": "json_object_required", "message": "Send a JSON object."}]
+    contacts: list[tuple[str, str]] = []
+    errors: list[dict[str, str]] = []
+    email, phone = body.get("email"), body.get("phone")
+    if isinstance(email, str) and email.strip():
+        try:
+            normalised = validate_email(email.strip()[:320], check_deliverability=False).normalized
+            contacts.append(("email", normalise_contact("email", normalised)))
+        except EmailNotValidError:
+            errors.append({"field": "email", "code": "email_invalid", "message": "Not an email address."})
+    if isinstance(phone, str) and phone.strip():
+        try:
+            number = phonenumbers.parse(phone.strip()[:32], None)
+            if not phonenumbers.is_valid_number(number):
+                raise phonenumbers.NumberParseException(0, "invalid")
+            e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+            contacts.append(("phone", normalise_contact("phone", e164)))
+        except phonenumbers.NumberParseException:
+            errors.append(
+                {"field": "phone", "code": "phone_invalid", "message": "Not a phone number in E.164 (+...)."}
+            )
+    if not contacts and not errors:
+        errors.append({"field": "email", "code": "contact_required", "message": "Give an email or a phone."})
+    return contacts, errors
+
+
 def erasure_request(member_id: str, source: ErasureSource) -> ErasureRequested:
     request_id = f"er_{uuid.uuid4().hex}"
     return ErasureRequested(
@@ -229,7 +272,7 @@ def add_erasure_routes(app: FastAPI, settings: IntakeSettings, templates: Enviro
     def db() -> Any:
         return app.state.status.database()
 
-    async def hand_over(event: ErasureRequested) -> bool:
+    async def hand_over(event: Event[Any]) -> bool:
         try:
             await app.state.gateway.publish(event)
         except Unavailable:
@@ -283,6 +326,63 @@ def add_erasure_routes(app: FastAPI, settings: IntakeSettings, templates: Enviro
             )
         return JSONResponse(
             {"state": "requested", "request_id": event.data.request_id, "detail": answer}, status_code=202
+        )
+
+    @app.post(
+        "/api/v1/operator/erasures",
+        summary="Erase everything held about an email or phone (operators)",
+        description="For someone who may not be a member (e.g. only registered for a session): "
+        'body `{"email": ..., "phone": ...}` (either or both; phone in E.164). Every member holding '
+        "the contact is erased as by `/members/{id}/erase`, and the session registrations made with "
+        "it are erased by the event-scheduler. Nothing is answered about the registrations (their "
+        "erasure is asynchronous); the members found are named.",
+        responses={
+            202: {"description": "Erasure requested"},
+            401: {"description": "Operator token missing or wrong"},
+            422: {"description": "No valid email or phone"},
+            503: {"description": "Retry later"},
+        },
+    )
+    async def operator_erase_contact(
+        request: Request, authorization: Annotated[str | None, Header()] = None
+    ) -> JSONResponse:
+        denied = operator_denied(settings, authorization)  # before the body is read: nothing echoed
+        if denied is not None:
+            return denied
+        contacts, errors = await contacts_to_erase(request)
+        if errors:
+            return JSONResponse({"detail": errors}, status_code=422)
+        vault = await app.state.status.vault()
+        index = vault.blind if vault is not None else blind_index()
+        keys = [contact_key(kind, value, index) for kind, value in contacts]
+        found = sorted({str(k["member_id"]) async for k in db().member_keys.find({"_id": {"$in": keys}})})
+        members = [m for m in found if await erasure_state(db(), m) == "known"]
+        request_id = f"er_{uuid.uuid4().hex}"
+        events: list[Any] = [erasure_request(member_id, "operator-api") for member_id in members]
+        events.append(
+            ContactErasureRequested(
+                correlation_id=request_id,
+                data=ContactErasureRequestedData(
+                    request_id=request_id,
+                    contact_digests=[contact_digest(k, normalise_contact(k, v), index) for k, v in contacts],
+                    source="operator-api",
+                    at=utcnow(),
+                ),
+            )
+        )
+        for event in events:
+            if not await hand_over(event):
+                return JSONResponse(
+                    {"detail": "not handed over; retry"}, status_code=503, headers={"Retry-After": "30"}
+                )
+        return JSONResponse(
+            {
+                "state": "requested",
+                "request_id": request_id,
+                "members": members,
+                "detail": f"erasure requested: {len(members)} member(s) and the registrations made with it",
+            },
+            status_code=202,
         )
 
     # ---- the member's own page ---------------------------------------------------------------

@@ -70,9 +70,9 @@ from shared.personal_data import (
     Vault,
     configured_contact_index,
     contact_key,
-    lookup_key,
     open_fields,
     seal_fields,
+    unsubscribe_key,
 )
 from shared.retention import RetentionRule, RetentionSettings, declare_retention
 from shared.storage import Document, durable, insert_once
@@ -181,7 +181,6 @@ MEMBER_FIELDS = (
     *("name", "email", "emails", "phone", "phones", "postal_address", "postal", "psid"),
     *("email_confirmed", "name_history", "unsubscribe_token"),
 )
-UNSUBSCRIBE = "unsubscribe"
 INBOUND_FIELDS = ("sender", "text")
 SUBSCRIPTION_FIELDS = ("request",)
 CHANGE_FIELDS = ("submission",)
@@ -283,11 +282,6 @@ async def update_member(
     return await write_sealed(
         store.members, vault, member_id, member_id, MEMBER_FIELDS, change, plain, upsert=upsert, derive=derive
     )
-
-
-def unsubscribe_key(vault: Vault, token: str) -> str:
-    """The blind index a member is found by from their (sealed) unsubscribe token."""
-    return lookup_key(vault.blind, UNSUBSCRIBE, token)
 
 
 async def opened(vault: Vault | None, doc: Document | None) -> Document | None:

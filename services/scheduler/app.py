@@ -23,8 +23,9 @@ intake reads: the latest version of each session, the `Session` fields only), `r
   again after cancelling counts again (a new confirmation; the stopped reminders resume).
 - session.plan_published: a `plan-of-action` message now to each registered person.
 
-- member.erased: the registrations made with the erased member's contacts are deleted, with
-  their records in `reminders` and their seats (which go to the waiting list), each announced as
+- member.erased / contact.erasure_requested: the registrations made with the erased member's
+  contacts (or with the erased email or phone) are deleted, with their records in `reminders`,
+  their seats (which go to the waiting list) and their data keys, each announced as
   `registration.erased.v1` (erasure.py).
 
 Messages are records in `reminders` first; the due loop (due.py) publishes them, on every replica.
@@ -39,7 +40,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import aiormq
 import structlog
@@ -65,8 +66,13 @@ from services.scheduler.schedule import (
     withdrawal,
 )
 from services.scheduler.store import Store
-from shared.contracts import utcnow
-from shared.contracts.erasure import MemberErased, RegistrationErased, RegistrationErasedData
+from shared.contracts import Event, utcnow
+from shared.contracts.erasure import (
+    ContactErasureRequested,
+    MemberErased,
+    RegistrationErased,
+    RegistrationErasedData,
+)
 from shared.contracts.session import (
     PlanOfActionPublished,
     RegistrationCancelled,
@@ -253,11 +259,25 @@ async def on_registration_cancelled(event: RegistrationCancelled, ctx: MessageCo
 @router.handles(MemberErased)
 async def on_member_erased(event: MemberErased, ctx: MessageContext[Deps]) -> None:
     """Forget the registrations made with an erased member's contacts (see erasure.py)."""
-    deps, data = ctx.deps, event.data
-    digests = set(data.contact_digests)
+    data = event.data
+    await erase_registrations(ctx, event, set(data.contact_digests), data.request_id, data.member_id)
+
+
+@router.handles(ContactErasureRequested)
+async def on_contact_erasure_requested(event: ContactErasureRequested, ctx: MessageContext[Deps]) -> None:
+    """Forget the registrations made with an email or phone (someone who only registered for a
+    session is no member: an operator erases them by their contact)."""
+    data = event.data
+    await erase_registrations(ctx, event, set(data.contact_digests), data.request_id, None)
+
+
+async def erase_registrations(
+    ctx: MessageContext[Deps], event: Event[Any], digests: set[str], request_id: str, member_id: str | None
+) -> None:
+    deps = ctx.deps
     found = await erasure.registrations_made_with(deps.store, digests, blind_index())
     if not found:
-        ctx.log.info("erasure: no registrations held", member_id=data.member_id)
+        ctx.log.info("erasure: no registrations held", member_id=member_id, request_id=request_id)
         return
     records = 0
     for registration in found:
@@ -273,16 +293,20 @@ async def on_member_erased(event: MemberErased, ctx: MessageContext[Deps]) -> No
                 RegistrationErasedData(
                     registration_id=str(registration["_id"]),
                     session_id=str(registration["session_id"]),
-                    member_id=data.member_id,
-                    request_id=data.request_id,
+                    member_id=member_id,
+                    request_id=request_id,
                     at=utcnow(),
                 ),
-                event_id=uuid.uuid5(ERASED_NAMESPACE, f"{registration['_id']}:{data.member_id}"),
+                event_id=uuid.uuid5(ERASED_NAMESPACE, f"{registration['_id']}:{member_id or request_id}"),
             ),
         )
     deps.loop.wake()
     ctx.log.info(
-        "erasure: registrations deleted", member_id=data.member_id, registrations=len(found), records=records
+        "erasure: registrations deleted",
+        member_id=member_id,
+        request_id=request_id,
+        registrations=len(found),
+        records=records,
     )
 
 

@@ -8,9 +8,13 @@
                                  holds about them — certificate-renderer its certificates and their
                                  files, event-scheduler the registrations made with the member's
                                  contacts, the dispatcher its deliveries, the channels their work
-    registration.erased.v1       event-scheduler erased one registration of an erased member: the
-                                 dispatcher erases the session messages it made for it (their
-                                 deliveries name the registration, not the member)
+    contact.erasure_requested.v1 an operator asked to erase what is held about an email or phone
+                                 (`samleng contact erase`): someone who only registered for a
+                                 session is no member; event-scheduler erases the registrations
+                                 made with it (a member with that contact is erased as above)
+    registration.erased.v1       event-scheduler erased one registration (of an erased member or
+                                 contact): the dispatcher erases the session messages it made for
+                                 it (their deliveries name the registration, not the member)
 
 None of them carries personal data: ids, where the request came from, and `contact_digests`,
 keyed digests of the member's contacts (`contact_digest`), by which the scheduler finds the
@@ -88,15 +92,37 @@ class MemberErased(Event[MemberErasedData]):
     type: Literal["member.erased.v1"] = "member.erased.v1"
 
 
+class ContactErasureRequestedData(Payload):
+    request_id: str = Field(examples=["er_5b0d6c1e9a3f4e2b8c7d6a5f4e3d2c1b"])
+    contact_digests: list[str] = Field(
+        min_length=1,
+        description="Keyed digests of the email and/or phone to erase (`contact_digest`).",
+        examples=[["email:6b86b273ff34fce19d6b804eff5a3f5747ada4eaa22f1d49c01e52ddb7875b4b"]],
+    )
+    source: ErasureSource = Field(description="Where the request was made.")
+    at: AwareDatetime
+
+
+class ContactErasureRequested(Event[ContactErasureRequestedData]):
+    """Erase what is held about an email or phone beyond a member's record: the session
+    registrations made with it (their registrants need not be members)."""
+
+    type: Literal["contact.erasure_requested.v1"] = "contact.erasure_requested.v1"
+
+
 class RegistrationErasedData(Payload):
     registration_id: str
     session_id: str
-    member_id: str = Field(description="The erased member whose contact made the registration.")
+    member_id: str | None = Field(
+        default=None,
+        description="The erased member whose contact made the registration; none when a contact "
+        "was erased (`contact.erasure_requested.v1`, see `request_id`).",
+    )
     request_id: str
     at: AwareDatetime
 
 
 class RegistrationErased(Event[RegistrationErasedData]):
-    """event-scheduler erased a registration of an erased member (and its pending messages)."""
+    """event-scheduler erased a registration of an erased member or contact (and its pending messages)."""
 
     type: Literal["registration.erased.v1"] = "registration.erased.v1"
