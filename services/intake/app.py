@@ -5,14 +5,16 @@
     GET  /pledge/{id}             confirmation and status page (never says whether a contact was known)
     GET  /m/confirm/{token}, POST a member confirms that a pledge or subscription made with a contact
                                   they hold was theirs (a button: mail scanners confirm nothing)
-    POST /api/v1/pledges          JSON API for other web forms -> 202 {pledge_id, status_url}
+    POST /api/v1/pledges          JSON API for other web forms -> 202 {pledge_id, status_url};
+                                  partners send X-Samleng-Key (services/intake/partners.py)
     GET  /api/v1/pledges/{id}     state: received / recorded / rejected (with reason), nothing more
     POST /api/v1/imports/table    operator (Bearer token): CSV of paper sign-up sheets
     GET  /docs                    OpenAPI
 
 Intake owns no collection. It publishes `pledge.submitted.v1` and answers status questions from
 pledge-intake's documented read model (the `pledges` collection), read-only; a confirmation link
-is looked up in pledge-intake's `pending_changes` (token and state only).
+is looked up in pledge-intake's `pending_changes` (token and state only); partner keys are read
+from the console's `partner_keys` (and their `last_used_at` noted).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import FastAPI, Header, HTTPException, Request, Response
+from fastapi import Depends, FastAPI, Header, HTTPException, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from itsdangerous import BadSignature, URLSafeSerializer
@@ -39,6 +41,7 @@ from services.intake.certificates import VERIFY_PER_MINUTE, add_certificate_rout
 from services.intake.deliveries import add_delivery_routes
 from services.intake.erasure import add_erasure_routes
 from services.intake.i18n import Lang, countries, message, pick_language, ui
+from services.intake.partners import install_partner_keys, partner_key
 from services.intake.sessions import add_session_routes
 from services.intake.settings import IntakeSettings
 from services.intake.submission import PledgeStatus, StatusReader, SubmissionGateway, Unavailable
@@ -68,6 +71,7 @@ from shared.health import health_routes
 from shared.http_limits import BodyLimit, route_limits
 from shared.http_telemetry import install_http_telemetry
 from shared.observability import get_logger
+from shared.partner_keys import PartnerKey
 from shared.service import Router
 
 HERE = Path(__file__).resolve().parent
@@ -159,6 +163,7 @@ def create_app(
     )
     app.add_middleware(BodyLimit, limit=route_limits(lambda: app.routes, settings.max_body_bytes))
     install_http_telemetry(app, "intake")
+    install_partner_keys(app, lambda: app.state.status.database(), settings.partner_key_cache_seconds)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
 
     async def readiness() -> dict[str, bool]:
@@ -340,16 +345,23 @@ def create_app(
         status_code=202,
         response_model=Accepted,
         responses={
+            401: {"description": "Unknown or revoked partner key (X-Samleng-Key)"},
+            403: {"description": "The partner key does not allow the request's Origin"},
             422: {"model": ValidationProblem},
-            429: {"description": "Too many submissions"},
+            429: {"description": "Too many submissions (from this address, or with this partner key)"},
             503: {"description": "Broker unavailable; retry after Retry-After seconds"},
         },
         summary="Submit a pledge",
     )
     async def api_submit(
         request: Request,
+        partner: Annotated[PartnerKey | None, Depends(partner_key)],
         idempotency_key: Annotated[
-            str | None, Header(max_length=200, description="Same key = same pledge, never a second one.")
+            str | None,
+            Header(
+                max_length=200,
+                description="Same key = same pledge, never a second one (per partner key, if any).",
+            ),
         ] = None,
         lang: str | None = None,
     ) -> Response:
@@ -360,7 +372,8 @@ def create_app(
             return JSONResponse(
                 {"detail": [e.model_dump() for e in _schema_errors(invalid, language)]}, status_code=422
             )
-        wait = limiter.retry_after(client_of(request))
+        # A partner key replaces the per-address limit; its own limit was applied in partner_key.
+        wait = limiter.retry_after(client_of(request)) if partner is None else 0
         if wait:
             return JSONResponse(
                 {"detail": "too many submissions; retry later"},
@@ -377,8 +390,9 @@ def create_app(
                 message=message("channel_unknown", language, channel="messenger"),
             )
             return JSONResponse({"detail": [error.model_dump()]}, status_code=422)
+        scope = "api" if partner is None else f"partner:{partner.key_id}"
         pledge_id = (
-            ids.derived_pledge_id(secret, "api", idempotency_key)
+            ids.derived_pledge_id(secret, scope, idempotency_key)
             if idempotency_key
             else ids.new_pledge_id(secret)
         )

@@ -11,7 +11,7 @@
     GET   /sessions                                     public calendar (EN/KM, viewer's time zone)
     GET   /sessions/{id}                                one session, with the registration form
     POST  /sessions/{id}/register                       register (form); also
-    POST  /api/v1/sessions/{id}/registrations           (JSON)
+    POST  /api/v1/sessions/{id}/registrations           (JSON; partners send X-Samleng-Key)
     GET   /sessions/{id}.ics, /sessions.ics             iCalendar: one session, all sessions
 
 Intake stays a gateway: operators' changes are `session.published.v1` (full state, versioned),
@@ -39,7 +39,7 @@ from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from babel.dates import format_datetime
-from fastapi import FastAPI, Header, Request
+from fastapi import Depends, FastAPI, Header, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from gridfs import AsyncGridFSBucket
 from jinja2 import Environment
@@ -47,6 +47,7 @@ from pydantic import AwareDatetime, BaseModel, Field, field_validator
 
 from services.intake.auth import operator_denied
 from services.intake.i18n import Lang, countries, pick_language, ui
+from services.intake.partners import partner_key
 from services.intake.settings import IntakeSettings
 from services.intake.submission import Unavailable
 from services.intake.subscriptions import TEXT as SUBSCRIBE_TEXT
@@ -910,9 +911,13 @@ def add_session_routes(app: FastAPI, settings: IntakeSettings, templates: Enviro
         status_code=202,
         summary="Register for a session",
         responses={
+            401: {"description": "Unknown or revoked partner key (X-Samleng-Key)"},
+            403: {"description": "The partner key does not allow the request's Origin"},
             404: {"description": "Unknown session"},
             422: {"description": "Invalid field(s) or closed"},
+            429: {"description": "Too many registrations with this partner key"},
         },
+        dependencies=[Depends(partner_key)],  # a partner key, when sent: checked and counted first
     )
     async def register_api(
         request: Request, session_id: str, body: RegistrationInput, lang: str | None = None

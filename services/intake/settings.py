@@ -48,6 +48,13 @@ class IntakeSettings(ServiceSettings):
     rate_limit_per_minute: int = Field(
         default=20, ge=1, description="Submissions per client IP per minute (per process)."
     )
+    partner_key_cache_seconds: float = Field(
+        default=5.0,
+        ge=0,
+        le=60,
+        description="How long a looked-up partner key is reused before it is read again: a revoked "
+        "key is refused at most this long after its revocation.",
+    )
     submit_timeout_seconds: float = Field(
         default=3.0, description="How long a submission waits for the broker before answering 503."
     )
