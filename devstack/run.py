@@ -95,6 +95,7 @@ def main() -> int:
     for name, value in local_secrets(stack.run_dir).items():
         child_env.setdefault(name, value)
     child_env.setdefault("INTAKE_MESSENGER_PAGE", "SamlengSandbox")
+    child_env.setdefault("CONSOLE_INSECURE_COOKIES", "true")  # the local console is plain http
     # the sandbox plays Meta: it signs webhooks with the apps' secrets and expects their tokens
     for sandbox, ours in (
         ("SANDBOX_WHATSAPP_APP_SECRET", "WHATSAPP_APP_SECRET"),

@@ -9,10 +9,15 @@
     samleng member erase MEMBER_ID [--wait S]    erase them everywhere (docs/operations.md)
     samleng contact erase [--email E] [--phone P] erase an email/phone: members holding it and the
                                                  session registrations made with it
+    samleng operator add --email E --name N --role R  a console operator (prints the password and
+                                                 the TOTP enrolment URI once)
+    samleng operator list                        the console's operators
 
 QUEUE is the dead-letter queue, e.g. `samleng.pledge-intake.dlq`. The broker URL comes from
 AMQP_URL (or .env), like every service. `import-pledges` and `member` go through intake's
 operator API (INTAKE_PUBLIC_BASE_URL, INTAKE_OPERATOR_TOKEN, or --url / --token); so does `contact`.
+`operator` writes the console's `operators` collection directly (MONGODB_URI, and the
+SAMLENG_MASTER_KEY the console uses, so the TOTP secret is sealed as the console reads it).
 """
 
 from __future__ import annotations
@@ -198,7 +203,51 @@ def _member(args: argparse.Namespace) -> int:
         return 1
 
 
+async def operator_command(args: argparse.Namespace) -> int:
+    """`samleng operator add|list` against the console's collection (the first admin is made so)."""
+    from services.console.operators import DuplicateEmail, OperatorStore
+    from services.console.permissions import Role
+    from shared.personal_data import open_vault
+    from shared.storage import create_client, database
+
+    settings = ServiceSettings()
+    client = create_client(settings)
+    try:
+        db = database(client, settings)
+        vault = await open_vault(db)
+        store = OperatorStore(db, vault)
+        try:
+            await store.ensure_indexes()
+            if args.action == "list":
+                for operator in await store.all():
+                    state = "disabled" if operator.disabled else "active"
+                    print(
+                        f"{operator.id}  {operator.email}  {operator.role.value}  {state}  {operator.display_name}"
+                    )
+                return 0
+            if not (args.email and args.name and args.role):
+                print("samleng operator add --email E --name N --role ROLE", file=sys.stderr)
+                return 2
+            try:
+                created = await store.create(args.email, args.name, Role(args.role))
+            except DuplicateEmail:
+                print(f"an operator with the email {args.email} exists", file=sys.stderr)
+                return 1
+        finally:
+            if vault is not None:
+                await vault.close()
+    finally:
+        await client.close()
+    print(f"created {created.operator.id} ({created.operator.email}, {created.operator.role.value})")
+    print(f"password: {created.password}")
+    print(f"totp: {created.otpauth_uri}")
+    print("Both are shown this once: hand them over safely; the TOTP URI goes into an authenticator app.")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
+    from services.console.permissions import Role
+
     parser = argparse.ArgumentParser(prog="samleng", description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
     dlq = commands.add_parser("dlq", help="inspect, replay or drop dead letters")
@@ -249,7 +298,14 @@ def main(argv: list[str] | None = None) -> int:
     contact.add_argument("--phone", default=None, help="E.164, e.g. +85512345678")
     contact.add_argument("--url", default=None, help="intake base URL (default INTAKE_PUBLIC_BASE_URL)")
     contact.add_argument("--token", default=None, help="operator token (default INTAKE_OPERATOR_TOKEN)")
+    operator = commands.add_parser("operator", help="add or list console operators (directly in MongoDB)")
+    operator.add_argument("action", choices=["add", "list"])
+    operator.add_argument("--email", default=None, help="login name")
+    operator.add_argument("--name", default=None, help="display name")
+    operator.add_argument("--role", default=None, choices=[role.value for role in Role])
     args = parser.parse_args(argv)
+    if args.command == "operator":
+        return asyncio.run(operator_command(args))
     if args.command == "member":
         return _member(args)
     if args.command == "contact":

@@ -12,6 +12,7 @@ const ACCESS = {
     "readWrite": [
       "alert_drafts",
       "key_vault",
+      "partner_key_usage",
       "session_files.chunks",
       "session_files.files"
     ],
@@ -26,12 +27,24 @@ const ACCESS = {
       "member_keys",
       "members",
       "official_actions",
+      "partner_keys",
       "pending_changes",
       "pledges",
       "registrations",
       "sessions",
       "subscriptions"
     ]
+  },
+  "console": {
+    "password_var": "CONSOLE_MONGODB_PASSWORD",
+    "readWrite": [
+      "api_tokens",
+      "audit_events",
+      "key_vault",
+      "operator_sessions",
+      "operators"
+    ],
+    "read": []
   },
   "pledge-intake": {
     "password_var": "PLEDGE_INTAKE_MONGODB_PASSWORD",
@@ -184,6 +197,7 @@ const ACCESS = {
     "password_var": "OPS_MONGODB_PASSWORD",
     "readWrite": [
       "key_vault",
+      "operators",
       "post_print_batch"
     ],
     "read": [

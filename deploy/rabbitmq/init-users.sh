@@ -22,6 +22,9 @@ fi
 # intake (services.intake)
 ensure_user intake "${INTAKE_RABBITMQ_PASSWORD:?set INTAKE_RABBITMQ_PASSWORD}"
 ctl set_permissions -p "$VHOST" intake '^samleng$' '^samleng$' '^$'
+# console (services.console)
+ensure_user console "${CONSOLE_RABBITMQ_PASSWORD:?set CONSOLE_RABBITMQ_PASSWORD}"
+ctl set_permissions -p "$VHOST" console '^$' '^$' '^$'
 # pledge-intake (services.pledge_intake)
 ensure_user pledge-intake "${PLEDGE_INTAKE_RABBITMQ_PASSWORD:?set PLEDGE_INTAKE_RABBITMQ_PASSWORD}"
 ctl set_permissions -p "$VHOST" pledge-intake '^samleng(\.pledge-intake(\..+)?)?$' '^(samleng|amq\.default)$|^samleng\.pledge-intake(\..+)?$' '^samleng(\.pledge-intake(\..+)?)?$'

@@ -148,7 +148,7 @@ def test_production_has_no_sandbox_no_mailpit_and_exactly_the_procfile_processes
 def test_production_publishes_only_intake_and_the_webhooks_on_a_chosen_address() -> None:
     services = compose(PROD)["services"]
     published = {name for name, s in services.items() if s.get("ports")}
-    assert published == {"intake", "whatsapp-inbound", "messenger-inbound"}
+    assert published == {"intake", "console", "whatsapp-inbound", "messenger-inbound"}
     for name in published:
         for port in services[name]["ports"]:
             assert port.startswith("${SAMLENG_BIND_ADDRESS:-127.0.0.1}:"), (name, port)
@@ -193,6 +193,7 @@ def settings_class(module: str) -> type[BaseSettings]:
 
         return cast(type[BaseSettings], discover()[module.split(".")[2]].settings_class)
     from services.certificates.app import CertificateSettings
+    from services.console.settings import ConsoleSettings
     from services.dispatcher.app import DispatcherSettings
     from services.intake.settings import IntakeSettings
     from services.pledge_intake.__main__ import PledgeIntakeSettings
@@ -200,6 +201,7 @@ def settings_class(module: str) -> type[BaseSettings]:
 
     classes: dict[str, type[BaseSettings]] = {
         "services.intake": IntakeSettings,
+        "services.console": ConsoleSettings,
         "services.pledge_intake": PledgeIntakeSettings,
         "services.certificates": CertificateSettings,
         "services.dispatcher": DispatcherSettings,

@@ -44,11 +44,12 @@ def scopes() -> dict[str, tuple[list[str], str | None]]:
     """Process -> (the source it runs, the channel name its f-strings are filled with)."""
     found: dict[str, tuple[list[str], str | None]] = {
         "intake": (["services/intake"], None),
+        "console": (["services/console"], None),
         "pledge-intake": (["services/pledge_intake", SERVICE_RUNTIME], None),
         "certificate-renderer": (["services/certificates", SERVICE_RUNTIME], None),
         "alert-dispatcher": (["services/dispatcher", SERVICE_RUNTIME], None),
         "event-scheduler": (["services/scheduler", SERVICE_RUNTIME], None),
-        "ops": (["ops", "services/channels/post/print_batch.py"], None),
+        "ops": (["ops", "services/channels/post/print_batch.py", "services/console/operators.py"], None),
     }
     for name in channels():
         found[name] = (

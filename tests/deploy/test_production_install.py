@@ -111,6 +111,7 @@ def started(
         "SAMLENG_HEALTH_DIR": str(health),
         "HEALTH_PORT": "0",
         "INTAKE_PORT": str(free_port()),
+        "CONSOLE_PORT": str(free_port()),
         "INTAKE_PUBLIC_BASE_URL": "https://samleng.example.org",
         "CERTIFICATES_PUBLIC_BASE_URL": "https://samleng.example.org",
         "DISPATCHER_PUBLIC_BASE_URL": "https://samleng.example.org",
@@ -191,7 +192,7 @@ def test_every_procfile_process_starts_to_ready_from_the_image_install(
     started: tuple[list[Started], Path],
 ) -> None:
     processes, health = started
-    assert len(processes) == 13, [p.name for p in processes]
+    assert len(processes) == 14, [p.name for p in processes]
     waiting = {p.name: p for p in processes}
     deadline = time.monotonic() + READY_TIMEOUT_SECONDS
     while waiting and time.monotonic() < deadline:

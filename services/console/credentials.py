@@ -1,0 +1,119 @@
+"""Sign-in sessions (`operator_sessions`) and per-operator API tokens (`api_tokens`).
+
+Both are opaque random tokens shown once and stored only as their SHA-256 (a token has 256 bits
+of randomness, so a fast hash is enough: nothing to brute-force). API tokens start with `sk_op_`
+so a leaked one is recognisable (secret scanners) and so the bearer check knows where to look.
+Revoking sets `revoked_at`; every request checks it, so revocation takes effect at once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from pydantic import BaseModel
+from pymongo.asynchronous.database import AsyncDatabase
+
+from shared.contracts import utcnow
+from shared.storage import Document
+
+OPERATOR_SESSIONS = "operator_sessions"
+API_TOKENS = "api_tokens"
+API_TOKEN_PREFIX = "sk_op_"  # noqa: S105 - a prefix, not a secret
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Credential:
+    """Whose a presented token is, and which session or API token it is."""
+
+    operator_id: str
+    session_id: str | None = None
+    token_id: str | None = None
+
+
+class TokenView(BaseModel):
+    id: str
+    name: str
+    created_at: datetime
+    expires_at: datetime
+    last_used_at: datetime | None = None
+
+
+class Credentials:
+    def __init__(self, db: AsyncDatabase[Document]) -> None:
+        self._sessions = db[OPERATOR_SESSIONS]
+        self._tokens = db[API_TOKENS]
+
+    async def ensure_indexes(self) -> None:
+        await self._sessions.create_index("token_hash", unique=True)
+        await self._tokens.create_index("token_hash", unique=True)
+        await self._tokens.create_index("operator_id")
+
+    async def open_session(self, operator_id: str, hours: float) -> tuple[str, str, datetime]:
+        """A new session: (token, session id, expiry)."""
+        token = secrets.token_urlsafe(32)
+        now = utcnow()
+        expires = now + timedelta(hours=hours)
+        session_id = f"os_{uuid.uuid4().hex}"
+        await self._sessions.insert_one(
+            {
+                "_id": session_id,
+                "token_hash": token_hash(token),
+                "operator_id": operator_id,
+                "created_at": now,
+                "expires_at": expires,
+                "revoked_at": None,
+            }
+        )
+        return token, session_id, expires
+
+    async def revoke_session(self, session_id: str) -> None:
+        await self._sessions.update_one({"_id": session_id}, {"$set": {"revoked_at": utcnow()}})
+
+    async def create_token(self, operator_id: str, name: str, days: int) -> tuple[str, TokenView]:
+        token = API_TOKEN_PREFIX + secrets.token_urlsafe(32)
+        now = utcnow()
+        view = TokenView(
+            id=f"ot_{uuid.uuid4().hex}", name=name, created_at=now, expires_at=now + timedelta(days=days)
+        )
+        doc = view.model_dump(exclude={"id"}) | {
+            "_id": view.id,
+            "operator_id": operator_id,
+            "token_hash": token_hash(token),
+            "revoked_at": None,
+        }
+        await self._tokens.insert_one(doc)
+        return token, view
+
+    async def tokens_of(self, operator_id: str) -> list[TokenView]:
+        cursor = self._tokens.find({"operator_id": operator_id, "revoked_at": None}).sort("created_at", 1)
+        return [TokenView.model_validate({**doc, "id": doc["_id"]}) async for doc in cursor]
+
+    async def revoke_token(self, operator_id: str, token_id: str) -> bool:
+        done = await self._tokens.update_one(
+            {"_id": token_id, "operator_id": operator_id, "revoked_at": None},
+            {"$set": {"revoked_at": utcnow()}},
+        )
+        return done.modified_count == 1
+
+    async def resolve(self, token: str) -> Credential | None:
+        """The live session or API token `token` is, if any."""
+        now = utcnow()
+        query = {"token_hash": token_hash(token), "revoked_at": None}
+        if token.startswith(API_TOKEN_PREFIX):
+            found = await self._tokens.find_one(query)
+            if found is None or found["expires_at"] <= now:
+                return None
+            await self._tokens.update_one({"_id": found["_id"]}, {"$set": {"last_used_at": now}})
+            return Credential(operator_id=found["operator_id"], token_id=found["_id"])
+        found = await self._sessions.find_one(query)
+        if found is None or found["expires_at"] <= now:
+            return None
+        return Credential(operator_id=found["operator_id"], session_id=found["_id"])

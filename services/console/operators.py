@@ -1,0 +1,200 @@
+"""Operator accounts (the console's `operators` collection) and their credentials.
+
+Operators are staff, not members: their email is their login name. Passwords are hashed with
+argon2id (argon2-cffi's defaults, RFC 9106's second recommended profile); the TOTP secret is
+sealed under the operator's own data key (`shared.personal_data.seal_fields`) when the process has
+a vault, else stored plain with the vault's warning.
+"""
+
+from __future__ import annotations
+
+import functools
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import pyotp
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from pydantic import BaseModel, Field
+from pymongo import ReturnDocument
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
+
+from services.console.permissions import Role
+from shared.contracts import utcnow
+from shared.personal_data import Vault, open_fields, seal_fields
+from shared.storage import Document
+
+OPERATORS = "operators"
+SCHEMA_VERSION = 1
+TOTP_ISSUER = "Samleng console"
+SEALED_FIELDS = ["totp_secret"]
+
+_hasher = PasswordHasher()
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """What an unknown email's password is checked against (made once, on first use)."""
+    return _hasher.hash(secrets.token_urlsafe(16))
+
+
+class Operator(BaseModel):
+    id: str
+    email: str = Field(description="Login name (staff address, not member data), lower case.")
+    display_name: str
+    role: Role
+    password_hash: str
+    totp_secret: str
+    failed_attempts: int = 0
+    locked_until: datetime | None = None
+    created_at: datetime
+    last_sign_in_at: datetime | None = None
+    last_sign_in_ip: str | None = None
+    disabled: bool = False
+
+
+class OperatorView(BaseModel):
+    """What the API shows of an operator: never a hash or a secret."""
+
+    id: str
+    email: str
+    display_name: str
+    role: Role
+    disabled: bool
+    locked_until: datetime | None
+    created_at: datetime
+    last_sign_in_at: datetime | None
+
+    @classmethod
+    def of(cls, operator: Operator) -> OperatorView:
+        return cls.model_validate(operator.model_dump(include=set(cls.model_fields)))
+
+
+class DuplicateEmail(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class NewOperator:
+    operator: Operator
+    password: str
+    otpauth_uri: str
+
+
+def normalise_email(email: str) -> str:
+    return email.strip().casefold()
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def password_matches(password_hash: str | None, password: str) -> bool:
+    """Always does one argon2 verification, so an unknown account (None) costs the same time."""
+    try:
+        return _hasher.verify(password_hash or _dummy_hash(), password) and password_hash is not None
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def totp_matches(secret: str, code: str) -> bool:
+    return bool(code) and pyotp.TOTP(secret).verify(code.strip(), valid_window=1)
+
+
+def new_password() -> str:
+    return secrets.token_urlsafe(18)
+
+
+def otpauth_uri(secret: str, email: str) -> str:
+    return pyotp.TOTP(secret).provisioning_uri(name=email, issuer_name=TOTP_ISSUER)
+
+
+class OperatorStore:
+    """The only writer of `operators`."""
+
+    def __init__(self, db: AsyncDatabase[Document], vault: Vault | None) -> None:
+        self._operators = db[OPERATORS]
+        self._vault = vault
+
+    async def ensure_indexes(self) -> None:
+        await self._operators.create_index("email", unique=True)
+
+    async def _load(self, doc: Document | None) -> Operator | None:
+        if doc is None:
+            return None
+        opened = await open_fields(self._vault, doc)
+        return Operator.model_validate({**opened, "id": opened["_id"]})
+
+    async def get(self, operator_id: str) -> Operator | None:
+        return await self._load(await self._operators.find_one({"_id": operator_id}))
+
+    async def by_email(self, email: str) -> Operator | None:
+        return await self._load(await self._operators.find_one({"email": normalise_email(email)}))
+
+    async def all(self) -> list[Operator]:
+        found = []
+        async for doc in self._operators.find({}).sort("created_at", 1):
+            operator = await self._load(doc)
+            assert operator is not None
+            found.append(operator)
+        return found
+
+    async def create(self, email: str, display_name: str, role: Role) -> NewOperator:
+        """A new operator with a generated password and TOTP secret (both shown once)."""
+        password = new_password()
+        secret = pyotp.random_base32()
+        operator = Operator(
+            id=f"op_{uuid.uuid4().hex}",
+            email=normalise_email(email),
+            display_name=display_name.strip(),
+            role=role,
+            password_hash=hash_password(password),
+            totp_secret=secret,
+            created_at=utcnow(),
+        )
+        if await self._operators.find_one({"email": operator.email}, {"_id": 1}):
+            raise DuplicateEmail(operator.email)
+        doc: dict[str, Any] = operator.model_dump(exclude={"id"})
+        doc["_id"] = operator.id
+        doc["schema_version"] = SCHEMA_VERSION
+        try:
+            await self._operators.insert_one(await seal_fields(self._vault, operator.id, doc, SEALED_FIELDS))
+        except DuplicateKeyError as duplicate:
+            raise DuplicateEmail(operator.email) from duplicate
+        return NewOperator(operator, password, otpauth_uri(secret, operator.email))
+
+    async def update(self, operator_id: str, changes: Document) -> Operator | None:
+        await self._operators.update_one({"_id": operator_id}, {"$set": changes})
+        return await self.get(operator_id)
+
+    async def count_active_admins(self) -> int:
+        return await self._operators.count_documents({"role": Role.admin.value, "disabled": False})
+
+    async def failed(self, operator_id: str, max_failures: int, lock_until: datetime) -> bool:
+        """Count one failed sign-in; True if this one locked the account (the count starts over)."""
+        doc = await self._operators.find_one_and_update(
+            {"_id": operator_id}, {"$inc": {"failed_attempts": 1}}, return_document=ReturnDocument.AFTER
+        )
+        if doc is None or doc["failed_attempts"] < max_failures:
+            return False
+        await self._operators.update_one(
+            {"_id": operator_id}, {"$set": {"failed_attempts": 0, "locked_until": lock_until}}
+        )
+        return True
+
+    async def signed_in(self, operator_id: str, at: datetime, ip: str | None) -> None:
+        await self._operators.update_one(
+            {"_id": operator_id},
+            {
+                "$set": {
+                    "failed_attempts": 0,
+                    "locked_until": None,
+                    "last_sign_in_at": at,
+                    "last_sign_in_ip": ip,
+                }
+            },
+        )

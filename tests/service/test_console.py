@@ -1,0 +1,341 @@
+"""The operator console against the real Mongo-wire server, served on a real socket: the first
+admin from `samleng operator add`, sign-in with password and TOTP, lockout, API tokens, the one
+router-level auth dependency (every operator route: 401 before any body parsing, 403 for a role
+without the permission), and the audit trail."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import os
+import re
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pyotp
+import pytest
+from fastapi.routing import APIRoute, iter_route_contexts
+
+from ops.cli import main as samleng
+from services.console.app import create_app
+from services.console.auth import authenticated
+from services.console.permissions import ROLE_PERMISSIONS, Role
+from services.console.settings import ConsoleSettings
+from tests.support.http import serve
+
+PREFIX = "/api/v1/operator"
+PUBLIC_ROUTES = {("POST", f"{PREFIX}/sign-in")}
+MAX_FAILURES = 3
+
+
+@dataclass
+class Account:
+    email: str
+    password: str
+    secret: str
+
+    def sign_in_body(self, password: str | None = None, totp: str | None = None) -> dict[str, str]:
+        return {
+            "email": self.email,
+            "password": self.password if password is None else password,
+            "totp": pyotp.TOTP(self.secret).now() if totp is None else totp,
+        }
+
+
+@pytest.fixture
+def console_env(monkeypatch: pytest.MonkeyPatch, mongo_uri: str, db_name: str) -> None:
+    """What both the CLI and the console read: the database and the vault's keys."""
+    monkeypatch.setenv("MONGODB_URI", mongo_uri)
+    monkeypatch.setenv("MONGODB_DATABASE", db_name)
+    monkeypatch.setenv("SAMLENG_MASTER_KEY", base64.b64encode(os.urandom(96)).decode())
+    monkeypatch.setenv("SAMLENG_BLIND_INDEX_KEY", os.urandom(32).hex())
+
+
+@pytest.fixture
+def console_app(console_env: None, mongo_uri: str, db_name: str) -> Any:
+    settings = ConsoleSettings(
+        mongodb_uri=mongo_uri,
+        mongodb_database=db_name,
+        insecure_cookies=True,
+        max_failures=MAX_FAILURES,
+    )
+    return create_app(settings)
+
+
+@pytest.fixture
+async def console(console_app: Any) -> AsyncIterator[httpx.AsyncClient]:
+    async with serve(console_app) as url, httpx.AsyncClient(base_url=url) as client:
+        yield client
+
+
+async def cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    capsys.readouterr()
+    code = await asyncio.to_thread(samleng, list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+async def first_admin(capsys: pytest.CaptureFixture[str], email: str = "admin@samleng.test") -> Account:
+    code, out, err = await cli(
+        capsys, "operator", "add", "--email", email, "--name", "First", "--role", "admin"
+    )
+    assert code == 0, err
+    password = re.search(r"^password: (\S+)$", out, re.M)
+    uri = re.search(r"^totp: (otpauth://\S+)$", out, re.M)
+    assert password and uri, out
+    return Account(email, password.group(1), pyotp.parse_uri(uri.group(1)).secret)
+
+
+async def signed_in(console: httpx.AsyncClient, account: Account) -> dict[str, str]:
+    answer = await console.post(f"{PREFIX}/sign-in", json=account.sign_in_body())
+    console.cookies.clear()  # each request below says who it is
+    assert answer.status_code == 200, answer.text
+    return {"Authorization": f"Bearer {answer.json()['token']}"}
+
+
+async def add_operator(
+    console: httpx.AsyncClient, admin: dict[str, str], role: Role, email: str | None = None
+) -> tuple[str, Account]:
+    email = email or f"{role.value}@samleng.test"
+    answer = await console.post(
+        f"{PREFIX}/operators", headers=admin, json={"email": email, "display_name": role.value, "role": role}
+    )
+    assert answer.status_code == 201, answer.text
+    body = answer.json()
+    return body["operator"]["id"], Account(
+        email, body["password"], pyotp.parse_uri(body["otpauth_uri"]).secret
+    )
+
+
+async def audit(db: Any, **query: Any) -> list[dict[str, Any]]:
+    return [e async for e in db.audit_events.find(query)]
+
+
+async def test_the_first_admin_comes_from_the_cli_and_signs_in_with_password_and_totp(
+    console: httpx.AsyncClient, capsys: pytest.CaptureFixture[str], db: Any
+) -> None:
+    admin = await first_admin(capsys)
+    stored = await db.operators.find_one({"email": admin.email})
+    assert "totp_secret" not in stored and "sealed" in stored  # sealed under the operator's key
+    assert stored["password_hash"].startswith("$argon2id$")
+    code, _, err = await cli(
+        capsys, "operator", "add", "--email", "ADMIN@samleng.test", "--name", "X", "--role", "viewer"
+    )
+    assert code == 1 and "exists" in err
+    code, out, _ = await cli(capsys, "operator", "list")
+    assert code == 0 and admin.email in out and "admin" in out
+
+    answer = await console.post(f"{PREFIX}/sign-in", json=admin.sign_in_body())
+    console.cookies.clear()
+    assert answer.status_code == 200, answer.text
+    cookie = answer.headers["set-cookie"]
+    assert cookie.startswith("samleng_console=")
+    assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Path=/" in cookie
+    assert "Secure" not in cookie  # CONSOLE_INSECURE_COOKIES for local http only
+    token = answer.json()["token"]
+    assert token not in str(await db.operator_sessions.find_one({})), "sessions are stored hashed"
+
+    me = await console.get(f"{PREFIX}/me", headers={"Authorization": f"Bearer {token}"})
+    assert me.status_code == 200 and me.json()["operator"]["role"] == "admin"
+    by_cookie = await console.get(f"{PREFIX}/me", headers={"Cookie": f"samleng_console={token}"})
+    assert by_cookie.status_code == 200
+    stored = await db.operators.find_one({"email": admin.email})
+    assert stored["last_sign_in_at"] is not None and stored["last_sign_in_ip"] == "127.0.0.1"
+    [event] = await audit(db, action="operator.sign_in", outcome="ok")
+    assert event["operator_id"] == stored["_id"] and event["ip"] == "127.0.0.1" and event["session_id"]
+
+    out_ = await console.post(f"{PREFIX}/sign-out", headers={"Cookie": f"samleng_console={token}"})
+    assert out_.status_code == 204
+    assert (
+        await console.get(f"{PREFIX}/me", headers={"Cookie": f"samleng_console={token}"})
+    ).status_code == 401
+    assert len(await audit(db, action="operator.sign_out", operator_id=stored["_id"])) == 1
+
+
+async def test_the_session_cookie_is_secure_by_default(
+    console_env: None, mongo_uri: str, db_name: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    admin = await first_admin(capsys)
+    app = create_app(ConsoleSettings(mongodb_uri=mongo_uri, mongodb_database=db_name))
+    async with serve(app) as url, httpx.AsyncClient(base_url=url) as client:
+        answer = await client.post(f"{PREFIX}/sign-in", json=admin.sign_in_body())
+    assert answer.status_code == 200 and "Secure" in answer.headers["set-cookie"]
+
+
+async def test_a_wrong_password_code_or_email_fails_alike_and_is_audited(
+    console: httpx.AsyncClient, capsys: pytest.CaptureFixture[str], db: Any
+) -> None:
+    admin = await first_admin(capsys)
+    wrong_code = str((int(pyotp.TOTP(admin.secret).now()) + 500_000) % 1_000_000).zfill(6)
+    answers = [
+        await console.post(f"{PREFIX}/sign-in", json=admin.sign_in_body(password="not-it")),
+        await console.post(f"{PREFIX}/sign-in", json=admin.sign_in_body(totp=wrong_code)),
+        await console.post(
+            f"{PREFIX}/sign-in", json={**admin.sign_in_body(), "email": "nobody@samleng.test"}
+        ),
+    ]
+    assert [a.status_code for a in answers] == [401, 401, 401]
+    assert len({a.text for a in answers}) == 1, "the answer never tells which part was wrong"
+    failures = await audit(db, action="operator.sign_in", outcome="failed")
+    assert sorted(e["detail"]["reason"] for e in failures) == ["password", "totp", "unknown_email"]
+    assert "nobody@samleng.test" not in str(failures)
+
+
+async def test_lockout_after_repeated_failures_takes_effect_at_once_and_is_audited(
+    console: httpx.AsyncClient, capsys: pytest.CaptureFixture[str], db: Any
+) -> None:
+    admin = await first_admin(capsys)
+    for _ in range(MAX_FAILURES):
+        failed = await console.post(f"{PREFIX}/sign-in", json=admin.sign_in_body(password="wrong"))
+        assert failed.status_code == 401
+    refused = await console.post(f"{PREFIX}/sign-in", json=admin.sign_in_body())
+    assert refused.status_code == 401 and refused.text == failed.text
+    stored = await db.operators.find_one({"email": admin.email})
+    assert stored["locked_until"] is not None
+    [locked] = await audit(db, action="operator.locked")
+    assert locked["operator_id"] == stored["_id"]
+    [refusal] = [
+        e for e in await audit(db, action="operator.sign_in") if e["detail"].get("reason") == "locked"
+    ]
+    assert refusal["operator_id"] == stored["_id"]
+
+    await db.operators.update_one({"_id": stored["_id"]}, {"$set": {"locked_until": stored["created_at"]}})
+    assert (await console.post(f"{PREFIX}/sign-in", json=admin.sign_in_body())).status_code == 200
+
+
+async def test_an_api_token_works_until_it_is_revoked(
+    console: httpx.AsyncClient, capsys: pytest.CaptureFixture[str], db: Any
+) -> None:
+    admin = await first_admin(capsys)
+    session = await signed_in(console, admin)
+    created = await console.post(
+        f"{PREFIX}/tokens", headers=session, json={"name": "nightly", "expires_in_days": 7}
+    )
+    assert created.status_code == 201, created.text
+    token, token_id = created.json()["token"], created.json()["id"]
+    assert token.startswith("sk_op_")
+    bearer = {"Authorization": f"Bearer {token}"}
+    assert (await console.get(f"{PREFIX}/operators", headers=bearer)).status_code == 200
+    listed = await console.get(f"{PREFIX}/tokens", headers=session)
+    [entry] = listed.json()
+    assert entry["id"] == token_id and entry["last_used_at"] and "token" not in entry
+    assert token not in str(await db.api_tokens.find_one({}))
+
+    assert (await console.delete(f"{PREFIX}/tokens/{token_id}", headers=session)).status_code == 204
+    assert (await console.get(f"{PREFIX}/operators", headers=bearer)).status_code == 401
+    assert (await console.get(f"{PREFIX}/tokens", headers=session)).json() == []
+    admin_id = (await db.operators.find_one({}))["_id"]
+    for action in ("token.created", "token.revoked"):
+        [event] = await audit(db, action=action)
+        assert event["operator_id"] == admin_id and event["object_id"] == token_id and event["session_id"]
+
+
+def operator_routes(app: Any) -> list[tuple[str, str, Any]]:
+    """Every operator route as the app serves it (an included router's routes with its prefix and
+    dependencies), and nothing the OpenAPI document lists is missing from them."""
+    found = []
+    for route in iter_route_contexts(app.router.routes):
+        if isinstance(route.original_route, APIRoute) and route.path.startswith(PREFIX):
+            for method in sorted(route.methods):
+                if (method, route.path) not in PUBLIC_ROUTES:
+                    found.append((method, route.path, route))
+    documented = {
+        (method.upper(), path)
+        for path, operations in app.openapi()["paths"].items()
+        if path.startswith(PREFIX)
+        for method in operations
+    }
+    assert documented == {(m, p) for m, p, _ in found} | PUBLIC_ROUTES
+    return found
+
+
+def required_permission(route: Any) -> Any:
+    permissions = [getattr(d.call, "permission", None) for d in route.dependant.dependencies]
+    return next((p for p in permissions if p is not None), None)
+
+
+def filled(path: str) -> str:
+    return re.sub(r"\{[^}]+\}", "x_0", path) + "?limit=not-a-number&since=never"
+
+
+async def test_every_operator_route_authenticates_before_parsing_and_checks_the_role(
+    console_app: Any, console: httpx.AsyncClient, capsys: pytest.CaptureFixture[str]
+) -> None:
+    routes = operator_routes(console_app)
+    assert len(routes) >= 9, routes
+    for method, path, route in routes:
+        assert route.dependant.dependencies[0].call is authenticated, path  # the router's, first
+        assert not route.body_field, f"{method} {path} declares a body FastAPI would parse before auth"
+
+    admin = await signed_in(console, await first_admin(capsys))
+    _, viewer_account = await add_operator(console, admin, Role.viewer)
+    viewer = await signed_in(console, viewer_account)
+    invalid = {"content": b'{"role": "emperor", not json', "headers": {"Content-Type": "application/json"}}
+    checked_403 = 0
+    for method, path, route in routes:
+        for headers in ({}, {"Authorization": "Bearer not-a-token"}, {"Authorization": "Bearer sk_op_nope"}):
+            answer = await console.request(
+                method, filled(path), **{**invalid, "headers": {**invalid["headers"], **headers}}
+            )
+            assert answer.status_code == 401, (method, path, answer.status_code, answer.text)
+            assert "emperor" not in answer.text
+        permission = required_permission(route)
+        if permission is not None and permission not in ROLE_PERMISSIONS[Role.viewer]:
+            answer = await console.request(
+                method, filled(path), **{**invalid, "headers": {**invalid["headers"], **viewer}}
+            )
+            assert answer.status_code == 403, (method, path, answer.status_code, answer.text)
+            checked_403 += 1
+    assert checked_403 >= 4
+    # after authentication the body is parsed and its errors answered (without echoing it)
+    bad = await console.post(
+        f"{PREFIX}/operators", headers={**admin, "Content-Type": "application/json"}, content=b"{nope"
+    )
+    assert bad.status_code == 422 and "nope" not in bad.text
+
+
+async def test_an_editor_cannot_create_operators_and_each_action_is_audited_once(
+    console: httpx.AsyncClient, capsys: pytest.CaptureFixture[str], db: Any
+) -> None:
+    admin_session = await signed_in(console, await first_admin(capsys))
+    admin_id = (await db.operators.find_one({"role": "admin"}))["_id"]
+    editor_id, editor_account = await add_operator(console, admin_session, Role.editor)
+    editor = await signed_in(console, editor_account)
+    refused = await console.post(
+        f"{PREFIX}/operators",
+        headers=editor,
+        json={"email": "x@samleng.test", "display_name": "X", "role": "admin"},
+    )
+    assert refused.status_code == 403
+    assert await db.operators.count_documents({"email": "x@samleng.test"}) == 0
+    [denied] = await audit(db, action="permission.denied")
+    assert denied["operator_id"] == editor_id and denied["object_id"] == "operators.manage"
+
+    changed = await console.patch(
+        f"{PREFIX}/operators/{editor_id}", headers=admin_session, json={"role": "publisher"}
+    )
+    assert changed.status_code == 200 and changed.json()["role"] == "publisher"
+    assert (await console.get(f"{PREFIX}/me", headers=editor)).json()["operator"]["role"] == "publisher"
+    disabled = await console.patch(
+        f"{PREFIX}/operators/{editor_id}", headers=admin_session, json={"disabled": True}
+    )
+    assert disabled.status_code == 200
+    assert (await console.get(f"{PREFIX}/me", headers=editor)).status_code == 401  # at once
+    last_admin = await console.patch(
+        f"{PREFIX}/operators/{admin_id}", headers=admin_session, json={"role": "viewer"}
+    )
+    assert last_admin.status_code == 409
+
+    [created] = await audit(db, action="operator.created")
+    assert created["operator_id"] == admin_id and created["object_id"] == editor_id
+    updates = await audit(db, action="operator.updated")
+    assert [(e["operator_id"], e["object_id"], e["detail"]) for e in updates] == [
+        (admin_id, editor_id, {"role": "publisher"}),
+        (admin_id, editor_id, {"disabled": True}),
+    ]
+    trail = await console.get(f"{PREFIX}/audit", headers=admin_session, params={"action": "operator.updated"})
+    assert trail.status_code == 200 and len(trail.json()) == 2
+    by_editor = await console.get(f"{PREFIX}/audit", headers=admin_session, params={"operator": editor_id})
+    assert {e["action"] for e in by_editor.json()} == {"operator.sign_in", "permission.denied"}
