@@ -403,16 +403,21 @@ class Vault:
             return self._remember(member_id, _uuid(found["_id"]))
         return await self._create_key(member_id)
 
-    async def _create_key(self, member_id: str) -> UUID:
+    async def _create_key(self, member_id: str, aliases: Iterable[str] = ()) -> UUID:
+        """A new data key named for the member (and for `aliases`, which share it); a racing
+        process's key wins. An alias that already has a key of its own is left out."""
         name = alt_name(member_id)
+        names = list(dict.fromkeys([name, *(alt_name(a) for a in aliases)]))
         try:
             created = await self._encryption.create_data_key(
-                self.provider, master_key=self._master_key, key_alt_names=[name]
+                self.provider, master_key=self._master_key, key_alt_names=names
             )
         except EncryptionError as error:
             if not isinstance(error.cause, DuplicateKeyError):
                 raise
             found = await self.keys.find_one({"keyAltNames": name}, {"_id": 1})
+            if found is None and len(names) > 1:  # an alias is taken, not the name: without them
+                return await self._create_key(member_id)
             assert found is not None
             return self._remember(member_id, _uuid(found["_id"]))
         return self._remember(member_id, _uuid(created))
@@ -449,18 +454,19 @@ class Vault:
 
     # ---- values -------------------------------------------------------------------------------
 
-    async def encrypt(self, member_id: str, value: Any) -> Binary:
+    async def encrypt(self, member_id: str, value: Any, aliases: Iterable[str] = ()) -> Binary:
         """Any BSON value (a string, a document) under the member's key (random: not searchable).
 
         The key is named by its alt name, so libmongocrypt reads it (one indexed read, then cached
-        for KEY_CACHE_MS) without a lookup of ours; a member without a key yet gets one first."""
+        for KEY_CACHE_MS, and found by any of its names) without a lookup of ours; a member without
+        a key yet gets one first (shared with `aliases`)."""
         name = alt_name(member_id)
         try:
             return await self._encryption.encrypt(value, RANDOM, key_alt_name=name)
         except EncryptionError:
             if await self.keys.find_one({"keyAltNames": name}, {"_id": 1}) is None:
                 self._member_keys.pop(member_id, None)  # forgotten since we cached it, or never created
-                await self._create_key(member_id)
+                await self._create_key(member_id, aliases)
         # the key exists now (ours, or one a racing process created): anything else fails again here
         return await self._encryption.encrypt(value, RANDOM, key_alt_name=name)
 
@@ -472,9 +478,10 @@ class Vault:
                 "personal data unreadable: member forgotten or wrong master key"
             ) from error
 
-    async def seal(self, member_id: str, fields: Mapping[str, Any]) -> str:
-        """A document encrypted for the member, as text (base64) for a message or a JSON field."""
-        return base64.b64encode(bytes(await self.encrypt(member_id, dict(fields)))).decode()
+    async def seal(self, member_id: str, fields: Mapping[str, Any], aliases: Iterable[str] = ()) -> str:
+        """A document encrypted for the member, as text (base64) for a message or a JSON field;
+        `aliases` share the member's key if this creates it (`_create_key`)."""
+        return base64.b64encode(bytes(await self.encrypt(member_id, dict(fields), aliases))).decode()
 
     async def unseal(self, sealed: str) -> dict[str, Any]:
         opened = await self.decrypt(Binary(base64.b64decode(sealed), 6))

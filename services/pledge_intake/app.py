@@ -68,6 +68,7 @@ from shared.contracts.pledge import (
     PledgeRejectedData,
     PledgeSubmitted,
     PledgeSubmittedData,
+    own_member_id,
 )
 from shared.messaging.consumer import MessageContext
 from shared.messaging.errors import PermanentError, RetryableError
@@ -308,7 +309,7 @@ async def record(store: Store, data: PledgeSubmittedData) -> Document:
             "rejected_at": utcnow(),
         }
     else:
-        candidate = f"mb_{uuid.uuid5(OUTCOME_NAMESPACE, 'member:' + data.pledge_id).hex}"
+        candidate = own_member_id(data.pledge_id)  # shares the pledge's data key (its seal alias)
         held = await claim(store, contact_keys(data.contact), candidate)
         own = without(data.contact, held)
         pledge = {
@@ -325,7 +326,7 @@ async def record(store: Store, data: PledgeSubmittedData) -> Document:
                 store.signatures, {"_id": candidate, "pledge_id": data.pledge_id, "at": utcnow()}
             )
             pledge["member_id"] = candidate
-        own_member_id = pledge.get("member_id")
+        made = pledge.get("member_id")
         kept = []
         for holder in sorted(set(held.values())):
             change = await changes.propose(
@@ -334,7 +335,7 @@ async def record(store: Store, data: PledgeSubmittedData) -> Document:
                 ref=data.pledge_id,
                 holder_id=holder,
                 keys=[key for key, owner in held.items() if owner == holder],
-                own_member_id=str(own_member_id) if own_member_id else None,
+                own_member_id=str(made) if made else None,
                 submission=data.model_dump(mode="json"),
             )
             kept.append(change["_id"])

@@ -80,6 +80,11 @@ class Event(BaseModel, Generic[DataT]):
         subject = getattr(self.data, self.sealed_by)
         return str(subject) if subject else None
 
+    def seal_aliases(self) -> tuple[str, ...]:
+        """Other subjects that share the seal subject's data key when the publisher creates it
+        (one key, several names: forgetting any of them forgets it)."""
+        return ()
+
     def routing_key(self) -> str:
         """The AMQP routing key; contracts routed per target (e.g. per channel) override it."""
         return self.type

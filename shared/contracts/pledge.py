@@ -6,6 +6,7 @@ and nothing outside Samleng subscribes to them.
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 from typing import ClassVar, Literal
 
@@ -73,11 +74,25 @@ class PledgeSubmittedData(Payload):
     table: TableImportRef | None = None
 
 
+OWN_MEMBER_NAMESPACE = uuid.UUID("6f1d3a4e-3c1b-4b7e-9a56-5a9f3c2d8e11")
+
+
+def own_member_id(pledge_id: str) -> str:
+    """The member a pledge makes when none of its contacts is held yet (pledge-intake): derived
+    from the pledge id, so a redelivered pledge makes the same member."""
+    return f"mb_{uuid.uuid5(OWN_MEMBER_NAMESPACE, 'member:' + pledge_id).hex}"
+
+
 class PledgeSubmitted(Event[PledgeSubmittedData]):
     """Someone signed the pledge; intake validated the form and handed it over."""
 
     type: Literal["pledge.submitted.v1"] = "pledge.submitted.v1"
     sealed_by: ClassVar[str | None] = "pledge_id"
+
+    def seal_aliases(self) -> tuple[str, ...]:
+        """The pledge's own member (if it makes one) shares the pledge's data key: pledge-intake
+        then seals the member under a key it already holds instead of making and fetching another."""
+        return (own_member_id(self.data.pledge_id),)
 
 
 class PledgeRecordedData(Payload):

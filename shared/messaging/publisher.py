@@ -69,7 +69,9 @@ async def sealed_body(vault: Vault | None, event: Event[Any]) -> bytes | None:
     if subject is None or vault is None:
         return None
     envelope = event.model_dump(mode="json", exclude={"data"})
-    envelope[SEALED_KEY] = await vault.seal(subject, event.data.model_dump(mode="json"))
+    envelope[SEALED_KEY] = await vault.seal(
+        subject, event.data.model_dump(mode="json"), aliases=event.seal_aliases()
+    )
     return json.dumps(envelope, separators=(",", ":")).encode()
 
 

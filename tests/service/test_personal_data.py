@@ -81,6 +81,25 @@ async def test_each_member_gets_one_key_of_their_own(fresh: Any, db: Any) -> Non
     assert await vault.unseal(await vault.seal("mb_b", {"name": "x"})) == {"name": "x"}
 
 
+async def test_aliases_share_the_key_the_publisher_creates(fresh: Any, db: Any) -> None:
+    master = master_key()
+    intake, pledge_intake = [await fresh(settings(master)) for _ in range(2)]
+    sealed = await intake.seal("pl_alias", {"name": "Sok Dara"}, aliases=["mb_alias"])
+    assert await pledge_intake.unseal(sealed) == {"name": "Sok Dara"}
+    member = await pledge_intake.encrypt("mb_alias", {"name": "Sok Dara"})
+    assert key_id_of(member) == key_id_of(base64.b64decode(sealed)), "one key, both names"
+    assert await db[KEY_VAULT].count_documents({}) == 1
+    await intake.encrypt("mb_taken", "own key first")
+    again = await intake.seal("pl_other", {"name": "x"}, aliases=["mb_taken"])  # alias already keyed
+    names = sorted([d["keyAltNames"] async for d in db[KEY_VAULT].find()], key=str)
+    assert ["member:pl_other"] in names and ["member:mb_taken"] in names
+    assert await pledge_intake.unseal(again) == {"name": "x"}
+    assert await pledge_intake.forget("mb_alias")
+    late = await fresh(settings(master))
+    with pytest.raises(PersonalDataUnreadable):
+        await late.unseal(sealed)
+
+
 async def test_replicas_racing_to_create_a_members_key_end_up_with_one(fresh: Any, db: Any) -> None:
     config = settings()
     vaults = [await fresh(config) for _ in range(4)]
