@@ -16,10 +16,10 @@ members' keys exist beforehand, as they will once pledge-intake encrypts members
 them; a third row has members with no key yet, so the dispatcher creates each one (first contact).
 Pledge-intake: `count` pledge.submitted events (one new person each, email chosen) are queued while
 pledge-intake is stopped; the clock runs from its start to the `count`-th pledge.recorded on the
-exchange. On, the events are sealed as intake seals them (a data key per pledge, created by the
-publisher here, before the clock) and pledge-intake opens each one, seals the member, pledge and
-consent documents under the new member's key (created on the clock) and publishes pledge.recorded
-sealed; off, all of it plain.
+exchange. On, the events are sealed as intake seals them (a data key per pledge, named for the
+pledge and its own member, created by the publisher here, before the clock) and pledge-intake
+opens each one, seals the member under the same key and publishes pledge.recorded sealed; off,
+all of it plain.
 Rounds alternate the order (off/on, then on/off) so a machine busy with other work weighs on both.
 """
 
@@ -309,8 +309,9 @@ The dispatcher rows vary from round to round on this shared 2-core machine (othe
 alongside; the dispatcher is bound by the Mongo-wire server, one Python process): "on" was {min(pairs):.2f}x to
 {max(pairs):.2f}x of the "off" run next to it; the mean {verdict} the 0.8x goal.
 Pledge-intake, on: per pledge it opens the sealed submission (one key read: the pledge's key was
-made by intake), creates the member's data key (a key-vault insert), and encrypts the member,
-pledge and consent documents and the pledge.recorded event under it.
+made by intake) and encrypts the member and the pledge.recorded event under that same key (the
+pledge's own member shares it, a seal alias made with the key): profiled with py-spy, creating and
+then fetching a second key per member was most of the cost (0.77x before, 0.9x after).
 Alert fan-out (`bench/fanout.py`) still runs without keys: one extra key read per member applies there too.
 """
     print(section)
