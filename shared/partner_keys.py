@@ -30,6 +30,7 @@ __all__ = [
     "create_partner_key",
     "hash_secret",
     "key_id_of",
+    "list_partner_keys",
     "normal_origin",
     "revoke_partner_key",
 ]
@@ -132,3 +133,8 @@ async def revoke_partner_key(db: Any, key_id: str, at: datetime | None = None) -
         {"_id": key_id, "revoked_at": None}, {"$set": {"revoked_at": at or utcnow()}}
     )
     return bool(done.modified_count)
+
+
+async def list_partner_keys(db: Any) -> list[PartnerKey]:
+    """Every key, newest first (revoked ones too: operators see when they were revoked)."""
+    return [PartnerKey.model_validate(doc) async for doc in db[COLLECTION].find().sort("created_at", -1)]

@@ -42,7 +42,8 @@ const ACCESS = {
       "audit_events",
       "key_vault",
       "operator_sessions",
-      "operators"
+      "operators",
+      "partner_keys"
     ],
     "read": []
   },

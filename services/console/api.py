@@ -10,6 +10,9 @@
     POST   /operators            admin: a new operator (password and TOTP URI shown once)
     PATCH  /operators/{id}       admin: change role, disable or enable
     GET    /audit                admin: the audit trail, newest first, with filters
+    GET    /partner-keys         admin: the web forms' partner API keys (never their secrets)
+    POST   /partner-keys         admin: a new key (its secret shown once)
+    DELETE /partner-keys/{id}    admin: revoke a key (intake refuses it within its cache time)
 
 Every route but sign-in is on `operator_router`, whose one dependency authenticates the caller
 (services/console/auth.py); each state change writes one audit event.
@@ -29,6 +32,7 @@ from services.console.credentials import TokenView
 from services.console.operators import DuplicateEmail, OperatorView
 from services.console.permissions import ROLE_PERMISSIONS, Permission, Role
 from services.console.signin import sign_in
+from shared.partner_keys import PartnerKey, create_partner_key, list_partner_keys, revoke_partner_key
 
 PREFIX = "/api/v1/operator"
 FAILED = "sign-in failed"
@@ -70,6 +74,32 @@ class CreatedOperator(BaseModel):
     operator: OperatorView
     password: str = Field(description="Shown once: give it to the operator over a safe channel.")
     otpauth_uri: str = Field(description="Shown once: the TOTP enrolment (as a QR code in their app).")
+
+
+class NewPartnerKeyBody(BaseModel):
+    name: str = Field(min_length=1, max_length=200, examples=["Khmer Youth Network web form"])
+    rate_per_minute: int = Field(default=60, ge=1, le=100_000)
+    origins: list[str] = Field(
+        default_factory=list, max_length=50, examples=[["https://partner.example.org"]]
+    )
+
+
+class PartnerKeyView(BaseModel):
+    key_id: str
+    name: str
+    rate_per_minute: int
+    origins: list[str]
+    created_at: datetime
+    revoked_at: datetime | None
+
+    @classmethod
+    def of(cls, key: PartnerKey) -> PartnerKeyView:
+        return cls(**key.model_dump(include=set(cls.model_fields)))
+
+
+class NewPartnerKey(BaseModel):
+    key: PartnerKeyView
+    secret: str = Field(description="Shown once: the partner sends it as `X-Samleng-Key`.")
 
 
 class OperatorChange(BaseModel):
@@ -245,3 +275,55 @@ async def read_audit(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[AuditEvent]:
     return await console_of(request).audit.find(operator, action, since, until, limit)
+
+
+@operator_router.get(
+    "/partner-keys",
+    response_model=list[PartnerKeyView],
+    dependencies=[permit(Permission.keys_manage)],
+    tags=["partner keys"],
+    summary="The partner API keys of web forms",
+)
+async def list_keys(request: Request) -> list[PartnerKeyView]:
+    return [PartnerKeyView.of(k) for k in await list_partner_keys(console_of(request).db)]
+
+
+@operator_router.post(
+    "/partner-keys",
+    status_code=201,
+    response_model=NewPartnerKey,
+    dependencies=[permit(Permission.keys_manage)],
+    openapi_extra=body_schema(NewPartnerKeyBody),
+    tags=["partner keys"],
+    summary="Create a partner API key (its own rate limit and allowed browser origins)",
+)
+async def create_key(
+    request: Request, who: Caller, body: Annotated[NewPartnerKeyBody, Depends(json_body(NewPartnerKeyBody))]
+) -> NewPartnerKey:
+    console = console_of(request)
+    try:
+        key_id, secret = await create_partner_key(console.db, body.name, body.rate_per_minute, body.origins)
+    except ValueError as error:  # an origin that is not one (`https://host[:port]`)
+        raise HTTPException(
+            422, [{"field": "origins", "code": "origin_invalid", "message": str(error)}]
+        ) from None
+    keys = {k.key_id: k for k in await list_partner_keys(console.db)}
+    await console.audit.record(
+        who.event("partner_key.created", "partner_key", key_id, rate_per_minute=body.rate_per_minute)
+    )
+    return NewPartnerKey(key=PartnerKeyView.of(keys[key_id]), secret=secret)
+
+
+@operator_router.delete(
+    "/partner-keys/{key_id}",
+    status_code=204,
+    dependencies=[permit(Permission.keys_manage)],
+    tags=["partner keys"],
+    summary="Revoke a partner API key",
+)
+async def revoke_key(request: Request, who: Caller, key_id: str) -> Response:
+    console = console_of(request)
+    if not await revoke_partner_key(console.db, key_id[:40]):
+        raise HTTPException(404, "no such active key")
+    await console.audit.record(who.event("partner_key.revoked", "partner_key", key_id[:40]))
+    return Response(status_code=204)

@@ -34,7 +34,7 @@ def create_app(settings: ConsoleSettings) -> FastAPI:
             await wait_for_database(client)
             db = database(client, settings)
             vault = await open_vault(db)
-            console = Console(settings, OperatorStore(db, vault), Credentials(db), AuditLog(db))
+            console = Console(settings, OperatorStore(db, vault), Credentials(db), AuditLog(db), db)
             for store in (console.operators, console.credentials, console.audit):
                 await store.ensure_indexes()
             app.state.console = console

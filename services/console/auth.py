@@ -46,6 +46,9 @@ class Console:
     operators: OperatorStore
     credentials: Credentials
     audit: AuditLog
+    db: Any = None
+    """The database, for the collections the console owns without a store of their own
+    (`partner_keys`, shared/partner_keys.py)."""
 
 
 @dataclass(frozen=True)

@@ -44,7 +44,7 @@ def scopes() -> dict[str, tuple[list[str], str | None]]:
     """Process -> (the source it runs, the channel name its f-strings are filled with)."""
     found: dict[str, tuple[list[str], str | None]] = {
         "intake": (["services/intake"], None),
-        "console": (["services/console"], None),
+        "console": (["services/console", "shared/partner_keys.py"], None),  # it owns partner_keys
         "pledge-intake": (["services/pledge_intake", SERVICE_RUNTIME], None),
         "certificate-renderer": (["services/certificates", SERVICE_RUNTIME], None),
         "alert-dispatcher": (["services/dispatcher", SERVICE_RUNTIME], None),

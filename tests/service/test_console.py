@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 import os
 import re
 from collections.abc import AsyncIterator
@@ -23,6 +24,7 @@ from services.console.app import create_app
 from services.console.auth import authenticated
 from services.console.permissions import ROLE_PERMISSIONS, Role
 from services.console.settings import ConsoleSettings
+from shared.partner_keys import PartnerKey
 from tests.support.http import serve
 
 PREFIX = "/api/v1/operator"
@@ -339,3 +341,32 @@ async def test_an_editor_cannot_create_operators_and_each_action_is_audited_once
     assert trail.status_code == 200 and len(trail.json()) == 2
     by_editor = await console.get(f"{PREFIX}/audit", headers=admin_session, params={"operator": editor_id})
     assert {e["action"] for e in by_editor.json()} == {"operator.sign_in", "permission.denied"}
+
+
+async def test_admins_create_list_and_revoke_partner_keys_and_intake_can_check_them(
+    console: httpx.AsyncClient, capsys: pytest.CaptureFixture[str], db: Any
+) -> None:
+    admin = await signed_in(console, await first_admin(capsys))
+    viewer = await signed_in(console, (await add_operator(console, admin, Role.viewer))[1])
+    assert (await console.get(f"{PREFIX}/partner-keys", headers=viewer)).status_code == 403
+    bad = await console.post(
+        f"{PREFIX}/partner-keys", headers=admin, json={"name": "Bad", "origins": ["https://x.org/form"]}
+    )
+    assert bad.status_code == 422 and await db.partner_keys.count_documents({}) == 0
+    made = await console.post(
+        f"{PREFIX}/partner-keys",
+        headers=admin,
+        json={"name": "Youth network form", "rate_per_minute": 200, "origins": ["https://youth.example.org"]},
+    )
+    assert made.status_code == 201, made.text
+    secret, key_id = made.json()["secret"], made.json()["key"]["key_id"]
+    stored = PartnerKey.model_validate(await db.partner_keys.find_one({"_id": key_id}))
+    assert stored.accepts(secret) and stored.rate_per_minute == 200  # what intake checks
+    listed = (await console.get(f"{PREFIX}/partner-keys", headers=admin)).json()
+    assert [k["key_id"] for k in listed] == [key_id] and secret not in json.dumps(listed)
+    assert "secret_hash" not in listed[0]
+    assert (await console.delete(f"{PREFIX}/partner-keys/{key_id}", headers=admin)).status_code == 204
+    assert (await console.delete(f"{PREFIX}/partner-keys/{key_id}", headers=admin)).status_code == 404
+    assert (await db.partner_keys.find_one({"_id": key_id}))["revoked_at"] is not None
+    assert [e["object_id"] for e in await audit(db, action="partner_key.created")] == [key_id]
+    assert [e["object_id"] for e in await audit(db, action="partner_key.revoked")] == [key_id]
