@@ -31,9 +31,10 @@ def session_event(session: dict[str, Any], language: str, *, join_link: str | No
     if description:
         event.add("description", description)
     place = session.get("place") or ""
-    if session.get("mode") == "online" or not place:
-        place = place or LOCATIONS["online"].get(language, "Online")
-    event.add("location", place)
+    if not place and session.get("mode") == "online":
+        place = LOCATIONS["online"].get(language, "Online")
+    if place:  # an in-person place not released yet is no place, not "Online"
+        event.add("location", place)
     event.add("url", session["public_url"])
     event.add("sequence", int(session.get("version", 1)))
     event.add("status", "CANCELLED" if session.get("status") == "cancelled" else "CONFIRMED")

@@ -55,6 +55,13 @@ def health_routes(service: str, readiness: ReadinessCheck) -> list[Route]:
     return [Route("/health/live", live), Route("/health/ready", ready), Route("/metrics", metrics)]
 
 
+def server_config(app: Any, host: str = "127.0.0.1", port: int = 0, **options: Any) -> uvicorn.Config:
+    """How every Samleng HTTP process runs uvicorn: our logging pipeline, and no access log — its
+    lines carry each caller's address, and members' addresses are never logged (docs/deploy.md,
+    "What the reverse proxy should not log")."""
+    return uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False, **options)
+
+
 class QuietServer(uvicorn.Server):
     """uvicorn without its own signal handlers: the service owns SIGTERM/SIGINT."""
 
@@ -79,7 +86,7 @@ class HealthServer:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((self._host, self._port))
         self.port = sock.getsockname()[1]
-        config = uvicorn.Config(self._app, log_config=None, access_log=False, lifespan="off")
+        config = server_config(self._app, lifespan="off")
         self._server = QuietServer(config)
         self._task = asyncio.create_task(self._server.serve(sockets=[sock]))
         while not self._server.started:
@@ -124,7 +131,7 @@ def run_asgi(app: Any, service: str, host: str, port: int, registry_dir: str | N
 
 
 async def _serve_asgi(app: Any, service: str, host: str, port: int, registry_dir: str | None) -> None:
-    server = QuietServer(uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False))
+    server = QuietServer(server_config(app, host, port))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

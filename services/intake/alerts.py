@@ -25,7 +25,7 @@ import hmac
 import re
 import uuid
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, NamedTuple
 from urllib.parse import quote, urlencode
 
 from fastapi import FastAPI, Header, Query, Request
@@ -38,6 +38,7 @@ from services.intake.auth import operator_denied
 from services.intake.i18n import pick_language, ui
 from services.intake.settings import IntakeSettings
 from services.intake.submission import Unavailable
+from services.intake.web_security import CSRF_REQUIRED
 from shared.contracts import utcnow
 from shared.contracts.alert import (
     ActionReported,
@@ -61,6 +62,9 @@ TEXT: dict[str, dict[str, str]] = {
     "write_email": {"en": "write an email", "km": "សរសេរអ៊ីមែល"},
     "letter": {"en": "A letter you can send", "km": "លិខិតដែលអ្នកអាចផ្ញើបាន"},
     "your_name": {"en": "[your name]", "km": "[ឈ្មោះរបស់អ្នក]"},
+    "salutation": {"en": "Your Excellency", "km": "ឯកឧត្តម/លោកជំទាវ"},
+    "fill_in": {"en": "[{}]", "km": "[{}]"},
+    "fill_in_unnamed": {"en": "[fill in]", "km": "[សូមបំពេញ]"},
     "unknown": {"en": "We do not know this Urgent Action.", "km": "យើងមិនស្គាល់សកម្មភាពបន្ទាន់នេះទេ។"},
     "done_ask": {
         "en": "Did you take action on this Urgent Action?",
@@ -108,13 +112,63 @@ def slug(number: str) -> str:
     return number.replace(" ", "-").replace("/", "-")
 
 
+PLACEHOLDER = re.compile(r"\{([^{}\n]{0,60})\}")
+KHMER = re.compile("[\u1780-\u17ff]")
+
+
+class LetterPart(NamedTuple):
+    """A piece of the letter as the reader sees it; `hint` marks what they replace themselves."""
+
+    text: str
+    hint: bool = False
+
+
+def salutation_for(officials: list[dict[str, Any]], language: str) -> str:
+    """The officials' own salutation when they share one written in the page's script, else a
+    neutral one for the page's language (a salutation is not translated: an English one would
+    open a Khmer letter)."""
+    own = {str(o.get("salutation") or "").strip() for o in officials} - {""}
+    if len(own) == 1:
+        [salutation] = own
+        if bool(KHMER.search(salutation)) == (language == "km"):
+            return salutation
+    return TEXT["salutation"][language]
+
+
+def readable_letter(letter: str, language: str, salutation: str) -> list[LetterPart]:
+    """The letter template as a reader would write it: `{salutation}` filled, `{name}` and any
+    other placeholder shown as a bracketed hint for the reader to replace; never a raw `{…}`."""
+    parts: list[LetterPart] = []
+    at = 0
+    for match in PLACEHOLDER.finditer(letter):
+        if match.start() > at:
+            parts.append(LetterPart(letter[at : match.start()]))
+        key = match.group(1).strip()
+        if key == "salutation":
+            parts.append(LetterPart(salutation))
+        elif key == "name":
+            parts.append(LetterPart(TEXT["your_name"][language], hint=True))
+        elif key:
+            parts.append(LetterPart(TEXT["fill_in"][language].format(key.replace("_", " ")), hint=True))
+        else:
+            parts.append(LetterPart(TEXT["fill_in_unnamed"][language], hint=True))
+        at = match.end()
+    if at < len(letter):
+        parts.append(LetterPart(letter[at:]))
+    return parts
+
+
+def letter_text(parts: list[LetterPart]) -> str:
+    return "".join(part.text for part in parts)
+
+
 def generic_mailto(official: dict[str, Any], texts: dict[str, Any], language: str) -> str | None:
     if not official.get("email"):
         return None
-    letter = str(texts.get("letter", "")).replace("{name}", TEXT["your_name"][language])
-    letter = letter.replace("{salutation}", official.get("salutation") or official.get("name", ""))
+    letter = readable_letter(str(texts.get("letter", "")), language, salutation_for([official], language))
     query = urlencode(
-        {"subject": texts.get("letter_subject") or texts.get("title", ""), "body": letter}, quote_via=quote
+        {"subject": texts.get("letter_subject") or texts.get("title", ""), "body": letter_text(letter)},
+        quote_via=quote,
     )
     return f"mailto:{official['email']}?{query}"
 
@@ -382,7 +436,9 @@ def add_alert_routes(app: FastAPI, settings: IntakeSettings, templates: Environm
         officials = (alert or {}).get("officials") or []
         return page(request, "alert_done.html", language, state="ask", token=token, officials=officials)
 
-    @app.post("/a/done/{token}", response_class=HTMLResponse, include_in_schema=False)
+    @app.post(
+        "/a/done/{token}", response_class=HTMLResponse, include_in_schema=False, dependencies=[CSRF_REQUIRED]
+    )
     async def report_done(request: Request, token: str, lang: str | None = None) -> Response:
         language = language_of(request, lang)
         delivery = await _delivery_of(db(), token)
@@ -418,7 +474,8 @@ def add_alert_routes(app: FastAPI, settings: IntakeSettings, templates: Environm
         deadline = alert.get("deadline")
         if isinstance(deadline, str):
             deadline = datetime.fromisoformat(deadline)
-        letter = str(texts.get("letter", "")).replace("{name}", TEXT["your_name"][language])
+        salutation = salutation_for(alert.get("officials", []), language)
+        letter = readable_letter(str(texts.get("letter", "")), language, salutation)
         return page(
             request,
             "alert.html",

@@ -11,6 +11,9 @@
     POST /api/v1/imports/table    operator (Bearer token): CSV of paper sign-up sheets
     GET  /docs                    OpenAPI
 
+Every response carries the security headers and every HTML form POST needs its CSRF token
+(services/intake/web_security.py).
+
 Intake owns no collection. It publishes `pledge.submitted.v1` and answers status questions from
 pledge-intake's documented read model (the `pledges` collection), read-only; a confirmation link
 is looked up in pledge-intake's `pending_changes` (token and state only); partner keys are read
@@ -20,8 +23,6 @@ from the console's `partner_keys` (and their `last_used_at` noted).
 from __future__ import annotations
 
 import contextlib
-import hmac
-import secrets
 import time
 from collections import defaultdict, deque
 from collections.abc import AsyncIterator
@@ -31,7 +32,7 @@ from typing import Annotated, Any
 from fastapi import Depends, FastAPI, Header, HTTPException, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
-from itsdangerous import BadSignature, URLSafeSerializer
+from itsdangerous import URLSafeSerializer
 from jinja2 import Environment, PackageLoader, select_autoescape
 from pydantic import BaseModel, Field, ValidationError
 
@@ -48,6 +49,9 @@ from services.intake.submission import PledgeStatus, StatusReader, SubmissionGat
 from services.intake.subscriptions import add_subscription_routes
 from services.intake.table_import import add_table_import_routes
 from services.intake.validation import AddressInput, FieldError, PledgeInput, validate_pledge
+from services.intake.web_security import COOKIE as CSRF_COOKIE
+from services.intake.web_security import CSRF_REQUIRED, Csrf, CsrfCookie, CsrfRefused, SecurityHeaders
+from services.intake.web_security import FIELD as CSRF_FIELD
 from shared.contracts import utcnow
 from shared.contracts.alert import ActionReported, AlertPublished
 from shared.contracts.certificate import ReissueRequested
@@ -135,12 +139,13 @@ def create_app(
     status_reader: StatusReader | None = None,
 ) -> FastAPI:
     secret = settings.secret_key.get_secret_value().encode()
-    csrf = URLSafeSerializer(secret, salt="csrf")
+    csrf = Csrf(secret, secure_cookie=settings.public_base_url.startswith("https"))
     messenger_refs = URLSafeSerializer(secret, salt="messenger-ref")
     limiter = RateLimiter(settings.rate_limit_per_minute)
     templates = Environment(
         loader=PackageLoader("services.intake", "templates"), autoescape=select_autoescape(default=True)
     )
+    templates.globals["csrf_field"] = csrf.field
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -161,7 +166,25 @@ def create_app(
         version="1.0.0",
         lifespan=lifespan,
     )
+    app.state.csrf = csrf
     app.add_middleware(BodyLimit, limit=route_limits(lambda: app.routes, settings.max_body_bytes))
+    app.add_middleware(CsrfCookie, csrf=csrf)
+    app.add_middleware(SecurityHeaders, hsts=settings.hsts)
+
+    @app.exception_handler(CsrfRefused)
+    async def csrf_refused(request: Request, _: CsrfRefused) -> HTMLResponse:
+        language = pick_language(
+            request.query_params.get("lang"),
+            request.cookies.get("samleng_lang"),
+            request.headers.get("accept-language"),
+        )
+        html = templates.get_template("refused.html").render(
+            lang=language,
+            t=lambda key, **kw: ui(key, language, **kw),
+            other_lang="km" if language == "en" else "en",
+        )
+        return HTMLResponse(html, status_code=403)
+
     install_http_telemetry(app, "intake")
     install_partner_keys(app, lambda: app.state.status.database(), settings.partner_key_cache_seconds)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
@@ -195,7 +218,6 @@ def create_app(
         notice: str | None = None,
         headers: dict[str, str] | None = None,
     ) -> HTMLResponse:
-        token = secrets.token_urlsafe(24)
         by_field: dict[str, list[str]] = defaultdict(list)
         for error in errors:
             by_field[error.field].append(error.message)
@@ -206,19 +228,11 @@ def create_app(
             values=values,
             errors=dict(by_field),
             error_list=errors,
-            csrf_token=token,
             notice=notice,
             other_lang="km" if lang == "en" else "en",
             offers_messenger=offers_messenger(),
         )
         response = HTMLResponse(html, status_code=status, headers=headers)
-        response.set_cookie(
-            "samleng_csrf",
-            csrf.dumps(token),
-            httponly=True,
-            samesite="lax",
-            secure=settings.public_base_url.startswith("https"),
-        )
         response.set_cookie("samleng_lang", lang, samesite="lax")
         return response
 
@@ -235,7 +249,7 @@ def create_app(
         lang = pick_language(str(form_data.get("lang") or ""), request.cookies.get("samleng_lang"), None)
         values: dict[str, Any] = {k: str(v) for k, v in form_data.items() if isinstance(v, str)}
         values["channels"] = [str(c) for c in form_data.getlist("channels")]
-        if not _csrf_ok(csrf, request.cookies.get("samleng_csrf"), values.get("csrf_token")):
+        if not csrf.valid(request.cookies.get(CSRF_COOKIE), values.get(CSRF_FIELD)):
             return render_form(request, lang, values, [], 403, notice=ui("csrf", lang))
         if values.get("website"):
             return render_form(
@@ -321,7 +335,12 @@ def create_app(
             return change_page(language, "unknown", None)
         return change_page(language, "ask", token)
 
-    @app.post("/m/confirm/{token}", response_class=HTMLResponse, include_in_schema=False)
+    @app.post(
+        "/m/confirm/{token}",
+        response_class=HTMLResponse,
+        include_in_schema=False,
+        dependencies=[CSRF_REQUIRED],
+    )
     async def change_confirm(request: Request, token: str, lang: str | None = None) -> HTMLResponse:
         language = pick_language(
             lang, request.cookies.get("samleng_lang"), request.headers.get("accept-language")
@@ -435,16 +454,6 @@ def create_app(
     add_erasure_routes(app, settings, templates)
     add_session_routes(app, settings, templates, secret)
     return app
-
-
-def _csrf_ok(serializer: URLSafeSerializer, cookie: str | None, field: str | None) -> bool:
-    if not cookie or not field:
-        return False
-    try:
-        expected = serializer.loads(cookie)
-    except BadSignature:
-        return False
-    return isinstance(expected, str) and hmac.compare_digest(expected, field)
 
 
 def _form_to_input(values: dict[str, Any]) -> PledgeInput:

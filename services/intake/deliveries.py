@@ -28,6 +28,7 @@ from services.intake.erasure import member_by_token, opened_all
 from services.intake.i18n import Lang, pick_language, ui
 from services.intake.settings import IntakeSettings
 from services.intake.submission import Unavailable
+from services.intake.web_security import CSRF_REQUIRED_OR_ONE_CLICK
 from shared.contracts import utcnow
 from shared.contracts.member import ConsentWithdrawn, ConsentWithdrawnData
 
@@ -172,7 +173,7 @@ def add_delivery_routes(app: FastAPI, settings: IntakeSettings, templates: Envir
             return page(request, lang, "unknown", token=None, status=404)
         return page(request, lang, "ask", token=token, status=200)
 
-    @app.post("/u/{token}", include_in_schema=False)
+    @app.post("/u/{token}", include_in_schema=False, dependencies=[CSRF_REQUIRED_OR_ONE_CLICK])
     async def unsubscribe(request: Request, token: str, lang: str | None = None) -> Response:
         member_id = await member_of(token)
         if member_id is None:

@@ -37,6 +37,7 @@ from services.intake.auth import operator_denied
 from services.intake.i18n import Lang, pick_language, ui
 from services.intake.settings import IntakeSettings
 from services.intake.submission import Unavailable
+from services.intake.web_security import CSRF_REQUIRED
 from shared.contracts import Event, utcnow
 from shared.contracts.erasure import (
     ContactErasureRequested,
@@ -435,7 +436,9 @@ def add_erasure_routes(app: FastAPI, settings: IntakeSettings, templates: Enviro
             return page(language, "unknown", None, 404)
         return page(language, "ask", token)
 
-    @app.post("/p/{token}/erase", response_class=HTMLResponse, include_in_schema=False)
+    @app.post(
+        "/p/{token}/erase", response_class=HTMLResponse, include_in_schema=False, dependencies=[CSRF_REQUIRED]
+    )
     async def erase_own(request: Request, token: str, lang: str | None = None) -> HTMLResponse:
         member = await member_of(token)
         language = language_of(request, lang, member)

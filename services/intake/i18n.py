@@ -177,6 +177,13 @@ UI: dict[str, dict[Lang, str]] = {
         "en": "This form had expired, so it was not sent. Your answers are kept below: please submit again.",
         "km": "ទម្រង់នេះផុតកំណត់ ដូច្នេះមិនត្រូវបានផ្ញើទេ។ ចម្លើយរបស់អ្នកនៅខាងក្រោម៖ សូមដាក់ស្នើម្តងទៀត។",
     },
+    "csrf_refused_title": {"en": "Not sent", "km": "មិនបានផ្ញើ"},
+    "csrf_refused": {
+        "en": "This form had expired or did not come from this site, so nothing was sent or changed. "
+        "Please go back, reload the page and submit it again.",
+        "km": "ទម្រង់នេះផុតកំណត់ ឬមិនមែនមកពីគេហទំព័រនេះទេ ដូច្នេះគ្មានអ្វីត្រូវបានផ្ញើ ឬផ្លាស់ប្តូរទេ។ "
+        "សូមត្រឡប់ក្រោយ ផ្ទុកទំព័រឡើងវិញ ហើយដាក់ស្នើម្តងទៀត។",
+    },
     "thanks": {"en": "Thank you for signing the pledge", "km": "សូមអរគុណសម្រាប់ការចុះហត្ថលេខាលើការសន្យា"},
     "state_received": {
         "en": "We received your pledge and are recording it now.",

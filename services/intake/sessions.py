@@ -21,7 +21,8 @@ event-scheduler keeps `sessions` and `registrations`, read here (a registration'
 fields sealed under its id: opened with the site's vault, `StatusReader.vault`; one whose key
 was erased is left out, as gone). A registration's id derives
 from the session and the person's email or phone, so registering twice is one registration.
-The join link is never shown on the public site: registrants receive it at its release time.
+The join link is never shown on the public site: registrants receive it at its release time; the
+place (in person, hybrid) appears on the public pages and feeds only from that time on.
 """
 
 from __future__ import annotations
@@ -29,13 +30,12 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import csv
 import hashlib
 import hmac
 import io
 import uuid
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, NamedTuple
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from babel.dates import format_datetime
@@ -53,6 +53,7 @@ from services.intake.submission import Unavailable
 from services.intake.subscriptions import TEXT as SUBSCRIBE_TEXT
 from services.intake.subscriptions import TIME_ZONES, _Problems
 from services.intake.validation import FieldError, clean_name, clean_phone
+from services.intake.web_security import CSRF_REQUIRED
 from shared.calendar import calendar, session_event
 from shared.contracts import utcnow
 from shared.contracts.pledge import Consent, Contact
@@ -72,7 +73,9 @@ from shared.contracts.session import (
     SessionPublished,
     SessionPublishedData,
     SessionText,
+    details_release_time,
 )
+from shared.csv_safety import FormulaSafeWriter
 from shared.http_limits import body_limit
 from shared.personal_data import PersonalDataUnreadable, open_fields
 
@@ -87,6 +90,8 @@ TEXT: dict[str, dict[str, str]] = {
     "times_in": {"en": "Times are shown in", "km": "ម៉ោងបង្ហាញតាម"},
     "show": {"en": "Show", "km": "បង្ហាញ"},
     "no_sessions": {"en": "No sessions are planned yet.", "km": "មិនទាន់មានវគ្គគ្រោងទុកនៅឡើយទេ។"},
+    "upcoming_sessions": {"en": "Coming up", "km": "វគ្គខាងមុខ"},
+    "past_sessions": {"en": "Past sessions", "km": "វគ្គកន្លងមក"},
     "kind_hearing": {"en": "Hearing", "km": "សវនាការ"},
     "kind_un-review": {"en": "UN review", "km": "ការពិនិត្យរបស់អង្គការសហប្រជាជាតិ"},
     "kind_planning": {"en": "Planning session", "km": "វគ្គរៀបចំផែនការ"},
@@ -305,9 +310,47 @@ def shown(moment: datetime, zone: str, language: str) -> str:
     return str(format_datetime(moment, PATTERN[language], tzinfo=ZoneInfo(zone), locale=language))
 
 
-def spreadsheet_safe(value: str) -> str:
-    """Cells that a spreadsheet would run as a formula are kept as text."""
-    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
+PAST_DAYS = 365
+PAST_SHOWN = 12
+
+
+class CalendarMonth(NamedTuple):
+    heading: str  # "March 2027", "មីនា 2027": the month in the viewer's zone and language
+    sessions: list[dict[str, Any]]
+
+
+def calendar_sections(
+    docs: list[dict[str, Any]], now: datetime, language: str, zone: str
+) -> tuple[list[CalendarMonth], list[dict[str, Any]]]:
+    """The calendar as the network's own "save the dates" page reads: sessions still to come (or
+    under way), soonest first, grouped by month; past ones apart, most recent first (at most
+    PAST_SHOWN). A session marked held is past even if it was due to end later."""
+    upcoming: list[dict[str, Any]] = []
+    past: list[dict[str, Any]] = []
+    for doc in docs:
+        (upcoming if doc["ends_at"] > now and doc.get("status") != "completed" else past).append(doc)
+    upcoming.sort(key=lambda d: d["starts_at"])
+    past.sort(key=lambda d: d["starts_at"], reverse=True)
+    months: list[CalendarMonth] = []
+    for doc in upcoming:
+        heading = str(format_datetime(doc["starts_at"], "LLLL y", tzinfo=ZoneInfo(zone), locale=language))
+        if not months or months[-1].heading != heading:
+            months.append(CalendarMonth(heading, []))
+        months[-1].sessions.append(doc)
+    return months, past[:PAST_SHOWN]
+
+
+def released_place(session: dict[str, Any], now: datetime | None = None) -> str:
+    """The venue as the public site shows it: nothing before the join link's release time (the
+    place reaches registrants in their messages, like the link)."""
+    starts_at = _aware(session["starts_at"])
+    release = session.get("join_link_release_at")
+    released = details_release_time(starts_at, _aware(release) if release else None)
+    return str(session.get("place") or "") if (now or utcnow()) >= released else ""
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)  # Mongo may hand back naive UTC
 
 
 def add_session_routes(app: FastAPI, settings: IntakeSettings, templates: Environment, secret: bytes) -> None:
@@ -584,21 +627,13 @@ def add_session_routes(app: FastAPI, settings: IntakeSettings, templates: Enviro
         if await current(session_id) is None:
             return JSONResponse({"detail": "unknown session"}, status_code=404)
         out = io.StringIO()
-        writer = csv.writer(out)
+        writer = FormulaSafeWriter(out)
         writer.writerow(["submitted_at", "name", "language", "country", "state", "ideas"])
         for row in await registrations_of(session_id):
             if not row["ideas"].strip():
                 continue
             at = row["submitted_at"].isoformat() if isinstance(row["submitted_at"], datetime) else ""
-            writer.writerow(
-                [
-                    at,
-                    *(
-                        spreadsheet_safe(str(row[k]))
-                        for k in ("name", "language", "country", "state", "ideas")
-                    ),
-                ]
-            )
+            writer.writerow([at, *(row[k] for k in ("name", "language", "country", "state", "ideas"))])
         return Response(
             "\ufeff" + out.getvalue(),  # BOM: spreadsheets then read Khmer as UTF-8
             media_type="text/csv; charset=utf-8",
@@ -628,7 +663,7 @@ def add_session_routes(app: FastAPI, settings: IntakeSettings, templates: Enviro
             "description": texts.get("description", ""),
             "kind": doc["kind"],
             "mode": doc["mode"],
-            "place": doc.get("place", ""),
+            "place": released_place(doc),
             "status": doc.get("status", "scheduled"),
             "starts": shown(doc["starts_at"], zone, language),
             "ends": shown(doc["ends_at"], zone, language),
@@ -665,19 +700,25 @@ def add_session_routes(app: FastAPI, settings: IntakeSettings, templates: Enviro
     @app.get("/sessions", response_class=HTMLResponse, include_in_schema=False)
     async def calendar_page(request: Request, lang: str | None = None, tz: str | None = None) -> HTMLResponse:
         language, zone = language_of(request, lang), viewer_zone(request, tz)
-        since = utcnow() - timedelta(days=30)
-        sessions = [
-            view(doc, language, zone)
-            async for doc in db()
-            .sessions.find({"ends_at": {"$gte": since}}, {"join_link": 0})
-            .sort("starts_at", 1)
-        ]
-        return page("sessions.html", language, zone, sessions=sessions)
+        now = utcnow()
+        since = now - timedelta(days=PAST_DAYS)
+        docs = await db().sessions.find({"ends_at": {"$gte": since}}, {"join_link": 0}).to_list(None)
+        months, past = calendar_sections(docs, now, language, zone)
+        return page(
+            "sessions.html",
+            language,
+            zone,
+            months=[CalendarMonth(m.heading, [view(d, language, zone) for d in m.sessions]) for m in months],
+            past=[view(d, language, zone) for d in past],
+        )
 
     @app.get("/sessions.ics", include_in_schema=False)
     async def calendar_feed(lang: str | None = None) -> Response:
         language = lang if lang in ("en", "km") else "en"
-        events = [session_event(doc, language) async for doc in db().sessions.find({}, {"join_link": 0})]
+        events = [
+            session_event({**doc, "place": released_place(doc)}, language)
+            async for doc in db().sessions.find({}, {"join_link": 0})
+        ]
         name = TEXT["calendar_title"][language]
         return Response(calendar(events, name), media_type="text/calendar; charset=utf-8")
 
@@ -687,7 +728,8 @@ def add_session_routes(app: FastAPI, settings: IntakeSettings, templates: Enviro
         if doc is None:
             return Response("unknown session", status_code=404)
         language = lang if lang in ("en", "km") else "en"
-        body = calendar([session_event(doc, language)], doc["texts"][language]["title"])
+        event = session_event({**doc, "place": released_place(doc)}, language)
+        body = calendar([event], doc["texts"][language]["title"])
         return Response(
             body,
             media_type="text/calendar; charset=utf-8",
@@ -747,7 +789,12 @@ def add_session_routes(app: FastAPI, settings: IntakeSettings, templates: Enviro
     async def cancel_ask(request: Request, token: str, lang: str | None = None) -> HTMLResponse:
         return await cancel_page(request, token, lang, confirm=False)
 
-    @app.post("/sessions/cancel/{token}", response_class=HTMLResponse, include_in_schema=False)
+    @app.post(
+        "/sessions/cancel/{token}",
+        response_class=HTMLResponse,
+        include_in_schema=False,
+        dependencies=[CSRF_REQUIRED],
+    )
     async def cancel_registration(request: Request, token: str, lang: str | None = None) -> HTMLResponse:
         return await cancel_page(request, token, lang, confirm=True)
 
@@ -875,7 +922,12 @@ def add_session_routes(app: FastAPI, settings: IntakeSettings, templates: Enviro
             [],
         )
 
-    @app.post("/sessions/{session_id}/register", response_class=HTMLResponse, include_in_schema=False)
+    @app.post(
+        "/sessions/{session_id}/register",
+        response_class=HTMLResponse,
+        include_in_schema=False,
+        dependencies=[CSRF_REQUIRED],
+    )
     async def register_form(
         request: Request, session_id: str, lang: str | None = None, tz: str | None = None
     ) -> HTMLResponse:

@@ -25,6 +25,10 @@ class IntakeSettings(ServiceSettings):
         description="Bearer token for operator routes (table import). Unset = those routes refuse everyone.",
     )
     public_base_url: str = Field(default="http://127.0.0.1:8000", description="Where people reach this site.")
+    hsts: bool = Field(
+        default=False,
+        description="Send Strict-Transport-Security (one year, subdomains). Production behind TLS sets it.",
+    )
     messenger_page: str = Field(
         default="", description="Facebook page username for m.me links; empty = Messenger not offered."
     )

@@ -40,6 +40,7 @@ from services.intake.i18n import Lang, countries, pick_language, ui
 from services.intake.settings import IntakeSettings
 from services.intake.submission import Unavailable
 from services.intake.validation import FieldError, _Errors, clean_name, clean_phone
+from services.intake.web_security import CSRF_REQUIRED
 from shared.contracts import utcnow
 from shared.contracts.alert import TOPICS
 from shared.contracts.member import (
@@ -398,7 +399,9 @@ def add_subscription_routes(app: FastAPI, settings: IntakeSettings, templates: E
         values = {"language": language, "time_zone": "Asia/Phnom_Penh", "channels": ["email"]}
         return page("subscribe.html", language, values=values, errors={}, error_list=[], state="form")
 
-    @app.post("/subscribe", response_class=HTMLResponse, include_in_schema=False)
+    @app.post(
+        "/subscribe", response_class=HTMLResponse, include_in_schema=False, dependencies=[CSRF_REQUIRED]
+    )
     async def subscribe_form(request: Request, lang: str | None = None) -> HTMLResponse:
         language = language_of(request, lang)
         form = await request.form()
@@ -504,7 +507,9 @@ def add_subscription_routes(app: FastAPI, settings: IntakeSettings, templates: E
             return page("confirm.html", language, state="confirmed", token=None)
         return page("confirm.html", language, state="ask", token=token)
 
-    @app.post("/c/{token}", response_class=HTMLResponse, include_in_schema=False)
+    @app.post(
+        "/c/{token}", response_class=HTMLResponse, include_in_schema=False, dependencies=[CSRF_REQUIRED]
+    )
     async def confirm(request: Request, token: str, lang: str | None = None) -> HTMLResponse:
         language = language_of(request, lang)
         doc = await subscription_of(token)
@@ -559,7 +564,9 @@ def add_subscription_routes(app: FastAPI, settings: IntakeSettings, templates: E
         language = language_of(request, lang or member.get("language"))
         return preferences_page(member, token, language, member_values(member))
 
-    @app.post("/p/{token}", response_class=HTMLResponse, include_in_schema=False)
+    @app.post(
+        "/p/{token}", response_class=HTMLResponse, include_in_schema=False, dependencies=[CSRF_REQUIRED]
+    )
     async def save_preferences(request: Request, token: str, lang: str | None = None) -> HTMLResponse:
         member = await member_of(token)
         language = language_of(request, lang or (member or {}).get("language"))

@@ -49,7 +49,7 @@ import structlog
 from prometheus_client import Counter, Gauge, Histogram
 
 from services.scheduler.journal import Journal
-from services.scheduler.schedule import carries_join_link, event_id_of, skip_reason
+from services.scheduler.schedule import carries_join_link, carries_place, event_id_of, skip_reason
 from services.scheduler.store import BY_DUE, EPOCH, Store, chunks, registrant_of, session_of
 from shared.contracts import utcnow
 from shared.contracts.session import ReminderDue, ReminderDueData, Session, SessionRef
@@ -134,7 +134,7 @@ def build(
         starts_at=session.starts_at,
         ends_at=session.ends_at,
         mode=session.mode,
-        place=session.place,
+        place=session.place if carries_place(record["due_at"], session) else "",
         join_link=session.join_link if carries_join_link(record["kind"], record["due_at"], session) else None,
         status=session.status,
         public_url=session.public_url,

@@ -28,9 +28,8 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from shared.contracts.session import ReminderKind, Session
+from shared.contracts.session import ReminderKind, Session, details_release_time
 
-RELEASE_BEFORE_START = timedelta(hours=24)
 EVENT_NAMESPACE = uuid.UUID("0b7f3c52-8d1e-4a6b-9c2f-5e4d3a2b1c0d")
 PRESENCE_KINDS: frozenset[str] = frozenset({"reminder", "join-link"})
 """Kinds that are only worth sending before the session starts (stale afterwards: skipped)."""
@@ -72,7 +71,14 @@ def event_id_of(reminder_id: str) -> uuid.UUID:
 
 
 def release_time(session: Session) -> datetime:
-    return session.join_link_release_at or session.starts_at - RELEASE_BEFORE_START
+    """When the join link and the place reach registrants (the public pages follow the same rule)."""
+    return details_release_time(session.starts_at, session.join_link_release_at)
+
+
+def carries_place(due_at: datetime, session: Session) -> bool:
+    """The venue of an in-person or hybrid session is released like the join link: a message due
+    before the release time does not carry it (the session page does not show it either)."""
+    return due_at >= release_time(session)
 
 
 def reminder_offsets(session: Session) -> list[int]:

@@ -20,6 +20,7 @@ Times are UTC (aware datetimes); each registrant's time zone travels with the re
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import ClassVar, Literal
 
 from pydantic import AwareDatetime, Field
@@ -51,6 +52,15 @@ class SessionText(Payload):
     description: str = Field(default="", max_length=20_000)
 
 
+DETAILS_RELEASE_BEFORE_START = timedelta(hours=24)
+
+
+def details_release_time(starts_at: datetime, join_link_release_at: datetime | None) -> datetime:
+    """When a session's join link and place reach registrants and the public pages show the place:
+    `join_link_release_at`, or 24 h before the start."""
+    return join_link_release_at or starts_at - DETAILS_RELEASE_BEFORE_START
+
+
 class Session(Payload):
     """A session as operators define it. `join_link` is secret until `join_link_release_at`."""
 
@@ -60,7 +70,9 @@ class Session(Payload):
     starts_at: AwareDatetime
     ends_at: AwareDatetime
     mode: SessionMode
-    place: str = Field(default="", max_length=1000, description="Venue (in person / hybrid).")
+    place: str = Field(
+        default="", max_length=1000, description="Venue (in person / hybrid); released like the join link."
+    )
     join_link: str | None = Field(default=None, max_length=2000, description="Secret until released.")
     join_link_release_at: AwareDatetime | None = Field(
         default=None, description="When registrants receive the join link (unset: 24 h before the start)."

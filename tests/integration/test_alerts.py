@@ -18,6 +18,7 @@ import pytest
 from tests.integration.test_chat_channels import MS_SECRET, WA_SECRET
 from tests.integration.test_delivery import Stack, wait_for_states
 from tests.service.conftest import OPERATOR, SECRET
+from tests.support.forms import post_form
 from tests.support.infra import MailSink, Sandbox
 from tests.support.member_keys import member_key
 from tests.support.ports import free_port
@@ -203,16 +204,14 @@ async def test_an_alert_reaches_each_eligible_member_once_and_actions_count_once
     asked = await asyncio.to_thread(httpx.get, f"{stack.intake}/a/done/{token}")
     assert 'id="official-0"' in asked.text and "Minister of Justice" in asked.text
     delivery, _, secret = token.partition(".")
-    for forged in (f"{delivery}.{secret[::-1]}", f"{delivery}.", secret, f"dl_{'0' * 24}.{secret}"):
-        refused = await asyncio.to_thread(
-            httpx.post, f"{stack.intake}/a/done/{forged}", data={"official": ["0"]}
-        )
-        assert refused.status_code == 404, forged
-    for _ in range(2):  # saying twice that they wrote to the minister counts once, for the minister
-        done = await asyncio.to_thread(
-            httpx.post, f"{stack.intake}/a/done/{token}", data={"official": ["0", "7"]}
-        )
-        assert done.status_code == 200 and 'data-state="thanks"' in done.text
+    async with httpx.AsyncClient(base_url=stack.intake, timeout=30) as web:
+        own = f"/a/done/{token}"  # the form (and its CSRF token) a member's browser loaded
+        for forged in (f"{delivery}.{secret[::-1]}", f"{delivery}.", secret, f"dl_{'0' * 24}.{secret}"):
+            refused = await post_form(web, f"/a/done/{forged}", {"official": ["0"]}, page=own)
+            assert refused.status_code == 404, forged
+        for _ in range(2):  # saying twice that they wrote to the minister counts once, for the minister
+            done = await post_form(web, own, {"official": ["0", "7"]})
+            assert done.status_code == 200 and 'data-state="thanks"' in done.text
     for _ in range(2):
         sandbox.post("/whatsapp/_inbound", {"from": "85512000002", "text": "DONE"})
     deadline = time.monotonic() + 30

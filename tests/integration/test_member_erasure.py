@@ -26,6 +26,7 @@ from bson import json_util
 
 from shared.personal_data import open_fields
 from tests.service.conftest import OPERATOR
+from tests.support.forms import post_form
 from tests.support.processes import ServiceProcess
 from tests.support.sealed import Opener
 
@@ -213,7 +214,7 @@ async def test_export_then_erase_one_member_leaves_nothing_of_them_and_the_other
         assert (await web.get("/p/not-the-token-of-anyone-at-all/export")).status_code == 404
         ask = await web.get(f"/p/{token}/erase?lang=km")
         assert ask.status_code == 200 and 'data-state="ask"' in ask.text and 'name="confirm"' in ask.text
-        unconfirmed = await web.post(f"/p/{token}/erase", data={})
+        unconfirmed = await post_form(web, f"/p/{token}/erase")
         assert unconfirmed.status_code == 422 and 'data-state="needs-confirm"' in unconfirmed.text
         await asyncio.sleep(1.0)
         assert await db.erasures.find_one({"_id": member_a}) is None

@@ -29,6 +29,7 @@ from shared.messaging.publisher import Publisher
 from tests.integration.test_delivery import Stack
 from tests.integration.test_sealed_members import Members
 from tests.service.conftest import OPERATOR, SECRET
+from tests.support.forms import csrf, post_form
 from tests.support.infra import MailSink
 from tests.support.member_keys import member_key
 from tests.support.ports import free_port
@@ -197,7 +198,7 @@ async def test_a_known_phone_or_email_gets_exactly_what_a_new_one_gets_and_chang
         assert answered.status_code == answered_control.status_code == 202
         assert answered.json().keys() == answered_control.json().keys()
         [confirmation] = await mails(mail, "mallory-alerts@example.org", 1)
-        assert (await client.post(link_in(mail, confirmation, "c"))).status_code == 200
+        assert (await post_form(client, link_in(mail, confirmation, "c"))).status_code == 200
         everything_public = [a for pair in answers for a in pair[0]]
 
     # The attacker's own address gets what anyone new gets: a certificate (their own number, their
@@ -245,7 +246,8 @@ async def test_the_victims_details_change_only_once_they_use_the_confirmation(
         assert asked.status_code == 200 and 'data-state="ask"' in asked.text
         await asyncio.sleep(1)
         assert watched(await members.get(victim["_id"])) == before
-        done = await client.post(link)
+        form = await csrf(client, link)  # the page the victim opened from the email
+        done = await client.post(link, data=form)
         assert done.status_code == 200 and 'data-state="done"' in done.text
 
         member = await wait_for(
@@ -262,7 +264,7 @@ async def test_the_victims_details_change_only_once_they_use_the_confirmation(
         consents = await db.consents.find({"member_id": victim["_id"], "pledge_id": changed_id}).to_list(None)
         assert {c["kind"] for c in consents} == {"pledge", "alerts", "sessions"}
 
-        again = await client.post(link)  # idempotent: a second use changes nothing more
+        again = await client.post(link, data=form)  # idempotent: a second use changes nothing more
         used = await client.get(link)
         made_up = await client.get("/m/confirm/" + "x" * 32)
         assert again.status_code == 200 and 'data-state="done"' in again.text
@@ -297,7 +299,7 @@ async def test_a_stopped_member_stays_stopped_after_a_subscription_with_their_ph
         }  # fmt: skip
         assert (await client.post("/api/v1/subscriptions", json=subscription)).status_code == 202
         [confirmation] = await mails(mail, "mallory@example.org", 1)
-        assert (await client.post(link_in(mail, confirmation, "c"))).status_code == 200
+        assert (await post_form(client, link_in(mail, confirmation, "c"))).status_code == 200
         [notice] = await mails(mail, VICTIM["email"], 1, "Was it you?")
         stopped = await db.members.find_one({"_id": victim["_id"]})
         assert stopped["unsubscribed"] == ["all"] and stopped.get("alerts_opt_in") is False
@@ -306,7 +308,7 @@ async def test_a_stopped_member_stays_stopped_after_a_subscription_with_their_ph
         assert mallory["_id"] != victim["_id"] and not mallory.get("phones")
 
         # Had it been the victim after all, their confirmation applies the subscription to them.
-        assert (await client.post(link_in(mail, notice, "m/confirm"))).status_code == 200
+        assert (await post_form(client, link_in(mail, notice, "m/confirm"))).status_code == 200
     resumed = await wait_for(
         lambda: db.members.find_one({"_id": victim["_id"], "alerts_opt_in": True}), what="applied"
     )

@@ -22,6 +22,7 @@ import pytest
 from tests.integration.test_delivery import Stack
 from tests.integration.test_sealed_members import Members
 from tests.service.conftest import OPERATOR, SECRET
+from tests.support.forms import post_form
 from tests.support.infra import Sandbox
 from tests.support.ports import free_port
 
@@ -110,6 +111,6 @@ async def test_a_phone_only_member_confirms_a_change_from_the_signal_message(
         assert (await members.get(member["_id"]) or {}).get("name") == "Chanthou Signalonly"
         found = re.search(r"http://127\.0\.0\.1:\d+/m/confirm/[A-Za-z0-9_\-]+", text)
         assert found, text
-        done = await client.post(found.group(0))
+        done = await post_form(client, found.group(0))
         assert done.status_code == 200 and 'data-state="done"' in done.text
         await wait_for(lambda: members.one(_id=member["_id"], name="Someone Else"), "the change applied")

@@ -28,6 +28,7 @@ from shared.messaging.connection import connect
 from shared.messaging.publisher import Publisher
 from shared.personal_data import SEALED, open_fields
 from tests.service.conftest import OPERATOR
+from tests.support.forms import post_form
 from tests.support.sealed import Opener
 
 pytestmark = pytest.mark.timeout(240)
@@ -182,7 +183,7 @@ async def test_personal_data_in_pledge_intakes_collections_is_sealed_and_still_s
             ),
             "the subscription",
         )
-        confirmed = await client.post(f"/c/{pending['confirm_token']}")
+        confirmed = await post_form(client, f"/c/{pending['confirm_token']}")
         assert confirmed.status_code == 200, confirmed.text
         subscriber = await until(
             lambda: db.subscriptions.find_one({"_id": pending["_id"], "state": "confirmed"}), "confirmed"

@@ -22,6 +22,7 @@ from shared.contracts import utcnow
 from shared.personal_data import open_fields
 from tests.integration.test_delivery import Stack
 from tests.service.conftest import OPERATOR, SECRET
+from tests.support.forms import post_form
 from tests.support.infra import MailSink
 from tests.support.ports import free_port
 from tests.support.sealed import Opener
@@ -196,7 +197,7 @@ async def test_a_registrant_cancels_from_their_email_and_the_waiting_list_gets_t
         path = link[link.index("/sessions/cancel/") :]
         asked = await client.get(path)
         assert 'data-state="ask"' in asked.text and "Forum on land rights" in asked.text
-        done = await client.post(path)
+        done = await post_form(client, path)
         assert done.status_code == 200 and 'data-state="cancelled"' in done.text
 
     [(_, seat)] = await until(lambda: subjects(mail, second, "You have a seat"), 30)

@@ -21,6 +21,7 @@ from tests.integration.test_alerts import ALERT, operator
 from tests.integration.test_delivery import Stack, wait_for_states
 from tests.integration.test_sealed_members import Members
 from tests.service.conftest import OPERATOR, SECRET
+from tests.support.forms import csrf, post_form
 from tests.support.infra import MailSink
 from tests.support.ports import free_port
 
@@ -104,10 +105,10 @@ async def test_subscribe_confirm_by_email_then_change_preferences_through_the_pe
     mail: MailSink,
 ) -> None:
     async with httpx.AsyncClient(base_url=stack.intake, timeout=30) as client:
-        bad = await client.post("/subscribe", data={**SUBSCRIBE_FORM, "time_zone": "Mars/Base", "email": ""})
+        bad = await post_form(client, "/subscribe", {**SUBSCRIBE_FORM, "time_zone": "Mars/Base", "email": ""})
         assert bad.status_code == 422
         assert 'id="time_zone-error"' in bad.text and 'id="email-error"' in bad.text
-        sent = await client.post("/subscribe?lang=km", data=SUBSCRIBE_FORM)
+        sent = await post_form(client, "/subscribe?lang=km", SUBSCRIBE_FORM)
         assert sent.status_code == 200 and 'data-state="sent"' in sent.text
 
         [confirmation] = await wait_for(lambda: asyncio.to_thread(mail_to, mail, "sophea@example.org"))
@@ -118,7 +119,8 @@ async def test_subscribe_confirm_by_email_then_change_preferences_through_the_pe
         assert asked.status_code == 200 and 'data-state="ask"' in asked.text
         await asyncio.sleep(1)
         assert await members.where(email="sophea@example.org") == []
-        done = await client.post(confirm_url)
+        form = await csrf(client, confirm_url)
+        done = await client.post(confirm_url, data=form)
         assert done.status_code == 200 and 'data-state="confirmed"' in done.text
 
         member = await wait_for(lambda: members.one(email_confirmed="sophea@example.org"))
@@ -131,7 +133,7 @@ async def test_subscribe_confirm_by_email_then_change_preferences_through_the_pe
         assert consent["kind"] == "alerts" and consent["granted"] is True
         assert consent["source"] == "subscribe-page" and consent["locale"] == "km"
         assert consent["text_version"] and consent["confirmed_at"] and consent["at"]
-        again = await client.post(confirm_url)  # confirming twice changes nothing
+        again = await client.post(confirm_url, data=form)  # confirming twice changes nothing
         assert again.status_code == 200
         await asyncio.sleep(1)
         assert await db.consents.count_documents({"member_id": member["_id"]}) == 1
@@ -154,13 +156,14 @@ async def test_subscribe_confirm_by_email_then_change_preferences_through_the_pe
         assert shown.status_code == 200
         assert re.search(r'id="topic-land-evictions"[^>]*checked', shown.text)
         assert re.search(r'<option value="America/Los_Angeles" selected', shown.text)
-        invalid = await client.post(
-            preferences_url, data={"channel_1": "signal", "language": "en", "time_zone": "UTC"}
+        invalid = await post_form(
+            client, preferences_url, {"channel_1": "signal", "language": "en", "time_zone": "UTC"}
         )
         assert invalid.status_code == 422 and 'id="channels-error"' in invalid.text  # no phone known
-        saved = await client.post(
+        saved = await post_form(
+            client,
             preferences_url,
-            data={
+            {
                 "alerts": "yes",
                 "topics": ["elections"],
                 "channel_1": "email",
@@ -246,5 +249,5 @@ async def test_a_pledge_with_the_alerts_box_asks_its_email_to_confirm_before_ale
     await asyncio.sleep(3)
     assert await db.deliveries.count_documents({"source_id": f"{alert_id}#0"}) == 0  # unconfirmed: none
     async with httpx.AsyncClient(timeout=30) as client:
-        assert (await client.post(link_in(mail, confirmation, "c"))).status_code == 200
+        assert (await post_form(client, link_in(mail, confirmation, "c"))).status_code == 200
     await wait_for(lambda: members.one(_id=member["_id"], email_confirmed="dara@example.org"))

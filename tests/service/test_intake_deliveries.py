@@ -17,6 +17,7 @@ from services.intake import ids
 from shared.contracts.member import ConsentWithdrawn
 from shared.messaging.topology import ConsumerGroup, declare_group
 from tests.service.conftest import OPERATOR, SECRET
+from tests.support.forms import csrf
 
 TOKEN = "tok_" + "a" * 30
 T0 = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
@@ -141,7 +142,7 @@ async def test_a_get_changes_nothing_and_unknown_tokens_are_404(
     async with httpx.AsyncClient(base_url=intake) as client:
         await client.get(f"/u/{TOKEN}")
         unknown_get = await client.get("/u/" + "b" * 32)
-        unknown_post = await client.post("/u/" + "b" * 32)
+        unknown_post = await client.post("/u/" + "b" * 32, data=await csrf(client))
     assert unknown_get.status_code == 404 and unknown_post.status_code == 404
     await asyncio.sleep(0.3)
     assert await withdrawals.get(no_ack=True, fail=False) is None
@@ -155,7 +156,7 @@ async def test_unsubscribing_while_the_broker_is_away_answers_503_and_asks_to_re
         make_intake(wait_ready=False, amqp_url=dead_broker_url) as url,
         httpx.AsyncClient(base_url=url) as client,
     ):
-        response = await client.post(f"/u/{TOKEN}")
+        response = await client.post(f"/u/{TOKEN}", data=await csrf(client))
     assert response.status_code == 503 and 'data-state="retry"' in response.text
 
 

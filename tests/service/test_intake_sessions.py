@@ -21,6 +21,7 @@ from icalendar import Calendar
 from devstack.broker import RabbitNode
 from shared.messaging.topology import ConsumerGroup, declare_group
 from tests.service.conftest import OPERATOR
+from tests.support.forms import csrf
 
 AUTH = {"Authorization": f"Bearer {OPERATOR}"}
 START = datetime(2027, 3, 6, 12, 0, tzinfo=UTC)  # 19:00 in Phnom Penh, 04:00 in Los Angeles
@@ -215,13 +216,15 @@ async def test_registration_is_idempotent_per_person_and_bad_input_is_named(
 ) -> None:
     await seed(db)
     async with httpx.AsyncClient(base_url=intake) as client:
+        token = await csrf(client, "/sessions/ss_seeded")
         bad = await client.post(
-            "/sessions/ss_seeded/register", data={**FORM, "email": "", "channel_1": "signal", "consent": ""}
+            "/sessions/ss_seeded/register",
+            data={**FORM, **token, "email": "", "channel_1": "signal", "consent": ""},
         )
         assert bad.status_code == 422
         assert 'id="phone-error"' in bad.text and 'id="consent-error"' in bad.text
         assert 'value="Sok Dara"' in bad.text, "what was typed comes back"
-        first = await client.post("/sessions/ss_seeded/register", data=FORM)
+        first = await client.post("/sessions/ss_seeded/register", data={**FORM, **token})
         again = await client.post("/api/v1/sessions/ss_seeded/registrations", json={
             "name": "Sok Dara", "country": "US", "email": "dara@example.org", "channels": ["email"],
             "language": "km", "time_zone": "America/Los_Angeles", "consent": True,
@@ -315,13 +318,15 @@ async def test_a_registrant_cancels_with_the_link_from_their_messages_and_only_w
             "/sessions/cancel/x",
         ):
             assert (await client.get(forged)).status_code == 404
-            assert (await client.post(forged)).status_code == 404
+            assert (await client.post(forged, data=await csrf(client))).status_code == 404
         assert await drain(events) == [], "a forged link cancels nothing"
 
         asked = await client.get(path)
         assert asked.status_code == 200 and 'data-state="ask"' in asked.text and "Forum" in asked.text
         assert await drain(events) == [], "opening the link is not cancelling"
-        done = await client.post(path)
+        assert (await client.post(path)).status_code == 403, "a cancellation without its form's token"
+        assert await drain(events) == []
+        done = await client.post(path, data=await csrf(client, path))
         assert done.status_code == 200 and 'data-state="cancelled"' in done.text
     cancelled = [e for e in await drain(events) if e["type"] == "registration.cancelled.v1"]
     assert [(e["data"]["registration_id"], e["data"]["session_id"]) for e in cancelled] == [
@@ -351,3 +356,39 @@ async def test_operators_cancel_a_registration_for_someone_and_only_operators(
         e["data"]["registration_id"] for e in await drain(events) if e["type"] == "registration.cancelled.v1"
     ]
     assert cancelled == ["rg_called"]
+
+
+async def test_the_calendar_lists_upcoming_sessions_by_month_and_past_ones_apart(
+    intake: str, db: Any
+) -> None:
+    now = datetime.now(UTC).replace(microsecond=0)
+    await seed(db, "ss_march")  # START: March 2027
+    await seed(db, "ss_soon", starts_at=now + timedelta(days=2), ends_at=now + timedelta(days=2, hours=2))
+    await seed(
+        db,
+        "ss_called_off",
+        status="cancelled",
+        starts_at=START + timedelta(days=40),
+        ends_at=START + timedelta(days=40, hours=1),
+    )
+    await seed(
+        db, "ss_last_week", starts_at=now - timedelta(days=7), ends_at=now - timedelta(days=7, hours=-2)
+    )
+    await seed(
+        db,
+        "ss_held",
+        status="completed",
+        starts_at=now - timedelta(days=2),
+        ends_at=now - timedelta(days=2, hours=-2),
+    )
+    async with httpx.AsyncClient(base_url=intake) as client:
+        english = await client.get("/sessions", params={"tz": "Asia/Phnom_Penh", "lang": "en"})
+        khmer = await client.get("/sessions", params={"tz": "Asia/Phnom_Penh", "lang": "km"})
+    upcoming, past = english.text.split('id="past"')
+    order = [upcoming.index(f'data-session="{s}"') for s in ("ss_soon", "ss_march", "ss_called_off")]
+    assert order == sorted(order), "soonest first"
+    assert upcoming.index("March 2027") < order[1] < upcoming.index("April 2027") < order[2]
+    assert 'data-session="ss_called_off" data-status="cancelled"' in upcoming and "Cancelled" in upcoming
+    assert "Past sessions" in past and past.index("ss_held") < past.index("ss_last_week"), "most recent first"
+    assert "ss_held" not in upcoming and "ss_last_week" not in upcoming
+    assert "មីនា 2027" in khmer.text and "មេសា 2027" in khmer.text and "វគ្គកន្លងមក" in khmer.text

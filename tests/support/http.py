@@ -7,16 +7,14 @@ import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
-import uvicorn
-
-from shared.health import QuietServer
+from shared.health import QuietServer, server_config
 from tests.support.ports import free_port
 
 
 @contextlib.asynccontextmanager
 async def serve(app: Any) -> AsyncIterator[str]:
     port = free_port()
-    server = QuietServer(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False))
+    server = QuietServer(server_config(app, "127.0.0.1", port))  # as the services run it
     task = asyncio.create_task(server.serve())
     while not server.started:
         if task.done():

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from services.scheduler.due import build
 from services.scheduler.schedule import (
     carries_join_link,
+    carries_place,
     event_id_of,
     normalized,
     on_registration,
@@ -51,6 +52,15 @@ def test_the_join_link_stays_out_of_messages_due_before_its_release_and_out_of_i
     in_person = make_session("ss_2", START, mode="in-person")
     assert [d.kind for d in upcoming(in_person, "rg_1", NOW)] == ["reminder"] * 3
     assert not carries_join_link("reminder", START - timedelta(hours=1), in_person)
+
+
+def test_the_place_is_released_like_the_join_link() -> None:
+    session = make_session("ss_3", START, mode="in-person", place="Hall 2, Long Beach")
+    assert not carries_place(NOW, session), "a confirmation now does not carry it"
+    assert not carries_place(START - timedelta(days=7), session)
+    assert carries_place(START - timedelta(hours=1), session), "24 h before the start it does"
+    early = session.model_copy(update={"join_link_release_at": START - timedelta(days=8)})
+    assert carries_place(START - timedelta(days=7), early)
 
 
 def test_a_waitlisted_person_gets_the_confirmation_only_and_a_cancelled_session_its_cancellation() -> None:

@@ -16,7 +16,6 @@ are plain: they are for the volunteers who print and post the letters.
 from __future__ import annotations
 
 import asyncio
-import csv
 import io
 import json
 from dataclasses import dataclass
@@ -33,6 +32,7 @@ from pypdf import PdfReader, PdfWriter
 from services.certificates.render import FONTS
 from services.channels.post.adapter import BATCH_COLLECTION
 from shared.contracts import utcnow
+from shared.csv_safety import FormulaSafeWriter
 from shared.personal_data import (
     SEALED,
     EncryptionNotConfigured,
@@ -157,7 +157,7 @@ def write_files(letters: list[Document], pdfs: list[bytes], out: Path) -> None:
         writer.write(handle)
     (out / "labels.pdf").write_bytes(render_labels([address_lines(letter) for letter in letters] or [[""]]))
     with (out / "addresses.csv").open("w", newline="", encoding="utf-8") as handle:
-        table = csv.writer(handle)
+        table = FormulaSafeWriter(handle)
         table.writerow(CSV_COLUMNS)
         for letter in letters:
             address: dict[str, Any] = letter["address"]
