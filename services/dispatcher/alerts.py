@@ -30,7 +30,13 @@ from pymongo.errors import DuplicateKeyError
 from services.dispatcher.personal import open_member, open_members, sealed_delivery
 from services.dispatcher.routing import delivery_id, why_not
 from shared.contracts import utcnow
-from shared.contracts.alert import ActionReported, AlertPublished, AlertPublishedData, action_token
+from shared.contracts.alert import (
+    ActionReported,
+    AlertPublished,
+    AlertPublishedData,
+    action_token,
+    letter_salutation,
+)
 from shared.contracts.delivery import AlertRef, DeliveryRequestedData
 from shared.contracts.inbound import InboundMessage
 from shared.messaging.consumer import MessageContext
@@ -61,7 +67,9 @@ def alert_ref(data: AlertPublishedData, member: Document, action_url: str) -> Al
         summary=text.summary,
         actions=list(text.actions),
         officials=list(data.officials),
-        letter=text.letter.replace("{name}", name),
+        letter=text.letter.replace("{name}", name).replace(
+            "{salutation}", letter_salutation([o.salutation for o in data.officials], language)
+        ),
         letter_subject=text.letter_subject,
         deadline=data.deadline,
         public_url=data.public_url,

@@ -49,6 +49,7 @@ from shared.contracts.alert import (
     Official,
     Topic,
     delivery_of_action_token,
+    letter_salutation,
 )
 
 NUMBER = re.compile(r"^UA \d{1,4}/\d{2}$")
@@ -62,7 +63,6 @@ TEXT: dict[str, dict[str, str]] = {
     "write_email": {"en": "write an email", "km": "សរសេរអ៊ីមែល"},
     "letter": {"en": "A letter you can send", "km": "លិខិតដែលអ្នកអាចផ្ញើបាន"},
     "your_name": {"en": "[your name]", "km": "[ឈ្មោះរបស់អ្នក]"},
-    "salutation": {"en": "Your Excellency", "km": "ឯកឧត្តម/លោកជំទាវ"},
     "fill_in": {"en": "[{}]", "km": "[{}]"},
     "fill_in_unnamed": {"en": "[fill in]", "km": "[សូមបំពេញ]"},
     "unknown": {"en": "We do not know this Urgent Action.", "km": "យើងមិនស្គាល់សកម្មភាពបន្ទាន់នេះទេ។"},
@@ -113,7 +113,6 @@ def slug(number: str) -> str:
 
 
 PLACEHOLDER = re.compile(r"\{([^{}\n]{0,60})\}")
-KHMER = re.compile("[\u1780-\u17ff]")
 
 
 class LetterPart(NamedTuple):
@@ -124,15 +123,8 @@ class LetterPart(NamedTuple):
 
 
 def salutation_for(officials: list[dict[str, Any]], language: str) -> str:
-    """The officials' own salutation when they share one written in the page's script, else a
-    neutral one for the page's language (a salutation is not translated: an English one would
-    open a Khmer letter)."""
-    own = {str(o.get("salutation") or "").strip() for o in officials} - {""}
-    if len(own) == 1:
-        [salutation] = own
-        if bool(KHMER.search(salutation)) == (language == "km"):
-            return salutation
-    return TEXT["salutation"][language]
+    """The salutation a letter to these officials opens with (shared/contracts/alert.py)."""
+    return letter_salutation([str(o.get("salutation") or "") for o in officials], language)
 
 
 def readable_letter(letter: str, language: str, salutation: str) -> list[LetterPart]:

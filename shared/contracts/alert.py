@@ -8,6 +8,7 @@ that they took action.
 
 from __future__ import annotations
 
+import re
 import secrets
 from typing import Literal
 
@@ -47,6 +48,22 @@ class Official(Payload):
     email: str | None = Field(default=None, max_length=320)
     postal_address: PostalAddress | None = None
     salutation: str = Field(default="", max_length=200, examples=["Your Excellency"])
+
+
+NEUTRAL_SALUTATION = {"en": "Your Excellency", "km": "ឯកឧត្តម/លោកជំទាវ"}
+_KHMER = re.compile("[\u1780-\u17ff]")
+
+
+def letter_salutation(salutations: list[str], language: str) -> str:
+    """What fills a letter's `{salutation}`: the officials' own salutation when they share one
+    written in the letter's script, else a neutral one in its language (a salutation is not
+    translated: an English one would open a Khmer letter)."""
+    own = {s.strip() for s in salutations} - {""}
+    if len(own) == 1:
+        [salutation] = own
+        if bool(_KHMER.search(salutation)) == (language == "km"):
+            return salutation
+    return NEUTRAL_SALUTATION.get(language, NEUTRAL_SALUTATION["en"])
 
 
 class AlertText(Payload):

@@ -70,3 +70,27 @@ def test_only_the_most_recent_past_sessions_are_listed() -> None:
     docs = [doc(f"p{i}", NOW - timedelta(days=i + 1)) for i in range(PAST_SHOWN + 5)]
     months, past = calendar_sections(docs, NOW, "en", "UTC")
     assert months == [] and [d["_id"] for d in past] == [f"p{i}" for i in range(PAST_SHOWN)]
+
+
+def test_a_members_letter_is_addressed_and_signed_as_the_page_shows_it() -> None:
+    from services.dispatcher.alerts import alert_ref
+    from shared.contracts import utcnow
+    from shared.contracts.alert import AlertPublishedData, AlertText, Official, letter_salutation
+
+    texts = {
+        lang: AlertText(title="t", summary="s", letter="{salutation},\nRelease them.\n{name}")
+        for lang in ("en", "km")
+    }
+    data = AlertPublishedData(
+        alert_id="al_1",
+        number="UA 1/26",
+        topics=["political-prisoners"],
+        texts=texts,  # type: ignore[arg-type]
+        officials=[Official(name="Minister", salutation="Dear Minister")],
+        public_url="https://pledge.example.org/a/UA-1-26",
+        published_at=utcnow(),
+    )
+    english = alert_ref(data, {"language": "en", "name": "Sok Dara"}, "https://x/a/done/t")
+    khmer = alert_ref(data, {"language": "km", "name": "សុខ ដារ៉ា"}, "https://x/a/done/t")
+    assert english.letter == "Dear Minister,\nRelease them.\nSok Dara"
+    assert khmer.letter.startswith(letter_salutation([], "km") + ",") and "{" not in khmer.letter
