@@ -32,7 +32,7 @@ from typing import Annotated, Any
 from fastapi import Depends, FastAPI, Header, HTTPException, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
-from itsdangerous import URLSafeSerializer
+from itsdangerous import URLSafeTimedSerializer
 from jinja2 import Environment, PackageLoader, select_autoescape
 from pydantic import BaseModel, Field, ValidationError
 
@@ -140,7 +140,8 @@ def create_app(
 ) -> FastAPI:
     secret = settings.secret_key.get_secret_value().encode()
     csrf = Csrf(secret, secure_cookie=settings.public_base_url.startswith("https"))
-    messenger_refs = URLSafeSerializer(secret, salt="messenger-ref")
+    # m.me references expire: the messenger channel checks MESSENGER_REF_MAX_AGE_DAYS
+    messenger_refs = URLSafeTimedSerializer(secret, salt="messenger-ref")
     limiter = RateLimiter(settings.rate_limit_per_minute)
     templates = Environment(
         loader=PackageLoader("services.intake", "templates"), autoescape=select_autoescape(default=True)

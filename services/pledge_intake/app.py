@@ -236,6 +236,15 @@ async def on_contact_linked(event: ContactLinked, ctx: MessageContext[Store]) ->
         ctx.log.info("contact of an erased member dropped", channel=data.channel)
         return
     member_id = pledge["member_id"]
+    member = await find_member(store, member_id)
+    linked = (member or {}).get(data.address_kind)
+    if linked and linked != data.address:
+        # The first account linked stays: a pledge page's reference that leaked (a shared screen, a
+        # forwarded link) must not move the member's messages, or their STOP, to someone else's.
+        ctx.log.warning(
+            "another account used a linked member's reference: kept the first", channel=data.channel
+        )
+        return
     await insert_once(
         store.member_keys,
         {"_id": contact_key(data.address_kind, data.address), "member_id": member_id, "at": data.linked_at},

@@ -168,7 +168,7 @@ async def test_an_ambiguous_signal_answer_is_reconciled_to_exactly_one_message(
 async def test_messenger_without_opt_in_falls_back_after_the_wait_and_with_opt_in_is_delivered(
     rabbit: RabbitNode, stack: Stack, db: Any, sandbox: Sandbox, mail: MailSink
 ) -> None:
-    from itsdangerous import URLSafeSerializer
+    from itsdangerous import URLSafeTimedSerializer
 
     start_all(stack, "messenger", "email")
     files = await store_files(db, "KCAP-2026-MSGR")
@@ -179,7 +179,7 @@ async def test_messenger_without_opt_in_falls_back_after_the_wait_and_with_opt_i
     await asyncio.sleep(1)
     waiting = await db.deliveries.find_one({"correlation_id": "pl_chat_0004", "channel": "messenger"})
     assert waiting["state"] == "waiting" and waiting["reason"] == "waiting-for-psid"
-    ref = URLSafeSerializer(INTAKE_SECRET, salt="messenger-ref").dumps("pl_chat_0004")
+    ref = URLSafeTimedSerializer(INTAKE_SECRET, salt="messenger-ref").dumps("pl_chat_0004")
     psid = sandbox.post("/messenger/_optin", {"ref": ref})["psid"]
 
     [sent] = await wait_for_states(db, {"correlation_id": "pl_chat_0004"}, {"sent"}, 1, timeout=60)

@@ -23,6 +23,7 @@ import pytest
 
 from devstack.broker import RabbitNode
 from shared.contracts import utcnow
+from shared.contracts.inbound import ContactLinked, ContactLinkedData
 from shared.contracts.member import ConsentWithdrawn, ConsentWithdrawnData
 from shared.messaging.connection import connect
 from shared.messaging.publisher import Publisher
@@ -348,3 +349,29 @@ async def test_a_guessed_number_answers_like_any_string_and_the_page_is_rate_lim
     async with httpx.AsyncClient(base_url=intake, timeout=30) as client:
         limited = await client.get("/v/KCAP-2026-000123-7QK4")
     assert limited.status_code == 429 and int(limited.headers["Retry-After"]) > 0
+
+
+async def test_a_leaked_messenger_reference_does_not_move_a_linked_member_to_another_account(
+    stack: Any, db: Any, mail: MailSink, rabbit: RabbitNode, members: Members
+) -> None:
+    async with httpx.AsyncClient(base_url=stack.intake, timeout=30) as client:
+        victim, number = await victim_signs(client, mail, db, members)
+    pledge_id = (await db.certificates.find_one({"number": number}))["pledge_id"]
+    connection = await connect(rabbit.url, "test")
+    publisher = await Publisher.open(connection, "samleng")
+
+    def linked(psid: str) -> ContactLinked:
+        data = ContactLinkedData(
+            channel="messenger", address_kind="psid", address=psid, pledge_id=pledge_id, linked_at=utcnow()
+        )
+        return ContactLinked(correlation_id=pledge_id, data=data)
+
+    try:
+        await publisher.publish(linked("7001000200030004"))  # the signer opens their m.me link
+        await wait_for(lambda: members.one(_id=victim["_id"], psid="7001000200030004"), what="linked")
+        await publisher.publish(linked("9009000800070006"))  # someone else, with the same link later
+        await asyncio.sleep(2)
+    finally:
+        await connection.close()
+    assert (await members.get(victim["_id"]) or {})["psid"] == "7001000200030004", "the first account stays"
+    assert await db.member_keys.find_one({"_id": member_key(stack.env, "psid", "9009000800070006")}) is None

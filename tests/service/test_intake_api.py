@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 import pytest
-from itsdangerous import BadSignature, URLSafeSerializer
+from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from shared.contracts.pledge import PledgeSubmitted
 from tests.service.conftest import SECRET
@@ -70,9 +70,9 @@ async def test_messenger_choice_returns_a_signed_m_me_link(intake: str) -> None:
     link = response.json()["messenger_link"]
     assert link.startswith("https://m.me/SamlengTest?ref=")
     ref = link.split("ref=", 1)[1]
-    assert URLSafeSerializer(SECRET, salt="messenger-ref").loads(ref) == response.json()["pledge_id"]
+    assert URLSafeTimedSerializer(SECRET, salt="messenger-ref").loads(ref) == response.json()["pledge_id"]
     with pytest.raises(BadSignature):
-        URLSafeSerializer("another-secret", salt="messenger-ref").loads(ref)
+        URLSafeTimedSerializer("another-secret", salt="messenger-ref").loads(ref)
 
 
 @pytest.mark.parametrize(

@@ -24,7 +24,7 @@ from typing import Any, ClassVar, Literal
 
 import httpx
 from fastapi import APIRouter, Request, Response
-from itsdangerous import BadSignature, URLSafeSerializer
+from itsdangerous import BadSignature, URLSafeTimedSerializer
 from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
@@ -46,6 +46,12 @@ class MessengerSettings(MetaSettings):
     page_access_token: SecretStr | None = Field(default=None, description="The page's access token.")
     ref_secret: SecretStr | None = Field(
         default=None, description="Verifies m.me references: the same value as INTAKE_SECRET_KEY."
+    )
+    ref_max_age_days: int = Field(
+        default=30,
+        ge=1,
+        le=365,
+        description="How long an m.me reference from a pledge page links a Messenger account.",
     )
     certificate_tag: MessageTag | None = Field(
         default=None, description="Tag for certificates outside the 24 h window; unset = fall back instead."
@@ -134,8 +140,10 @@ class MessengerAdapter(GraphChannelAdapter):
         if self.own.ref_secret is None:
             return None
         try:
-            value = URLSafeSerializer(self.own.ref_secret.get_secret_value(), salt="messenger-ref").loads(ref)
-        except BadSignature:
+            value = URLSafeTimedSerializer(
+                self.own.ref_secret.get_secret_value(), salt="messenger-ref"
+            ).loads(ref, max_age=self.own.ref_max_age_days * 86_400)
+        except BadSignature:  # also an expired reference (SignatureExpired)
             return None
         return value if isinstance(value, str) else None
 

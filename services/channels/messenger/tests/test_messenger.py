@@ -5,14 +5,16 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import time
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
+from unittest import mock
 
 import httpx
 import pytest
 from fastapi import FastAPI
-from itsdangerous import URLSafeSerializer
+from itsdangerous import URLSafeTimedSerializer
 
 from devstack.sandbox.providers.messenger import MessengerState, create_router
 from services.channels.messenger.adapter import MessengerAdapter, MessengerSettings
@@ -137,8 +139,8 @@ class TestMessengerChannel(ChannelContract):
 
         app = FastAPI()
         app.include_router(harness.adapter.inbound_router(Recorder()), prefix="/webhooks/messenger")
-        good_ref = URLSafeSerializer(REF_SECRET, salt="messenger-ref").dumps("pl_signed")
-        forged_ref = URLSafeSerializer("another-secret", salt="messenger-ref").dumps("pl_forged")
+        good_ref = URLSafeTimedSerializer(REF_SECRET, salt="messenger-ref").dumps("pl_signed")
+        forged_ref = URLSafeTimedSerializer("another-secret", salt="messenger-ref").dumps("pl_forged")
 
         def event(psid: str, **item: Any) -> dict[str, Any]:
             body = {"sender": {"id": psid}, "recipient": {"id": "1"}, "timestamp": 1700000000000, **item}
@@ -193,3 +195,15 @@ async def test_a_notice_outside_the_window_goes_with_the_account_update_tag() ->
         assert "/m/confirm/contract-token-0123456789" in json.dumps(stored, ensure_ascii=False)
     finally:
         await harness.adapter.close()
+
+
+def test_a_pledge_pages_reference_expires() -> None:
+    harness = MessengerHarness(None)
+    signer = URLSafeTimedSerializer(REF_SECRET, salt="messenger-ref")
+    fresh = signer.dumps("pl_fresh")
+    assert harness.adapter.pledge_of(fresh) == "pl_fresh"
+    signed_long_ago = time.time() - (harness.adapter.own.ref_max_age_days + 1) * 86_400
+    with mock.patch("time.time", return_value=signed_long_ago):  # itsdangerous stamps time.time()
+        old = signer.dumps("pl_old")
+    assert harness.adapter.pledge_of(old) is None
+    assert harness.adapter.pledge_of(fresh + "x") is None
