@@ -14,8 +14,10 @@ built (each registration of the batch read and opened once: records copy nothing
 store.py), and go out at their due time with a publisher confirm and a copy in this replica's
 sent journal (journal.py), from which they are marked `published`. Skips are marked from memory.
 A large batch is opened in parts (OPEN_CHUNK), each handed to the sender while the next is
-opened; should the opening eat into the lease (many data keys to fetch), the lease of the part is
-renewed before it is held.
+opened; should the opening eat into the lease (many data keys to fetch), the part is re-claimed
+under a new claim with a fresh lease before it is held (never a longer lease for parts held before:
+another replica may have claimed them once theirs ran out). A lease is renewed only while it still
+holds by our clock.
 
 A replica publishes a record only while its lease holds (by its own clock, with a margin of a
 quarter lease). What a killed replica held is free again once its lease runs out; the claim
@@ -364,20 +366,28 @@ class DueLoop:
         self._claims[token] = time.monotonic()
 
     async def _extend(self, records: Sequence[Document], token: str) -> list[Document]:
-        """Renew the lease of records still claimed by `token` (the others were claimed by another
-        replica once the lease ran out) before they are held: else a batch that takes longer to
-        open than its lease (a large catch-up with many data keys to fetch) would never be sent."""
+        """Re-claim the records of a part still claimed by `token` under a new claim with a fresh
+        lease (the others were claimed by another replica once the lease ran out) before they are
+        held: else a batch that takes longer to open than its lease (a large catch-up with many
+        data keys to fetch) would never be sent. A new claim, not a longer one: the parts of
+        `token` held earlier keep their own deadline, so records another replica may have claimed
+        since are never made sendable again."""
+        renewed = uuid.uuid4().hex
         now, renewed_at = utcnow(), time.monotonic()
         ids = [r["_id"] for r in records]
-        mine: Document = {"owner": self.owner, "claim": token, "state": "pending"}
-        await self.store.update_ids(ids, mine, {"$set": {"lease_until": now + self.lease}})
-        self._deadlines[token] = max(
-            self._deadlines.get(token, 0.0), renewed_at + self.lease.total_seconds() - self.margin
+        await self.store.update_ids(
+            ids,
+            {"owner": self.owner, "claim": token, "state": "pending"},
+            {"$set": {"claim": renewed, "lease_until": now + self.lease}},
         )
-        kept = await self.store.still_claimed(ids, mine)
+        self._deadlines[renewed] = renewed_at + self.lease.total_seconds() - self.margin
+        self._claims[renewed] = renewed_at
+        kept = await self.store.still_claimed(
+            ids, {"owner": self.owner, "claim": renewed, "state": "pending"}
+        )
         if len(kept) < len(ids):
             log.info("records claimed by another replica while opening", count=len(ids) - len(kept))
-        return [r for r in records if r["_id"] in kept]
+        return [{**r, "claim": renewed} for r in records if r["_id"] in kept]
 
     async def _sessions(self, ids: set[str]) -> dict[str, Session]:
         if not ids:
@@ -424,6 +434,11 @@ class DueLoop:
                 self._deadlines.pop(token, None)
                 continue
             now, renewed_at = utcnow(), time.monotonic()
+            if renewed_at >= self._deadlines.get(token, 0.0):
+                # too late (a busy loop): the lease may have run out and another replica claimed
+                # some of them; what we hold stays unsendable and is claimed anew when free
+                del self._claims[token]
+                continue
             ids = [h.reminder_id for h in self._held.values() if h.claim == token]
             await self.store.update_ids(
                 ids,
