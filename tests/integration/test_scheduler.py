@@ -316,7 +316,8 @@ async def test_two_replicas_one_killed_mid_way_publish_every_one_of_10000_remind
     schedulers.env["SCHEDULER_LEASE_SECONDS"] = "10"  # a loaded Mongo-wire server marks slowly
     victim = schedulers.start("event-scheduler.1")
     schedulers.start("event-scheduler.2")
-    assert utcnow() < first_due, "the test's timing is off: the schedulers started too late"
+    # On a busy machine they may start after the first reminders are due: those are then caught
+    # up (still useful until their sessions start, 60 s later), which changes nothing below.
     # Bound by progress, not by a wall clock tuned on an idle machine: fail only when no reminder
     # has arrived for STALL_SECONDS once they are due (a busy machine is slower, not stuck).
     seen, progress_at = 0, None
