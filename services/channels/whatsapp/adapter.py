@@ -142,80 +142,56 @@ class WhatsAppAdapter(GraphChannelAdapter):
 
     async def _send_alert(self, message: OutboundMessage) -> SendResult:
         """Inside the window: the alert text; outside it: the approved update template."""
-        delivery = message.delivery
-        recipient = delivery.recipient
-        assert recipient.phone is not None and delivery.alert is not None
-        body: dict[str, Any] = {
-            "messaging_product": "whatsapp",
-            "recipient_type": "individual",
-            "to": recipient.phone.lstrip("+"),
-        }
-        if self.window_open(message):
-            body.update(type="text", text={"body": alert_text(delivery), "preview_url": True})
-        else:
-            body.update(
-                type="template",
-                template={
-                    "name": self.own.update_template,
-                    "language": {"code": recipient.language},
-                    "components": [
-                        {"type": "body", "parameters": [{"type": "text", "text": delivery.alert.number}]},
-                    ],
-                },
-            )
-        sent = await self.graph_post("/messages", json=body)
-        return SendResult(provider_message_id=str(sent["messages"][0]["id"]))
+        alert = message.delivery.alert
+        assert alert is not None
+        return await self._text_or_template(
+            message, alert_text(message.delivery), self.own.update_template, [alert.number]
+        )
 
     async def _send_notice(self, message: OutboundMessage) -> SendResult:
         """Inside the window: the notice text; outside it: the approved account-notice template
         (a utility template; its one parameter is the link)."""
-        delivery = message.delivery
-        recipient = delivery.recipient
-        notice = delivery.notice
-        assert recipient.phone is not None and notice is not None
-        body: dict[str, Any] = {
-            "messaging_product": "whatsapp",
-            "recipient_type": "individual",
-            "to": recipient.phone.lstrip("+"),
-        }
-        if self.window_open(message):
-            body.update(type="text", text={"body": notice_text(delivery), "preview_url": False})
-        else:
-            body.update(
-                type="template",
-                template={
-                    "name": self.own.notice_template,
-                    "language": {"code": recipient.language},
-                    "components": [
-                        {"type": "body", "parameters": [{"type": "text", "text": notice.link_url}]},
-                    ],
-                },
-            )
-        sent = await self.graph_post("/messages", json=body)
-        return SendResult(provider_message_id=str(sent["messages"][0]["id"]))
+        notice = message.delivery.notice
+        assert notice is not None
+        return await self._text_or_template(
+            message, notice_text(message.delivery), self.own.notice_template, [notice.link_url], preview=False
+        )
 
     async def _send_reminder(self, message: OutboundMessage) -> SendResult:
         """Inside the window: the session text; outside it: the approved session template
         (title and local time as parameters)."""
-        delivery = message.delivery
-        recipient = delivery.recipient
-        reminder = delivery.reminder
-        assert recipient.phone is not None and reminder is not None
+        reminder = message.delivery.reminder
+        assert reminder is not None
+        return await self._text_or_template(
+            message,
+            reminder_text(message.delivery),
+            self.own.session_template,
+            [reminder.title, reminder.when],
+        )
+
+    async def _text_or_template(
+        self, message: OutboundMessage, text: str, template: str, parameters: list[str], preview: bool = True
+    ) -> SendResult:
+        """A text message inside the 24 h window; outside it the approved `template` with its body
+        `parameters` (free text is refused there)."""
+        recipient = message.delivery.recipient
+        assert recipient.phone is not None
         body: dict[str, Any] = {
             "messaging_product": "whatsapp",
             "recipient_type": "individual",
             "to": recipient.phone.lstrip("+"),
         }
         if self.window_open(message):
-            body.update(type="text", text={"body": reminder_text(delivery), "preview_url": True})
+            body.update(type="text", text={"body": text, "preview_url": preview})
         else:
-            parameters = [{"type": "text", "text": reminder.title}, {"type": "text", "text": reminder.when}]
             body.update(
                 type="template",
                 template={
-                    "name": self.own.session_template,
+                    "name": template,
                     "language": {"code": recipient.language},
-                    "components": [{"type": "body", "parameters": parameters}],
+                    "components": [
+                        {"type": "body", "parameters": [{"type": "text", "text": p} for p in parameters]}
+                    ],
                 },
             )
         sent = await self.graph_post("/messages", json=body)
