@@ -31,6 +31,7 @@ from services.console.auth import COOKIE, Caller, authenticated, body_schema, co
 from services.console.credentials import TokenView
 from services.console.operators import DuplicateEmail, OperatorView
 from services.console.permissions import ROLE_PERMISSIONS, Permission, Role
+from services.console.routes import ROUTERS
 from services.console.signin import sign_in
 from shared.partner_keys import PartnerKey, create_partner_key, list_partner_keys, revoke_partner_key
 
@@ -327,3 +328,7 @@ async def revoke_key(request: Request, who: Caller, key_id: str) -> Response:
         raise HTTPException(404, "no such active key")
     await console.audit.record(who.event("partner_key.revoked", "partner_key", key_id[:40]))
     return Response(status_code=204)
+
+
+for _work in ROUTERS:
+    operator_router.include_router(_work)

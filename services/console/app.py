@@ -1,8 +1,12 @@
 """The operator console's HTTP service (`console`): operator accounts with roles, sign-in with
-password and TOTP, per-operator API tokens, and the audit trail (services/console/api.py lists
-the routes). It owns `operators`, `operator_sessions`, `api_tokens` and `audit_events`, and
-publishes nothing yet; the operator routes that still live in intake move here next
-(docs/operators.md).
+password and TOTP, per-operator API tokens, the audit trail, and the whole operator API —
+alerts, sessions, members, deliveries and replies, certificates, imports (services/console/api.py
+and services/console/routes/ list the routes; docs/operators.md).
+
+It owns `operators`, `operator_sessions`, `api_tokens`, `audit_events`, `partner_keys` and the
+operators' working copies (`alert_drafts`); what it changes elsewhere it hands to the bus as an
+event carrying the acting operator (`actor`), and it reads other services' collections only
+through its declared read models.
 """
 
 from __future__ import annotations
@@ -18,12 +22,18 @@ from services.console.audit import AuditLog
 from services.console.auth import Console
 from services.console.credentials import Credentials
 from services.console.operators import OperatorStore
+from services.console.routes import ensure_indexes
 from services.console.settings import ConsoleSettings
 from shared.health import health_routes
 from shared.http_limits import BodyLimit, route_limits
 from shared.http_telemetry import install_http_telemetry
-from shared.personal_data import open_vault
+from shared.messaging.gateway import Gateway
+from shared.personal_data import Vault, open_vault
 from shared.storage import create_client, database, ping, wait_for_database
+
+
+async def _vault(vault: Vault | None) -> Vault | None:
+    return vault
 
 
 def create_app(settings: ConsoleSettings) -> FastAPI:
@@ -34,14 +44,27 @@ def create_app(settings: ConsoleSettings) -> FastAPI:
             await wait_for_database(client)
             db = database(client, settings)
             vault = await open_vault(db)
-            console = Console(settings, OperatorStore(db, vault), Credentials(db), AuditLog(db), db)
+            gateway = Gateway(
+                settings.amqp_url.get_secret_value(),
+                settings.amqp_exchange,
+                "console",
+                settings.submit_timeout_seconds,
+            )
+            console = Console(
+                settings, OperatorStore(db, vault), Credentials(db), AuditLog(db), db, gateway, vault
+            )
             for store in (console.operators, console.credentials, console.audit):
                 await store.ensure_indexes()
+            await ensure_indexes(db)
             app.state.console = console
             app.state.mongo = client
-            yield
-            if vault is not None:
-                await vault.close()
+            await gateway.start(lambda: _vault(vault))
+            try:
+                yield
+            finally:
+                await gateway.stop()
+                if vault is not None:
+                    await vault.close()
         finally:
             await client.close()
 
@@ -55,11 +78,12 @@ def create_app(settings: ConsoleSettings) -> FastAPI:
     install_http_telemetry(app, "console")
 
     async def readiness() -> dict[str, bool]:
+        gateway = app.state.console.gateway
         try:
             await ping(app.state.mongo)
         except PyMongoError:
-            return {"mongodb": False}
-        return {"mongodb": True}
+            return {"broker": gateway.ready, "mongodb": False}
+        return {"broker": gateway.ready, "mongodb": True}
 
     for route in health_routes("console", readiness):
         app.router.routes.append(route)

@@ -33,6 +33,9 @@ from services.console.credentials import Credential, Credentials
 from services.console.operators import Operator, OperatorStore
 from services.console.permissions import Permission, allows
 from services.console.settings import ConsoleSettings
+from shared.contracts.envelope import Event
+from shared.messaging.gateway import Gateway, Unavailable
+from shared.personal_data import Vault
 
 COOKIE = "samleng_console"
 Model = TypeVar("Model", bound=BaseModel)
@@ -48,7 +51,12 @@ class Console:
     audit: AuditLog
     db: Any = None
     """The database, for the collections the console owns without a store of their own
-    (`partner_keys`, shared/partner_keys.py)."""
+    (`partner_keys`, shared/partner_keys.py), and for its declared reads of others' collections."""
+    gateway: Gateway | None = None
+    """The bus: operator actions are handed over as events (`hand_over`)."""
+    vault: Vault | None = None
+    """Opens what is sealed about a person (exports, replies, registrations) and seals what the
+    console keeps about one."""
 
 
 @dataclass(frozen=True)
@@ -127,6 +135,18 @@ def permit(permission: Permission) -> DependsParam:
     """A route decorator's dependency: the caller's role must have `permission`."""
     dependency: DependsParam = Depends(require(permission))
     return dependency
+
+
+async def hand_over(request: Request, who: Principal, event: Event[Any]) -> None:
+    """Publish `event` as `who`'s action (the envelope's `actor`); 503 with Retry-After when the
+    broker did not confirm it (nothing was handed over: the operator may simply retry)."""
+    gateway = console_of(request).gateway
+    if gateway is None:
+        raise HTTPException(503, "not handed over; retry", headers={"Retry-After": "30"})
+    try:
+        await gateway.publish(event.model_copy(update={"actor": who.operator.id}))
+    except Unavailable:
+        raise HTTPException(503, "not handed over; retry", headers={"Retry-After": "30"}) from None
 
 
 def json_body(model: type[Model]) -> Callable[[Request], Awaitable[Model]]:

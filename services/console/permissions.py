@@ -1,10 +1,14 @@
 """Operator roles and what each may do: the one table every permission check reads.
 
 role       may
-admin      everything (operators, keys, audit, and all below)
-publisher  publish and send alerts and sessions, approve; read deliveries
-editor     draft alerts and sessions; read deliveries
-viewer     the dashboard and deliveries, without members' personal details
+admin      everything: operators, partner keys, the audit trail, members' export and erasure,
+           and all below
+publisher  publish and send alerts and sessions, approve; read members' personal details
+           (registrations, replies, subscribers) — each read audited; import sign-up sheets and
+           subscribers; re-issue certificates; and all an editor may
+editor     draft alerts and sessions; the dashboard
+viewer     the dashboard: alerts, sessions and deliveries as counts and states, without
+           members' personal details
 """
 
 from __future__ import annotations
@@ -23,27 +27,34 @@ class Permission(StrEnum):
     operators_manage = "operators.manage"
     audit_read = "audit.read"
     keys_manage = "keys.manage"
+    dashboard_read = "dashboard.read"
     alerts_draft = "alerts.draft"
     alerts_publish = "alerts.publish"
     sessions_draft = "sessions.draft"
     sessions_publish = "sessions.publish"
-    members_read_personal = "members.read_personal"
     deliveries_read = "deliveries.read"
+    members_read_personal = "members.read_personal"
+    members_import = "members.import"
+    members_erase = "members.erase"
+    certificates_reissue = "certificates.reissue"
 
+
+_EDITOR = frozenset(
+    {Permission.dashboard_read, Permission.deliveries_read, Permission.alerts_draft, Permission.sessions_draft}
+)
+_PUBLISHER = _EDITOR | {
+    Permission.alerts_publish,
+    Permission.sessions_publish,
+    Permission.members_read_personal,
+    Permission.members_import,
+    Permission.certificates_reissue,
+}
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.admin: frozenset(Permission),
-    Role.publisher: frozenset(
-        {
-            Permission.alerts_draft,
-            Permission.alerts_publish,
-            Permission.sessions_draft,
-            Permission.sessions_publish,
-            Permission.deliveries_read,
-        }
-    ),
-    Role.editor: frozenset({Permission.alerts_draft, Permission.sessions_draft, Permission.deliveries_read}),
-    Role.viewer: frozenset({Permission.deliveries_read}),
+    Role.publisher: frozenset(_PUBLISHER),
+    Role.editor: _EDITOR,
+    Role.viewer: frozenset({Permission.dashboard_read, Permission.deliveries_read}),
 }
 
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from shared.settings import ServiceSettings
@@ -10,8 +10,9 @@ from shared.settings import ServiceSettings
 
 class ConsoleSettings(ServiceSettings):
     """The operator console's API (`CONSOLE_` prefix). Operators, their sessions and tokens, and
-    the audit trail live in the console's own collections; nothing here is a secret (session and
-    API tokens are random and stored hashed; TOTP secrets are sealed with the process's vault)."""
+    the audit trail live in the console's own collections (session and API tokens are random and
+    stored hashed; TOTP secrets are sealed with the process's vault). Operator actions that change
+    something are handed to the bus as events carrying the operator (`actor`)."""
 
     model_config = SettingsConfigDict(env_prefix="CONSOLE_", env_file=".env", extra="ignore")
     service_name: ClassVar[str] = "console"
@@ -29,4 +30,35 @@ class ConsoleSettings(ServiceSettings):
     )
     max_body_bytes: int = Field(
         default=64 * 1024, ge=1024, description="Largest request body; larger get 413."
+    )
+    secret_key: SecretStr = Field(
+        description="Derives the pledge ids of imported paper sign-up rows (the same row gives the "
+        "same id). Required; `make run` generates one into .run/secrets.env.",
+    )
+    public_site_url: str = Field(
+        default="http://127.0.0.1:8000",
+        description="Where people reach the public site (alert pages, session pages): links in "
+        "what operators publish point there.",
+    )
+    submit_timeout_seconds: float = Field(
+        default=3.0,
+        gt=0,
+        description="How long an operator action waits for the broker before answering 503.",
+    )
+    consent_text_version: str = Field(
+        default="pledge-consent-2026-11",
+        description="The consent text imported paper sign-up sheets were signed under.",
+    )
+    table_import_max_bytes: int = Field(
+        default=5 * 1024 * 1024, ge=1024, description="Largest CSV the table import accepts."
+    )
+    subscriber_import_max_bytes: int = Field(
+        default=8 * 1024 * 1024,
+        ge=1024,
+        description="Largest subscriber import (JSON, up to 5,000 rows of up to ~1.6 KB each).",
+    )
+    plan_of_action_max_bytes: int = Field(
+        default=8 * 1024 * 1024,
+        ge=1024,
+        description="Largest Plan of Action request: a 5 MB PDF is 6.7 MB in base64, plus its texts.",
     )

@@ -37,7 +37,6 @@ from pymongo.errors import DuplicateKeyError
 from services.intake.auth import operator_denied
 from services.intake.i18n import pick_language, ui
 from services.intake.settings import IntakeSettings
-from services.intake.submission import Unavailable
 from services.intake.web_security import CSRF_REQUIRED
 from shared.contracts import utcnow
 from shared.contracts.alert import (
@@ -51,6 +50,7 @@ from shared.contracts.alert import (
     delivery_of_action_token,
     letter_salutation,
 )
+from shared.messaging.gateway import Unavailable
 
 NUMBER = re.compile(r"^UA \d{1,4}/\d{2}$")
 TEXT: dict[str, dict[str, str]] = {

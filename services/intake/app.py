@@ -45,7 +45,7 @@ from services.intake.i18n import Lang, countries, message, pick_language, ui
 from services.intake.partners import install_partner_keys, partner_key
 from services.intake.sessions import add_session_routes
 from services.intake.settings import IntakeSettings
-from services.intake.submission import PledgeStatus, StatusReader, SubmissionGateway, Unavailable
+from services.intake.submission import PledgeStatus, StatusReader, SubmissionGateway
 from services.intake.subscriptions import add_subscription_routes
 from services.intake.table_import import add_table_import_routes
 from services.intake.validation import AddressInput, FieldError, PledgeInput, validate_pledge
@@ -74,6 +74,7 @@ from shared.contracts.session import (
 from shared.health import health_routes
 from shared.http_limits import BodyLimit, route_limits
 from shared.http_telemetry import install_http_telemetry
+from shared.messaging.gateway import Unavailable
 from shared.observability import get_logger
 from shared.partner_keys import PartnerKey
 from shared.service import Router

@@ -26,10 +26,10 @@ from pydantic import BaseModel, Field
 from services.intake.auth import operator_denied
 from services.intake.i18n import Lang, pick_language
 from services.intake.settings import IntakeSettings
-from services.intake.submission import Unavailable
 from services.intake.validation import _Errors, clean_name
 from shared.contracts import utcnow
 from shared.contracts.certificate import ReissueRequested, ReissueRequestedData
+from shared.messaging.gateway import Unavailable
 from shared.personal_data import SEALED, PersonalDataUnreadable, open_fields
 
 NUMBER = re.compile(r"^KCAP-\d{4}-\d{6,}(-[2-9A-HJ-NP-Z]{4})?$")

@@ -27,10 +27,10 @@ from services.intake.delivery_status import PROJECTION, DeliveryList, view
 from services.intake.erasure import member_by_token, opened_all
 from services.intake.i18n import Lang, pick_language, ui
 from services.intake.settings import IntakeSettings
-from services.intake.submission import Unavailable
 from services.intake.web_security import CSRF_REQUIRED_OR_ONE_CLICK
 from shared.contracts import utcnow
 from shared.contracts.member import ConsentWithdrawn, ConsentWithdrawnData
+from shared.messaging.gateway import Unavailable
 
 UNSUBSCRIBE_TEXT: dict[str, dict[str, str]] = {
     "title": {"en": "Stop messages", "km": "ឈប់ទទួលសារ"},

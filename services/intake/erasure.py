@@ -36,7 +36,6 @@ from jinja2 import Environment
 from services.intake.auth import operator_denied
 from services.intake.i18n import Lang, pick_language, ui
 from services.intake.settings import IntakeSettings
-from services.intake.submission import Unavailable
 from services.intake.web_security import CSRF_REQUIRED
 from shared.contracts import Event, utcnow
 from shared.contracts.erasure import (
@@ -47,6 +46,7 @@ from shared.contracts.erasure import (
     ErasureSource,
     contact_digest,
 )
+from shared.messaging.gateway import Unavailable
 from shared.personal_data import (
     CONTACT_KEY_VERSION,
     SEALED,

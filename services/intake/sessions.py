@@ -49,7 +49,6 @@ from services.intake.auth import operator_denied
 from services.intake.i18n import Lang, countries, pick_language, ui
 from services.intake.partners import partner_key
 from services.intake.settings import IntakeSettings
-from services.intake.submission import Unavailable
 from services.intake.subscriptions import TEXT as SUBSCRIBE_TEXT
 from services.intake.subscriptions import TIME_ZONES, _Problems
 from services.intake.validation import FieldError, clean_name, clean_phone
@@ -77,6 +76,7 @@ from shared.contracts.session import (
 )
 from shared.csv_safety import FormulaSafeWriter
 from shared.http_limits import body_limit
+from shared.messaging.gateway import Unavailable
 from shared.personal_data import PersonalDataUnreadable, open_fields
 
 REGISTRATION_CHANNELS = ("email", "signal", "whatsapp", "messenger")

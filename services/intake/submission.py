@@ -8,12 +8,9 @@ answers 503 and never reports success for a pledge it did not hand over.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any, Literal
 
-from aio_pika.abc import AbstractRobustConnection
 from pydantic import BaseModel, Field
 from pymongo import AsyncMongoClient
 
@@ -22,9 +19,7 @@ from services.intake.settings import IntakeSettings
 from services.intake.validation import ValidPledge
 from shared.contracts import utcnow
 from shared.contracts.pledge import Consent, PledgeSubmitted, PledgeSubmittedData, Source, TableImportRef
-from shared.messaging.connection import close, connect
-from shared.messaging.errors import PublishFailed
-from shared.messaging.publisher import Publisher
+from shared.messaging.gateway import Gateway
 from shared.observability import get_logger
 from shared.personal_data import Vault, open_vault
 from shared.storage import Document, create_client, database, ping
@@ -32,68 +27,14 @@ from shared.storage import Document, create_client, database, ping
 log = get_logger("samleng.intake")
 
 
-class Unavailable(Exception):
-    """The pledge was not handed over; nothing was stored. Retry later."""
-
-
-class SubmissionGateway:
+class SubmissionGateway(Gateway):
     def __init__(self, settings: IntakeSettings) -> None:
-        self._settings = settings
-        self._connection: AbstractRobustConnection | None = None
-        self._publisher: Publisher | None = None
-        self._connecting: asyncio.Task[None] | None = None
-
-    @property
-    def ready(self) -> bool:
-        return self._publisher is not None and self._connection is not None and not self._connection.is_closed
-
-    async def start(self, vault: Callable[[], Awaitable[Vault | None]] | None = None) -> None:
-        """Connect in the background: the site serves (and answers 503) while the broker is away.
-        `vault` gives the key vault that seals what is published about a person (the status
-        reader's, `StatusReader.vault`): the gateway is ready only once it has it."""
-        self._connecting = asyncio.create_task(self._connect(vault))
-
-    async def _connect(self, vault: Callable[[], Awaitable[Vault | None]] | None) -> None:
-        while True:
-            try:
-                if self._connection is None:
-                    self._connection = await connect(
-                        self._settings.amqp_url.get_secret_value(), "intake", timeout=3600
-                    )
-                publisher = await Publisher.open(
-                    self._connection, self._settings.amqp_exchange, self._settings.submit_timeout_seconds
-                )
-                publisher.vault = await vault() if vault is not None else None
-                self._publisher = publisher
-                return
-            except Exception as error:  # keep serving; readiness stays red until this succeeds
-                log.warning("broker connection failed; retrying", error=repr(error))
-                await asyncio.sleep(2)
-
-    async def stop(self) -> None:
-        if self._connecting is not None:
-            self._connecting.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._connecting
-        if self._connection is not None:
-            await close(self._connection)
-
-    async def publish(self, event: Any) -> None:
-        """Hand a contract to the broker within the submit timeout; Unavailable if it cannot."""
-        if self._publisher is None:
-            raise Unavailable("broker not connected")
-        try:
-            await asyncio.wait_for(
-                self._publisher.publish(event), timeout=self._settings.submit_timeout_seconds + 1
-            )
-        except (PublishFailed, TimeoutError) as error:
-            log.error(
-                "not handed over",
-                event_type=event.type,
-                correlation_id=event.correlation_id,
-                error=type(error).__name__,
-            )
-            raise Unavailable(str(error)) from error
+        super().__init__(
+            settings.amqp_url.get_secret_value(),
+            settings.amqp_exchange,
+            "intake",
+            settings.submit_timeout_seconds,
+        )
 
     async def submit(
         self,

@@ -38,7 +38,6 @@ from services.intake.auth import operator_denied
 from services.intake.erasure import member_by_token, opened
 from services.intake.i18n import Lang, countries, pick_language, ui
 from services.intake.settings import IntakeSettings
-from services.intake.submission import Unavailable
 from services.intake.validation import FieldError, _Errors, clean_name, clean_phone
 from services.intake.web_security import CSRF_REQUIRED
 from shared.contracts import utcnow
@@ -55,6 +54,7 @@ from shared.contracts.member import (
 )
 from shared.contracts.pledge import Consent, Contact
 from shared.http_limits import body_limit
+from shared.messaging.gateway import Unavailable
 
 ALERT_CHANNELS = ("email", "signal", "whatsapp", "messenger")
 ADDRESS_OF = {"email": "email", "signal": "phone", "whatsapp": "phone", "messenger": "psid"}

@@ -21,10 +21,10 @@ from services.intake import ids
 from services.intake.auth import operator_denied
 from services.intake.i18n import Lang
 from services.intake.settings import IntakeSettings
-from services.intake.submission import Unavailable
 from services.intake.validation import AddressInput, FieldError, PledgeInput, validate_pledge
 from shared.contracts.pledge import TableImportRef
 from shared.http_limits import body_limit
+from shared.messaging.gateway import Unavailable
 
 COLUMNS = (
     "name",

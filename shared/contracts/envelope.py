@@ -10,7 +10,8 @@ exists; `seal_subject()` may compute it instead). With encryption on, the publis
 event with `data` replaced by `sealed` (the data encrypted under that subject's key,
 shared/personal_data.py) and the consumer opens it before validating: a message resting in a
 queue (retry tier, dead letter) holds nothing personal in plain text, and erasing the subject's
-key makes every copy unreadable. The envelope fields stay plain: they carry ids only.
+key makes every copy unreadable. The envelope fields stay plain: they carry ids only (`actor`
+names the operator who acted, for the audit trail: an id, never a name or an email).
 """
 
 from __future__ import annotations
@@ -57,6 +58,12 @@ class Event(BaseModel, Generic[DataT]):
     )
     causation_id: UUID | None = Field(
         default=None, description="The event_id of the event that caused this one, if any."
+    )
+    actor: str | None = Field(
+        default=None,
+        description="The operator whose action this is (a console operator id, `op_…`); unset when "
+        "a member or the system acted. An id only: who it is lives in the console's audit trail.",
+        examples=["op_7d3f9a2c41e0b5d6"],
     )
     data: DataT
 

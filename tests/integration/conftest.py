@@ -12,8 +12,10 @@ import aio_pika
 import pytest
 
 from devstack.broker import RabbitNode
+from services.console.permissions import Role
 from shared.contracts.certificate import CertificateIssued
 from tests.service.conftest import OPERATOR, SECRET
+from tests.support.console import operator_token
 from tests.support.infra import MailSink
 from tests.support.ports import free_port
 from tests.support.processes import ServiceProcess
@@ -50,6 +52,24 @@ def intake(service_env: dict[str, str], tmp_path: Path) -> Iterator[str]:
     url = proc.wait_ready()
     yield url
     proc.terminate()
+
+
+@pytest.fixture
+def console(service_env: dict[str, str], tmp_path: Path) -> Iterator[str]:
+    """The operator console as a process; its base URL (operator routes under /api/v1/operator)."""
+    env = dict(
+        service_env, CONSOLE_SECRET_KEY=SECRET, CONSOLE_PORT=str(free_port()), CONSOLE_INSECURE_COOKIES="1"
+    )
+    proc = ServiceProcess("services.console", env, tmp_path / "console.log", "console.1").start()
+    url = proc.wait_ready()
+    yield url
+    proc.terminate()
+
+
+@pytest.fixture
+async def admin_token(db: Any, service_env: dict[str, str]) -> str:
+    """An admin's API token for the console process (same vault keys)."""
+    return await operator_token(db, Role.admin, env=service_env)
 
 
 @pytest.fixture

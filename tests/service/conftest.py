@@ -10,9 +10,13 @@ import httpx
 import pytest
 
 from devstack.broker import RabbitNode
+from services.console.app import create_app as create_console
+from services.console.permissions import Role
+from services.console.settings import ConsoleSettings
 from services.intake.app import create_app
 from services.intake.settings import IntakeSettings
 from shared.messaging.topology import ConsumerGroup, declare_group
+from tests.support.console import operator_token
 from tests.support.http import serve
 from tests.support.ports import free_port
 
@@ -72,6 +76,53 @@ def make_intake(rabbit: RabbitNode, mongo_uri: str, db_name: str) -> Callable[..
 async def intake(make_intake: Callable[..., Any], submitted_queue: Any) -> AsyncIterator[str]:
     async with make_intake() as url:
         yield url
+
+
+def console_settings(rabbit_url: str, mongo_uri: str, db_name: str, **overrides: Any) -> ConsoleSettings:
+    values: dict[str, Any] = {
+        "amqp_url": rabbit_url,
+        "mongodb_uri": mongo_uri,
+        "mongodb_database": db_name,
+        "secret_key": SECRET,
+        "insecure_cookies": True,
+        "public_site_url": "http://intake.test",
+    }
+    values.update(overrides)
+    return ConsoleSettings(**values)
+
+
+@pytest.fixture
+def make_console(rabbit: RabbitNode, mongo_uri: str, db_name: str) -> Callable[..., Any]:
+    @contextlib.asynccontextmanager
+    async def build(wait_ready: bool = True, **overrides: Any) -> AsyncIterator[str]:
+        """The operator console on a real socket, by default once its broker connection is up."""
+        async with serve(
+            create_console(console_settings(rabbit.url, mongo_uri, db_name, **overrides))
+        ) as url:
+            if wait_ready:
+                async with httpx.AsyncClient(base_url=url) as client:
+                    for _ in range(400):
+                        if (await client.get("/health/ready")).status_code == 200:
+                            break
+                        await asyncio.sleep(0.05)
+                    else:
+                        raise TimeoutError("console never became ready")
+            yield url
+
+    return build
+
+
+@pytest.fixture
+async def console(make_console: Callable[..., Any]) -> AsyncIterator[str]:
+    """The console's base URL (operator routes under /api/v1/operator)."""
+    async with make_console() as url:
+        yield url
+
+
+@pytest.fixture
+async def admin_token(db: Any) -> str:
+    """An admin's API token (tests/support/console.py makes other roles)."""
+    return await operator_token(db, Role.admin)
 
 
 @pytest.fixture

@@ -19,12 +19,13 @@ import pyotp
 import pytest
 from fastapi.routing import APIRoute, iter_route_contexts
 
+from devstack.broker import RabbitNode
 from ops.cli import main as samleng
 from services.console.app import create_app
 from services.console.auth import authenticated
 from services.console.permissions import ROLE_PERMISSIONS, Role
-from services.console.settings import ConsoleSettings
 from shared.partner_keys import PartnerKey
+from tests.service.conftest import console_settings
 from tests.support.http import serve
 
 PREFIX = "/api/v1/operator"
@@ -56,14 +57,8 @@ def console_env(monkeypatch: pytest.MonkeyPatch, mongo_uri: str, db_name: str) -
 
 
 @pytest.fixture
-def console_app(console_env: None, mongo_uri: str, db_name: str) -> Any:
-    settings = ConsoleSettings(
-        mongodb_uri=mongo_uri,
-        mongodb_database=db_name,
-        insecure_cookies=True,
-        max_failures=MAX_FAILURES,
-    )
-    return create_app(settings)
+def console_app(console_env: None, rabbit: RabbitNode, mongo_uri: str, db_name: str) -> Any:
+    return create_app(console_settings(rabbit.url, mongo_uri, db_name, max_failures=MAX_FAILURES))
 
 
 @pytest.fixture
@@ -157,10 +152,10 @@ async def test_the_first_admin_comes_from_the_cli_and_signs_in_with_password_and
 
 
 async def test_the_session_cookie_is_secure_by_default(
-    console_env: None, mongo_uri: str, db_name: str, capsys: pytest.CaptureFixture[str]
+    console_env: None, rabbit: RabbitNode, mongo_uri: str, db_name: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     admin = await first_admin(capsys)
-    app = create_app(ConsoleSettings(mongodb_uri=mongo_uri, mongodb_database=db_name))
+    app = create_app(console_settings(rabbit.url, mongo_uri, db_name, insecure_cookies=False))
     async with serve(app) as url, httpx.AsyncClient(base_url=url) as client:
         answer = await client.post(f"{PREFIX}/sign-in", json=admin.sign_in_body())
     assert answer.status_code == 200 and "Secure" in answer.headers["set-cookie"]

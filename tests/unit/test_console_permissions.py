@@ -13,17 +13,25 @@ def test_admin_may_do_everything_and_every_role_is_in_the_table() -> None:
     assert ROLE_PERMISSIONS[Role.admin] == frozenset(Permission)
 
 
-def test_an_editor_drafts_a_publisher_publishes_a_viewer_only_reads_deliveries() -> None:
+def test_an_editor_drafts_a_publisher_publishes_a_viewer_only_reads_the_dashboard() -> None:
     assert allows(Role.editor, Permission.alerts_draft) and allows(Role.editor, Permission.sessions_draft)
     assert not allows(Role.editor, Permission.alerts_publish)
+    assert not allows(Role.editor, Permission.sessions_publish)
     assert allows(Role.publisher, Permission.alerts_publish) and allows(
         Role.publisher, Permission.sessions_publish
     )
-    assert ROLE_PERMISSIONS[Role.viewer] == {Permission.deliveries_read}
+    assert ROLE_PERMISSIONS[Role.viewer] == {Permission.dashboard_read, Permission.deliveries_read}
     for role in (Role.publisher, Role.editor, Role.viewer):
-        for admin_only in (Permission.operators_manage, Permission.audit_read, Permission.keys_manage):
+        for admin_only in (
+            Permission.operators_manage,
+            Permission.audit_read,
+            Permission.keys_manage,
+            Permission.members_erase,
+        ):
             assert not allows(role, admin_only), (role, admin_only)
+    for role in (Role.editor, Role.viewer):
         assert not allows(role, Permission.members_read_personal)
+        assert not allows(role, Permission.members_import)
 
 
 def test_passwords_are_argon2id_and_an_unknown_account_never_matches() -> None:

@@ -1,0 +1,7 @@
+"""Operator routes: imports (moving here from intake)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter()
