@@ -40,7 +40,12 @@ class Permission(StrEnum):
 
 
 _EDITOR = frozenset(
-    {Permission.dashboard_read, Permission.deliveries_read, Permission.alerts_draft, Permission.sessions_draft}
+    {
+        Permission.dashboard_read,
+        Permission.deliveries_read,
+        Permission.alerts_draft,
+        Permission.sessions_draft,
+    }
 )
 _PUBLISHER = _EDITOR | {
     Permission.alerts_publish,

@@ -41,14 +41,13 @@ from services.intake.alerts import add_alert_routes
 from services.intake.certificates import VERIFY_PER_MINUTE, add_certificate_routes
 from services.intake.deliveries import add_delivery_routes
 from services.intake.erasure import add_erasure_routes
-from services.intake.i18n import Lang, countries, message, pick_language, ui
+from services.intake.i18n import pick_language, ui
 from services.intake.partners import install_partner_keys, partner_key
 from services.intake.sessions import add_session_routes
 from services.intake.settings import IntakeSettings
 from services.intake.submission import PledgeStatus, StatusReader, SubmissionGateway
 from services.intake.subscriptions import add_subscription_routes
 from services.intake.table_import import add_table_import_routes
-from services.intake.validation import AddressInput, FieldError, PledgeInput, validate_pledge
 from services.intake.web_security import COOKIE as CSRF_COOKIE
 from services.intake.web_security import CSRF_REQUIRED, Csrf, CsrfCookie, CsrfRefused, SecurityHeaders
 from services.intake.web_security import FIELD as CSRF_FIELD
@@ -56,6 +55,7 @@ from shared.contracts import utcnow
 from shared.contracts.alert import ActionReported, AlertPublished
 from shared.contracts.certificate import ReissueRequested
 from shared.contracts.erasure import ContactErasureRequested, ErasureRequested
+from shared.contracts.languages import Lang, countries, message
 from shared.contracts.member import (
     ConsentWithdrawn,
     MemberChangeConfirmed,
@@ -65,6 +65,7 @@ from shared.contracts.member import (
     SubscriptionRequested,
 )
 from shared.contracts.pledge import PledgeSubmitted
+from shared.contracts.pledge_input import AddressInput, FieldError, PledgeInput, validate_pledge
 from shared.contracts.session import (
     PlanOfActionPublished,
     RegistrationCancelled,

@@ -24,11 +24,12 @@ from jinja2 import Environment
 from pydantic import BaseModel, Field
 
 from services.intake.auth import operator_denied
-from services.intake.i18n import Lang, pick_language
+from services.intake.i18n import pick_language
 from services.intake.settings import IntakeSettings
-from services.intake.validation import _Errors, clean_name
 from shared.contracts import utcnow
 from shared.contracts.certificate import ReissueRequested, ReissueRequestedData
+from shared.contracts.languages import Lang
+from shared.contracts.pledge_input import _Errors, clean_name
 from shared.messaging.gateway import Unavailable
 from shared.personal_data import SEALED, PersonalDataUnreadable, open_fields
 

@@ -25,10 +25,11 @@ from jinja2 import Environment
 from services.intake.auth import operator_denied
 from services.intake.delivery_status import PROJECTION, DeliveryList, view
 from services.intake.erasure import member_by_token, opened_all
-from services.intake.i18n import Lang, pick_language, ui
+from services.intake.i18n import pick_language, ui
 from services.intake.settings import IntakeSettings
 from services.intake.web_security import CSRF_REQUIRED_OR_ONE_CLICK
 from shared.contracts import utcnow
+from shared.contracts.languages import Lang
 from shared.contracts.member import ConsentWithdrawn, ConsentWithdrawnData
 from shared.messaging.gateway import Unavailable
 

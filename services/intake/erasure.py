@@ -34,7 +34,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from jinja2 import Environment
 
 from services.intake.auth import operator_denied
-from services.intake.i18n import Lang, pick_language, ui
+from services.intake.i18n import pick_language, ui
 from services.intake.settings import IntakeSettings
 from services.intake.web_security import CSRF_REQUIRED
 from shared.contracts import Event, utcnow
@@ -46,6 +46,7 @@ from shared.contracts.erasure import (
     ErasureSource,
     contact_digest,
 )
+from shared.contracts.languages import Lang
 from shared.messaging.gateway import Unavailable
 from shared.personal_data import (
     CONTACT_KEY_VERSION,

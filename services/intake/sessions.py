@@ -46,16 +46,17 @@ from jinja2 import Environment
 from pydantic import AwareDatetime, BaseModel, Field, field_validator
 
 from services.intake.auth import operator_denied
-from services.intake.i18n import Lang, countries, pick_language, ui
+from services.intake.i18n import pick_language, ui
 from services.intake.partners import partner_key
 from services.intake.settings import IntakeSettings
 from services.intake.subscriptions import TEXT as SUBSCRIBE_TEXT
 from services.intake.subscriptions import TIME_ZONES, _Problems
-from services.intake.validation import FieldError, clean_name, clean_phone
 from services.intake.web_security import CSRF_REQUIRED
 from shared.calendar import calendar, session_event
 from shared.contracts import utcnow
+from shared.contracts.languages import Lang, countries
 from shared.contracts.pledge import Consent, Contact
+from shared.contracts.pledge_input import FieldError, clean_name, clean_phone
 from shared.contracts.session import (
     DEFAULT_REMINDER_MINUTES,
     SESSION_FILES_BUCKET,

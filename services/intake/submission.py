@@ -14,11 +14,11 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 from pymongo import AsyncMongoClient
 
-from services.intake.i18n import Lang
 from services.intake.settings import IntakeSettings
-from services.intake.validation import ValidPledge
 from shared.contracts import utcnow
+from shared.contracts.languages import Lang
 from shared.contracts.pledge import Consent, PledgeSubmitted, PledgeSubmittedData, Source, TableImportRef
+from shared.contracts.pledge_input import ValidPledge
 from shared.messaging.gateway import Gateway
 from shared.observability import get_logger
 from shared.personal_data import Vault, open_vault

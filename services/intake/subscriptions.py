@@ -36,12 +36,12 @@ from pydantic import BaseModel, Field, ValidationError
 
 from services.intake.auth import operator_denied
 from services.intake.erasure import member_by_token, opened
-from services.intake.i18n import Lang, countries, pick_language, ui
+from services.intake.i18n import pick_language, ui
 from services.intake.settings import IntakeSettings
-from services.intake.validation import FieldError, _Errors, clean_name, clean_phone
 from services.intake.web_security import CSRF_REQUIRED
 from shared.contracts import utcnow
 from shared.contracts.alert import TOPICS
+from shared.contracts.languages import Lang, countries
 from shared.contracts.member import (
     Preferences,
     PreferencesChanged,
@@ -53,6 +53,7 @@ from shared.contracts.member import (
     SubscriptionRequestedData,
 )
 from shared.contracts.pledge import Consent, Contact
+from shared.contracts.pledge_input import FieldError, _Errors, clean_name, clean_phone
 from shared.http_limits import body_limit
 from shared.messaging.gateway import Unavailable
 

@@ -19,10 +19,10 @@ from pydantic import BaseModel
 
 from services.intake import ids
 from services.intake.auth import operator_denied
-from services.intake.i18n import Lang
 from services.intake.settings import IntakeSettings
-from services.intake.validation import AddressInput, FieldError, PledgeInput, validate_pledge
+from shared.contracts.languages import Lang
 from shared.contracts.pledge import TableImportRef
+from shared.contracts.pledge_input import AddressInput, FieldError, PledgeInput, validate_pledge
 from shared.http_limits import body_limit
 from shared.messaging.gateway import Unavailable
 

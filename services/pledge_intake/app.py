@@ -31,7 +31,6 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from services.intake.validation import business_rule_errors
 from services.pledge_intake import changes, erasure, subscriptions
 from services.pledge_intake.store import (
     INBOUND_FIELDS,
@@ -70,6 +69,7 @@ from shared.contracts.pledge import (
     PledgeSubmittedData,
     own_member_id,
 )
+from shared.contracts.pledge_input import business_rule_errors
 from shared.messaging.consumer import MessageContext
 from shared.messaging.errors import PermanentError, RetryableError
 from shared.personal_data import contact_key, seal_fields

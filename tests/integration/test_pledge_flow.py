@@ -17,8 +17,8 @@ import pytest
 from devstack.broker import RabbitNode
 from services.intake.ids import derived_pledge_id
 from services.intake.submission import build_submission
-from services.intake.validation import PledgeInput, validate_pledge
 from shared.contracts.pledge import PledgeRecorded, PledgeRejected, PledgeSubmitted
+from shared.contracts.pledge_input import PledgeInput, validate_pledge
 from shared.messaging.connection import connect
 from shared.messaging.publisher import Publisher
 from shared.personal_data import open_fields

@@ -30,6 +30,10 @@ from shared.observability import (
 
 NOT_PERSONAL = frozenset(
     [
+        "actor",  # an operator id (op_…), never a name or an email
+        "code",  # a field error's code, its field name and its generated message
+        "field",  # (shared/contracts/pledge_input.py): never the submitted value
+        "message",
         "accepted_at",
         "change_id",
         "contact_digests",  # keyed digests (HMAC under the blind-index key), no contact itself

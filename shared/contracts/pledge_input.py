@@ -14,8 +14,8 @@ import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 from pydantic import BaseModel, ConfigDict, Field
 
-from services.intake import khmer
-from services.intake.i18n import Lang, country_name, message
+from shared.contracts import khmer
+from shared.contracts.languages import Lang, country_name, message
 from shared.contracts.pledge import Channel, Contact, PostalAddress
 
 NAME_MAX = 120
