@@ -8,7 +8,10 @@
     DELETE /tokens/{token_id}    revoke one of mine, at once
     GET    /operators            admin: every operator
     POST   /operators            admin: a new operator (password and TOTP URI shown once)
-    PATCH  /operators/{id}       admin: change role, disable or enable
+    PATCH  /operators/{id}       admin: change role, disable (ends their sessions and tokens) or
+                                 enable, unlock after failed sign-ins
+    POST   /operators/{id}/reset-credentials
+                                 admin: a new password and TOTP (shown once); ends their sessions
     GET    /audit                admin: the audit trail, newest first, with filters
     GET    /partner-keys         admin: the web forms' partner API keys (never their secrets)
     POST   /partner-keys         admin: a new key (its secret shown once)
@@ -105,7 +108,17 @@ class NewPartnerKey(BaseModel):
 
 class OperatorChange(BaseModel):
     role: Role | None = None
-    disabled: bool | None = None
+    disabled: bool | None = Field(
+        default=None, description="true ends every session and revokes every API token of theirs at once."
+    )
+    unlock: bool | None = Field(default=None, description="true lifts a lockout after failed sign-ins.")
+
+
+class ResetCredentials(BaseModel):
+    operator: OperatorView
+    password: str = Field(description="Shown once: give it to the operator over a safe channel.")
+    otpauth_uri: str = Field(description="Shown once: the new TOTP enrolment; the old one stops working.")
+    revoked: int = Field(description="Sessions and API tokens of theirs ended by the reset.")
 
 
 public_router = APIRouter(prefix=PREFIX, tags=["operator sign-in"])
@@ -245,19 +258,52 @@ async def change_operator(
     target = await console.operators.get(operator_id)
     if target is None:
         raise HTTPException(404, "no such operator")
-    changes = body.model_dump(exclude_none=True, mode="json")
-    if not changes:
-        raise HTTPException(422, "give role and/or disabled")
+    changes = body.model_dump(exclude_none=True, exclude={"unlock"}, mode="json")
+    if not changes and not body.unlock:
+        raise HTTPException(422, "give role, disabled and/or unlock")
     stays_admin = changes.get("role", target.role) == Role.admin and not changes.get(
         "disabled", target.disabled
     )
     is_active_admin = target.role == Role.admin and not target.disabled
     if is_active_admin and not stays_admin and await console.operators.count_active_admins() <= 1:
         raise HTTPException(409, "this is the last active admin")
-    updated = await console.operators.update(operator_id, changes)
+    if changes:
+        await console.operators.update(operator_id, changes)
+    if body.unlock:
+        await console.operators.unlock(operator_id)
+    if changes.get("disabled"):
+        await console.credentials.revoke_all(operator_id)
+    updated = await console.operators.get(operator_id)
     assert updated is not None
-    await console.audit.record(who.event("operator.updated", "operator", operator_id, **changes))
+    detail = {**changes, **({"unlock": True} if body.unlock else {})}
+    await console.audit.record(who.event("operator.updated", "operator", operator_id, **detail))
     return OperatorView.of(updated)
+
+
+@operator_router.post(
+    "/operators/{operator_id}/reset-credentials",
+    response_model=ResetCredentials,
+    dependencies=[permit(Permission.operators_manage)],
+    tags=["operators"],
+    summary="New password and TOTP for an operator who lost theirs; ends their sessions and tokens",
+)
+async def reset_credentials(request: Request, who: Caller, operator_id: str) -> ResetCredentials:
+    console = console_of(request)
+    if operator_id == who.operator.id:
+        raise HTTPException(409, "reset your own credentials through another admin")
+    reset = await console.operators.reset_credentials(operator_id)
+    if reset is None:
+        raise HTTPException(404, "no such operator")
+    revoked = await console.credentials.revoke_all(operator_id)
+    await console.audit.record(
+        who.event("operator.credentials_reset", "operator", operator_id, revoked=revoked)
+    )
+    return ResetCredentials(
+        operator=OperatorView.of(reset.operator),
+        password=reset.password,
+        otpauth_uri=reset.otpauth_uri,
+        revoked=revoked,
+    )
 
 
 @operator_router.get(

@@ -103,6 +103,14 @@ class Credentials:
         )
         return done.modified_count == 1
 
+    async def revoke_all(self, operator_id: str) -> int:
+        """End every session and revoke every token of an operator at once; how many."""
+        now = utcnow()
+        query = {"operator_id": operator_id, "revoked_at": None}
+        sessions = await self._sessions.update_many(query, {"$set": {"revoked_at": now}})
+        tokens = await self._tokens.update_many(query, {"$set": {"revoked_at": now}})
+        return sessions.modified_count + tokens.modified_count
+
     async def resolve(self, token: str) -> Credential | None:
         """The live session or API token `token` is, if any."""
         now = utcnow()

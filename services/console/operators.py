@@ -9,6 +9,7 @@ a vault, else stored plain with the vault's warning.
 from __future__ import annotations
 
 import functools
+import hmac
 import secrets
 import uuid
 from dataclasses import dataclass
@@ -55,6 +56,9 @@ class Operator(BaseModel):
     last_sign_in_at: datetime | None = None
     last_sign_in_ip: str | None = None
     disabled: bool = False
+    totp_last_step: int | None = Field(
+        default=None, description="The last TOTP time step signed in with: its code is spent."
+    )
 
 
 class OperatorView(BaseModel):
@@ -102,7 +106,21 @@ def password_matches(password_hash: str | None, password: str) -> bool:
 
 
 def totp_matches(secret: str, code: str) -> bool:
-    return bool(code) and pyotp.TOTP(secret).verify(code.strip(), valid_window=1)
+    return totp_step(secret, code) is not None
+
+
+def totp_step(secret: str, code: str, at: datetime | None = None) -> int | None:
+    """The 30-second time step whose code `code` is (this one, or one either side for clock
+    drift), or None: a code matches at most one step, and a used step is never accepted again."""
+    code = code.strip()
+    if not (code.isdigit() and len(code) == 6):
+        return None
+    totp = pyotp.TOTP(secret)
+    moment = at or utcnow()
+    for offset in (0, -1, 1):
+        if hmac.compare_digest(totp.at(moment, counter_offset=offset), code):
+            return int(totp.timecode(moment)) + offset
+    return None
 
 
 def new_password() -> str:
@@ -185,6 +203,49 @@ class OperatorStore:
             {"_id": operator_id}, {"$set": {"failed_attempts": 0, "locked_until": lock_until}}
         )
         return True
+
+    async def spend_totp_step(self, operator_id: str, step: int) -> bool:
+        """Claim TOTP time step `step` for a sign-in; False if it (or a later one) was used
+        already: a code seen by someone else (over a shoulder, a phishing page) signs in once."""
+        doc = await self._operators.find_one_and_update(
+            {
+                "_id": operator_id,
+                "$or": [{"totp_last_step": {"$lt": step}}, {"totp_last_step": None}],
+            },
+            {"$set": {"totp_last_step": step}},
+            {"_id": 1},
+        )
+        return doc is not None
+
+    async def reset_credentials(self, operator_id: str) -> NewOperator | None:
+        """A new password and TOTP secret (shown once), the lock lifted; every session and token
+        of the operator stays valid only if the caller revokes them too (the route does)."""
+        operator = await self.get(operator_id)
+        if operator is None:
+            return None
+        password = new_password()
+        secret = pyotp.random_base32()
+        sealed = await seal_fields(self._vault, operator_id, {"totp_secret": secret}, SEALED_FIELDS)
+        change: dict[str, Any] = {
+            "$set": {
+                **sealed,
+                "password_hash": hash_password(password),
+                "failed_attempts": 0,
+                "locked_until": None,
+                "totp_last_step": None,
+            }
+        }
+        if "totp_secret" not in sealed:  # sealed: no plain copy may stay
+            change["$unset"] = {"totp_secret": ""}
+        await self._operators.update_one({"_id": operator_id}, change)
+        updated = await self.get(operator_id)
+        assert updated is not None
+        return NewOperator(updated, password, otpauth_uri(secret, updated.email))
+
+    async def unlock(self, operator_id: str) -> None:
+        await self._operators.update_one(
+            {"_id": operator_id}, {"$set": {"failed_attempts": 0, "locked_until": None}}
+        )
 
     async def signed_in(self, operator_id: str, at: datetime, ip: str | None) -> None:
         await self._operators.update_one(

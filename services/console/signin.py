@@ -2,7 +2,9 @@
 
 Every outcome answers the caller the same way (the route's one 401), whether the email is
 unknown, the account disabled or locked, or the password or code wrong; an unknown email costs
-one argon2 verification like a known one. The audit trail tells them apart.
+one argon2 verification like a known one. The audit trail tells them apart. A TOTP code signs
+in once: its time step is spent, so a code read over a shoulder or by a phishing page cannot be
+replayed within its window.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from datetime import datetime, timedelta
 
 from services.console.audit import AuditEvent, Outcome
 from services.console.auth import Console
-from services.console.operators import Operator, password_matches, totp_matches
+from services.console.operators import Operator, password_matches, totp_step
 from shared.contracts import utcnow
 
 
@@ -52,8 +54,10 @@ async def sign_in(console: Console, email: str, password: str, totp: str, ip: st
     if operator.locked_until is not None and operator.locked_until > now:
         await audit("operator.sign_in", operator.id, reason="locked")
         return None
-    if not (password_ok and totp_matches(operator.totp_secret, totp)):
-        reason = "totp" if password_ok else "password"
+    step = totp_step(operator.totp_secret, totp, now) if password_ok else None
+    reused = step is not None and not await console.operators.spend_totp_step(operator.id, step)
+    if step is None or reused:
+        reason = "password" if not password_ok else ("totp_reused" if reused else "totp")
         await audit("operator.sign_in", operator.id, reason=reason)
         lock_until = now + timedelta(minutes=settings.lockout_minutes)
         if await console.operators.failed(operator.id, settings.max_failures, lock_until):

@@ -12,6 +12,7 @@ import os
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -38,12 +39,21 @@ class Account:
     email: str
     password: str
     secret: str
+    attempts: int = 0
 
     def sign_in_body(self, password: str | None = None, totp: str | None = None) -> dict[str, str]:
+        """A sign-in as the operator would do it. A TOTP code signs in once, so each real attempt
+        takes the code of a later time step: the previous, the current, then the next one (the
+        console accepts one step either side for clock drift), as a person would wait for it."""
+        if totp is None:
+            offset = min(self.attempts, 2) - 1
+            totp = pyotp.TOTP(self.secret).at(datetime.now(UTC), counter_offset=offset)
+            if password is None:
+                self.attempts += 1
         return {
             "email": self.email,
             "password": self.password if password is None else password,
-            "totp": pyotp.TOTP(self.secret).now() if totp is None else totp,
+            "totp": totp,
         }
 
 
@@ -365,3 +375,56 @@ async def test_admins_create_list_and_revoke_partner_keys_and_intake_can_check_t
     assert (await db.partner_keys.find_one({"_id": key_id}))["revoked_at"] is not None
     assert [e["object_id"] for e in await audit(db, action="partner_key.created")] == [key_id]
     assert [e["object_id"] for e in await audit(db, action="partner_key.revoked")] == [key_id]
+
+
+async def test_a_totp_code_signs_in_once(
+    console: httpx.AsyncClient, capsys: pytest.CaptureFixture[str], db: Any
+) -> None:
+    admin = await first_admin(capsys)
+    body = admin.sign_in_body()
+    assert (await console.post(f"{PREFIX}/sign-in", json=body)).status_code == 200
+    replayed = await console.post(f"{PREFIX}/sign-in", json=body)
+    assert replayed.status_code == 401
+    earlier = pyotp.TOTP(admin.secret).at(datetime.now(UTC), counter_offset=-1)
+    if earlier != body["totp"]:  # an older code than the one used is spent too
+        assert (await console.post(f"{PREFIX}/sign-in", json={**body, "totp": earlier})).status_code == 401
+    reasons = [e["detail"].get("reason") for e in await audit(db, action="operator.sign_in")]
+    assert "totp_reused" in reasons
+    assert (await console.post(f"{PREFIX}/sign-in", json=admin.sign_in_body())).status_code == 200
+
+
+async def test_an_admin_unlocks_resets_and_disables_an_operator_at_once(
+    console: httpx.AsyncClient, capsys: pytest.CaptureFixture[str], db: Any
+) -> None:
+    admin = await signed_in(console, await first_admin(capsys))
+    editor_id, editor_account = await add_operator(console, admin, Role.editor)
+    for _ in range(MAX_FAILURES):
+        await console.post(f"{PREFIX}/sign-in", json=editor_account.sign_in_body(password="wrong"))
+    assert (await console.post(f"{PREFIX}/sign-in", json=editor_account.sign_in_body())).status_code == 401
+    unlocked = await console.patch(f"{PREFIX}/operators/{editor_id}", headers=admin, json={"unlock": True})
+    assert unlocked.status_code == 200 and unlocked.json()["locked_until"] is None
+    editor = await signed_in(console, editor_account)
+    token = (await console.post(f"{PREFIX}/tokens", headers=editor, json={"name": "script"})).json()["token"]
+
+    reset = await console.post(f"{PREFIX}/operators/{editor_id}/reset-credentials", headers=admin)
+    assert reset.status_code == 200 and reset.json()["revoked"] == 2
+    for old in (editor, {"Authorization": f"Bearer {token}"}):
+        assert (await console.get(f"{PREFIX}/me", headers=old)).status_code == 401
+    assert (await console.post(f"{PREFIX}/sign-in", json=editor_account.sign_in_body())).status_code == 401
+    renewed = Account(
+        editor_account.email, reset.json()["password"], pyotp.parse_uri(reset.json()["otpauth_uri"]).secret
+    )
+    editor = await signed_in(console, renewed)
+    assert (await console.get(f"{PREFIX}/me", headers=editor)).status_code == 200
+
+    disabled = await console.patch(f"{PREFIX}/operators/{editor_id}", headers=admin, json={"disabled": True})
+    assert disabled.status_code == 200
+    assert (await console.get(f"{PREFIX}/me", headers=editor)).status_code == 401
+    assert await db.operator_sessions.count_documents({"operator_id": editor_id, "revoked_at": None}) == 0
+    actions = [e["action"] for e in await audit(db, object_id=editor_id) if e["operator_id"] != editor_id]
+    assert actions.count("operator.credentials_reset") == 1 and actions.count("operator.updated") == 2
+    own = await console.post(
+        f"{PREFIX}/operators/{(await db.operators.find_one({'role': 'admin'}))['_id']}/reset-credentials",
+        headers=admin,
+    )
+    assert own.status_code == 409
