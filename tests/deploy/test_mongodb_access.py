@@ -135,6 +135,11 @@ def collections_in_code(paths: list[str], channel: str | None) -> dict[str, set[
                 name = text_of(node.slice, channel)
                 assert name is not None, f"{path}: cannot tell the collection of {ast.unparse(node)}"
                 names = [name]
+            elif isinstance(node, ast.Call) and ast.unparse(node.func).rsplit(".", 1)[-1] == "ReadModel":
+                name = text_of(node.args[0] if node.args else None, channel)
+                assert name is not None, f"{path}: cannot tell the collection of {ast.unparse(node)}"
+                used.setdefault(name, set()).add("read")  # shared/read_models.py: reads only
+                continue
             elif isinstance(node, ast.Call) and ast.unparse(node.func).rsplit(".", 1)[-1] == "open_vault":
                 for name in vault_collections():  # it creates data keys and their index: writes
                     used.setdefault(name, set()).add("write")
