@@ -43,7 +43,8 @@ const ACCESS = {
       "key_vault",
       "operator_sessions",
       "operators",
-      "partner_keys"
+      "partner_keys",
+      "sign_in_throttle"
     ],
     "read": []
   },

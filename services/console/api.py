@@ -35,7 +35,7 @@ from services.console.credentials import TokenView
 from services.console.operators import DuplicateEmail, OperatorView
 from services.console.permissions import ROLE_PERMISSIONS, Permission, Role
 from services.console.routes import ROUTERS
-from services.console.signin import sign_in
+from services.console.signin import Throttled, sign_in
 from shared.partner_keys import PartnerKey, create_partner_key, list_partner_keys, revoke_partner_key
 
 PREFIX = "/api/v1/operator"
@@ -128,7 +128,10 @@ operator_router = APIRouter(prefix=PREFIX, dependencies=[Depends(authenticated)]
 @public_router.post(
     "/sign-in",
     response_model=SignedIn,
-    responses={401: {"description": "Wrong email, password or code, or the account is locked"}},
+    responses={
+        401: {"description": "Wrong email, password or code, or the account is locked"},
+        429: {"description": "Too many failed sign-ins from this address lately (Retry-After)"},
+    },
     openapi_extra=body_schema(SignInBody),
     summary="Sign in with password and TOTP code",
 )
@@ -137,7 +140,14 @@ async def sign_in_route(
 ) -> SignedIn:
     console = console_of(request)
     ip = request.client.host if request.client else None
-    session = await sign_in(console, body.email, body.password, body.totp, ip)
+    try:
+        session = await sign_in(console, body.email, body.password, body.totp, ip)
+    except Throttled as throttled:
+        raise HTTPException(
+            429,
+            "too many failed sign-ins from here; try later",
+            headers={"Retry-After": str(throttled.retry_after)},
+        ) from None
     if session is None:
         raise HTTPException(401, FAILED)
     response.set_cookie(

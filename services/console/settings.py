@@ -24,6 +24,13 @@ class ConsoleSettings(ServiceSettings):
         default=5, ge=1, description="Failed sign-ins in a row after which the account is locked."
     )
     lockout_minutes: float = Field(default=15, gt=0, description="How long a locked account stays locked.")
+    sign_in_failures_per_address: int = Field(
+        default=20,
+        ge=1,
+        description="Failed sign-ins from one address (whatever the accounts) within "
+        "CONSOLE_LOCKOUT_MINUTES after which that address is refused with 429 until the window ends: "
+        "password spraying across many accounts is slowed like guessing one.",
+    )
     insecure_cookies: bool = Field(
         default=False,
         description="Local plain-http runs only: the session cookie without `Secure` (never in production).",

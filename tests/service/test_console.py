@@ -428,3 +428,25 @@ async def test_an_admin_unlocks_resets_and_disables_an_operator_at_once(
         headers=admin,
     )
     assert own.status_code == 409
+
+
+async def test_many_failed_sign_ins_from_one_address_are_throttled_whatever_the_accounts(
+    console_env: None,
+    rabbit: RabbitNode,
+    mongo_uri: str,
+    db_name: str,
+    capsys: pytest.CaptureFixture[str],
+    db: Any,
+) -> None:
+    admin = await first_admin(capsys)
+    app = create_app(console_settings(rabbit.url, mongo_uri, db_name, sign_in_failures_per_address=4))
+    async with serve(app) as url, httpx.AsyncClient(base_url=url) as client:
+        for n in range(4):  # spraying: one try per account, never enough to lock any of them
+            email = {**admin.sign_in_body(password="wrong"), "email": f"someone{n}@samleng.test"}
+            assert (await client.post(f"{PREFIX}/sign-in", json=email)).status_code == 401
+        refused = await client.post(f"{PREFIX}/sign-in", json=admin.sign_in_body())
+        assert refused.status_code == 429 and int(refused.headers["Retry-After"]) > 0
+    stored = await db.operators.find_one({"email": admin.email})
+    assert stored["locked_until"] is None and stored["failed_attempts"] == 0  # the account is not locked
+    reasons = [e["detail"].get("reason") for e in await audit(db, action="operator.sign_in")]
+    assert reasons.count("unknown_email") == 4 and reasons.count("throttled") == 1
