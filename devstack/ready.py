@@ -1,5 +1,6 @@
-"""The Procfile's `ready` process: waits until every part of the stack is healthy, then prints
-every URL. It never exits on its own (one exiting process stops all the others)."""
+"""The Procfile's `ready` process: waits until every part of the stack is healthy, makes sure
+the local admin and their API token exist (devstack/local_operator.py), then prints every URL.
+It never exits on its own (one exiting process stops all the others)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from types import FrameType
 import httpx
 from pymongo import MongoClient
 
+from devstack import local_operator
 from devstack.broker import port_is_open
 from devstack.config import LocalStack
 
@@ -96,6 +98,7 @@ def main() -> int:
                 next_report += 30
             time.sleep(0.5)
     elapsed = time.monotonic() - started
+    operator = local_operator.ensure(stack.run_dir)
     width = 26
     lines = [f"Samleng is up: every health check is green after {elapsed:.1f} s.", ""]
     lines += [f"  {label:<{width}}{url}" for label, url in stack.infrastructure_urls()]
@@ -103,6 +106,7 @@ def main() -> int:
         lines.append(f"  {replica:<{width}}{url}/health/ready")
     for replica, url in public_sites(stack.health_dir, services).items():
         lines.append(f"  {'web: ' + replica:<{width}}{url}/")
+    lines += ["", f"  {operator}"]
     lines += ["", "  Press Ctrl-C to stop everything (data stays in " + str(stack.run_dir) + ")."]
     print("\n".join(lines), flush=True)
     while True:

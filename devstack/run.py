@@ -33,7 +33,7 @@ def local_secrets(run_dir: Path) -> dict[str, str]:
     path = run_dir / "secrets.env"
     wanted: dict[str, Callable[[], str]] = {
         "INTAKE_SECRET_KEY": lambda: secrets.token_urlsafe(32),
-        "INTAKE_OPERATOR_TOKEN": lambda: secrets.token_urlsafe(24),
+        "CONSOLE_SECRET_KEY": lambda: secrets.token_urlsafe(32),
         "POST_API_KEY": lambda: f"test_{secrets.token_hex(16)}",  # the sandbox takes any test_ key
         "WHATSAPP_ACCESS_TOKEN": lambda: secrets.token_urlsafe(24),
         "WHATSAPP_APP_SECRET": lambda: secrets.token_urlsafe(24),
@@ -96,6 +96,9 @@ def main() -> int:
         child_env.setdefault(name, value)
     child_env.setdefault("INTAKE_MESSENGER_PAGE", "SamlengSandbox")
     child_env.setdefault("CONSOLE_INSECURE_COOKIES", "true")  # the local console is plain http
+    child_env.setdefault(
+        "CONSOLE_PUBLIC_SITE_URL", child_env.get("INTAKE_PUBLIC_BASE_URL", "http://127.0.0.1:8000")
+    )
     # the sandbox plays Meta: it signs webhooks with the apps' secrets and expects their tokens
     for sandbox, ours in (
         ("SANDBOX_WHATSAPP_APP_SECRET", "WHATSAPP_APP_SECRET"),

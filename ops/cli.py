@@ -3,7 +3,7 @@
     samleng dlq list QUEUE [--json]              show dead letters with their reasons
     samleng dlq replay QUEUE (--id ID... | --all) put them back on their work queue
     samleng dlq drop QUEUE (--id ID... | --all)   discard them
-    samleng docs [--out docs/asyncapi]           write the AsyncAPI document of every service
+    samleng docs [--out docs/asyncapi]           write the AsyncAPI documents, and docs/read-models.md
     samleng import-pledges FILE.csv              import paper sign-up sheets (in-person table)
     samleng member export MEMBER_ID              everything held about one member, as JSON
     samleng member erase MEMBER_ID [--wait S]    erase them everywhere (docs/operations.md)
@@ -12,12 +12,16 @@
     samleng operator add --email E --name N --role R  a console operator (prints the password and
                                                  the TOTP enrolment URI once)
     samleng operator list                        the console's operators
+    samleng operator token --email E --name N [--days D]  an API token (sk_op_…) for an operator,
+                                                 printed once (for scripts and the dev stack)
 
 QUEUE is the dead-letter queue, e.g. `samleng.pledge-intake.dlq`. The broker URL comes from
-AMQP_URL (or .env), like every service. `import-pledges` and `member` go through intake's
-operator API (INTAKE_PUBLIC_BASE_URL, INTAKE_OPERATOR_TOKEN, or --url / --token); so does `contact`.
-`operator` writes the console's `operators` collection directly (MONGODB_URI, and the
-SAMLENG_MASTER_KEY the console uses, so the TOTP secret is sealed as the console reads it).
+AMQP_URL (or .env), like every service. `import-pledges`, `member` and `contact` go through the
+console's operator API (ops/operator_api.py): --url, else SAMLENG_CONSOLE_URL, else
+http://127.0.0.1:8001; --token, else SAMLENG_OPERATOR_TOKEN, an operator API token (sk_op_…) of an
+operator whose role may do it (docs/operators.md). `operator` writes the console's collections
+directly (MONGODB_URI, and the SAMLENG_MASTER_KEY the console uses, so the TOTP secret is sealed as
+the console reads it); `operator token` writes its audit event as the console would.
 """
 
 from __future__ import annotations
@@ -27,10 +31,14 @@ import asyncio
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from shared.messaging.connection import connect
 from shared.messaging.dead_letters import list_dead_letters, replay, summary
 from shared.settings import ServiceSettings
+
+if TYPE_CHECKING:
+    from services.console.operators import OperatorStore
 
 
 async def _dlq(args: argparse.Namespace) -> int:
@@ -67,11 +75,13 @@ async def _dlq(args: argparse.Namespace) -> int:
 
 
 def _docs(args: argparse.Namespace) -> int:
+    from ops import read_models_doc
     from ops.asyncapi import write_documents
     from ops.discovery import discover_routers
 
     for path in write_documents(discover_routers(), Path(args.out)):
         print(f"wrote {path}")
+    print(f"wrote {read_models_doc.write(Path(args.out).parent / 'read-models.md')}")
     return 0
 
 
@@ -130,29 +140,27 @@ def _post_batch(args: argparse.Namespace) -> int:
 
 
 def _contact(args: argparse.Namespace) -> int:
-    """Through intake's operator API: erase whoever holds an email or phone, and the session
+    """Through the console's operator API: erase whoever holds an email or phone, and the session
     registrations made with it (their registrants need not be members)."""
     import httpx
 
-    from ops.table_import import _setting
+    from ops.operator_api import operator_api, refused
 
     if not (args.email or args.phone):
         print("give --email and/or --phone", file=sys.stderr)
         return 2
-    base = (args.url or _setting("INTAKE_PUBLIC_BASE_URL") or "http://127.0.0.1:8000").rstrip("/")
-    token = args.token or _setting("INTAKE_OPERATOR_TOKEN")
-    if not token:
-        print("no operator token: pass --token or set INTAKE_OPERATOR_TOKEN", file=sys.stderr)
+    api = operator_api(args.url, args.token)
+    if api is None:
         return 2
     body = {k: v for k, v in (("email", args.email), ("phone", args.phone)) if v}
-    with httpx.Client(timeout=60, headers={"Authorization": f"Bearer {token}"}) as client:
-        asked = client.post(f"{base}/api/v1/operator/erasures", json=body)
+    with httpx.Client(timeout=60, headers=api.headers) as client:
+        asked = client.post(api.url("/erasures"), json=body)
     if asked.status_code == 422:
         for problem in asked.json()["detail"]:
             print(f"{problem['field']}: {problem['message']}", file=sys.stderr)
         return 2
     if asked.status_code != 202:
-        print(f"intake answered {asked.status_code}; try again", file=sys.stderr)
+        print(refused(asked.status_code, asked.text), file=sys.stderr)
         return 1
     answer = asked.json()
     print(answer["detail"])
@@ -162,32 +170,33 @@ def _contact(args: argparse.Namespace) -> int:
 
 
 def _member(args: argparse.Namespace) -> int:
-    """Through intake's operator API, like `import-pledges`: export reads the read models; erase
-    asks pledge-intake (`member.erasure_requested.v1`), which erases and tells every other owner."""
+    """Through the console's operator API, like `import-pledges`: export reads the read models;
+    erase asks pledge-intake (`member.erasure_requested.v1`), which erases and tells every other
+    owner."""
     import time
 
     import httpx
 
-    from ops.table_import import _setting
+    from ops.operator_api import operator_api, refused
 
-    base = (args.url or _setting("INTAKE_PUBLIC_BASE_URL") or "http://127.0.0.1:8000").rstrip("/")
-    token = args.token or _setting("INTAKE_OPERATOR_TOKEN")
-    if not token:
-        print("no operator token: pass --token or set INTAKE_OPERATOR_TOKEN", file=sys.stderr)
+    api = operator_api(args.url, args.token)
+    if api is None:
         return 2
-    member = base + f"/api/v1/operator/members/{args.member_id}"
-    with httpx.Client(timeout=60, headers={"Authorization": f"Bearer {token}"}) as client:
+    member = api.url(f"/members/{args.member_id}")
+    with httpx.Client(timeout=60, headers=api.headers) as client:
         if args.action == "export":
             got = client.get(f"{member}/export")
             if got.status_code == 404:
                 print(got.json()["detail"], file=sys.stderr)
                 return 1
-            got.raise_for_status()
+            if got.status_code != 200:
+                print(refused(got.status_code, got.text), file=sys.stderr)
+                return 1
             print(json.dumps(got.json(), ensure_ascii=False, indent=2))
             return 0
         asked = client.post(f"{member}/erase")
         if asked.status_code not in (200, 202, 404):
-            print(f"intake answered {asked.status_code}; try again", file=sys.stderr)
+            print(refused(asked.status_code, asked.text), file=sys.stderr)
             return 1
         print(asked.json()["detail"])
         if asked.status_code != 202 or not args.wait:
@@ -204,9 +213,9 @@ def _member(args: argparse.Namespace) -> int:
 
 
 async def operator_command(args: argparse.Namespace) -> int:
-    """`samleng operator add|list` against the console's collection (the first admin is made so)."""
-    from services.console.operators import DuplicateEmail, OperatorStore
-    from services.console.permissions import Role
+    """`samleng operator add|list|token` against the console's collections (the first admin is
+    made so)."""
+    from services.console.operators import OperatorStore
     from shared.personal_data import open_vault
     from shared.storage import create_client, database
 
@@ -215,8 +224,8 @@ async def operator_command(args: argparse.Namespace) -> int:
     try:
         db = database(client, settings)
         vault = await open_vault(db)
-        store = OperatorStore(db, vault)
         try:
+            store = OperatorStore(db, vault)
             await store.ensure_indexes()
             if args.action == "list":
                 for operator in await store.all():
@@ -225,24 +234,82 @@ async def operator_command(args: argparse.Namespace) -> int:
                         f"{operator.id}  {operator.email}  {operator.role.value}  {state}  {operator.display_name}"
                     )
                 return 0
-            if not (args.email and args.name and args.role):
-                print("samleng operator add --email E --name N --role ROLE", file=sys.stderr)
-                return 2
-            try:
-                created = await store.create(args.email, args.name, Role(args.role))
-            except DuplicateEmail:
-                print(f"an operator with the email {args.email} exists", file=sys.stderr)
-                return 1
+            if args.action == "token":
+                return await _operator_token(db, store, args)
+            return await _operator_add(store, args)
         finally:
             if vault is not None:
                 await vault.close()
     finally:
         await client.close()
+
+
+async def _operator_add(store: OperatorStore, args: argparse.Namespace) -> int:
+    from services.console.operators import DuplicateEmail
+    from services.console.permissions import Role
+
+    if not (args.email and args.name and args.role):
+        print("samleng operator add --email E --name N --role ROLE", file=sys.stderr)
+        return 2
+    try:
+        created = await store.create(args.email, args.name, Role(args.role))
+    except DuplicateEmail:
+        print(f"an operator with the email {args.email} exists", file=sys.stderr)
+        return 1
     print(f"created {created.operator.id} ({created.operator.email}, {created.operator.role.value})")
     print(f"password: {created.password}")
     print(f"totp: {created.otpauth_uri}")
     print("Both are shown this once: hand them over safely; the TOTP URI goes into an authenticator app.")
     return 0
+
+
+async def _operator_token(db: Any, store: OperatorStore, args: argparse.Namespace) -> int:
+    """An API token for an existing, active operator, as `POST /api/v1/operator/tokens` makes one
+    (and audited as it is: `token.created`, the operator as actor)."""
+    from services.console.audit import AuditEvent, AuditLog
+    from services.console.credentials import Credentials
+
+    if not (args.email and args.name):
+        print("samleng operator token --email E --name N [--days D]", file=sys.stderr)
+        return 2
+    if not 1 <= args.days <= 366:
+        print("--days must be between 1 and 366", file=sys.stderr)
+        return 2
+    operator = await store.by_email(args.email)
+    if operator is None or operator.disabled:
+        state = "no operator" if operator is None else "a disabled operator"
+        print(f"{state} with the email {args.email}: add or enable them first", file=sys.stderr)
+        return 1
+    credentials = Credentials(db)
+    await credentials.ensure_indexes()
+    token, view = await credentials.create_token(operator.id, args.name, args.days)
+    await AuditLog(db).record(
+        AuditEvent(
+            operator_id=operator.id,
+            action="token.created",
+            object_type="api_token",
+            object_id=view.id,
+            token_id=view.id,
+            detail={"name": args.name, "via": "cli"},
+        )
+    )
+    print(f"token {view.id} for {operator.email} ({operator.role.value}), expires {view.expires_at:%Y-%m-%d}")
+    print(token)
+    print(
+        "Shown this once: keep it as SAMLENG_OPERATOR_TOKEN; revoke it with DELETE /api/v1/operator/tokens/{id}."
+    )
+    return 0
+
+
+def _console_options(command: argparse.ArgumentParser) -> None:
+    from ops.operator_api import DEFAULT_URL, TOKEN_VARIABLE, URL_VARIABLE
+
+    command.add_argument(
+        "--url", default=None, help=f"the console's base URL (default {URL_VARIABLE}, else {DEFAULT_URL})"
+    )
+    command.add_argument(
+        "--token", default=None, help=f"an operator API token, sk_op_… (default {TOKEN_VARIABLE})"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -256,16 +323,15 @@ def main(argv: list[str] | None = None) -> int:
     dlq.add_argument("--id", action="append", help="message id (repeatable)")
     dlq.add_argument("--all", action="store_true", help="act on every message in the queue")
     dlq.add_argument("--json", action="store_true", help="one JSON object per line")
-    docs = commands.add_parser("docs", help="write AsyncAPI documents")
+    docs = commands.add_parser("docs", help="write the AsyncAPI documents and docs/read-models.md")
     docs.add_argument("--out", default="docs/asyncapi")
-    table = commands.add_parser("import-pledges", help="import a CSV of paper sign-up sheets through intake")
-    table.add_argument("file", help="CSV in the template's format (GET /api/v1/imports/table/template)")
-    table.add_argument(
-        "--url",
-        default=None,
-        help="intake base URL (default INTAKE_PUBLIC_BASE_URL or http://127.0.0.1:8000)",
+    table = commands.add_parser(
+        "import-pledges", help="import a CSV of paper sign-up sheets through the console"
     )
-    table.add_argument("--token", default=None, help="operator token (default INTAKE_OPERATOR_TOKEN)")
+    table.add_argument(
+        "file", help="CSV in the template's format (GET /api/v1/operator/imports/table/template)"
+    )
+    _console_options(table)
     table.add_argument("--chunk", type=int, default=50, help="rows per request")
     table.add_argument("--lang", choices=["en", "km"], default="en", help="language of error messages")
     channel = commands.add_parser("channel", help="list delivery channels or scaffold a new one")
@@ -288,21 +354,22 @@ def main(argv: list[str] | None = None) -> int:
     member.add_argument(
         "--wait", type=float, default=0, metavar="SECONDS", help="erase: wait until pledge-intake erased them"
     )
-    member.add_argument("--url", default=None, help="intake base URL (default INTAKE_PUBLIC_BASE_URL)")
-    member.add_argument("--token", default=None, help="operator token (default INTAKE_OPERATOR_TOKEN)")
+    _console_options(member)
     contact = commands.add_parser(
         "contact", help="erase an email or phone: someone who only registered for a session, too"
     )
     contact.add_argument("action", choices=["erase"])
     contact.add_argument("--email", default=None)
     contact.add_argument("--phone", default=None, help="E.164, e.g. +85512345678")
-    contact.add_argument("--url", default=None, help="intake base URL (default INTAKE_PUBLIC_BASE_URL)")
-    contact.add_argument("--token", default=None, help="operator token (default INTAKE_OPERATOR_TOKEN)")
-    operator = commands.add_parser("operator", help="add or list console operators (directly in MongoDB)")
-    operator.add_argument("action", choices=["add", "list"])
+    _console_options(contact)
+    operator = commands.add_parser(
+        "operator", help="add or list console operators, or make one an API token (directly in MongoDB)"
+    )
+    operator.add_argument("action", choices=["add", "list", "token"])
     operator.add_argument("--email", default=None, help="login name")
-    operator.add_argument("--name", default=None, help="display name")
+    operator.add_argument("--name", default=None, help="add: display name; token: the token's name")
     operator.add_argument("--role", default=None, choices=[role.value for role in Role])
+    operator.add_argument("--days", type=int, default=90, help="token: days until it expires (1-366)")
     args = parser.parse_args(argv)
     if args.command == "operator":
         return asyncio.run(operator_command(args))

@@ -1,6 +1,7 @@
-"""`samleng import-pledges FILE.csv`: send typed-in paper sheets to intake in chunks, with progress.
+"""`samleng import-pledges FILE.csv`: send typed-in paper sheets to the console in chunks, with
+progress (`POST /api/v1/operator/imports/table`, permission members.import).
 
-Rows keep their file row numbers in every message. Re-running the same file is safe: intake
+Rows keep their file row numbers in every message. Re-running the same file is safe: the console
 derives each row's pledge id from its content.
 """
 
@@ -9,19 +10,13 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-import os
 import sys
 from pathlib import Path
 from typing import Any
 
 import httpx
-from dotenv import dotenv_values
 
-
-def _setting(name: str) -> str | None:
-    return (
-        os.environ.get(name) or dotenv_values(".env").get(name) or dotenv_values(".run/secrets.env").get(name)
-    )
+from ops.operator_api import operator_api, refused
 
 
 def _progress(done: int, total: int, accepted: int, rejected: int) -> None:
@@ -36,11 +31,20 @@ def _progress(done: int, total: int, accepted: int, rejected: int) -> None:
     )
 
 
+def _report(response: httpx.Response) -> dict[str, Any] | None:
+    """The import report of a chunk (200, or 503 with the rows not handed over), else None."""
+    if response.status_code not in (200, 503):
+        return None
+    try:
+        report = response.json()
+    except ValueError:
+        return None
+    return report if isinstance(report, dict) and "accepted" in report else None
+
+
 def import_file(path: Path, url: str | None, token: str | None, chunk: int, lang: str) -> int:
-    base = (url or _setting("INTAKE_PUBLIC_BASE_URL") or "http://127.0.0.1:8000").rstrip("/")
-    token = token or _setting("INTAKE_OPERATOR_TOKEN")
-    if not token:
-        print("no operator token: pass --token or set INTAKE_OPERATOR_TOKEN", file=sys.stderr)
+    api = operator_api(url, token)
+    if api is None:
         return 2
     text = path.read_text(encoding="utf-8-sig")
     reader = csv.reader(io.StringIO(text))
@@ -54,22 +58,26 @@ def import_file(path: Path, url: str | None, token: str | None, chunk: int, lang
     rejected: list[dict[str, Any]] = []
     not_submitted: list[int] = []
     _progress(0, len(rows), 0, 0)
-    with httpx.Client(timeout=60) as client:
+    with httpx.Client(timeout=60, headers=api.headers) as client:
         for start in range(0, len(rows), chunk):
             out = io.StringIO()
             writer = csv.writer(out)
             writer.writerow(header)
             writer.writerows(rows[start : start + chunk])
-            response = client.post(
-                f"{base}/api/v1/imports/table",
-                params={"first_row": start + 2, "batch": batch, "lang": lang},
-                content=out.getvalue().encode(),
-                headers={"Authorization": f"Bearer {token}", "Content-Type": "text/csv; charset=utf-8"},
-            )
-            if response.status_code not in (200, 503):
-                print(f"\nimport refused ({response.status_code}): {response.text}", file=sys.stderr)
+            try:
+                response = client.post(
+                    api.url("/imports/table"),
+                    params={"first_row": start + 2, "batch": batch, "lang": lang},
+                    content=out.getvalue().encode(),
+                    headers={"Content-Type": "text/csv; charset=utf-8"},
+                )
+            except httpx.TransportError as unreachable:
+                print(f"\ncannot reach the console at {api.base}: {unreachable}", file=sys.stderr)
                 return 1
-            report = response.json()
+            report = _report(response)
+            if report is None:
+                print(f"\nimport refused: {refused(response.status_code, response.text)}", file=sys.stderr)
+                return 1
             accepted += report["accepted"]
             rejected += report["rejected"]
             not_submitted += report["not_submitted"]

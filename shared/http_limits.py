@@ -5,6 +5,11 @@ defined, in its OpenAPI extension, so the limit is also shown in /docs:
 
     @app.post("/api/v1/operator/subscribers", openapi_extra=body_limit(8 * MIB))
 
+or names the setting that holds it, so the limit follows the service's configuration (the number
+in /docs is the configured one, `document_limits`):
+
+    @router.post("/subscribers", openapi_extra=configured_limit("subscriber_import_max_bytes"))
+
 `BodyLimit` answers 413 before the handler runs when a body is larger than its route's limit,
 whether announced by Content-Length or streamed, and says the limit:
 
@@ -18,17 +23,51 @@ import json
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from fastapi.routing import iter_route_contexts
 from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 KIB = 1024
 MIB = 1024 * KIB
 LIMIT_KEY = "x-body-limit-bytes"
+SETTING_KEY = "x-body-limit-setting"
 
 
 def body_limit(limit_bytes: int) -> dict[str, Any]:
     """The `openapi_extra` of a route whose bodies may be up to `limit_bytes`."""
     return {LIMIT_KEY: limit_bytes}
+
+
+def configured_limit(setting: str) -> dict[str, Any]:
+    """The `openapi_extra` of a route whose body limit is the service setting named `setting`."""
+    return {SETTING_KEY: setting}
+
+
+def _declared(extra: dict[str, Any] | None, settings: Any) -> int | None:
+    extra = extra or {}
+    setting = extra.get(SETTING_KEY)
+    if setting is not None:
+        value = getattr(settings, str(setting), None)
+        if not isinstance(value, int):
+            raise LookupError(f"the route's body limit names {setting!r}, which its settings do not have")
+        return value
+    declared = extra.get(LIMIT_KEY)
+    return int(declared) if declared else None
+
+
+def document_limits(app: Any, settings: Any) -> None:
+    """Show each configured limit as its number (`x-body-limit-bytes`) in the app's OpenAPI."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        document: dict[str, Any] = generate()
+        for operations in document.get("paths", {}).values():
+            for operation in operations.values():
+                if isinstance(operation, dict) and SETTING_KEY in operation:
+                    operation[LIMIT_KEY] = _declared(operation, settings)
+        return document
+
+    app.openapi = openapi
 
 
 def human_size(size: int) -> str:
@@ -39,15 +78,19 @@ def human_size(size: int) -> str:
     return f"{size} bytes"
 
 
-def route_limits(routes: Callable[[], Iterable[BaseRoute]], default: int) -> Callable[[Scope], int]:
-    """The limit of the route a request goes to: its declared one, else `default`."""
+def route_limits(
+    routes: Callable[[], Iterable[BaseRoute]], default: int, settings: Any = None
+) -> Callable[[Scope], int]:
+    """The limit of the route a request goes to: its declared one (a number, or the value of the
+    setting it names in `settings`), else `default`. Routes of included routers
+    (`app.include_router`) are looked at one by one, with their full paths."""
 
     def limit(scope: Scope) -> int:
-        for route in routes():
+        for route in iter_route_contexts(list(routes())):
             match, _ = route.matches(scope)
             if match is Match.FULL:
-                declared = (getattr(route, "openapi_extra", None) or {}).get(LIMIT_KEY)
-                return int(declared) if declared else default
+                declared = _declared(getattr(route, "openapi_extra", None), settings)
+                return declared if declared is not None else default
         return default
 
     return limit

@@ -10,23 +10,14 @@ const ACCESS = {
   "intake": {
     "password_var": "INTAKE_MONGODB_PASSWORD",
     "readWrite": [
-      "alert_drafts",
       "key_vault",
-      "partner_key_usage",
-      "session_files.chunks",
-      "session_files.files"
+      "partner_key_usage"
     ],
     "read": [
-      "action_reports",
       "alerts",
       "certificates",
-      "consents",
       "deliveries",
-      "erasures",
-      "inbound_messages",
-      "member_keys",
       "members",
-      "official_actions",
       "partner_keys",
       "pending_changes",
       "pledges",
@@ -38,15 +29,31 @@ const ACCESS = {
   "console": {
     "password_var": "CONSOLE_MONGODB_PASSWORD",
     "readWrite": [
+      "alert_drafts",
       "api_tokens",
       "audit_events",
       "key_vault",
       "operator_sessions",
       "operators",
       "partner_keys",
+      "session_drafts",
+      "session_files.chunks",
+      "session_files.files",
       "sign_in_throttle"
     ],
-    "read": []
+    "read": [
+      "action_reports",
+      "alerts",
+      "certificates",
+      "deliveries",
+      "erasures",
+      "inbound_messages",
+      "member_keys",
+      "members",
+      "official_actions",
+      "registrations",
+      "sessions"
+    ]
   },
   "pledge-intake": {
     "password_var": "PLEDGE_INTAKE_MONGODB_PASSWORD",

@@ -24,12 +24,36 @@ from services.console.credentials import Credentials
 from services.console.operators import OperatorStore
 from services.console.routes import ensure_indexes
 from services.console.settings import ConsoleSettings
+from shared.contracts.alert import AlertPublished
+from shared.contracts.certificate import ReissueRequested
+from shared.contracts.erasure import ContactErasureRequested, ErasureRequested
+from shared.contracts.member import SubscriptionRequested
+from shared.contracts.pledge import PledgeSubmitted
+from shared.contracts.session import PlanOfActionPublished, RegistrationCancelled, SessionPublished
 from shared.health import health_routes
-from shared.http_limits import BodyLimit, route_limits
+from shared.http_limits import BodyLimit, document_limits, route_limits
 from shared.http_telemetry import install_http_telemetry
 from shared.messaging.gateway import Gateway
 from shared.personal_data import Vault, open_vault
+from shared.service import Router
 from shared.storage import create_client, database, ping, wait_for_database
+
+router = Router(
+    "console",
+    description="The operator API: what operators do is handed over as events carrying the acting "
+    "operator (`actor`); operator accounts, tokens and the audit trail stay in the console.",
+)
+router.publishing(
+    AlertPublished,
+    SessionPublished,
+    RegistrationCancelled,
+    PlanOfActionPublished,
+    ReissueRequested,
+    PledgeSubmitted,
+    SubscriptionRequested,
+    ErasureRequested,
+    ContactErasureRequested,
+)
 
 
 async def _vault(vault: Vault | None) -> Vault | None:
@@ -74,7 +98,8 @@ def create_app(settings: ConsoleSettings) -> FastAPI:
         version="1.0.0",
         lifespan=lifespan,
     )
-    app.add_middleware(BodyLimit, limit=route_limits(lambda: app.routes, settings.max_body_bytes))
+    app.add_middleware(BodyLimit, limit=route_limits(lambda: app.routes, settings.max_body_bytes, settings))
+    document_limits(app, settings)
     install_http_telemetry(app, "console")
 
     async def readiness() -> dict[str, bool]:

@@ -8,8 +8,10 @@
     POST /api/v1/pledges          JSON API for other web forms -> 202 {pledge_id, status_url};
                                   partners send X-Samleng-Key (services/intake/partners.py)
     GET  /api/v1/pledges/{id}     state: received / recorded / rejected (with reason), nothing more
-    POST /api/v1/imports/table    operator (Bearer token): CSV of paper sign-up sheets
     GET  /docs                    OpenAPI
+
+Intake serves the public only: every operator route is the console's (services/console,
+docs/operators.md); tests/unit/test_intake_routes.py pins the whole list.
 
 Every response carries the security headers and every HTML form POST needs its CSRF token
 (services/intake/web_security.py).
@@ -36,7 +38,6 @@ from itsdangerous import URLSafeTimedSerializer
 from jinja2 import Environment, PackageLoader, select_autoescape
 from pydantic import BaseModel, Field, ValidationError
 
-from services.intake import ids
 from services.intake.alerts import add_alert_routes
 from services.intake.certificates import VERIFY_PER_MINUTE, add_certificate_routes
 from services.intake.deliveries import add_delivery_routes
@@ -47,14 +48,13 @@ from services.intake.sessions import add_session_routes
 from services.intake.settings import IntakeSettings
 from services.intake.submission import PledgeStatus, StatusReader, SubmissionGateway
 from services.intake.subscriptions import add_subscription_routes
-from services.intake.table_import import add_table_import_routes
 from services.intake.web_security import COOKIE as CSRF_COOKIE
 from services.intake.web_security import CSRF_REQUIRED, Csrf, CsrfCookie, CsrfRefused, SecurityHeaders
 from services.intake.web_security import FIELD as CSRF_FIELD
+from shared.contracts import pledge_ids as ids
 from shared.contracts import utcnow
-from shared.contracts.alert import ActionReported, AlertPublished
-from shared.contracts.certificate import ReissueRequested
-from shared.contracts.erasure import ContactErasureRequested, ErasureRequested
+from shared.contracts.alert import ActionReported
+from shared.contracts.erasure import ErasureRequested
 from shared.contracts.languages import Lang, countries, message
 from shared.contracts.member import (
     ConsentWithdrawn,
@@ -67,10 +67,8 @@ from shared.contracts.member import (
 from shared.contracts.pledge import PledgeSubmitted
 from shared.contracts.pledge_input import AddressInput, FieldError, PledgeInput, validate_pledge
 from shared.contracts.session import (
-    PlanOfActionPublished,
     RegistrationCancelled,
     RegistrationSubmitted,
-    SessionPublished,
 )
 from shared.health import health_routes
 from shared.http_limits import BodyLimit, route_limits
@@ -85,25 +83,20 @@ log = get_logger("samleng.intake")
 
 router = Router(
     "intake",
-    description="Public site and JSON API (pledges, alerts, subscriptions, preferences, operators); "
+    description="Public site and JSON API (pledges, alert pages, subscriptions, preferences, sessions); "
     "hands each valid request over as one event.",
 )
 router.publishing(
     PledgeSubmitted,
-    ReissueRequested,
-    AlertPublished,
     ActionReported,
     ConsentWithdrawn,
     SubscriptionRequested,
     SubscriptionConfirmed,
     PreferencesChanged,
     MemberChangeConfirmed,
-    SessionPublished,
     RegistrationSubmitted,
     RegistrationCancelled,
-    PlanOfActionPublished,
     ErasureRequested,
-    ContactErasureRequested,
 )
 
 
@@ -444,12 +437,16 @@ def create_app(
         return status
 
     async def _status(pledge_id: str) -> PledgeStatus | None:
-        if not ids.is_valid_pledge_id(secret, pledge_id):
+        """An id intake issued is "received" until pledge-intake stores it; any other id (a paper
+        sign-up row the console imported, whose id the console derived) is known once stored."""
+        if not ids.is_well_formed(pledge_id):
             return None
         reader: StatusReader = app.state.status
-        return await reader.status(pledge_id)
+        if ids.is_valid_pledge_id(secret, pledge_id):
+            return await reader.status(pledge_id)
+        status = await reader.status(pledge_id)
+        return None if status.state == "received" else status
 
-    add_table_import_routes(app, settings, secret)
     add_certificate_routes(app, settings, templates, RateLimiter(VERIFY_PER_MINUTE))
     add_delivery_routes(app, settings, templates)
     add_alert_routes(app, settings, templates)

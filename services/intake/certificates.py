@@ -1,4 +1,4 @@
-"""Public certificate verification (`/v/{number}`) and the operator's re-issue request.
+"""Public certificate verification: `/v/{number}` (a page) and `GET /api/v1/certificates/{number}`.
 
 Reads certificate-renderer's documented read model (`certificates`: number, state, name,
 show_name_publicly, signed_on, replaced_by), read-only. Shows the least personal data that
@@ -10,27 +10,23 @@ Numbers are `KCAP-<year>-<serial>-<check>`: the check part is random (4 characte
 unambiguous alphabet, 20 bits), so numbers cannot be listed by counting. A number with a wrong
 check part answers exactly like any string we do not know. Numbers issued before the check part
 (`KCAP-<year>-<serial>`) stay valid. Both routes are rate-limited per client address.
+Operators re-issue a certificate in the console (services/console/routes/certificates.py).
 """
 
 from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Annotated, Any, Literal, Protocol
+from typing import Any, Literal, Protocol
 
-from fastapi import FastAPI, Header, Request
+from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 from jinja2 import Environment
 from pydantic import BaseModel, Field
 
-from services.intake.auth import operator_denied
 from services.intake.i18n import pick_language
 from services.intake.settings import IntakeSettings
-from shared.contracts import utcnow
-from shared.contracts.certificate import ReissueRequested, ReissueRequestedData
 from shared.contracts.languages import Lang
-from shared.contracts.pledge_input import _Errors, clean_name
-from shared.messaging.gateway import Unavailable
 from shared.personal_data import SEALED, PersonalDataUnreadable, open_fields
 
 NUMBER = re.compile(r"^KCAP-\d{4}-\d{6,}(-[2-9A-HJ-NP-Z]{4})?$")
@@ -65,11 +61,6 @@ class Verification(BaseModel):
     replaced_by: str | None = None
 
 
-class ReissueRequest(BaseModel):
-    corrected_name: str = Field(max_length=1000)
-    reason: str = Field(min_length=3, max_length=500, examples=["name misspelt on the paper sheet"])
-
-
 def initials(name: str) -> str:
     return " ".join(f"{word[0]}." for word in name.split() if word)
 
@@ -95,7 +86,6 @@ class CertificateReader:
                 "show_name_publicly": 1,
                 "signed_on": 1,
                 "replaced_by": 1,
-                "pledge_id": 1,
                 SEALED: 1,
             },
         )
@@ -166,49 +156,3 @@ def add_certificate_routes(
             )
         result = await reader().verify(number)
         return JSONResponse(result.model_dump(), status_code=404 if result.state == "unknown" else 200)
-
-    @app.post(
-        "/api/v1/certificates/{number}/reissue",
-        status_code=202,
-        summary="Re-issue a certificate with a corrected name (operators)",
-        responses={
-            401: {"description": "Operator token missing or wrong"},
-            404: {"description": "Unknown certificate"},
-            409: {"description": "Already replaced"},
-            422: {"description": "Invalid name or reason"},
-        },
-    )
-    async def reissue(
-        number: str, body: ReissueRequest, authorization: Annotated[str | None, Header()] = None
-    ) -> JSONResponse:
-        denied = operator_denied(settings, authorization)
-        if denied is not None:
-            return denied
-        current = await reader().find(number)
-        if current is None:
-            return JSONResponse({"detail": "unknown certificate"}, status_code=404)
-        if current["state"] != "valid":
-            return JSONResponse(
-                {"detail": f"already replaced by {current.get('replaced_by')}"}, status_code=409
-            )
-        errors = _Errors("en")
-        name = clean_name(body.corrected_name, errors, "corrected_name")
-        if errors.items:
-            return JSONResponse({"detail": [e.model_dump() for e in errors.items]}, status_code=422)
-        event = ReissueRequested(
-            correlation_id=number,
-            data=ReissueRequestedData(
-                certificate_number=number,
-                pledge_id=current["pledge_id"],
-                corrected_name=name,
-                reason=body.reason,
-                requested_at=utcnow(),
-            ),
-        )
-        try:
-            await app.state.gateway.publish(event)
-        except Unavailable:
-            return JSONResponse(
-                {"detail": "not handed over; retry"}, status_code=503, headers={"Retry-After": "30"}
-            )
-        return JSONResponse({"status": "requested", "certificate_number": number}, status_code=202)

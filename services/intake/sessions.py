@@ -1,25 +1,16 @@
-"""Sessions on the public site and the operators' session API.
+"""Sessions on the public site (operators schedule them in the console, services/console/routes/
+sessions.py).
 
-    POST  /api/v1/operator/sessions                    create a session (202)
-    PATCH /api/v1/operator/sessions/{id}                change it; new times = rescheduled
-    POST  /api/v1/operator/sessions/{id}/cancel         cancel it (registrants are told)
-    POST  /api/v1/operator/sessions/{id}/complete       mark it held
-    POST  /api/v1/operator/sessions/{id}/plan-of-action the Plan of Action, to every registrant
-    GET   /api/v1/operator/sessions                     all sessions with registration counts
-    GET   /api/v1/operator/sessions/{id}/registrations  registrations and their ideas (JSON)
-    GET   /api/v1/operator/sessions/{id}/ideas.csv      the ideas as a spreadsheet
     GET   /sessions                                     public calendar (EN/KM, viewer's time zone)
     GET   /sessions/{id}                                one session, with the registration form
     POST  /sessions/{id}/register                       register (form); also
     POST  /api/v1/sessions/{id}/registrations           (JSON; partners send X-Samleng-Key)
     GET   /sessions/{id}.ics, /sessions.ics             iCalendar: one session, all sessions
+    GET   /sessions/cancel/{token}                      a registrant cancels (asks first; POST does it)
 
-Intake stays a gateway: operators' changes are `session.published.v1` (full state, versioned),
-registrations `registration.submitted.v1`, the Plan of Action `session.plan_published.v1` (its
-optional PDF is stored here first, in the GridFS bucket `session_files`, which intake owns). The
-event-scheduler keeps `sessions` and `registrations`, read here (a registration's personal
-fields sealed under its id: opened with the site's vault, `StatusReader.vault`; one whose key
-was erased is left out, as gone). A registration's id derives
+Intake stays a gateway: registrations are `registration.submitted.v1`, cancellations
+`registration.cancelled.v1`. The event-scheduler keeps `sessions` and `registrations`; intake
+reads `sessions` (and a registration's plain id, session and state). A registration's id derives
 from the session and the person's email or phone, so registering twice is one registration.
 The join link is never shown on the public site: registrants receive it at its release time; the
 place (in person, hybrid) appears on the public pages and feeds only from that time on.
@@ -27,25 +18,19 @@ place (in person, hybrid) appears on the public pages and feeds only from that t
 
 from __future__ import annotations
 
-import asyncio
-import base64
-import binascii
 import hashlib
 import hmac
-import io
 import uuid
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any, Literal, NamedTuple
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from babel.dates import format_datetime
-from fastapi import Depends, FastAPI, Header, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
-from gridfs import AsyncGridFSBucket
 from jinja2 import Environment
-from pydantic import AwareDatetime, BaseModel, Field, field_validator
+from pydantic import BaseModel, Field
 
-from services.intake.auth import operator_denied
 from services.intake.i18n import pick_language, ui
 from services.intake.partners import partner_key
 from services.intake.settings import IntakeSettings
@@ -58,27 +43,15 @@ from shared.contracts.languages import Lang, countries
 from shared.contracts.pledge import Consent, Contact
 from shared.contracts.pledge_input import FieldError, clean_name, clean_phone
 from shared.contracts.session import (
-    DEFAULT_REMINDER_MINUTES,
-    SESSION_FILES_BUCKET,
-    PlanOfActionPublished,
-    PlanOfActionPublishedData,
     Registrant,
     RegistrationCancelled,
     RegistrationCancelledData,
     RegistrationSubmitted,
     RegistrationSubmittedData,
-    Session,
-    SessionKind,
-    SessionMode,
-    SessionPublished,
-    SessionPublishedData,
-    SessionText,
     details_release_time,
+    is_session_id,
 )
-from shared.csv_safety import FormulaSafeWriter
-from shared.http_limits import body_limit
 from shared.messaging.gateway import Unavailable
-from shared.personal_data import PersonalDataUnreadable, open_fields
 
 REGISTRATION_CHANNELS = ("email", "signal", "whatsapp", "messenger")
 PATTERN = {"en": "EEEE d MMMM y, HH:mm", "km": "EEEE d MMMM y ម៉ោង HH:mm"}
@@ -161,77 +134,6 @@ ERRORS_HERE: dict[str, dict[str, str]] = {
 }
 
 
-def web_link(value: str | None) -> str | None:
-    """Join links are opened by registrants: only http(s), never `javascript:` and the like."""
-    if value is not None and not value.startswith(("https://", "http://")):
-        raise ValueError("must be an http(s) link")
-    return value
-
-
-class SessionInput(BaseModel):
-    """A session as an operator writes it (times with their time zone; stored in UTC)."""
-
-    kind: SessionKind
-    texts: dict[Literal["en", "km"], SessionText] = Field(description="Both English and Khmer are required.")
-    starts_at: AwareDatetime
-    ends_at: AwareDatetime
-    mode: SessionMode
-    place: str = Field(default="", max_length=1000)
-    join_link: str | None = Field(default=None, max_length=2000, examples=["https://zoom.us/j/123?pwd=..."])
-    join_link_release_at: AwareDatetime | None = Field(
-        default=None, description="Unset: 24 h before the start."
-    )
-    registration_opens_at: AwareDatetime | None = None
-    registration_closes_at: AwareDatetime | None = None
-    capacity: int | None = Field(default=None, ge=1, le=100_000)
-    reminder_minutes: list[int] = Field(
-        default_factory=lambda: list(DEFAULT_REMINDER_MINUTES),
-        max_length=10,
-        description="Reminders before the start, in minutes (default 7 days, 1 day, 1 hour).",
-    )
-    reminder_seconds: list[int] | None = Field(
-        default=None,
-        max_length=10,
-        description="Sub-minute schedules (rehearsals, tests): replaces the minutes.",
-    )
-
-    @field_validator("join_link")
-    @classmethod
-    def _web_link(cls, value: str | None) -> str | None:
-        return web_link(value)
-
-
-class SessionChangeInput(BaseModel):
-    """Only the fields that change. New `starts_at`/`ends_at` reschedule the session."""
-
-    texts: dict[Literal["en", "km"], SessionText] | None = None
-    starts_at: AwareDatetime | None = None
-    ends_at: AwareDatetime | None = None
-    mode: SessionMode | None = None
-    place: str | None = Field(default=None, max_length=1000)
-    join_link: str | None = Field(default=None, max_length=2000)
-    join_link_release_at: AwareDatetime | None = None
-    registration_opens_at: AwareDatetime | None = None
-    registration_closes_at: AwareDatetime | None = None
-    capacity: int | None = Field(default=None, ge=1, le=100_000)
-    reminder_minutes: list[int] | None = Field(default=None, max_length=10)
-    reminder_seconds: list[int] | None = Field(default=None, max_length=10)
-
-    @field_validator("join_link")
-    @classmethod
-    def _web_link(cls, value: str | None) -> str | None:
-        return web_link(value)
-
-
-class PlanInput(BaseModel):
-    texts: dict[Literal["en", "km"], str] = Field(description="The Plan of Action in English and Khmer.")
-    pdf_base64: str | None = Field(
-        default=None,
-        max_length=7_000_000,
-        description="Optional PDF of the plan (base64, at most 5 MB): attached to emails, linked elsewhere.",
-    )
-
-
 class RegistrationInput(BaseModel):
     name: str = Field(default="", max_length=10_000)
     country: str = Field(default="", max_length=100)
@@ -242,37 +144,6 @@ class RegistrationInput(BaseModel):
     time_zone: str = Field(default="UTC", max_length=100)
     ideas: str = Field(default="", max_length=20_000)
     consent: bool = False
-
-
-def problems_of(session: dict[str, Any]) -> list[dict[str, str]]:
-    """What makes a session (as it would be stored) inconsistent; empty when it is fine."""
-    found = []
-
-    def add(field: str, code: str, message: str) -> None:
-        found.append({"field": field, "code": code, "message": message})
-
-    missing = {"en", "km"} - set(session["texts"])
-    for language in sorted(missing):
-        add(f"texts.{language}", "required", f"{language} text is required")
-    starts, ends = session["starts_at"], session["ends_at"]
-    if ends <= starts:
-        add("ends_at", "before-start", "the session must end after it starts")
-    if session["mode"] in ("in-person", "hybrid") and not session.get("place"):
-        add("place", "required", "an in-person or hybrid session needs a place")
-    release = session.get("join_link_release_at")
-    if release is not None and release > starts:
-        add("join_link_release_at", "after-start", "release the join link before the session starts")
-    closes = session.get("registration_closes_at")
-    opens = session.get("registration_opens_at")
-    if opens is not None and closes is not None and closes <= opens:
-        add("registration_closes_at", "before-opening", "registration must close after it opens")
-    minutes = session.get("reminder_minutes") or []
-    if any(m < 1 or m > 60 * 24 * 60 for m in minutes) or len(set(minutes)) != len(minutes):
-        add("reminder_minutes", "invalid", "reminders are distinct minutes between 1 and 86400 (60 days)")
-    seconds = session.get("reminder_seconds") or []
-    if any(x < 1 or x > 60 * 24 * 3600 for x in seconds) or len(set(seconds)) != len(seconds):
-        add("reminder_seconds", "invalid", "reminders are distinct seconds between 1 and 60 days")
-    return found
 
 
 def registration_id(secret: bytes, session_id: str, contact: Contact) -> str:
@@ -361,285 +232,11 @@ def add_session_routes(app: FastAPI, settings: IntakeSettings, templates: Enviro
     def base() -> str:
         return settings.public_base_url.rstrip("/")
 
-    async def publish(event: Any) -> JSONResponse | None:
-        try:
-            await app.state.gateway.publish(event)
-        except Unavailable:
-            return JSONResponse(
-                {"detail": "not handed over; retry"}, status_code=503, headers={"Retry-After": "30"}
-            )
-        return None
-
     async def current(session_id: str) -> dict[str, Any] | None:
-        if not session_id.startswith("ss_") or len(session_id) > 40:
+        if not is_session_id(session_id):
             return None
         doc: dict[str, Any] | None = await db().sessions.find_one({"_id": session_id})
         return doc
-
-    # ---- operators -------------------------------------------------------------------------
-
-    @app.post(
-        "/api/v1/operator/sessions",
-        status_code=202,
-        summary="Create a session (operators)",
-        responses={401: {"description": "Operator token missing or wrong"}, 422: {"description": "Invalid"}},
-    )
-    async def create_session(
-        body: SessionInput, authorization: Annotated[str | None, Header()] = None
-    ) -> JSONResponse:
-        denied = operator_denied(settings, authorization)
-        if denied is not None:
-            return denied
-        session_id = f"ss_{uuid.uuid4().hex[:20]}"
-        fields = {
-            **body.model_dump(),
-            "session_id": session_id,
-            "public_url": f"{base()}/sessions/{session_id}",
-        }
-        problems = problems_of(fields)
-        if body.starts_at <= utcnow():
-            problems.append(
-                {"field": "starts_at", "code": "past", "message": "the session must start in the future"}
-            )
-        if problems:
-            return JSONResponse({"detail": problems}, status_code=422)
-        session = Session(**fields, status="scheduled", version=1)
-        event = SessionPublished(
-            correlation_id=session_id,
-            data=SessionPublishedData(session=session, change="created", at=utcnow()),
-        )
-        failed = await publish(event)
-        if failed is not None:
-            return failed
-        return JSONResponse(
-            {"session_id": session_id, "public_url": session.public_url, "version": 1}, status_code=202
-        )
-
-    async def change(
-        session_id: str, authorization: str | None, updates: dict[str, Any], kind: str | None = None
-    ) -> JSONResponse:
-        denied = operator_denied(settings, authorization)
-        if denied is not None:
-            return denied
-        stored = await current(session_id)
-        if stored is None:
-            return JSONResponse({"detail": "unknown session"}, status_code=404)
-        if stored.get("status") in ("cancelled", "completed"):
-            return JSONResponse({"detail": f"the session is {stored['status']}"}, status_code=409)
-        fields = {k: stored[k] for k in Session.model_fields if k in stored}
-        fields.update(updates)
-        moved = fields["starts_at"] != stored["starts_at"] or fields["ends_at"] != stored["ends_at"]
-        problems = problems_of(fields)
-        if moved and fields["starts_at"] <= utcnow():
-            problems.append(
-                {"field": "starts_at", "code": "past", "message": "the new start must be in the future"}
-            )
-        if problems:
-            return JSONResponse({"detail": problems}, status_code=422)
-        change_kind = kind or ("rescheduled" if moved else "updated")
-        status = {"cancelled": "cancelled", "completed": "completed", "rescheduled": "rescheduled"}.get(
-            change_kind, fields.get("status", "scheduled")
-        )
-        fields.update(status=status, version=int(stored.get("version", 1)) + 1)
-        session = Session.model_validate(fields)
-        event = SessionPublished(
-            correlation_id=session_id,
-            data=SessionPublishedData(
-                session=session,
-                change=change_kind,
-                previous_starts_at=stored["starts_at"] if moved else None,
-                at=utcnow(),
-            ),
-        )
-        failed = await publish(event)
-        if failed is not None:
-            return failed
-        return JSONResponse(
-            {"session_id": session_id, "change": change_kind, "status": status, "version": session.version},
-            status_code=202,
-        )
-
-    @app.patch(
-        "/api/v1/operator/sessions/{session_id}",
-        status_code=202,
-        summary="Change or reschedule a session (operators)",
-    )
-    async def patch_session(
-        session_id: str, body: SessionChangeInput, authorization: Annotated[str | None, Header()] = None
-    ) -> JSONResponse:
-        return await change(session_id, authorization, body.model_dump(exclude_unset=True))
-
-    @app.post(
-        "/api/v1/operator/sessions/{session_id}/cancel",
-        status_code=202,
-        summary="Cancel a session (operators)",
-    )
-    async def cancel_session(
-        session_id: str, authorization: Annotated[str | None, Header()] = None
-    ) -> JSONResponse:
-        return await change(session_id, authorization, {}, "cancelled")
-
-    @app.post(
-        "/api/v1/operator/sessions/{session_id}/complete",
-        status_code=202,
-        summary="Mark a session held (operators)",
-    )
-    async def complete_session(
-        session_id: str, authorization: Annotated[str | None, Header()] = None
-    ) -> JSONResponse:
-        return await change(session_id, authorization, {}, "completed")
-
-    @app.post(
-        "/api/v1/operator/sessions/{session_id}/plan-of-action",
-        status_code=202,
-        summary="Send the Plan of Action to every registrant (operators)",
-        openapi_extra=body_limit(settings.plan_of_action_max_bytes),
-    )
-    async def plan_of_action(
-        session_id: str, body: PlanInput, authorization: Annotated[str | None, Header()] = None
-    ) -> JSONResponse:
-        denied = operator_denied(settings, authorization)
-        if denied is not None:
-            return denied
-        if await current(session_id) is None:
-            return JSONResponse({"detail": "unknown session"}, status_code=404)
-        missing = {"en", "km"} - {k for k, v in body.texts.items() if v.strip()}
-        if missing:
-            detail = [
-                {"field": f"texts.{m}", "code": "required", "message": f"{m} text is required"}
-                for m in sorted(missing)
-            ]
-            return JSONResponse({"detail": detail}, status_code=422)
-        file_id = None
-        if body.pdf_base64:
-            try:
-                pdf = base64.b64decode(body.pdf_base64, validate=True)
-            except (ValueError, binascii.Error):
-                pdf = b""
-            if not pdf.startswith(b"%PDF-") or len(pdf) > 5_000_000:
-                problem = {
-                    "field": "pdf_base64",
-                    "code": "invalid",
-                    "message": "a base64 PDF of at most 5 MB",
-                }
-                return JSONResponse({"detail": [problem]}, status_code=422)
-            bucket = AsyncGridFSBucket(db(), bucket_name=SESSION_FILES_BUCKET)
-            file_id = str(await bucket.upload_from_stream(f"plan-{session_id}.pdf", pdf))
-        event = PlanOfActionPublished(
-            correlation_id=session_id,
-            data=PlanOfActionPublishedData(
-                session_id=session_id, texts=dict(body.texts), pdf_file_id=file_id, at=utcnow()
-            ),
-        )
-        failed = await publish(event)
-        return failed or JSONResponse({"session_id": session_id, "state": "sending"}, status_code=202)
-
-    @app.get("/api/v1/operator/sessions", summary="Sessions with registration counts (operators)")
-    async def list_sessions(authorization: Annotated[str | None, Header()] = None) -> JSONResponse:
-        denied = operator_denied(settings, authorization)
-        if denied is not None:
-            return denied
-        items = []
-        async for doc in db().sessions.find({}, {"join_link": 0}).sort("starts_at", 1):
-            counts: dict[str, int] = {}
-            async for reg in db().registrations.find({"session_id": doc["_id"]}, {"state": 1}):
-                counts[reg.get("state", "registered")] = counts.get(reg.get("state", "registered"), 0) + 1
-            items.append({**_jsonable(doc), "registrations": counts})
-        return JSONResponse({"sessions": items})
-
-    async def registrations_of(session_id: str) -> list[dict[str, Any]]:
-        rows = []
-        vault = await app.state.status.vault()
-
-        async def opened(stored: dict[str, Any]) -> dict[str, Any] | None:
-            try:
-                return await open_fields(vault, stored)
-            except PersonalDataUnreadable:  # erased (its key is gone): as if it were deleted
-                return None
-
-        stored = (
-            await db().registrations.find({"session_id": session_id}).sort("submitted_at", 1).to_list(None)
-        )
-        for reg in await asyncio.gather(*(opened(doc) for doc in stored)):
-            if reg is None:
-                continue
-            registrant = reg.get("registrant") or {}
-            rows.append(
-                {
-                    "registration_id": reg["_id"],
-                    "name": registrant.get("name", ""),
-                    "language": registrant.get("language", ""),
-                    "country": registrant.get("country", ""),
-                    "channels": registrant.get("channels", []),
-                    "state": reg.get("state", "registered"),
-                    "ideas": reg.get("ideas", ""),
-                    "submitted_at": reg.get("submitted_at"),
-                }
-            )
-        return rows
-
-    @app.get(
-        "/api/v1/operator/sessions/{session_id}/registrations",
-        summary="Registrations and their ideas, without contact details (operators)",
-    )
-    async def list_registrations(
-        session_id: str, authorization: Annotated[str | None, Header()] = None
-    ) -> JSONResponse:
-        denied = operator_denied(settings, authorization)
-        if denied is not None:
-            return denied
-        if await current(session_id) is None:
-            return JSONResponse({"detail": "unknown session"}, status_code=404)
-        return JSONResponse(_jsonable({"registrations": await registrations_of(session_id)}))
-
-    @app.post(
-        "/api/v1/operator/sessions/{session_id}/registrations/{registration_id}/cancel",
-        status_code=202,
-        summary="Cancel someone's registration for them, e.g. after a phone call (operators)",
-        responses={404: {"description": "Unknown session or registration"}},
-    )
-    async def cancel_for_registrant(
-        session_id: str, registration_id: str, authorization: Annotated[str | None, Header()] = None
-    ) -> JSONResponse:
-        denied = operator_denied(settings, authorization)
-        if denied is not None:
-            return denied
-        found = await db().registrations.find_one({"_id": registration_id, "session_id": session_id})
-        if found is None:
-            return JSONResponse({"detail": "unknown registration"}, status_code=404)
-        if found.get("state") == "cancelled":
-            return JSONResponse({"registration_id": registration_id, "state": "cancelled"})
-        event = RegistrationCancelled(
-            correlation_id=session_id,
-            data=RegistrationCancelledData(
-                registration_id=registration_id, session_id=session_id, at=utcnow()
-            ),
-        )
-        failed = await publish(event)
-        return failed or JSONResponse(
-            {"registration_id": registration_id, "state": "cancelling"}, status_code=202
-        )
-
-    @app.get("/api/v1/operator/sessions/{session_id}/ideas.csv", summary="Submitted ideas as CSV (operators)")
-    async def ideas_csv(session_id: str, authorization: Annotated[str | None, Header()] = None) -> Response:
-        denied = operator_denied(settings, authorization)
-        if denied is not None:
-            return denied
-        if await current(session_id) is None:
-            return JSONResponse({"detail": "unknown session"}, status_code=404)
-        out = io.StringIO()
-        writer = FormulaSafeWriter(out)
-        writer.writerow(["submitted_at", "name", "language", "country", "state", "ideas"])
-        for row in await registrations_of(session_id):
-            if not row["ideas"].strip():
-                continue
-            at = row["submitted_at"].isoformat() if isinstance(row["submitted_at"], datetime) else ""
-            writer.writerow([at, *(row[k] for k in ("name", "language", "country", "state", "ideas"))])
-        return Response(
-            "\ufeff" + out.getvalue(),  # BOM: spreadsheets then read Khmer as UTF-8
-            media_type="text/csv; charset=utf-8",
-            headers={"Content-Disposition": f'attachment; filename="ideas-{session_id}.csv"'},
-        )
 
     # ---- public ----------------------------------------------------------------------------
 
@@ -980,13 +577,3 @@ def add_session_routes(app: FastAPI, settings: IntakeSettings, templates: Enviro
         if errors:
             return JSONResponse({"detail": [e.model_dump() for e in errors]}, status_code=status)
         return JSONResponse(answer, status_code=status)
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {("session_id" if k == "_id" else k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, datetime):
-        return value.isoformat()
-    return value

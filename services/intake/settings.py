@@ -20,10 +20,6 @@ class IntakeSettings(ServiceSettings):
         description="Signs pledge ids, CSRF tokens and Messenger references. Required; `make run` "
         "generates one into .run/secrets.env.",
     )
-    operator_token: SecretStr | None = Field(
-        default=None,
-        description="Bearer token for operator routes (table import). Unset = those routes refuse everyone.",
-    )
     public_base_url: str = Field(default="http://127.0.0.1:8000", description="Where people reach this site.")
     hsts: bool = Field(
         default=False,
@@ -35,19 +31,6 @@ class IntakeSettings(ServiceSettings):
     consent_text_version: str = "pledge-consent-2026-11"
     max_body_bytes: int = Field(
         default=64 * 1024, ge=1024, description="Largest body of public routes (forms, JSON); larger get 413."
-    )
-    table_import_max_bytes: int = Field(
-        default=5 * 1024 * 1024, ge=1024, description="Largest CSV the table import accepts."
-    )
-    subscriber_import_max_bytes: int = Field(
-        default=8 * 1024 * 1024,
-        ge=1024,
-        description="Largest subscriber import (JSON, up to 5,000 rows of up to ~1.6 KB each).",
-    )
-    plan_of_action_max_bytes: int = Field(
-        default=8 * 1024 * 1024,
-        ge=1024,
-        description="Largest Plan of Action request: a 5 MB PDF is 6.7 MB in base64, plus its texts.",
     )
     rate_limit_per_minute: int = Field(
         default=20, ge=1, description="Submissions per client IP per minute (per process)."

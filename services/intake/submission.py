@@ -15,10 +15,9 @@ from pydantic import BaseModel, Field
 from pymongo import AsyncMongoClient
 
 from services.intake.settings import IntakeSettings
-from shared.contracts import utcnow
 from shared.contracts.languages import Lang
-from shared.contracts.pledge import Consent, PledgeSubmitted, PledgeSubmittedData, Source, TableImportRef
-from shared.contracts.pledge_input import ValidPledge
+from shared.contracts.pledge import Source
+from shared.contracts.pledge_input import ValidPledge, build_submission
 from shared.messaging.gateway import Gateway
 from shared.observability import get_logger
 from shared.personal_data import Vault, open_vault
@@ -43,40 +42,9 @@ class SubmissionGateway(Gateway):
         source: Source,
         lang: Lang,
         consent_version: str,
-        table: TableImportRef | None = None,
     ) -> None:
-        await self.publish(build_submission(pledge_id, pledge, source, lang, consent_version, table))
+        await self.publish(build_submission(pledge_id, pledge, source, lang, consent_version))
         log.info("pledge submitted", pledge_id=pledge_id, source=source)
-
-
-def build_submission(
-    pledge_id: str,
-    pledge: ValidPledge,
-    source: Source,
-    lang: Lang,
-    consent_version: str,
-    table: TableImportRef | None = None,
-) -> PledgeSubmitted:
-    now = utcnow()
-    return PledgeSubmitted(
-        correlation_id=pledge_id,
-        data=PledgeSubmittedData(
-            pledge_id=pledge_id,
-            source=source,
-            submitted_at=now,
-            name=pledge.name,
-            show_name_publicly=pledge.show_name_publicly,
-            country=pledge.country,
-            certificate_language=pledge.certificate_language,
-            interface_language=lang,
-            channels=pledge.channels,
-            contact=pledge.contact,
-            alerts_opt_in=pledge.alerts_opt_in,
-            sessions_opt_in=pledge.sessions_opt_in,
-            consent=Consent(text_version=consent_version, locale=lang, accepted_at=now),
-            table=table,
-        ),
-    )
 
 
 class PledgeStatus(BaseModel):

@@ -3,7 +3,6 @@
     GET  /subscribe, POST                   the subscribe page (EN/KM): topics, channels in order,
                                             language, time zone, quiet hours
     POST /api/v1/subscriptions              the same as JSON (422 names each bad field)
-    POST /api/v1/operator/subscribers       operator import (a list; each row accepted or refused)
     GET  /c/{token}, POST                   confirm a subscription (double opt-in; a button, so
                                             mail scanners that open links confirm nothing)
     GET  /p/{token}, POST                   a member's personal preferences page: alerts on/off,
@@ -17,25 +16,20 @@ Intake stays a gateway: each form becomes one event (`subscription.requested.v1`
 the consent history. `/p/` uses the member's personal, unguessable token (the one in every
 message's unsubscribe link, found by its blind index: erasure.py `member_by_token`); `/c/` the
 random token of one pending subscription. The member and the subscription found are opened with
-the site's vault (their personal fields are stored sealed); erased ones are unknown.
+the site's vault (their personal fields are stored sealed); erased ones are unknown. The rules of a
+subscription are shared with the operators' subscriber import (console):
+shared/contracts/subscription_input.py.
 """
 
 from __future__ import annotations
 
-import uuid
-from dataclasses import dataclass
-from typing import Annotated, Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from typing import Any
 
-import phonenumbers
-from email_validator import EmailNotValidError, validate_email
-from fastapi import FastAPI, Header, Request
+from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 from jinja2 import Environment
-from pydantic import BaseModel, Field, ValidationError
 
-from services.intake.auth import operator_denied
-from services.intake.erasure import member_by_token, opened
+from services.intake.erasure import member_by_token
 from services.intake.i18n import pick_language, ui
 from services.intake.settings import IntakeSettings
 from services.intake.web_security import CSRF_REQUIRED
@@ -43,22 +37,25 @@ from shared.contracts import utcnow
 from shared.contracts.alert import TOPICS
 from shared.contracts.languages import Lang, countries
 from shared.contracts.member import (
-    Preferences,
     PreferencesChanged,
     PreferencesChangedData,
-    QuietHours,
     SubscriptionConfirmed,
     SubscriptionConfirmedData,
-    SubscriptionRequested,
-    SubscriptionRequestedData,
 )
-from shared.contracts.pledge import Consent, Contact
-from shared.contracts.pledge_input import FieldError, _Errors, clean_name, clean_phone
-from shared.http_limits import body_limit
+from shared.contracts.pledge import Consent
+from shared.contracts.pledge_input import FieldError
+from shared.contracts.subscription_input import (
+    ADDRESS_OF,
+    ALERT_CHANNELS,
+    SubscribeInput,
+    clean_preferences,
+    subscription_event,
+    validate_subscription,
+)
+from shared.contracts.subscription_input import _Problems as _Problems  # sessions.py's registrations
+from shared.member_data import opened
 from shared.messaging.gateway import Unavailable
 
-ALERT_CHANNELS = ("email", "signal", "whatsapp", "messenger")
-ADDRESS_OF = {"email": "email", "signal": "phone", "whatsapp": "phone", "messenger": "psid"}
 TIME_ZONES = (
     "Asia/Phnom_Penh", "Asia/Bangkok", "Asia/Ho_Chi_Minh", "Asia/Seoul", "Asia/Tokyo",
     "Australia/Perth", "Australia/Melbourne", "Australia/Sydney", "Pacific/Auckland",
@@ -141,192 +138,6 @@ TEXT: dict[str, dict[str, str]] = {
     },
     "errors_summary": {"en": "Please correct:", "km": "សូមកែតម្រូវ៖"},
 }
-ERRORS: dict[str, dict[str, str]] = {
-    "topic_unknown": {"en": "Unknown topic.", "km": "ប្រធានបទមិនស្គាល់។"},
-    "channel_not_offered": {
-        "en": "Choose email, Signal, WhatsApp or Messenger.",
-        "km": "ជ្រើសរើស អ៊ីមែល Signal WhatsApp ឬ Messenger។",
-    },
-    "channel_no_address": {
-        "en": "We have no address for {channel}: choose another way.",
-        "km": "យើងមិនមានអាសយដ្ឋានសម្រាប់ {channel} ទេ៖ សូមជ្រើសរើសវិធីផ្សេង។",
-    },
-    "channels_required": {"en": "Choose at least one way to reach you.", "km": "ជ្រើសរើសយ៉ាងហោចណាស់មួយវិធី។"},
-    "time_zone_invalid": {"en": "Unknown time zone.", "km": "ល្វែងម៉ោងមិនស្គាល់។"},
-    "quiet_hours_invalid": {
-        "en": "Give both times as HH:MM, or neither.",
-        "km": "សូមផ្តល់ម៉ោងទាំងពីរជា HH:MM ឬមិនផ្តល់ទាំងពីរ។",
-    },
-    "email_required_here": {
-        "en": "An email address is needed to confirm the subscription.",
-        "km": "ត្រូវការអាសយដ្ឋានអ៊ីមែល ដើម្បីបញ្ជាក់ការចុះឈ្មោះ។",
-    },
-    "email_invalid": {"en": "This email address does not look right.", "km": "អាសយដ្ឋានអ៊ីមែលនេះមិនត្រឹមត្រូវ។"},
-    "phone_required": {
-        "en": "Signal and WhatsApp need a mobile number.",
-        "km": "Signal និង WhatsApp ត្រូវការលេខទូរស័ព្ទ។",
-    },
-    "country_required": {"en": "Choose your country.", "km": "ជ្រើសរើសប្រទេសរបស់អ្នក។"},
-    "language_invalid": {"en": "Choose English or Khmer.", "km": "ជ្រើសរើសភាសាអង់គ្លេស ឬខ្មែរ។"},
-    "consent_required": {
-        "en": "Please agree, so we may send you messages.",
-        "km": "សូមយល់ព្រម ដើម្បីឱ្យយើងអាចផ្ញើសារមកអ្នក។",
-    },
-}
-
-
-class SubscribeInput(BaseModel):
-    """A subscription as the subscribe page or the API sends it."""
-
-    name: str = Field(default="", max_length=10_000)
-    country: str = Field(default="", max_length=100)
-    email: str | None = Field(default=None, max_length=1000)
-    phone: str | None = Field(default=None, max_length=1000)
-    topics: list[str] = Field(default_factory=list, max_length=10)
-    channels: list[str] = Field(default_factory=list, max_length=10, description="In order of preference.")
-    language: str = Field(default="en", max_length=10)
-    time_zone: str = Field(default="UTC", max_length=100)
-    quiet_start: str = Field(default="", max_length=10, examples=["21:00"])
-    quiet_end: str = Field(default="", max_length=10, examples=["07:00"])
-    consent: bool = False
-
-
-class ImportedConsent(BaseModel):
-    text_version: str = Field(max_length=200)
-    locale: str = Field(max_length=10)
-    accepted_at: str = Field(description="When the person agreed (ISO 8601 with time zone).")
-
-
-class ImportRow(SubscribeInput):
-    consent: bool = True
-    consent_record: ImportedConsent | None = Field(
-        default=None, description="Where and when the person agreed; required with `confirmed`."
-    )
-    confirmed: bool = Field(
-        default=False,
-        description="The person already confirmed elsewhere (e.g. a signed paper form); otherwise a "
-        "confirmation email goes out.",
-    )
-
-
-class ImportBody(BaseModel):
-    subscribers: list[ImportRow] = Field(max_length=5000)
-
-
-@dataclass(frozen=True)
-class Choices:
-    preferences: Preferences
-    contact: Contact
-
-
-class _Problems(_Errors):
-    def add(self, field: str, code: str, **values: object) -> None:
-        if code in ERRORS:
-            self.items.append(
-                FieldError(field=field, code=code, message=ERRORS[code][self.lang].format(**values))
-            )
-        else:
-            super().add(field, code, **values)
-
-
-def clean_preferences(
-    raw: SubscribeInput, errors: _Problems, addresses: set[str] | None = None
-) -> Preferences | None:
-    """Topics, channels (in order; only those we have an address for when `addresses` is given),
-    language, time zone and quiet hours."""
-    topics = []
-    for topic in raw.topics:
-        if topic not in TOPICS:
-            errors.add("topics", "topic_unknown")
-        elif topic not in topics:
-            topics.append(topic)
-    channels = []
-    for channel in raw.channels:
-        if not channel:
-            continue
-        if channel not in ALERT_CHANNELS:
-            errors.add("channels", "channel_not_offered")
-        elif addresses is not None and ADDRESS_OF[channel] not in addresses:
-            errors.add("channels", "channel_no_address", channel=channel)
-        elif channel not in channels:
-            channels.append(channel)
-    if not channels and not any(e.field == "channels" for e in errors.items):
-        errors.add("channels", "channels_required")
-    if raw.language not in ("en", "km"):
-        errors.add("language", "language_invalid")
-    try:
-        ZoneInfo(raw.time_zone)
-        zone_ok = "/" in raw.time_zone or raw.time_zone == "UTC"
-    except (ZoneInfoNotFoundError, ValueError):
-        zone_ok = False
-    if not zone_ok:
-        errors.add("time_zone", "time_zone_invalid")
-    quiet = None
-    start, end = raw.quiet_start.strip(), raw.quiet_end.strip()
-    if start or end:
-        try:
-            quiet = QuietHours(start=start, end=end)
-        except ValidationError:
-            errors.add("quiet_hours", "quiet_hours_invalid")
-    if errors.items:
-        return None
-    return Preferences(
-        topics=topics,
-        channels=channels,
-        language=raw.language,
-        time_zone=raw.time_zone,
-        quiet_hours=quiet,
-    )
-
-
-def validate_subscription(
-    raw: SubscribeInput, lang: Lang, *, email_required: bool = True
-) -> tuple[Choices | None, list[FieldError]]:
-    errors = _Problems(lang)
-    clean_name(raw.name, errors)
-    country = raw.country.strip().upper()
-    if not country or country not in phonenumbers.SUPPORTED_REGIONS:
-        errors.add("country", "country_required")
-        country = ""
-    email = None
-    if raw.email and raw.email.strip():
-        try:
-            email = validate_email(raw.email.strip(), check_deliverability=False).normalized
-        except EmailNotValidError:
-            errors.add("email", "email_invalid")
-    elif email_required:
-        errors.add("email", "email_required_here")
-    phone = None
-    if raw.phone and raw.phone.strip():
-        phone = clean_phone(raw.phone.strip(), country, errors, lang)
-    elif {"signal", "whatsapp"} & set(raw.channels):
-        errors.add("phone", "phone_required")
-    if not raw.consent:
-        errors.add("consent", "consent_required")
-    preferences = clean_preferences(raw, errors)
-    if errors.items or preferences is None:
-        return None, errors.items
-    return Choices(preferences=preferences, contact=Contact(email=email, phone=phone)), []
-
-
-def subscription_event(
-    raw: SubscribeInput, choices: Choices, source: str, consent: Consent, confirmed: bool = False
-) -> SubscriptionRequested:
-    subscription_id = f"sb_{uuid.uuid4().hex[:24]}"
-    return SubscriptionRequested(
-        correlation_id=subscription_id,
-        data=SubscriptionRequestedData(
-            subscription_id=subscription_id,
-            source=source,
-            name=" ".join(raw.name.split()),
-            country=raw.country.strip().upper(),
-            contact=choices.contact,
-            preferences=choices.preferences,
-            consent=consent,
-            confirmed=confirmed,
-            requested_at=utcnow(),
-        ),
-    )
 
 
 def form_input(form: Any) -> SubscribeInput:
@@ -439,52 +250,6 @@ def add_subscription_routes(app: FastAPI, settings: IntakeSettings, templates: E
         return JSONResponse(
             {"subscription_id": event.data.subscription_id, "state": "pending"}, status_code=202
         )
-
-    @app.post(
-        "/api/v1/operator/subscribers",
-        summary="Import subscribers (operators)",
-        openapi_extra=body_limit(settings.subscriber_import_max_bytes),
-    )
-    async def import_subscribers(
-        body: ImportBody, authorization: Annotated[str | None, Header()] = None
-    ) -> JSONResponse:
-        denied = operator_denied(settings, authorization)
-        if denied is not None:
-            return denied
-        results: list[dict[str, Any]] = []
-        for index, row in enumerate(body.subscribers):
-            language: Lang = row.language if row.language in ("en", "km") else "en"  # type: ignore[assignment]
-            choices, errors = validate_subscription(row, language, email_required=not row.confirmed)
-            consent = None
-            if row.consent_record is not None:
-                try:
-                    consent = Consent.model_validate(row.consent_record.model_dump())
-                except ValidationError:
-                    errors = [
-                        *errors,
-                        FieldError(field="consent_record", code="invalid", message="invalid consent record"),
-                    ]
-            elif row.confirmed:
-                errors = [
-                    *errors,
-                    FieldError(
-                        field="consent_record",
-                        code="required",
-                        message="a confirmed import needs its consent record",
-                    ),
-                ]
-            if choices is None or errors:
-                results.append({"row": index, "state": "refused", "errors": [e.model_dump() for e in errors]})
-                continue
-            event = subscription_event(
-                row, choices, "operator-import", consent or consent_now(language), confirmed=row.confirmed
-            )
-            if not await hand_over(event):
-                results.append({"row": index, "state": "retry", "errors": []})
-                continue
-            results.append({"row": index, "state": "accepted", "subscription_id": event.data.subscription_id})
-        refused = sum(1 for r in results if r["state"] != "accepted")
-        return JSONResponse({"results": results, "accepted": len(results) - refused, "refused": refused})
 
     # ---- confirm ---------------------------------------------------------------------------
 

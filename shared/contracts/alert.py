@@ -29,6 +29,16 @@ TOPICS: tuple[str, ...] = (
 )
 
 
+def slug(number: str) -> str:
+    """The alert's part of its public page's path, `/a/<slug>`: `UA 12/26` -> `UA-12-26`."""
+    return number.replace(" ", "-").replace("/", "-")
+
+
+def number_of_slug(alert_slug: str) -> str:
+    """The alert number a public page's path names: `UA-12-26` -> `UA 12/26` (`slug` undone)."""
+    return alert_slug.replace("-", " ", 1).replace("-", "/")
+
+
 def action_token(delivery_id: str) -> str:
     """The secret in a member's "I took action" link: the delivery it came with, and a random
     part that only that delivery document holds. The alert service finds the delivery by its id

@@ -15,8 +15,18 @@ from email_validator import EmailNotValidError, validate_email
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared.contracts import khmer
+from shared.contracts.envelope import utcnow
 from shared.contracts.languages import Lang, country_name, message
-from shared.contracts.pledge import Channel, Contact, PostalAddress
+from shared.contracts.pledge import (
+    Channel,
+    Consent,
+    Contact,
+    PledgeSubmitted,
+    PledgeSubmittedData,
+    PostalAddress,
+    Source,
+    TableImportRef,
+)
 
 NAME_MAX = 120
 FIELD_MAX = 200
@@ -236,6 +246,38 @@ def validate_pledge(raw: PledgeInput, lang: Lang) -> tuple[ValidPledge | None, l
             sessions_opt_in=raw.sessions_opt_in,
         ),
         [],
+    )
+
+
+def build_submission(
+    pledge_id: str,
+    pledge: ValidPledge,
+    source: Source,
+    lang: Lang,
+    consent_version: str,
+    table: TableImportRef | None = None,
+) -> PledgeSubmitted:
+    """`pledge.submitted.v1` for a valid pledge: what intake (web, API) and the console (table
+    import) hand to pledge-intake."""
+    now = utcnow()
+    return PledgeSubmitted(
+        correlation_id=pledge_id,
+        data=PledgeSubmittedData(
+            pledge_id=pledge_id,
+            source=source,
+            submitted_at=now,
+            name=pledge.name,
+            show_name_publicly=pledge.show_name_publicly,
+            country=pledge.country,
+            certificate_language=pledge.certificate_language,
+            interface_language=lang,
+            channels=pledge.channels,
+            contact=pledge.contact,
+            alerts_opt_in=pledge.alerts_opt_in,
+            sessions_opt_in=pledge.sessions_opt_in,
+            consent=Consent(text_version=consent_version, locale=lang, accepted_at=now),
+            table=table,
+        ),
     )
 
 

@@ -2,13 +2,14 @@
 register; reminders, the join link, changes and the Plan of Action reach every registrant.
 
     session.published.v1     an operator created or changed a session (full state, versioned);
-                             the event-scheduler keeps it (`sessions`, read by intake) and
-                             (re)computes the reminders of every registration
+                             the event-scheduler keeps it (`sessions`, read by intake and the
+                             console) and (re)computes the reminders of every registration
     registration.submitted.v1 someone registered (one registration per person and session: the
                              id derives from both); the event-scheduler keeps it
                              (`registrations`) and schedules its messages
-    registration.cancelled.v1 the registrant cancelled (the signed link in their messages); a
-                             seat it held goes to the first person on the waiting list
+    registration.cancelled.v1 the registrant cancelled (the signed link in their messages), or an
+                             operator for them; a seat it held goes to the first person on the
+                             waiting list
     session.plan_published.v1 the operator attached the Plan of Action after the session
     reminder.due.v1          a message to one registrant is due now (confirmation, reminder,
                              join link, rescheduled, cancelled, Plan of Action, promoted from the
@@ -20,6 +21,7 @@ Times are UTC (aware datetimes); each registrant's time zone travels with the re
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime, timedelta
 from typing import ClassVar, Literal
 
@@ -44,7 +46,17 @@ ReminderKind = Literal[
 ]
 RegistrationState = Literal["registered", "waitlisted"]
 DEFAULT_REMINDER_MINUTES: tuple[int, ...] = (7 * 24 * 60, 24 * 60, 60)
-SESSION_FILES_BUCKET = "session_files"  # GridFS bucket of Plan of Action PDFs (intake writes them)
+SESSION_FILES_BUCKET = "session_files"  # GridFS bucket of Plan of Action PDFs (the console writes them)
+SESSION_ID_PREFIX = "ss_"
+
+
+def new_session_id() -> str:
+    return f"{SESSION_ID_PREFIX}{uuid.uuid4().hex[:20]}"
+
+
+def is_session_id(value: str) -> bool:
+    """Whether `value` has a session id's shape (worth looking up)."""
+    return value.startswith(SESSION_ID_PREFIX) and len(value) <= 40
 
 
 class SessionText(Payload):

@@ -35,6 +35,11 @@ class RunningStack:
     def intake_url(self) -> str:
         return self.env["INTAKE_PUBLIC_BASE_URL"]
 
+    @property
+    def console_url(self) -> str:
+        """The operator console (its API under /api/v1/operator)."""
+        return f"http://127.0.0.1:{self.env['CONSOLE_PORT']}"
+
     def start(self, timeout: float = 60.0) -> None:
         self.log_path.write_bytes(b"")
         self.started_at = time.monotonic()
@@ -116,6 +121,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
     )
     intake_port = free_port()
     env.update(INTAKE_PORT=str(intake_port), INTAKE_PUBLIC_BASE_URL=f"http://127.0.0.1:{intake_port}")
+    env.update(CONSOLE_PORT=str(free_port()))
     running = RunningStack(env=env, run_dir=run_dir, log_path=run_dir.parent / f"{run_dir.name}-run.log")
     running.start()
     yield running

@@ -2,8 +2,9 @@
 certificate-renderer -> alert-dispatcher -> email and post channels -> SMTP sink and letters
 sandbox; then the email's one-click unsubscribe in a real browser, and nothing more is sent.
 
-Delivery states are read as an operator reads them (`/api/v1/operator/deliveries`): the public
-status of a pledge says only received / recorded / rejected, whether its contact was known or not."""
+Delivery states are read as an operator reads them (the console's `/api/v1/operator/deliveries`,
+with the local admin's API token the stack writes into .run/secrets.env): the public status of a
+pledge says only received / recorded / rejected, whether its contact was known or not."""
 
 from __future__ import annotations
 
@@ -95,7 +96,7 @@ def test_email_and_post_both_reach_sent_with_the_certificate_then_one_click_unsu
 
     def reissued() -> Any:
         response = httpx.post(
-            f"{intake}/api/v1/certificates/{number}/reissue",
+            f"{stack.console_url}/api/v1/operator/certificates/{number}/reissue",
             json={"corrected_name": "Chan Sopheap", "reason": "name misspelt"},
             headers=operator,
         )
@@ -107,7 +108,9 @@ def test_email_and_post_both_reach_sent_with_the_certificate_then_one_click_unsu
 
     def new_deliveries() -> Any:
         listing = httpx.get(
-            f"{intake}/api/v1/operator/deliveries", params={"pledge_id": pledge_id}, headers=operator
+            f"{stack.console_url}/api/v1/operator/deliveries",
+            params={"pledge_id": pledge_id},
+            headers=operator,
         ).json()["deliveries"]
         fresh = [d for d in listing if d["source_id"] != number]
         return fresh if len(fresh) == 2 else None
@@ -127,7 +130,7 @@ def test_email_and_post_both_reach_sent_with_the_certificate_then_one_click_unsu
 
 def operator_deliveries(stack: RunningStack, pledge_id: str) -> list[dict[str, Any]]:
     listing = httpx.get(
-        f"{stack.intake_url}/api/v1/operator/deliveries",
+        f"{stack.console_url}/api/v1/operator/deliveries",
         params={"pledge_id": pledge_id},
         headers={"Authorization": f"Bearer {_operator_token(stack)}"},
     )
@@ -136,10 +139,11 @@ def operator_deliveries(stack: RunningStack, pledge_id: str) -> list[dict[str, A
 
 
 def _operator_token(stack: RunningStack) -> str:
+    """The local admin's operator API token (`sk_op_…`), as `make run` writes it for the CLI."""
     for line in (stack.run_dir / "secrets.env").read_text().splitlines():
-        if line.startswith("INTAKE_OPERATOR_TOKEN="):
-            return line.split("=", 1)[1]
-    raise AssertionError("no operator token in the run's secrets")
+        if line.startswith("SAMLENG_OPERATOR_TOKEN="):
+            return line.split("=", 1)[1].strip().strip("'\"")
+    raise AssertionError("no operator API token in the run's secrets")
 
 
 def test_a_cambodian_signer_gets_the_png_on_signal_and_whatsapp_and_post_is_refused(

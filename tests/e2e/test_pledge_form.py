@@ -273,7 +273,7 @@ def test_a_session_on_the_calendar_registration_in_the_browser_and_the_confirmat
 
     starts = (datetime.now(UTC) + timedelta(days=3)).replace(minute=0, second=0, microsecond=0)
     created = httpx.post(
-        f"{stack.intake_url}/api/v1/operator/sessions",
+        f"{stack.console_url}/api/v1/operator/sessions",
         headers={"Authorization": f"Bearer {_operator_token(stack)}"},
         json={
             "kind": "forum",

@@ -32,7 +32,7 @@ def test_the_alert_letter_reads_as_a_reader_would_write_it(stack: RunningStack, 
     body = copy.deepcopy(ALERT)
     body["number"] = "UA 61/26"
     body["texts"]["en"]["letter"] += "\n\nYours sincerely,\n{name}\n{town}"
-    created = httpx.post(f"{stack.intake_url}/api/v1/operator/alerts", headers=operator(stack), json=body)
+    created = httpx.post(f"{stack.console_url}/api/v1/operator/alerts", headers=operator(stack), json=body)
     assert created.status_code == 202, created.text
     deadline = time.monotonic() + 30
     while httpx.get(f"{stack.intake_url}/a/UA-61-26").status_code != 200:
@@ -60,7 +60,7 @@ def test_the_alert_letter_reads_as_a_reader_would_write_it(stack: RunningStack, 
 
 def create_session(stack: RunningStack, en: str, km: str, starts: datetime) -> str:
     created = httpx.post(
-        f"{stack.intake_url}/api/v1/operator/sessions",
+        f"{stack.console_url}/api/v1/operator/sessions",
         headers=operator(stack),
         json={
             "kind": "forum",
@@ -95,7 +95,7 @@ def test_the_calendar_lists_upcoming_sessions_by_month_and_past_ones_apart(
     last_week = create_session(stack, "UN review briefing", "ការប្រជុំពិនិត្យរបស់អ.ស.ប", now + timedelta(days=2))
     for session_id, path in ((called_off, "cancel"), (held, "complete")):
         answer = httpx.post(
-            f"{stack.intake_url}/api/v1/operator/sessions/{session_id}/{path}", headers=operator(stack)
+            f"{stack.console_url}/api/v1/operator/sessions/{session_id}/{path}", headers=operator(stack)
         )
         assert answer.status_code == 202, answer.text
     mongo: MongoClient[dict[str, Any]] = MongoClient(

@@ -14,7 +14,7 @@ import pytest
 from devstack.broker import RabbitNode
 from services.console.permissions import Role
 from shared.contracts.certificate import CertificateIssued
-from tests.service.conftest import OPERATOR, SECRET
+from tests.service.conftest import SECRET
 from tests.support.console import operator_token
 from tests.support.infra import MailSink
 from tests.support.ports import free_port
@@ -44,7 +44,6 @@ def intake(service_env: dict[str, str], tmp_path: Path) -> Iterator[str]:
     env = dict(
         service_env,
         INTAKE_SECRET_KEY=SECRET,
-        INTAKE_OPERATOR_TOKEN=OPERATOR,
         INTAKE_PORT=str(free_port()),
         INTAKE_MESSENGER_PAGE="SamlengTest",
     )

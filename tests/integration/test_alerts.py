@@ -1,5 +1,6 @@
-"""Urgent Action alerts on real components: the operator API on intake, the dispatcher's fan-out,
-email / Signal / WhatsApp channels with WhatsApp's inbound process, the SMTP sink and sandbox."""
+"""Urgent Action alerts on real components: the operator API on the console (a publisher's API
+token), the public pages on intake, the dispatcher's fan-out, email / Signal / WhatsApp channels
+with WhatsApp's inbound process, the SMTP sink and sandbox."""
 
 from __future__ import annotations
 
@@ -15,9 +16,11 @@ from urllib.parse import parse_qs, unquote, urlparse
 import httpx
 import pytest
 
+from services.console.permissions import Role
 from tests.integration.test_chat_channels import MS_SECRET, WA_SECRET
 from tests.integration.test_delivery import Stack, wait_for_states
-from tests.service.conftest import OPERATOR, SECRET
+from tests.service.conftest import SECRET
+from tests.support.console import bearer, operator_token
 from tests.support.forms import post_form
 from tests.support.infra import MailSink, Sandbox
 from tests.support.member_keys import member_key
@@ -75,10 +78,30 @@ def sandbox(tmp_path: Path, webhook_port: int) -> Iterator[Sandbox]:
 
 
 @pytest.fixture
+async def publisher_token(db: Any, service_env: dict[str, str]) -> str:
+    """A publisher's API token for the console process (drafts, publishes, reads the totals)."""
+    return await operator_token(db, Role.publisher, env=service_env)
+
+
+def console_env(intake_port: int, console_port: int) -> dict[str, str]:
+    """The console of a stack: what it publishes links to the stack's intake."""
+    return {
+        "CONSOLE_SECRET_KEY": SECRET,
+        "CONSOLE_PORT": str(console_port),
+        "CONSOLE_PUBLIC_SITE_URL": f"http://127.0.0.1:{intake_port}",
+    }
+
+
+@pytest.fixture
 def stack(
-    service_env: dict[str, str], tmp_path: Path, sandbox: Sandbox, mail: MailSink, webhook_port: int
+    service_env: dict[str, str],
+    tmp_path: Path,
+    sandbox: Sandbox,
+    mail: MailSink,
+    webhook_port: int,
+    publisher_token: str,
 ) -> Iterator[Any]:
-    intake_port = free_port()
+    intake_port, console_port = free_port(), free_port()
     env = {
         **service_env,
         **mail.client_env(),
@@ -89,14 +112,15 @@ def stack(
         "WHATSAPP_ACCESS_TOKEN": "whatsapp-token",
         "DISPATCHER_PUBLIC_BASE_URL": f"http://127.0.0.1:{intake_port}",
         "INTAKE_SECRET_KEY": SECRET,
-        "INTAKE_OPERATOR_TOKEN": OPERATOR,
         "INTAKE_PORT": str(intake_port),
         "INTAKE_PUBLIC_BASE_URL": f"http://127.0.0.1:{intake_port}",
+        **console_env(intake_port, console_port),
     }
     running = Stack(env, tmp_path, [])
     for module, name in (
         ("services.dispatcher", "alert-dispatcher.1"),
         ("services.intake", "intake.1"),
+        ("services.console", "console.1"),
         ("services.channels.email", "email.1"),
         ("services.channels.signal", "signal.1"),
         ("services.channels.whatsapp", "whatsapp.1"),
@@ -104,6 +128,8 @@ def stack(
     ):
         running.start(module, name)
     running.intake = f"http://127.0.0.1:{intake_port}"  # type: ignore[attr-defined]
+    running.console = f"http://127.0.0.1:{console_port}"  # type: ignore[attr-defined]
+    running.operator_token = publisher_token  # type: ignore[attr-defined]
     yield running
     for proc in reversed(running.procs):
         proc.terminate()
@@ -143,12 +169,9 @@ async def seed_members(db: Any, env: dict[str, str]) -> None:
 
 
 def operator(stack: Any, method: str, path: str, body: Any = None) -> httpx.Response:
+    """An operator API call to the stack's console, with the stack's operator token."""
     return httpx.request(
-        method,
-        f"{stack.intake}{path}",
-        json=body,
-        headers={"Authorization": f"Bearer {OPERATOR}"},
-        timeout=30,
+        method, f"{stack.console}{path}", json=body, headers=bearer(stack.operator_token), timeout=30
     )
 
 
@@ -156,7 +179,7 @@ async def test_an_alert_reaches_each_eligible_member_once_and_actions_count_once
     stack: Any, db: Any, mail: MailSink, sandbox: Sandbox
 ) -> None:
     await seed_members(db, stack.env)
-    anonymous = await asyncio.to_thread(httpx.post, f"{stack.intake}/api/v1/operator/alerts", json=ALERT)
+    anonymous = await asyncio.to_thread(httpx.post, f"{stack.console}/api/v1/operator/alerts", json=ALERT)
     assert anonymous.status_code == 401
     published = await asyncio.to_thread(operator, stack, "POST", "/api/v1/operator/alerts", ALERT)
     assert published.status_code == 202, published.text

@@ -1,4 +1,5 @@
-"""Verification and re-issue across intake and certificate-renderer processes."""
+"""Verification (intake) and re-issue (the console, as a publisher) across intake, console and
+certificate-renderer processes."""
 
 from __future__ import annotations
 
@@ -11,10 +12,11 @@ import httpx
 import pytest
 
 from devstack.broker import RabbitNode
+from services.console.permissions import Role
 from shared.personal_data import open_fields
 from tests.integration.conftest import collect
 from tests.integration.test_certificates import publish, recorded, renderer
-from tests.service.conftest import OPERATOR
+from tests.support.console import bearer, operator_token
 from tests.support.sealed import Opener
 
 pytestmark = pytest.mark.timeout(180)
@@ -26,6 +28,7 @@ async def test_verification_shows_initials_only_and_reissue_replaces_the_old_num
     tmp_path: Path,
     issued: Any,
     intake: str,
+    console: str,
     pledge_intake: Any,
     db: Any,
 ) -> None:
@@ -36,6 +39,9 @@ async def test_verification_shows_initials_only_and_reissue_replaces_the_old_num
     try:
         await publish(rabbit, [recorded(7, "Sok Daar")])
         first = (await collect(issued, 1, timeout=30))[0].data
+        publisher = bearer(await operator_token(db, Role.publisher, env=service_env))
+        viewer = bearer(await operator_token(db, Role.viewer, env=service_env))
+        reissue = f"{console}/api/v1/operator/certificates/{first.certificate_number}/reissue"
         async with httpx.AsyncClient(base_url=intake) as client:
             valid = (await client.get(f"/api/v1/certificates/{first.certificate_number}")).json()
             assert valid["state"] == "valid"
@@ -45,24 +51,30 @@ async def test_verification_shows_initials_only_and_reissue_replaces_the_old_num
             assert (await client.get("/v/KCAP-2026-999999")).status_code == 404
             assert (await client.get("/v/<script>")).status_code == 404
 
-            anonymous = await client.post(
+            anonymous = await client.post(reissue, json={"corrected_name": "Sok Dara", "reason": "misspelt"})
+            assert anonymous.status_code == 401
+            by_viewer = await client.post(
+                reissue, json={"corrected_name": "Sok Dara", "reason": "misspelt"}, headers=viewer
+            )
+            assert by_viewer.status_code == 403
+            on_intake = await client.post(
                 f"/api/v1/certificates/{first.certificate_number}/reissue",
                 json={"corrected_name": "Sok Dara", "reason": "misspelt"},
+                headers=publisher,
             )
-            assert anonymous.status_code == 401
-            headers = {"Authorization": f"Bearer {OPERATOR}"}
+            assert on_intake.status_code in (404, 405), "intake re-issues nothing"
             bad = await client.post(
-                f"/api/v1/certificates/{first.certificate_number}/reissue",
-                json={"corrected_name": "<b>", "reason": "misspelt"},
-                headers=headers,
+                reissue, json={"corrected_name": "<b>", "reason": "misspelt"}, headers=publisher
             )
             assert bad.status_code == 422 and bad.json()["detail"][0]["field"] == "corrected_name"
             accepted = await client.post(
-                f"/api/v1/certificates/{first.certificate_number}/reissue",
+                reissue,
                 json={"corrected_name": "Sok Dara", "reason": "name misspelt on the sheet"},
-                headers=headers,
+                headers=publisher,
             )
-            assert accepted.status_code == 202
+            assert accepted.status_code == 202, accepted.text
+            [audited] = await db.audit_events.find({"action": "certificate.reissue_requested"}).to_list(None)
+            assert audited["object_id"] == first.certificate_number and "Sok" not in str(audited)
             second = (await collect(issued, 1, timeout=30))[0].data
             assert second.replaces == first.certificate_number
             assert second.certificate_number != first.certificate_number
@@ -76,9 +88,7 @@ async def test_verification_shows_initials_only_and_reissue_replaces_the_old_num
                 await asyncio.sleep(0.1)
             assert old["state"] == "replaced" and old["replaced_by"] == second.certificate_number
             again = await client.post(
-                f"/api/v1/certificates/{first.certificate_number}/reissue",
-                json={"corrected_name": "Sok Dara", "reason": "twice"},
-                headers=headers,
+                reissue, json={"corrected_name": "Sok Dara", "reason": "twice"}, headers=publisher
             )
             assert again.status_code == 409
         stored = await db.certificates.find({"pledge_id": first.pledge_id}).sort("revision", 1).to_list(None)

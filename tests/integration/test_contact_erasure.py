@@ -1,7 +1,8 @@
 """Erasing someone who only registered for a session, by their email (`samleng contact erase`).
 
-Real components: intake and event-scheduler as processes, on the real broker and Mongo-wire
-server; the CLI as a subprocess through intake's operator API. Two people who are not members
+Real components: intake, the console and event-scheduler as processes, on the real broker and
+Mongo-wire server; the session is created and the CLI run as a subprocess through the console's
+operator API, with an admin's token. Two people who are not members
 register for a session; erasing the first one's email deletes their registration, its reminders
 and its data key, and leaves the other untouched.
 """
@@ -24,12 +25,12 @@ from pydantic import SecretStr
 from shared.contracts import utcnow
 from shared.contracts.erasure import contact_digest
 from shared.personal_data import BlindIndex, alt_name
-from tests.service.conftest import OPERATOR, SECRET
+from tests.service.conftest import SECRET
+from tests.support.console import bearer
 from tests.support.ports import free_port
 from tests.support.processes import ServiceProcess
 
 pytestmark = pytest.mark.timeout(240)
-AUTH = {"Authorization": f"Bearer {OPERATOR}"}
 GONE, KEPT = "only.registered@example.org", "also.registered@example.org"
 
 
@@ -39,7 +40,6 @@ def stack(service_env: dict[str, str], tmp_path: Path) -> Iterator[tuple[dict[st
     env = {
         **service_env,
         "INTAKE_SECRET_KEY": SECRET,
-        "INTAKE_OPERATOR_TOKEN": OPERATOR,
         "INTAKE_PORT": str(port),
         "INTAKE_PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
     }
@@ -64,9 +64,10 @@ async def until(predicate: Any, what: str, timeout: float = 60.0) -> Any:
     raise AssertionError(f"{what}: not within {timeout}s")
 
 
-def samleng(env: dict[str, str], url: str, *args: str) -> subprocess.CompletedProcess[str]:
+def samleng(env: dict[str, str], console: str, token: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """The CLI against the console's operator API, as `token`'s operator."""
     return subprocess.run(
-        [sys.executable, "-m", "ops.cli", *args, "--url", url, "--token", OPERATOR],
+        [sys.executable, "-m", "ops.cli", *args, "--url", console, "--token", token],
         env=env,
         capture_output=True,
         text=True,
@@ -76,15 +77,18 @@ def samleng(env: dict[str, str], url: str, *args: str) -> subprocess.CompletedPr
 
 
 async def test_someone_who_only_registered_is_erased_by_their_email(
-    stack: tuple[dict[str, str], str], db: Any
+    stack: tuple[dict[str, str], str], console: str, admin_token: str, db: Any
 ) -> None:
     env, url = stack
     index = BlindIndex(SecretStr(env["SAMLENG_BLIND_INDEX_KEY"]))
-    async with httpx.AsyncClient(base_url=url, timeout=30) as web:
+    async with (
+        httpx.AsyncClient(base_url=url, timeout=30) as web,
+        httpx.AsyncClient(base_url=console, timeout=30) as operators,
+    ):
         now = utcnow().replace(microsecond=0)
-        created = await web.post(
+        created = await operators.post(
             "/api/v1/operator/sessions",
-            headers=AUTH,
+            headers=bearer(admin_token),
             json={
                 "kind": "forum",
                 "texts": {"en": {"title": "Forum"}, "km": {"title": "វេទិកា"}},
@@ -115,7 +119,7 @@ async def test_someone_who_only_registered_is_erased_by_their_email(
             )
             assert registered.status_code == 202, registered.text
 
-        unauthenticated = await web.post("/api/v1/operator/erasures", json={"email": GONE})
+        unauthenticated = await operators.post("/api/v1/operator/erasures", json={"email": GONE})
         assert unauthenticated.status_code == 401 and GONE not in unauthenticated.text
 
     def registration_of(address: str) -> Any:
@@ -127,11 +131,16 @@ async def test_someone_who_only_registered_is_erased_by_their_email(
     assert await db.key_vault.count_documents({"keyAltNames": alt_name(gone["_id"])}) == 1
     assert await db.reminders.count_documents({"registration_id": gone["_id"]}) >= 1
 
-    invalid = await asyncio.to_thread(samleng, env, url, "contact", "erase", "--phone", "12")
+    invalid = await asyncio.to_thread(samleng, env, console, admin_token, "contact", "erase", "--phone", "12")
     assert invalid.returncode == 2 and "phone" in invalid.stderr
-    erased = await asyncio.to_thread(samleng, env, url, "contact", "erase", "--email", GONE.upper())
+    erased = await asyncio.to_thread(
+        samleng, env, console, admin_token, "contact", "erase", "--email", GONE.upper()
+    )
     assert erased.returncode == 0, erased.stderr
     assert "0 member(s)" in erased.stdout  # nobody is a member here
+    [asked] = await db.audit_events.find({"action": "contact.erasure_requested"}).to_list(None)
+    assert asked["detail"] == {"kinds": ["email"], "members": 0, "handed_over": 1}
+    assert GONE.split("@")[0] not in str(asked), "the contact is not in the audit trail"
 
     async def deleted() -> bool:
         return await registration_of(GONE) is None

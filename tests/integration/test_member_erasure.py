@@ -2,7 +2,8 @@
 
 Driven through the services: two pledges (intake's API -> pledge-intake -> certificate-renderer,
 each with a certificate; the alerts box makes a pending subscription), `samleng member export` and
-`samleng member erase` as subprocesses, the member's own page. Seeded as their owners store them
+`samleng member erase` as subprocesses through the console's operator API (an admin's token), the
+member's own page on intake. Seeded as their owners store them
 (they would take minutes or processes this test does not need): one registration and its
 reminder record in event-scheduler's `registrations` / `reminders`, and one chat reply in
 pledge-intake's `inbound_messages`. The dispatcher and the channels are not started (their
@@ -25,7 +26,6 @@ import pytest
 from bson import json_util
 
 from shared.personal_data import open_fields
-from tests.service.conftest import OPERATOR
 from tests.support.forms import post_form
 from tests.support.processes import ServiceProcess
 from tests.support.sealed import Opener
@@ -52,9 +52,12 @@ def renderer_and_scheduler(service_env: dict[str, str], tmp_path: Path) -> Itera
         proc.terminate()
 
 
-def samleng(service_env: dict[str, str], url: str, *args: str) -> subprocess.CompletedProcess[str]:
+def samleng(
+    service_env: dict[str, str], console: str, token: str, *args: str
+) -> subprocess.CompletedProcess[str]:
+    """The CLI against the console's operator API, as `token`'s operator."""
     return subprocess.run(
-        [sys.executable, "-m", "ops.cli", *args, "--url", url, "--token", OPERATOR],
+        [sys.executable, "-m", "ops.cli", *args, "--url", console, "--token", token],
         env=service_env,
         capture_output=True,
         text=True,
@@ -167,6 +170,8 @@ async def test_export_then_erase_one_member_leaves_nothing_of_them_and_the_other
     service_env: dict[str, str],
     pledge_intake: ServiceProcess,
     intake: str,
+    console: str,
+    admin_token: str,
     renderer_and_scheduler: None,
     db: Any,
 ) -> None:
@@ -187,7 +192,7 @@ async def test_export_then_erase_one_member_leaves_nothing_of_them_and_the_other
     await seed_reply(db, member_b, B)
 
     # ---- export ----
-    exported = samleng(service_env, intake, "member", "export", member_a)
+    exported = samleng(service_env, console, admin_token, "member", "export", member_a)
     assert exported.returncode == 0, exported.stderr
     data = json_util.loads(exported.stdout)
     assert [p["_id"] for p in data["pledges"]] == [pledge_a]
@@ -221,9 +226,12 @@ async def test_export_then_erase_one_member_leaves_nothing_of_them_and_the_other
         assert await db.members.find_one({"_id": member_a}) is not None
 
         # ---- erase (the CLI) ----
-        erased = samleng(service_env, intake, "member", "erase", member_a, "--wait", "90")
+        erased = samleng(service_env, console, admin_token, "member", "erase", member_a, "--wait", "90")
         assert erased.returncode == 0, erased.stdout + erased.stderr
         assert f"erasure of {member_a} requested" in erased.stdout
+        [requested] = await db.audit_events.find({"action": "member.erased"}).to_list(None)
+        assert (requested["object_id"], requested["detail"]["state"]) == (member_a, "requested")
+        assert await db.audit_events.count_documents({"action": "member.exported"}) >= 1
         await until(lambda: _none(db.certificates, {"member_id": member_a}), "A's certificates gone")
         await until(lambda: _none(db.registrations, {"_id": registration_a}), "A's registration gone")
 
@@ -231,7 +239,7 @@ async def test_export_then_erase_one_member_leaves_nothing_of_them_and_the_other
         for value in strings_of(A):
             assert value not in scan, f"{value!r} still stored"
         # B's details are stored sealed (not in a raw scan): B's export shows they are still there
-        kept = samleng(service_env, intake, "member", "export", member_b)
+        kept = samleng(service_env, console, admin_token, "member", "export", member_b)
         assert kept.returncode == 0, kept.stderr
         for value in strings_of(B):
             assert value in kept.stdout, f"{value!r} of the other member is gone"
@@ -260,9 +268,9 @@ async def test_export_then_erase_one_member_leaves_nothing_of_them_and_the_other
         assert tombstone is not None and tombstone["erased"] is True and "country" not in tombstone
 
         # ---- again, and someone we never knew ----
-        again = samleng(service_env, intake, "member", "erase", member_a)
+        again = samleng(service_env, console, admin_token, "member", "erase", member_a)
         assert again.returncode == 0 and f"{member_a} was already erased" in again.stdout
-        unknown = samleng(service_env, intake, "member", "erase", "mb_nobody")
+        unknown = samleng(service_env, console, admin_token, "member", "erase", "mb_nobody")
         assert unknown.returncode == 0 and "mb_nobody is not known (nothing to erase)" in unknown.stdout
         assert (await web.get(f"/p/{token}/erase")).status_code == 404  # the page is gone with them
 

@@ -29,7 +29,7 @@ from shared.messaging.connection import connect
 from shared.messaging.publisher import Publisher
 from tests.integration.test_delivery import Stack
 from tests.integration.test_sealed_members import Members
-from tests.service.conftest import OPERATOR, SECRET
+from tests.service.conftest import SECRET
 from tests.support.forms import csrf, post_form
 from tests.support.infra import MailSink
 from tests.support.member_keys import member_key
@@ -67,7 +67,6 @@ def stack(service_env: dict[str, str], tmp_path: Path, mail: MailSink) -> Iterat
         "DISPATCHER_PUBLIC_BASE_URL": base,
         "CERTIFICATES_PUBLIC_BASE_URL": base,
         "INTAKE_SECRET_KEY": SECRET,
-        "INTAKE_OPERATOR_TOKEN": OPERATOR,
         "INTAKE_PORT": str(port),
         "INTAKE_PUBLIC_BASE_URL": base,
     }

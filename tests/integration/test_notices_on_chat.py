@@ -21,7 +21,7 @@ import pytest
 
 from tests.integration.test_delivery import Stack
 from tests.integration.test_sealed_members import Members
-from tests.service.conftest import OPERATOR, SECRET
+from tests.service.conftest import SECRET
 from tests.support.forms import post_form
 from tests.support.infra import Sandbox
 from tests.support.ports import free_port
@@ -47,7 +47,6 @@ def stack(service_env: dict[str, str], tmp_path: Path, sandbox: Sandbox) -> Iter
         "DISPATCHER_PUBLIC_BASE_URL": base,
         "CERTIFICATES_PUBLIC_BASE_URL": base,
         "INTAKE_SECRET_KEY": SECRET,
-        "INTAKE_OPERATOR_TOKEN": OPERATOR,
         "INTAKE_PORT": str(port),
         "INTAKE_PUBLIC_BASE_URL": base,
         "SIGNAL_RECONCILE_WAIT_SECONDS": "5",

@@ -2,9 +2,10 @@
 
 Two people with unique name/email/phone strings sign the pledge on intake's API (email and
 WhatsApp), get a certificate by email and on WhatsApp (sandbox), reply on WhatsApp, and register
-for a session with ideas of their own. Processes: intake, pledge-intake, certificate-renderer,
-alert-dispatcher, event-scheduler, email, whatsapp and whatsapp-inbound, on the real broker and
-Mongo-wire server with the local SMTP sink and the WhatsApp sandbox.
+for a session (scheduled on the console) with ideas of their own. Processes: intake, the console,
+pledge-intake, certificate-renderer, alert-dispatcher, event-scheduler, email, whatsapp and
+whatsapp-inbound, on the real broker and Mongo-wire server with the local SMTP sink and the
+WhatsApp sandbox.
 
 Then:
 - every document of every collection (GridFS chunks included), read through a raw client, every
@@ -41,7 +42,8 @@ from shared.contracts import utcnow
 from shared.personal_data import PersonalDataUnreadable
 from tests.integration.test_chat_channels import WA_SECRET
 from tests.integration.test_personal_data_at_rest import every_queue, peek
-from tests.service.conftest import OPERATOR, SECRET
+from tests.service.conftest import SECRET
+from tests.support.console import bearer
 from tests.support.infra import MailSink, Sandbox
 from tests.support.member_keys import member_key
 from tests.support.ports import free_port
@@ -49,7 +51,6 @@ from tests.support.processes import ServiceProcess
 from tests.support.sealed import Opener, is_sealed
 
 pytestmark = pytest.mark.timeout(600)
-AUTH = {"Authorization": f"Bearer {OPERATOR}"}
 
 
 def person(tag: str, n: int) -> dict[str, str]:
@@ -95,24 +96,28 @@ def sandbox(tmp_path: Path, whatsapp_port: int) -> Iterator[Sandbox]:
 @pytest.fixture
 def stack(
     service_env: dict[str, str], tmp_path: Path, sandbox: Sandbox, mail: MailSink, whatsapp_port: int
-) -> Iterator[tuple[dict[str, str], str, list[ServiceProcess]]]:
+) -> Iterator[tuple[dict[str, str], str, str, list[ServiceProcess]]]:
+    """The environment, intake's and the console's base URLs, the processes."""
     env = {
         **service_env,
         **mail.client_env(),
         **sandbox.client_env(),
         "INTAKE_SECRET_KEY": SECRET,
-        "INTAKE_OPERATOR_TOKEN": OPERATOR,
         "INTAKE_PORT": str(free_port()),
+        "CONSOLE_SECRET_KEY": SECRET,
+        "CONSOLE_PORT": str(free_port()),
+        "CONSOLE_PUBLIC_SITE_URL": "https://pledge.example.org",
         "WHATSAPP_WEBHOOK_PORT": str(whatsapp_port),
         "WHATSAPP_APP_SECRET": WA_SECRET,
         "WHATSAPP_ACCESS_TOKEN": "whatsapp-token",
         "DISPATCHER_PUBLIC_BASE_URL": "https://pledge.example.org",
     }
     procs: list[ServiceProcess] = []
-    url = ""
+    urls: dict[str, str] = {}
     try:
         for module, label in (
             ("services.intake", "intake.1"),
+            ("services.console", "console.1"),
             ("services.pledge_intake", "pledge-intake.1"),
             ("services.certificates", "certificate-renderer.1"),
             ("services.dispatcher", "alert-dispatcher.1"),
@@ -123,10 +128,8 @@ def stack(
         ):
             proc = ServiceProcess(module, env, tmp_path / f"{label}.log", label).start()
             procs.append(proc)
-            ready = proc.wait_ready(90)
-            if module == "services.intake":
-                url = ready
-        yield env, url, procs
+            urls[module] = proc.wait_ready(90)
+        yield env, urls["services.intake"], urls["services.console"], procs
     finally:
         for proc in reversed(procs):
             proc.terminate()
@@ -206,9 +209,9 @@ async def readable_for(opener: Opener, db: Any, taps: list[bytes], secrets: list
     return found
 
 
-def samleng(env: dict[str, str], url: str, *args: str) -> subprocess.CompletedProcess[str]:
+def samleng(env: dict[str, str], url: str, token: str, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "ops.cli", *args, "--url", url, "--token", OPERATOR],
+        [sys.executable, "-m", "ops.cli", *args, "--url", url, "--token", token],
         env=env,
         capture_output=True,
         text=True,
@@ -219,12 +222,13 @@ def samleng(env: dict[str, str], url: str, *args: str) -> subprocess.CompletedPr
 
 async def test_nothing_personal_rests_in_plain_text_and_an_erased_person_cannot_be_read_back(
     rabbit: RabbitNode,
-    stack: tuple[dict[str, str], str, list[ServiceProcess]],
+    stack: tuple[dict[str, str], str, str, list[ServiceProcess]],
     db: Any,
     mail: MailSink,
     sandbox: Sandbox,
+    admin_token: str,
 ) -> None:
-    env, url, procs = stack
+    env, url, console, procs = stack
     tag = uuid.uuid4().hex[:8]
     a, b = person(tag, 1), person(tag, 2)
     connection, tapped = await tap(rabbit)
@@ -232,8 +236,8 @@ async def test_nothing_personal_rests_in_plain_text_and_an_erased_person_cannot_
         async with httpx.AsyncClient(base_url=url, timeout=30) as web:
             now = utcnow().replace(microsecond=0)
             session = await web.post(
-                "/api/v1/operator/sessions",
-                headers=AUTH,
+                f"{console}/api/v1/operator/sessions",
+                headers=bearer(admin_token),
                 json={
                     "kind": "forum",
                     "texts": {"en": {"title": "Community forum"}, "km": {"title": "វេទិកាសហគមន៍"}},
@@ -333,7 +337,7 @@ async def test_nothing_personal_rests_in_plain_text_and_an_erased_person_cannot_
         member_a, member_b = member_of[a["email"]], member_of[b["email"]]
         number_a = (await db.certificates.find_one({"member_id": member_a}))["number"]
         number_b = (await db.certificates.find_one({"member_id": member_b}))["number"]
-        erased = await asyncio.to_thread(samleng, env, url, "member", "erase", member_a)
+        erased = await asyncio.to_thread(samleng, env, console, admin_token, "member", "erase", member_a)
         assert erased.returncode == 0, erased.stderr
         await until(
             lambda: db.erasures.find_one({"_id": member_a, "state": "erased"}), "erasure recorded", 60
@@ -350,7 +354,7 @@ async def test_nothing_personal_rests_in_plain_text_and_an_erased_person_cannot_
         async with httpx.AsyncClient(base_url=url, timeout=30) as web:
             assert (await web.get(f"/v/{number_a}")).status_code == 404
             assert (await web.get(f"/v/{number_b}")).status_code == 200
-        exported = await asyncio.to_thread(samleng, env, url, "member", "export", member_b)
+        exported = await asyncio.to_thread(samleng, env, console, admin_token, "member", "export", member_b)
         assert exported.returncode == 0, exported.stderr
         assert b["email"] in exported.stdout and b["reply"] in exported.stdout
     finally:

@@ -1,4 +1,5 @@
-"""Intake and pledge-intake as separate processes on the real broker and Mongo-wire server."""
+"""Intake, pledge-intake and the console (paper sign-up sheets) as separate processes on the real
+broker and Mongo-wire server."""
 
 from __future__ import annotations
 
@@ -15,14 +16,15 @@ import httpx
 import pytest
 
 from devstack.broker import RabbitNode
-from services.intake.ids import derived_pledge_id
-from services.intake.submission import build_submission
+from services.console.permissions import Role
 from shared.contracts.pledge import PledgeRecorded, PledgeRejected, PledgeSubmitted
-from shared.contracts.pledge_input import PledgeInput, validate_pledge
+from shared.contracts.pledge_ids import derived_pledge_id
+from shared.contracts.pledge_input import PledgeInput, build_submission, validate_pledge
 from shared.messaging.connection import connect
 from shared.messaging.publisher import Publisher
 from shared.personal_data import open_fields
-from tests.service.conftest import OPERATOR, SECRET
+from tests.service.conftest import SECRET
+from tests.support.console import bearer, operator_token
 from tests.support.sealed import Opener
 
 pytestmark = pytest.mark.timeout(180)
@@ -203,6 +205,7 @@ async def test_post_forced_for_cambodia_past_intake_is_rejected_with_the_reason(
     assert await db.members.count_documents({}) == 0, "nothing about the person is kept for a rejected pledge"
 
 
+IMPORT = "/api/v1/operator/imports/table"
 TABLE = """name,country,certificate_language,channels,email,phone,street_address,city,city_area,country_area,postal_code,sorting_code,show_name_publicly,alerts_opt_in,sessions_opt_in,consent
 Sok Dara,US,en,email;post,dara@example.org,,1600 Pennsylvania Ave NW,Washington,,DC,20500,,no,yes,yes,yes
 សុខ ចាន់ធី,KH,km,email;signal,chanthy@example.org,012 345 678,,,,,,,no,yes,no,yes
@@ -212,58 +215,98 @@ Sok Dara,US,en,email;post,dara@example.org,,1600 Pennsylvania Ave NW,Washington,
 """
 
 
+async def samleng(env: dict[str, str], *argv: str) -> tuple[int, str, str]:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "ops.cli",
+        *argv,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await proc.communicate()
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()
+
+
 async def test_table_import_reports_bad_rows_passes_good_ones_and_never_duplicates(
-    intake: str, pledge_intake: Any, outcomes: Any, db: Any, service_env: dict[str, str], tmp_path: Path
+    console: str, pledge_intake: Any, outcomes: Any, db: Any, service_env: dict[str, str], tmp_path: Path
 ) -> None:
+    """The whole path an operator takes: a publisher made with the CLI, an API token from the
+    CLI, the sheet imported with the CLI through the console, recorded by pledge-intake."""
     sheet = tmp_path / "table.csv"
     sheet.write_text(TABLE)
-    env = dict(service_env, INTAKE_OPERATOR_TOKEN=OPERATOR)
+    code, out, err = await samleng(
+        service_env,
+        "operator",
+        "add",
+        "--email",
+        "table@samleng.test",
+        "--name",
+        "Table",
+        "--role",
+        "publisher",
+    )
+    assert code == 0, err
+    code, out, err = await samleng(
+        service_env,
+        "operator",
+        "token",
+        "--email",
+        "table@samleng.test",
+        "--name",
+        "table day",
+        "--days",
+        "1",
+    )
+    assert code == 0, err
+    [token] = [line for line in out.splitlines() if line.startswith("sk_op_")]
+    env = dict(service_env, SAMLENG_OPERATOR_TOKEN=token, SAMLENG_CONSOLE_URL=console)
 
-    async def run_cli() -> Any:
-        return await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "ops.cli",
-            "import-pledges",
-            str(sheet),
-            "--url",
-            intake,
-            "--chunk",
-            "2",
-            env=env,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
-
-    proc = await run_cli()
-    out, err = await proc.communicate()
-    text = out.decode()
-    assert proc.returncode == 1, "bad rows make the command fail"
+    code, text, progress = await samleng(env, "import-pledges", str(sheet), "--chunk", "2")
+    assert code == 1, "bad rows make the command fail"
     assert "row 4: channels:" in text and "Cambodia" in text
     assert "row 5: name:" in text
     assert "3 accepted, 2 rejected" in text
-    assert "[##############################] 5/5 rows" in err.decode()
+    assert "[##############################] 5/5 rows" in progress
     await drain(outcomes)
     assert await db.pledges.count_documents({}) == 2, "rows 2 and 6 are the same signature"
+    operator = await db.operators.find_one({"email": "table@samleng.test"})
+    imports = await db.audit_events.find({"action": "table.imported"}).to_list(None)
+    assert len(imports) == 3, "one audit event per request (chunks of 2 rows)"
+    assert {e["operator_id"] for e in imports} == {operator["_id"]}
 
-    again = await run_cli()
-    await again.communicate()
+    code, _, _ = await samleng(env, "import-pledges", str(sheet), "--chunk", "2")
+    assert code == 1
     await drain(outcomes)
     assert await db.pledges.count_documents({}) == 2, "importing the same file twice creates nothing new"
     assert await db.members.count_documents({}) == 2
-    rows = sorted(p["table"]["row"] for p in await db.pledges.find({}).to_list(None))
-    assert rows == [2, 3]
+    stored = await db.pledges.find({}).to_list(None)
+    assert sorted(p["table"]["row"] for p in stored) == [2, 3]
+    assert {p["source"] for p in stored} == {"table"}
 
 
-async def test_table_import_requires_the_operator_token(intake: str) -> None:
-    async with httpx.AsyncClient(base_url=intake) as client:
-        anonymous = await client.post("/api/v1/imports/table", content=TABLE.encode())
-        wrong = await client.post(
-            "/api/v1/imports/table", content=TABLE.encode(), headers={"Authorization": "Bearer nope"}
-        )
-        template = await client.get("/api/v1/imports/table/template")
-    assert anonymous.status_code == 401 and wrong.status_code == 401
+async def test_table_import_requires_an_operator_allowed_to_import(
+    console: str, db: Any, service_env: dict[str, str], tmp_path: Path
+) -> None:
+    editor = await operator_token(db, Role.editor, env=service_env)
+    publisher = await operator_token(db, Role.publisher, env=service_env)
+    async with httpx.AsyncClient(base_url=console) as client:
+        anonymous = await client.post(IMPORT, content=TABLE.encode())
+        wrong = await client.post(IMPORT, content=TABLE.encode(), headers=bearer("sk_op_nope"))
+        refused = await client.post(IMPORT, content=TABLE.encode(), headers=bearer(editor))
+        template = await client.get(f"{IMPORT}/template", headers=bearer(publisher))
+    assert (anonymous.status_code, wrong.status_code, refused.status_code) == (401, 401, 403)
     assert template.text.startswith("name,country,certificate_language,channels")
+
+    sheet = tmp_path / "table.csv"
+    sheet.write_text(TABLE)
+    env = {k: v for k, v in service_env.items() if k != "SAMLENG_OPERATOR_TOKEN"}
+    code, _, err = await samleng(env, "import-pledges", str(sheet), "--url", console)
+    assert code == 2 and "POST /api/v1/operator/tokens" in err, "says how to get a token"
+    code, _, err = await samleng(env, "import-pledges", str(sheet), "--url", console, "--token", editor)
+    assert code == 1 and "403" in err
 
 
 async def test_web_form_pledge_is_recorded_and_its_page_says_so(

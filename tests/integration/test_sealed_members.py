@@ -1,7 +1,8 @@
 """pledge-intake's collections at rest: a pledge, a second pledge with the same email (a pending
 change), a subscription and two chat replies (one from the member's phone, one from a number we
 hold for nobody), each with unique strings, through intake and pledge-intake as processes on the
-real broker and Mongo-wire server with encryption on (`service_env` gives a random master key).
+real broker and Mongo-wire server with encryption on (`service_env` gives a random master key);
+operators read through the console (a process with the same keys).
 
 Every document of `members`, `pledges`, `subscriptions`, `pending_changes`, `inbound_messages`,
 `signatures` and `consents` is then read through a raw client: none holds those strings in plain
@@ -27,7 +28,7 @@ from shared.contracts.inbound import InboundMessage, InboundMessageData
 from shared.messaging.connection import connect
 from shared.messaging.publisher import Publisher
 from shared.personal_data import SEALED, open_fields
-from tests.service.conftest import OPERATOR
+from tests.support.console import bearer
 from tests.support.forms import post_form
 from tests.support.sealed import Opener
 
@@ -129,7 +130,14 @@ async def plain_hits(db: Any) -> list[str]:
 
 
 async def test_personal_data_in_pledge_intakes_collections_is_sealed_and_still_shown_to_its_owners(
-    rabbit: RabbitNode, pledge_intake: Any, intake: str, notices: Any, db: Any, service_env: dict[str, str]
+    rabbit: RabbitNode,
+    pledge_intake: Any,
+    intake: str,
+    console: str,
+    admin_token: str,
+    notices: Any,
+    db: Any,
+    service_env: dict[str, str],
 ) -> None:
     pledge = {
         "name": NAME,
@@ -146,8 +154,8 @@ async def test_personal_data_in_pledge_intakes_collections_is_sealed_and_still_s
         "alerts_opt_in": True,
         "consent": True,
     }
-    headers = {"Authorization": f"Bearer {OPERATOR}"}
-    async with httpx.AsyncClient(base_url=intake, timeout=30) as client:
+    operators = httpx.AsyncClient(base_url=console, headers=bearer(admin_token), timeout=30)
+    async with httpx.AsyncClient(base_url=intake, timeout=30) as client, operators:
         accepted = await client.post("/api/v1/pledges", json=pledge)
         assert accepted.status_code == 202, accepted.text
         pledge_id = accepted.json()["pledge_id"]
@@ -206,7 +214,7 @@ async def test_personal_data_in_pledge_intakes_collections_is_sealed_and_still_s
             async for doc in db[name].find():
                 assert SEALED in doc, f"{name} {doc['_id']} is not sealed"
 
-        export = await client.get(f"/api/v1/operator/members/{member_id}/export", headers=headers)
+        export = await operators.get(f"/api/v1/operator/members/{member_id}/export")
         assert export.status_code == 200, export.text
         data = export.json()
         assert data["member"]["name"] == NAME and data["member"]["emails"] == [EMAIL]
@@ -223,14 +231,15 @@ async def test_personal_data_in_pledge_intakes_collections_is_sealed_and_still_s
         page = await client.get(f"/p/{token}")
         assert page.status_code == 200, "the member's page finds them by their token"
 
-        theirs = await client.get(
-            f"/api/v1/operator/members/{subscriber['member_id']}/export", headers=headers
-        )
+        theirs = await operators.get(f"/api/v1/operator/members/{subscriber['member_id']}/export")
         assert theirs.status_code == 200, theirs.text
         assert theirs.json()["member"]["name"] == SUBSCRIBER
         assert theirs.json()["member"]["email_confirmed"] == SUBSCRIBER_EMAIL
         assert theirs.json()["subscriptions"][0]["request"]["contact"]["email"] == SUBSCRIBER_EMAIL
 
-        replies = await client.get("/api/v1/operator/replies", headers=headers)
+        replies = await operators.get("/api/v1/operator/replies")
         shown = {(r["sender"], r["text"]) for r in replies.json()["replies"]}
         assert shown == {(f"+1{PHONE_DIGITS}", REPLY), (STRANGER, STRANGER_REPLY)}
+        trail = await db.audit_events.find().to_list(None)
+        assert sorted(e["action"] for e in trail) == ["member.exported", "member.exported", "replies.read"]
+        assert not [s for e in trail for s in SECRETS if s.encode() in bson.encode(e)], "names nobody"

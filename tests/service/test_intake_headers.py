@@ -24,7 +24,6 @@ from services.channels.post.print_batch import write_files
 from services.intake.web_security import CONTENT_SECURITY_POLICY
 from shared.csv_safety import FormulaSafeWriter, formula_safe
 from shared.messaging.topology import ConsumerGroup, declare_group
-from tests.service.conftest import OPERATOR
 from tests.support.forms import csrf
 
 START = datetime.now(UTC).replace(microsecond=0) + timedelta(days=10)
@@ -235,22 +234,6 @@ def test_the_print_batch_addresses_are_formula_safe(tmp_path: Path) -> None:
     rows = list(csv.DictReader(io.StringIO((tmp_path / "addresses.csv").read_text())))
     assert rows[0]["name"] == "'" + letter["name"]
     assert rows[0]["street_address"] == "'@12 Rue Mouffetard" and rows[0]["city"] == "Paris"
-
-
-async def test_the_ideas_export_is_formula_safe(intake: str, db: Any) -> None:
-    await seed_session(db, "ss_ideas")
-    await db.registrations.insert_one(
-        {"_id": "rg_ideas", "session_id": "ss_ideas", "state": "registered", "ideas": "=1+2",
-         "registrant": {"name": "-Sok", "language": "en", "country": "US"}, "submitted_at": datetime.now(UTC)}
-    )  # fmt: skip
-    async with httpx.AsyncClient(base_url=intake) as client:
-        answer = await client.get(
-            "/api/v1/operator/sessions/ss_ideas/ideas.csv", headers={"Authorization": f"Bearer {OPERATOR}"}
-        )
-    assert answer.status_code == 200
-    assert_protected(answer)
-    rows = list(csv.DictReader(io.StringIO(answer.text.lstrip("\ufeff"))))
-    assert [(r["name"], r["ideas"]) for r in rows] == [("'-Sok", "'=1+2")]
 
 
 async def test_the_place_is_public_only_from_the_join_link_release(intake: str, db: Any) -> None:

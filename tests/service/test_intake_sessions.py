@@ -1,12 +1,11 @@
-"""Sessions on intake (real broker and Mongo-wire server): the operator API's checks and events,
-the public calendar in the viewer's time zone, the iCalendar output, registration (idempotent per
-person and session), and the ideas export. The event-scheduler's `sessions` and `registrations`
-are seeded here as it would write them."""
+"""Sessions on intake (real broker and Mongo-wire server): the public calendar in the viewer's
+time zone, the iCalendar output, registration (idempotent per person and session) and a
+registrant's own cancellation. The event-scheduler's `sessions` and `registrations` are seeded
+here as it would write them. Operators' routes are the console's
+(tests/service/test_console_sessions.py)."""
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -20,27 +19,20 @@ from icalendar import Calendar
 
 from devstack.broker import RabbitNode
 from shared.messaging.topology import ConsumerGroup, declare_group
-from tests.service.conftest import OPERATOR
 from tests.support.forms import csrf
 
-AUTH = {"Authorization": f"Bearer {OPERATOR}"}
 START = datetime(2027, 3, 6, 12, 0, tzinfo=UTC)  # 19:00 in Phnom Penh, 04:00 in Los Angeles
 
 
 @pytest.fixture
 async def events(rabbit: RabbitNode) -> AsyncIterator[Any]:
-    """The scheduler's inputs, declared but not consumed: what intake publishes stays readable."""
+    """The scheduler's inputs from intake, declared but not consumed: what intake publishes stays readable."""
     connection = await aio_pika.connect(rabbit.url)
     channel = await connection.channel()
     group = ConsumerGroup(
         exchange="samleng",
         name="test-sessions",
-        routing_keys=(
-            "session.published.v1",
-            "registration.submitted.v1",
-            "registration.cancelled.v1",
-            "session.plan_published.v1",
-        ),
+        routing_keys=("registration.submitted.v1", "registration.cancelled.v1"),
     )
     queue = await declare_group(channel, group)
     await queue.purge()
@@ -54,22 +46,6 @@ async def drain(queue: Any) -> list[dict[str, Any]]:
     while (message := await queue.get(no_ack=True, fail=False)) is not None:
         found.append(json.loads(message.body))
     return found
-
-
-def new_session(**change: Any) -> dict[str, Any]:
-    body = {
-        "kind": "hearing",
-        "texts": {
-            "en": {"title": "Commission of Inquiry hearing", "description": "Testimony on the mass trials."},
-            "km": {"title": "សវនាការគណៈកម្មការស៊ើបអង្កេត", "description": "សក្ខីកម្មអំពីការកាត់ក្តីជាក្រុម។"},
-        },
-        "starts_at": START.isoformat(),
-        "ends_at": (START + timedelta(hours=2)).isoformat(),
-        "mode": "online",
-        "join_link": "https://zoom.example/j/123?pwd=secret",
-    }
-    body.update(change)
-    return body
 
 
 async def seed(db: Any, session_id: str = "ss_seeded", **change: Any) -> dict[str, Any]:
@@ -98,71 +74,6 @@ async def seed(db: Any, session_id: str = "ss_seeded", **change: Any) -> dict[st
     doc.update(change)
     await db.sessions.insert_one(doc)
     return doc
-
-
-async def test_operators_create_sessions_and_bad_ones_are_refused_with_the_field(
-    intake: str, events: Any
-) -> None:
-    async with httpx.AsyncClient(base_url=intake, headers=AUTH) as client:
-        assert (
-            await httpx.AsyncClient(base_url=intake).post("/api/v1/operator/sessions", json=new_session())
-        ).status_code == 401
-        cases = {
-            "ends_at": new_session(ends_at=(START - timedelta(hours=1)).isoformat()),
-            "place": new_session(mode="in-person"),
-            "texts.km": new_session(texts={"en": {"title": "Only English"}}),
-            "starts_at": new_session(
-                starts_at="2020-01-01T10:00:00+07:00", ends_at="2020-01-01T12:00:00+07:00"
-            ),
-            "join_link_release_at": new_session(
-                join_link_release_at=(START + timedelta(hours=1)).isoformat()
-            ),
-        }
-        for field, body in cases.items():
-            answer = await client.post("/api/v1/operator/sessions", json=body)
-            assert answer.status_code == 422, (field, answer.text)
-            assert field in {d["field"] for d in answer.json()["detail"]}, (field, answer.json())
-        hostile = await client.post(
-            "/api/v1/operator/sessions", json=new_session(join_link="javascript:alert(1)")
-        )
-        assert hostile.status_code == 422
-        assert await drain(events) == []
-        created = await client.post("/api/v1/operator/sessions", json=new_session())
-    assert created.status_code == 202, created.text
-    [event] = await drain(events)
-    assert event["type"] == "session.published.v1" and event["data"]["change"] == "created"
-    session = event["data"]["session"]
-    assert session["session_id"] == created.json()["session_id"] and session["version"] == 1
-    assert session["reminder_minutes"] == [10080, 1440, 60]  # 7 days, 1 day, 1 hour by default
-    assert datetime.fromisoformat(session["starts_at"]) == START
-
-
-async def test_reschedule_and_cancel_publish_the_new_version(intake: str, events: Any, db: Any) -> None:
-    await seed(db)
-    url = "/api/v1/operator/sessions/ss_seeded"
-    async with httpx.AsyncClient(base_url=intake, headers=AUTH) as client:
-        moved = await client.patch(
-            url, json={"starts_at": "2027-03-07T12:00:00Z", "ends_at": "2027-03-07T14:00:00Z"}
-        )
-        edited = await client.patch(
-            url, json={"texts": {"en": {"title": "New title"}, "km": {"title": "ចំណងជើងថ្មី"}}}
-        )
-        cancelled = await client.post(f"{url}/cancel")
-    assert moved.status_code == edited.status_code == cancelled.status_code == 202
-    published = await drain(events)
-    changes = [
-        (e["data"]["change"], e["data"]["session"]["status"], e["data"]["session"]["version"])
-        for e in published
-    ]
-    assert changes == [
-        ("rescheduled", "rescheduled", 2),
-        ("updated", "scheduled", 2),
-        ("cancelled", "cancelled", 2),
-    ]
-    assert datetime.fromisoformat(published[0]["data"]["previous_starts_at"]) == START
-    await db.sessions.update_one({"_id": "ss_seeded"}, {"$set": {"status": "cancelled"}})
-    async with httpx.AsyncClient(base_url=intake, headers=AUTH) as client:
-        assert (await client.patch(url, json={"place": "Phnom Penh"})).status_code == 409
 
 
 async def test_the_calendar_shows_each_viewer_their_own_time_and_the_ics_is_in_utc(
@@ -256,44 +167,6 @@ async def test_closed_registration_is_refused(intake: str, events: Any, db: Any)
     assert await drain(events) == []
 
 
-async def test_operators_read_registrations_without_contacts_and_export_ideas_safely(
-    intake: str, events: Any, db: Any
-) -> None:
-    await seed(db)
-    await db.registrations.insert_many(
-        [
-            {"_id": "rg_1", "session_id": "ss_seeded", "state": "registered", "ideas": '=HYPERLINK("http://evil")',
-             "submitted_at": START - timedelta(days=3),
-             "registrant": {"name": "Sok Dara", "language": "en", "country": "US", "channels": ["email"],
-                            "contact": {"email": "dara@example.org"}}},
-            {"_id": "rg_2", "session_id": "ss_seeded", "state": "registered", "ideas": "ដីធ្លីរបស់សហគមន៍",
-             "submitted_at": START - timedelta(days=2),
-             "registrant": {"name": "ចាន់ សុភា", "language": "km", "country": "KH", "channels": ["signal"],
-                            "contact": {"phone": "+85512345678"}}},
-        ]
-    )  # fmt: skip
-    async with httpx.AsyncClient(base_url=intake, headers=AUTH) as client:
-        listing = await client.get("/api/v1/operator/sessions/ss_seeded/registrations")
-        exported = await client.get("/api/v1/operator/sessions/ss_seeded/ideas.csv")
-        plan = await client.post(
-            "/api/v1/operator/sessions/ss_seeded/plan-of-action",
-            json={"texts": {"en": "We agreed to ...", "km": "យើងបានព្រមព្រៀង ..."}},
-        )
-        sessions = await client.get("/api/v1/operator/sessions")
-    assert (
-        listing.status_code == 200 and "dara@example.org" not in listing.text and "+855" not in listing.text
-    )
-    assert [r["name"] for r in listing.json()["registrations"]] == ["Sok Dara", "ចាន់ សុភា"]
-    rows = list(csv.reader(io.StringIO(exported.content.decode("utf-8-sig"))))
-    assert rows[0] == ["submitted_at", "name", "language", "country", "state", "ideas"]
-    assert rows[1][5] == '\'=HYPERLINK("http://evil")' and rows[2][5] == "ដីធ្លីរបស់សហគមន៍"
-    assert plan.status_code == 202
-    [event] = await drain(events)
-    assert event["type"] == "session.plan_published.v1" and event["data"]["texts"]["km"].startswith("យើង")
-    assert sessions.json()["sessions"][0]["registrations"] == {"registered": 2}
-    assert "hidden" not in sessions.text, "the list does not carry join links"
-
-
 async def test_a_registrant_cancels_with_the_link_from_their_messages_and_only_with_it(
     intake: str, events: Any, db: Any
 ) -> None:
@@ -332,30 +205,6 @@ async def test_a_registrant_cancels_with_the_link_from_their_messages_and_only_w
     assert [(e["data"]["registration_id"], e["data"]["session_id"]) for e in cancelled] == [
         (rid, "ss_seeded")
     ]
-
-
-async def test_operators_cancel_a_registration_for_someone_and_only_operators(
-    intake: str, events: Any, db: Any
-) -> None:
-    await seed(db)
-    await db.registrations.insert_many(
-        [
-            {"_id": "rg_called", "session_id": "ss_seeded", "state": "registered"},
-            {"_id": "rg_gone", "session_id": "ss_seeded", "state": "cancelled"},
-        ]
-    )
-    path = "/api/v1/operator/sessions/ss_seeded/registrations/{}/cancel"
-    async with httpx.AsyncClient(base_url=intake) as client:
-        assert (await client.post(path.format("rg_called"))).status_code == 401
-        assert (await client.post(path.format("rg_nobody"), headers=AUTH)).status_code == 404
-        gone = await client.post(path.format("rg_gone"), headers=AUTH)
-        assert gone.status_code == 200 and gone.json()["state"] == "cancelled"
-        called = await client.post(path.format("rg_called"), headers=AUTH)
-        assert called.status_code == 202 and called.json()["state"] == "cancelling"
-    cancelled = [
-        e["data"]["registration_id"] for e in await drain(events) if e["type"] == "registration.cancelled.v1"
-    ]
-    assert cancelled == ["rg_called"]
 
 
 async def test_the_calendar_lists_upcoming_sessions_by_month_and_past_ones_apart(

@@ -12,6 +12,13 @@ from ops.discovery import discover_routers
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "asyncapi"
 
 
+def test_the_read_models_page_is_current() -> None:
+    from ops import read_models_doc
+
+    path = DOCS.parent / "read-models.md"
+    assert path.exists() and path.read_text() == read_models_doc.document(), f"run `make docs`: {path}"
+
+
 def test_every_service_has_a_current_asyncapi_document() -> None:
     routers = discover_routers()
     assert {"intake", "pledge-intake"} <= set(routers)

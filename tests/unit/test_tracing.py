@@ -19,10 +19,9 @@ from opentelemetry.trace import SpanKind
 from prometheus_client import REGISTRY
 
 from services.intake.app import create_app
-from services.intake.submission import build_submission
 from shared import tracing
 from shared.contracts.pledge import PledgeSubmitted
-from shared.contracts.pledge_input import PledgeInput, validate_pledge
+from shared.contracts.pledge_input import PledgeInput, build_submission, validate_pledge
 from shared.health import health_routes
 from shared.http_telemetry import install_http_telemetry
 from shared.messaging.consumer import ATTEMPT_HEADER, copy_message

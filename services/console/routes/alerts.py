@@ -1,11 +1,366 @@
-"""Operator routes: alerts (moving here from intake)."""
+"""Operator routes: Urgent Action alerts, from the first draft to the closure.
+
+    POST /alerts                publish an alert (202; alerts.draft and alerts.publish), or keep
+                                it as a draft with `?draft=true` (201; alerts.draft)
+    PUT  /alerts/{id}           rewrite a draft (alerts.draft)
+    POST /alerts/{id}/publish   publish a draft, safe to repeat (alerts.publish)
+    POST /alerts/{id}/updates   an update, a deadline extension or the closure; it goes to the
+                                original recipients (alerts.publish)
+    GET  /alerts                drafts and alerts, newest first (dashboard.read)
+    GET  /alerts/{id}           an alert with delivery and action totals (dashboard.read)
+
+Drafts are the operators' working copies, kept here (`alert_drafts`, the console's own) until they
+are published, so an operator can write, read back and rewrite one before anybody sees it; the
+number a draft holds is reserved. Publishing hands `alert.published.v1` (its `actor`: the
+operator) to the dispatcher, which keeps the alert (`alerts`) and fans it out; the totals are
+read from the dispatcher's `alerts`, `deliveries`, `action_reports` and `official_actions`
+(counts and states, nothing about a member). The public page is intake's `/a/<slug>`.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import re
+import uuid
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
 
-router = APIRouter()
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.responses import JSONResponse
+from pydantic import AwareDatetime, BaseModel, Field
+from pymongo import DESCENDING
+from pymongo.errors import DuplicateKeyError
+
+from services.console.auth import (
+    Caller,
+    Principal,
+    body_schema,
+    console_of,
+    hand_over,
+    json_body,
+    permit,
+    require,
+)
+from services.console.permissions import Permission
+from shared.contracts import utcnow
+from shared.contracts.alert import AlertPublished, AlertPublishedData, AlertText, Official, Topic, slug
+
+NUMBER = re.compile(r"^UA \d{1,4}/\d{2}$")
+LISTED = (
+    "number",
+    "state",
+    "urgent",
+    "sensitive",
+    "topics",
+    "deadline",
+    "texts.en.title",
+    "sequence",
+    "kind",
+)
+
+router = APIRouter(tags=["alerts"])
 
 
-async def ensure_indexes(db: object) -> None:
+class AlertInput(BaseModel):
+    """An Urgent Action as an operator writes it."""
+
+    number: str = Field(pattern=NUMBER.pattern, examples=["UA 12/26"])
+    urgent: bool = Field(default=False, description="Sent at once, even in members' quiet hours.")
+    sensitive: bool = Field(default=False, description="Chat messages will carry only the link, no names.")
+    topics: list[Topic] = Field(min_length=1)
+    texts: dict[Literal["en", "km"], AlertText] = Field(description="Both English and Khmer are required.")
+    officials: list[Official] = Field(default_factory=list, max_length=50)
+    deadline: AwareDatetime | None = None
+
+
+class AlertChange(BaseModel):
+    kind: Literal["update", "extension", "closure"] = Field(
+        default="update",
+        description="`update`: further information; `extension`: a later deadline (required); "
+        "`closure`: the case is closed, no more changes.",
+    )
+    texts: dict[Literal["en", "km"], AlertText] | None = Field(
+        default=None, description="New texts (both languages); unset = keep the current ones."
+    )
+    deadline: AwareDatetime | None = Field(default=None, description="A new (extended) deadline.")
+
+
+NewAlert = Annotated[AlertInput, Depends(json_body(AlertInput))]
+Change = Annotated[AlertChange, Depends(json_body(AlertChange))]
+
+
+async def ensure_indexes(db: Any) -> None:
+    """A number belongs to one draft (a second draft or a rewrite to a held number is refused even
+    when two operators save at once); the list reads the drafts still in draft."""
+    await db.alert_drafts.create_index("number", unique=True)
+    await db.alert_drafts.create_index([("state", 1), ("updated_at", DESCENDING)])
+
+
+@router.post(
+    "/alerts",
+    status_code=202,
+    dependencies=[permit(Permission.alerts_draft)],
+    openapi_extra=body_schema(AlertInput),
+    summary="Publish an Urgent Action alert, or keep it as a draft (`?draft=true`)",
+    description="A draft needs `alerts.draft`; publishing at once needs `alerts.publish` too.",
+    responses={
+        201: {"description": "Kept as a draft"},
+        403: {"description": "Publishing needs `alerts.publish`"},
+        422: {"description": "Invalid alert, or its number is taken"},
+        503: {"description": "Not handed over (broker away): nothing was published, retry"},
+    },
+)
+async def create_alert(
+    request: Request,
+    who: Caller,
+    body: NewAlert,
+    draft: Annotated[bool, Query(description="Keep it as a draft instead of publishing it.")] = False,
+) -> JSONResponse:
+    if not draft:
+        await require(Permission.alerts_publish)(request, who)
+    db = console_of(request).db
+    problem = await invalid(db, body, None)
+    if problem is not None:
+        return problem
+    alert_id = f"al_{uuid.uuid4().hex[:20]}"
+    if draft:
+        answer = await save_draft(db, alert_id, body, 201)
+        if answer.status_code == 201:
+            await audit(request, who, "alert.drafted", alert_id, number=body.number)
+        return answer
+    answer = await publish(request, who, alert_id, body)
+    await audit(request, who, "alert.published", alert_id, number=body.number)
+    return answer
+
+
+@router.put(
+    "/alerts/{alert_id}",
+    dependencies=[permit(Permission.alerts_draft)],
+    openapi_extra=body_schema(AlertInput),
+    summary="Rewrite a draft alert",
+    responses={
+        404: {"description": "No such draft"},
+        409: {"description": "Already published"},
+        422: {"description": "Invalid alert, or its number is taken"},
+    },
+)
+async def rewrite_draft(request: Request, who: Caller, alert_id: str, body: NewAlert) -> JSONResponse:
+    db = console_of(request).db
+    current = await db.alert_drafts.find_one({"_id": alert_id}, {"state": 1})
+    if current is None:
+        return JSONResponse({"detail": "unknown draft"}, status_code=404)
+    if current.get("state") != "draft":
+        return already_published()
+    problem = await invalid(db, body, alert_id)
+    if problem is not None:
+        return problem
+    answer = await save_draft(db, alert_id, body, 200)
+    if answer.status_code == 200:
+        await audit(request, who, "alert.draft_rewritten", alert_id, number=body.number)
+    return answer
+
+
+@router.post(
+    "/alerts/{alert_id}/publish",
+    status_code=202,
+    dependencies=[permit(Permission.alerts_publish)],
+    summary="Publish a draft alert (safe to repeat: a second call answers 200 and sends nothing)",
+    responses={
+        200: {"description": "Published already"},
+        404: {"description": "No such draft"},
+        503: {"description": "Not handed over (broker away): still a draft, retry"},
+    },
+)
+async def publish_draft(request: Request, who: Caller, alert_id: str) -> JSONResponse:
+    db = console_of(request).db
+    current = await db.alert_drafts.find_one({"_id": alert_id})
+    if current is None:
+        return JSONResponse({"detail": "unknown draft"}, status_code=404)
+    if current.get("state") == "published":  # a repeated request: it was handed over already
+        return JSONResponse(
+            {"alert_id": alert_id, "number": current["number"], "state": "published"}, status_code=200
+        )
+    body = AlertInput.model_validate({k: current[k] for k in AlertInput.model_fields if k in current})
+    answer = await publish(request, who, alert_id, body)
+    handed_over = await db.alert_drafts.update_one(  # no longer editable
+        {"_id": alert_id, "state": "draft"}, {"$set": {"state": "published", "published_at": utcnow()}}
+    )
+    if handed_over.modified_count:  # two publishers at once: the same event, one audit event
+        await audit(request, who, "alert.published", alert_id, number=body.number)
+    return answer
+
+
+@router.post(
+    "/alerts/{alert_id}/updates",
+    status_code=202,
+    dependencies=[permit(Permission.alerts_publish)],
+    openapi_extra=body_schema(AlertChange),
+    summary="Update, extend or close an alert (it goes to the original recipients)",
+    responses={
+        404: {"description": "No such published alert"},
+        409: {"description": "The alert is closed"},
+        422: {"description": "An extension without a later deadline"},
+        503: {"description": "Not handed over (broker away): retry"},
+    },
+)
+async def change_alert(request: Request, who: Caller, alert_id: str, body: Change) -> JSONResponse:
+    current = await console_of(request).db.alerts.find_one({"_id": alert_id})
+    if current is None:
+        return JSONResponse({"detail": "unknown alert"}, status_code=404)
+    if current.get("state") == "closed":
+        return JSONResponse({"detail": "the alert is closed"}, status_code=409)
+    problem = extension_problem(body, current)
+    if problem is not None:
+        return JSONResponse({"detail": [problem]}, status_code=422)
+    fields = {k: current[k] for k in AlertPublishedData.model_fields if k in current}
+    fields.update(kind=body.kind, sequence=int(current["sequence"]) + 1, published_at=utcnow())
+    if body.texts is not None:
+        fields["texts"] = {k: v.model_dump() for k, v in body.texts.items()}
+    if body.deadline is not None:
+        fields["deadline"] = body.deadline
+    data = AlertPublishedData.model_validate(fields)
+    await hand_over(request, who, AlertPublished(correlation_id=alert_id, data=data))
+    await audit(request, who, "alert.changed", alert_id, kind=data.kind, sequence=data.sequence)
+    return JSONResponse({"alert_id": alert_id, "sequence": data.sequence, "kind": data.kind}, status_code=202)
+
+
+@router.get(
+    "/alerts",
+    dependencies=[permit(Permission.dashboard_read)],
+    summary="Drafts and published alerts, newest first",
+)
+async def list_alerts(request: Request, limit: Annotated[int, Query(ge=1, le=200)] = 50) -> JSONResponse:
+    db = console_of(request).db
+    fields = dict.fromkeys((*LISTED, "updated_at"), 1)
+    items: list[dict[str, Any]] = []
+    async for doc in db.alert_drafts.find({"state": "draft"}, fields):
+        items.append({**doc, "alert_id": doc.pop("_id"), "at": doc.pop("updated_at", None)})
+    async for doc in db.alerts.find({}, fields):
+        items.append({**doc, "alert_id": doc.pop("_id"), "at": doc.pop("updated_at", None)})
+    items.sort(key=lambda item: str(item.get("at") or ""), reverse=True)
+    return JSONResponse(jsonable_encoder({"alerts": items[:limit]}))
+
+
+@router.get(
+    "/alerts/{alert_id}",
+    dependencies=[permit(Permission.dashboard_read)],
+    summary="An alert (or draft) with its delivery and action totals",
+    responses={404: {"description": "No such alert or draft"}},
+)
+async def alert_totals(request: Request, alert_id: str) -> JSONResponse:
+    db = console_of(request).db
+    current = await db.alerts.find_one(
+        {"_id": alert_id}, {"_id": 0, "updated_at": 0, "first_published_at": 0}
+    )
+    if current is None:
+        draft = await db.alert_drafts.find_one({"_id": alert_id, "state": "draft"}, {"_id": 0})
+        if draft is None:
+            return JSONResponse({"detail": "unknown alert"}, status_code=404)
+        empty = {"total": 0, "by_source": {}, "by_official": []}
+        return JSONResponse(
+            jsonable_encoder({"alert": draft, "deliveries_by_sequence": {}, "actions": empty})
+        )
+    deliveries: dict[str, dict[str, int]] = {}
+    async for doc in db.deliveries.find(
+        {"purpose": "alert", "correlation_id": alert_id}, {"source_id": 1, "state": 1}
+    ):
+        per = deliveries.setdefault(doc["source_id"].split("#")[-1], {})
+        per[doc["state"]] = per.get(doc["state"], 0) + 1
+    actions: dict[str, int] = {}
+    async for report in db.action_reports.find({"alert_id": alert_id}, {"source": 1}):
+        actions[report["source"]] = actions.get(report["source"], 0) + 1
+    per_official: dict[int, int] = {}
+    async for doc in db.official_actions.find({"alert_id": alert_id}, {"official": 1}):
+        per_official[doc["official"]] = per_official.get(doc["official"], 0) + 1
+    by_official = [
+        {"official": index, "name": official.get("name"), "members": per_official.get(index, 0)}
+        for index, official in enumerate(current.get("officials") or [])
+    ]
+    totals = {"total": sum(actions.values()), "by_source": actions, "by_official": by_official}
+    return JSONResponse(
+        jsonable_encoder({"alert": current, "deliveries_by_sequence": deliveries, "actions": totals})
+    )
+
+
+async def invalid(db: Any, body: AlertInput, alert_id: str | None) -> JSONResponse | None:
+    """422 for an alert without both languages, or with a number another alert or draft holds."""
+    missing = {"en", "km"} - set(body.texts)
+    if missing:
+        detail = [
+            {"field": f"texts.{m}", "code": "required", "message": f"{m} text is required"}
+            for m in sorted(missing)
+        ]
+        return JSONResponse({"detail": detail}, status_code=422)
+    published = await db.alerts.find_one({"number": body.number}, {"_id": 1})
+    drafted = await db.alert_drafts.find_one({"number": body.number, "_id": {"$ne": alert_id}}, {"_id": 1})
+    if (published and published["_id"] != alert_id) or drafted:
+        return number_taken()
     return None
+
+
+async def save_draft(db: Any, alert_id: str, body: AlertInput, status: int) -> JSONResponse:
+    now = utcnow()
+    try:
+        await db.alert_drafts.update_one(
+            {"_id": alert_id, "state": "draft"},
+            {
+                "$set": {**body.model_dump(mode="json"), "updated_at": now},
+                "$setOnInsert": {"state": "draft", "created_at": now},
+            },
+            upsert=True,
+        )
+    except DuplicateKeyError:  # published meanwhile (no draft of this id), or its number taken meanwhile
+        current = await db.alert_drafts.find_one({"_id": alert_id}, {"state": 1})
+        if current is not None and current.get("state") != "draft":
+            return already_published()
+        return number_taken()
+    return JSONResponse({"alert_id": alert_id, "number": body.number, "state": "draft"}, status_code=status)
+
+
+async def publish(request: Request, who: Principal, alert_id: str, body: AlertInput) -> JSONResponse:
+    """Hand the alert over as `who`'s (503 when the broker did not take it: nothing was sent)."""
+    public_url = f"{console_of(request).settings.public_site_url.rstrip('/')}/a/{slug(body.number)}"
+    data = AlertPublishedData(
+        alert_id=alert_id, public_url=public_url, published_at=utcnow(), **body.model_dump()
+    )
+    # the same alert published twice (a repeated request) is the same event: fan-out dedupes it
+    event_id = uuid.uuid5(uuid.NAMESPACE_URL, f"samleng:alert:{alert_id}#0")
+    await hand_over(request, who, AlertPublished(event_id=event_id, correlation_id=alert_id, data=data))
+    return JSONResponse(
+        {"alert_id": alert_id, "number": body.number, "public_url": public_url, "state": "published"},
+        status_code=202,
+    )
+
+
+async def audit(request: Request, who: Principal, action: str, alert_id: str, **detail: Any) -> None:
+    await console_of(request).audit.record(who.event(action, "alert", alert_id, **detail))
+
+
+def extension_problem(body: AlertChange, current: dict[str, Any]) -> dict[str, str] | None:
+    """An extension must move the deadline later; other kinds may change it freely."""
+    if body.kind != "extension":
+        return None
+    if body.deadline is None:
+        return {"field": "deadline", "code": "required", "message": "an extension needs the new deadline"}
+    old = current.get("deadline")
+    if isinstance(old, str):
+        old = datetime.fromisoformat(old)
+    if isinstance(old, datetime) and old.tzinfo is None:
+        old = old.replace(tzinfo=UTC)
+    if old is not None and body.deadline <= old:
+        return {
+            "field": "deadline",
+            "code": "not-later",
+            "message": "the new deadline must be after the current one",
+        }
+    return None
+
+
+def number_taken() -> JSONResponse:
+    return JSONResponse(
+        {"detail": [{"field": "number", "code": "taken", "message": "number already used"}]}, status_code=422
+    )
+
+
+def already_published() -> JSONResponse:
+    return JSONResponse({"detail": "the alert is already published"}, status_code=409)

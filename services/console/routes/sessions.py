@@ -1,7 +1,692 @@
-"""Operator routes: sessions (moving here from intake)."""
+"""Operator routes: sessions, their registrations and ideas, the Plan of Action.
+
+    POST  /sessions                                  create and publish it (202); `?draft=true`:
+                                                     keep it as a draft instead (201)
+    PUT   /sessions/{id}                             rewrite a draft
+    POST  /sessions/{id}/publish                     publish a draft (safe to repeat)
+    PATCH /sessions/{id}                             change it; new times = rescheduled
+    POST  /sessions/{id}/cancel                      cancel it (registrants are told)
+    POST  /sessions/{id}/complete                    mark it held
+    POST  /sessions/{id}/plan-of-action              the Plan of Action, to every registrant
+    GET   /sessions                                  sessions with registration counts; drafts
+    GET   /sessions/{id}/registrations               registrations and their ideas (no contacts)
+    POST  /sessions/{id}/registrations/{rid}/cancel  cancel someone's registration for them
+    GET   /sessions/{id}/ideas.csv                   the ideas as a spreadsheet
+
+Permissions: drafting `sessions.draft` (editors); publishing, changing, cancelling, completing,
+the Plan of Action and cancelling a registration `sessions.publish`; the list `dashboard.read`
+(counts, no personal data); registrations and ideas `members.read_personal`, each read audited
+(`registrations.read`, `ideas.read`: the session and how many rows, nothing else).
+
+Operators' changes are handed to the bus: `session.published.v1` (full state, versioned),
+`registration.cancelled.v1`, `session.plan_published.v1` (its optional PDF stored first in the
+GridFS bucket `session_files`, which the console writes and the channels read). The
+event-scheduler keeps `sessions` and `registrations`, read here (a registration's personal fields
+are sealed: opened with the console's vault; one whose key was erased is left out, as gone).
+Drafts are the operators' own working copies, kept in `session_drafts` until published.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import asyncio
+import base64
+import binascii
+import io
+import uuid
+from datetime import datetime
+from typing import Annotated, Any, Literal
 
-router = APIRouter()
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
+from fastapi.responses import JSONResponse, Response
+from gridfs import AsyncGridFSBucket
+from pydantic import AwareDatetime, BaseModel, Field, field_validator
+
+from services.console.auth import (
+    Caller,
+    Principal,
+    body_schema,
+    console_of,
+    hand_over,
+    json_body,
+    permit,
+    require,
+)
+from services.console.permissions import Permission
+from shared.contracts import utcnow
+from shared.contracts.session import (
+    DEFAULT_REMINDER_MINUTES,
+    SESSION_FILES_BUCKET,
+    PlanOfActionPublished,
+    PlanOfActionPublishedData,
+    RegistrationCancelled,
+    RegistrationCancelledData,
+    Session,
+    SessionChange,
+    SessionKind,
+    SessionMode,
+    SessionPublished,
+    SessionPublishedData,
+    SessionText,
+    is_session_id,
+    new_session_id,
+)
+from shared.csv_safety import FormulaSafeWriter
+from shared.http_limits import configured_limit
+from shared.personal_data import PersonalDataUnreadable, open_fields
+
+Problem = dict[str, str]
+PDF_MAX_BYTES = 5_000_000
+
+AUDIT_ACTION: dict[str, str] = {
+    "created": "session.published",
+    "updated": "session.changed",
+    "rescheduled": "session.changed",
+    "cancelled": "session.cancelled",
+    "completed": "session.completed",
+}
+
+router = APIRouter(tags=["sessions"])
+
+
+def web_link(value: str | None) -> str | None:
+    """Join links are opened by registrants: only http(s), never `javascript:` and the like."""
+    if value is not None and not value.startswith(("https://", "http://")):
+        raise ValueError("must be an http(s) link")
+    return value
+
+
+class SessionInput(BaseModel):
+    """A session as an operator writes it (times with their time zone; stored in UTC)."""
+
+    kind: SessionKind
+    texts: dict[Literal["en", "km"], SessionText] = Field(description="Both English and Khmer are required.")
+    starts_at: AwareDatetime
+    ends_at: AwareDatetime
+    mode: SessionMode
+    place: str = Field(default="", max_length=1000)
+    join_link: str | None = Field(default=None, max_length=2000, examples=["https://zoom.us/j/123?pwd=..."])
+    join_link_release_at: AwareDatetime | None = Field(
+        default=None, description="Unset: 24 h before the start."
+    )
+    registration_opens_at: AwareDatetime | None = None
+    registration_closes_at: AwareDatetime | None = None
+    capacity: int | None = Field(default=None, ge=1, le=100_000)
+    reminder_minutes: list[int] = Field(
+        default_factory=lambda: list(DEFAULT_REMINDER_MINUTES),
+        max_length=10,
+        description="Reminders before the start, in minutes (default 7 days, 1 day, 1 hour).",
+    )
+    reminder_seconds: list[int] | None = Field(
+        default=None,
+        max_length=10,
+        description="Sub-minute schedules (rehearsals, tests): replaces the minutes.",
+    )
+
+    @field_validator("join_link")
+    @classmethod
+    def _web_link(cls, value: str | None) -> str | None:
+        return web_link(value)
+
+
+class SessionChangeInput(BaseModel):
+    """Only the fields that change. New `starts_at`/`ends_at` reschedule the session."""
+
+    texts: dict[Literal["en", "km"], SessionText] | None = None
+    starts_at: AwareDatetime | None = None
+    ends_at: AwareDatetime | None = None
+    mode: SessionMode | None = None
+    place: str | None = Field(default=None, max_length=1000)
+    join_link: str | None = Field(default=None, max_length=2000)
+    join_link_release_at: AwareDatetime | None = None
+    registration_opens_at: AwareDatetime | None = None
+    registration_closes_at: AwareDatetime | None = None
+    capacity: int | None = Field(default=None, ge=1, le=100_000)
+    reminder_minutes: list[int] | None = Field(default=None, max_length=10)
+    reminder_seconds: list[int] | None = Field(default=None, max_length=10)
+
+    @field_validator("join_link")
+    @classmethod
+    def _web_link(cls, value: str | None) -> str | None:
+        return web_link(value)
+
+
+class PlanInput(BaseModel):
+    texts: dict[Literal["en", "km"], str] = Field(description="The Plan of Action in English and Khmer.")
+    pdf_base64: str | None = Field(
+        default=None,
+        max_length=7_000_000,
+        description="Optional PDF of the plan (base64, at most 5 MB): attached to emails, linked elsewhere.",
+    )
+
+
+class SessionAccepted(BaseModel):
+    session_id: str = Field(examples=["ss_0f1e2d3c4b5a69788796"])
+    public_url: str
+    version: int
+
+
+class SessionDrafted(BaseModel):
+    session_id: str
+    state: Literal["draft"] = "draft"
+
+
+class SessionChanged(BaseModel):
+    session_id: str
+    change: SessionChange
+    status: str
+    version: int
+
+
+class PlanAccepted(BaseModel):
+    session_id: str
+    state: Literal["sending"] = "sending"
+
+
+# ---- the rules (no I/O) -------------------------------------------------------------------------
+
+
+def problems_of(session: dict[str, Any]) -> list[Problem]:
+    """What makes a session (as it would be stored) inconsistent; empty when it is fine."""
+    found = []
+
+    def add(field: str, code: str, message: str) -> None:
+        found.append({"field": field, "code": code, "message": message})
+
+    missing = {"en", "km"} - set(session["texts"])
+    for language in sorted(missing):
+        add(f"texts.{language}", "required", f"{language} text is required")
+    starts, ends = session["starts_at"], session["ends_at"]
+    if ends <= starts:
+        add("ends_at", "before-start", "the session must end after it starts")
+    if session["mode"] in ("in-person", "hybrid") and not session.get("place"):
+        add("place", "required", "an in-person or hybrid session needs a place")
+    release = session.get("join_link_release_at")
+    if release is not None and release > starts:
+        add("join_link_release_at", "after-start", "release the join link before the session starts")
+    closes = session.get("registration_closes_at")
+    opens = session.get("registration_opens_at")
+    if opens is not None and closes is not None and closes <= opens:
+        add("registration_closes_at", "before-opening", "registration must close after it opens")
+    minutes = session.get("reminder_minutes") or []
+    if any(m < 1 or m > 60 * 24 * 60 for m in minutes) or len(set(minutes)) != len(minutes):
+        add("reminder_minutes", "invalid", "reminders are distinct minutes between 1 and 86400 (60 days)")
+    seconds = session.get("reminder_seconds") or []
+    if any(x < 1 or x > 60 * 24 * 3600 for x in seconds) or len(set(seconds)) != len(seconds):
+        add("reminder_seconds", "invalid", "reminders are distinct seconds between 1 and 60 days")
+    return found
+
+
+def creation(
+    body: SessionInput, session_id: str, public_url: str, now: datetime
+) -> tuple[SessionPublishedData | None, list[Problem]]:
+    """A new session, version 1, as it is published; or what is wrong with it."""
+    fields = {**body.model_dump(), "session_id": session_id, "public_url": public_url}
+    problems = problems_of(fields)
+    if body.starts_at <= now:
+        problems.append(
+            {"field": "starts_at", "code": "past", "message": "the session must start in the future"}
+        )
+    if problems:
+        return None, problems
+    session = Session(**fields, status="scheduled", version=1)
+    return SessionPublishedData(session=session, change="created", at=now), []
+
+
+def revision(
+    stored: dict[str, Any], updates: dict[str, Any], kind: SessionChange | None, now: datetime
+) -> tuple[SessionPublishedData | None, list[Problem]]:
+    """The stored session's next version with `updates` (new times: rescheduled) or as `kind`
+    says (cancelled, completed); or what is wrong with it."""
+    fields = {k: stored[k] for k in Session.model_fields if k in stored}
+    fields.update(updates)
+    moved = fields["starts_at"] != stored["starts_at"] or fields["ends_at"] != stored["ends_at"]
+    problems = problems_of(fields)
+    if moved and fields["starts_at"] <= now:
+        problems.append(
+            {"field": "starts_at", "code": "past", "message": "the new start must be in the future"}
+        )
+    if problems:
+        return None, problems
+    change: SessionChange = kind or ("rescheduled" if moved else "updated")
+    status = {"cancelled": "cancelled", "completed": "completed", "rescheduled": "rescheduled"}.get(
+        change, fields.get("status", "scheduled")
+    )
+    fields.update(status=status, version=int(stored.get("version", 1)) + 1)
+    return SessionPublishedData(
+        session=Session.model_validate(fields),
+        change=change,
+        previous_starts_at=stored["starts_at"] if moved else None,
+        at=now,
+    ), []
+
+
+def plan_pdf(body: PlanInput) -> tuple[bytes | None, list[Problem]]:
+    """The Plan of Action's PDF (None without one); or what is wrong with the plan."""
+    missing = {"en", "km"} - {k for k, v in body.texts.items() if v.strip()}
+    if missing:
+        return None, [
+            {"field": f"texts.{m}", "code": "required", "message": f"{m} text is required"}
+            for m in sorted(missing)
+        ]
+    if not body.pdf_base64:
+        return None, []
+    try:
+        pdf = base64.b64decode(body.pdf_base64, validate=True)
+    except (ValueError, binascii.Error):
+        pdf = b""
+    if not pdf.startswith(b"%PDF-") or len(pdf) > PDF_MAX_BYTES:
+        return None, [{"field": "pdf_base64", "code": "invalid", "message": "a base64 PDF of at most 5 MB"}]
+    return pdf, []
+
+
+def jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {("session_id" if k == "_id" else k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [jsonable(v) for v in value]
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value
+
+
+def refused(problems: list[Problem]) -> JSONResponse:
+    return JSONResponse({"detail": problems}, status_code=422)
+
+
+# ---- reading what the event-scheduler keeps ---------------------------------------------------
+
+
+async def current(request: Request, session_id: str) -> dict[str, Any]:
+    """The session as the event-scheduler keeps it; 404 when there is none."""
+    db = console_of(request).db
+    doc: dict[str, Any] | None = None
+    if is_session_id(session_id):
+        doc = await db.sessions.find_one({"_id": session_id})
+    if doc is None:
+        raise HTTPException(404, "unknown session")
+    return doc
+
+
+async def registrations_of(request: Request, session_id: str) -> list[dict[str, Any]]:
+    """A session's registrations, oldest first, opened (an erased one is left out), without contacts."""
+    console = console_of(request)
+
+    async def opened(stored: dict[str, Any]) -> dict[str, Any] | None:
+        try:
+            return await open_fields(console.vault, stored)
+        except PersonalDataUnreadable:  # erased (its key is gone): as if it were deleted
+            return None
+
+    stored = (
+        await console.db.registrations.find({"session_id": session_id}).sort("submitted_at", 1).to_list(None)
+    )
+    rows = []
+    for reg in await asyncio.gather(*(opened(doc) for doc in stored)):
+        if reg is None:
+            continue
+        registrant = reg.get("registrant") or {}
+        rows.append(
+            {
+                "registration_id": reg["_id"],
+                "name": registrant.get("name", ""),
+                "language": registrant.get("language", ""),
+                "country": registrant.get("country", ""),
+                "channels": registrant.get("channels", []),
+                "state": reg.get("state", "registered"),
+                "ideas": reg.get("ideas", ""),
+                "submitted_at": reg.get("submitted_at"),
+            }
+        )
+    return rows
+
+
+# ---- sessions and drafts -------------------------------------------------------------------------
+
+
+async def may_create(
+    request: Request,
+    who: Caller,
+    draft: Annotated[
+        bool, Query(description="Keep it as a draft (`sessions.draft`) instead of publishing it.")
+    ] = False,
+) -> bool:
+    """Publishing needs `sessions.publish`; checked before the body is read."""
+    if not draft:
+        await require(Permission.sessions_publish)(request, who)
+    return draft
+
+
+async def publish_new(request: Request, who: Principal, session_id: str, body: SessionInput) -> JSONResponse:
+    console = console_of(request)
+    public_url = f"{console.settings.public_site_url.rstrip('/')}/sessions/{session_id}"
+    data, problems = creation(body, session_id, public_url, utcnow())
+    if data is None:
+        return refused(problems)
+    event = SessionPublished(
+        correlation_id=session_id,
+        data=data,
+        event_id=uuid.uuid5(uuid.NAMESPACE_URL, f"samleng:{session_id}:created"),
+    )
+    await hand_over(request, who, event)
+    await console.audit.record(
+        who.event("session.published", "session", session_id, change="created", version=1)
+    )
+    accepted = SessionAccepted(session_id=session_id, public_url=public_url, version=1)
+    return JSONResponse(accepted.model_dump(), status_code=202)
+
+
+async def save_draft(
+    request: Request, who: Principal, session_id: str, body: SessionInput, action: str
+) -> None:
+    console = console_of(request)
+    now = utcnow()
+    await console.db.session_drafts.update_one(
+        {"_id": session_id},
+        {
+            "$set": {"input": body.model_dump(), "updated_at": now},
+            "$setOnInsert": {"state": "draft", "created_at": now},
+        },
+        upsert=True,
+    )
+    await console.audit.record(who.event(action, "session", session_id))
+
+
+@router.post(
+    "/sessions",
+    status_code=202,
+    response_model=SessionAccepted,
+    dependencies=[permit(Permission.sessions_draft)],
+    openapi_extra=body_schema(SessionInput),
+    responses={
+        201: {"model": SessionDrafted, "description": "Kept as a draft (`?draft=true`)"},
+        403: {"description": "Publishing needs `sessions.publish`"},
+        422: {"description": "Invalid: each problem names its field"},
+        503: {"description": "Not handed over; retry"},
+    },
+    summary="Create and publish a session, or keep it as a draft",
+)
+async def create_session(
+    request: Request,
+    who: Caller,
+    draft: Annotated[bool, Depends(may_create)],
+    body: Annotated[SessionInput, Depends(json_body(SessionInput))],
+) -> JSONResponse:
+    session_id = new_session_id()
+    if not draft:
+        return await publish_new(request, who, session_id, body)
+    problems = problems_of(body.model_dump())
+    if problems:
+        return refused(problems)
+    await save_draft(request, who, session_id, body, "session.drafted")
+    return JSONResponse(SessionDrafted(session_id=session_id).model_dump(), status_code=201)
+
+
+@router.put(
+    "/sessions/{session_id}",
+    response_model=SessionDrafted,
+    dependencies=[permit(Permission.sessions_draft)],
+    openapi_extra=body_schema(SessionInput),
+    responses={404: {"description": "No such draft"}, 409: {"description": "Already published"}},
+    summary="Rewrite a draft session",
+)
+async def rewrite_draft(
+    request: Request,
+    who: Caller,
+    session_id: str,
+    body: Annotated[SessionInput, Depends(json_body(SessionInput))],
+) -> JSONResponse:
+    stored = await console_of(request).db.session_drafts.find_one({"_id": session_id[:40]}, {"state": 1})
+    if stored is None:
+        raise HTTPException(404, "unknown draft")
+    if stored.get("state") != "draft":
+        raise HTTPException(409, "already published: change it with PATCH")
+    problems = problems_of(body.model_dump())
+    if problems:
+        return refused(problems)
+    await save_draft(request, who, session_id, body, "session.draft_rewritten")
+    return JSONResponse(SessionDrafted(session_id=session_id).model_dump())
+
+
+@router.post(
+    "/sessions/{session_id}/publish",
+    status_code=202,
+    response_model=SessionAccepted,
+    dependencies=[permit(Permission.sessions_publish)],
+    responses={
+        200: {"description": "Published already"},
+        404: {"description": "No such draft"},
+        422: {"description": "Invalid (e.g. its start has passed meanwhile)"},
+    },
+    summary="Publish a draft session (safe to repeat)",
+)
+async def publish_draft(request: Request, who: Caller, session_id: str) -> JSONResponse:
+    drafts = console_of(request).db.session_drafts
+    stored = await drafts.find_one({"_id": session_id[:40]})
+    if stored is None:
+        raise HTTPException(404, "unknown draft")
+    if stored.get("state") != "draft":
+        return JSONResponse({"session_id": session_id, "state": "published"})
+    answer = await publish_new(request, who, session_id, SessionInput.model_validate(stored["input"]))
+    if answer.status_code == 202:  # handed over: the draft is no longer editable
+        await drafts.update_one(
+            {"_id": session_id, "state": "draft"}, {"$set": {"state": "published", "published_at": utcnow()}}
+        )
+    return answer
+
+
+async def change(
+    request: Request,
+    who: Principal,
+    session_id: str,
+    updates: dict[str, Any],
+    kind: SessionChange | None = None,
+) -> JSONResponse:
+    stored = await current(request, session_id)
+    if stored.get("status") in ("cancelled", "completed"):
+        raise HTTPException(409, f"the session is {stored['status']}")
+    data, problems = revision(stored, updates, kind, utcnow())
+    if data is None:
+        return refused(problems)
+    await hand_over(request, who, SessionPublished(correlation_id=session_id, data=data))
+    session = data.session
+    await console_of(request).audit.record(
+        who.event(
+            AUDIT_ACTION[data.change], "session", session_id, change=data.change, version=session.version
+        )
+    )
+    changed = SessionChanged(
+        session_id=session_id, change=data.change, status=session.status, version=session.version
+    )
+    return JSONResponse(changed.model_dump(), status_code=202)
+
+
+CHANGE_RESPONSES: dict[int | str, dict[str, Any]] = {
+    404: {"description": "Unknown session"},
+    409: {"description": "The session is cancelled or completed"},
+    503: {"description": "Not handed over; retry"},
+}
+
+
+@router.patch(
+    "/sessions/{session_id}",
+    status_code=202,
+    response_model=SessionChanged,
+    dependencies=[permit(Permission.sessions_publish)],
+    openapi_extra=body_schema(SessionChangeInput),
+    responses={**CHANGE_RESPONSES, 422: {"description": "Invalid: each problem names its field"}},
+    summary="Change or reschedule a session",
+)
+async def patch_session(
+    request: Request,
+    who: Caller,
+    session_id: str,
+    body: Annotated[SessionChangeInput, Depends(json_body(SessionChangeInput))],
+) -> JSONResponse:
+    return await change(request, who, session_id, body.model_dump(exclude_unset=True))
+
+
+@router.post(
+    "/sessions/{session_id}/cancel",
+    status_code=202,
+    response_model=SessionChanged,
+    dependencies=[permit(Permission.sessions_publish)],
+    responses=CHANGE_RESPONSES,
+    summary="Cancel a session (registrants are told)",
+)
+async def cancel_session(request: Request, who: Caller, session_id: str) -> JSONResponse:
+    return await change(request, who, session_id, {}, "cancelled")
+
+
+@router.post(
+    "/sessions/{session_id}/complete",
+    status_code=202,
+    response_model=SessionChanged,
+    dependencies=[permit(Permission.sessions_publish)],
+    responses=CHANGE_RESPONSES,
+    summary="Mark a session held",
+)
+async def complete_session(request: Request, who: Caller, session_id: str) -> JSONResponse:
+    return await change(request, who, session_id, {}, "completed")
+
+
+@router.post(
+    "/sessions/{session_id}/plan-of-action",
+    status_code=202,
+    response_model=PlanAccepted,
+    dependencies=[permit(Permission.sessions_publish)],
+    openapi_extra={**body_schema(PlanInput), **configured_limit("plan_of_action_max_bytes")},
+    responses={
+        404: {"description": "Unknown session"},
+        413: {"description": "Body too large"},
+        422: {"description": "Invalid: each problem names its field"},
+        503: {"description": "Not handed over; retry"},
+    },
+    summary="Send the Plan of Action to every registrant",
+)
+async def plan_of_action(
+    request: Request, who: Caller, session_id: str, body: Annotated[PlanInput, Depends(json_body(PlanInput))]
+) -> JSONResponse:
+    console = console_of(request)
+    await current(request, session_id)
+    pdf, problems = plan_pdf(body)
+    if problems:
+        return refused(problems)
+    file_id = None
+    if pdf is not None:
+        bucket = AsyncGridFSBucket(console.db, bucket_name=SESSION_FILES_BUCKET)
+        file_id = str(await bucket.upload_from_stream(f"plan-{session_id}.pdf", pdf))
+    event = PlanOfActionPublished(
+        correlation_id=session_id,
+        data=PlanOfActionPublishedData(
+            session_id=session_id, texts=dict(body.texts), pdf_file_id=file_id, at=utcnow()
+        ),
+    )
+    await hand_over(request, who, event)
+    await console.audit.record(
+        who.event("session.plan_of_action", "session", session_id, pdf=file_id is not None)
+    )
+    return JSONResponse(PlanAccepted(session_id=session_id).model_dump(), status_code=202)
+
+
+@router.get(
+    "/sessions",
+    dependencies=[permit(Permission.dashboard_read)],
+    summary="Sessions with registration counts (no join links, no personal data), and drafts",
+)
+async def list_sessions(request: Request) -> dict[str, list[dict[str, Any]]]:
+    db = console_of(request).db
+    counts: dict[str, dict[str, int]] = {}
+    async for reg in db.registrations.find({}, {"session_id": 1, "state": 1}):
+        per_state = counts.setdefault(str(reg.get("session_id")), {})
+        state = reg.get("state", "registered")
+        per_state[state] = per_state.get(state, 0) + 1
+    sessions = [
+        {**jsonable(doc), "registrations": counts.get(doc["_id"], {})}
+        async for doc in db.sessions.find({}, {"join_link": 0}).sort("starts_at", 1)
+    ]
+    drafts = []
+    async for stored in db.session_drafts.find({"state": "draft"}).sort("created_at", 1):
+        fields = {k: v for k, v in stored["input"].items() if k != "join_link"}
+        drafts.append(
+            jsonable(
+                {"session_id": stored["_id"], "state": "draft", **fields, "updated_at": stored["updated_at"]}
+            )
+        )
+    return {"sessions": sessions, "drafts": drafts}
+
+
+# ---- registrations -------------------------------------------------------------------------------
+
+
+@router.get(
+    "/sessions/{session_id}/registrations",
+    dependencies=[permit(Permission.members_read_personal)],
+    responses={404: {"description": "Unknown session"}},
+    summary="Registrations and their ideas, without contact details (audited)",
+)
+async def list_registrations(request: Request, who: Caller, session_id: str) -> JSONResponse:
+    await current(request, session_id)
+    rows = await registrations_of(request, session_id)
+    await console_of(request).audit.record(
+        who.event("registrations.read", "session", session_id, session_id=session_id, count=len(rows))
+    )
+    return JSONResponse(jsonable({"registrations": rows}))
+
+
+@router.post(
+    "/sessions/{session_id}/registrations/{registration_id}/cancel",
+    status_code=202,
+    dependencies=[permit(Permission.sessions_publish)],
+    responses={
+        200: {"description": "Cancelled already"},
+        404: {"description": "Unknown session or registration"},
+        503: {"description": "Not handed over; retry"},
+    },
+    summary="Cancel someone's registration for them, e.g. after a phone call",
+)
+async def cancel_for_registrant(
+    request: Request, who: Caller, session_id: str, registration_id: Annotated[str, Path(max_length=80)]
+) -> JSONResponse:
+    console = console_of(request)
+    found = await console.db.registrations.find_one({"_id": registration_id, "session_id": session_id})
+    if found is None:
+        raise HTTPException(404, "unknown registration")
+    if found.get("state") == "cancelled":
+        return JSONResponse({"registration_id": registration_id, "state": "cancelled"})
+    event = RegistrationCancelled(
+        correlation_id=session_id,
+        data=RegistrationCancelledData(registration_id=registration_id, session_id=session_id, at=utcnow()),
+    )
+    await hand_over(request, who, event)
+    await console.audit.record(
+        who.event("registration.cancelled", "registration", registration_id, session_id=session_id)
+    )
+    return JSONResponse({"registration_id": registration_id, "state": "cancelling"}, status_code=202)
+
+
+@router.get(
+    "/sessions/{session_id}/ideas.csv",
+    dependencies=[permit(Permission.members_read_personal)],
+    responses={200: {"content": {"text/csv": {}}}, 404: {"description": "Unknown session"}},
+    summary="Submitted ideas as CSV (audited)",
+)
+async def ideas_csv(request: Request, who: Caller, session_id: str) -> Response:
+    await current(request, session_id)
+    out = io.StringIO()
+    writer = FormulaSafeWriter(out)
+    writer.writerow(["submitted_at", "name", "language", "country", "state", "ideas"])
+    written = 0
+    for row in await registrations_of(request, session_id):
+        if not row["ideas"].strip():
+            continue
+        at = row["submitted_at"].isoformat() if isinstance(row["submitted_at"], datetime) else ""
+        writer.writerow([at, *(row[k] for k in ("name", "language", "country", "state", "ideas"))])
+        written += 1
+    await console_of(request).audit.record(
+        who.event("ideas.read", "session", session_id, session_id=session_id, count=written)
+    )
+    return Response(
+        "\ufeff" + out.getvalue(),  # BOM: spreadsheets then read Khmer as UTF-8
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="ideas-{session_id}.csv"'},
+    )
