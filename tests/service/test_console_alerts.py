@@ -161,7 +161,10 @@ async def test_a_publisher_publishes_at_once_and_an_admin_updates_and_closes_it(
     [event] = await drain(published)
     assert event["actor"] == publisher_id and event["data"]["alert_id"] == alert_id
     assert await audited(db, "alert.published") == [(publisher_id, alert_id, {"number": "UA 37/26"})]
-    assert await db.alert_drafts.count_documents({}) == 0  # published at once: never a draft
+    assert await db.alert_drafts.count_documents({"state": "draft"}) == 0  # published at once: never a draft
+    async with httpx.AsyncClient(base_url=console, headers=publisher) as client:
+        listed = await client.get(ALERTS)
+    assert [a["alert_id"] for a in listed.json()["alerts"]] == []  # the number's reservation is not listed
 
     await keep_published(db, alert_id, "UA 37/26")  # as the dispatcher keeps it
     admin_id = me.json()["operator"]["id"]
@@ -351,3 +354,25 @@ async def operator_token_only(db: Any, role: Role) -> tuple[str, dict[str, str]]
     token = await operator_token(db, role)
     stored = await db.operators.find_one({"role": role.value})
     return stored["_id"], bearer(token)
+
+
+async def test_a_double_click_or_a_retry_publishes_one_alert_and_another_alert_cannot_take_its_number(
+    make_console: Callable[..., Any], dead_broker_url: str, db: Any, published: Any
+) -> None:
+    publisher_id, publisher = await operator_token_only(db, Role.publisher)
+    body = alert("UA 46/26")
+    async with (  # the broker is away: nothing is handed over, the number is held for this alert
+        make_console(wait_ready=False, amqp_url=dead_broker_url, submit_timeout_seconds=0.5) as url,
+        httpx.AsyncClient(base_url=url, headers=publisher, timeout=30) as client,
+    ):
+        assert (await client.post(ALERTS, json=body)).status_code == 503
+    async with make_console() as url, httpx.AsyncClient(base_url=url, headers=publisher) as client:
+        clicks = await asyncio.gather(*(client.post(ALERTS, json=body) for _ in range(3)))
+        other = await client.post(ALERTS, json=alert("UA 46/26", title="Another case"))
+    assert {answer.status_code for answer in clicks} == {202}, [a.text for a in clicks]
+    assert len({answer.json()["alert_id"] for answer in clicks}) == 1
+    assert other.status_code == 422 and other.json()["detail"][0]["code"] == "taken"
+    events = await drain(published)
+    assert len({e["event_id"] for e in events}) == 1, "one alert, one event however often it is sent"
+    assert {e["data"]["alert_id"] for e in events} == {clicks[0].json()["alert_id"]}
+    assert [who for who, _, _ in await audited(db, "alert.published")] == [publisher_id]

@@ -11,7 +11,10 @@
 
 Drafts are the operators' working copies, kept here (`alert_drafts`, the console's own) until they
 are published, so an operator can write, read back and rewrite one before anybody sees it; the
-number a draft holds is reserved. Publishing hands `alert.published.v1` (its `actor`: the
+number a draft holds is reserved. A direct publication reserves its number there too, with the
+digest of its content, before it is handed over: the same request repeated (a double click, a
+client retry after a lost answer or a 503) publishes the same alert id — one alert, fanned out
+once — while another alert with that number is refused. Publishing hands `alert.published.v1` (its `actor`: the
 operator) to the dispatcher, which keeps the alert (`alerts`) and fans it out; the totals are
 read from the dispatcher's `alerts`, `deliveries`, `action_reports` and `official_actions`
 (counts and states, nothing about a member). The public page is intake's `/a/<slug>`.
@@ -19,6 +22,7 @@ read from the dispatcher's `alerts`, `deliveries`, `action_reports` and `officia
 
 from __future__ import annotations
 
+import hashlib
 import re
 import uuid
 from datetime import UTC, datetime
@@ -119,6 +123,10 @@ async def create_alert(
     if not draft:
         await require(Permission.alerts_publish)(request, who)
     db = console_of(request).db
+    if not draft:
+        repeated = await same_publication(db, body)
+        if repeated is not None:  # a double click, or a retry after a lost answer or a 503
+            return await publish_reserved(request, who, repeated, body)
     problem = await invalid(db, body, None)
     if problem is not None:
         return problem
@@ -128,9 +136,10 @@ async def create_alert(
         if answer.status_code == 201:
             await audit(request, who, "alert.drafted", alert_id, number=body.number)
         return answer
-    answer = await publish(request, who, alert_id, body)
-    await audit(request, who, "alert.published", alert_id, number=body.number)
-    return answer
+    reserved = await reserve(db, alert_id, body)
+    if reserved is None:
+        return number_taken()
+    return await publish_reserved(request, who, reserved, body)
 
 
 @router.put(
@@ -296,6 +305,51 @@ async def invalid(db: Any, body: AlertInput, alert_id: str | None) -> JSONRespon
     if (published and published["_id"] != alert_id) or drafted:
         return number_taken()
     return None
+
+
+def digest_of(body: AlertInput) -> str:
+    return hashlib.sha256(body.model_dump_json().encode()).hexdigest()
+
+
+async def same_publication(db: Any, body: AlertInput) -> str | None:
+    """The alert an identical direct publication already reserved this number for, if any."""
+    held = await db.alert_drafts.find_one({"number": body.number}, {"state": 1, "digest": 1})
+    if held is not None and held.get("state") == "published" and held.get("digest") == digest_of(body):
+        return str(held["_id"])
+    return None
+
+
+async def reserve(db: Any, alert_id: str, body: AlertInput) -> str | None:
+    """Hold the number for a direct publication before handing it over (the unique number index
+    decides between two clicks at once): the alert id that holds it for this very alert, or None
+    when another alert holds it. A repeated request then publishes the same alert id, i.e. the
+    same event, which the dispatcher fans out once."""
+    now = utcnow()
+    document = {
+        "_id": alert_id,
+        **body.model_dump(mode="json"),
+        "state": "published",
+        "digest": digest_of(body),
+        "created_at": now,
+        "updated_at": now,
+        "published_at": now,
+    }
+    try:
+        await db.alert_drafts.insert_one(document)
+    except DuplicateKeyError:
+        return await same_publication(db, body)
+    return alert_id
+
+
+async def publish_reserved(request: Request, who: Principal, alert_id: str, body: AlertInput) -> JSONResponse:
+    """Publish a reserved direct publication; the first call that hands it over is audited."""
+    answer = await publish(request, who, alert_id, body)
+    first = await console_of(request).db.alert_drafts.update_one(
+        {"_id": alert_id, "handed_over_at": None}, {"$set": {"handed_over_at": utcnow()}}
+    )
+    if first.modified_count:
+        await audit(request, who, "alert.published", alert_id, number=body.number)
+    return answer
 
 
 async def save_draft(db: Any, alert_id: str, body: AlertInput, status: int) -> JSONResponse:
