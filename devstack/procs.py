@@ -3,8 +3,11 @@
     python -m devstack.procs [-f Procfile] [-c name=N,...] [NAME ...]
 
 Each process runs `sh -c "<command>"` in its own process group with SAMLENG_PROCESS_NAME set
-(`email.2`); its output is prefixed with the time and that name. If any process exits, everything
-stops, as with honcho. On Ctrl-C or SIGTERM the processes stop in two waves: first the Samleng
+(`email.2`); its output is prefixed with the time and that name. A process that exits on its own
+is restarted after a backoff (1 s, doubling to 30 s; reset once it ran a minute), like compose's
+`restart: unless-stopped`, with one line saying so; after RESTART_GIVE_UP crashes in a row, each
+within FAST_CRASH_SECONDS of its start, the runner gives up on that one process, says so, and keeps
+the others running — one dead channel never stops the rest. On Ctrl-C or SIGTERM the processes stop in two waves: first the Samleng
 services (so they finish in-flight work and close their connections), then the infrastructure
 (broker, Mongo-wire server, ...), each wave waiting up to its grace period before SIGKILL.
 honcho cannot do this: it SIGKILLs everything 5 s after the first exit, and RabbitMQ 3.10 with
@@ -31,6 +34,12 @@ from devstack.config import ProcfileEntry, parse_scale, read_procfile
 COLOURS = [36, 33, 32, 35, 34, 31, 96, 93, 92, 95, 94]
 SERVICE_GRACE_SECONDS = 25.0
 INFRASTRUCTURE_GRACE_SECONDS = 30.0
+FIRST_BACKOFF_SECONDS = 1.0
+MAX_BACKOFF_SECONDS = 30.0
+STEADY_SECONDS = 60.0
+"""A process that ran this long before exiting starts over with the first backoff."""
+FAST_CRASH_SECONDS = 10.0
+RESTART_GIVE_UP = 5
 
 
 @dataclass
@@ -40,6 +49,12 @@ class Running:
     process: subprocess.Popen[bytes]
     colour: int
     reader: threading.Thread | None = field(default=None)
+    started_at: float = field(default_factory=time.monotonic)
+    backoff: float = 0.0
+    fast_crashes: int = 0
+    restart_at: float | None = None
+    """When the exited process is started again (None: running, or given up)."""
+    given_up: bool = False
 
 
 class Printer:
@@ -64,45 +79,101 @@ def _pump(running: Running, printer: Printer) -> None:
         printer.line(running.name, raw.decode("utf-8", "replace").rstrip("\n"), running.colour)
 
 
+@dataclass(frozen=True)
+class RestartPolicy:
+    first_backoff: float = FIRST_BACKOFF_SECONDS
+    max_backoff: float = MAX_BACKOFF_SECONDS
+    steady: float = STEADY_SECONDS
+    fast_crash: float = FAST_CRASH_SECONDS
+    give_up: int = RESTART_GIVE_UP
+
+
 class Supervisor:
-    def __init__(self, entries: list[ProcfileEntry], scale: dict[str, int], cwd: Path) -> None:
+    def __init__(
+        self,
+        entries: list[ProcfileEntry],
+        scale: dict[str, int],
+        cwd: Path,
+        policy: RestartPolicy | None = None,
+    ) -> None:
+        self.policy = policy or RestartPolicy()
         self.plan = [(f"{e.name}.{i}", e) for e in entries for i in range(1, scale.get(e.name, 1) + 1)]
         self.cwd = cwd
         self.printer = Printer(max([len(n) for n, _ in self.plan] + [6]))
         self.running: list[Running] = []
         self.stopping = False
 
+    def _spawn(self, name: str, entry: ProcfileEntry) -> subprocess.Popen[bytes]:
+        env = dict(os.environ, SAMLENG_PROCESS_NAME=name, HONCHO_PROCESS_NAME=name)
+        return subprocess.Popen(
+            ["/bin/sh", "-c", entry.command],
+            cwd=self.cwd,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+
+    def _pump(self, running: Running) -> None:
+        running.reader = threading.Thread(target=_pump, args=(running, self.printer), daemon=True)
+        running.reader.start()
+
     def start(self) -> None:
         for index, (name, entry) in enumerate(self.plan):
-            env = dict(os.environ, SAMLENG_PROCESS_NAME=name, HONCHO_PROCESS_NAME=name)
-            process = subprocess.Popen(
-                ["/bin/sh", "-c", entry.command],
-                cwd=self.cwd,
-                env=env,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,
-            )
+            process = self._spawn(name, entry)
             running = Running(name, entry, process, COLOURS[index % len(COLOURS)])
-            running.reader = threading.Thread(target=_pump, args=(running, self.printer), daemon=True)
-            running.reader.start()
+            self._pump(running)
             self.running.append(running)
             self.printer.line("system", f"{name} started (pid={process.pid})")
 
     def watch(self) -> int:
-        """Until a signal asks to stop or a process exits on its own; returns the exit code."""
+        """Until a signal asks to stop: restart what exits on its own (after its backoff), give up
+        on a process that keeps crashing at once. Returns 0."""
         while not self.stopping:
+            now = time.monotonic()
             for running in self.running:
+                if running.given_up:
+                    continue
+                if running.restart_at is not None:
+                    if now >= running.restart_at:
+                        self._restart(running)
+                    continue
                 code = running.process.poll()
                 if code is not None:
-                    self.printer.line(
-                        "system", f"{running.name} exited with code {code}; stopping everything"
-                    )
-                    self.stop()
-                    return 1
+                    self._exited(running, code, now)
             time.sleep(0.1)
         return 0
+
+    def _exited(self, running: Running, code: int, now: float) -> None:
+        if running.reader is not None:
+            running.reader.join(1)  # its last lines first
+        policy = self.policy
+        ran = now - running.started_at
+        if ran >= policy.steady:
+            running.backoff = 0.0
+        running.fast_crashes = running.fast_crashes + 1 if ran < policy.fast_crash else 0
+        if running.fast_crashes >= policy.give_up:
+            running.given_up = True
+            self.printer.line(
+                "system",
+                f"{running.name} exited with code {code} {running.fast_crashes} times in a row within "
+                f"{policy.fast_crash:.0f} s of starting: giving up on it (see its lines above); "
+                "everything else keeps running",
+            )
+            return
+        running.backoff = min(policy.max_backoff, running.backoff * 2 or policy.first_backoff)
+        running.restart_at = now + running.backoff
+        self.printer.line(
+            "system", f"{running.name} exited with code {code}; restarting it in {running.backoff:g} s"
+        )
+
+    def _restart(self, running: Running) -> None:
+        running.process = self._spawn(running.name, running.entry)
+        running.started_at = time.monotonic()
+        running.restart_at = None
+        self._pump(running)
+        self.printer.line("system", f"{running.name} restarted (pid={running.process.pid})")
 
     def request_stop(self, signum: int, frame: FrameType | None) -> None:
         if not self.stopping:

@@ -1,6 +1,6 @@
 """The Procfile's `ready` process: waits until every part of the stack is healthy, makes sure
 the local admin and their API token exist (devstack/local_operator.py), then prints every URL.
-It never exits on its own (one exiting process stops all the others)."""
+It never exits on its own."""
 
 from __future__ import annotations
 

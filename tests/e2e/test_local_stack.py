@@ -4,7 +4,11 @@ kept for the next run."""
 
 from __future__ import annotations
 
+import contextlib
+import json
+import os
 import re
+import signal
 import smtplib
 import time
 from email.message import EmailMessage
@@ -113,6 +117,36 @@ def test_sandbox_records_requests_and_injects_faults(stack: RunningStack) -> Non
         ("/v2/send", 404, None),
     ]
     assert recorded[0]["body"] == {"message": "hello"}
+
+
+def registrations(stack: RunningStack) -> dict[str, dict[str, Any]]:
+    """replica -> its health registration (pid, url), as every service writes it when ready."""
+    found = {}
+    for path in (stack.run_dir / "health").glob("*.json"):
+        with contextlib.suppress(ValueError, OSError):
+            found[path.stem] = json.loads(path.read_text())
+    return found
+
+
+def test_a_killed_channel_worker_is_back_within_seconds_and_nothing_else_stopped(stack: RunningStack) -> None:
+    before = registrations(stack)
+    victim = before["email.1"]
+    os.kill(victim["pid"], signal.SIGKILL)
+    deadline = time.monotonic() + 60  # restarted after 1 s, then as long as a start takes on a busy machine
+    while True:
+        now = registrations(stack).get("email.1", {})
+        if now.get("pid") not in (None, victim["pid"]):
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(now["url"] + "/health/ready", timeout=2).status_code == 200:
+                    break
+        assert time.monotonic() < deadline, "email.1 did not come back:\n" + stack.log()[-3000:]
+        time.sleep(0.2)
+    after = registrations(stack)
+    assert {k: v["pid"] for k, v in after.items() if k != "email.1"} == {
+        k: v["pid"] for k, v in before.items() if k != "email.1"
+    }, "every other process kept running"
+    assert "email.1 exited with code -9; restarting it in 1 s" in stack.log()
+    assert "stopping everything" not in stack.log()
 
 
 def test_ctrl_c_stops_everything_and_the_next_run_keeps_the_data(stack: RunningStack) -> None:

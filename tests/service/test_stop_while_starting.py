@@ -1,6 +1,6 @@
 """A process asked to stop while it is still waiting for the broker stops at once.
 
-`make run` stops everything when one process exits; services still retrying a broker connection
+`make run` stops everything on Ctrl-C (and a stopped process must not hang); services still retrying a broker connection
 used to ignore SIGTERM until SIGKILL 25 s later (seen in CI when the broker failed to boot).
 """
 
