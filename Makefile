@@ -76,6 +76,7 @@ bench: setup
 	$(BIN)/python bench/delivery.py
 	$(BIN)/python bench/fanout.py
 	$(BIN)/python bench/reminders.py
+	$(BIN)/python bench/e2e.py --write docs/benchmarks.md
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
