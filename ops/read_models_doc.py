@@ -57,6 +57,8 @@ def document() -> str:
         for model in vars(module).values():
             if isinstance(model, ReadModel):
                 fields = ", ".join(f"`{f}`" for f in sorted(model.fields))
+                if model.whole:
+                    fields = f"whole document, looked up by {fields}"
                 owner = ", ".join(owners.get(model.collection, ["?"]))
                 rows.append(
                     f"| `{model.collection}` | {owner} | `{reader}` | `{model.view.__name__}` | {fields} |"

@@ -20,6 +20,11 @@ when code touches a foreign collection outside its service's read models.
 
 A view's field named `id` is the document's `_id`. A view keeps a sealed document's `sealed`
 value as it is (declare `sealed: Any = None`); the reader opens it with its vault.
+
+One reader needs whole documents by design: a member's export (a subject access request must
+show everything held about the person, including fields added after the export was written).
+Its read models use `WholeDocument` and name the fields they look documents up by (`by=`): the
+lookups are still declared and checked, and docs/read-models.md shows the read as "whole document".
 """
 
 from __future__ import annotations
@@ -46,6 +51,12 @@ class View(BaseModel):
         if ID in values:
             values["id"] = values.pop(ID)
         return cls.model_validate(values)
+
+
+class WholeDocument(View):
+    """Every field of the document (the member export only; see the module docstring)."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
 
 
 ViewT = TypeVar("ViewT", bound=View)
@@ -75,11 +86,15 @@ def _fields_of(filter_: Mapping[str, Any]) -> set[str]:
 class ReadModel(Generic[ViewT]):
     """A declared read of `collection` (owned by another service) as `view`."""
 
-    def __init__(self, collection: str, view: type[ViewT]) -> None:
+    def __init__(self, collection: str, view: type[ViewT], by: tuple[str, ...] = ()) -> None:
         self.collection = collection
         self.view = view
-        self.fields = frozenset(ID if name == "id" else name for name in view.model_fields)
-        self._projection = {name: 1 for name in sorted(self.fields)} | ({} if ID in self.fields else {ID: 0})
+        self.whole = issubclass(view, WholeDocument)
+        self.fields = frozenset(ID if name == "id" else name for name in view.model_fields) | frozenset(by)
+        self._projection: dict[str, int] | None = None  # a whole document
+        if not self.whole:  # only the declared fields; none declared: only whether it exists
+            declared = {name: 1 for name in sorted(self.fields)}
+            self._projection = declared | ({} if ID in self.fields or not declared else {ID: 0}) or {ID: 1}
 
     def __repr__(self) -> str:
         return f"ReadModel({self.collection!r}, {self.view.__name__})"

@@ -16,7 +16,11 @@ const ACCESS = {
     "read": [
       "alerts",
       "certificates",
+      "consents",
       "deliveries",
+      "erasures",
+      "inbound_messages",
+      "member_keys",
       "members",
       "partner_keys",
       "pending_changes",
@@ -45,14 +49,17 @@ const ACCESS = {
       "action_reports",
       "alerts",
       "certificates",
+      "consents",
       "deliveries",
       "erasures",
       "inbound_messages",
       "member_keys",
       "members",
       "official_actions",
+      "pledges",
       "registrations",
-      "sessions"
+      "sessions",
+      "subscriptions"
     ]
   },
   "pledge-intake": {

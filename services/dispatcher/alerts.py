@@ -28,6 +28,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pymongo.errors import DuplicateKeyError
 
 from services.dispatcher.personal import open_member, open_members, sealed_delivery
+from services.dispatcher.read_models import MEMBER_KEYS, MEMBERS
 from services.dispatcher.routing import delivery_id, why_not
 from shared.contracts import utcnow
 from shared.contracts.alert import (
@@ -99,7 +100,11 @@ def quiet_until(member: Document, now: datetime) -> datetime | None:
 
 
 def follows(member: Document, topics: list[str]) -> bool:
-    chosen = member.get("topics") or []
+    return chose_any(member.get("topics"), topics)
+
+
+def chose_any(chosen: list[str] | None, topics: list[str]) -> bool:
+    """Whether a member who chose these topics follows an alert on `topics` (none chosen = all)."""
     return not chosen or bool(set(chosen) & set(topics))
 
 
@@ -131,9 +136,10 @@ async def on_alert_published(event: AlertPublished, ctx: MessageContext[Any]) ->
     deps, data = ctx.deps, event.data
     await keep_alert(deps, data)
     if data.kind == "alert":
-        opted_in = deps.members.find({"alerts_opt_in": True, "unsubscribed": {"$ne": "all"}})
+        opted_in = MEMBERS.find(deps.db, {"alerts_opt_in": True, "unsubscribed": {"$ne": "all"}})
         topics: list[str] = list(data.topics)
-        following = (member async for member in opted_in if follows(member, topics))  # before opening
+        # topics are plain: members who follow none of them are left out before opening
+        following = (member async for member in opted_in if chose_any(member.topics, topics))
         members = open_members(deps.vault, following, FANOUT_BATCH)
         targets = ((member, None) async for member in members)
     else:
@@ -259,7 +265,9 @@ async def original_recipients(deps: Any, data: AlertPublishedData) -> Any:
         if delivery["member_id"] in seen:
             continue
         seen.add(delivery["member_id"])
-        member = await open_member(deps.vault, await deps.members.find_one({"_id": delivery["member_id"]}))
+        member = await open_member(
+            deps.vault, await MEMBERS.find_one(deps.db, {"_id": delivery["member_id"]})
+        )
         if member is not None and "all" not in (member.get("unsubscribed") or []):
             yield member, delivery["channel"]
 
@@ -311,12 +319,12 @@ async def on_inbound_message(event: InboundMessage, ctx: MessageContext[Any]) ->
     deps, data = ctx.deps, event.data
     if not is_done(data.text):
         return
-    owner = await deps.member_keys.find_one({"_id": contact_key(data.sender_kind, data.sender)})
+    owner = await MEMBER_KEYS.find_one(deps.db, {"_id": contact_key(data.sender_kind, data.sender)})
     if owner is None:
         return
     latest = (
         await deps.deliveries.find(
-            {"purpose": "alert", "member_id": owner["member_id"], "state": {"$in": list(REACHED)}},
+            {"purpose": "alert", "member_id": owner.member_id, "state": {"$in": list(REACHED)}},
             {"alert_id": 1, "created_at": 1},
             hint=BY_MEMBER,
         )
@@ -326,6 +334,6 @@ async def on_inbound_message(event: InboundMessage, ctx: MessageContext[Any]) ->
     )
     if latest and latest[0].get("alert_id"):
         counted = await record_action(
-            deps, latest[0]["alert_id"], owner["member_id"], "chat-reply", data.received_at
+            deps, latest[0]["alert_id"], owner.member_id, "chat-reply", data.received_at
         )
         ctx.log.info("action reported by reply", alert_id=latest[0]["alert_id"], counted=counted)

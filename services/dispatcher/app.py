@@ -3,7 +3,8 @@
 Consumes `certificate.issued.v1` and every channel's `delivery.status.v1.*`; publishes
 `delivery.requested.v1.<channel>.<band>` (the band follows the request's priority; see
 shared/contracts/delivery.py). Owns `deliveries` (one document per delivery, deterministic
-id under the primary key); reads `members` (pledge-intake's, with each member's unsubscribe token).
+id under the primary key); reads pledge-intake's `members` (with each member's unsubscribe token),
+`member_keys`, `pledges` and `erasures` through its read models (read_models.py).
 
 - certificate.issued -> one delivery per channel the signer chose; a chosen channel that cannot
   serve them (declared by its adapter: no address, country not served, not installed,
@@ -35,6 +36,7 @@ from typing import Any, ClassVar
 from pydantic_settings import SettingsConfigDict
 from pymongo import ASCENDING, DESCENDING
 from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError
 
 from services.channels import discover
@@ -42,6 +44,7 @@ from services.dispatcher import alerts as alerts_module
 from services.dispatcher import erasure as erasure_module
 from services.dispatcher import reminders as reminders_module
 from services.dispatcher.personal import contact_card, open_member, opened_request, sealed, sealed_delivery
+from services.dispatcher.read_models import MEMBERS, PLEDGES
 from services.dispatcher.routing import FINAL, delivery_id, next_channel, plan_certificate, supersedes
 from shared.channels.adapter import ChannelAdapter
 from shared.channels.service import channel_router
@@ -94,11 +97,10 @@ class DispatcherSettings(ServiceSettings):
 @dataclass
 class Deps:
     deliveries: AsyncCollection[Document]
-    members: AsyncCollection[Document]
+    db: AsyncDatabase[Document]
+    """Other services' collections are read from it through read_models.py only."""
     adapters: dict[str, type[ChannelAdapter]]
     public_base_url: str
-    pledges: AsyncCollection[Document] | None = None
-    member_keys: AsyncCollection[Document] | None = None
     alerts: AsyncCollection[Document] | None = None
     alert_versions: AsyncCollection[Document] | None = None
     action_reports: AsyncCollection[Document] | None = None
@@ -110,7 +112,7 @@ class Deps:
 
     async def member(self, member_id: str) -> Document | None:
         """pledge-intake's member, opened (personal.py `open_member`); None if absent or erased."""
-        return await open_member(self.vault, await self.members.find_one({"_id": member_id}))
+        return await open_member(self.vault, await MEMBERS.find_one(self.db, {"_id": member_id}))
 
 
 def request_event_id(delivery: str) -> uuid.UUID:
@@ -151,7 +153,7 @@ async def on_certificate_issued(event: CertificateIssued, ctx: MessageContext[De
     deps, data = ctx.deps, event.data
     member = await deps.member(data.member_id)
     if member is None:
-        if await erasure_module.erased(deps.members.database, data.member_id):
+        if await erasure_module.erased(deps.db, data.member_id):
             ctx.log.info("certificate of an erased member: nothing to send", member_id=data.member_id)
             return
         raise RetryableError("member not recorded yet", reason="member-unknown")
@@ -321,10 +323,10 @@ async def on_contact_linked(event: ContactLinked, ctx: MessageContext[Deps]) -> 
     deps, data = ctx.deps, event.data
     query: Document = {"correlation_id": data.pledge_id, "channel": data.channel, "state": "waiting"}
     waiting = await deps.deliveries.find(query, hint=BY_CORRELATION).to_list(None)
-    if not waiting and deps.pledges is not None:  # other purposes: find the member through the pledge
-        pledge = await deps.pledges.find_one({"_id": data.pledge_id}, {"member_id": 1})
-        if pledge and pledge.get("member_id"):
-            query = {"member_id": pledge["member_id"], "channel": data.channel, "state": "waiting"}
+    if not waiting:  # other purposes: find the member through the pledge
+        pledge = await PLEDGES.find_one(deps.db, {"_id": data.pledge_id})
+        if pledge and pledge.member_id:
+            query = {"member_id": pledge.member_id, "channel": data.channel, "state": "waiting"}
             waiting = await deps.deliveries.find(query, hint=BY_MEMBER).to_list(None)
     for doc in waiting:
         request = await opened_request(deps.vault, doc)
@@ -552,11 +554,9 @@ async def bootstrap(resources: Resources) -> Deps:
     return Deps(
         vault=resources.vault,
         deliveries=deliveries,
-        members=resources.db.members,
+        db=resources.db,
         adapters=adapters,
         public_base_url=settings.public_base_url,
-        pledges=resources.db.pledges,
-        member_keys=resources.db.member_keys,
         alerts=alerts,
         alert_versions=durable(resources.db.alert_versions),
         action_reports=action_reports,

@@ -5,7 +5,7 @@
   alert's counts stay, nobody is named: a random id replaces the member's).
 - `registration.erased.v1` (event-scheduler): the session messages made for that registration
   (their deliveries name the registration id as the recipient) are deleted.
-- `erased(db, member_id)`: whether pledge-intake erased this member (its `erasures` read model,
+- `erased(db, member_id)`: whether pledge-intake erased this member (its `erasures`, read_models.py,
   nothing personal in it): work that arrives late for them (a certificate issued just before the
   erasure, a status for a delivery already deleted) is dropped, not made again.
 
@@ -26,6 +26,7 @@ from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
 
+from services.dispatcher.read_models import ERASURES
 from shared.contracts.erasure import MemberErased, RegistrationErased
 from shared.messaging.consumer import MessageContext
 from shared.storage import Document
@@ -33,7 +34,7 @@ from shared.storage import Document
 
 async def erased(db: AsyncDatabase[Document], member_id: str) -> bool:
     """Whether this member (or a record merged into one) was erased."""
-    return await db.erasures.find_one({"_id": member_id}, {"_id": 1}) is not None
+    return await ERASURES.exists(db, {"_id": member_id})
 
 
 async def delete_deliveries(deliveries: Any, recipients: list[str]) -> int:

@@ -8,8 +8,9 @@ correlation) is personal. Without a vault (encryption off) both stay plain, and 
 written earlier cannot be read: that is a configuration error, retried until it is fixed.
 
 pledge-intake's `members` keep their personal fields sealed too (services/pledge_intake/store.py):
-every member the dispatcher reads is opened (`open_member`, `open_members` for a fan-out, keys
-loaded at once); a member whose data key was erased reads as absent.
+every member the dispatcher reads (read_models.py `Member`) is opened (`open_member`,
+`open_members` for a fan-out, keys loaded at once); a member whose data key was erased reads as
+absent.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any
 
 from bson.binary import Binary
 
+from services.dispatcher.read_models import Member
 from shared.contracts.delivery import DeliveryRequestedData
 from shared.messaging.errors import RetryableError
 from shared.personal_data import PersonalDataUnreadable, Vault, open_fields
@@ -71,29 +73,30 @@ async def contact_card(vault: Vault | None, doc: Document) -> Document | None:
     return card if isinstance(card, dict) else None
 
 
-async def open_member(vault: Vault | None, member: Document | None) -> Document | None:
-    """A member (pledge-intake's `members`) with their personal fields in place; None when absent
-    or erased (their data key is gone). Sealed but no master key here: retried until configured."""
+async def open_member(vault: Vault | None, member: Member | None) -> Document | None:
+    """A member (pledge-intake's `members`, read_models.py `Member`) as a document with their
+    personal fields in place; None when absent or erased (their data key is gone). Sealed but no
+    master key here: retried until configured."""
     if member is None:
         return None
-    if member.get("sealed") is not None and vault is None:
+    if member.sealed is not None and vault is None:
         raise RetryableError("a sealed member but no master key here", reason="no-master-key")
     try:
-        return await open_fields(vault, member)
+        return await open_fields(vault, member.stored())
     except PersonalDataUnreadable:
         return None
 
 
 async def open_members(
-    vault: Vault | None, members: AsyncIterable[Document], batch: int = 500
+    vault: Vault | None, members: AsyncIterable[Member], batch: int = 500
 ) -> AsyncIterator[Document]:
     """`open_member` for a stream of members (a fan-out): their data keys are loaded a batch at a
     time with one query (`Vault.keys_for`) before they are opened; erased ones are left out."""
-    chunk: list[Document] = []
+    chunk: list[Member] = []
 
     async def opened_chunk() -> list[Document]:
         if vault is not None:
-            await vault.keys_for(str(m["_id"]) for m in chunk if m.get("sealed") is not None)
+            await vault.keys_for(m.id for m in chunk if m.sealed is not None)
         found = [await open_member(vault, member) for member in chunk]
         return [member for member in found if member is not None]
 

@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from babel.dates import format_datetime
 
 from services.dispatcher.alerts import quiet_until
+from services.dispatcher.read_models import MEMBER_KEYS, MEMBERS
 from services.dispatcher.routing import next_channel, why_not
 from shared.contracts import utcnow
 from shared.contracts.delivery import ReminderRef
@@ -89,13 +90,13 @@ async def member_of(deps: Any, data: ReminderDueData) -> Document | None:
     ):
         if key is None:
             continue
-        owner = await deps.member_keys.find_one({"_id": key}) if deps.member_keys is not None else None
+        owner = await MEMBER_KEYS.find_one(deps.db, {"_id": key})
         if owner is not None:
-            member: Document | None = await deps.members.find_one({"_id": owner["member_id"]})
+            member = await MEMBERS.find_one(deps.db, {"_id": owner.member_id})
             if member is None:
                 return None
             try:
-                return await open_fields(deps.vault, member)
+                return await open_fields(deps.vault, member.stored())
             except PersonalDataUnreadable:  # erased: their data is gone
                 return None
     return None

@@ -4,16 +4,16 @@
                                     mailto links, the letter
     GET /a/done/{token}, POST       "I took action": one click from the member's own link
 
-The alert is the dispatcher's (`alerts`, read here); operators write, publish and update alerts
-through the console (services/console/routes/alerts.py). An action report is
-`action.reported.v1`, counted once per member and alert by the dispatcher.
+The alert is the dispatcher's (`alerts`, read here through read_models.py, like the delivery an
+"I took action" link came with); operators write, publish and update alerts through the console
+(services/console/routes/alerts.py). An action report is `action.reported.v1`, counted once per
+member and alert by the dispatcher.
 """
 
 from __future__ import annotations
 
 import hmac
 import re
-from datetime import datetime
 from typing import Any, NamedTuple
 from urllib.parse import quote, urlencode
 
@@ -22,6 +22,7 @@ from fastapi.responses import HTMLResponse, Response
 from jinja2 import Environment
 
 from services.intake.i18n import pick_language, ui
+from services.intake.read_models import ACTION_LINKS, ALERT_OFFICIALS, ALERT_PAGES, ActionLink
 from services.intake.settings import IntakeSettings
 from services.intake.web_security import CSRF_REQUIRED
 from shared.contracts import utcnow
@@ -151,8 +152,8 @@ def add_alert_routes(app: FastAPI, settings: IntakeSettings, templates: Environm
         delivery = await _delivery_of(db(), token)
         if delivery is None:
             return page(request, "alert_done.html", language, 404, state="unknown", token=None)
-        alert = await db().alerts.find_one({"_id": delivery["alert_id"]}, {"officials": 1})
-        officials = (alert or {}).get("officials") or []
+        alert = await ALERT_OFFICIALS.find_one(db(), {"_id": delivery.alert_id})
+        officials = alert.officials if alert is not None else []
         return page(request, "alert_done.html", language, state="ask", token=token, officials=officials)
 
     @app.post(
@@ -168,10 +169,10 @@ def add_alert_routes(app: FastAPI, settings: IntakeSettings, templates: Environm
             {int(str(v)) for v in form.getlist("official") if str(v).isdigit() and int(str(v)) < 50}
         )
         event = ActionReported(
-            correlation_id=delivery["alert_id"],
+            correlation_id=delivery.alert_id,
             data=ActionReportedData(
-                alert_id=delivery["alert_id"],
-                member_id=delivery["member_id"],
+                alert_id=delivery.alert_id,
+                member_id=delivery.member_id,
                 source="link",
                 officials=officials,
                 reported_at=utcnow(),
@@ -185,15 +186,12 @@ def add_alert_routes(app: FastAPI, settings: IntakeSettings, templates: Environm
     async def alert_page(request: Request, alert_slug: str, lang: str | None = None) -> Response:
         language = language_of(request, lang)
         number = number_of_slug(alert_slug)
-        alert = await db().alerts.find_one({"number": number})
+        alert = await ALERT_PAGES.find_one(db(), {"number": number})
         if alert is None:
             return page(request, "alert.html", language, 404, alert=None)
-        texts = alert["texts"].get(language) or alert["texts"]["en"]
-        officials = [{**o, "mailto": generic_mailto(o, texts, language)} for o in alert.get("officials", [])]
-        deadline = alert.get("deadline")
-        if isinstance(deadline, str):
-            deadline = datetime.fromisoformat(deadline)
-        salutation = salutation_for(alert.get("officials", []), language)
+        texts = alert.texts.get(language) or alert.texts["en"]
+        officials = [{**o, "mailto": generic_mailto(o, texts, language)} for o in alert.officials]
+        salutation = salutation_for(alert.officials, language)
         letter = readable_letter(str(texts.get("letter", "")), language, salutation)
         return page(
             request,
@@ -202,18 +200,16 @@ def add_alert_routes(app: FastAPI, settings: IntakeSettings, templates: Environm
             alert=alert,
             texts=texts,
             officials=officials,
-            deadline=deadline,
+            deadline=alert.deadline,
             letter=letter,
         )
 
 
-async def _delivery_of(db: Any, token: str) -> dict[str, Any] | None:
+async def _delivery_of(db: Any, token: str) -> ActionLink | None:
     delivery_id = delivery_of_action_token(token) if len(token) <= 96 else None
     if delivery_id is None:
         return None
-    doc: dict[str, Any] | None = await db.deliveries.find_one(
-        {"_id": delivery_id}, {"alert_id": 1, "member_id": 1, "action_token": 1}
-    )
-    if doc is None or not doc.get("alert_id") or not isinstance(doc.get("action_token"), str):
+    found = await ACTION_LINKS.find_one(db, {"_id": delivery_id})
+    if found is None or not found.alert_id or found.action_token is None:
         return None
-    return doc if hmac.compare_digest(doc["action_token"], token) else None
+    return found if hmac.compare_digest(found.action_token, token) else None

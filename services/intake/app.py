@@ -16,10 +16,11 @@ docs/operators.md); tests/unit/test_intake_routes.py pins the whole list.
 Every response carries the security headers and every HTML form POST needs its CSRF token
 (services/intake/web_security.py).
 
-Intake owns no collection. It publishes `pledge.submitted.v1` and answers status questions from
-pledge-intake's documented read model (the `pledges` collection), read-only; a confirmation link
-is looked up in pledge-intake's `pending_changes` (token and state only); partner keys are read
-from the console's `partner_keys` (and their `last_used_at` noted).
+Intake owns no collection of anyone else's (only its key vault and `partner_key_usage`). It
+publishes `pledge.submitted.v1` and answers status questions from pledge-intake's `pledges`; a
+confirmation link is looked up in pledge-intake's `pending_changes` (token and state only);
+partner keys are read from the console's `partner_keys` (their `last_used_at` noted in
+`partner_key_usage`). Every read of another service's collection goes through read_models.py.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ from services.intake.deliveries import add_delivery_routes
 from services.intake.erasure import add_erasure_routes
 from services.intake.i18n import pick_language, ui
 from services.intake.partners import install_partner_keys, partner_key
+from services.intake.read_models import PENDING_CHANGES, PartnerKeyCheck, PendingChange
 from services.intake.sessions import add_session_routes
 from services.intake.settings import IntakeSettings
 from services.intake.submission import PledgeStatus, StatusReader, SubmissionGateway
@@ -75,7 +77,6 @@ from shared.http_limits import BodyLimit, route_limits
 from shared.http_telemetry import install_http_telemetry
 from shared.messaging.gateway import Unavailable
 from shared.observability import get_logger
-from shared.partner_keys import PartnerKey
 from shared.service import Router
 
 HERE = Path(__file__).resolve().parent
@@ -302,14 +303,11 @@ def create_app(
 
     # ---- a member confirms a change made with a contact they hold --------------------------
 
-    async def pending_change(token: str) -> dict[str, Any] | None:
+    async def pending_change(token: str) -> PendingChange | None:
         if not 20 <= len(token) <= 64:
             return None
         reader: StatusReader = app.state.status
-        found: dict[str, Any] | None = await reader.database().pending_changes.find_one(
-            {"token": token, "state": "pending"}, {"_id": 1}
-        )
-        return found
+        return await PENDING_CHANGES.find_one(reader.database(), {"token": token, "state": "pending"})
 
     def change_page(language: Lang, state: str, token: str | None, status: int = 200) -> HTMLResponse:
         html = templates.get_template("change.html").render(
@@ -344,8 +342,8 @@ def create_app(
         change = await pending_change(token)
         if change is not None:
             event = MemberChangeConfirmed(
-                correlation_id=change["_id"],
-                data=MemberChangeConfirmedData(change_id=change["_id"], at=utcnow()),
+                correlation_id=change.id,
+                data=MemberChangeConfirmedData(change_id=change.id, at=utcnow()),
             )
             try:
                 await app.state.gateway.publish(event)
@@ -370,7 +368,7 @@ def create_app(
     )
     async def api_submit(
         request: Request,
-        partner: Annotated[PartnerKey | None, Depends(partner_key)],
+        partner: Annotated[PartnerKeyCheck | None, Depends(partner_key)],
         idempotency_key: Annotated[
             str | None,
             Header(
@@ -405,7 +403,7 @@ def create_app(
                 message=message("channel_unknown", language, channel="messenger"),
             )
             return JSONResponse({"detail": [error.model_dump()]}, status_code=422)
-        scope = "api" if partner is None else f"partner:{partner.key_id}"
+        scope = "api" if partner is None else f"partner:{partner.id}"
         pledge_id = (
             ids.derived_pledge_id(secret, scope, idempotency_key)
             if idempotency_key

@@ -1,7 +1,7 @@
 """Public certificate verification: `/v/{number}` (a page) and `GET /api/v1/certificates/{number}`.
 
-Reads certificate-renderer's documented read model (`certificates`: number, state, name,
-show_name_publicly, signed_on, replaced_by), read-only. Shows the least personal data that
+Reads certificate-renderer's `certificates` through read_models.py (`CertificateCheck`: number,
+state, name, show_name_publicly, signed_on, replaced_by). Shows the least personal data that
 verifies a certificate: the full name only if the signer chose so at intake, otherwise initials.
 The name is stored sealed under the member's key (services/certificates/app.py): it is opened
 with the site's vault, and a certificate whose member was erased (key gone) is unknown.
@@ -16,7 +16,6 @@ Operators re-issue a certificate in the console (services/console/routes/certifi
 from __future__ import annotations
 
 import re
-from datetime import datetime
 from typing import Any, Literal, Protocol
 
 from fastapi import FastAPI, Request
@@ -25,9 +24,9 @@ from jinja2 import Environment
 from pydantic import BaseModel, Field
 
 from services.intake.i18n import pick_language
+from services.intake.read_models import CERTIFICATES, CertificateCheck, opened
 from services.intake.settings import IntakeSettings
 from shared.contracts.languages import Lang
-from shared.personal_data import SEALED, PersonalDataUnreadable, open_fields
 
 NUMBER = re.compile(r"^KCAP-\d{4}-\d{6,}(-[2-9A-HJ-NP-Z]{4})?$")
 VERIFY_PER_MINUTE = 30
@@ -65,48 +64,34 @@ def initials(name: str) -> str:
     return " ".join(f"{word[0]}." for word in name.split() if word)
 
 
-def public_signer(doc: dict[str, Any]) -> str:
-    return str(doc["name"]) if doc.get("show_name_publicly") else initials(str(doc["name"]))
+def public_signer(certificate: CertificateCheck) -> str:
+    name = certificate.name or ""
+    return name if certificate.show_name_publicly else initials(name)
 
 
 class CertificateReader:
     def __init__(self, status_reader: Any) -> None:
         self._status = status_reader
 
-    async def find(self, number: str) -> dict[str, Any] | None:
+    async def find(self, number: str) -> CertificateCheck | None:
         number = number.strip().upper()
         if not NUMBER.match(number):
             return None
-        doc: dict[str, Any] | None = await self._status.database().certificates.find_one(
-            {"number": number},
-            {
-                "number": 1,
-                "state": 1,
-                "name": 1,
-                "show_name_publicly": 1,
-                "signed_on": 1,
-                "replaced_by": 1,
-                SEALED: 1,
-            },
-        )
-        if doc is None or SEALED not in doc:
-            return doc
-        try:
-            return await open_fields(await self._status.vault(), doc)
-        except PersonalDataUnreadable:  # the member was erased: nothing to verify any more
-            return None
+        found = await CERTIFICATES.find_one(self._status.database(), {"number": number})
+        if found is None or found.sealed is None:
+            return found
+        return await opened(await self._status.vault(), found)  # None: the member was erased
 
     async def verify(self, number: str) -> Verification:
-        doc = await self.find(number)
-        if doc is None:
+        found = await self.find(number)
+        if found is None:
             return Verification(number="", state="unknown")
-        signed: datetime = doc["signed_on"]
         return Verification(
-            number=str(doc["number"]),
-            state="valid" if doc["state"] == "valid" else "replaced",
-            signer=public_signer(doc),
-            signed_on=signed.date().isoformat(),
-            replaced_by=doc.get("replaced_by"),
+            number=found.number,
+            state="valid" if found.state == "valid" else "replaced",
+            signer=public_signer(found),
+            signed_on=found.signed_on.date().isoformat(),
+            replaced_by=found.replaced_by,
         )
 
 

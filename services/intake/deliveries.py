@@ -4,9 +4,9 @@
     POST /u/{token}                    unsubscribe; also the RFC 8058 one-click target of
                                        `List-Unsubscribe-Post` (no cookies, no CSRF token)
 
-Reads pledge-intake's `members` (unsubscribe tokens, found by their blind index) as a read model;
-an unsubscribe is handed to pledge-intake as `consent.withdrawn.v1`, which records it in the
-consent history. Operators read deliveries and chat replies in the console
+Reads pledge-intake's `members` (unsubscribe tokens, found by their blind index) through
+read_models.py; an unsubscribe is handed to pledge-intake as `consent.withdrawn.v1`, which records
+it in the consent history. Operators read deliveries and chat replies in the console
 (services/console/routes/deliveries.py).
 """
 
@@ -20,6 +20,7 @@ from jinja2 import Environment
 
 from services.intake.erasure import member_by_token
 from services.intake.i18n import pick_language, ui
+from services.intake.read_models import MEMBERS_BY_TOKEN
 from services.intake.settings import IntakeSettings
 from services.intake.web_security import CSRF_REQUIRED_OR_ONE_CLICK
 from shared.contracts import utcnow
@@ -68,8 +69,8 @@ def add_delivery_routes(app: FastAPI, settings: IntakeSettings, templates: Envir
     async def member_of(token: str) -> str | None:
         if not 16 <= len(token) <= 64:
             return None
-        doc = await member_by_token(db(), await app.state.status.vault(), token, {"_id": 1})
-        return str(doc["_id"]) if doc else None
+        member = await member_by_token(db(), await app.state.status.vault(), token, MEMBERS_BY_TOKEN)
+        return member.id if member is not None else None
 
     @app.get("/u/{token}", response_class=HTMLResponse, include_in_schema=False)
     async def unsubscribe_page(request: Request, token: str, lang: str | None = None) -> HTMLResponse:

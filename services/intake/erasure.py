@@ -20,13 +20,15 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from jinja2 import Environment
 
 from services.intake.i18n import pick_language, ui
+from services.intake.read_models import MEMBERS_BY_TOKEN, MemberOfToken, opened
 from services.intake.settings import IntakeSettings
 from services.intake.web_security import CSRF_REQUIRED
 from shared.contracts import Event
 from shared.contracts.languages import Lang
-from shared.member_data import erasure_request, member_export, opened
+from shared.member_data import erasure_request, member_export
 from shared.messaging.gateway import Unavailable
 from shared.personal_data import Vault, unsubscribe_key
+from shared.read_models import ReadModel, ViewT
 
 ERASE_TEXT: dict[str, dict[str, str]] = {
     "erase_title": {"en": "Erase everything about me", "km": "លុបអ្វីៗទាំងអស់អំពីខ្ញុំ"},
@@ -64,15 +66,14 @@ ERASE_TEXT: dict[str, dict[str, str]] = {
 }
 
 
-async def member_by_token(
-    db: Any, vault: Vault | None, token: str, projection: dict[str, Any] | None = None
-) -> dict[str, Any] | None:
-    """The member whose personal link carries `token`: by its blind index (the token is sealed
-    with their details), or as stored before, plain; opened; None if unknown or erased."""
+async def member_by_token(db: Any, vault: Vault | None, token: str, model: ReadModel[ViewT]) -> ViewT | None:
+    """The member whose personal link carries `token` (as `model` sees them): by its blind index
+    (the token is sealed with their details), or as stored before, plain; None if unknown. A view
+    with sealed fields is opened: None if its member was erased."""
     query: dict[str, Any] = {"unsubscribe_token": token}
     if vault is not None:
         query = {"$or": [{"unsubscribe_key": unsubscribe_key(vault, token)}, query]}
-    return await opened(vault, await db.members.find_one(query, projection))
+    return await opened(vault, await model.find_one(db, query))
 
 
 def add_erasure_routes(app: FastAPI, settings: IntakeSettings, templates: Environment) -> None:
@@ -86,10 +87,10 @@ def add_erasure_routes(app: FastAPI, settings: IntakeSettings, templates: Enviro
             return False
         return True
 
-    async def member_of(token: str) -> dict[str, Any] | None:
+    async def member_of(token: str) -> MemberOfToken | None:
         if not 16 <= len(token) <= 64:
             return None
-        return await member_by_token(db(), await app.state.status.vault(), token, {"_id": 1, "language": 1})
+        return await member_by_token(db(), await app.state.status.vault(), token, MEMBERS_BY_TOKEN)
 
     def page(language: Lang, state: str, token: str | None, status: int = 200) -> HTMLResponse:
         def t(key: str) -> str:
@@ -101,9 +102,9 @@ def add_erasure_routes(app: FastAPI, settings: IntakeSettings, templates: Enviro
         headers = {"X-Robots-Tag": "noindex", "Referrer-Policy": "no-referrer", "Cache-Control": "no-store"}
         return HTMLResponse(html, status_code=status, headers=headers)
 
-    def language_of(request: Request, lang: str | None, member: dict[str, Any] | None) -> Lang:
+    def language_of(request: Request, lang: str | None, member: MemberOfToken | None) -> Lang:
         return pick_language(
-            lang or (member or {}).get("language"),
+            lang or (member.language if member is not None else None),
             request.cookies.get("samleng_lang"),
             request.headers.get("accept-language"),
         )
@@ -112,7 +113,7 @@ def add_erasure_routes(app: FastAPI, settings: IntakeSettings, templates: Enviro
     async def own_export(token: str) -> Response:
         member = await member_of(token)
         vault = await app.state.status.vault()
-        exported = await member_export(db(), str(member["_id"]), vault) if member is not None else None
+        exported = await member_export(db(), member.id, vault) if member is not None else None
         if exported is None:
             return JSONResponse({"detail": "unknown link"}, status_code=404)
         return Response(
@@ -145,6 +146,6 @@ def add_erasure_routes(app: FastAPI, settings: IntakeSettings, templates: Enviro
         form = await request.form()
         if form.get("confirm") != "yes":
             return page(language, "needs-confirm", token, 422)
-        if not await hand_over(erasure_request(str(member["_id"]), "member-page")):
+        if not await hand_over(erasure_request(member.id, "member-page")):
             return page(language, "retry", token, 503)
         return page(language, "done", None)

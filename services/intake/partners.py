@@ -11,7 +11,8 @@ CORS: the actual response carries `Access-Control-Allow-Origin: <Origin>` only f
 lists that origin; a preflight (`OPTIONS`, which carries no key value) is answered for any origin
 listed by some unrevoked key. Never `*`.
 
-Keys (shared/partner_keys.py, the console's `partner_keys`) are cached in process for
+Keys (the console's `partner_keys`, shared/partner_keys.py; read as read_models.py
+`PartnerKeyCheck`: id, secret hash, rate, origins, revocation) are cached in process for
 `INTAKE_PARTNER_KEY_CACHE_SECONDS` (5 s): a revocation takes effect within that time.
 `last_used_at` is written to intake's own `partner_key_usage` at most once a minute per key.
 """
@@ -26,9 +27,10 @@ from typing import Annotated, Any
 from fastapi import FastAPI, Header, HTTPException, Request, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from services.intake.read_models import PARTNER_KEY_ORIGINS, PARTNER_KEYS, PartnerKeyCheck
 from shared.contracts import utcnow
 from shared.observability import get_logger
-from shared.partner_keys import PartnerKey, key_id_of
+from shared.partner_keys import key_id_of
 
 log = get_logger("samleng.intake")
 
@@ -56,12 +58,12 @@ class PartnerGate:
         self.database = database
         self.cache_seconds = cache_seconds
         self.clock = clock
-        self._keys: dict[str, tuple[float, PartnerKey | None]] = {}
+        self._keys: dict[str, tuple[float, PartnerKeyCheck | None]] = {}
         self._origins: tuple[float, frozenset[str]] | None = None
         self._hits: dict[str, deque[float]] = {}
         self._touched: dict[str, float] = {}
 
-    async def verify(self, secret: str) -> PartnerKey | None:
+    async def verify(self, secret: str) -> PartnerKeyCheck | None:
         """The unrevoked key `secret` belongs to, or None."""
         key_id = key_id_of(secret)
         if key_id is None:
@@ -71,13 +73,12 @@ class PartnerGate:
             return None
         return key
 
-    async def _key(self, key_id: str) -> PartnerKey | None:
+    async def _key(self, key_id: str) -> PartnerKeyCheck | None:
         now = self.clock()
         cached = self._keys.get(key_id)
         if cached is not None and cached[0] > now:
             return cached[1]
-        found = await self.database().partner_keys.find_one({"_id": key_id})
-        key = PartnerKey.model_validate(found) if found is not None else None
+        key = await PARTNER_KEYS.find_one(self.database(), {"_id": key_id})
         if len(self._keys) >= MAX_CACHED:
             self._keys = {k: v for k, v in self._keys.items() if v[0] > now}
             if len(self._keys) >= MAX_CACHED:
@@ -91,15 +92,15 @@ class PartnerGate:
         if self._origins is not None and self._origins[0] > now:
             return self._origins[1]
         found: set[str] = set()
-        async for doc in self.database().partner_keys.find({"revoked_at": None}, {"origins": 1}):
-            found.update(doc.get("origins") or [])
+        async for key in PARTNER_KEY_ORIGINS.find(self.database(), {"revoked_at": None}):
+            found.update(key.origins)
         self._origins = (now + self.cache_seconds, frozenset(found))
         return self._origins[1]
 
-    def retry_after(self, key: PartnerKey) -> int:
+    def retry_after(self, key: PartnerKeyCheck) -> int:
         """0 and counted if the key may submit now; else seconds until it may (one-minute window)."""
         now = self.clock()
-        hits = self._hits.setdefault(key.key_id, deque())
+        hits = self._hits.setdefault(key.id, deque())
         while hits and hits[0] <= now - 60:
             hits.popleft()
         if len(hits) >= key.rate_per_minute:
@@ -107,20 +108,20 @@ class PartnerGate:
         hits.append(now)
         return 0
 
-    async def touch(self, key: PartnerKey) -> None:
+    async def touch(self, key: PartnerKeyCheck) -> None:
         """Note the key's use in intake's own `partner_key_usage` (`last_used_at`; the console owns
         `partner_keys`), at most once a minute per key and process."""
         now = self.clock()
-        last = self._touched.get(key.key_id)
+        last = self._touched.get(key.id)
         if last is not None and now - last < TOUCH_EVERY_SECONDS:
             return
-        self._touched[key.key_id] = now
+        self._touched[key.id] = now
         try:
             await self.database().partner_key_usage.update_one(
-                {"_id": key.key_id}, {"$set": {"last_used_at": utcnow()}}, upsert=True
+                {"_id": key.id}, {"$set": {"last_used_at": utcnow()}}, upsert=True
             )
         except Exception as error:  # a missed note must not refuse a submission
-            log.warning("partner key use not noted", key_id=key.key_id, error=repr(error))
+            log.warning("partner key use not noted", key_id=key.id, error=repr(error))
 
 
 def problem(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> HTTPException:
@@ -139,7 +140,7 @@ async def partner_key(
             "Unknown or revoked keys get 401; a browser Origin the key does not list gets 403.",
         ),
     ] = None,
-) -> PartnerKey | None:
+) -> PartnerKeyCheck | None:
     """The route's partner key, checked before the body is read; None for anonymous requests."""
     if x_samleng_key is None:
         return None

@@ -10,7 +10,9 @@ sessions.py).
 
 Intake stays a gateway: registrations are `registration.submitted.v1`, cancellations
 `registration.cancelled.v1`. The event-scheduler keeps `sessions` and `registrations`; intake
-reads `sessions` (and a registration's plain id, session and state). A registration's id derives
+reads them through read_models.py: `PublicSession` (a session without its join link; the page
+helpers take it as a dict, `model_dump()`, the Session contract's fields) and a registration's
+plain id, session and state. A registration's id derives
 from the session and the person's email or phone, so registering twice is one registration.
 The join link is never shown on the public site: registrants receive it at its release time; the
 place (in person, hybrid) appears on the public pages and feeds only from that time on.
@@ -33,6 +35,7 @@ from pydantic import BaseModel, Field
 
 from services.intake.i18n import pick_language, ui
 from services.intake.partners import partner_key
+from services.intake.read_models import REGISTRATIONS, SESSIONS
 from services.intake.settings import IntakeSettings
 from services.intake.subscriptions import TEXT as SUBSCRIBE_TEXT
 from services.intake.subscriptions import TIME_ZONES, _Problems
@@ -235,8 +238,8 @@ def add_session_routes(app: FastAPI, settings: IntakeSettings, templates: Enviro
     async def current(session_id: str) -> dict[str, Any] | None:
         if not is_session_id(session_id):
             return None
-        doc: dict[str, Any] | None = await db().sessions.find_one({"_id": session_id})
-        return doc
+        found = await SESSIONS.find_one(db(), {"_id": session_id})
+        return found.model_dump() if found is not None else None
 
     # ---- public ----------------------------------------------------------------------------
 
@@ -256,7 +259,7 @@ def add_session_routes(app: FastAPI, settings: IntakeSettings, templates: Enviro
     def view(doc: dict[str, Any], language: str, zone: str) -> dict[str, Any]:
         texts = doc["texts"].get(language) or doc["texts"]["en"]
         return {
-            "id": doc["_id"],
+            "id": doc["session_id"],
             "title": texts["title"],
             "description": texts.get("description", ""),
             "kind": doc["kind"],
@@ -300,7 +303,7 @@ def add_session_routes(app: FastAPI, settings: IntakeSettings, templates: Enviro
         language, zone = language_of(request, lang), viewer_zone(request, tz)
         now = utcnow()
         since = now - timedelta(days=PAST_DAYS)
-        docs = await db().sessions.find({"ends_at": {"$gte": since}}, {"join_link": 0}).to_list(None)
+        docs = [found.model_dump() async for found in SESSIONS.find(db(), {"ends_at": {"$gte": since}})]
         months, past = calendar_sections(docs, now, language, zone)
         return page(
             "sessions.html",
@@ -313,10 +316,8 @@ def add_session_routes(app: FastAPI, settings: IntakeSettings, templates: Enviro
     @app.get("/sessions.ics", include_in_schema=False)
     async def calendar_feed(lang: str | None = None) -> Response:
         language = lang if lang in ("en", "km") else "en"
-        events = [
-            session_event({**doc, "place": released_place(doc)}, language)
-            async for doc in db().sessions.find({}, {"join_link": 0})
-        ]
+        docs = [found.model_dump() async for found in SESSIONS.find(db(), {})]
+        events = [session_event({**doc, "place": released_place(doc)}, language) for doc in docs]
         name = TEXT["calendar_title"][language]
         return Response(calendar(events, name), media_type="text/calendar; charset=utf-8")
 
@@ -344,9 +345,7 @@ def add_session_routes(app: FastAPI, settings: IntakeSettings, templates: Enviro
         state, opens = registration_state(doc, zone, language)
         full = False
         if doc.get("capacity"):
-            taken = await db().registrations.count_documents(
-                {"session_id": session_id, "state": "registered"}
-            )
+            taken = await REGISTRATIONS.count(db(), {"session_id": session_id, "state": "registered"})
             full = taken >= int(doc["capacity"])
         defaults = {"language": language, "time_zone": zone, "channels": ["email"]}
         context.setdefault("values", defaults)
@@ -360,19 +359,19 @@ def add_session_routes(app: FastAPI, settings: IntakeSettings, templates: Enviro
     async def cancel_page(request: Request, token: str, lang: str | None, confirm: bool) -> HTMLResponse:
         language, zone = language_of(request, lang), viewer_zone(request, None)
         registration = registration_of_cancel_token(secret, token)
-        found = await db().registrations.find_one({"_id": registration}) if registration else None
-        doc = await current(found["session_id"]) if found else None
+        found = await REGISTRATIONS.find_one(db(), {"_id": registration}) if registration else None
+        doc = await current(found.session_id) if found is not None else None
         if found is None or doc is None:
             return page("session_cancel.html", language, zone, 404, state="unknown", token=None, session=None)
         session = view(doc, language, zone)
-        if found["state"] == "cancelled":
+        if found.state == "cancelled":
             return page("session_cancel.html", language, zone, state="cancelled", token=None, session=session)
         if not confirm:
             return page("session_cancel.html", language, zone, state="ask", token=token, session=session)
         event = RegistrationCancelled(
-            correlation_id=found["session_id"],
+            correlation_id=found.session_id,
             data=RegistrationCancelledData(
-                registration_id=found["_id"], session_id=found["session_id"], at=utcnow()
+                registration_id=found.id, session_id=found.session_id, at=utcnow()
             ),
         )
         try:

@@ -14,6 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 from pymongo import AsyncMongoClient
 
+from services.intake.read_models import PLEDGES
 from services.intake.settings import IntakeSettings
 from shared.contracts.languages import Lang
 from shared.contracts.pledge import Source
@@ -65,7 +66,8 @@ class PledgeStatus(BaseModel):
 
 
 class StatusReader:
-    """Reads pledge-intake's `pledges` collection (its documented read model); never writes."""
+    """The site's database and key vault; reads a pledge's state from pledge-intake's `pledges`
+    (read_models.py `PLEDGES`)."""
 
     def __init__(self, settings: IntakeSettings) -> None:
         self._settings = settings
@@ -105,14 +107,11 @@ class StatusReader:
             return False
 
     async def status(self, pledge_id: str) -> PledgeStatus:
-        assert self._client is not None
-        doc: dict[str, Any] | None = await database(self._client, self._settings).pledges.find_one(
-            {"_id": pledge_id}, {"state": 1, "reason": 1, "detail": 1, "recorded_at": 1}
-        )
-        if doc is None:
+        found = await PLEDGES.find_one(self.database(), {"_id": pledge_id})
+        if found is None:
             return PledgeStatus(pledge_id=pledge_id, state="received")
-        if doc["state"] == "rejected":
+        if found.state == "rejected":
             return PledgeStatus(
-                pledge_id=pledge_id, state="rejected", reason=doc.get("reason"), detail=doc.get("detail")
+                pledge_id=pledge_id, state="rejected", reason=found.reason, detail=found.detail
             )
-        return PledgeStatus(pledge_id=pledge_id, state="recorded", recorded_at=doc.get("recorded_at"))
+        return PledgeStatus(pledge_id=pledge_id, state="recorded", recorded_at=found.recorded_at)

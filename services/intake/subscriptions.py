@@ -15,9 +15,9 @@ Intake stays a gateway: each form becomes one event (`subscription.requested.v1`
 `subscription.confirmed.v1`, `preferences.changed.v1`) that pledge-intake applies and records in
 the consent history. `/p/` uses the member's personal, unguessable token (the one in every
 message's unsubscribe link, found by its blind index: erasure.py `member_by_token`); `/c/` the
-random token of one pending subscription. The member and the subscription found are opened with
-the site's vault (their personal fields are stored sealed); erased ones are unknown. The rules of a
-subscription are shared with the operators' subscriber import (console):
+random token of one pending subscription. Both are pledge-intake's, read through read_models.py
+and opened with the site's vault (their personal fields are stored sealed); erased ones are
+unknown. The rules of a subscription are shared with the operators' subscriber import (console):
 shared/contracts/subscription_input.py.
 """
 
@@ -31,6 +31,13 @@ from jinja2 import Environment
 
 from services.intake.erasure import member_by_token
 from services.intake.i18n import pick_language, ui
+from services.intake.read_models import (
+    MEMBER_PREFERENCES,
+    SUBSCRIPTIONS,
+    MemberPreferences,
+    SubscriptionToConfirm,
+    opened,
+)
 from services.intake.settings import IntakeSettings
 from services.intake.web_security import CSRF_REQUIRED
 from shared.contracts import utcnow
@@ -53,7 +60,6 @@ from shared.contracts.subscription_input import (
     validate_subscription,
 )
 from shared.contracts.subscription_input import _Problems as _Problems  # sessions.py's registrations
-from shared.member_data import opened
 from shared.messaging.gateway import Unavailable
 
 TIME_ZONES = (
@@ -253,23 +259,20 @@ def add_subscription_routes(app: FastAPI, settings: IntakeSettings, templates: E
 
     # ---- confirm ---------------------------------------------------------------------------
 
-    async def subscription_of(token: str) -> dict[str, Any] | None:
+    async def subscription_of(token: str) -> SubscriptionToConfirm | None:
         if not 16 <= len(token) <= 64:
             return None
-        found = await db().subscriptions.find_one(
-            {"confirm_token": token}, {"state": 1, "request": 1, "sealed": 1}
-        )
+        found = await SUBSCRIPTIONS.find_one(db(), {"confirm_token": token})
         return await opened(await app.state.status.vault(), found)  # its request may be sealed
 
     @app.get("/c/{token}", response_class=HTMLResponse, include_in_schema=False)
     async def confirm_page(request: Request, token: str, lang: str | None = None) -> HTMLResponse:
         doc = await subscription_of(token)
-        language = language_of(
-            request, lang or (doc or {}).get("request", {}).get("preferences", {}).get("language")
-        )
+        asked = (doc.request or {}).get("preferences", {}).get("language") if doc is not None else None
+        language = language_of(request, lang or asked)
         if doc is None:
             return page("confirm.html", language, 404, state="unknown", token=None)
-        if doc["state"] == "confirmed":
+        if doc.state == "confirmed":
             return page("confirm.html", language, state="confirmed", token=None)
         return page("confirm.html", language, state="ask", token=token)
 
@@ -282,7 +285,7 @@ def add_subscription_routes(app: FastAPI, settings: IntakeSettings, templates: E
         if doc is None:
             return page("confirm.html", language, 404, state="unknown", token=None)
         event = SubscriptionConfirmed(
-            correlation_id=doc["_id"], data=SubscriptionConfirmedData(subscription_id=doc["_id"], at=utcnow())
+            correlation_id=doc.id, data=SubscriptionConfirmedData(subscription_id=doc.id, at=utcnow())
         )
         if not await hand_over(event):
             return page("confirm.html", language, 503, state="retry", token=token)
@@ -290,35 +293,36 @@ def add_subscription_routes(app: FastAPI, settings: IntakeSettings, templates: E
 
     # ---- a member's own preferences --------------------------------------------------------
 
-    async def member_of(token: str) -> dict[str, Any] | None:
+    async def member_of(token: str) -> MemberPreferences | None:
         if not 16 <= len(token) <= 64:
             return None
-        return await member_by_token(db(), await app.state.status.vault(), token)
+        return await member_by_token(db(), await app.state.status.vault(), token, MEMBER_PREFERENCES)
 
-    def addresses_of(member: dict[str, Any]) -> set[str]:
-        return {kind for kind in ("email", "phone", "psid") if member.get(kind)}
+    def addresses_of(member: MemberPreferences) -> set[str]:
+        held = {"email": member.email, "phone": member.phone, "psid": member.psid}
+        return {kind for kind, address in held.items() if address}
 
-    def member_values(member: dict[str, Any]) -> dict[str, Any]:
-        quiet = member.get("quiet_hours") or {}
+    def member_values(member: MemberPreferences) -> dict[str, Any]:
+        quiet = member.quiet_hours or {}
         return {
-            "alerts": bool(member.get("alerts_opt_in")),
-            "topics": member.get("topics") or [],
-            "channels": [c for c in member.get("channels") or [] if c in ALERT_CHANNELS],
-            "language": member.get("language", "en"),
-            "time_zone": member.get("time_zone") or "UTC",
+            "alerts": bool(member.alerts_opt_in),
+            "topics": member.topics or [],
+            "channels": [c for c in member.channels or [] if c in ALERT_CHANNELS],
+            "language": member.language or "en",
+            "time_zone": member.time_zone or "UTC",
             "quiet_start": (quiet.get("start") or "")[:5],
             "quiet_end": (quiet.get("end") or "")[:5],
-            "stopped": [c for c in member.get("unsubscribed") or [] if c != "all"],
+            "stopped": [c for c in member.unsubscribed or [] if c != "all"],
         }
 
     def preferences_page(
-        member: dict[str, Any], token: str, language: Lang, values: dict[str, Any], status: int = 200,
+        member: MemberPreferences, token: str, language: Lang, values: dict[str, Any], status: int = 200,
         errors: list[FieldError] | None = None, state: str = "form",
     ) -> HTMLResponse:  # fmt: skip
         offered = [c for c in ALERT_CHANNELS if ADDRESS_OF[c] in addresses_of(member)]
         return page(
             "preferences.html", language, status, values=values, offered=offered, token=token,
-            stopped_all="all" in (member.get("unsubscribed") or []), errors=errors_by_field(errors or []),
+            stopped_all="all" in (member.unsubscribed or []), errors=errors_by_field(errors or []),
             error_list=errors or [], state=state,
         )  # fmt: skip
 
@@ -327,7 +331,7 @@ def add_subscription_routes(app: FastAPI, settings: IntakeSettings, templates: E
         member = await member_of(token)
         if member is None:
             return page("confirm.html", language_of(request, lang), 404, state="unknown", token=None)
-        language = language_of(request, lang or member.get("language"))
+        language = language_of(request, lang or member.language)
         return preferences_page(member, token, language, member_values(member))
 
     @app.post(
@@ -335,7 +339,7 @@ def add_subscription_routes(app: FastAPI, settings: IntakeSettings, templates: E
     )
     async def save_preferences(request: Request, token: str, lang: str | None = None) -> HTMLResponse:
         member = await member_of(token)
-        language = language_of(request, lang or (member or {}).get("language"))
+        language = language_of(request, lang or (member.language if member is not None else None))
         if member is None:
             return page("confirm.html", language, 404, state="unknown", token=None)
         form = await request.form()
@@ -353,9 +357,9 @@ def add_subscription_routes(app: FastAPI, settings: IntakeSettings, templates: E
         if prefs is None:
             return preferences_page(member, token, language, values, 422, errors.items)
         event = PreferencesChanged(
-            correlation_id=str(member["_id"]),
+            correlation_id=member.id,
             data=PreferencesChangedData(
-                member_id=str(member["_id"]),
+                member_id=member.id,
                 alerts=values["alerts"],
                 preferences=prefs,
                 stopped_channels=stopped,
@@ -366,5 +370,7 @@ def add_subscription_routes(app: FastAPI, settings: IntakeSettings, templates: E
         )
         if not await hand_over(event):
             return preferences_page(member, token, language, values, 503, state="retry")
-        shown = {**member, "unsubscribed": [] if values["resume_all"] else member.get("unsubscribed")}
+        shown = member.model_copy(
+            update={"unsubscribed": [] if values["resume_all"] else member.unsubscribed}
+        )
         return preferences_page(shown, token, language, values, state="saved")

@@ -8,13 +8,14 @@ What may still be waiting is work: requests in the channel's band queues, retry 
 dead-letter queue. A queue cannot be searched, so each request is checked as it comes:
 - sealed requests (encryption on) cannot be opened once the member's data key is deleted: the
   runner fails them `personal-data-erased` (shared/channels/runner.py);
-- every request (sealed or not) is checked against pledge-intake's `erasures` read model
-  (member ids only) with `drop_if_erased`, which acks it without a send and without a status (the
-  dispatcher deleted the delivery already) and removes its send-log entry.
+- every request (sealed or not) is checked against pledge-intake's `erasures` (member ids only,
+  read through shared/channels/read_models.py) with `drop_if_erased`, which acks it without a
+  send and without a status (the dispatcher deleted the delivery already) and removes its
+  send-log entry.
 
 Wiring (the lead adds; shared/channels/service.py and runner.py):
 
-    # channel_bootstrap: ChannelRunner(..., erased=ErasedMembers(resources.db[ERASURES]))
+    # channel_bootstrap: ChannelRunner(..., erased=ErasedMembers(resources.db))
     # ChannelRunner.handle, first line:
     if await drop_if_erased(self.erased, self.send_log, event.data, ctx.log):
         return
@@ -27,12 +28,12 @@ from __future__ import annotations
 from collections import OrderedDict
 from typing import Any
 
-from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.asynchronous.database import AsyncDatabase
 
+from shared.channels.read_models import ERASURES
 from shared.contracts.delivery import DeliveryRequestedData
 from shared.storage import Document
 
-ERASURES = "erasures"
 REMEMBERED = 10_000
 
 
@@ -40,14 +41,14 @@ class ErasedMembers:
     """Which members were erased (pledge-intake's `erasures`: `_id` = member id). An erasure is
     never undone, so a positive answer is remembered; a negative one is asked again each time."""
 
-    def __init__(self, collection: AsyncCollection[Document]) -> None:
-        self._collection = collection
+    def __init__(self, db: AsyncDatabase[Document]) -> None:
+        self._db = db
         self._known: OrderedDict[str, None] = OrderedDict()
 
     async def includes(self, member_id: str) -> bool:
         if member_id in self._known:
             return True
-        if await self._collection.find_one({"_id": member_id}, {"_id": 1}) is None:
+        if not await ERASURES.exists(self._db, {"_id": member_id}):
             return False
         self._known[member_id] = None
         while len(self._known) > REMEMBERED:

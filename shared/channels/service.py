@@ -18,7 +18,7 @@ from typing import Any
 from gridfs import AsyncGridFSBucket
 
 from shared.channels.adapter import ChannelAdapter
-from shared.channels.erasure import ERASURES, ErasedMembers
+from shared.channels.erasure import ErasedMembers
 from shared.channels.guards import CircuitBreaker, RateLimiter
 from shared.channels.runner import ChannelRunner, SendLog, worker_id
 from shared.contracts.delivery import BANDS, DeliveryRequested, DeliveryStatus
@@ -94,7 +94,7 @@ def channel_bootstrap(adapter_cls: type[ChannelAdapter]) -> Any:
             if "pdf" in adapter_cls.attachments
             else None,
             vault=resources.vault,
-            erased=ErasedMembers(resources.db[ERASURES]),
+            erased=ErasedMembers(resources.db),
         )
         return ChannelDeps(runner)
 

@@ -43,8 +43,8 @@ def channels() -> list[str]:
 def scopes() -> dict[str, tuple[list[str], str | None]]:
     """Process -> (the source it runs, the channel name its f-strings are filled with)."""
     found: dict[str, tuple[list[str], str | None]] = {
-        "intake": (["services/intake"], None),
-        "console": (["services/console", "shared/partner_keys.py"], None),  # it owns partner_keys
+        "intake": (["services/intake", "shared/member_data"], None),  # a member's own export
+        "console": (["services/console", "shared/partner_keys.py", "shared/member_data"], None),
         "pledge-intake": (["services/pledge_intake", SERVICE_RUNTIME], None),
         "certificate-renderer": (["services/certificates", SERVICE_RUNTIME], None),
         "alert-dispatcher": (["services/dispatcher", SERVICE_RUNTIME], None),
@@ -56,6 +56,8 @@ def scopes() -> dict[str, tuple[list[str], str | None]]:
             [
                 "shared/channels/service.py",
                 "shared/channels/runner.py",
+                "shared/channels/erasure.py",
+                "shared/channels/read_models.py",
                 f"services/channels/{name}",
                 SERVICE_RUNTIME,
             ],

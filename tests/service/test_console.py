@@ -10,9 +10,9 @@ import base64
 import json
 import os
 import re
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -39,17 +39,22 @@ class Account:
     email: str
     password: str
     secret: str
-    attempts: int = 0
+    last_step: int = -1
 
     def sign_in_body(self, password: str | None = None, totp: str | None = None) -> dict[str, str]:
         """A sign-in as the operator would do it. A TOTP code signs in once, so each real attempt
-        takes the code of a later time step: the previous, the current, then the next one (the
-        console accepts one step either side for clock drift), as a person would wait for it."""
+        (right password, own code) takes a later time step than the last: the current one, else
+        the next (the console accepts one step either side for clock drift), else it waits for
+        the next step as a person would."""
         if totp is None:
-            offset = min(self.attempts, 2) - 1
-            totp = pyotp.TOTP(self.secret).at(datetime.now(UTC), counter_offset=offset)
+            now = time.time()
+            current = int(now // 30)
+            step = max(current, self.last_step + 1)
+            if step > current + 1:
+                time.sleep((step - 1) * 30 - now + 0.1)
+            totp = pyotp.TOTP(self.secret).at(step * 30)
             if password is None:
-                self.attempts += 1
+                self.last_step = step
         return {
             "email": self.email,
             "password": self.password if password is None else password,

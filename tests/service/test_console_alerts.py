@@ -376,3 +376,15 @@ async def test_a_double_click_or_a_retry_publishes_one_alert_and_another_alert_c
     assert len({e["event_id"] for e in events}) == 1, "one alert, one event however often it is sent"
     assert {e["data"]["alert_id"] for e in events} == {clicks[0].json()["alert_id"]}
     assert [who for who, _, _ in await audited(db, "alert.published")] == [publisher_id]
+
+
+@pytest.mark.parametrize("texts", [{}, {"en": ALERT["texts"]["en"]}])
+async def test_an_update_with_texts_in_one_language_or_none_is_refused_and_nothing_is_published(
+    console: str, db: Any, published: Any, admin_token: str, texts: dict[str, Any]
+) -> None:
+    await keep_published(db, "al_texts", "UA 47/26")
+    async with httpx.AsyncClient(base_url=console, headers=bearer(admin_token)) as client:
+        answer = await client.post(f"{ALERTS}/al_texts/updates", json={"kind": "update", "texts": texts})
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["detail"][0]["loc"][:2] == ["body", "texts"]
+    assert await drain(published) == []

@@ -17,7 +17,7 @@ client retry after a lost answer or a 503) publishes the same alert id — one a
 once — while another alert with that number is refused. Publishing hands `alert.published.v1` (its `actor`: the
 operator) to the dispatcher, which keeps the alert (`alerts`) and fans it out; the totals are
 read from the dispatcher's `alerts`, `deliveries`, `action_reports` and `official_actions`
-(counts and states, nothing about a member). The public page is intake's `/a/<slug>`.
+(counts and states, nothing about a member) as read models (services/console/read_models.py). The public page is intake's `/a/<slug>`.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import AwareDatetime, BaseModel, Field, field_validator
 from pymongo import DESCENDING
 from pymongo.errors import DuplicateKeyError
 
@@ -46,6 +46,15 @@ from services.console.auth import (
     require,
 )
 from services.console.permissions import Permission
+from services.console.read_models import (
+    ACTION_REPORTS,
+    ALERT_DELIVERIES,
+    ALERT_HEADLINES,
+    ALERT_NUMBERS,
+    ALERTS,
+    OFFICIAL_ACTIONS,
+    present,
+)
 from shared.contracts import utcnow
 from shared.contracts.alert import AlertPublished, AlertPublishedData, AlertText, Official, Topic, slug
 
@@ -87,6 +96,18 @@ class AlertChange(BaseModel):
         default=None, description="New texts (both languages); unset = keep the current ones."
     )
     deadline: AwareDatetime | None = Field(default=None, description="A new (extended) deadline.")
+
+    @field_validator("texts")
+    @classmethod
+    def both_languages(
+        cls, texts: dict[Literal["en", "km"], AlertText] | None
+    ) -> dict[Literal["en", "km"], AlertText] | None:
+        """New texts replace both: an update with one language (or `{}`) would reach members with
+        nothing to read in the other, and the dispatcher with no text at all."""
+        if texts is not None and set(texts) != {"en", "km"}:
+            missing = sorted({"en", "km"} - set(texts))
+            raise ValueError(f"new texts need both languages; missing: {', '.join(missing)}")
+        return texts
 
 
 NewAlert = Annotated[AlertInput, Depends(json_body(AlertInput))]
@@ -213,16 +234,16 @@ async def publish_draft(request: Request, who: Caller, alert_id: str) -> JSONRes
     },
 )
 async def change_alert(request: Request, who: Caller, alert_id: str, body: Change) -> JSONResponse:
-    current = await console_of(request).db.alerts.find_one({"_id": alert_id})
+    current = await ALERTS.find_one(console_of(request).db, {"_id": alert_id})
     if current is None:
         return JSONResponse({"detail": "unknown alert"}, status_code=404)
-    if current.get("state") == "closed":
+    if current.state == "closed":
         return JSONResponse({"detail": "the alert is closed"}, status_code=409)
-    problem = extension_problem(body, current)
+    problem = extension_problem(body, current.deadline)
     if problem is not None:
         return JSONResponse({"detail": [problem]}, status_code=422)
-    fields = {k: current[k] for k in AlertPublishedData.model_fields if k in current}
-    fields.update(kind=body.kind, sequence=int(current["sequence"]) + 1, published_at=utcnow())
+    fields = {k: v for k, v in present(current).items() if k in AlertPublishedData.model_fields}
+    fields.update(kind=body.kind, sequence=current.sequence + 1, published_at=utcnow())
     if body.texts is not None:
         fields["texts"] = {k: v.model_dump() for k, v in body.texts.items()}
     if body.deadline is not None:
@@ -244,8 +265,9 @@ async def list_alerts(request: Request, limit: Annotated[int, Query(ge=1, le=200
     items: list[dict[str, Any]] = []
     async for doc in db.alert_drafts.find({"state": "draft"}, fields):
         items.append({**doc, "alert_id": doc.pop("_id"), "at": doc.pop("updated_at", None)})
-    async for doc in db.alerts.find({}, fields):
-        items.append({**doc, "alert_id": doc.pop("_id"), "at": doc.pop("updated_at", None)})
+    async for alert in ALERT_HEADLINES.find(db, {}):  # the same row as a draft's, `_id` and `updated_at` too
+        row = {"_id": alert.id, **alert.listed()}
+        items.append({**row, "alert_id": alert.id, "at": row.get("updated_at")})
     items.sort(key=lambda item: str(item.get("at") or ""), reverse=True)
     return JSONResponse(jsonable_encoder({"alerts": items[:limit]}))
 
@@ -258,9 +280,7 @@ async def list_alerts(request: Request, limit: Annotated[int, Query(ge=1, le=200
 )
 async def alert_totals(request: Request, alert_id: str) -> JSONResponse:
     db = console_of(request).db
-    current = await db.alerts.find_one(
-        {"_id": alert_id}, {"_id": 0, "updated_at": 0, "first_published_at": 0}
-    )
+    current = await ALERTS.find_one(db, {"_id": alert_id})
     if current is None:
         draft = await db.alert_drafts.find_one({"_id": alert_id, "state": "draft"}, {"_id": 0})
         if draft is None:
@@ -270,24 +290,23 @@ async def alert_totals(request: Request, alert_id: str) -> JSONResponse:
             jsonable_encoder({"alert": draft, "deliveries_by_sequence": {}, "actions": empty})
         )
     deliveries: dict[str, dict[str, int]] = {}
-    async for doc in db.deliveries.find(
-        {"purpose": "alert", "correlation_id": alert_id}, {"source_id": 1, "state": 1}
-    ):
-        per = deliveries.setdefault(doc["source_id"].split("#")[-1], {})
-        per[doc["state"]] = per.get(doc["state"], 0) + 1
+    async for delivery in ALERT_DELIVERIES.find(db, {"purpose": "alert", "correlation_id": alert_id}):
+        per = deliveries.setdefault(delivery.source_id.split("#")[-1], {})
+        per[delivery.state] = per.get(delivery.state, 0) + 1
     actions: dict[str, int] = {}
-    async for report in db.action_reports.find({"alert_id": alert_id}, {"source": 1}):
-        actions[report["source"]] = actions.get(report["source"], 0) + 1
+    async for report in ACTION_REPORTS.find(db, {"alert_id": alert_id}):
+        actions[report.source] = actions.get(report.source, 0) + 1
     per_official: dict[int, int] = {}
-    async for doc in db.official_actions.find({"alert_id": alert_id}, {"official": 1}):
-        per_official[doc["official"]] = per_official.get(doc["official"], 0) + 1
+    async for action in OFFICIAL_ACTIONS.find(db, {"alert_id": alert_id}):
+        per_official[action.official] = per_official.get(action.official, 0) + 1
     by_official = [
         {"official": index, "name": official.get("name"), "members": per_official.get(index, 0)}
-        for index, official in enumerate(current.get("officials") or [])
+        for index, official in enumerate(current.officials or [])
     ]
     totals = {"total": sum(actions.values()), "by_source": actions, "by_official": by_official}
+    alert = present(current)
     return JSONResponse(
-        jsonable_encoder({"alert": current, "deliveries_by_sequence": deliveries, "actions": totals})
+        jsonable_encoder({"alert": alert, "deliveries_by_sequence": deliveries, "actions": totals})
     )
 
 
@@ -300,9 +319,9 @@ async def invalid(db: Any, body: AlertInput, alert_id: str | None) -> JSONRespon
             for m in sorted(missing)
         ]
         return JSONResponse({"detail": detail}, status_code=422)
-    published = await db.alerts.find_one({"number": body.number}, {"_id": 1})
+    published = await ALERT_NUMBERS.find_one(db, {"number": body.number})
     drafted = await db.alert_drafts.find_one({"number": body.number, "_id": {"$ne": alert_id}}, {"_id": 1})
-    if (published and published["_id"] != alert_id) or drafted:
+    if (published and published.id != alert_id) or drafted:
         return number_taken()
     return None
 
@@ -390,13 +409,13 @@ async def audit(request: Request, who: Principal, action: str, alert_id: str, **
     await console_of(request).audit.record(who.event(action, "alert", alert_id, **detail))
 
 
-def extension_problem(body: AlertChange, current: dict[str, Any]) -> dict[str, str] | None:
-    """An extension must move the deadline later; other kinds may change it freely."""
+def extension_problem(body: AlertChange, old: datetime | str | None) -> dict[str, str] | None:
+    """An extension must move the deadline (`old`, as stored) later; other kinds may change it
+    freely."""
     if body.kind != "extension":
         return None
     if body.deadline is None:
         return {"field": "deadline", "code": "required", "message": "an extension needs the new deadline"}
-    old = current.get("deadline")
     if isinstance(old, str):
         old = datetime.fromisoformat(old)
     if isinstance(old, datetime) and old.tzinfo is None:

@@ -21,15 +21,12 @@ from pydantic import BaseModel, Field
 
 from services.console.auth import Caller, body_schema, console_of, hand_over, json_body, permit
 from services.console.permissions import Permission
+from services.console.read_models import CERTIFICATES, opened
 from shared.contracts import utcnow
 from shared.contracts.certificate import ReissueRequested, ReissueRequestedData
 from shared.contracts.pledge_input import _Errors, clean_name
-from shared.member_data import opened
-from shared.personal_data import SEALED
 
 router = APIRouter(tags=["certificates"])
-
-READ = dict.fromkeys(("number", "state", "replaced_by", "pledge_id", SEALED), 1)
 
 
 class ReissueRequest(BaseModel):
@@ -58,11 +55,11 @@ async def reissue(
 ) -> JSONResponse:
     console = console_of(request)
     number = number.strip().upper()[:40]
-    current = await opened(console.vault, await console.db.certificates.find_one({"number": number}, READ))
+    current = await opened(console.vault, await CERTIFICATES.find_one(console.db, {"number": number}))
     if current is None:
         return JSONResponse({"detail": "unknown certificate"}, status_code=404)
-    if current["state"] != "valid":
-        return JSONResponse({"detail": f"already replaced by {current.get('replaced_by')}"}, status_code=409)
+    if current.state != "valid":
+        return JSONResponse({"detail": f"already replaced by {current.replaced_by}"}, status_code=409)
     errors = _Errors("en")
     name = clean_name(body.corrected_name, errors, "corrected_name")
     if errors.items:
@@ -71,7 +68,7 @@ async def reissue(
         correlation_id=number,
         data=ReissueRequestedData(
             certificate_number=number,
-            pledge_id=current["pledge_id"],
+            pledge_id=current.pledge_id,
             corrected_name=name,
             reason=body.reason,
             requested_at=utcnow(),
@@ -79,6 +76,6 @@ async def reissue(
     )
     await hand_over(request, who, event)
     await console.audit.record(
-        who.event("certificate.reissue_requested", "certificate", number, pledge_id=current["pledge_id"])
+        who.event("certificate.reissue_requested", "certificate", number, pledge_id=current.pledge_id)
     )
     return JSONResponse({"status": "requested", "certificate_number": number}, status_code=202)

@@ -6,8 +6,9 @@
                       text (members.read_personal; audited)
 
 Reads the dispatcher's `deliveries` (never the sealed request: no address or name is in this list)
-and pledge-intake's `inbound_messages` as read models. A reply's sender and text are stored
-sealed and opened with the console's vault; a reply whose subject was erased is left out.
+and pledge-intake's `inbound_messages` as read models (services/console/read_models.py). A reply's
+sender and text are stored sealed and opened with the console's vault; a reply whose subject was
+erased is left out.
 
 What a role without `members.read_personal` (viewer, editor) does not see: the `source_id` of a
 certificate's deliveries (a certificate number opens its holder's name, or initials, on the public
@@ -25,11 +26,10 @@ from pydantic import BaseModel, Field
 
 from services.console.auth import Caller, console_of, permit
 from services.console.permissions import Permission, allows
-from shared.member_data import opened_all
+from services.console.read_models import DELIVERIES, INBOUND_MESSAGES, DeliveryListed, opened
 
 router = APIRouter(tags=["deliveries"])
 
-PROJECTION = {"request": 0, "history": 0}
 NAMING_PURPOSES = frozenset({"certificate"})
 """Purposes whose `source_id` leads to a person's name (the certificate number)."""
 
@@ -82,21 +82,20 @@ class ReplyList(BaseModel):
     )
 
 
-def view(doc: dict[str, Any], personal: bool) -> DeliveryView:
-    fallback = doc.get("fallback") or {}
-    naming = doc["purpose"] in NAMING_PURPOSES
+def view(found: DeliveryListed, personal: bool) -> DeliveryView:
+    naming = found.purpose in NAMING_PURPOSES
     return DeliveryView(
-        delivery_id=doc["_id"],
-        channel=doc["channel"],
-        purpose=doc["purpose"],
-        source_id=doc["source_id"] if personal or not naming else None,
-        state=doc["state"],
-        reason=doc.get("reason"),
-        attempt=int(doc.get("attempt", 1)),
-        fallback_from=doc.get("fallback_from"),
-        fallback_to=fallback.get("channel"),
-        created_at=doc.get("created_at"),
-        updated_at=doc.get("updated_at"),
+        delivery_id=found.id,
+        channel=found.channel,
+        purpose=found.purpose,
+        source_id=found.source_id if personal or not naming else None,
+        state=found.state,
+        reason=found.reason,
+        attempt=found.attempt,
+        fallback_from=found.fallback_from,
+        fallback_to=(found.fallback or {}).get("channel"),
+        created_at=found.created_at,
+        updated_at=found.updated_at,
     )
 
 
@@ -132,9 +131,7 @@ async def list_deliveries(
     query: dict[str, Any] = {key: value for key, value in filters.items() if value is not None}
     if before is not None:
         query["updated_at"] = {"$lt": before}
-    found = (
-        await console.db.deliveries.find(query, PROJECTION).sort("updated_at", -1).limit(limit).to_list(limit)
-    )
+    found = await DELIVERIES.all(console.db, query, sort=[("updated_at", -1)], limit=limit)
     personal = allows(who.operator.role, Permission.members_read_personal)
     views = [view(doc, personal) for doc in found]
     if personal:
@@ -170,23 +167,24 @@ async def list_replies(
         query["member_id"] = None
     if before is not None:
         query["received_at"] = {"$lt": before}
-    found = await console.db.inbound_messages.find(query).sort("received_at", -1).limit(limit).to_list(limit)
+    found = await INBOUND_MESSAGES.all(console.db, query, sort=[("received_at", -1)], limit=limit)
+    readable = [reply for reply in [await opened(console.vault, one) for one in found] if reply is not None]
     replies = [
         Reply(
-            reply_id=doc["_id"],
-            channel=doc.get("channel"),
-            member_id=doc.get("member_id"),
-            sender=doc.get("sender"),
-            text=doc.get("text", ""),
-            stop=bool(doc.get("stop")),
-            received_at=doc["received_at"],
+            reply_id=reply.id,
+            channel=reply.channel,
+            member_id=reply.member_id,
+            sender=reply.sender,
+            text=reply.text,
+            stop=bool(reply.stop),
+            received_at=reply.received_at,
         )
-        for doc in await opened_all(console.vault, found)
+        for reply in readable  # a reply whose subject was erased is left out
     ]
     await console.audit.record(who.event("replies.read", "replies", count=len(replies)))
     result = ReplyList(
         count=len(replies),
         replies=replies,
-        next_before=found[-1]["received_at"] if len(found) == limit else None,
+        next_before=found[-1].received_at if len(found) == limit else None,
     )
     return JSONResponse(result.model_dump(mode="json"))

@@ -10,11 +10,13 @@
 
 An imported row becomes `subscription.requested.v1` (its rules: shared/contracts/
 subscription_input.py, as on the public subscribe page), which pledge-intake applies. The export
-reads the read models (shared/member_data.py), opened with the console's vault. Erasure is handed
-to pledge-intake as `member.erasure_requested.v1`, or, for a contact, to event-scheduler as
-`contact.erasure_requested.v1` (shared/contracts/erasure.py); the answer says what happens:
-`requested`, `already-erased` or `unknown` (nothing to erase). Every event carries the operator
-as its `actor`; each call writes one audit event (ids and counts, never a name or contact).
+is shared/member_data.py's (a member's own download on the public site is the same), opened with
+the console's vault. Erasure is handed to pledge-intake as `member.erasure_requested.v1`, or, for
+a contact, to event-scheduler as `contact.erasure_requested.v1` (shared/contracts/erasure.py); the
+answer says what happens: `requested`, `already-erased` or `unknown` (nothing to erase), as
+pledge-intake's `erasures`, `members` and `member_keys` say (services/console/read_models.py).
+Every event carries the operator as its `actor`; each call writes one audit event (ids and counts,
+never a name or contact).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from services.console.auth import Caller, Principal, body_schema, console_of, hand_over, json_body, permit
 from services.console.permissions import Permission
+from services.console.read_models import ERASURES, MEMBER_KEYS, MEMBERS
 from shared.contracts import Event, utcnow
 from shared.contracts.erasure import ContactErasureRequested, ContactErasureRequestedData, contact_digest
 from shared.contracts.languages import Lang
@@ -215,7 +218,7 @@ async def erase_contact(
         return JSONResponse({"detail": errors}, status_code=422)
     index = console.vault.blind if console.vault is not None else blind_index()
     keys = [contact_key(kind, value, index) for kind, value in contacts]
-    found = sorted({str(k["member_id"]) async for k in console.db.member_keys.find({"_id": {"$in": keys}})})
+    found = sorted({owner.member_id async for owner in MEMBER_KEYS.find(console.db, {"_id": {"$in": keys}})})
     members = [m for m in found if await erasure_state(console.db, m) == "known"]
     request_id = f"er_{uuid.uuid4().hex}"
     events: list[Event[Any]] = [erasure_request(member_id, "operator-api") for member_id in members]
@@ -259,9 +262,9 @@ async def erase_contact(
 
 
 async def erasure_state(db: Any, member_id: str) -> State:
-    if await db.erasures.find_one({"_id": member_id}, {"_id": 1}) is not None:
+    if await ERASURES.exists(db, {"_id": member_id}):
         return "erased"
-    if await db.members.find_one({"_id": member_id}, {"_id": 1}) is not None:
+    if await MEMBERS.exists(db, {"_id": member_id}):
         return "known"
     return "unknown"
 

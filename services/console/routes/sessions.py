@@ -21,8 +21,9 @@ the Plan of Action and cancelling a registration `sessions.publish`; the list `d
 Operators' changes are handed to the bus: `session.published.v1` (full state, versioned),
 `registration.cancelled.v1`, `session.plan_published.v1` (its optional PDF stored first in the
 GridFS bucket `session_files`, which the console writes and the channels read). The
-event-scheduler keeps `sessions` and `registrations`, read here (a registration's personal fields
-are sealed: opened with the console's vault; one whose key was erased is left out, as gone).
+event-scheduler keeps `sessions` and `registrations`, read here as read models
+(services/console/read_models.py; a registration's personal fields are sealed: opened with the
+console's vault; one whose key was erased is left out, as gone).
 Drafts are the operators' own working copies, kept in `session_drafts` until published.
 """
 
@@ -52,6 +53,15 @@ from services.console.auth import (
     require,
 )
 from services.console.permissions import Permission
+from services.console.read_models import (
+    REGISTRATION_ROWS,
+    REGISTRATIONS,
+    SESSIONS,
+    SESSIONS_LISTED,
+    SessionKept,
+    opened,
+    present,
+)
 from shared.contracts import utcnow
 from shared.contracts.session import (
     DEFAULT_REMINDER_MINUTES,
@@ -72,7 +82,6 @@ from shared.contracts.session import (
 )
 from shared.csv_safety import FormulaSafeWriter
 from shared.http_limits import configured_limit
-from shared.personal_data import PersonalDataUnreadable, open_fields
 
 Problem = dict[str, str]
 PDF_MAX_BYTES = 5_000_000
@@ -233,13 +242,13 @@ def creation(
 
 
 def revision(
-    stored: dict[str, Any], updates: dict[str, Any], kind: SessionChange | None, now: datetime
+    stored: SessionKept, updates: dict[str, Any], kind: SessionChange | None, now: datetime
 ) -> tuple[SessionPublishedData | None, list[Problem]]:
     """The stored session's next version with `updates` (new times: rescheduled) or as `kind`
     says (cancelled, completed); or what is wrong with it."""
-    fields = {k: stored[k] for k in Session.model_fields if k in stored}
+    fields = {k: v for k, v in present(stored).items() if k in Session.model_fields}
     fields.update(updates)
-    moved = fields["starts_at"] != stored["starts_at"] or fields["ends_at"] != stored["ends_at"]
+    moved = fields["starts_at"] != stored.starts_at or fields["ends_at"] != stored.ends_at
     problems = problems_of(fields)
     if moved and fields["starts_at"] <= now:
         problems.append(
@@ -251,11 +260,11 @@ def revision(
     status = {"cancelled": "cancelled", "completed": "completed", "rescheduled": "rescheduled"}.get(
         change, fields.get("status", "scheduled")
     )
-    fields.update(status=status, version=int(stored.get("version", 1)) + 1)
+    fields.update(status=status, version=stored.version + 1)
     return SessionPublishedData(
         session=Session.model_validate(fields),
         change=change,
-        previous_starts_at=stored["starts_at"] if moved else None,
+        previous_starts_at=stored.starts_at if moved else None,
         at=now,
     ), []
 
@@ -296,45 +305,35 @@ def refused(problems: list[Problem]) -> JSONResponse:
 # ---- reading what the event-scheduler keeps ---------------------------------------------------
 
 
-async def current(request: Request, session_id: str) -> dict[str, Any]:
+async def current(request: Request, session_id: str) -> SessionKept:
     """The session as the event-scheduler keeps it; 404 when there is none."""
-    db = console_of(request).db
-    doc: dict[str, Any] | None = None
+    found = None
     if is_session_id(session_id):
-        doc = await db.sessions.find_one({"_id": session_id})
-    if doc is None:
+        found = await SESSIONS.find_one(console_of(request).db, {"_id": session_id})
+    if found is None:
         raise HTTPException(404, "unknown session")
-    return doc
+    return found
 
 
 async def registrations_of(request: Request, session_id: str) -> list[dict[str, Any]]:
     """A session's registrations, oldest first, opened (an erased one is left out), without contacts."""
     console = console_of(request)
-
-    async def opened(stored: dict[str, Any]) -> dict[str, Any] | None:
-        try:
-            return await open_fields(console.vault, stored)
-        except PersonalDataUnreadable:  # erased (its key is gone): as if it were deleted
-            return None
-
-    stored = (
-        await console.db.registrations.find({"session_id": session_id}).sort("submitted_at", 1).to_list(None)
-    )
+    stored = await REGISTRATION_ROWS.all(console.db, {"session_id": session_id}, sort=[("submitted_at", 1)])
     rows = []
-    for reg in await asyncio.gather(*(opened(doc) for doc in stored)):
-        if reg is None:
+    for reg in await asyncio.gather(*(opened(console.vault, found) for found in stored)):
+        if reg is None:  # erased (its key is gone): as if it were deleted
             continue
-        registrant = reg.get("registrant") or {}
+        registrant = reg.registrant or {}
         rows.append(
             {
-                "registration_id": reg["_id"],
+                "registration_id": reg.id,
                 "name": registrant.get("name", ""),
                 "language": registrant.get("language", ""),
                 "country": registrant.get("country", ""),
                 "channels": registrant.get("channels", []),
-                "state": reg.get("state", "registered"),
-                "ideas": reg.get("ideas", ""),
-                "submitted_at": reg.get("submitted_at"),
+                "state": reg.state,
+                "ideas": reg.ideas,
+                "submitted_at": reg.submitted_at,
             }
         )
     return rows
@@ -482,8 +481,8 @@ async def change(
     kind: SessionChange | None = None,
 ) -> JSONResponse:
     stored = await current(request, session_id)
-    if stored.get("status") in ("cancelled", "completed"):
-        raise HTTPException(409, f"the session is {stored['status']}")
+    if stored.status in ("cancelled", "completed"):
+        raise HTTPException(409, f"the session is {stored.status}")
     data, problems = revision(stored, updates, kind, utcnow())
     if data is None:
         return refused(problems)
@@ -596,13 +595,15 @@ async def plan_of_action(
 async def list_sessions(request: Request) -> dict[str, list[dict[str, Any]]]:
     db = console_of(request).db
     counts: dict[str, dict[str, int]] = {}
-    async for reg in db.registrations.find({}, {"session_id": 1, "state": 1}):
-        per_state = counts.setdefault(str(reg.get("session_id")), {})
-        state = reg.get("state", "registered")
-        per_state[state] = per_state.get(state, 0) + 1
+    async for reg in REGISTRATIONS.find(db, {}):
+        per_state = counts.setdefault(str(reg.session_id), {})
+        per_state[reg.state] = per_state.get(reg.state, 0) + 1
     sessions = [
-        {**jsonable(doc), "registrations": counts.get(doc["_id"], {})}
-        async for doc in db.sessions.find({}, {"join_link": 0}).sort("starts_at", 1)
+        {
+            **jsonable({"session_id": session.id, **present(session)}),
+            "registrations": counts.get(session.id, {}),
+        }
+        async for session in SESSIONS_LISTED.find(db, {}, sort=[("starts_at", 1)])
     ]
     drafts = []
     async for stored in db.session_drafts.find({"state": "draft"}).sort("created_at", 1):
@@ -648,10 +649,10 @@ async def cancel_for_registrant(
     request: Request, who: Caller, session_id: str, registration_id: Annotated[str, Path(max_length=80)]
 ) -> JSONResponse:
     console = console_of(request)
-    found = await console.db.registrations.find_one({"_id": registration_id, "session_id": session_id})
+    found = await REGISTRATIONS.find_one(console.db, {"_id": registration_id, "session_id": session_id})
     if found is None:
         raise HTTPException(404, "unknown registration")
-    if found.get("state") == "cancelled":
+    if found.state == "cancelled":
         return JSONResponse({"registration_id": registration_id, "state": "cancelled"})
     event = RegistrationCancelled(
         correlation_id=session_id,

@@ -1,4 +1,4 @@
-"""What we hold about one member, read across the read models: their export (everything, as one
+"""What we hold about one member, read through its declared read models (read_models.py here): their export (everything, as one
 JSON document), the sealed documents opened, and asking for their erasure. The public site (a
 member's own download) and the operator console (an operator's export) both read it here.
 
@@ -24,19 +24,21 @@ from bson.binary import Binary
 
 from shared.contracts import utcnow
 from shared.contracts.erasure import ErasureRequested, ErasureRequestedData, ErasureSource, contact_digest
+from shared.member_data import read_models as models
 from shared.personal_data import (
     CONTACT_KEY_VERSION,
-    SEALED,
     PersonalDataUnreadable,
     Vault,
     blind_index,
     normalise_contact,
     open_fields,
 )
+from shared.read_models import WholeDocument
 
 DELIVERY_FIELDS = ("_id", "channel", "purpose", "source_id", "state", "reason", "created_at", "updated_at")
 INTERNAL_MEMBER_FIELDS = ("unsubscribe_token", "unsubscribe_key", "personal_rev")
 REGISTRATION_INTERNAL = ("consent", "event_id", "cancel_url", "contact_digests")
+SUBSCRIPTION_INTERNAL = ("confirm_token", "personal_rev")
 CERTIFICATE_FIELDS = (
     *("number", "state", "name", "language", "signed_on", "issued_at", "verify_url"),
     *("replaced_by", "replaces", "pledge_id"),
@@ -78,16 +80,17 @@ async def opened_all(vault: Vault | None, docs: list[dict[str, Any]]) -> list[di
 
 
 async def member_export(db: Any, member_id: str, vault: Vault | None = None) -> dict[str, Any] | None:
-    """Everything held about one member across the read models; None if we never knew them."""
-    found = await db.members.find_one({"_id": member_id})
-    erasure = await db.erasures.find_one({"_id": member_id})
+    """Everything held about one member across the services; None if we never knew them."""
+    found = await models.MEMBERS.find_one(db, {"_id": member_id})
+    erasure = await models.ERASURES.find_one(db, {"_id": member_id})
     if found is None and erasure is None:
         return None
-    member = await opened(vault, found) or {}
-    ids = [member_id, *[str(m["_id"]) async for m in db.members.find({"merged_into": member_id}, {"_id": 1})]]
+    member = await opened(vault, whole_or_none(found)) or {}
+    merged = await models.MERGED.all(db, {"merged_into": member_id})
+    ids = [member_id, *[m.id for m in merged]]
     emails = sorted({e for e in [member.get("email"), *(member.get("emails") or [])] if e})
     phones = sorted({p for p in [member.get("phone"), *(member.get("phones") or [])] if p})
-    keys = [str(k["_id"]) async for k in db.member_keys.find({"member_id": {"$in": ids}}, {"_id": 1})]
+    keys = [k.id for k in await models.MEMBER_KEYS.all(db, {"member_id": {"$in": ids}})]
     index = vault.blind if vault is not None else blind_index()
     digests = sorted(
         {key.split(":", 1)[1] for key in keys if key.startswith(f"{CONTACT_KEY_VERSION}:")}
@@ -105,37 +108,49 @@ async def member_export(db: Any, member_id: str, vault: Vault | None = None) -> 
         {"request.contact.phone": {"$in": phones}},
     ]
     mine = {"member_id": {"$in": ids}}
-    deliveries = db.deliveries.find(mine, dict.fromkeys(DELIVERY_FIELDS, 1)).sort("created_at", 1)
-    certificates = db.certificates.find(mine, {"_id": 0, SEALED: 1, **dict.fromkeys(CERTIFICATE_FIELDS, 1)})
-    subscriptions = db.subscriptions.find(
-        {"$or": [mine, *requested]}, {"confirm_token": 0, "personal_rev": 0}
-    )
+    deliveries = await models.DELIVERIES.all(db, mine, sort=[("created_at", 1)])
+    certificates = await models.CERTIFICATES.all(db, mine)
+    subscriptions = await models.SUBSCRIPTIONS.all(db, {"$or": [mine, *requested]})
+    registrations = await models.REGISTRATIONS.all(db, {"$or": contacts}) if digests else []
     document = {
         "member_id": member_id,
         "exported_at": utcnow(),
-        "erasure": erasure,
+        "erasure": whole_or_none(erasure),
         "member": {k: v for k, v in member.items() if k not in INTERNAL_MEMBER_FIELDS} or None,
         "merged_records": ids[1:],
-        "pledges": await db.pledges.find(mine).to_list(None),
-        "consents": await db.consents.find(mine).sort("at", 1).to_list(None),
+        "pledges": [whole(p) for p in await models.PLEDGES.all(db, mine)],
+        "consents": [whole(c) for c in await models.CONSENTS.all(db, mine, sort=[("at", 1)])],
         "certificates": [
             {k: v for k, v in c.items() if k in CERTIFICATE_FIELDS}
-            for c in await opened_all(vault, await certificates.to_list(None))
+            for c in await opened_all(vault, [whole(c) for c in certificates])
         ],
-        "deliveries": await deliveries.to_list(None),
+        "deliveries": [{k: v for k, v in whole(d).items() if k in DELIVERY_FIELDS} for d in deliveries],
         "registrations": [
             {k: v for k, v in registration.items() if k not in REGISTRATION_INTERNAL}
-            for registration in await opened_all(
-                vault, await db.registrations.find({"$or": contacts}).to_list(None)
-            )
-        ]
-        if digests
-        else [],
-        "inbound_messages": await opened_all(vault, await db.inbound_messages.find(mine).to_list(None)),
-        "subscriptions": await opened_all(vault, await subscriptions.to_list(None)),
+            for registration in await opened_all(vault, [whole(r) for r in registrations])
+        ],
+        "inbound_messages": await opened_all(
+            vault, [whole(m) for m in await models.INBOUND_MESSAGES.all(db, mine)]
+        ),
+        "subscriptions": [
+            {k: v for k, v in s.items() if k not in SUBSCRIPTION_INTERNAL}
+            for s in await opened_all(vault, [whole(s) for s in subscriptions])
+        ],
     }
     exported: dict[str, Any] = plain(document)
     return exported
+
+
+def whole(view: WholeDocument) -> dict[str, Any]:
+    """A whole document read through a read model, as stored (`_id` back in place)."""
+    document = view.model_dump()
+    if "id" in document:
+        document["_id"] = document.pop("id")
+    return document
+
+
+def whole_or_none(view: WholeDocument | None) -> dict[str, Any] | None:
+    return None if view is None else whole(view)
 
 
 def erasure_request(member_id: str, source: ErasureSource) -> ErasureRequested:

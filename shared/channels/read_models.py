@@ -1,0 +1,23 @@
+"""What every channel reads of collections other services own (shared/read_models.py).
+
+    collection   owner          why a channel reads it
+    erasures     pledge-intake  a request for an erased member is dropped, not sent
+                                (shared/channels/erasure.py; `_id` = the member's id)
+
+GridFS buckets (certificate_files, session_files) are files read by id, not documents: they are
+opened directly (shared/channels/runner.py).
+"""
+
+from __future__ import annotations
+
+from shared.read_models import ReadModel, View
+
+
+class Erasure(View):
+    """Only that it exists (nothing personal in it)."""
+
+    id: str
+    """The erased member's id."""
+
+
+ERASURES = ReadModel("erasures", Erasure)
