@@ -34,6 +34,7 @@ from typing import Any, Generic, Self, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
+from shared.personal_data import SEALED, PersonalDataUnreadable, Vault, open_fields
 from shared.storage import Document
 
 ID = "_id"
@@ -147,3 +148,21 @@ class ReadModel(Generic[ViewT]):
     async def exists(self, db: Any, filter_: Mapping[str, Any]) -> bool:
         self.check(filter_)
         return await db[self.collection].find_one(dict(filter_), {ID: 1}) is not None
+
+
+async def opened(vault: Vault | None, found: ViewT | None) -> ViewT | None:
+    """`found` with the fields its view declares put back from its `sealed` value (a view that
+    reads a sealed document declares `sealed`); None when absent, or unreadable (its subject was
+    erased, or the reader has no vault for it). A document stored plain passes as it is."""
+    if found is None:
+        return None
+    sealed = getattr(found, SEALED, None)
+    if sealed is None:
+        return found
+    try:
+        fields = await open_fields(vault, {SEALED: sealed})
+    except PersonalDataUnreadable:
+        return None
+    view = type(found)
+    kept = {name: getattr(found, name) for name in found.model_fields_set if name != SEALED}
+    return view.model_validate(kept | {k: v for k, v in fields.items() if k in view.model_fields})

@@ -33,12 +33,9 @@ erased reads as absent.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any
 
-from shared.personal_data import SEALED, PersonalDataUnreadable, Vault, open_fields
 from shared.read_models import ReadModel, View
-
-ViewT = TypeVar("ViewT", bound=View)
 
 
 def present(found: View) -> dict[str, Any]:
@@ -49,24 +46,6 @@ def present(found: View) -> dict[str, Any]:
         for name in type(found).model_fields
         if name in found.model_fields_set and name != "id"
     }
-
-
-async def opened(vault: Vault | None, found: ViewT | None) -> ViewT | None:
-    """`found` with the fields its view declares put back from its `sealed` value; None when
-    absent, or unreadable (its subject was erased, or the console has no vault for it). A
-    document stored plain passes as it is."""
-    if found is None:
-        return None
-    sealed = getattr(found, SEALED, None)
-    if sealed is None:
-        return found
-    try:
-        fields = await open_fields(vault, {SEALED: sealed})
-    except PersonalDataUnreadable:
-        return None
-    view = type(found)
-    kept = {name: getattr(found, name) for name in found.model_fields_set if name != SEALED}
-    return view.model_validate(kept | {k: v for k, v in fields.items() if k in view.model_fields})
 
 
 # ---- alert-dispatcher -------------------------------------------------------------------------

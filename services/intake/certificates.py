@@ -24,9 +24,10 @@ from jinja2 import Environment
 from pydantic import BaseModel, Field
 
 from services.intake.i18n import pick_language
-from services.intake.read_models import CERTIFICATES, CertificateCheck, opened
+from services.intake.read_models import CERTIFICATES, CertificateCheck
 from services.intake.settings import IntakeSettings
 from shared.contracts.languages import Lang
+from shared.read_models import opened
 
 NUMBER = re.compile(r"^KCAP-\d{4}-\d{6,}(-[2-9A-HJ-NP-Z]{4})?$")
 VERIFY_PER_MINUTE = 30

@@ -30,23 +30,7 @@ from typing import Any
 from pydantic import Field
 
 from shared.partner_keys import hash_secret
-from shared.personal_data import SEALED, PersonalDataUnreadable, Vault, open_fields
-from shared.read_models import ReadModel, View, ViewT
-
-
-async def opened(vault: Vault | None, found: ViewT | None) -> ViewT | None:
-    """`found` with its sealed fields in place (those its view declares; a view that reads a
-    sealed document declares `sealed`); None when absent or unreadable (its subject was erased,
-    or the site has no vault for it). A document stored plain passes as it is."""
-    sealed = getattr(found, SEALED, None)
-    if found is None or sealed is None:
-        return found
-    try:
-        fields = await open_fields(vault, {SEALED: sealed})
-    except PersonalDataUnreadable:
-        return None
-    return type(found).model_validate({**found.model_dump(), **fields, SEALED: None})
-
+from shared.read_models import ReadModel, View
 
 # ---- alert-dispatcher -------------------------------------------------------------------------
 

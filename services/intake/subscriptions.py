@@ -36,7 +36,6 @@ from services.intake.read_models import (
     SUBSCRIPTIONS,
     MemberPreferences,
     SubscriptionToConfirm,
-    opened,
 )
 from services.intake.settings import IntakeSettings
 from services.intake.web_security import CSRF_REQUIRED
@@ -61,6 +60,7 @@ from shared.contracts.subscription_input import (
 )
 from shared.contracts.subscription_input import _Problems as _Problems  # sessions.py's registrations
 from shared.messaging.gateway import Unavailable
+from shared.read_models import opened
 
 TIME_ZONES = (
     "Asia/Phnom_Penh", "Asia/Bangkok", "Asia/Ho_Chi_Minh", "Asia/Seoul", "Asia/Tokyo",

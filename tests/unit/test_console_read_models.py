@@ -17,12 +17,12 @@ from services.console.read_models import (
     AlertHeadline,
     AlertShown,
     RegistrationRow,
-    opened,
     present,
 )
 from services.console.routes.alerts import LISTED
 from shared.contracts.session import Session
 from shared.personal_data import PersonalDataUnreadable, Vault
+from shared.read_models import opened
 
 AT = datetime(2026, 11, 30, tzinfo=UTC)
 

@@ -13,10 +13,10 @@ from services.intake.read_models import (
     CertificateCheck,
     MemberPreferences,
     PartnerKeyCheck,
-    opened,
 )
 from shared.partner_keys import hash_secret
 from shared.personal_data import PersonalDataUnreadable, Vault
+from shared.read_models import opened
 
 SIGNED = datetime(2026, 11, 30, tzinfo=UTC)
 

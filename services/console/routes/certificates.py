@@ -21,10 +21,11 @@ from pydantic import BaseModel, Field
 
 from services.console.auth import Caller, body_schema, console_of, hand_over, json_body, permit
 from services.console.permissions import Permission
-from services.console.read_models import CERTIFICATES, opened
+from services.console.read_models import CERTIFICATES
 from shared.contracts import utcnow
 from shared.contracts.certificate import ReissueRequested, ReissueRequestedData
 from shared.contracts.pledge_input import _Errors, clean_name
+from shared.read_models import opened
 
 router = APIRouter(tags=["certificates"])
 

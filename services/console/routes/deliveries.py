@@ -26,7 +26,8 @@ from pydantic import BaseModel, Field
 
 from services.console.auth import Caller, console_of, permit
 from services.console.permissions import Permission, allows
-from services.console.read_models import DELIVERIES, INBOUND_MESSAGES, DeliveryListed, opened
+from services.console.read_models import DELIVERIES, INBOUND_MESSAGES, DeliveryListed
+from shared.read_models import opened
 
 router = APIRouter(tags=["deliveries"])
 

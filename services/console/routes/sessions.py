@@ -59,7 +59,6 @@ from services.console.read_models import (
     SESSIONS,
     SESSIONS_LISTED,
     SessionKept,
-    opened,
     present,
 )
 from shared.contracts import utcnow
@@ -82,6 +81,7 @@ from shared.contracts.session import (
 )
 from shared.csv_safety import FormulaSafeWriter
 from shared.http_limits import configured_limit
+from shared.read_models import opened
 
 Problem = dict[str, str]
 PDF_MAX_BYTES = 5_000_000
