@@ -26,6 +26,7 @@ partner keys are read from the console's `partner_keys` (their `last_used_at` no
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import time
 from collections import defaultdict, deque
 from collections.abc import AsyncIterator
@@ -373,7 +374,8 @@ def create_app(
             str | None,
             Header(
                 max_length=200,
-                description="Same key = same pledge, never a second one (per partner key, if any).",
+                description="Same key and same body = same pledge, never a second one (per partner "
+                "key, if any; without one, the key names a pledge only together with its content).",
             ),
         ] = None,
         lang: str | None = None,
@@ -403,9 +405,8 @@ def create_app(
                 message=message("channel_unknown", language, channel="messenger"),
             )
             return JSONResponse({"detail": [error.model_dump()]}, status_code=422)
-        scope = "api" if partner is None else f"partner:{partner.id}"
         pledge_id = (
-            ids.derived_pledge_id(secret, scope, idempotency_key)
+            ids.derived_pledge_id(secret, *idempotency_scope(partner, idempotency_key, raw))
             if idempotency_key
             else ids.new_pledge_id(secret)
         )
@@ -452,6 +453,17 @@ def create_app(
     add_erasure_routes(app, settings, templates)
     add_session_routes(app, settings, templates, secret)
     return app
+
+
+def idempotency_scope(partner: PartnerKeyCheck | None, key: str, raw: PledgeInput) -> tuple[str, str]:
+    """What an Idempotency-Key names. A partner's keys are its own. Without a partner key, anyone
+    may send any key, so the key names the same pledge only with the same content: a retry gets
+    its pledge id back, while someone reusing another person's key (seen in a shared form's page
+    source, say) gets a pledge of their own and learns nothing about the other one."""
+    if partner is not None:
+        return f"partner:{partner.id}", key
+    content = hashlib.sha256(raw.model_dump_json().encode()).hexdigest()
+    return "api", f"{key}\x1f{content}"
 
 
 def _form_to_input(values: dict[str, Any]) -> PledgeInput:

@@ -64,6 +64,19 @@ async def test_idempotency_key_replay_returns_the_same_pledge(intake: str, submi
     assert other.json()["pledge_id"] != first.json()["pledge_id"]
 
 
+async def test_someone_reusing_another_persons_idempotency_key_gets_a_pledge_of_their_own(
+    intake: str, submitted_queue: Any
+) -> None:
+    """Without a partner key anyone may send any key: it names the same pledge only with the same
+    content, so a reused key neither returns nor reveals the other person's pledge id."""
+    theirs = {**VALID, "name": "Chan Sophea", "email": "sophea@example.org"}
+    async with httpx.AsyncClient(base_url=intake) as client:
+        first = await client.post("/api/v1/pledges", json=VALID, headers={"Idempotency-Key": "form-42"})
+        reused = await client.post("/api/v1/pledges", json=theirs, headers={"Idempotency-Key": "form-42"})
+    assert first.status_code == reused.status_code == 202
+    assert reused.json()["pledge_id"] != first.json()["pledge_id"]
+
+
 async def test_messenger_choice_returns_a_signed_m_me_link(intake: str) -> None:
     async with httpx.AsyncClient(base_url=intake) as client:
         response = await client.post("/api/v1/pledges", json={**VALID, "channels": ["messenger"]})
