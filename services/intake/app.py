@@ -27,8 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import time
-from collections import defaultdict, deque
+from collections import defaultdict
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Annotated, Any
@@ -45,6 +44,7 @@ from services.intake.certificates import VERIFY_PER_MINUTE, add_certificate_rout
 from services.intake.deliveries import add_delivery_routes
 from services.intake.erasure import add_erasure_routes
 from services.intake.i18n import pick_language, ui
+from services.intake.limits import RateLimiter, TooManySubmissions, client_of
 from services.intake.partners import install_partner_keys, partner_key
 from services.intake.read_models import PENDING_CHANGES, PartnerKeyCheck, PendingChange
 from services.intake.sessions import add_session_routes
@@ -111,25 +111,6 @@ class ValidationProblem(BaseModel):
     detail: list[FieldError]
 
 
-class RateLimiter:
-    """Sliding one-minute window per client address (per process; put a shared limiter at the
-    edge when running many replicas)."""
-
-    def __init__(self, per_minute: int) -> None:
-        self.per_minute = per_minute
-        self._hits: dict[str, deque[float]] = defaultdict(deque)
-
-    def retry_after(self, client: str) -> int:
-        now = time.monotonic()
-        hits = self._hits[client]
-        while hits and hits[0] <= now - 60:
-            hits.popleft()
-        if len(hits) >= self.per_minute:
-            return max(1, int(60 - (now - hits[0])) + 1)
-        hits.append(now)
-        return 0
-
-
 def create_app(
     settings: IntakeSettings,
     gateway: SubmissionGateway | None = None,
@@ -165,12 +146,12 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.csrf = csrf
+    app.state.submissions = limiter  # every public submission route counts against it (limits.py)
     app.add_middleware(BodyLimit, limit=route_limits(lambda: app.routes, settings.max_body_bytes))
     app.add_middleware(CsrfCookie, csrf=csrf)
     app.add_middleware(SecurityHeaders, hsts=settings.hsts)
 
-    @app.exception_handler(CsrfRefused)
-    async def csrf_refused(request: Request, _: CsrfRefused) -> HTMLResponse:
+    def refused_page(request: Request, status: int, title: str, text: str, **headers: str) -> HTMLResponse:
         language = pick_language(
             request.query_params.get("lang"),
             request.cookies.get("samleng_lang"),
@@ -180,8 +161,25 @@ def create_app(
             lang=language,
             t=lambda key, **kw: ui(key, language, **kw),
             other_lang="km" if language == "en" else "en",
+            title=title,
+            text=text,
         )
-        return HTMLResponse(html, status_code=403)
+        return HTMLResponse(html, status_code=status, headers=headers)
+
+    @app.exception_handler(CsrfRefused)
+    async def csrf_refused(request: Request, _: CsrfRefused) -> HTMLResponse:
+        return refused_page(request, 403, "csrf_refused_title", "csrf_refused")
+
+    @app.exception_handler(TooManySubmissions)
+    async def too_many(request: Request, busy: TooManySubmissions) -> Response:
+        wait = str(busy.retry_after)
+        if request.url.path.startswith("/api/"):
+            return JSONResponse(
+                {"detail": "too many submissions; retry later"},
+                status_code=429,
+                headers={"Retry-After": wait},
+            )
+        return refused_page(request, 429, "csrf_refused_title", "busy", **{"Retry-After": wait})
 
     install_http_telemetry(app, "intake")
     install_partner_keys(app, lambda: app.state.status.database(), settings.partner_key_cache_seconds)
@@ -192,9 +190,6 @@ def create_app(
 
     for route in health_routes("intake", readiness):
         app.router.routes.append(route)
-
-    def client_of(request: Request) -> str:
-        return request.client.host if request.client else "unknown"
 
     def offers_messenger() -> bool:
         return bool(settings.messenger_page)

@@ -79,6 +79,12 @@ UI: dict[str, dict[Lang, str]] = {
         "km": "ទម្រង់នេះផុតកំណត់ ដូច្នេះមិនត្រូវបានផ្ញើទេ។ ចម្លើយរបស់អ្នកនៅខាងក្រោម៖ សូមដាក់ស្នើម្តងទៀត។",
     },
     "csrf_refused_title": {"en": "Not sent", "km": "មិនបានផ្ញើ"},
+    "busy": {
+        "en": "Too many submissions from your connection, so nothing was sent. "
+        "Please go back and try again in a minute.",
+        "km": "មានការដាក់ស្នើច្រើនពេកពីការតភ្ជាប់របស់អ្នក ដូច្នេះគ្មានអ្វីត្រូវបានផ្ញើទេ។ "
+        "សូមត្រឡប់ក្រោយ ហើយព្យាយាមម្តងទៀតក្នុងមួយនាទី។",
+    },
     "csrf_refused": {
         "en": "This form had expired or did not come from this site, so nothing was sent or changed. "
         "Please go back, reload the page and submit it again.",

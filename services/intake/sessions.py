@@ -34,6 +34,7 @@ from jinja2 import Environment
 from pydantic import BaseModel, Field
 
 from services.intake.i18n import pick_language, ui
+from services.intake.limits import submission_limit
 from services.intake.partners import partner_key
 from services.intake.read_models import REGISTRATIONS, SESSIONS
 from services.intake.settings import IntakeSettings
@@ -523,7 +524,7 @@ def add_session_routes(app: FastAPI, settings: IntakeSettings, templates: Enviro
         "/sessions/{session_id}/register",
         response_class=HTMLResponse,
         include_in_schema=False,
-        dependencies=[CSRF_REQUIRED],
+        dependencies=[CSRF_REQUIRED, Depends(submission_limit)],
     )
     async def register_form(
         request: Request, session_id: str, lang: str | None = None, tz: str | None = None
@@ -564,9 +565,10 @@ def add_session_routes(app: FastAPI, settings: IntakeSettings, templates: Enviro
             403: {"description": "The partner key does not allow the request's Origin"},
             404: {"description": "Unknown session"},
             422: {"description": "Invalid field(s) or closed"},
-            429: {"description": "Too many registrations with this partner key"},
+            429: {"description": "Too many registrations from this address, or with this partner key"},
         },
-        dependencies=[Depends(partner_key)],  # a partner key, when sent: checked and counted first
+        # a partner key, when sent: checked and counted first; without one, the address's limit
+        dependencies=[Depends(partner_key), Depends(submission_limit)],
     )
     async def register_api(
         request: Request, session_id: str, body: RegistrationInput, lang: str | None = None

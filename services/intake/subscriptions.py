@@ -25,12 +25,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 from jinja2 import Environment
 
 from services.intake.erasure import member_by_token
 from services.intake.i18n import pick_language, ui
+from services.intake.limits import submission_limit
 from services.intake.read_models import (
     MEMBER_PREFERENCES,
     SUBSCRIPTIONS,
@@ -218,7 +219,10 @@ def add_subscription_routes(app: FastAPI, settings: IntakeSettings, templates: E
         return page("subscribe.html", language, values=values, errors={}, error_list=[], state="form")
 
     @app.post(
-        "/subscribe", response_class=HTMLResponse, include_in_schema=False, dependencies=[CSRF_REQUIRED]
+        "/subscribe",
+        response_class=HTMLResponse,
+        include_in_schema=False,
+        dependencies=[CSRF_REQUIRED, Depends(submission_limit)],
     )
     async def subscribe_form(request: Request, lang: str | None = None) -> HTMLResponse:
         language = language_of(request, lang)
@@ -241,7 +245,12 @@ def add_subscription_routes(app: FastAPI, settings: IntakeSettings, templates: E
         "/api/v1/subscriptions",
         status_code=202,
         summary="Subscribe to Urgent Action alerts (confirmation by email)",
-        responses={422: {"description": "Invalid field(s)"}, 503: {"description": "Retry later"}},
+        responses={
+            422: {"description": "Invalid field(s)"},
+            429: {"description": "Too many submissions from this address (Retry-After)"},
+            503: {"description": "Retry later"},
+        },
+        dependencies=[Depends(submission_limit)],
     )
     async def api_subscribe(request: Request, body: SubscribeInput, lang: str | None = None) -> JSONResponse:
         language = pick_language(lang, None, request.headers.get("accept-language"))

@@ -241,3 +241,42 @@ async def test_the_calendar_lists_upcoming_sessions_by_month_and_past_ones_apart
     assert "Past sessions" in past and past.index("ss_held") < past.index("ss_last_week"), "most recent first"
     assert "ss_held" not in upcoming and "ss_last_week" not in upcoming
     assert "មីនា 2027" in khmer.text and "មេសា 2027" in khmer.text and "វគ្គកន្លងមក" in khmer.text
+
+
+async def test_registrations_and_subscriptions_count_against_the_same_per_address_limit(
+    make_intake: Any, submitted_queue: Any, events: Any, db: Any
+) -> None:
+    """Anyone could fill a session's seats or make Samleng write to many contacts: every public
+    submission counts against its address, with 429 and Retry-After past the limit (a page in the
+    visitor's language on the forms, JSON on the API); a partner key has its own limit instead."""
+    await seed(db)
+    person = {
+        "name": "Sok Dara", "country": "US", "channels": ["email"], "language": "km",
+        "time_zone": "America/Los_Angeles", "consent": True,
+    }  # fmt: skip
+    async with make_intake(rate_limit_per_minute=3) as url, httpx.AsyncClient(base_url=url) as client:
+        registered = [
+            await client.post(
+                "/api/v1/sessions/ss_seeded/registrations", json={**person, "email": f"dara{n}@example.org"}
+            )
+            for n in ("a", "b")
+        ]
+        subscribed = await client.post(
+            "/api/v1/subscriptions",
+            json={"name": "Sok Dara", "country": "US", "email": "dara@example.org", "consent": True},
+        )
+        over = await client.post(
+            "/api/v1/sessions/ss_seeded/registrations", json={**person, "email": "darac@example.org"}
+        )
+        token = await csrf(client, "/sessions/ss_seeded?lang=km")
+        form = await client.post("/sessions/ss_seeded/register?lang=km", data={**FORM, **token})
+        subscribe_form = await client.post("/subscribe", data={**token})
+    assert [r.status_code for r in registered] == [202, 202], [r.text for r in registered]
+    assert subscribed.status_code in (202, 422), subscribed.text  # counted either way
+    assert over.status_code == 429 and int(over.headers["retry-after"]) >= 1
+    assert over.json() == {"detail": "too many submissions; retry later"}
+    assert form.status_code == 429 and "text/html" in form.headers["content-type"]
+    assert "ច្រើនពេក" in form.text and form.headers["retry-after"]
+    assert subscribe_form.status_code == 429
+    submitted = [e for e in await drain(events) if e["type"] == "registration.submitted.v1"]
+    assert len(submitted) == 2, "nothing past the limit was handed over"

@@ -12,7 +12,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 CONSOLE = ROOT / "services" / "console"
 RATE_LIMIT_KEYS = {  # (file, function) -> what the address is for
-    ("services/intake/app.py", "client_of"): "key of the per-process form/API limiter, in memory",
+    ("services/intake/limits.py", "client_of"): "key of the per-process submission limiter, in memory",
     ("services/intake/certificates.py", "limited"): "key of the verification page's limiter, in memory",
 }
 FORWARDING_HEADERS = ("x-forwarded-for", "x-real-ip", "forwarded", "cf-connecting-ip", "true-client-ip")
