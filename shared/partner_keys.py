@@ -71,14 +71,18 @@ class PartnerKey(BaseModel):
         return self.revoked_at is not None
 
     def accepts(self, secret: str) -> bool:
-        """Whether `secret` is this key's secret (constant-time comparison of the hashes)."""
-        return hmac.compare_digest(self.secret_hash, hash_secret(secret))
+        return secret_matches(self.secret_hash, secret)
 
     def allows_origin(self, origin: str) -> bool:
         return origin in self.origins
 
     def document(self) -> dict[str, Any]:
         return self.model_dump(by_alias=True)
+
+
+def secret_matches(secret_hash: str, secret: str) -> bool:
+    """Whether `secret` is the key stored as `secret_hash` (constant-time comparison of the hashes)."""
+    return hmac.compare_digest(secret_hash, hash_secret(secret))
 
 
 def normal_origin(origin: str) -> str:

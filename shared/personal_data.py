@@ -556,6 +556,17 @@ async def open_fields(vault: Vault | None, doc: Mapping[str, Any]) -> dict[str, 
     return out
 
 
+async def opened_document(vault: Vault | None, doc: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """A stored document with its sealed fields in place (plain ones pass through); None when
+    absent or unreadable (its subject was erased)."""
+    if doc is None:
+        return None
+    try:
+        return await open_fields(vault, doc)
+    except PersonalDataUnreadable:
+        return None
+
+
 async def _open_sealed(vault: Vault, sealed: Any) -> dict[str, Any]:
     opened = await vault.decrypt(sealed if isinstance(sealed, Binary) else Binary(bytes(sealed), 6))
     if not isinstance(opened, dict):

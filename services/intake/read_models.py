@@ -23,13 +23,12 @@ reads as absent.
 
 from __future__ import annotations
 
-import hmac
 from datetime import datetime
 from typing import Any
 
 from pydantic import Field
 
-from shared.partner_keys import hash_secret
+from shared.partner_keys import secret_matches
 from shared.read_models import ReadModel, View
 
 # ---- alert-dispatcher -------------------------------------------------------------------------
@@ -157,8 +156,7 @@ class PartnerKeyCheck(View):
         return self.revoked_at is not None
 
     def accepts(self, secret: str) -> bool:
-        """Whether `secret` is this key's secret (constant-time comparison of the hashes)."""
-        return hmac.compare_digest(self.secret_hash, hash_secret(secret))
+        return secret_matches(self.secret_hash, secret)
 
     def allows_origin(self, origin: str) -> bool:
         return origin in self.origins

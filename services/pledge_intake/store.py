@@ -71,6 +71,7 @@ from shared.personal_data import (
     configured_contact_index,
     contact_key,
     open_fields,
+    opened_document,
     seal_fields,
     unsubscribe_key,
 )
@@ -287,12 +288,7 @@ async def update_member(
 async def opened(vault: Vault | None, doc: Document | None) -> Document | None:
     """A stored document with its personal fields in place; None when absent or unreadable (its
     subject was erased)."""
-    if doc is None:
-        return None
-    try:
-        return await open_fields(vault, doc)
-    except PersonalDataUnreadable:
-        return None
+    return await opened_document(vault, doc)
 
 
 async def find_member(store: Store, member_id: str) -> Document | None:

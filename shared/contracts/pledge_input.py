@@ -140,6 +140,18 @@ def clean_name(raw: str, errors: _Errors, field: str = "name") -> str:
     return name
 
 
+def clean_email(raw: str | None, errors: _Errors) -> str | None:
+    """The address as the mail system writes it, or None when none was given or it is not an
+    address (then an `email_invalid` error is added). Whether one is required is the caller's."""
+    if not (raw and raw.strip()):
+        return None
+    try:
+        return str(validate_email(raw.strip(), check_deliverability=False).normalized)
+    except EmailNotValidError:
+        errors.add("email", "email_invalid")
+        return None
+
+
 def clean_phone(raw: str, country: str, errors: _Errors, lang: Lang) -> str | None:
     if len(raw) > 32:
         errors.add("phone", "too_long", max=32)
@@ -205,13 +217,8 @@ def validate_pledge(raw: PledgeInput, lang: Lang) -> tuple[ValidPledge | None, l
     if not raw.channels:
         errors.add("channels", "channels_required")
 
-    email = None
-    if raw.email and raw.email.strip():
-        try:
-            email = validate_email(raw.email.strip(), check_deliverability=False).normalized
-        except EmailNotValidError:
-            errors.add("email", "email_invalid")
-    elif "email" in channels:
+    email = clean_email(raw.email, errors)
+    if not (raw.email and raw.email.strip()) and "email" in channels:
         errors.add("email", "email_required")
 
     phone = None

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
-from email_validator import EmailNotValidError, validate_email
 from pydantic import BaseModel, Field, ValidationError
 
 from shared.contracts.alert import TOPICS
@@ -27,7 +26,7 @@ from shared.contracts.member import (
     SubscriptionSource,
 )
 from shared.contracts.pledge import Consent, Contact
-from shared.contracts.pledge_input import FieldError, _Errors, clean_name, clean_phone
+from shared.contracts.pledge_input import FieldError, _Errors, clean_email, clean_name, clean_phone
 
 ALERT_CHANNELS = ("email", "signal", "whatsapp", "messenger")
 ADDRESS_OF = {"email": "email", "signal": "phone", "whatsapp": "phone", "messenger": "psid"}
@@ -159,13 +158,8 @@ def validate_subscription(
     if not country or country not in phonenumbers.SUPPORTED_REGIONS:
         errors.add("country", "country_required")
         country = ""
-    email = None
-    if raw.email and raw.email.strip():
-        try:
-            email = validate_email(raw.email.strip(), check_deliverability=False).normalized
-        except EmailNotValidError:
-            errors.add("email", "email_invalid")
-    elif email_required:
+    email = clean_email(raw.email, errors)
+    if not (raw.email and raw.email.strip()) and email_required:
         errors.add("email", "email_required_here")
     phone = None
     if raw.phone and raw.phone.strip():

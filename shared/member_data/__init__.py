@@ -27,11 +27,10 @@ from shared.contracts.erasure import ErasureRequested, ErasureRequestedData, Era
 from shared.member_data import read_models as models
 from shared.personal_data import (
     CONTACT_KEY_VERSION,
-    PersonalDataUnreadable,
     Vault,
     blind_index,
     normalise_contact,
-    open_fields,
+    opened_document,
 )
 from shared.read_models import WholeDocument
 
@@ -63,14 +62,9 @@ def plain(value: Any) -> Any:
 
 
 async def opened(vault: Vault | None, doc: dict[str, Any] | None) -> dict[str, Any] | None:
-    """A document of pledge-intake's with its sealed personal fields in place (plain ones pass
-    through); None when absent or unreadable (its subject was erased)."""
-    if doc is None:
-        return None
-    try:
-        return await open_fields(vault, doc)
-    except PersonalDataUnreadable:
-        return None
+    """A document of pledge-intake's with its sealed personal fields in place; None when absent
+    or unreadable (its subject was erased)."""
+    return await opened_document(vault, doc)
 
 
 async def opened_all(vault: Vault | None, docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
