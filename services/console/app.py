@@ -13,17 +13,26 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
+from pathlib import Path
+from urllib.parse import urlencode
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
+from fastapi.responses import RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
 from pymongo.errors import PyMongoError
+from starlette.exceptions import HTTPException
 
 from services.console.api import operator_router, public_router
 from services.console.audit import AuditLog
-from services.console.auth import Console
+from services.console.auth import Console, Principal, authenticated
 from services.console.credentials import Credentials
 from services.console.operators import OperatorStore
 from services.console.routes import ensure_indexes
 from services.console.settings import ConsoleSettings
+from services.console.web import public_router as public_pages
+from services.console.web import web_router
+from services.console.web.rendering import render
 from shared.contracts.alert import AlertPublished
 from shared.contracts.certificate import ReissueRequested
 from shared.contracts.erasure import ContactErasureRequested, ErasureRequested
@@ -37,6 +46,10 @@ from shared.messaging.gateway import Gateway
 from shared.personal_data import Vault, open_vault
 from shared.service import Router
 from shared.storage import create_client, database, ping, wait_for_database
+from shared.web_security import Csrf, CsrfCookie, CsrfRefused, SecurityHeaders
+
+HERE = Path(__file__).resolve().parent
+NOT_PAGES = ("/api/", "/health", "/metrics", "/static/", "/docs", "/redoc", "/openapi.json")
 
 router = Router(
     "console",
@@ -99,6 +112,10 @@ def create_app(settings: ConsoleSettings) -> FastAPI:
         lifespan=lifespan,
     )
     app.add_middleware(BodyLimit, limit=route_limits(lambda: app.routes, settings.max_body_bytes, settings))
+    csrf = Csrf(settings.secret_key.get_secret_value().encode(), secure_cookie=not settings.insecure_cookies)
+    app.state.csrf = csrf
+    app.add_middleware(CsrfCookie, csrf=csrf)
+    app.add_middleware(SecurityHeaders, hsts=settings.hsts)
     document_limits(app, settings)
     install_http_telemetry(app, "console")
 
@@ -114,4 +131,45 @@ def create_app(settings: ConsoleSettings) -> FastAPI:
         app.router.routes.append(route)
     app.include_router(public_router)
     app.include_router(operator_router)
+    app.include_router(public_pages)
+    app.include_router(web_router)
+    app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+    install_page_answers(app)
     return app
+
+
+def install_page_answers(app: FastAPI) -> None:
+    """Errors on pages answer as pages: not signed in -> the sign-in page (then back here), a
+    role without the permission -> 403 page, an expired form -> 403 page (nothing done), the bus
+    not confirming -> 503 page. The API keeps its JSON answers."""
+
+    async def signed_in(request: Request) -> Principal | None:
+        try:
+            return await authenticated(request)
+        except HTTPException:
+            return None
+
+    @app.exception_handler(HTTPException)
+    async def page_error(request: Request, error: HTTPException) -> Response:
+        if request.url.path.startswith(NOT_PAGES):
+            return await http_exception_handler(request, error)
+        if error.status_code == 401:
+            target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+            return RedirectResponse(f"/sign-in?{urlencode({'next': target})}", status_code=303)
+        pages = {403: "forbidden", 404: "not_found", 503: "unavailable"}
+        if error.status_code not in pages:
+            return await http_exception_handler(request, error)
+        return render(
+            request,
+            "problem.html",
+            who=await signed_in(request),
+            status=error.status_code,
+            headers=error.headers,
+            problem=pages[error.status_code],
+        )
+
+    @app.exception_handler(CsrfRefused)
+    async def form_expired(request: Request, _: CsrfRefused) -> Response:
+        return render(
+            request, "problem.html", who=await signed_in(request), status=403, problem="form_expired"
+        )

@@ -23,7 +23,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
 
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, HTTPException, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.params import Depends as DependsParam
 from pydantic import BaseModel, ValidationError
@@ -82,6 +82,25 @@ class Principal:
             outcome=outcome,
             detail=detail,
         )
+
+
+def set_session_cookie(response: Response, settings: ConsoleSettings, token: str) -> None:
+    """The browser's session: HttpOnly, SameSite=strict, Secure unless a local plain-http run."""
+    response.set_cookie(
+        COOKIE,
+        token,
+        max_age=int(settings.session_hours * 3600),
+        path="/",
+        secure=not settings.insecure_cookies,
+        httponly=True,
+        samesite="strict",
+    )
+
+
+def clear_session_cookie(response: Response, settings: ConsoleSettings) -> None:
+    response.delete_cookie(
+        COOKIE, path="/", secure=not settings.insecure_cookies, httponly=True, samesite="strict"
+    )
 
 
 def console_of(request: Request) -> Console:

@@ -37,6 +37,8 @@ class Permission(StrEnum):
     members_import = "members.import"
     members_erase = "members.erase"
     certificates_reissue = "certificates.reissue"
+    dead_letters_manage = "dead_letters.manage"
+    replies_answer = "replies.answer"
 
 
 _EDITOR = frozenset(
@@ -53,6 +55,8 @@ _PUBLISHER = _EDITOR | {
     Permission.members_read_personal,
     Permission.members_import,
     Permission.certificates_reissue,
+    Permission.dead_letters_manage,
+    Permission.replies_answer,
 }
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {

@@ -1,8 +1,9 @@
 from __future__ import annotations
 
 from typing import ClassVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from shared.settings import ServiceSettings
@@ -40,7 +41,18 @@ class ConsoleSettings(ServiceSettings):
     )
     secret_key: SecretStr = Field(
         description="Derives the pledge ids of imported paper sign-up rows (the same row gives the "
-        "same id). Required; `make run` generates one into .run/secrets.env.",
+        "same id) and signs the web console's form tokens (CSRF). Required; `make run` generates "
+        "one into .run/secrets.env.",
+    )
+    hsts: bool = Field(
+        default=False,
+        description="Send Strict-Transport-Security: on in production, where the console is only "
+        "reached over TLS.",
+    )
+    time_zone: str = Field(
+        default="UTC",
+        description="The time zone the web console shows times in (an IANA name, e.g. "
+        "Asia/Phnom_Penh); every time is labelled with it.",
     )
     public_site_url: str = Field(
         default="http://127.0.0.1:8000",
@@ -69,3 +81,12 @@ class ConsoleSettings(ServiceSettings):
         ge=1024,
         description="Largest Plan of Action request: a 5 MB PDF is 6.7 MB in base64, plus its texts.",
     )
+
+    @field_validator("time_zone")
+    @classmethod
+    def known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"not a time zone: {value!r} (an IANA name like Asia/Phnom_Penh)") from None
+        return value

@@ -24,7 +24,6 @@ from jinja2 import Environment
 from services.intake.i18n import pick_language, ui
 from services.intake.read_models import ACTION_LINKS, ALERT_OFFICIALS, ALERT_PAGES, ActionLink
 from services.intake.settings import IntakeSettings
-from services.intake.web_security import CSRF_REQUIRED
 from shared.contracts import utcnow
 from shared.contracts.alert import (
     ActionReported,
@@ -34,6 +33,7 @@ from shared.contracts.alert import (
     number_of_slug,
 )
 from shared.messaging.gateway import Unavailable
+from shared.web_security import CSRF_REQUIRED
 
 TEXT: dict[str, dict[str, str]] = {
     "urgent_action": {"en": "Urgent Action", "km": "សកម្មភាពបន្ទាន់"},

@@ -51,9 +51,6 @@ from services.intake.sessions import add_session_routes
 from services.intake.settings import IntakeSettings
 from services.intake.submission import PledgeStatus, StatusReader, SubmissionGateway
 from services.intake.subscriptions import add_subscription_routes
-from services.intake.web_security import COOKIE as CSRF_COOKIE
-from services.intake.web_security import CSRF_REQUIRED, Csrf, CsrfCookie, CsrfRefused, SecurityHeaders
-from services.intake.web_security import FIELD as CSRF_FIELD
 from shared.contracts import pledge_ids as ids
 from shared.contracts import utcnow
 from shared.contracts.alert import ActionReported
@@ -79,6 +76,9 @@ from shared.http_telemetry import install_http_telemetry
 from shared.messaging.gateway import Unavailable
 from shared.observability import get_logger
 from shared.service import Router
+from shared.web_security import COOKIE as CSRF_COOKIE
+from shared.web_security import CSRF_REQUIRED, Csrf, CsrfCookie, CsrfRefused, SecurityHeaders
+from shared.web_security import FIELD as CSRF_FIELD
 
 HERE = Path(__file__).resolve().parent
 log = get_logger("samleng.intake")

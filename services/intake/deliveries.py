@@ -22,11 +22,11 @@ from services.intake.erasure import member_by_token
 from services.intake.i18n import pick_language, ui
 from services.intake.read_models import MEMBERS_BY_TOKEN
 from services.intake.settings import IntakeSettings
-from services.intake.web_security import CSRF_REQUIRED_OR_ONE_CLICK
 from shared.contracts import utcnow
 from shared.contracts.languages import Lang
 from shared.contracts.member import ConsentWithdrawn, ConsentWithdrawnData
 from shared.messaging.gateway import Unavailable
+from shared.web_security import CSRF_REQUIRED_OR_ONE_CLICK
 
 UNSUBSCRIBE_TEXT: dict[str, dict[str, str]] = {
     "title": {"en": "Stop messages", "km": "ឈប់ទទួលសារ"},

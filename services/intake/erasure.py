@@ -22,13 +22,13 @@ from jinja2 import Environment
 from services.intake.i18n import pick_language, ui
 from services.intake.read_models import MEMBERS_BY_TOKEN, MemberOfToken
 from services.intake.settings import IntakeSettings
-from services.intake.web_security import CSRF_REQUIRED
 from shared.contracts import Event
 from shared.contracts.languages import Lang
 from shared.member_data import erasure_request, member_export
 from shared.messaging.gateway import Unavailable
 from shared.personal_data import Vault, unsubscribe_key
 from shared.read_models import ReadModel, ViewT, opened
+from shared.web_security import CSRF_REQUIRED
 
 ERASE_TEXT: dict[str, dict[str, str]] = {
     "erase_title": {"en": "Erase everything about me", "km": "លុបអ្វីៗទាំងអស់អំពីខ្ញុំ"},

@@ -3,16 +3,9 @@ Field-error messages live with the rules they explain (shared/contracts/language
 
 from __future__ import annotations
 
-from shared.contracts.languages import LANGUAGES, Lang
+from shared.contracts.languages import Lang, pick_language
 
-
-def pick_language(query: str | None, cookie: str | None, accept_language: str | None) -> Lang:
-    for candidate in (query, cookie):
-        if candidate in LANGUAGES:
-            return candidate
-    if accept_language and accept_language.lower().lstrip().startswith("km"):
-        return "km"
-    return "en"
+__all__ = ["UI", "pick_language", "ui"]
 
 
 UI: dict[str, dict[Lang, str]] = {

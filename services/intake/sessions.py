@@ -40,7 +40,6 @@ from services.intake.read_models import REGISTRATIONS, SESSIONS
 from services.intake.settings import IntakeSettings
 from services.intake.subscriptions import TEXT as SUBSCRIBE_TEXT
 from services.intake.subscriptions import TIME_ZONES, _Problems
-from services.intake.web_security import CSRF_REQUIRED
 from shared.calendar import calendar, session_event
 from shared.contracts import utcnow
 from shared.contracts.languages import Lang, countries
@@ -56,6 +55,7 @@ from shared.contracts.session import (
     is_session_id,
 )
 from shared.messaging.gateway import Unavailable
+from shared.web_security import CSRF_REQUIRED
 
 REGISTRATION_CHANNELS = ("email", "signal", "whatsapp", "messenger")
 PATTERN = {"en": "EEEE d MMMM y, HH:mm", "km": "EEEE d MMMM y ម៉ោង HH:mm"}

@@ -39,7 +39,6 @@ from services.intake.read_models import (
     SubscriptionToConfirm,
 )
 from services.intake.settings import IntakeSettings
-from services.intake.web_security import CSRF_REQUIRED
 from shared.contracts import utcnow
 from shared.contracts.alert import TOPICS
 from shared.contracts.languages import Lang, countries
@@ -62,6 +61,7 @@ from shared.contracts.subscription_input import (
 from shared.contracts.subscription_input import _Problems as _Problems  # sessions.py's registrations
 from shared.messaging.gateway import Unavailable
 from shared.read_models import opened
+from shared.web_security import CSRF_REQUIRED
 
 TIME_ZONES = (
     "Asia/Phnom_Penh", "Asia/Bangkok", "Asia/Ho_Chi_Minh", "Asia/Seoul", "Asia/Tokyo",

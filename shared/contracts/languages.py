@@ -13,6 +13,18 @@ from babel import Locale
 Lang = Literal["en", "km"]
 LANGUAGES: tuple[Lang, ...] = ("en", "km")
 
+
+def pick_language(query: str | None, cookie: str | None, accept_language: str | None) -> Lang:
+    """The language a visitor reads: asked for in the URL, else remembered in a cookie, else Khmer
+    when the browser prefers it, else English."""
+    for candidate in (query, cookie):
+        if candidate in LANGUAGES:
+            return candidate
+    if accept_language and accept_language.lower().lstrip().startswith("km"):
+        return "km"
+    return "en"
+
+
 MESSAGES: dict[str, dict[Lang, str]] = {
     # validation
     "name_required": {"en": "Please write your name.", "km": "សូមសរសេរឈ្មោះរបស់អ្នក។"},

@@ -11,12 +11,14 @@ import pytest
 
 from devstack.broker import RabbitNode
 from services.console.app import create_app as create_console
+from services.console.auth import COOKIE
 from services.console.permissions import Role
 from services.console.settings import ConsoleSettings
 from services.intake.app import create_app
 from services.intake.settings import IntakeSettings
 from shared.messaging.topology import ConsumerGroup, declare_group
 from tests.support.console import operator_token
+from tests.support.console_browser import CHROMIUM, new_operator, session_token
 from tests.support.http import serve
 from tests.support.ports import free_port
 
@@ -115,6 +117,42 @@ async def console(make_console: Callable[..., Any]) -> AsyncIterator[str]:
     """The console's base URL (operator routes under /api/v1/operator)."""
     async with make_console() as url:
         yield url
+
+
+@pytest.fixture(scope="session")
+async def chromium() -> AsyncIterator[Any]:
+    """Debian's Chromium under Playwright's async API, one for the whole run."""
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as playwright:
+        launched = await playwright.chromium.launch(executable_path=CHROMIUM, args=[])
+        yield launched
+        await launched.close()
+
+
+@pytest.fixture
+async def console_page(chromium: Any, console: str, db: Any) -> AsyncIterator[Callable[..., Any]]:
+    """`await console_page(Role.editor, lang="km", javascript=False)`: a page of the console
+    (relative URLs go to it) signed in as a new operator of that role; `page.operator` is who."""
+    contexts: list[Any] = []
+
+    async def open_page(
+        role: Role = Role.admin, *, lang: str = "en", javascript: bool = True, email: str | None = None
+    ) -> Any:
+        created = await new_operator(db, role, email)
+        token = await session_token(db, created.operator.id)
+        context = await chromium.new_context(
+            base_url=console, java_script_enabled=javascript, locale="km-KH" if lang == "km" else "en-GB"
+        )
+        contexts.append(context)
+        await context.add_cookies([{"name": COOKIE, "value": token, "url": console}])
+        page = await context.new_page()
+        page.operator = created
+        return page
+
+    yield open_page
+    for context in contexts:
+        await context.close()
 
 
 @pytest.fixture

@@ -452,3 +452,45 @@ async def test_many_failed_sign_ins_from_one_address_are_throttled_whatever_the_
     assert stored["locked_until"] is None and stored["failed_attempts"] == 0  # the account is not locked
     reasons = [e["detail"].get("reason") for e in await audit(db, action="operator.sign_in")]
     assert reasons.count("unknown_email") == 4 and reasons.count("throttled") == 1
+
+
+PUBLIC_PAGES = {("GET", "/sign-in"), ("POST", "/sign-in")}
+
+
+def page_routes(app: Any) -> list[tuple[str, str, Any]]:
+    """Every web page route (the console's pages, outside /api), sign-in excepted."""
+    found = []
+    for route in iter_route_contexts(app.router.routes):
+        if isinstance(route.original_route, APIRoute) and not route.path.startswith(("/api/", "/health")):
+            for method in sorted(route.methods):
+                if (method, route.path) not in PUBLIC_PAGES:
+                    found.append((method, route.path, route))
+    return found
+
+
+async def test_every_page_authenticates_first_and_checks_the_role(
+    console_app: Any, console: httpx.AsyncClient, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A page without a valid session sends the browser to sign in and does nothing; a role
+    without the page's permission gets the 403 page. Pages take the same one dependency as the API."""
+    routes = page_routes(console_app)
+    assert {("GET", "/"), ("POST", "/sign-out")} <= {(m, p) for m, p, _ in routes}, routes
+    for method, path, route in routes:
+        assert route.dependant.dependencies[0].call is authenticated, path
+    admin = await signed_in(console, await first_admin(capsys))
+    _, viewer_account = await add_operator(console, admin, Role.viewer)
+    viewer = await signed_in(console, viewer_account)
+    for method, path, route in routes:
+        for headers in (
+            {},
+            {"Cookie": "samleng_console=not-a-token"},
+            {"Authorization": "Bearer sk_op_nope"},
+        ):
+            answer = await console.request(method, filled(path), headers=headers, data={"x": "emperor"})
+            assert answer.status_code == 303, (method, path, answer.status_code)
+            assert answer.headers["location"].startswith("/sign-in?next="), (method, path)
+        permission = required_permission(route)
+        if permission is not None and permission not in ROLE_PERMISSIONS[Role.viewer]:
+            answer = await console.request(method, filled(path), headers=viewer)
+            assert answer.status_code == 403, (method, path, answer.status_code)
+            assert "emperor" not in answer.text

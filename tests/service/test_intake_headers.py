@@ -21,9 +21,9 @@ from icalendar import Calendar
 
 from devstack.broker import RabbitNode
 from services.channels.post.print_batch import write_files
-from services.intake.web_security import CONTENT_SECURITY_POLICY
 from shared.csv_safety import FormulaSafeWriter, formula_safe
 from shared.messaging.topology import ConsumerGroup, declare_group
+from shared.web_security import CONTENT_SECURITY_POLICY
 from tests.support.forms import csrf
 
 START = datetime.now(UTC).replace(microsecond=0) + timedelta(days=10)

@@ -8,6 +8,9 @@
     certificates.py  certificate re-issue
     imports.py       paper sign-up sheets (CSV)
 
+Adding an area is adding its module (with `router`, and `ensure_indexes(db)` if it owns indexes):
+the package is scanned, so no list names them.
+
 A route here never declares a body model (FastAPI would parse it before authentication): it
 takes its body through `json_body(Model)` (services/console/auth.py) and names the permission it
 needs with `permit(...)`. State changes go to the bus through `hand_over` (the envelope's `actor`
@@ -16,22 +19,31 @@ is the operator) and write one audit event; reads of members' personal data writ
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
+from types import ModuleType
 from typing import Any
 
 from fastapi import APIRouter
 
-from services.console.routes import alerts, certificates, deliveries, imports, members, sessions
 
-ROUTERS: tuple[APIRouter, ...] = (
-    alerts.router,
-    sessions.router,
-    members.router,
-    deliveries.router,
-    certificates.router,
-    imports.router,
+def _areas() -> list[ModuleType]:
+    """Every module of this package, in name order: an area is added as one file."""
+    return [
+        importlib.import_module(f"{__name__}.{info.name}")
+        for info in sorted(pkgutil.iter_modules(__path__), key=lambda info: info.name)
+    ]
+
+
+ROUTERS: tuple[APIRouter, ...] = tuple(
+    area.router for area in _areas() if isinstance(getattr(area, "router", None), APIRouter)
 )
 
 
 async def ensure_indexes(db: Any) -> None:
-    """Indexes of the collections the work routes own (`alert_drafts`)."""
-    await alerts.ensure_indexes(db)
+    """Indexes of the collections the work routes own (`alert_drafts`, …): each area's
+    `ensure_indexes(db)`, where it has one."""
+    for area in _areas():
+        make = getattr(area, "ensure_indexes", None)
+        if make is not None:
+            await make(db)

@@ -1,8 +1,10 @@
-"""What every intake response carries and what every HTML form POST must prove.
+"""What every response of a service with web pages (intake's public site, the operator console)
+carries, and what every HTML form POST must prove.
 
 `SecurityHeaders` (ASGI) adds the browser protections to every response, HTML and JSON: a
 Content-Security-Policy without inline script or style, no framing, no Referer, no MIME
-sniffing, and HSTS when `INTAKE_HSTS` is on (production behind TLS).
+sniffing, and HSTS when the service's setting is on (`INTAKE_HSTS`, `CONSOLE_HSTS`: production
+behind TLS).
 
 CSRF is a double-submit token: `CsrfCookie` (ASGI) reads the signed `samleng_csrf` cookie of the
 request, and sets one when a page rendered a token the browser does not hold yet; templates write
