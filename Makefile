@@ -40,7 +40,7 @@ stop: $(STAMP)
 	@$(BIN)/python -m devstack.stop
 
 test: setup-test check
-	$(PYTEST) -p no:cacheprovider tests/unit services/channels tests/deploy tests/service tests/integration tests/e2e
+	$(PYTEST) -p no:cacheprovider --durations=25 tests/unit services/channels tests/deploy tests/service tests/integration tests/e2e
 
 test-unit: $(STAMP)
 	$(PYTEST) tests/unit services/channels

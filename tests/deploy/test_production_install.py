@@ -209,3 +209,13 @@ def test_every_procfile_process_starts_to_ready_from_the_image_install(
     assert not waiting, "not ready: " + "; ".join(
         f"{name}: {p.log.read_text(errors='replace')[-800:]}" for name, p in waiting.items()
     )
+    # the installed package carries the console's pages, words and static files, not only its code
+    [console] = [p for p in processes if p.name == "console"]
+    base = ready_url(health, console)
+    assert base is not None
+    page = httpx.get(f"{base}/sign-in", timeout=10)
+    assert page.status_code == 200 and 'action="/sign-in"' in page.text, page.text[-2000:]
+    sheet = httpx.get(f"{base}/static/console.css", timeout=10)
+    assert sheet.status_code == 200 and sheet.headers["content-type"].startswith("text/css")
+    for script in sorted(set(re.findall(r'(?:src|href)="(/static/[^"]+)"', page.text))):
+        assert httpx.get(f"{base}{script}", timeout=10).status_code == 200, script
