@@ -39,13 +39,14 @@ from services.intake.partners import partner_key
 from services.intake.read_models import REGISTRATIONS, SESSIONS
 from services.intake.settings import IntakeSettings
 from services.intake.subscriptions import TEXT as SUBSCRIBE_TEXT
-from services.intake.subscriptions import TIME_ZONES, _Problems
+from services.intake.subscriptions import _Problems
 from shared.calendar import calendar, session_event
 from shared.contracts import utcnow
 from shared.contracts.languages import Lang, countries
 from shared.contracts.pledge import Consent, Contact
 from shared.contracts.pledge_input import FieldError, clean_name, clean_phone
 from shared.contracts.session import (
+    TIME_ZONES,
     Registrant,
     RegistrationCancelled,
     RegistrationCancelledData,

@@ -50,6 +50,7 @@ from shared.contracts.member import (
 )
 from shared.contracts.pledge import Consent
 from shared.contracts.pledge_input import FieldError
+from shared.contracts.session import TIME_ZONES
 from shared.contracts.subscription_input import (
     ADDRESS_OF,
     ALERT_CHANNELS,
@@ -62,13 +63,6 @@ from shared.contracts.subscription_input import _Problems as _Problems  # sessio
 from shared.messaging.gateway import Unavailable
 from shared.read_models import opened
 from shared.web_security import CSRF_REQUIRED
-
-TIME_ZONES = (
-    "Asia/Phnom_Penh", "Asia/Bangkok", "Asia/Ho_Chi_Minh", "Asia/Seoul", "Asia/Tokyo",
-    "Australia/Perth", "Australia/Melbourne", "Australia/Sydney", "Pacific/Auckland",
-    "Europe/London", "Europe/Paris", "Europe/Berlin", "America/Toronto", "America/New_York",
-    "America/Chicago", "America/Denver", "America/Vancouver", "America/Los_Angeles", "UTC",
-)  # fmt: skip
 
 TEXT: dict[str, dict[str, str]] = {
     "subscribe_title": {"en": "Urgent Action alerts", "km": "ការជូនដំណឹងសកម្មភាពបន្ទាន់"},

@@ -29,6 +29,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from shared.contracts.session import ReminderKind, Session, details_release_time
+from shared.contracts.session import has_join_link as link_mode
+from shared.contracts.session import reminder_offsets as offsets
 
 EVENT_NAMESPACE = uuid.UUID("0b7f3c52-8d1e-4a6b-9c2f-5e4d3a2b1c0d")
 PRESENCE_KINDS: frozenset[str] = frozenset({"reminder", "join-link"})
@@ -83,16 +85,11 @@ def carries_place(due_at: datetime, session: Session) -> bool:
 
 def reminder_offsets(session: Session) -> list[int]:
     """Seconds before the start, largest first, without duplicates."""
-    seconds = (
-        session.reminder_seconds
-        if session.reminder_seconds is not None
-        else [m * 60 for m in session.reminder_minutes]
-    )
-    return sorted({s for s in seconds if s > 0}, reverse=True)
+    return offsets(session.reminder_seconds, session.reminder_minutes)
 
 
 def has_join_link(session: Session) -> bool:
-    return session.mode != "in-person"
+    return link_mode(session.mode)
 
 
 def upcoming(session: Session, registration_id: str, now: datetime) -> list[Due]:

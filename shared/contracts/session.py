@@ -65,12 +65,31 @@ class SessionText(Payload):
 
 
 DETAILS_RELEASE_BEFORE_START = timedelta(hours=24)
+TIME_ZONES: tuple[str, ...] = (
+    "Asia/Phnom_Penh", "Asia/Bangkok", "Asia/Ho_Chi_Minh", "Asia/Seoul", "Asia/Tokyo",
+    "Australia/Perth", "Australia/Melbourne", "Australia/Sydney", "Pacific/Auckland",
+    "Europe/London", "Europe/Paris", "Europe/Berlin", "America/Toronto", "America/New_York",
+    "America/Chicago", "America/Denver", "America/Vancouver", "America/Los_Angeles", "UTC",
+)  # fmt: skip
+"""The time zones offered where a person or an operator picks one (where the network lives)."""
 
 
 def details_release_time(starts_at: datetime, join_link_release_at: datetime | None) -> datetime:
     """When a session's join link and place reach registrants and the public pages show the place:
     `join_link_release_at`, or 24 h before the start."""
     return join_link_release_at or starts_at - DETAILS_RELEASE_BEFORE_START
+
+
+def reminder_offsets(reminder_seconds: list[int] | None, reminder_minutes: list[int] | None) -> list[int]:
+    """The reminders' seconds before the start, largest first, without duplicates: the seconds if
+    given (rehearsals), else the minutes (the event-scheduler and the console's schedule page)."""
+    seconds = reminder_seconds if reminder_seconds is not None else [m * 60 for m in reminder_minutes or []]
+    return sorted({s for s in seconds if s > 0}, reverse=True)
+
+
+def has_join_link(mode: str) -> bool:
+    """Online and hybrid sessions have a join link (and its own message); in-person ones do not."""
+    return mode != "in-person"
 
 
 class Session(Payload):

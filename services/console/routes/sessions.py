@@ -25,6 +25,10 @@ event-scheduler keeps `sessions` and `registrations`, read here as read models
 (services/console/read_models.py; a registration's personal fields are sealed: opened with the
 console's vault; one whose key was erased is left out, as gone).
 Drafts are the operators' own working copies, kept in `session_drafts` until published.
+
+What operators do is plain functions (`create`, `rewrite`, `publish`, `change`, `send_plan`,
+`overview`, `registrations`, `cancel_registration`, `ideas_table`) that raise `Refused` (problems per field) or an
+HTTPException: the JSON routes here and the pages (services/console/web/sessions.py) both call them.
 """
 
 from __future__ import annotations
@@ -269,23 +273,33 @@ def revision(
     ), []
 
 
-def plan_pdf(body: PlanInput) -> tuple[bytes | None, list[Problem]]:
-    """The Plan of Action's PDF (None without one); or what is wrong with the plan."""
-    missing = {"en", "km"} - {k for k, v in body.texts.items() if v.strip()}
+def plan_problems(texts: dict[str, str], pdf: bytes | None, pdf_field: str = "pdf_base64") -> list[Problem]:
+    """What is wrong with a Plan of Action: both texts are needed; a PDF, if any, is one of at
+    most 5 MB (`pdf_field` names the field that carried it)."""
+    missing = {"en", "km"} - {k for k, v in texts.items() if v.strip()}
     if missing:
-        return None, [
+        return [
             {"field": f"texts.{m}", "code": "required", "message": f"{m} text is required"}
             for m in sorted(missing)
         ]
-    if not body.pdf_base64:
-        return None, []
-    try:
-        pdf = base64.b64decode(body.pdf_base64, validate=True)
-    except (ValueError, binascii.Error):
-        pdf = b""
-    if not pdf.startswith(b"%PDF-") or len(pdf) > PDF_MAX_BYTES:
-        return None, [{"field": "pdf_base64", "code": "invalid", "message": "a base64 PDF of at most 5 MB"}]
-    return pdf, []
+    if pdf is not None and (not pdf.startswith(b"%PDF-") or len(pdf) > PDF_MAX_BYTES):
+        return [{"field": pdf_field, "code": "invalid", "message": "a PDF of at most 5 MB"}]
+    return []
+
+
+def plan_pdf(body: PlanInput) -> tuple[bytes | None, list[Problem]]:
+    """The Plan of Action's PDF (None without one); or what is wrong with the plan."""
+    pdf = None
+    if body.pdf_base64:
+        try:
+            pdf = base64.b64decode(body.pdf_base64, validate=True)
+        except (ValueError, binascii.Error):
+            pdf = b""
+    problems = plan_problems({str(k): v for k, v in body.texts.items()}, pdf)
+    for problem in problems:
+        if problem["field"] == "pdf_base64":
+            problem["message"] = "a base64 PDF of at most 5 MB"
+    return (None, problems) if problems else (pdf, [])
 
 
 def jsonable(value: Any) -> Any:
@@ -298,6 +312,15 @@ def jsonable(value: Any) -> Any:
     return value
 
 
+class Refused(Exception):
+    """The operator's input is inconsistent; each problem names its field (`texts.km`,
+    `starts_at`, …). The JSON routes answer 422 with them, the pages show them on their fields."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        super().__init__(", ".join(p["field"] for p in problems))
+        self.problems = problems
+
+
 def refused(problems: list[Problem]) -> JSONResponse:
     return JSONResponse({"detail": problems}, status_code=422)
 
@@ -307,12 +330,17 @@ def refused(problems: list[Problem]) -> JSONResponse:
 
 async def current(request: Request, session_id: str) -> SessionKept:
     """The session as the event-scheduler keeps it; 404 when there is none."""
-    found = None
-    if is_session_id(session_id):
-        found = await SESSIONS.find_one(console_of(request).db, {"_id": session_id})
+    found = await kept(request, session_id)
     if found is None:
         raise HTTPException(404, "unknown session")
     return found
+
+
+async def kept(request: Request, session_id: str) -> SessionKept | None:
+    """The session as the event-scheduler keeps it, or None (not (yet) kept)."""
+    if not is_session_id(session_id):
+        return None
+    return await SESSIONS.find_one(console_of(request).db, {"_id": session_id})
 
 
 async def registrations_of(request: Request, session_id: str) -> list[dict[str, Any]]:
@@ -339,28 +367,41 @@ async def registrations_of(request: Request, session_id: str) -> list[dict[str, 
     return rows
 
 
-# ---- sessions and drafts -------------------------------------------------------------------------
+async def registration_counts(db: Any, session_id: str | None = None) -> dict[str, dict[str, int]]:
+    """Registrations per session and state (no personal data: states only)."""
+    counts: dict[str, dict[str, int]] = {}
+    async for reg in REGISTRATIONS.find(db, {} if session_id is None else {"session_id": session_id}):
+        per_state = counts.setdefault(str(reg.session_id), {})
+        per_state[reg.state] = per_state.get(reg.state, 0) + 1
+    return counts
 
 
-async def may_create(
-    request: Request,
-    who: Caller,
-    draft: Annotated[
-        bool, Query(description="Keep it as a draft (`sessions.draft`) instead of publishing it.")
-    ] = False,
-) -> bool:
-    """Publishing needs `sessions.publish`; checked before the body is read."""
+# ---- what operators do (the JSON routes below and the pages, services/console/web/sessions.py) --
+
+
+async def create(
+    request: Request, who: Principal, body: SessionInput, draft: bool
+) -> SessionAccepted | SessionDrafted:
+    """A new session, published at once or kept as a draft; `Refused` when it is inconsistent.
+    Publishing needs `sessions.publish`: the caller checked it."""
+    session_id = new_session_id()
     if not draft:
-        await require(Permission.sessions_publish)(request, who)
-    return draft
+        return await publish_new(request, who, session_id, body)
+    problems = problems_of(body.model_dump())
+    if problems:
+        raise Refused(problems)
+    await save_draft(request, who, session_id, body, "session.drafted")
+    return SessionDrafted(session_id=session_id)
 
 
-async def publish_new(request: Request, who: Principal, session_id: str, body: SessionInput) -> JSONResponse:
+async def publish_new(
+    request: Request, who: Principal, session_id: str, body: SessionInput
+) -> SessionAccepted:
     console = console_of(request)
     public_url = f"{console.settings.public_site_url.rstrip('/')}/sessions/{session_id}"
     data, problems = creation(body, session_id, public_url, utcnow())
     if data is None:
-        return refused(problems)
+        raise Refused(problems)
     event = SessionPublished(
         correlation_id=session_id,
         data=data,
@@ -370,8 +411,7 @@ async def publish_new(request: Request, who: Principal, session_id: str, body: S
     await console.audit.record(
         who.event("session.published", "session", session_id, change="created", version=1)
     )
-    accepted = SessionAccepted(session_id=session_id, public_url=public_url, version=1)
-    return JSONResponse(accepted.model_dump(), status_code=202)
+    return SessionAccepted(session_id=session_id, public_url=public_url, version=1)
 
 
 async def save_draft(
@@ -388,6 +428,190 @@ async def save_draft(
         upsert=True,
     )
     await console.audit.record(who.event(action, "session", session_id))
+
+
+async def draft_of(request: Request, session_id: str) -> dict[str, Any]:
+    """A draft as stored (`state` draft or published, `input` the SessionInput's fields); 404
+    when there is none."""
+    stored: dict[str, Any] | None = await console_of(request).db.session_drafts.find_one(
+        {"_id": session_id[:40]}
+    )
+    if stored is None:
+        raise HTTPException(404, "unknown draft")
+    return stored
+
+
+async def rewrite(request: Request, who: Principal, session_id: str, body: SessionInput) -> SessionDrafted:
+    """The draft rewritten; 404 without one, 409 once published, `Refused` when inconsistent."""
+    stored = await draft_of(request, session_id)
+    if stored.get("state") != "draft":
+        raise HTTPException(409, "already published: change it with PATCH")
+    problems = problems_of(body.model_dump())
+    if problems:
+        raise Refused(problems)
+    await save_draft(request, who, session_id, body, "session.draft_rewritten")
+    return SessionDrafted(session_id=session_id)
+
+
+async def publish(request: Request, who: Principal, session_id: str) -> SessionAccepted | None:
+    """The draft published (None: it was already); 404 without one, `Refused` when it no
+    longer holds (its start has passed meanwhile)."""
+    stored = await draft_of(request, session_id)
+    if stored.get("state") != "draft":
+        return None
+    accepted = await publish_new(request, who, session_id, SessionInput.model_validate(stored["input"]))
+    await console_of(request).db.session_drafts.update_one(  # handed over: no longer editable
+        {"_id": session_id, "state": "draft"}, {"$set": {"state": "published", "published_at": utcnow()}}
+    )
+    return accepted
+
+
+async def change(
+    request: Request,
+    who: Principal,
+    session_id: str,
+    updates: dict[str, Any],
+    kind: SessionChange | None = None,
+) -> SessionChanged:
+    """The session's next version with `updates` (new times: rescheduled), or cancelled or
+    completed (`kind`); 404 unknown, 409 cancelled or completed already, `Refused` when inconsistent."""
+    stored = await current(request, session_id)
+    if stored.status in ("cancelled", "completed"):
+        raise HTTPException(409, f"the session is {stored.status}")
+    data, problems = revision(stored, updates, kind, utcnow())
+    if data is None:
+        raise Refused(problems)
+    await hand_over(request, who, SessionPublished(correlation_id=session_id, data=data))
+    session = data.session
+    await console_of(request).audit.record(
+        who.event(
+            AUDIT_ACTION[data.change], "session", session_id, change=data.change, version=session.version
+        )
+    )
+    return SessionChanged(
+        session_id=session_id, change=data.change, status=session.status, version=session.version
+    )
+
+
+async def send_plan(
+    request: Request, who: Principal, session_id: str, texts: dict[str, str], pdf: bytes | None
+) -> None:
+    """The Plan of Action (checked: `plan_problems`) to every registrant; its PDF stored first."""
+    console = console_of(request)
+    file_id = None
+    if pdf is not None:
+        bucket = AsyncGridFSBucket(console.db, bucket_name=SESSION_FILES_BUCKET)
+        file_id = str(await bucket.upload_from_stream(f"plan-{session_id}.pdf", pdf))
+    event = PlanOfActionPublished(
+        correlation_id=session_id,
+        data=PlanOfActionPublishedData(
+            session_id=session_id,
+            texts={"en": texts["en"], "km": texts["km"]},
+            pdf_file_id=file_id,
+            at=utcnow(),
+        ),
+    )
+    await hand_over(request, who, event)
+    await console.audit.record(
+        who.event("session.plan_of_action", "session", session_id, pdf=file_id is not None)
+    )
+
+
+async def overview(request: Request) -> dict[str, list[dict[str, Any]]]:
+    """Every session with its registration counts per state (no join links, nobody's data), and
+    the drafts (without join links), as JSON-ready values."""
+    db = console_of(request).db
+    counts = await registration_counts(db)
+    sessions = [
+        {
+            **jsonable({"session_id": session.id, **present(session)}),
+            "registrations": counts.get(session.id, {}),
+        }
+        async for session in SESSIONS_LISTED.find(db, {}, sort=[("starts_at", 1)])
+    ]
+    drafts = []
+    async for stored in db.session_drafts.find({"state": "draft"}).sort("created_at", 1):
+        fields = {k: v for k, v in stored["input"].items() if k != "join_link"}
+        drafts.append(
+            jsonable(
+                {"session_id": stored["_id"], "state": "draft", **fields, "updated_at": stored["updated_at"]}
+            )
+        )
+    return {"sessions": sessions, "drafts": drafts}
+
+
+async def registrations(request: Request, who: Principal, session_id: str) -> list[dict[str, Any]]:
+    """The session's registrations (no contacts), the read audited with its count; 404 unknown."""
+    await current(request, session_id)
+    rows = await registrations_of(request, session_id)
+    await console_of(request).audit.record(
+        who.event("registrations.read", "session", session_id, session_id=session_id, count=len(rows))
+    )
+    return rows
+
+
+async def cancel_registration(request: Request, who: Principal, session_id: str, registration_id: str) -> str:
+    """Cancel someone's registration for them: `cancelling` (handed over), or `cancelled` when it
+    was already; 404 unknown."""
+    console = console_of(request)
+    found = await REGISTRATIONS.find_one(console.db, {"_id": registration_id, "session_id": session_id})
+    if found is None:
+        raise HTTPException(404, "unknown registration")
+    if found.state == "cancelled":
+        return "cancelled"
+    event = RegistrationCancelled(
+        correlation_id=session_id,
+        data=RegistrationCancelledData(registration_id=registration_id, session_id=session_id, at=utcnow()),
+    )
+    await hand_over(request, who, event)
+    await console.audit.record(
+        who.event("registration.cancelled", "registration", registration_id, session_id=session_id)
+    )
+    return "cancelling"
+
+
+async def ideas_table(request: Request, who: Principal, session_id: str) -> str:
+    """The ideas sent in advance as CSV text (formula-safe, with a BOM so spreadsheets read Khmer
+    as UTF-8), the read audited with its count; 404 unknown."""
+    await current(request, session_id)
+    out = io.StringIO()
+    writer = FormulaSafeWriter(out)
+    writer.writerow(["submitted_at", "name", "language", "country", "state", "ideas"])
+    written = 0
+    for row in await registrations_of(request, session_id):
+        if not row["ideas"].strip():
+            continue
+        at = row["submitted_at"].isoformat() if isinstance(row["submitted_at"], datetime) else ""
+        writer.writerow([at, *(row[k] for k in ("name", "language", "country", "state", "ideas"))])
+        written += 1
+    await console_of(request).audit.record(
+        who.event("ideas.read", "session", session_id, session_id=session_id, count=written)
+    )
+    return "\ufeff" + out.getvalue()
+
+
+def ideas_response(session_id: str, table: str) -> Response:
+    return Response(
+        table,
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="ideas-{session_id}.csv"'},
+    )
+
+
+# ---- the JSON routes ------------------------------------------------------------------------------
+
+
+async def may_create(
+    request: Request,
+    who: Caller,
+    draft: Annotated[
+        bool, Query(description="Keep it as a draft (`sessions.draft`) instead of publishing it.")
+    ] = False,
+) -> bool:
+    """Publishing needs `sessions.publish`; checked before the body is read."""
+    if not draft:
+        await require(Permission.sessions_publish)(request, who)
+    return draft
 
 
 @router.post(
@@ -410,14 +634,11 @@ async def create_session(
     draft: Annotated[bool, Depends(may_create)],
     body: Annotated[SessionInput, Depends(json_body(SessionInput))],
 ) -> JSONResponse:
-    session_id = new_session_id()
-    if not draft:
-        return await publish_new(request, who, session_id, body)
-    problems = problems_of(body.model_dump())
-    if problems:
-        return refused(problems)
-    await save_draft(request, who, session_id, body, "session.drafted")
-    return JSONResponse(SessionDrafted(session_id=session_id).model_dump(), status_code=201)
+    try:
+        made = await create(request, who, body, draft)
+    except Refused as invalid:
+        return refused(invalid.problems)
+    return JSONResponse(made.model_dump(), status_code=201 if draft else 202)
 
 
 @router.put(
@@ -434,16 +655,11 @@ async def rewrite_draft(
     session_id: str,
     body: Annotated[SessionInput, Depends(json_body(SessionInput))],
 ) -> JSONResponse:
-    stored = await console_of(request).db.session_drafts.find_one({"_id": session_id[:40]}, {"state": 1})
-    if stored is None:
-        raise HTTPException(404, "unknown draft")
-    if stored.get("state") != "draft":
-        raise HTTPException(409, "already published: change it with PATCH")
-    problems = problems_of(body.model_dump())
-    if problems:
-        return refused(problems)
-    await save_draft(request, who, session_id, body, "session.draft_rewritten")
-    return JSONResponse(SessionDrafted(session_id=session_id).model_dump())
+    try:
+        drafted = await rewrite(request, who, session_id, body)
+    except Refused as invalid:
+        return refused(invalid.problems)
+    return JSONResponse(drafted.model_dump())
 
 
 @router.post(
@@ -459,44 +675,27 @@ async def rewrite_draft(
     summary="Publish a draft session (safe to repeat)",
 )
 async def publish_draft(request: Request, who: Caller, session_id: str) -> JSONResponse:
-    drafts = console_of(request).db.session_drafts
-    stored = await drafts.find_one({"_id": session_id[:40]})
-    if stored is None:
-        raise HTTPException(404, "unknown draft")
-    if stored.get("state") != "draft":
+    try:
+        accepted = await publish(request, who, session_id)
+    except Refused as invalid:
+        return refused(invalid.problems)
+    if accepted is None:
         return JSONResponse({"session_id": session_id, "state": "published"})
-    answer = await publish_new(request, who, session_id, SessionInput.model_validate(stored["input"]))
-    if answer.status_code == 202:  # handed over: the draft is no longer editable
-        await drafts.update_one(
-            {"_id": session_id, "state": "draft"}, {"$set": {"state": "published", "published_at": utcnow()}}
-        )
-    return answer
+    return JSONResponse(accepted.model_dump(), status_code=202)
 
 
-async def change(
+async def changed(
     request: Request,
     who: Principal,
     session_id: str,
     updates: dict[str, Any],
     kind: SessionChange | None = None,
 ) -> JSONResponse:
-    stored = await current(request, session_id)
-    if stored.status in ("cancelled", "completed"):
-        raise HTTPException(409, f"the session is {stored.status}")
-    data, problems = revision(stored, updates, kind, utcnow())
-    if data is None:
-        return refused(problems)
-    await hand_over(request, who, SessionPublished(correlation_id=session_id, data=data))
-    session = data.session
-    await console_of(request).audit.record(
-        who.event(
-            AUDIT_ACTION[data.change], "session", session_id, change=data.change, version=session.version
-        )
-    )
-    changed = SessionChanged(
-        session_id=session_id, change=data.change, status=session.status, version=session.version
-    )
-    return JSONResponse(changed.model_dump(), status_code=202)
+    try:
+        done = await change(request, who, session_id, updates, kind)
+    except Refused as invalid:
+        return refused(invalid.problems)
+    return JSONResponse(done.model_dump(), status_code=202)
 
 
 CHANGE_RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -521,7 +720,7 @@ async def patch_session(
     session_id: str,
     body: Annotated[SessionChangeInput, Depends(json_body(SessionChangeInput))],
 ) -> JSONResponse:
-    return await change(request, who, session_id, body.model_dump(exclude_unset=True))
+    return await changed(request, who, session_id, body.model_dump(exclude_unset=True))
 
 
 @router.post(
@@ -533,7 +732,7 @@ async def patch_session(
     summary="Cancel a session (registrants are told)",
 )
 async def cancel_session(request: Request, who: Caller, session_id: str) -> JSONResponse:
-    return await change(request, who, session_id, {}, "cancelled")
+    return await changed(request, who, session_id, {}, "cancelled")
 
 
 @router.post(
@@ -545,7 +744,7 @@ async def cancel_session(request: Request, who: Caller, session_id: str) -> JSON
     summary="Mark a session held",
 )
 async def complete_session(request: Request, who: Caller, session_id: str) -> JSONResponse:
-    return await change(request, who, session_id, {}, "completed")
+    return await changed(request, who, session_id, {}, "completed")
 
 
 @router.post(
@@ -565,25 +764,11 @@ async def complete_session(request: Request, who: Caller, session_id: str) -> JS
 async def plan_of_action(
     request: Request, who: Caller, session_id: str, body: Annotated[PlanInput, Depends(json_body(PlanInput))]
 ) -> JSONResponse:
-    console = console_of(request)
     await current(request, session_id)
     pdf, problems = plan_pdf(body)
     if problems:
         return refused(problems)
-    file_id = None
-    if pdf is not None:
-        bucket = AsyncGridFSBucket(console.db, bucket_name=SESSION_FILES_BUCKET)
-        file_id = str(await bucket.upload_from_stream(f"plan-{session_id}.pdf", pdf))
-    event = PlanOfActionPublished(
-        correlation_id=session_id,
-        data=PlanOfActionPublishedData(
-            session_id=session_id, texts=dict(body.texts), pdf_file_id=file_id, at=utcnow()
-        ),
-    )
-    await hand_over(request, who, event)
-    await console.audit.record(
-        who.event("session.plan_of_action", "session", session_id, pdf=file_id is not None)
-    )
+    await send_plan(request, who, session_id, {str(k): v for k, v in body.texts.items()}, pdf)
     return JSONResponse(PlanAccepted(session_id=session_id).model_dump(), status_code=202)
 
 
@@ -593,30 +778,7 @@ async def plan_of_action(
     summary="Sessions with registration counts (no join links, no personal data), and drafts",
 )
 async def list_sessions(request: Request) -> dict[str, list[dict[str, Any]]]:
-    db = console_of(request).db
-    counts: dict[str, dict[str, int]] = {}
-    async for reg in REGISTRATIONS.find(db, {}):
-        per_state = counts.setdefault(str(reg.session_id), {})
-        per_state[reg.state] = per_state.get(reg.state, 0) + 1
-    sessions = [
-        {
-            **jsonable({"session_id": session.id, **present(session)}),
-            "registrations": counts.get(session.id, {}),
-        }
-        async for session in SESSIONS_LISTED.find(db, {}, sort=[("starts_at", 1)])
-    ]
-    drafts = []
-    async for stored in db.session_drafts.find({"state": "draft"}).sort("created_at", 1):
-        fields = {k: v for k, v in stored["input"].items() if k != "join_link"}
-        drafts.append(
-            jsonable(
-                {"session_id": stored["_id"], "state": "draft", **fields, "updated_at": stored["updated_at"]}
-            )
-        )
-    return {"sessions": sessions, "drafts": drafts}
-
-
-# ---- registrations -------------------------------------------------------------------------------
+    return await overview(request)
 
 
 @router.get(
@@ -626,12 +788,7 @@ async def list_sessions(request: Request) -> dict[str, list[dict[str, Any]]]:
     summary="Registrations and their ideas, without contact details (audited)",
 )
 async def list_registrations(request: Request, who: Caller, session_id: str) -> JSONResponse:
-    await current(request, session_id)
-    rows = await registrations_of(request, session_id)
-    await console_of(request).audit.record(
-        who.event("registrations.read", "session", session_id, session_id=session_id, count=len(rows))
-    )
-    return JSONResponse(jsonable({"registrations": rows}))
+    return JSONResponse(jsonable({"registrations": await registrations(request, who, session_id)}))
 
 
 @router.post(
@@ -648,21 +805,11 @@ async def list_registrations(request: Request, who: Caller, session_id: str) -> 
 async def cancel_for_registrant(
     request: Request, who: Caller, session_id: str, registration_id: Annotated[str, Path(max_length=80)]
 ) -> JSONResponse:
-    console = console_of(request)
-    found = await REGISTRATIONS.find_one(console.db, {"_id": registration_id, "session_id": session_id})
-    if found is None:
-        raise HTTPException(404, "unknown registration")
-    if found.state == "cancelled":
-        return JSONResponse({"registration_id": registration_id, "state": "cancelled"})
-    event = RegistrationCancelled(
-        correlation_id=session_id,
-        data=RegistrationCancelledData(registration_id=registration_id, session_id=session_id, at=utcnow()),
+    state = await cancel_registration(request, who, session_id, registration_id)
+    return JSONResponse(
+        {"registration_id": registration_id, "state": state},
+        status_code=202 if state == "cancelling" else 200,
     )
-    await hand_over(request, who, event)
-    await console.audit.record(
-        who.event("registration.cancelled", "registration", registration_id, session_id=session_id)
-    )
-    return JSONResponse({"registration_id": registration_id, "state": "cancelling"}, status_code=202)
 
 
 @router.get(
@@ -672,22 +819,4 @@ async def cancel_for_registrant(
     summary="Submitted ideas as CSV (audited)",
 )
 async def ideas_csv(request: Request, who: Caller, session_id: str) -> Response:
-    await current(request, session_id)
-    out = io.StringIO()
-    writer = FormulaSafeWriter(out)
-    writer.writerow(["submitted_at", "name", "language", "country", "state", "ideas"])
-    written = 0
-    for row in await registrations_of(request, session_id):
-        if not row["ideas"].strip():
-            continue
-        at = row["submitted_at"].isoformat() if isinstance(row["submitted_at"], datetime) else ""
-        writer.writerow([at, *(row[k] for k in ("name", "language", "country", "state", "ideas"))])
-        written += 1
-    await console_of(request).audit.record(
-        who.event("ideas.read", "session", session_id, session_id=session_id, count=written)
-    )
-    return Response(
-        "\ufeff" + out.getvalue(),  # BOM: spreadsheets then read Khmer as UTF-8
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="ideas-{session_id}.csv"'},
-    )
+    return ideas_response(session_id, await ideas_table(request, who, session_id))
