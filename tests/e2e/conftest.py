@@ -59,9 +59,9 @@ class RunningStack:
             if self.process.poll() is not None:
                 raise RuntimeError(f"make run exited early:\n{self.failure_summary()}")
             time.sleep(0.2)
-        log = self.log()
+        text = self.log()
         self.interrupt()  # never leave a half-started stack behind
-        raise TimeoutError(f"not ready within {timeout}s:\n{log[-4000:]}")
+        raise TimeoutError(f"not ready within {timeout}s:\n{text[-4000:]}")
 
     def interrupt(self, timeout: float = 20.0) -> int:
         """Ctrl-C, as a person at the terminal sends it: SIGINT to the foreground process group."""
@@ -100,8 +100,7 @@ class RunningStack:
         return found
 
 
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
+def new_stack(tmp_path_factory: pytest.TempPathFactory) -> RunningStack:
     run_dir = tmp_path_factory.mktemp("run")
     env = {
         k: v for k, v in os.environ.items() if not k.startswith(("AMQP_", "MONGODB_", "SAMLENG_", "PYTEST"))
@@ -122,7 +121,28 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
     intake_port = free_port()
     env.update(INTAKE_PORT=str(intake_port), INTAKE_PUBLIC_BASE_URL=f"http://127.0.0.1:{intake_port}")
     env.update(CONSOLE_PORT=str(free_port()))
-    running = RunningStack(env=env, run_dir=run_dir, log_path=run_dir.parent / f"{run_dir.name}-run.log")
+    return RunningStack(env=env, run_dir=run_dir, log_path=run_dir.parent / f"{run_dir.name}-run.log")
+
+
+@pytest.fixture(scope="session")
+def shared_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
+    """One running system for every e2e module that only uses it (each test uses its own people,
+    numbers and alerts, so they do not see each other's data): started once, not once a module."""
+    running = new_stack(tmp_path_factory)
+    running.start()
+    yield running
+    if running.process is not None and running.process.poll() is None:
+        running.interrupt()
+
+
+@pytest.fixture(scope="module")
+def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
+    """The running system: the shared one, or — for a module that sets `PRIVATE_STACK = True`
+    because it stops, kills or times the stack itself — one of its own."""
+    if not getattr(request.module, "PRIVATE_STACK", False):
+        yield request.getfixturevalue("shared_stack")
+        return
+    running = new_stack(tmp_path_factory)
     running.start()
     yield running
     if running.process is not None and running.process.poll() is None:

@@ -123,20 +123,21 @@ def test_the_calendar_lists_upcoming_sessions_by_month_and_past_ones_apart(
     for language, past_heading in (("en", "Past sessions"), ("km", "វគ្គកន្លងមក")):
         page.goto(f"{stack.intake_url}/sessions?lang={language}&tz={ZONE}")
         upcoming = page.locator("#upcoming")
+        ours = {soon, called_off, later, held, last_week}  # the running system may hold others' sessions
         order = upcoming.locator("li").evaluate_all("els => els.map(e => e.dataset.session)")
-        assert order == [soon, called_off, later], "soonest first, cancelled ones kept in place"
+        assert [s for s in order if s in ours] == [soon, called_off, later], "soonest first, cancelled kept"
         months = upcoming.locator("h3.month").all_inner_texts()
         expected = []
         for starts in (now + timedelta(days=3), now + timedelta(days=10), now + timedelta(days=45)):
             heading = format_datetime(starts, "LLLL y", tzinfo=ZoneInfo(ZONE), locale=language)
             if heading not in expected:
                 expected.append(heading)
-        assert months == expected
+        assert [m for m in months if m in expected] == expected
         cancelled = upcoming.locator(f'li[data-session="{called_off}"] .status')
         assert cancelled.inner_text() == ("Cancelled" if language == "en" else "បានលុបចោល")
         past = page.locator("#past")
         assert past.locator("h2").inner_text() == past_heading
         past_order = past.locator("li").evaluate_all("els => els.map(e => e.dataset.session)")
-        assert past_order == [held, last_week], "most recent first"
+        assert [s for s in past_order if s in ours] == [held, last_week], "most recent first"
         page.screenshot(path=str(SHOTS / f"sessions-{language}.png"), full_page=True)
     page.close()
