@@ -3,6 +3,10 @@
     POST   /sign-in              email + password + TOTP code -> session (cookie and body); public
     POST   /sign-out             end the session in use
     GET    /me                   who I am, my role and permissions
+    POST   /me/password          change my password (current one required); ends my other sessions
+    POST   /me/totp              re-enrol my second factor, step 1 (current password required): a
+                                 new TOTP secret, shown once, pending until confirmed
+    POST   /me/totp/confirm      step 2: a code of the new secret makes it mine; the old one stops
     POST   /tokens               a new API token for scripts (shown once)
     GET    /tokens               my live tokens (never the token itself)
     DELETE /tokens/{token_id}    revoke one of mine, at once
@@ -19,23 +23,44 @@
 
 Every route but sign-in is on `operator_router`, whose one dependency authenticates the caller
 (services/console/auth.py); each state change writes one audit event.
+
+What a route does is a plain function of (console, caller, input) below it — `change_password`,
+`create_operator`, … — which the console's pages (services/console/web/) call too; one that
+cannot be done raises `Refused` (its status, and the field it is about, if any).
 """
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Annotated
+from datetime import datetime, timedelta
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from pydantic import BaseModel, Field
 
 from services.console.audit import AuditEvent
-from services.console.auth import COOKIE, Caller, authenticated, body_schema, console_of, json_body, permit
+from services.console.auth import (
+    COOKIE,
+    Caller,
+    Console,
+    Principal,
+    authenticated,
+    body_schema,
+    console_of,
+    json_body,
+    permit,
+)
 from services.console.credentials import TokenView
-from services.console.operators import DuplicateEmail, OperatorView
+from services.console.operators import (
+    MIN_PASSWORD_LENGTH,
+    DuplicateEmail,
+    OperatorView,
+    password_matches,
+    password_problem,
+)
 from services.console.permissions import ROLE_PERMISSIONS, Permission, Role
 from services.console.routes import ROUTERS
 from services.console.signin import Throttled, sign_in
+from shared.contracts import utcnow
 from shared.partner_keys import PartnerKey, create_partner_key, list_partner_keys, revoke_partner_key
 
 PREFIX = "/api/v1/operator"
@@ -121,6 +146,54 @@ class ResetCredentials(BaseModel):
     revoked: int = Field(description="Sessions and API tokens of theirs ended by the reset.")
 
 
+class PasswordChange(BaseModel):
+    current_password: str = Field(min_length=1, max_length=1024)
+    new_password: str = Field(
+        min_length=MIN_PASSWORD_LENGTH,
+        max_length=1024,
+        description=f"At least {MIN_PASSWORD_LENGTH} characters, and not your email address.",
+    )
+
+
+class PasswordChanged(BaseModel):
+    sessions_ended: int = Field(description="Your other sign-in sessions, ended by the change.")
+
+
+class TotpStart(BaseModel):
+    current_password: str = Field(min_length=1, max_length=1024)
+
+
+class TotpEnrolment(BaseModel):
+    otpauth_uri: str = Field(description="Shown once: the new secret, for the authenticator app.")
+    confirm_by: datetime = Field(description="Confirm with a code of it before this, else start again.")
+
+
+class TotpConfirm(BaseModel):
+    code: str = Field(min_length=6, max_length=10, description="A 6-digit code of the NEW secret.")
+
+
+class Refused(Exception):
+    """An operator action that cannot be done: the HTTP status, a message, and the input field it
+    is about (`field`, with a `code`) when there is one."""
+
+    def __init__(self, status: int, message: str, field: str | None = None, code: str = "invalid") -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.field = field
+        self.code = code
+
+    def problems(self) -> list[dict[str, str]]:
+        """The JSON API's problem list (`{"field", "code", "message"}`), for a field's refusal."""
+        if self.field is None:
+            return []
+        return [{"field": self.field, "code": self.code, "message": self.message}]
+
+    def http(self) -> HTTPException:
+        detail: Any = self.problems() if self.status == 422 and self.field else self.message
+        return HTTPException(self.status, detail)
+
+
 public_router = APIRouter(prefix=PREFIX, tags=["operator sign-in"])
 operator_router = APIRouter(prefix=PREFIX, dependencies=[Depends(authenticated)])
 
@@ -182,6 +255,59 @@ async def me(who: Caller) -> Me:
 
 
 @operator_router.post(
+    "/me/password",
+    response_model=PasswordChanged,
+    openapi_extra=body_schema(PasswordChange),
+    responses={422: {"description": "The current password is wrong, or the new one too weak"}},
+    tags=["operator sign-in"],
+    summary="Change my password; my other sessions end",
+)
+async def change_password_route(
+    request: Request, who: Caller, body: Annotated[PasswordChange, Depends(json_body(PasswordChange))]
+) -> PasswordChanged:
+    try:
+        return await change_password(console_of(request), who, body)
+    except Refused as refused:
+        raise refused.http() from None
+
+
+@operator_router.post(
+    "/me/totp",
+    status_code=201,
+    response_model=TotpEnrolment,
+    openapi_extra=body_schema(TotpStart),
+    responses={422: {"description": "The current password is wrong"}},
+    tags=["operator sign-in"],
+    summary="Re-enrol my second factor, step 1: a new TOTP secret (shown once)",
+)
+async def start_totp_route(
+    request: Request, who: Caller, body: Annotated[TotpStart, Depends(json_body(TotpStart))]
+) -> TotpEnrolment:
+    try:
+        return await start_totp(console_of(request), who, body)
+    except Refused as refused:
+        raise refused.http() from None
+
+
+@operator_router.post(
+    "/me/totp/confirm",
+    status_code=204,
+    openapi_extra=body_schema(TotpConfirm),
+    responses={422: {"description": "Not a code of the new secret, or the enrolment expired"}},
+    tags=["operator sign-in"],
+    summary="Re-enrol my second factor, step 2: a code of the new secret; the old one stops working",
+)
+async def confirm_totp_route(
+    request: Request, who: Caller, body: Annotated[TotpConfirm, Depends(json_body(TotpConfirm))]
+) -> Response:
+    try:
+        await confirm_totp(console_of(request), who, body)
+    except Refused as refused:
+        raise refused.http() from None
+    return Response(status_code=204)
+
+
+@operator_router.post(
     "/tokens",
     status_code=201,
     response_model=NewToken,
@@ -189,13 +315,10 @@ async def me(who: Caller) -> Me:
     tags=["API tokens"],
     summary="Create an API token for scripts",
 )
-async def create_token(
+async def create_token_route(
     request: Request, who: Caller, body: Annotated[NewTokenBody, Depends(json_body(NewTokenBody))]
 ) -> NewToken:
-    console = console_of(request)
-    token, view = await console.credentials.create_token(who.operator.id, body.name, body.expires_in_days)
-    await console.audit.record(who.event("token.created", "api_token", view.id, name=body.name))
-    return NewToken(**view.model_dump(), token=token)
+    return await create_token(console_of(request), who, body)
 
 
 @operator_router.get("/tokens", response_model=list[TokenView], tags=["API tokens"], summary="My API tokens")
@@ -206,11 +329,11 @@ async def list_tokens(request: Request, who: Caller) -> list[TokenView]:
 @operator_router.delete(
     "/tokens/{token_id}", status_code=204, tags=["API tokens"], summary="Revoke one of my API tokens"
 )
-async def revoke_token(request: Request, who: Caller, token_id: str) -> Response:
-    console = console_of(request)
-    if not await console.credentials.revoke_token(who.operator.id, token_id):
-        raise HTTPException(404, "no such live token of yours")
-    await console.audit.record(who.event("token.revoked", "api_token", token_id))
+async def revoke_token_route(request: Request, who: Caller, token_id: str) -> Response:
+    try:
+        await revoke_token(console_of(request), who, token_id)
+    except Refused as refused:
+        raise refused.http() from None
     return Response(status_code=204)
 
 
@@ -234,20 +357,13 @@ async def list_operators(request: Request) -> list[OperatorView]:
     tags=["operators"],
     summary="Create an operator",
 )
-async def create_operator(
+async def create_operator_route(
     request: Request, who: Caller, body: Annotated[NewOperatorBody, Depends(json_body(NewOperatorBody))]
 ) -> CreatedOperator:
-    console = console_of(request)
     try:
-        created = await console.operators.create(body.email, body.display_name, body.role)
-    except DuplicateEmail:
-        raise HTTPException(409, "an operator with this email exists") from None
-    await console.audit.record(
-        who.event("operator.created", "operator", created.operator.id, role=created.operator.role.value)
-    )
-    return CreatedOperator(
-        operator=OperatorView.of(created.operator), password=created.password, otpauth_uri=created.otpauth_uri
-    )
+        return await create_operator(console_of(request), who, body)
+    except Refused as refused:
+        raise refused.http() from None
 
 
 @operator_router.patch(
@@ -258,36 +374,16 @@ async def create_operator(
     tags=["operators"],
     summary="Change an operator's role, or disable or enable them",
 )
-async def change_operator(
+async def change_operator_route(
     request: Request,
     who: Caller,
     operator_id: str,
     body: Annotated[OperatorChange, Depends(json_body(OperatorChange))],
 ) -> OperatorView:
-    console = console_of(request)
-    target = await console.operators.get(operator_id)
-    if target is None:
-        raise HTTPException(404, "no such operator")
-    changes = body.model_dump(exclude_none=True, exclude={"unlock"}, mode="json")
-    if not changes and not body.unlock:
-        raise HTTPException(422, "give role, disabled and/or unlock")
-    stays_admin = changes.get("role", target.role) == Role.admin and not changes.get(
-        "disabled", target.disabled
-    )
-    is_active_admin = target.role == Role.admin and not target.disabled
-    if is_active_admin and not stays_admin and await console.operators.count_active_admins() <= 1:
-        raise HTTPException(409, "this is the last active admin")
-    if changes:
-        await console.operators.update(operator_id, changes)
-    if body.unlock:
-        await console.operators.unlock(operator_id)
-    if changes.get("disabled"):
-        await console.credentials.revoke_all(operator_id)
-    updated = await console.operators.get(operator_id)
-    assert updated is not None
-    detail = {**changes, **({"unlock": True} if body.unlock else {})}
-    await console.audit.record(who.event("operator.updated", "operator", operator_id, **detail))
-    return OperatorView.of(updated)
+    try:
+        return await change_operator(console_of(request), who, operator_id, body)
+    except Refused as refused:
+        raise refused.http() from None
 
 
 @operator_router.post(
@@ -297,23 +393,11 @@ async def change_operator(
     tags=["operators"],
     summary="New password and TOTP for an operator who lost theirs; ends their sessions and tokens",
 )
-async def reset_credentials(request: Request, who: Caller, operator_id: str) -> ResetCredentials:
-    console = console_of(request)
-    if operator_id == who.operator.id:
-        raise HTTPException(409, "reset your own credentials through another admin")
-    reset = await console.operators.reset_credentials(operator_id)
-    if reset is None:
-        raise HTTPException(404, "no such operator")
-    revoked = await console.credentials.revoke_all(operator_id)
-    await console.audit.record(
-        who.event("operator.credentials_reset", "operator", operator_id, revoked=revoked)
-    )
-    return ResetCredentials(
-        operator=OperatorView.of(reset.operator),
-        password=reset.password,
-        otpauth_uri=reset.otpauth_uri,
-        revoked=revoked,
-    )
+async def reset_credentials_route(request: Request, who: Caller, operator_id: str) -> ResetCredentials:
+    try:
+        return await reset_credentials(console_of(request), who, operator_id)
+    except Refused as refused:
+        raise refused.http() from None
 
 
 @operator_router.get(
@@ -342,7 +426,7 @@ async def read_audit(
     summary="The partner API keys of web forms",
 )
 async def list_keys(request: Request) -> list[PartnerKeyView]:
-    return [PartnerKeyView.of(k) for k in await list_partner_keys(console_of(request).db)]
+    return await partner_keys(console_of(request))
 
 
 @operator_router.post(
@@ -354,21 +438,13 @@ async def list_keys(request: Request) -> list[PartnerKeyView]:
     tags=["partner keys"],
     summary="Create a partner API key (its own rate limit and allowed browser origins)",
 )
-async def create_key(
+async def create_key_route(
     request: Request, who: Caller, body: Annotated[NewPartnerKeyBody, Depends(json_body(NewPartnerKeyBody))]
 ) -> NewPartnerKey:
-    console = console_of(request)
     try:
-        key_id, secret = await create_partner_key(console.db, body.name, body.rate_per_minute, body.origins)
-    except ValueError as error:  # an origin that is not one (`https://host[:port]`)
-        raise HTTPException(
-            422, [{"field": "origins", "code": "origin_invalid", "message": str(error)}]
-        ) from None
-    keys = {k.key_id: k for k in await list_partner_keys(console.db)}
-    await console.audit.record(
-        who.event("partner_key.created", "partner_key", key_id, rate_per_minute=body.rate_per_minute)
-    )
-    return NewPartnerKey(key=PartnerKeyView.of(keys[key_id]), secret=secret)
+        return await create_key(console_of(request), who, body)
+    except Refused as refused:
+        raise refused.http() from None
 
 
 @operator_router.delete(
@@ -378,12 +454,177 @@ async def create_key(
     tags=["partner keys"],
     summary="Revoke a partner API key",
 )
-async def revoke_key(request: Request, who: Caller, key_id: str) -> Response:
-    console = console_of(request)
-    if not await revoke_partner_key(console.db, key_id[:40]):
-        raise HTTPException(404, "no such active key")
-    await console.audit.record(who.event("partner_key.revoked", "partner_key", key_id[:40]))
+async def revoke_key_route(request: Request, who: Caller, key_id: str) -> Response:
+    try:
+        await revoke_key(console_of(request), who, key_id)
+    except Refused as refused:
+        raise refused.http() from None
     return Response(status_code=204)
+
+
+# What the routes do, as plain functions (the console's pages call them too).
+
+
+async def _current_password_checked(console: Console, who: Principal, password: str, action: str) -> None:
+    """Refuse unless `password` is the caller's: a wrong one counts as a failed sign-in (so a
+    session in other hands cannot guess it faster than a sign-in could), and a locked account
+    is refused until the lock ends."""
+    operator = await console.operators.get(who.operator.id)
+    assert operator is not None
+    now = utcnow()
+    if operator.locked_until is not None and operator.locked_until > now:
+        await console.audit.record(
+            who.event(action, "operator", operator.id, outcome="failed", reason="locked")
+        )
+        raise Refused(422, "too many wrong passwords: try again later", "current_password", "locked")
+    if not password_matches(operator.password_hash, password):
+        await console.audit.record(
+            who.event(action, "operator", operator.id, outcome="failed", reason="current_password")
+        )
+        settings = console.settings
+        lock_until = now + timedelta(minutes=settings.lockout_minutes)
+        if await console.operators.failed(operator.id, settings.max_failures, lock_until):
+            await console.audit.record(
+                who.event("operator.locked", "operator", operator.id, until=lock_until.isoformat())
+            )
+        raise Refused(422, "this is not your current password", "current_password", "wrong")
+    if operator.failed_attempts:
+        await console.operators.unlock(operator.id)  # the count of wrong ones starts over, as on sign-in
+
+
+async def change_password(console: Console, who: Principal, body: PasswordChange) -> PasswordChanged:
+    """Set the caller's new password (after their current one); their other sessions end (API
+    tokens stay: each is revoked on its own)."""
+    await _current_password_checked(console, who, body.current_password, "operator.password_changed")
+    weak = password_problem(body.new_password, who.operator.email)
+    if weak == "is_email":
+        raise Refused(422, "your email address is not a password", "new_password", weak)
+    if weak is not None:
+        raise Refused(422, f"at least {MIN_PASSWORD_LENGTH} characters", "new_password", weak)
+    if body.new_password == body.current_password:
+        raise Refused(422, "the new password must differ from the current one", "new_password", "unchanged")
+    await console.operators.set_password(who.operator.id, body.new_password)
+    ended = await console.credentials.revoke_sessions(who.operator.id, keep=who.credential.session_id)
+    await console.audit.record(
+        who.event("operator.password_changed", "operator", who.operator.id, sessions_ended=ended)
+    )
+    return PasswordChanged(sessions_ended=ended)
+
+
+async def start_totp(console: Console, who: Principal, body: TotpStart) -> TotpEnrolment:
+    """Step 1 of re-enrolling the caller's second factor (after their current password): a new
+    secret, pending until a code of it confirms it; the current one works until then."""
+    await _current_password_checked(console, who, body.current_password, "operator.totp_enrolment_started")
+    started = await console.operators.start_totp(who.operator.id, utcnow())
+    assert started is not None
+    uri, until = started
+    await console.audit.record(who.event("operator.totp_enrolment_started", "operator", who.operator.id))
+    return TotpEnrolment(otpauth_uri=uri, confirm_by=until)
+
+
+async def confirm_totp(console: Console, who: Principal, body: TotpConfirm) -> None:
+    """Step 2: a code of the pending secret makes it the caller's; the old secret stops working."""
+    if not await console.operators.confirm_totp(who.operator.id, body.code, utcnow()):
+        await console.audit.record(
+            who.event("operator.totp_changed", "operator", who.operator.id, outcome="failed")
+        )
+        raise Refused(
+            422, "not a code of the new secret, or the enrolment expired: start again", "code", "wrong"
+        )
+    await console.audit.record(who.event("operator.totp_changed", "operator", who.operator.id))
+
+
+async def create_token(console: Console, who: Principal, body: NewTokenBody) -> NewToken:
+    token, view = await console.credentials.create_token(who.operator.id, body.name, body.expires_in_days)
+    await console.audit.record(who.event("token.created", "api_token", view.id, name=body.name))
+    return NewToken(**view.model_dump(), token=token)
+
+
+async def revoke_token(console: Console, who: Principal, token_id: str) -> None:
+    if not await console.credentials.revoke_token(who.operator.id, token_id):
+        raise Refused(404, "no such live token of yours")
+    await console.audit.record(who.event("token.revoked", "api_token", token_id))
+
+
+async def create_operator(console: Console, who: Principal, body: NewOperatorBody) -> CreatedOperator:
+    try:
+        created = await console.operators.create(body.email, body.display_name, body.role)
+    except DuplicateEmail:
+        raise Refused(409, "an operator with this email exists", "email", "taken") from None
+    await console.audit.record(
+        who.event("operator.created", "operator", created.operator.id, role=created.operator.role.value)
+    )
+    return CreatedOperator(
+        operator=OperatorView.of(created.operator), password=created.password, otpauth_uri=created.otpauth_uri
+    )
+
+
+async def change_operator(
+    console: Console, who: Principal, operator_id: str, body: OperatorChange
+) -> OperatorView:
+    target = await console.operators.get(operator_id)
+    if target is None:
+        raise Refused(404, "no such operator")
+    changes = body.model_dump(exclude_none=True, exclude={"unlock"}, mode="json")
+    if not changes and not body.unlock:
+        raise Refused(422, "give role, disabled and/or unlock")
+    stays_admin = changes.get("role", target.role) == Role.admin and not changes.get(
+        "disabled", target.disabled
+    )
+    is_active_admin = target.role == Role.admin and not target.disabled
+    if is_active_admin and not stays_admin and await console.operators.count_active_admins() <= 1:
+        raise Refused(409, "this is the last active admin")
+    if changes:
+        await console.operators.update(operator_id, changes)
+    if body.unlock:
+        await console.operators.unlock(operator_id)
+    if changes.get("disabled"):
+        await console.credentials.revoke_all(operator_id)
+    updated = await console.operators.get(operator_id)
+    assert updated is not None
+    detail = {**changes, **({"unlock": True} if body.unlock else {})}
+    await console.audit.record(who.event("operator.updated", "operator", operator_id, **detail))
+    return OperatorView.of(updated)
+
+
+async def reset_credentials(console: Console, who: Principal, operator_id: str) -> ResetCredentials:
+    if operator_id == who.operator.id:
+        raise Refused(409, "reset your own credentials through another admin")
+    reset = await console.operators.reset_credentials(operator_id)
+    if reset is None:
+        raise Refused(404, "no such operator")
+    revoked = await console.credentials.revoke_all(operator_id)
+    await console.audit.record(
+        who.event("operator.credentials_reset", "operator", operator_id, revoked=revoked)
+    )
+    return ResetCredentials(
+        operator=OperatorView.of(reset.operator),
+        password=reset.password,
+        otpauth_uri=reset.otpauth_uri,
+        revoked=revoked,
+    )
+
+
+async def partner_keys(console: Console) -> list[PartnerKeyView]:
+    return [PartnerKeyView.of(k) for k in await list_partner_keys(console.db)]
+
+
+async def create_key(console: Console, who: Principal, body: NewPartnerKeyBody) -> NewPartnerKey:
+    try:
+        key_id, secret = await create_partner_key(console.db, body.name, body.rate_per_minute, body.origins)
+    except ValueError as error:  # an origin that is not one (`https://host[:port]`)
+        raise Refused(422, str(error), "origins", "origin_invalid") from None
+    keys = {k.key_id: k for k in await list_partner_keys(console.db)}
+    await console.audit.record(
+        who.event("partner_key.created", "partner_key", key_id, rate_per_minute=body.rate_per_minute)
+    )
+    return NewPartnerKey(key=PartnerKeyView.of(keys[key_id]), secret=secret)
+
+
+async def revoke_key(console: Console, who: Principal, key_id: str) -> None:
+    if not await revoke_partner_key(console.db, key_id[:40]):
+        raise Refused(404, "no such active key")
+    await console.audit.record(who.event("partner_key.revoked", "partner_key", key_id[:40]))
 
 
 for _work in ROUTERS:

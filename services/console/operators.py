@@ -4,6 +4,11 @@ Operators are staff, not members: their email is their login name. Passwords are
 argon2id (argon2-cffi's defaults, RFC 9106's second recommended profile); the TOTP secret is
 sealed under the operator's own data key (`shared.personal_data.seal_fields`) when the process has
 a vault, else stored plain with the vault's warning.
+
+An operator changes their own password (`password_problem` is the strength rule) and re-enrols
+their second factor in two steps: `start_totp` keeps a new secret pending (sealed like the
+current one) for TOTP_ENROLMENT_MINUTES; `confirm_totp` with a code of it makes it the secret,
+and the old one stops working at once.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ import hmac
 import secrets
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import pyotp
@@ -32,7 +37,9 @@ from shared.storage import Document
 OPERATORS = "operators"
 SCHEMA_VERSION = 1
 TOTP_ISSUER = "Samleng console"
-SEALED_FIELDS = ["totp_secret"]
+SEALED_FIELDS = ["totp_secret", "totp_pending_secret"]
+MIN_PASSWORD_LENGTH = 12
+TOTP_ENROLMENT_MINUTES = 15
 
 _hasher = PasswordHasher()
 
@@ -59,6 +66,10 @@ class Operator(BaseModel):
     totp_last_step: int | None = Field(
         default=None, description="The last TOTP time step signed in with: its code is spent."
     )
+    totp_pending_secret: str | None = Field(
+        default=None, description="A re-enrolment's new secret until it is confirmed with a code."
+    )
+    totp_pending_until: datetime | None = None
 
 
 class OperatorView(BaseModel):
@@ -120,6 +131,18 @@ def totp_step(secret: str, code: str, at: datetime | None = None) -> int | None:
     for offset in (0, -1, 1):
         if hmac.compare_digest(totp.at(moment, counter_offset=offset), code):
             return int(totp.timecode(moment)) + offset
+    return None
+
+
+def password_problem(password: str, email: str) -> str | None:
+    """Why `password` is too weak for the operator with `email` (None when it will do): at least
+    MIN_PASSWORD_LENGTH characters, and not their email address or its local part."""
+    if len(password) < MIN_PASSWORD_LENGTH:
+        return "too_short"
+    said = password.strip().casefold()
+    address = normalise_email(email)
+    if said in {address, address.partition("@")[0]}:
+        return "is_email"
     return None
 
 
@@ -233,14 +256,63 @@ class OperatorStore:
                 "failed_attempts": 0,
                 "locked_until": None,
                 "totp_last_step": None,
+                "totp_pending_until": None,
             }
         }
-        if "totp_secret" not in sealed:  # sealed: no plain copy may stay
-            change["$unset"] = {"totp_secret": ""}
+        # a pending re-enrolment ends; when sealed, no plain copy of the secret may stay
+        change["$unset"] = {k: "" for k in SEALED_FIELDS if k not in sealed}
         await self._operators.update_one({"_id": operator_id}, change)
         updated = await self.get(operator_id)
         assert updated is not None
         return NewOperator(updated, password, otpauth_uri(secret, updated.email))
+
+    async def set_password(self, operator_id: str, password: str) -> None:
+        await self._operators.update_one(
+            {"_id": operator_id}, {"$set": {"password_hash": hash_password(password)}}
+        )
+
+    async def start_totp(self, operator_id: str, now: datetime) -> tuple[str, datetime] | None:
+        """A new TOTP secret kept pending (the current one still works) until `confirm_totp`:
+        its otpauth URI (shown once) and until when it may be confirmed; None for no operator."""
+        stored = await self._operators.find_one({"_id": operator_id})
+        if stored is None:
+            return None
+        secret = pyotp.random_base32()
+        until = now + timedelta(minutes=TOTP_ENROLMENT_MINUTES)
+        kept = {k: v for k, v in stored.items() if k in {"sealed", *SEALED_FIELDS}}
+        sealed = await seal_fields(
+            self._vault, operator_id, {**kept, "totp_pending_secret": secret}, SEALED_FIELDS
+        )
+        await self._operators.update_one(
+            {"_id": operator_id}, {"$set": {**sealed, "totp_pending_until": until}}
+        )
+        return otpauth_uri(secret, stored["email"]), until
+
+    async def confirm_totp(self, operator_id: str, code: str, now: datetime) -> bool:
+        """Make the pending secret the operator's if `code` is one of its codes (that code is then
+        spent: it cannot sign in); the old secret stops working. False when there is no pending
+        secret, it expired, or the code is not its."""
+        operator = await self.get(operator_id)
+        if operator is None or operator.totp_pending_secret is None or operator.totp_pending_until is None:
+            return False
+        if operator.totp_pending_until <= now:
+            return False
+        step = totp_step(operator.totp_pending_secret, code, now)
+        if step is None:
+            return False
+        sealed = await seal_fields(
+            self._vault, operator_id, {"totp_secret": operator.totp_pending_secret}, SEALED_FIELDS
+        )
+        change: dict[str, Any] = {
+            "$set": {**sealed, "totp_last_step": step, "totp_pending_until": None},
+        }
+        unset = {k: "" for k in SEALED_FIELDS if k not in sealed}  # sealed, or nothing pending
+        if unset:
+            change["$unset"] = unset
+        done = await self._operators.update_one(
+            {"_id": operator_id, "totp_pending_until": operator.totp_pending_until}, change
+        )
+        return done.modified_count == 1
 
     async def unlock(self, operator_id: str) -> None:
         await self._operators.update_one(
