@@ -40,9 +40,11 @@ const ACCESS = {
       "operator_sessions",
       "operators",
       "partner_keys",
+      "reply_states",
       "session_drafts",
       "session_files.chunks",
       "session_files.files",
+      "shown_once",
       "sign_in_throttle"
     ],
     "read": [

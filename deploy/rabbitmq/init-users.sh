@@ -24,7 +24,7 @@ ensure_user intake "${INTAKE_RABBITMQ_PASSWORD:?set INTAKE_RABBITMQ_PASSWORD}"
 ctl set_permissions -p "$VHOST" intake '^samleng$' '^samleng$' '^$'
 # console (services.console)
 ensure_user console "${CONSOLE_RABBITMQ_PASSWORD:?set CONSOLE_RABBITMQ_PASSWORD}"
-ctl set_permissions -p "$VHOST" console '^samleng$' '^samleng$' '^$'
+ctl set_permissions -p "$VHOST" console '^samleng$' '^(samleng|amq\.default)$' '^samleng\..+\.dlq$'
 # pledge-intake (services.pledge_intake)
 ensure_user pledge-intake "${PLEDGE_INTAKE_RABBITMQ_PASSWORD:?set PLEDGE_INTAKE_RABBITMQ_PASSWORD}"
 ctl set_permissions -p "$VHOST" pledge-intake '^samleng(\.pledge-intake(\..+)?)?$' '^(samleng|amq\.default)$|^samleng\.pledge-intake(\..+)?$' '^samleng(\.pledge-intake(\..+)?)?$'

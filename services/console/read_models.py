@@ -257,3 +257,109 @@ SESSIONS = ReadModel("sessions", SessionKept)
 SESSIONS_LISTED = ReadModel("sessions", SessionListed)
 REGISTRATIONS = ReadModel("registrations", RegistrationState)
 REGISTRATION_ROWS = ReadModel("registrations", RegistrationRow)
+
+
+# ---- the dashboard (services/console/routes/dashboard.py) --------------------------------------
+
+
+class DeliveryCounted(View):
+    """A delivery counted on the dashboard: its channel and state, when it was created (the
+    period) and last changed (how long a pending one has waited). Nobody's id."""
+
+    channel: str
+    state: str
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+
+class PledgeReceived(View):
+    """A pledge counted per day (pledge-intake's `pledges`): when it was submitted, nothing else."""
+
+    submitted_at: datetime | None = None
+
+
+class CertificateIssued(View):
+    """A certificate counted per day (certificate-renderer's `certificates`): when it was issued."""
+
+    issued_at: datetime | None = None
+
+
+DELIVERIES_COUNTED = ReadModel("deliveries", DeliveryCounted)
+PLEDGES_RECEIVED = ReadModel("pledges", PledgeReceived)
+CERTIFICATES_ISSUED = ReadModel("certificates", CertificateIssued)
+
+
+# ---- the replies inbox: answering within a channel's window (pledge-intake) ------------------
+
+
+class ReplyToAnswer(ReplyReceived):
+    """A reply to answer: also what its sender is (`sender_kind`: phone, PSID) and their contact
+    key (`sender_key`, a blind index), by which their latest message on the channel is found."""
+
+    sender_kind: str | None = None
+    sender_key: str | None = None
+
+
+class SenderMessage(View):
+    """When a sender wrote on a channel (the start of its reply window); nothing personal."""
+
+    channel: str | None = None
+    sender_key: str | None = None
+    received_at: datetime
+
+
+class MemberWindows(View):
+    """When a member last wrote on each channel (`last_inbound`; a linked address sets it too)."""
+
+    id: str
+    last_inbound: dict[str, datetime] | None = None
+
+
+REPLIES_TO_ANSWER = ReadModel("inbound_messages", ReplyToAnswer)
+SENDER_MESSAGES = ReadModel("inbound_messages", SenderMessage)
+MEMBER_WINDOWS = ReadModel("members", MemberWindows)
+
+
+# ---- pledge-intake: an alert's audience (appended for the summary before publishing) ---------
+
+
+class AudienceMember(View):
+    """A member as the dispatcher's alert fan-out plans for them: consent, topics, channel
+    preferences and stops, quiet hours, and (sealed with encryption on) the addresses the
+    channels' declarations check. Only counted: nothing of it leaves the summary."""
+
+    id: str
+    country: str | None = None
+    language: str | None = None
+    channels: list[str] | None = None
+    alerts_opt_in: bool | None = None
+    topics: list[str] | None = None
+    time_zone: str | None = None
+    quiet_hours: dict[str, Any] | None = None
+    unsubscribed: list[str] | None = None
+    name: str | None = None
+    email: str | None = None
+    emails: list[str] | None = None
+    phone: str | None = None
+    phones: list[str] | None = None
+    postal_address: dict[str, Any] | None = None
+    psid: str | None = None
+    email_confirmed: str | None = None
+    sealed: Any = None
+
+
+AUDIENCE = ReadModel("members", AudienceMember)
+
+
+# ---- alert-dispatcher: when members acted on an alert (appended for the alert's page chart) ----
+
+
+class ActionMoment(View):
+    """When a member's action on an alert was counted (its first report): for the chart of
+    actions over time. Nobody's id."""
+
+    alert_id: str
+    at: datetime | None = None
+
+
+ACTION_MOMENTS = ReadModel("action_reports", ActionMoment)

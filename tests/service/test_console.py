@@ -475,7 +475,7 @@ async def test_every_page_authenticates_first_and_checks_the_role(
     without the page's permission gets the 403 page. Pages take the same one dependency as the API."""
     routes = page_routes(console_app)
     assert {("GET", "/"), ("POST", "/sign-out")} <= {(m, p) for m, p, _ in routes}, routes
-    for method, path, route in routes:
+    for _method, path, route in routes:
         assert route.dependant.dependencies[0].call is authenticated, path
     admin = await signed_in(console, await first_admin(capsys))
     _, viewer_account = await add_operator(console, admin, Role.viewer)

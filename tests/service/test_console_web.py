@@ -128,3 +128,37 @@ async def test_the_page_language_is_remembered_and_pages_carry_security_headers(
     await page.goto("/")
     assert await page.get_attribute("html", "lang") == "km"  # the cookie remembers it
     assert await page.get_by_role("button", name="ចាកចេញ").count() == 1
+
+
+async def test_the_menu_shows_each_role_the_areas_it_may_open(console_page: Any) -> None:
+    expected = {
+        Role.viewer: ["Dashboard", "Alerts", "Sessions", "Dead letters", "My account"],
+        Role.publisher: [
+            "Dashboard",
+            "Alerts",
+            "Sessions",
+            "Replies",
+            "Members",
+            "Dead letters",
+            "My account",
+        ],
+        Role.admin: [
+            "Dashboard",
+            "Alerts",
+            "Sessions",
+            "Replies",
+            "Members",
+            "Dead letters",
+            "Operators",
+            "Partner keys",
+            "Audit trail",
+            "My account",
+        ],
+    }
+    for role, items in expected.items():
+        page = await console_page(role)
+        await page.goto("/dashboard")
+        menu = page.get_by_role("navigation", name="Main")
+        assert await menu.get_by_role("link").all_inner_texts() == items, role
+        current = menu.locator("[aria-current=page]")
+        assert await current.inner_text() == "Dashboard"

@@ -11,6 +11,7 @@ screenshots go for people to look at.
 
 from __future__ import annotations
 
+import asyncio
 import tempfile
 import uuid
 from pathlib import Path
@@ -24,6 +25,7 @@ from shared.personal_data import open_vault
 CHROMIUM = "/usr/lib/chromium/chromium"
 SHOTS = Path(tempfile.gettempdir()) / "samleng-screens"  # for people to look at; not asserted
 SERIOUS = frozenset({"serious", "critical"})
+AXE_SECONDS = 90  # generous: a busy machine is slow, a page without JavaScript never answers
 
 
 async def new_operator(db: Any, role: Role, email: str | None = None) -> NewOperator:
@@ -47,10 +49,16 @@ async def session_token(db: Any, operator_id: str) -> str:
 
 async def axe_check(page: Any) -> list[dict[str, Any]]:
     """axe-core's serious and critical violations on the page as it is now (id, impact, help and
-    the first offending elements) — `[]` when the page passes."""
+    the first offending elements) — `[]` when the page passes. axe runs as a script in the page:
+    check a page opened with JavaScript on (with it off, the script never answers)."""
     from axe_playwright_python.async_playwright import Axe
 
-    results = await Axe().run(page)
+    try:
+        results = await asyncio.wait_for(Axe().run(page), AXE_SECONDS)
+    except TimeoutError:
+        raise AssertionError(
+            f"axe did not answer within {AXE_SECONDS} s: is JavaScript off on this page?"
+        ) from None
     return [
         {
             "id": violation["id"],

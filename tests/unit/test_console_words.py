@@ -14,7 +14,9 @@ from services.console.web.words import WORDS
 
 pytestmark = pytest.mark.unit
 CONSOLE = Path(__file__).resolve().parents[2] / "services" / "console"
-ASKED = re.compile(r"""\b(?:t|word)\(\s*["']([a-z0-9_]*[a-z0-9])["']\s*[,)]""")  # not a prefix like "role_" ~ …
+ASKED = re.compile(
+    r"""\b(?:t|word)\(\s*["']([a-z0-9_]*[a-z0-9])["']\s*[,)]"""
+)  # not a prefix like "role_" ~ …
 
 
 def fields(text: str) -> set[str]:

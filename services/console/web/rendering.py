@@ -20,6 +20,7 @@ from babel.dates import format_datetime
 from babel.numbers import format_decimal
 from fastapi import Request
 from fastapi.responses import HTMLResponse
+from fastapi.routing import iter_route_contexts
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from pydantic import ValidationError
 from starlette.routing import Route
@@ -64,11 +65,16 @@ def language_of(request: Request) -> Lang:
 
 
 def _pages(request: Request) -> set[str]:
-    return {
-        route.path
-        for route in request.app.routes
-        if isinstance(route, Route) and "GET" in (route.methods or ())
-    }
+    """The paths of the app's GET pages (included routers flattened, with their prefixes)."""
+    found: set[str] | None = getattr(request.app.state, "console_pages", None)
+    if found is None:
+        found = {
+            str(route.path)
+            for route in iter_route_contexts(request.app.router.routes)
+            if isinstance(route.original_route, Route) and "GET" in (route.methods or ()) and route.path
+        }
+        request.app.state.console_pages = found
+    return found
 
 
 def navigation(request: Request, who: Principal | None, lang: Lang) -> list[dict[str, Any]]:
