@@ -252,7 +252,13 @@ class PostAdapter(HttpChannelAdapter):
 
 
 def _error_message(response: httpx.Response) -> str:
+    """The provider's error text, whatever shape the body has (Lob's `{"error": {"message": …}}`,
+    a bare string, a list, or no JSON at all): an odd body must never crash the classification."""
     try:
-        return str(response.json().get("error", {}).get("message", ""))[:200]
+        body = response.json()
     except ValueError:
         return response.text[:200]
+    error = body.get("error") if isinstance(body, dict) else None
+    if isinstance(error, dict):
+        return str(error.get("message", ""))[:200]
+    return str(error or "")[:200]

@@ -110,3 +110,20 @@ class TestPostChannel(ChannelContract):
             await harness.adapter.send(type(message)(message.delivery, (a4,)))
         assert error.value.reason == "provider-422"
         assert harness.received() == 0
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ({"error": {"message": "address undeliverable"}}, "address undeliverable"),
+        ({"error": "sandbox fault 1"}, "sandbox fault 1"),
+        ([{"error": "x"}], ""),
+        ({"detail": "nope"}, ""),
+    ],
+)
+def test_an_error_body_of_any_shape_is_read_without_crashing(body: object, expected: str) -> None:
+    from services.channels.post.adapter import _error_message
+
+    assert _error_message(httpx.Response(400, json=body)) == expected
+    assert _error_message(httpx.Response(502, text="<html>bad gateway</html>")) == "<html>bad gateway</html>"
