@@ -37,7 +37,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from pydantic import BaseModel, Field
 
-from services.console.audit import AuditEvent
+from services.console.audit import AuditEvent, UnknownCursor
 from services.console.auth import (
     COOKIE,
     Caller,
@@ -406,6 +406,8 @@ async def reset_credentials_route(request: Request, who: Caller, operator_id: st
     dependencies=[permit(Permission.audit_read)],
     tags=["audit"],
     summary="The audit trail, newest first",
+    description="Newest first, ordered by (at, id). The next page: `before_id` = the id of the "
+    "last event of this page (events of the same millisecond never fall between two pages).",
 )
 async def read_audit(
     request: Request,
@@ -414,8 +416,12 @@ async def read_audit(
     since: datetime | None = None,
     until: datetime | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    before_id: Annotated[str | None, Query(max_length=100)] = None,
 ) -> list[AuditEvent]:
-    return await console_of(request).audit.find(operator, action, since, until, limit)
+    try:
+        return await console_of(request).audit.find(operator, action, since, until, limit, before_id)
+    except UnknownCursor:
+        raise Refused(422, "no such audit event", "before_id", "unknown").http() from None
 
 
 @operator_router.get(

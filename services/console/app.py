@@ -1,12 +1,13 @@
 """The operator console's HTTP service (`console`): operator accounts with roles, sign-in with
-password and TOTP, per-operator API tokens, the audit trail, and the whole operator API —
-alerts, sessions, members, deliveries and replies, certificates, imports (services/console/api.py
-and services/console/routes/ list the routes; docs/operators.md).
+password and TOTP, per-operator API tokens, the audit trail, the whole operator API — alerts,
+sessions, members, deliveries, replies, dead letters, the dashboard, certificates, imports
+(services/console/api.py and services/console/routes/ list the routes; docs/operators.md) — and
+the same on web pages for people (services/console/web/; docs/console.md).
 
-It owns `operators`, `operator_sessions`, `api_tokens`, `audit_events`, `partner_keys` and the
-operators' working copies (`alert_drafts`); what it changes elsewhere it hands to the bus as an
-event carrying the acting operator (`actor`), and it reads other services' collections only
-through its declared read models.
+It owns `operators`, `operator_sessions`, `api_tokens`, `audit_events`, `partner_keys`,
+`shown_once`, `reply_states` and the operators' working copies (`alert_drafts`, `session_drafts`);
+what it changes elsewhere it hands to the bus as an event carrying the acting operator (`actor`),
+and it reads other services' collections only through its declared read models.
 """
 
 from __future__ import annotations
@@ -33,11 +34,12 @@ from services.console.settings import ConsoleSettings
 from services.console.web import public_router as public_pages
 from services.console.web import web_router
 from services.console.web.rendering import render
-from shared.contracts.alert import AlertPublished
+from shared.contracts.alert import AlertPublished, AlertTestRequested
 from shared.contracts.certificate import ReissueRequested
 from shared.contracts.erasure import ContactErasureRequested, ErasureRequested
 from shared.contracts.member import SubscriptionRequested
 from shared.contracts.pledge import PledgeSubmitted
+from shared.contracts.reply import ReplyAnswerRequested
 from shared.contracts.session import PlanOfActionPublished, RegistrationCancelled, SessionPublished
 from shared.health import health_routes
 from shared.http_limits import BodyLimit, document_limits, route_limits
@@ -58,6 +60,7 @@ router = Router(
 )
 router.publishing(
     AlertPublished,
+    AlertTestRequested,
     SessionPublished,
     RegistrationCancelled,
     PlanOfActionPublished,
@@ -66,6 +69,7 @@ router.publishing(
     SubscriptionRequested,
     ErasureRequested,
     ContactErasureRequested,
+    ReplyAnswerRequested,
 )
 
 

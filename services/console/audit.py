@@ -5,6 +5,10 @@ lockout, sign-out, token and operator change writes one event: who (operator id,
 unknown email), what (action), on which object, when, through which session or API token, and
 the outcome. Code only ever inserts here. The operator's own IP is kept on sign-in events only;
 members' IP addresses are never kept anywhere.
+
+`find` answers newest first, ordered by (at, id), and pages with a cursor: `before_id`, the id of
+the last event of the page before. Events of the same millisecond are ordered by their id, so none
+falls between two pages.
 """
 
 from __future__ import annotations
@@ -40,12 +44,16 @@ class AuditEvent(BaseModel):
     )
 
 
+class UnknownCursor(LookupError):
+    """`before_id` names no event of the trail."""
+
+
 class AuditLog:
     def __init__(self, db: AsyncDatabase[Document]) -> None:
         self._events = db[AUDIT_EVENTS]
 
     async def ensure_indexes(self) -> None:
-        await self._events.create_index([("at", DESCENDING)])
+        await self._events.create_index([("at", DESCENDING), ("_id", DESCENDING)])
         await self._events.create_index([("operator_id", 1), ("at", DESCENDING)])
 
     async def record(self, event: AuditEvent) -> None:
@@ -60,7 +68,10 @@ class AuditLog:
         since: datetime | None = None,
         until: datetime | None = None,
         limit: int = 100,
+        before_id: str | None = None,
     ) -> list[AuditEvent]:
+        """Newest first; with `before_id`, only the events after it in that order (older, or as
+        old with a smaller id). Raises UnknownCursor when `before_id` names no event."""
         query: Document = {}
         if operator:
             query["operator_id"] = operator
@@ -73,5 +84,15 @@ class AuditLog:
             window["$lt"] = until
         if window:
             query["at"] = window
-        cursor = self._events.find(query).sort("at", DESCENDING).limit(limit)
+        if before_id is not None:
+            last = await self._events.find_one({"_id": before_id}, {"at": 1})
+            if last is None:
+                raise UnknownCursor(before_id)
+            query = {
+                "$and": [
+                    query,
+                    {"$or": [{"at": {"$lt": last["at"]}}, {"at": last["at"], "_id": {"$lt": before_id}}]},
+                ]
+            }
+        cursor = self._events.find(query).sort([("at", DESCENDING), ("_id", DESCENDING)]).limit(limit)
         return [AuditEvent.model_validate({**doc, "id": doc["_id"]}) async for doc in cursor]

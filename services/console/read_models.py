@@ -6,16 +6,23 @@ none of them: what an operator does is handed over as an event (services/console
                                             (`AlertShown`), the list (`AlertHeadline`), whether a
                                             number is taken (`AlertNumber`)
     deliveries        alert-dispatcher      the deliveries list, filtered and paged, never the
-                                            sealed request (`DeliveryListed`); an alert's totals
-                                            per version and state (`AlertDelivery`)
-    action_reports    alert-dispatcher      an alert's actions per source (`ActionSource`)
+                                            sealed request (`DeliveryListed`); the dashboard's
+                                            counts per channel and state (`DeliveryCounted`)
+    action_reports    alert-dispatcher      an alert's actions per source (`ActionSource`) and
+                                            over time (`ActionMoment`)
     official_actions  alert-dispatcher      an alert's actions per official (`OfficialAction`)
     certificates      certificate-renderer  a re-issue: the certificate's state and pledge
-                                            (`CertificateState`)
-    members           pledge-intake         whether a member to erase is known (`KnownMember`)
+                                            (`CertificateState`); certificates per day on the
+                                            dashboard (`CertificateIssued`)
+    pledges           pledge-intake         pledges per day on the dashboard (`PledgeReceived`)
+    members           pledge-intake         whether a member to erase is known (`KnownMember`);
+                                            an alert's audience counted for its summary
+                                            (`AudienceMember`); when a member last wrote on each
+                                            channel, for a reply's window (`MemberWindows`)
     erasures          pledge-intake         whether they were erased already (`Erasure`)
     member_keys       pledge-intake         who holds a contact to erase (`ContactOwner`)
-    inbound_messages  pledge-intake         the chat replies list (`ReplyReceived`)
+    inbound_messages  pledge-intake         the chat replies to read and answer (`ReplyToAnswer`),
+                                            when a sender last wrote (`SenderMessage`)
     sessions          event-scheduler       a session to change (`SessionKept`); the list, without
                                             its join link (`SessionListed`)
     registrations     event-scheduler       counts per session and state, cancelling one for
@@ -104,16 +111,6 @@ class AlertNumber(View):
     number: str
 
 
-class AlertDelivery(View):
-    """A delivery counted in its alert's totals: the version (`source_id` `<alert>#<sequence>`)
-    and the state, nobody's id."""
-
-    purpose: str
-    correlation_id: str | None = None
-    source_id: str
-    state: str
-
-
 class ActionSource(View):
     alert_id: str
     source: str
@@ -146,7 +143,6 @@ class DeliveryListed(View):
 ALERTS = ReadModel("alerts", AlertShown)
 ALERT_HEADLINES = ReadModel("alerts", AlertHeadline)
 ALERT_NUMBERS = ReadModel("alerts", AlertNumber)
-ALERT_DELIVERIES = ReadModel("deliveries", AlertDelivery)
 DELIVERIES = ReadModel("deliveries", DeliveryListed)
 ACTION_REPORTS = ReadModel("action_reports", ActionSource)
 OFFICIAL_ACTIONS = ReadModel("official_actions", OfficialAction)
@@ -202,7 +198,6 @@ class ReplyReceived(View):
 MEMBERS = ReadModel("members", KnownMember)
 ERASURES = ReadModel("erasures", Erasure)
 MEMBER_KEYS = ReadModel("member_keys", ContactOwner)
-INBOUND_MESSAGES = ReadModel("inbound_messages", ReplyReceived)
 
 
 # ---- event-scheduler --------------------------------------------------------------------------

@@ -13,6 +13,9 @@
 - quiet hours: a member's `quiet_hours` ({"start": "21:00", "end": "07:00"}, in their
   `time_zone`) hold a non-urgent alert as a `waiting` delivery (reason `quiet-hours`) until they
   end; the urgent-override policy: an alert published as `urgent` goes out at once, day or night.
+- `alert.test_requested.v1`: an operator's test before publishing, ONE delivery of purpose
+  `alert_test` to the operator's own address on the channel they chose (the channel sends it as
+  an alert; the alert's totals and the public pages never count it).
 - `action.reported.v1` and DONE replies (`inbound.message.v1`): one `action_reports` document
   per alert and member, whatever the number of clicks or replies.
 """
@@ -21,30 +24,37 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from datetime import UTC, datetime, time, timedelta
+from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pymongo.errors import DuplicateKeyError
 
 from services.dispatcher.personal import open_member, open_members, sealed_delivery
 from services.dispatcher.read_models import MEMBER_KEYS, MEMBERS
-from services.dispatcher.routing import delivery_id, why_not
+from services.dispatcher.routing import delivery_id
+from shared.channels.texts import alert_ref as member_alert
 from shared.contracts import utcnow
 from shared.contracts.alert import (
+    ALERT_TEST,
     ActionReported,
     AlertPublished,
     AlertPublishedData,
+    AlertTestRequested,
     action_token,
-    letter_salutation,
+    alert_channel,
+    can_carry_alert,
+    follows_topics,
+    held_until,
+    quiet_hours_end,
 )
-from shared.contracts.delivery import AlertRef, DeliveryRequestedData
+from shared.contracts.delivery import AlertRef, DeliveryRequestedData, Recipient
 from shared.contracts.inbound import InboundMessage
 from shared.messaging.consumer import MessageContext
 from shared.personal_data import Vault, contact_key
 from shared.storage import Document, insert_once
 
 ALERT_PRIORITY = 7
+UNKNOWN_COUNTRY = "ZZ"  # an operator's test: no member record says where they are
 URGENT_PRIORITY = 9
 REACHED = ("pending", "retrying", "unknown", "sent", "delivered")
 DONE_WORDS = frozenset({"done", "i took action", "took action", "រួចរាល់", "ធ្វើរួច", "បានធ្វើ"})
@@ -55,57 +65,18 @@ def source_id(data: AlertPublishedData) -> str:
 
 
 def alert_ref(data: AlertPublishedData, member: Document, action_url: str) -> AlertRef:
-    language = member.get("language", "en")
-    text = data.texts.get(language) or data.texts.get("en") or next(iter(data.texts.values()))
-    name = str(member.get("name", ""))
-    return AlertRef(
-        alert_id=data.alert_id,
-        number=data.number,
-        kind=data.kind,
-        urgent=data.urgent,
-        sensitive=data.sensitive,
-        title=text.title,
-        summary=text.summary,
-        actions=list(text.actions),
-        officials=list(data.officials),
-        letter=text.letter.replace("{name}", name).replace(
-            "{salutation}", letter_salutation([o.salutation for o in data.officials], language)
-        ),
-        letter_subject=text.letter_subject,
-        deadline=data.deadline,
-        public_url=data.public_url,
-        action_url=action_url,
-    )
+    """The alert as `member` receives it (shared/channels/texts.py `alert_ref`: the console's
+    preview builds it the same way)."""
+    return member_alert(data, member.get("language", "en"), str(member.get("name", "")), action_url)
 
 
 def quiet_until(member: Document, now: datetime) -> datetime | None:
     """When the member's quiet hours end, if `now` falls inside them (None otherwise)."""
-    quiet = member.get("quiet_hours") or {}
-    if not quiet.get("start") or not quiet.get("end"):
-        return None
-    try:
-        zone = ZoneInfo(member.get("time_zone") or "UTC")
-        start, end = (time.fromisoformat(quiet["start"]), time.fromisoformat(quiet["end"]))
-    except (ZoneInfoNotFoundError, ValueError):
-        return None
-    local = now.astimezone(zone)
-    today_end = datetime.combine(local.date(), end, zone)
-    if start <= end:  # e.g. 13:00-15:00
-        inside = start <= local.time() < end
-        until = today_end
-    else:  # over midnight, e.g. 21:00-07:00
-        inside = local.time() >= start or local.time() < end
-        until = today_end if local.time() < end else today_end + timedelta(days=1)
-    return until.astimezone(UTC) if inside else None
+    return quiet_hours_end(member.get("quiet_hours"), member.get("time_zone"), now)
 
 
 def follows(member: Document, topics: list[str]) -> bool:
-    return chose_any(member.get("topics"), topics)
-
-
-def chose_any(chosen: list[str] | None, topics: list[str]) -> bool:
-    """Whether a member who chose these topics follows an alert on `topics` (none chosen = all)."""
-    return not chosen or bool(set(chosen) & set(topics))
+    return follows_topics(member.get("topics"), topics)
 
 
 async def keep_alert(deps: Any, data: AlertPublishedData) -> None:
@@ -139,7 +110,7 @@ async def on_alert_published(event: AlertPublished, ctx: MessageContext[Any]) ->
         opted_in = MEMBERS.find(deps.db, {"alerts_opt_in": True, "unsubscribed": {"$ne": "all"}})
         topics: list[str] = list(data.topics)
         # topics are plain: members who follow none of them are left out before opening
-        following = (member async for member in opted_in if chose_any(member.topics, topics))
+        following = (member async for member in opted_in if follows_topics(member.topics, topics))
         members = open_members(deps.vault, following, FANOUT_BATCH)
         targets = ((member, None) async for member in members)
     else:
@@ -172,18 +143,14 @@ def plan_member(
         return None
     recipient = recipient_of(member)
     unsubscribed = member.get("unsubscribed") or []
-
-    def usable(c: str) -> bool:
-        if why_not(c, recipient, "alert", deps.adapters, unsubscribed) is not None:
-            return False
-        # double opt-in: alerts go by email only to an address its owner confirmed
-        return deps.adapters[c].address_kind != "email" or member.get("email_confirmed") == recipient.email
-
+    confirmed = member.get("email_confirmed")  # double opt-in: by email only to a confirmed address
     if channel is None:
-        channel = next((c for c in member.get("channels") or [] if usable(c)), None)
-    if channel is None or not usable(channel):
+        channel = alert_channel(
+            member.get("channels") or [], recipient, deps.adapters, unsubscribed, confirmed
+        )
+    if channel is None or not can_carry_alert(channel, recipient, deps.adapters, unsubscribed, confirmed):
         return None
-    hold_until = None if data.urgent else quiet_until(member, utcnow())
+    hold_until = held_until(data.urgent, member.get("quiet_hours"), member.get("time_zone"), utcnow())
     wait = max(0.0, (hold_until - utcnow()).total_seconds()) if hold_until else 0.0
     token = action_token(delivery_id("alert", source_id(data), recipient.member_id, channel))
     base_url = deps.public_base_url.rstrip("/")
@@ -337,3 +304,43 @@ async def on_inbound_message(event: InboundMessage, ctx: MessageContext[Any]) ->
             deps, latest[0]["alert_id"], owner.member_id, "chat-reply", data.received_at
         )
         ctx.log.info("action reported by reply", alert_id=latest[0]["alert_id"], counted=counted)
+
+
+async def on_alert_test_requested(event: AlertTestRequested, ctx: MessageContext[Any]) -> None:
+    """An operator's test: ONE delivery (purpose `alert_test`, so never in the alert's totals) on
+    the channel they chose, to their own address, built as a member's delivery of the alert is
+    (urgent priority: they are waiting for it). The channel receives an ordinary alert request.
+    No fallback: they asked for that channel."""
+    from services.dispatcher.app import build_delivery, publish_request
+
+    deps, data = ctx.deps, event.data
+    recipient = Recipient(
+        member_id=data.operator_id,
+        name=data.name,
+        language=data.language,
+        country=UNKNOWN_COUNTRY,
+        email=data.email,
+        phone=data.phone,
+    )
+    adapter = deps.adapters.get(data.channel)
+    refused = "channel-not-installed" if adapter is None else adapter.ineligibility(recipient, "alert")
+    if refused is not None:
+        ctx.log.warning("alert test not sendable", test_id=data.test_id, channel=data.channel, reason=refused)
+        return
+    base = {
+        "purpose": "alert",  # what the channel renders: an alert, exactly as members get it
+        "source_id": f"{source_id(data.alert)}:{data.test_id}",
+        "correlation_id": data.alert.alert_id,
+        "priority": URGENT_PRIORITY,
+        "recipient": recipient,
+        "alert": member_alert(data.alert, data.language, data.name, data.alert.public_url),
+        "extra": {"alert_id": data.alert.alert_id, "test_id": data.test_id},
+    }
+    doc, request = build_delivery(deps, base, data.channel, None, None)
+    doc["purpose"] = ALERT_TEST  # counted apart from the alert's deliveries
+    doc, _ = await sealed_delivery(deps.vault, doc, request)
+    if await insert_once(deps.deliveries, doc):
+        await publish_request(ctx.publisher, doc)
+    ctx.log.info(
+        "alert test requested", test_id=data.test_id, alert_id=data.alert.alert_id, channel=data.channel
+    )

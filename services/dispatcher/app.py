@@ -13,6 +13,8 @@ id under the primary key); reads pledge-intake's `members` (with each member's u
   tried for this message; the decision (or "none left") is stored on the failed delivery first,
   so a redelivered status event repeats the same decision instead of trying a third channel.
 - state changes come only from the channels' status events (the channel owns its send log).
+- reply.answer_requested.v1 (the console) -> one `reply` delivery on the channel the person wrote
+  on, never falling back (replies.py).
 - a chosen channel that needs an address the member can still give by opting in (declared by its
   adapter as `address_wait_seconds`, e.g. Messenger's PSID) gets a `waiting` delivery: it is sent
   when `contact.linked.v1` brings the address, or skipped and fallen back from when the wait ends
@@ -43,13 +45,14 @@ from services.channels import discover
 from services.dispatcher import alerts as alerts_module
 from services.dispatcher import erasure as erasure_module
 from services.dispatcher import reminders as reminders_module
+from services.dispatcher import replies as replies_module
 from services.dispatcher.personal import contact_card, open_member, opened_request, sealed, sealed_delivery
 from services.dispatcher.read_models import MEMBERS, PLEDGES
 from services.dispatcher.routing import FINAL, delivery_id, next_channel, plan_certificate, supersedes
 from shared.channels.adapter import ChannelAdapter
 from shared.channels.service import channel_router
 from shared.contracts import utcnow
-from shared.contracts.alert import ActionReported, AlertPublished
+from shared.contracts.alert import ActionReported, AlertPublished, AlertTestRequested
 from shared.contracts.certificate import CertificateIssued
 from shared.contracts.delivery import (
     FINAL_FAILURES,
@@ -69,6 +72,7 @@ from shared.contracts.inbound import (
 )
 from shared.contracts.member import NoticeRequested
 from shared.contracts.pledge import PostalAddress
+from shared.contracts.reply import ReplyAnswerRequested
 from shared.contracts.session import ReminderDue
 from shared.messaging.consumer import MessageContext
 from shared.messaging.errors import PermanentError, RetryableError
@@ -605,8 +609,10 @@ async def on_notice_requested(event: NoticeRequested, ctx: MessageContext[Deps])
 
 
 router.handles(AlertPublished)(alerts_module.on_alert_published)
+router.handles(AlertTestRequested)(alerts_module.on_alert_test_requested)
 router.handles(ReminderDue)(reminders_module.on_reminder_due)
 router.handles(ActionReported)(alerts_module.on_action_reported)
 router.handles(InboundMessage)(alerts_module.on_inbound_message)
 router.handles(MemberErased)(erasure_module.on_member_erased)
 router.handles(RegistrationErased)(erasure_module.on_registration_erased)
+router.handles(ReplyAnswerRequested)(replies_module.on_reply_answer_requested)

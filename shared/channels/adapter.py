@@ -21,6 +21,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any, ClassVar, Literal
 
 from fastapi import APIRouter
@@ -148,6 +149,11 @@ class ChannelAdapter(ABC):
     """How long a delivery may wait for the member to gain this channel's address (an opt-in the
     platform requires, e.g. Messenger's PSID) before the dispatcher falls back. 0 = no waiting;
     `<NAME>_ADDRESS_WAIT_SECONDS` overrides it."""
+    reply_window_seconds: ClassVar[float | None] = None
+    """How long after the person's last message on this channel free text (an operator's answer,
+    purpose `reply`) may still be sent to them: a chat platform's customer-service window. None =
+    no window (any time). Only a channel whose `purposes` include `reply` carries answers; the
+    console reads this before it accepts one (`reply_window_closes`)."""
     settings_class: ClassVar[type[ChannelSettings]] = ChannelSettings
 
     def __init__(self, settings: ChannelSettings) -> None:
@@ -198,6 +204,14 @@ class ChannelAdapter(ABC):
             "postal": recipient.postal_address.street_address if recipient.postal_address else None,
         }[cls.address_kind]
         return value or None
+
+    @classmethod
+    def reply_window_closes(cls, last_message_at: datetime) -> datetime | None:
+        """When free text stops being allowed after the person's message at `last_message_at`;
+        None = never (no window)."""
+        if cls.reply_window_seconds is None:
+            return None
+        return last_message_at + timedelta(seconds=cls.reply_window_seconds)
 
     @classmethod
     def ineligibility(cls, recipient: Recipient, purpose: str) -> str | None:

@@ -6,7 +6,8 @@ shoulder, so the chat text only says that there is a new Urgent Action and links
 
 from __future__ import annotations
 
-from shared.contracts.delivery import DeliveryRequestedData
+from shared.contracts.alert import AlertPublishedData, AlertText, letter_salutation
+from shared.contracts.delivery import AlertRef, DeliveryRequestedData
 
 ALERT = {
     "en": "Urgent Action {number}: {title}\n{summary}\nRead and act: {url}\nReply DONE when you have acted, or open {done}",
@@ -24,6 +25,32 @@ PREFIX = {
     ("closure", "en"): "Closed — ",
     ("closure", "km"): "បានបិទ — ",
 }
+
+
+def alert_ref(data: AlertPublishedData, language: str, name: str, action_url: str) -> AlertRef:
+    """The alert as one member receives it (the dispatcher's fan-out; the console's preview): in
+    their language (English when the alert lacks it), the letter with their name and the
+    officials' salutation filled in, and their own "I took action" link."""
+    texts: dict[str, AlertText] = {str(key): value for key, value in data.texts.items()}
+    text = texts.get(language) or texts.get("en") or next(iter(texts.values()))
+    return AlertRef(
+        alert_id=data.alert_id,
+        number=data.number,
+        kind=data.kind,
+        urgent=data.urgent,
+        sensitive=data.sensitive,
+        title=text.title,
+        summary=text.summary,
+        actions=list(text.actions),
+        officials=list(data.officials),
+        letter=text.letter.replace("{name}", name).replace(
+            "{salutation}", letter_salutation([o.salutation for o in data.officials], language)
+        ),
+        letter_subject=text.letter_subject,
+        deadline=data.deadline,
+        public_url=data.public_url,
+        action_url=action_url,
+    )
 
 
 def alert_text(delivery: DeliveryRequestedData) -> str:

@@ -4,18 +4,30 @@ that they took action.
     alert.published.v1   the full alert as published (or an update / closure of an earlier one);
                          the dispatcher keeps it (`alerts`) and fans it out to members
     action.reported.v1   a member took action (the signed link on the alert page, or a DONE reply)
+    alert.test_requested.v1
+                         an operator sends the alert (or draft) to themself on one channel before
+                         publishing it: the dispatcher makes ONE delivery of purpose `alert_test`
+                         (never counted in the alert's totals), which the channel sends as it
+                         would send the alert to a member
 """
 
 from __future__ import annotations
 
 import re
 import secrets
-from typing import Literal
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime, time, timedelta
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AwareDatetime, Field
 
 from shared.contracts.envelope import Event, Payload
 from shared.contracts.pledge import Language, PostalAddress
+
+if TYPE_CHECKING:
+    from shared.channels.adapter import ChannelAdapter
+    from shared.contracts.delivery import Recipient
 
 Topic = Literal[
     "political-prisoners", "land-evictions", "media-freedom", "elections", "human-rights-defenders"
@@ -116,6 +128,29 @@ class AlertPublished(Event[AlertPublishedData]):
     type: Literal["alert.published.v1"] = "alert.published.v1"
 
 
+ALERT_TEST = "alert_test"
+"""The purpose of the delivery of an operator's test: kept apart from the alert's (`alert`)."""
+
+
+class AlertTestRequestedData(Payload):
+    test_id: str = Field(description="Unique per test (`at_…`): its delivery's id derives from it.")
+    operator_id: str = Field(description="The operator who asked; the test goes to them.")
+    alert: AlertPublishedData = Field(description="The alert as publishing it would hand it over now.")
+    channel: str = Field(examples=["email"], description="One channel that carries alerts.")
+    language: Language = Field(description="The language to receive it in.")
+    name: str = Field(max_length=200, description="How to address the operator (their display name).")
+    email: str | None = Field(default=None, max_length=320, description="The operator's own account email.")
+    phone: str | None = Field(default=None, description="E.164: a number the operator typed (not kept).")
+    requested_at: AwareDatetime
+
+
+class AlertTestRequested(Event[AlertTestRequestedData]):
+    """Send an alert to the operator who asked, once, on one channel (a test before publishing)."""
+
+    type: Literal["alert.test_requested.v1"] = "alert.test_requested.v1"
+    sealed_by: ClassVar[str | None] = "operator_id"
+
+
 class ActionReportedData(Payload):
     alert_id: str
     member_id: str
@@ -132,3 +167,80 @@ class ActionReported(Event[ActionReportedData]):
     """A member took action on an alert; counted once per member and alert."""
 
     type: Literal["action.reported.v1"] = "action.reported.v1"
+
+
+# ---- who receives an alert, on which channel, and when (the dispatcher's fan-out; the console's
+# summary before publishing counts with the same rules) -------------------------------------------
+
+
+def follows_topics(chosen: Iterable[str] | None, topics: Iterable[str]) -> bool:
+    """Whether a member who chose these topics follows an alert on `topics` (none chosen = all)."""
+    picked = set(chosen or ())
+    return not picked or bool(picked & set(topics))
+
+
+def quiet_hours_end(
+    quiet_hours: Mapping[str, Any] | None, time_zone: str | None, now: datetime
+) -> datetime | None:
+    """When quiet hours ({"start": "21:00", "end": "07:00"} in `time_zone`) end, if `now` falls
+    inside them (None otherwise, or when they are unset or unreadable)."""
+    quiet = quiet_hours or {}
+    if not quiet.get("start") or not quiet.get("end"):
+        return None
+    try:
+        zone = ZoneInfo(time_zone or "UTC")
+        start, end = (time.fromisoformat(quiet["start"]), time.fromisoformat(quiet["end"]))
+    except (ZoneInfoNotFoundError, ValueError):
+        return None
+    local = now.astimezone(zone)
+    today_end = datetime.combine(local.date(), end, zone)
+    if start <= end:  # e.g. 13:00-15:00
+        inside = start <= local.time() < end
+        until = today_end
+    else:  # over midnight, e.g. 21:00-07:00
+        inside = local.time() >= start or local.time() < end
+        until = today_end if local.time() < end else today_end + timedelta(days=1)
+    return until.astimezone(UTC) if inside else None
+
+
+def held_until(
+    urgent: bool, quiet_hours: Mapping[str, Any] | None, time_zone: str | None, now: datetime
+) -> datetime | None:
+    """Until when a member's quiet hours hold an alert: the urgent-override policy sends an urgent
+    alert at once, day or night."""
+    return None if urgent else quiet_hours_end(quiet_hours, time_zone, now)
+
+
+def alert_channel(
+    preferences: Iterable[str],
+    recipient: Recipient,
+    adapters: Mapping[str, type[ChannelAdapter]],
+    unsubscribed: Iterable[str],
+    email_confirmed: str | None,
+) -> str | None:
+    """The first of a member's channels that can carry an alert to them (None: none can): not
+    stopped, installed, its adapter serves them (declared: address, country, purposes), and by
+    email only to an address its owner confirmed (double opt-in)."""
+    stopped = set(unsubscribed)
+    if "all" in stopped:
+        return None
+    for channel in dict.fromkeys(preferences):
+        if can_carry_alert(channel, recipient, adapters, stopped, email_confirmed):
+            return channel
+    return None
+
+
+def can_carry_alert(
+    channel: str,
+    recipient: Recipient,
+    adapters: Mapping[str, type[ChannelAdapter]],
+    unsubscribed: Iterable[str],
+    email_confirmed: str | None,
+) -> bool:
+    stopped = set(unsubscribed)
+    adapter = adapters.get(channel)
+    if "all" in stopped or channel in stopped or adapter is None:
+        return False
+    if adapter.ineligibility(recipient, "alert") is not None:
+        return False
+    return adapter.address_kind != "email" or email_confirmed == recipient.email

@@ -83,6 +83,12 @@ async def publisher_token(db: Any, service_env: dict[str, str]) -> str:
     return await operator_token(db, Role.publisher, env=service_env)
 
 
+@pytest.fixture
+async def approver_token(db: Any, service_env: dict[str, str]) -> str:
+    """A second publisher's API token: approves urgent and sensitive alerts (the two-person rule)."""
+    return await operator_token(db, Role.publisher, env=service_env)
+
+
 def console_env(intake_port: int, console_port: int) -> dict[str, str]:
     """The console of a stack: what it publishes links to the stack's intake."""
     return {
@@ -100,6 +106,7 @@ def stack(
     mail: MailSink,
     webhook_port: int,
     publisher_token: str,
+    approver_token: str,
 ) -> Iterator[Any]:
     intake_port, console_port = free_port(), free_port()
     env = {
@@ -130,12 +137,13 @@ def stack(
     running.intake = f"http://127.0.0.1:{intake_port}"  # type: ignore[attr-defined]
     running.console = f"http://127.0.0.1:{console_port}"  # type: ignore[attr-defined]
     running.operator_token = publisher_token  # type: ignore[attr-defined]
+    running.approver_token = approver_token  # type: ignore[attr-defined]
     yield running
     for proc in reversed(running.procs):
         proc.terminate()
 
 
-MEMBERS = {
+MEMBERS: dict[str, dict[str, Any]] = {
     "mb_a_email": {"channels": ["email"]},
     "mb_a_signal": {"channels": ["signal", "email"]},
     "mb_a_whatsapp": {"channels": ["whatsapp"], "language": "km"},
@@ -173,6 +181,21 @@ def operator(stack: Any, method: str, path: str, body: Any = None) -> httpx.Resp
     return httpx.request(
         method, f"{stack.console}{path}", json=body, headers=bearer(stack.operator_token), timeout=30
     )
+
+
+def publish_approved(stack: Any, body: dict[str, Any]) -> httpx.Response:
+    """An urgent or sensitive alert as it must be published: drafted by the stack's operator,
+    approved by a second publisher (`stack.approver_token`), then published."""
+    drafted = operator(stack, "POST", "/api/v1/operator/alerts?draft=true", body)
+    assert drafted.status_code == 201, drafted.text
+    alert_id = drafted.json()["alert_id"]
+    approved = httpx.post(
+        f"{stack.console}/api/v1/operator/alerts/{alert_id}/approve",
+        headers=bearer(stack.approver_token),
+        timeout=30,
+    )
+    assert approved.status_code == 200, approved.text
+    return operator(stack, "POST", f"/api/v1/operator/alerts/{alert_id}/publish")
 
 
 async def test_an_alert_reaches_each_eligible_member_once_and_actions_count_once(
@@ -269,7 +292,9 @@ async def test_an_alert_reaches_each_eligible_member_once_and_actions_count_once
 async def test_a_sensitive_alert_names_nobody_in_chat(stack: Any, db: Any, sandbox: Sandbox) -> None:
     await seed_members(db, stack.env)
     sensitive = {**ALERT, "number": "UA 13/26", "sensitive": True}
-    published = await asyncio.to_thread(operator, stack, "POST", "/api/v1/operator/alerts", sensitive)
+    refused = await asyncio.to_thread(operator, stack, "POST", "/api/v1/operator/alerts", sensitive)
+    assert refused.status_code == 409, "a sensitive alert needs a second publisher's approval"
+    published = await asyncio.to_thread(publish_approved, stack, sensitive)
     assert published.status_code == 202, published.text
     alert_id = published.json()["alert_id"]
     await wait_for_states(db, {"purpose": "alert", "source_id": f"{alert_id}#0"}, {"sent", "delivered"}, 4)
@@ -371,9 +396,7 @@ async def test_quiet_hours_hold_a_normal_alert_until_they_end_and_an_urgent_one_
     normal = await asyncio.to_thread(
         operator, stack, "POST", "/api/v1/operator/alerts", {**ALERT, "number": "UA 20/26"}
     )
-    urgent = await asyncio.to_thread(
-        operator, stack, "POST", "/api/v1/operator/alerts", {**ALERT, "number": "UA 21/26", "urgent": True}
-    )
+    urgent = await asyncio.to_thread(publish_approved, stack, {**ALERT, "number": "UA 21/26", "urgent": True})
     normal_id, urgent_id = normal.json()["alert_id"], urgent.json()["alert_id"]
 
     await wait_for_states(db, {"source_id": f"{urgent_id}#0"}, {"sent"}, 1, timeout=30)
@@ -384,3 +407,31 @@ async def test_quiet_hours_hold_a_normal_alert_until_they_end_and_an_urgent_one_
     [released] = await wait_for_states(db, {"source_id": f"{normal_id}#0"}, {"sent"}, 1, timeout=60)
     assert released["updated_at"] >= held["wait_until"] - timedelta(seconds=1)
     assert len(mail.messages()) == 2
+
+
+async def test_an_operator_sends_a_draft_to_themself_and_it_is_never_counted_as_the_alerts(
+    stack: Any, db: Any, mail: MailSink, sandbox: Sandbox
+) -> None:
+    await seed_members(db, stack.env)
+    body = {**ALERT, "number": "UA 22/26", "urgent": True}
+    drafted = await asyncio.to_thread(operator, stack, "POST", "/api/v1/operator/alerts?draft=true", body)
+    alert_id = drafted.json()["alert_id"]
+    path = f"/api/v1/operator/alerts/{alert_id}/test-send"
+    by_email = await asyncio.to_thread(operator, stack, "POST", path, {"channel": "email", "language": "km"})
+    by_signal = await asyncio.to_thread(
+        operator, stack, "POST", path, {"channel": "signal", "to": "+85512999001"}
+    )
+    assert by_email.status_code == by_signal.status_code == 202, by_email.text
+
+    tests = await wait_for_states(db, {"purpose": "alert_test", "correlation_id": alert_id}, {"sent"}, 2)
+    assert sorted(d["channel"] for d in tests) == ["email", "signal"]
+    me = (await asyncio.to_thread(operator, stack, "GET", "/api/v1/operator/me")).json()["operator"]
+    [message] = mail.messages()
+    assert message["To"][0]["Address"] == me["email"]
+    assert message["Subject"] == "URGENT: សកម្មភាពបន្ទាន់ UA 22/26៖ ដោះលែង សុខ វណ្ណា"
+    [signal] = sandbox.get("/signal/_messages", recipient="+85512999001")["messages"]
+    assert signal["message"].startswith("Urgent Action UA 22/26: Release Sok Vanna")
+    await asyncio.sleep(1)
+    assert await db.deliveries.count_documents({"purpose": "alert"}) == 0, "a draft reaches no member"
+    shown = (await asyncio.to_thread(operator, stack, "GET", f"/api/v1/operator/alerts/{alert_id}")).json()
+    assert shown["deliveries_by_sequence"] == {} and shown["progress"] == {}

@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from services.console.permissions import Role
-from tests.integration.test_alerts import ALERT, console_env, operator
+from tests.integration.test_alerts import ALERT, console_env, publish_approved
 from tests.integration.test_delivery import Stack, wait_for_states
 from tests.integration.test_sealed_members import Members
 from tests.service.conftest import SECRET
@@ -37,7 +37,15 @@ async def publisher_token(db: Any, service_env: dict[str, str]) -> str:
 
 
 @pytest.fixture
-def stack(service_env: dict[str, str], tmp_path: Path, mail: MailSink, publisher_token: str) -> Iterator[Any]:
+async def approver_token(db: Any, service_env: dict[str, str]) -> str:
+    """A second publisher's API token: approves the urgent alerts (the two-person rule)."""
+    return await operator_token(db, Role.publisher, env=service_env)
+
+
+@pytest.fixture
+def stack(
+    service_env: dict[str, str], tmp_path: Path, mail: MailSink, publisher_token: str, approver_token: str
+) -> Iterator[Any]:
     intake_port, console_port = free_port(), free_port()
     env = {
         **service_env,
@@ -60,6 +68,7 @@ def stack(service_env: dict[str, str], tmp_path: Path, mail: MailSink, publisher
     running.intake = f"http://127.0.0.1:{intake_port}"  # type: ignore[attr-defined]
     running.console = f"http://127.0.0.1:{console_port}"  # type: ignore[attr-defined]
     running.operator_token = publisher_token  # type: ignore[attr-defined]
+    running.approver_token = approver_token  # type: ignore[attr-defined]
     yield running
     for proc in reversed(running.procs):
         proc.terminate()
@@ -152,11 +161,7 @@ async def test_subscribe_confirm_by_email_then_change_preferences_through_the_pe
         # An urgent alert (quiet hours do not hold it) reaches the confirmed address, with the
         # personal preferences link in it.
         published = await asyncio.to_thread(
-            operator,
-            stack,
-            "POST",
-            "/api/v1/operator/alerts",
-            {**ALERT, "number": "UA 40/26", "urgent": True},
+            publish_approved, stack, {**ALERT, "number": "UA 40/26", "urgent": True}
         )
         alert_id = published.json()["alert_id"]
         await wait_for_states(db, {"source_id": f"{alert_id}#0"}, {"sent"}, 1)
@@ -254,7 +259,7 @@ async def test_a_pledge_with_the_alerts_box_asks_its_email_to_confirm_before_ale
     member = await members.one(email="dara@example.org")
     assert member["alerts_opt_in"] is True and "email_confirmed" not in member
     published = await asyncio.to_thread(
-        operator, stack, "POST", "/api/v1/operator/alerts", {**ALERT, "number": "UA 41/26", "urgent": True}
+        publish_approved, stack, {**ALERT, "number": "UA 41/26", "urgent": True}
     )
     alert_id = published.json()["alert_id"]
     await asyncio.sleep(3)

@@ -388,3 +388,86 @@ async def test_an_update_with_texts_in_one_language_or_none_is_refused_and_nothi
     assert answer.status_code == 422, answer.text
     assert answer.json()["detail"][0]["loc"][:2] == ["body", "texts"]
     assert await drain(published) == []
+
+
+@pytest.mark.parametrize("flag", ["urgent", "sensitive"])
+async def test_an_urgent_or_sensitive_alert_is_published_only_after_a_second_publisher_approves_its_content(
+    console: str, db: Any, published: Any, flag: str
+) -> None:
+    author_id, author = await operator(console, db, Role.publisher)
+    approver_id, approver = await operator(console, db, Role.publisher)
+    _, editor = await operator(console, db, Role.editor)
+    body = {**alert("UA 50/26"), flag: True}
+    async with httpx.AsyncClient(base_url=console) as client:
+        direct = await client.post(ALERTS, headers=author, json=body)
+        assert direct.status_code == 409 and "approval" in direct.json()["detail"]
+        assert await db.alert_drafts.count_documents({}) == 0, "nothing reserved or kept"
+
+        alert_id = (await client.post(ALERTS, headers=author, params={"draft": "true"}, json=body)).json()[
+            "alert_id"
+        ]
+        unapproved = await client.post(f"{ALERTS}/{alert_id}/publish", headers=author)
+        own = await client.post(f"{ALERTS}/{alert_id}/approve", headers=author)
+        by_editor = await client.post(f"{ALERTS}/{alert_id}/approve", headers=editor)
+        assert unapproved.status_code == 409 and own.status_code == 409 and by_editor.status_code == 403
+        first = await client.post(f"{ALERTS}/{alert_id}/approve", headers=approver)
+        assert first.status_code == 200 and first.json()["approved_by"] == approver_id, first.text
+        # a later edit (by anyone) voids the approval: approved is what was read, only that
+        edited = await client.put(f"{ALERTS}/{alert_id}", headers=author, json={**body, "officials": []})
+        assert edited.status_code == 200
+        voided = await client.post(f"{ALERTS}/{alert_id}/publish", headers=author)
+        assert voided.status_code == 409 and "current content" in voided.json()["detail"]
+        again = await client.post(f"{ALERTS}/{alert_id}/approve", headers=approver)
+        twice = await client.post(f"{ALERTS}/{alert_id}/approve", headers=approver)
+        assert again.status_code == twice.status_code == 200
+        by_approver = await client.post(f"{ALERTS}/{alert_id}/publish", headers=approver)
+        assert by_approver.status_code == 409 and "another publisher" in by_approver.json()["detail"]
+        assert await drain(published) == []
+
+        done = await client.post(f"{ALERTS}/{alert_id}/publish", headers=author)
+        assert done.status_code == 202, done.text
+        [event] = await drain(published)
+        assert event["actor"] == author_id and event["data"][flag] is True
+        assert event["data"]["officials"] == []
+
+        # an approver who then rewrites the draft cannot publish their own change unapproved
+        other = (
+            await client.post(
+                ALERTS, headers=author, params={"draft": "true"}, json={**body, "number": "UA 51/26"}
+            )
+        ).json()["alert_id"]
+        assert (await client.post(f"{ALERTS}/{other}/approve", headers=approver)).status_code == 200
+        rewritten = await client.put(
+            f"{ALERTS}/{other}", headers=approver, json={**body, "number": "UA 51/26"}
+        )
+        assert rewritten.status_code == 200
+        assert (await client.post(f"{ALERTS}/{other}/publish", headers=author)).status_code == 409
+        assert (await client.post(f"{ALERTS}/{other}/approve", headers=approver)).status_code == 409
+        assert (await client.post(f"{ALERTS}/{other}/approve", headers=author)).status_code == 200
+        assert (await client.post(f"{ALERTS}/{other}/publish", headers=approver)).status_code == 202
+
+    approvals = await audited(db, "alert.approved")
+    assert [(who, what) for who, what, _ in approvals] == [
+        (approver_id, alert_id),
+        (approver_id, alert_id),
+        (approver_id, other),
+        (author_id, other),
+    ]
+    assert await audited(db, "alert.published") == [
+        (author_id, alert_id, {"number": "UA 50/26", "approved_by": approver_id}),
+        (approver_id, other, {"number": "UA 51/26", "approved_by": author_id}),
+    ]
+
+
+async def test_an_ordinary_alert_needs_no_approval(console: str, db: Any, published: Any) -> None:
+    _, publisher = await operator(console, db, Role.publisher)
+    _, other = await operator(console, db, Role.publisher)
+    async with httpx.AsyncClient(base_url=console) as client:
+        drafted = await client.post(
+            ALERTS, headers=publisher, params={"draft": "true"}, json=alert("UA 52/26")
+        )
+        alert_id = drafted.json()["alert_id"]
+        needless = await client.post(f"{ALERTS}/{alert_id}/approve", headers=other)
+        done = await client.post(f"{ALERTS}/{alert_id}/publish", headers=publisher)
+    assert needless.status_code == 409 and done.status_code == 202
+    assert len(await drain(published)) == 1

@@ -6,12 +6,15 @@ audited; accessible (axe) and drawn in English and Khmer."""
 
 from __future__ import annotations
 
+import base64
+import os
 from typing import Any
 
 import httpx
 import pyotp
 import pytest
 
+from services.console.credentials import SHOWN_ONCE
 from services.console.operators import OperatorStore, password_matches
 from services.console.permissions import Role
 from shared.personal_data import open_vault
@@ -183,6 +186,8 @@ async def test_my_api_token_is_shown_once_works_and_is_revoked_with_or_without_j
     assert token not in await page.content()
     assert await page.locator("#token-list tbody tr").count() == 1
     assert "nightly import" in await page.locator("#token-list").inner_text()
+    moments = await page.locator("#token-list time").all_inner_texts()  # created, expires, used
+    assert len(moments) == 3 and all(moment.endswith(" UTC") for moment in moments)  # with the zone
     await shot(page, "account-tokens", lang)
 
     await page.locator("#token-list button").click()
@@ -194,3 +199,41 @@ async def test_my_api_token_is_shown_once_works_and_is_revoked_with_or_without_j
         ("token.created", "ok"),
         ("token.revoked", "ok"),
     ]
+
+
+@pytest.fixture
+def vault_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The vault's keys (asked for before `console`, so the console starts with its vault on)."""
+    monkeypatch.setenv("SAMLENG_MASTER_KEY", base64.b64encode(os.urandom(96)).decode())
+    monkeypatch.setenv("SAMLENG_BLIND_INDEX_KEY", os.urandom(32).hex())
+
+
+async def test_with_the_vault_on_a_secret_shown_once_is_kept_sealed_and_read_once(
+    vault_env: None, console: str, db: Any, console_page: Any
+) -> None:
+    page = await console_page(Role.editor)
+    await page.goto("/account")
+    locations: list[str] = []
+
+    async def hold(route: Any) -> None:  # the browser does not follow: the secret stays kept
+        answer = await route.fetch(max_redirects=0)
+        locations.append(answer.headers["location"])
+        await route.fulfill(status=200, content_type="text/plain", body="held")
+
+    await page.route("**/account/tokens", hold)
+    await page.fill("#name", "sealed import")
+    await page.fill("#expires_in_days", "30")
+    async with page.expect_response("**/account/tokens"):
+        await page.locator("#token-form button").click()
+    location = locations[0].split("#", 1)[0]
+    shown_id = location.split("shown=", 1)[1]
+    kept = await db[SHOWN_ONCE].find_one({"_id": shown_id})
+    assert kept is not None and "sealed" in kept and "shown" not in kept
+    assert "sealed import" not in str(kept) and "sk_op_" not in str(kept)
+
+    await page.goto(location)
+    token = await page.locator("#token-secret").inner_text()
+    assert token.startswith("sk_op_") and token not in str(kept) and await me(console, token) == 200
+    assert await db[SHOWN_ONCE].find_one({"_id": shown_id}) is None
+    await page.goto(location)
+    assert await page.locator("#token-secret").count() == 0 and token not in await page.content()

@@ -124,7 +124,25 @@ async def test_an_admin_changes_roles_disables_enables_unlocks_and_resets_an_ope
     assert "Saved: Test editor." in await page.locator("#done").inner_text()
     assert (await db.operators.find_one({"_id": target_id}))["role"] == "publisher"
 
-    await row.get_by_role("button", name="Disable").click()
+    token = await page.locator("input[name=csrf_token]").first.get_attribute("value") or ""
+    for path, form, asking in (
+        (f"/admin/operators/{target_id}", {"disabled": "true"}, f"/admin/operators/{target_id}/disable"),
+        (f"/admin/operators/{target_id}/reset", {}, f"/admin/operators/{target_id}/reset"),
+    ):
+        unconfirmed = await page.request.post(  # one click without confirming: the page that asks
+            path, form={"csrf_token": token, **form}, max_redirects=0
+        )
+        assert unconfirmed.status == 303 and unconfirmed.headers["location"] == asking, path
+    await row.get_by_role("link", name="Disable").click()  # a page to confirm on, first
+    await page.wait_for_url(f"**/admin/operators/{target_id}/disable")
+    assert "Disable Test editor?" in await page.locator("h1").inner_text()
+    assert (await db.operators.find_one({"_id": target_id}))["disabled"] is False
+    assert await me(console, their_session) == 200 and await axe_check(page) == []
+    await shot(page, "admin-operator-disable", "en")
+    await page.locator("#keep").click()
+    await page.wait_for_url("**/admin/operators")
+    await row.get_by_role("link", name="Disable").click()
+    await page.locator("#confirm").click()
     await page.wait_for_url("**/admin/operators?updated=*")
     assert "disabled" in await row.inner_text()
     assert await me(console, their_session) == 401
@@ -137,12 +155,19 @@ async def test_an_admin_changes_roles_disables_enables_unlocks_and_resets_an_ope
     )
     await page.goto("/admin/operators")
     assert "locked until" in await row.inner_text()
+    assert "UTC" in await row.locator(".tag").inner_text()  # locked until …, with the zone
     await row.get_by_role("button", name="Unlock").click()
     await page.wait_for_url("**/admin/operators?updated=*")
     assert (await db.operators.find_one({"_id": target_id}))["locked_until"] is None
 
     session = await session_token(db, target_id)
-    await row.get_by_role("button", name="New password and key").click()
+    await row.get_by_role("link", name="New password and key").click()
+    await page.wait_for_url(f"**/admin/operators/{target_id}/reset")
+    assert "Give Test editor a new password and key?" in await page.locator("h1").inner_text()
+    assert await me(console, session) == 200  # nothing happens before the confirmation
+    assert await axe_check(page) == []
+    await shot(page, "admin-operator-reset", "en")
+    await page.locator("#confirm").click()
     await page.wait_for_url("**/admin/operators?shown=*")
     assert "sign-ins and tokens ended: 1" in await page.locator("#shown").inner_text()
     password = await page.locator("#shown-password").inner_text()
@@ -150,7 +175,7 @@ async def test_an_admin_changes_roles_disables_enables_unlocks_and_resets_an_ope
     assert password_matches((await db.operators.find_one({"_id": target_id}))["password_hash"], password)
 
     own = page.locator(f"tr[data-operator='{page.operator.operator.id}']")
-    assert await own.get_by_role("button", name="Disable").count() == 0  # not offered for oneself
+    assert await own.get_by_role("link", name="Disable").count() == 0  # not offered for oneself
     await own.locator("select").select_option("viewer")
     async with page.expect_response("**/admin/operators/*") as sent:
         await own.get_by_role("button", name="Change role").click()
@@ -205,6 +230,8 @@ async def test_an_admin_creates_a_partner_key_shown_once_and_revokes_it(
     await page.wait_for_url("**/admin/partner-keys?done=revoked")
     assert (await db.partner_keys.find_one({"_id": stored.key_id}))["revoked_at"] is not None
     assert await page.locator(f"tr[data-key='{stored.key_id}'] button").count() == 0
+    key_row = await page.locator(f"tr[data-key='{stored.key_id}']").inner_text()
+    assert key_row.count(" UTC") == 2, key_row  # created and revoked, labelled with the zone
     assert [e["object_id"] for e in await audited(db, "partner_key.revoked")] == [stored.key_id]
     await shot(page, "admin-partner-keys", lang)
 
@@ -278,3 +305,65 @@ async def test_the_audit_trail_is_filtered_and_paged(db: Any, console_page: Any,
     answer = await page.goto("/admin/audit?since=yesterday")
     assert answer is not None and answer.status == 422
     assert await page.locator("#since-error").count() == 1
+
+
+async def same_instant_events(db: Any, operator_id: str, count: int) -> set[str]:
+    """`count` events of one millisecond (ids in no particular order of time)."""
+    log = AuditLog(db)
+    for n in range(count):
+        await log.record(
+            AuditEvent(
+                id=f"ae_same_{(n * 37) % count:03d}",
+                operator_id=operator_id,
+                action="token.revoked",
+                object_type="api_token",
+                object_id=f"ot_same_{n:03d}",
+                at=T0,
+            )
+        )
+    return {f"ot_same_{n:03d}" for n in range(count)}
+
+
+async def test_the_audit_api_pages_events_of_the_same_instant_without_losing_any(
+    console: str, db: Any, admin_token: str
+) -> None:
+    someone = await new_operator(db, Role.editor)
+    expected = await same_instant_events(db, someone.operator.id, 7)
+    seen: list[str] = []
+    before: dict[str, str] = {}
+    async with httpx.AsyncClient(
+        base_url=console, headers={"Authorization": f"Bearer {admin_token}"}
+    ) as client:
+        for _ in range(10):
+            answer = await client.get(
+                "/api/v1/operator/audit", params={"operator": someone.operator.id, "limit": 3, **before}
+            )
+            assert answer.status_code == 200
+            events = answer.json()
+            seen += [event["object_id"] for event in events]
+            if len(events) < 3:
+                break
+            before = {"before_id": events[-1]["id"]}
+        assert len(seen) == len(expected) and set(seen) == expected
+        unknown = await client.get("/api/v1/operator/audit", params={"before_id": "ae_nothing"})
+        assert unknown.status_code == 422
+
+
+async def test_the_audit_page_pages_events_of_the_same_instant_without_losing_any(
+    db: Any, console_page: Any
+) -> None:
+    page = await console_page(Role.admin)
+    someone = await new_operator(db, Role.editor)
+    expected = await same_instant_events(db, someone.operator.id, 53)
+    await page.goto(f"/admin/audit?operator={someone.operator.id}")
+    rows = page.locator("#events tbody tr")
+    assert await rows.count() == 50
+    first = await page.locator("#events tbody td code").all_inner_texts()
+    await page.locator("#older").click()
+    await page.wait_for_url("**before=*")
+    assert await rows.count() == 3
+    second = await page.locator("#events tbody td code").all_inner_texts()
+    shown = [text for text in first + second if text.startswith("ot_same_")]
+    assert len(shown) == 53 and set(shown) == expected
+    answer = await page.goto("/admin/audit?before=ae_nothing")
+    assert answer is not None and answer.status == 422

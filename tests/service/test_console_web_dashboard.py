@@ -73,8 +73,9 @@ async def test_the_dashboard_shows_the_apis_numbers_with_charts_and_a_worded_war
     }
     assert daily == {day["date"]: day["pledges"] for day in api["daily"]}
     warning = await page.locator("#failure-warning").inner_text()
-    assert "email" in warning and "post" in warning and "signal" not in warning
+    assert "Email" in warning and "Post" in warning and "Signal" not in warning  # channels' names
     email = page.locator('#channel-totals tr[data-channel="email"]')
+    assert await email.locator("th").inner_text() == "Email"
     assert "9.1%" in await email.inner_text() and "Warning: above 3%" in await email.inner_text()
     assert "Warning" not in await page.locator('#channel-totals tr[data-channel="signal"]').inner_text()
     await page.locator("#chart-channels canvas").wait_for()
@@ -120,6 +121,7 @@ async def test_a_dead_letter_is_replayed_from_its_page_once_and_all_dropped_afte
     letter = page.locator('#letters tr[data-message-id="ev_page"]')
     assert "retries-exhausted" in await letter.inner_text()
     assert "secret@example.org" not in await page.content()
+    assert (await letter.locator("time").inner_text()).endswith(" UTC")  # labelled with the zone
     assert await axe_check(page) == []
     await shot(page, "dead-letters-queue", "en")
     await letter.get_by_role("button", name="Replay ev_page").click()

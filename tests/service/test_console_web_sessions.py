@@ -18,9 +18,11 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import aio_pika
+import httpx
 import pytest
 from babel.dates import format_datetime
 from bson import ObjectId
+from playwright.async_api import expect
 
 from devstack.broker import RabbitNode
 from services.console.auth import COOKIE
@@ -290,7 +292,8 @@ async def test_registrations_show_state_language_and_channels_never_names_or_con
         "registered",
         "waitlisted",
     ]
-    assert "Khmer" in await rows.nth(1).inner_text() and "signal" in await rows.nth(1).inner_text()
+    assert "Khmer" in await rows.nth(1).inner_text() and "Signal" in await rows.nth(1).inner_text()
+    assert (await rows.nth(0).locator("time").inner_text()).endswith(" UTC")  # labelled with the zone
     assert await page.locator('[data-count="registered"]').inner_text() == "2"
     assert await page.locator('[data-count="waitlisted"]').inner_text() == "1"
     html = await page.content()
@@ -305,8 +308,28 @@ async def test_registrations_show_state_language_and_channels_never_names_or_con
     assert [row[5] for row in table[1:]] == ['\'=HYPERLINK("http://evil")', "ដីធ្លីរបស់សហគមន៍"]
     assert len(await audited(db, "ideas.read")) == 1
 
-    await rows.nth(0).get_by_role("button").click()
+    token = await csrf_token(page)
+    unconfirmed = await page.request.post(
+        f"{SEEDED}/registrations/rg_1/cancel", form={"csrf_token": token}, max_redirects=0
+    )
+    assert unconfirmed.status == 303 and unconfirmed.headers["location"].endswith(
+        "/registrations/rg_1/cancel"
+    )
+    await rows.nth(0).get_by_role("link", name="Cancel registration 1").click()  # a page to confirm on
+    await page.wait_for_url(f"**{SEEDED}/registrations/rg_1/cancel?n=1")
+    assert await page.locator("h1").inner_text() == "Cancel registration 1?"
+    assert await axe_check(page) == []
+    await shot(page, "sessions-cancel-registration", "en")
+    await page.locator("#keep").click()
+    await page.wait_for_url(f"**{SEEDED}#registrations")
+    assert await drain(events) == []  # nothing cancelled without the confirmation
+    await rows.nth(0).get_by_role("link").click()
+    await page.locator("#confirm").click()
     await page.wait_for_url(f"**{SEEDED}?done=registration")
+    assert (await page.goto(f"{SEEDED}/registrations/rg_none/cancel")).status == 404
+    await db.registrations.update_one({"_id": "rg_2"}, {"$set": {"state": "cancelled"}})
+    await page.goto(f"{SEEDED}/registrations/rg_2/cancel")  # cancelled already: nothing to confirm
+    await page.wait_for_url(f"**{SEEDED}")
     [cancelled] = await drain(events)
     assert cancelled["type"] == "registration.cancelled.v1" and cancelled["data"]["registration_id"] == "rg_1"
     await shot(page, "sessions-session", "en")
@@ -485,3 +508,40 @@ async def test_a_5_mb_plan_pdf_is_taken_from_the_page_and_a_larger_one_refused_o
     [event] = await drain(events)
     stored = await db["session_files.files"].find_one({"_id": ObjectId(event["data"]["pdf_file_id"])})
     assert stored is not None and stored["length"] == 5_000_000
+
+
+async def test_the_counts_follow_registrations_without_a_reload_and_stand_without_javascript(
+    console: str, console_page: Any, db: Any
+) -> None:
+    await seed(db)
+    await seed_registrations(db)
+    page = await console_page(Role.viewer)
+    await page.goto(SEEDED)
+    registered = page.locator('[data-count="registered"]')
+    assert await registered.inner_text() == "2"
+    await db.registrations.insert_one(
+        {"_id": "rg_4", "session_id": "ss_seeded", "state": "registered", "ideas": "",
+         "submitted_at": START - timedelta(hours=5),
+         "registrant": {"name": "Keo", "language": "km", "country": "KH", "channels": ["email"],
+                        "contact": {"email": "keo@example.org"}}}
+    )  # fmt: skip
+    await db.registrations.update_one({"_id": "rg_3"}, {"$set": {"state": "cancelled"}})
+    await expect(registered).to_have_text("3", timeout=60_000)  # the page asks every few seconds
+    assert await page.locator('[data-count="waitlisted"]').inner_text() == "0"
+    assert await page.locator('[data-count="cancelled"]').inner_text() == "1"
+    answer = await page.request.get(f"{SEEDED}/counts")
+    assert answer.status == 200 and answer.headers["cache-control"] == "no-store"
+    shown = await answer.json()
+    assert {k: shown[k] for k in ("registered", "waitlisted", "cancelled")} == {
+        "registered": "3",
+        "waitlisted": "0",
+        "cancelled": "1",
+    }
+    assert shown["seats"] == await page.locator('[data-count="seats"]').inner_text()
+    assert "keo@example.org" not in await answer.text()
+    async with httpx.AsyncClient(base_url=console) as anonymous:  # the page's rule: signed in first
+        assert (await anonymous.get(f"{SEEDED}/counts")).status_code in (303, 401)
+
+    still = await console_page(Role.viewer, javascript=False)
+    await still.goto(SEEDED)
+    assert await still.locator('[data-count="registered"]').inner_text() == "3"

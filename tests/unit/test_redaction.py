@@ -31,6 +31,11 @@ from shared.observability import (
 NOT_PERSONAL = frozenset(
     [
         "actor",  # an operator id (op_…), never a name or an email
+        "operator_id",  # the same, on an alert's test send
+        "answer_id",  # an answer to a chat reply: a hash of the reply id and the text's digest
+        "reply_id",  # an inbound message's id (its text and sender are sealed elsewhere)
+        "test_id",  # a test send's id
+        "last_message_at",  # when the person last wrote: opens the reply window, says nothing of who
         "code",  # a field error's code, its field name and its generated message
         "field",  # (shared/contracts/pledge_input.py): never the submitted value
         "message",

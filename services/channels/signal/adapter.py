@@ -36,6 +36,7 @@ from shared.channels.http import HttpChannelAdapter
 from shared.channels.texts import chat_text
 from shared.contracts import utcnow
 from shared.contracts.delivery import DeliveryRequestedData
+from shared.contracts.reply import answer_text
 from shared.personal_data import BlindIndex, blind_index
 from shared.storage import Document, create_client, database
 
@@ -68,7 +69,7 @@ class SignalAdapter(HttpChannelAdapter):
     attachments = ("png",)
     max_attachment_bytes = 10_000_000
     rate_per_second = 2.0
-    purposes = frozenset({"certificate", "alert", "reminder", "notice"})
+    purposes = frozenset({"certificate", "alert", "reminder", "notice", "reply"})
     resend_is_safe = False
     settings_class = SignalSettings
     sandbox_provider = "signal"
@@ -112,7 +113,7 @@ class SignalAdapter(HttpChannelAdapter):
         return self._db.signal_attempts
 
     def text(self, delivery: DeliveryRequestedData) -> str:
-        text = chat_text(delivery)
+        text = answer_text(delivery) or chat_text(delivery)
         if text is not None:
             return text
         certificate = delivery.certificate

@@ -3,10 +3,12 @@
 The certificate PNG is uploaded as media first. Inside the 24-hour customer-service window (the
 member wrote to us on WhatsApp in the last 24 h) it goes as an image with a caption; outside it,
 only an approved template may be sent: `WHATSAPP_TEMPLATE` (default `pledge_certificate`, IMAGE
-header) with the image and the member's name. Errors: 130429/131056 (throughput) and 5xx ->
-retry; 190 (token) -> retry, a configuration problem; other 4xx (131026 undeliverable, 132001
-template, ...) -> permanent, so the dispatcher falls back. A timeout is an unknown outcome; the
-API cannot be asked afterwards, so it is held for an operator.
+header) with the image and the member's name. An operator's answer to a reply (purpose `reply`,
+shared/contracts/reply.py) is free text: sent inside the window only, outside it it fails
+permanently (no template fits it; the console refuses it before that). Errors: 130429/131056
+(throughput) and 5xx -> retry; 190 (token) -> retry, a configuration problem; other 4xx
+(131026 undeliverable, 132001 template, ...) -> permanent, so the dispatcher falls back. A timeout
+is an unknown outcome; the API cannot be asked afterwards, so it is held for an operator.
 
 Statuses arrive by webhook (`python -m services.channels.whatsapp.inbound`, route
 `/webhooks/whatsapp`), possibly out of order: `sent`, `delivered`/`read` -> delivered, `failed` ->
@@ -28,10 +30,12 @@ from pydantic_settings import SettingsConfigDict
 from shared.channels import (
     ChannelSettings,
     OutboundMessage,
+    PermanentDeliveryError,
     SendResult,
 )
-from shared.channels.meta import GraphChannelAdapter, MetaSettings, handshake, signed
+from shared.channels.meta import REPLY_WINDOW, GraphChannelAdapter, MetaSettings, handshake, signed
 from shared.channels.texts import alert_text, notice_text, reminder_text
+from shared.contracts.reply import answer_text
 
 CAPTIONS = {
     "en": "Dear {name}, thank you for signing the Khmer Community Advocacy Pledge. Your certificate "
@@ -68,7 +72,8 @@ class WhatsAppAdapter(GraphChannelAdapter):
     attachments = ("png",)
     max_attachment_bytes = 5_000_000
     rate_per_second = 80.0
-    purposes = frozenset({"certificate", "alert", "reminder", "notice"})
+    purposes = frozenset({"certificate", "alert", "reminder", "notice", "reply"})
+    reply_window_seconds = REPLY_WINDOW.total_seconds()
     resend_is_safe = False
     retry_codes = RETRY_CODES
     settings_class = WhatsAppSettings
@@ -92,6 +97,13 @@ class WhatsAppAdapter(GraphChannelAdapter):
         )
 
     async def send(self, message: OutboundMessage) -> SendResult:
+        answer = answer_text(message.delivery)
+        if answer is not None:  # an operator's answer: free text, so only inside the window
+            if not self.window_open(message):
+                raise PermanentDeliveryError(
+                    "an answer needs an open 24-hour window", reason="outside-24h-window"
+                )
+            return await self._text_or_template(message, answer, "", [], preview=False)
         if message.delivery.alert is not None:
             return await self._send_alert(message)
         if message.delivery.reminder is not None:

@@ -1,10 +1,14 @@
 """The operator API's work routes, one module per area, each an `APIRouter` included into
 `services.console.api.operator_router` (whose one dependency authenticates every caller):
 
-    alerts.py        Urgent Action drafts, publishing, updates, totals
+    alerts.py        Urgent Action drafts, approval, publishing, updates, totals
+    alert_review.py  an alert's preview per channel, audience summary, send to myself, progress
     sessions.py      sessions, their registrations, ideas, Plan of Action
     members.py       subscriber import, member export and erasure, contact erasure
-    deliveries.py    deliveries and chat replies
+    deliveries.py    deliveries
+    replies.py       chat replies, answering them on their channel, their handled state
+    dashboard.py     deliveries per channel, pledges and certificates per day, queue depths
+    dead_letters.py  dead letters per queue: list, replay, drop
     certificates.py  certificate re-issue
     imports.py       paper sign-up sheets (CSV)
 

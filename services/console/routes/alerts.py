@@ -3,6 +3,8 @@
     POST /alerts                publish an alert (202; alerts.draft and alerts.publish), or keep
                                 it as a draft with `?draft=true` (201; alerts.draft)
     PUT  /alerts/{id}           rewrite a draft (alerts.draft)
+    POST /alerts/{id}/approve   a second publisher approves a draft's current content
+                                (alerts.publish): needed for an urgent or sensitive alert
     POST /alerts/{id}/publish   publish a draft, safe to repeat (alerts.publish)
     POST /alerts/{id}/updates   an update, a deadline extension or the closure; it goes to the
                                 original recipients (alerts.publish)
@@ -18,6 +20,14 @@ once — while another alert with that number is refused. Publishing hands `aler
 operator) to the dispatcher, which keeps the alert (`alerts`) and fans it out; the totals are
 read from the dispatcher's `alerts`, `deliveries`, `action_reports` and `official_actions`
 (counts and states, nothing about a member) as read models (services/console/read_models.py). The public page is intake's `/a/<slug>`.
+
+Two-person rule: an urgent alert (sent at once, day or night) or a sensitive one (people at
+risk) is published only as a draft a second publisher approved. The approver must differ from
+the operator who last changed the draft (its `changed_by`) and from the one who publishes it;
+the approval names the digest of the content it saw, so any later change voids it (a rewrite
+also removes it). A direct publication (`POST /alerts` without `?draft=true`) of such an alert is
+refused (409). The audit trail holds both: `alert.approved` (the approver) and `alert.published`
+(the publisher, with `approved_by`).
 """
 
 from __future__ import annotations
@@ -28,10 +38,11 @@ import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
+from email_validator import EmailNotValidError, validate_email
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
-from pydantic import AwareDatetime, BaseModel, Field, field_validator
+from pydantic import AwareDatetime, BaseModel, Field, StringConstraints, field_validator
 from pymongo import DESCENDING
 from pymongo.errors import DuplicateKeyError
 
@@ -48,16 +59,25 @@ from services.console.auth import (
 from services.console.permissions import Permission
 from services.console.read_models import (
     ACTION_REPORTS,
-    ALERT_DELIVERIES,
     ALERT_HEADLINES,
     ALERT_NUMBERS,
     ALERTS,
+    DELIVERIES,
     OFFICIAL_ACTIONS,
     present,
 )
 from shared.contracts import utcnow
 from shared.contracts.alert import AlertPublished, AlertPublishedData, AlertText, Official, Topic, slug
 
+PROGRESS = ("requested", "waiting", "sending", "sent", "delivered", "failed", "skipped")
+STAGES = {
+    "waiting": "waiting",
+    "sent": "sent",
+    "delivered": "delivered",
+    "failed_permanent": "failed",
+    "dead_lettered": "failed",
+    "skipped": "skipped",
+}  # pending, retrying, unknown: sending
 NUMBER = re.compile(r"^UA \d{1,4}/\d{2}$")
 LISTED = (
     "number",
@@ -74,6 +94,32 @@ LISTED = (
 router = APIRouter(tags=["alerts"])
 
 
+Filled = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+
+
+class AlertTextInput(AlertText):
+    """An alert's text in one language as an operator writes it: a title and a summary at least."""
+
+    title: Filled = Field(max_length=300)
+    summary: Filled = Field(max_length=2000)
+
+
+class OfficialInput(Official):
+    """An official to write to: named, and with an email address that is one, if any."""
+
+    name: Filled = Field(max_length=200)
+
+    @field_validator("email")
+    @classmethod
+    def an_address(cls, email: str | None) -> str | None:
+        if email is None or not email.strip():
+            return None
+        try:
+            return str(validate_email(email.strip(), check_deliverability=False).normalized)
+        except EmailNotValidError:
+            raise ValueError("not an email address") from None
+
+
 class AlertInput(BaseModel):
     """An Urgent Action as an operator writes it."""
 
@@ -81,8 +127,10 @@ class AlertInput(BaseModel):
     urgent: bool = Field(default=False, description="Sent at once, even in members' quiet hours.")
     sensitive: bool = Field(default=False, description="Chat messages will carry only the link, no names.")
     topics: list[Topic] = Field(min_length=1)
-    texts: dict[Literal["en", "km"], AlertText] = Field(description="Both English and Khmer are required.")
-    officials: list[Official] = Field(default_factory=list, max_length=50)
+    texts: dict[Literal["en", "km"], AlertTextInput] = Field(
+        description="Both English and Khmer are required."
+    )
+    officials: list[OfficialInput] = Field(default_factory=list, max_length=50)
     deadline: AwareDatetime | None = None
 
 
@@ -143,6 +191,8 @@ async def create_alert(
 ) -> JSONResponse:
     if not draft:
         await require(Permission.alerts_publish)(request, who)
+        if needs_approval(body):
+            return JSONResponse({"detail": DIRECT_REFUSED}, status_code=409)
     db = console_of(request).db
     if not draft:
         repeated = await same_publication(db, body)
@@ -153,7 +203,7 @@ async def create_alert(
         return problem
     alert_id = f"al_{uuid.uuid4().hex[:20]}"
     if draft:
-        answer = await save_draft(db, alert_id, body, 201)
+        answer = await save_draft(db, alert_id, body, 201, who)
         if answer.status_code == 201:
             await audit(request, who, "alert.drafted", alert_id, number=body.number)
         return answer
@@ -173,6 +223,7 @@ async def create_alert(
         409: {"description": "Already published"},
         422: {"description": "Invalid alert, or its number is taken"},
     },
+    description="A rewrite voids an approval: an urgent or sensitive draft needs a new one.",
 )
 async def rewrite_draft(request: Request, who: Caller, alert_id: str, body: NewAlert) -> JSONResponse:
     db = console_of(request).db
@@ -184,7 +235,7 @@ async def rewrite_draft(request: Request, who: Caller, alert_id: str, body: NewA
     problem = await invalid(db, body, alert_id)
     if problem is not None:
         return problem
-    answer = await save_draft(db, alert_id, body, 200)
+    answer = await save_draft(db, alert_id, body, 200, who)
     if answer.status_code == 200:
         await audit(request, who, "alert.draft_rewritten", alert_id, number=body.number)
     return answer
@@ -198,6 +249,10 @@ async def rewrite_draft(request: Request, who: Caller, alert_id: str, body: NewA
     responses={
         200: {"description": "Published already"},
         404: {"description": "No such draft"},
+        409: {
+            "description": "Urgent or sensitive, and not approved by a second publisher for its "
+            "current content (or the caller approved it: another publisher must publish it)"
+        },
         503: {"description": "Not handed over (broker away): still a draft, retry"},
     },
 )
@@ -210,13 +265,109 @@ async def publish_draft(request: Request, who: Caller, alert_id: str) -> JSONRes
         return JSONResponse(
             {"alert_id": alert_id, "number": current["number"], "state": "published"}, status_code=200
         )
-    body = AlertInput.model_validate({k: current[k] for k in AlertInput.model_fields if k in current})
+    body = draft_input(current)
+    refusal = approval_problem(current, body, who)
+    if refusal is not None:
+        return JSONResponse({"detail": REFUSALS[refusal], "code": refusal}, status_code=409)
     answer = await publish(request, who, alert_id, body)
     handed_over = await db.alert_drafts.update_one(  # no longer editable
         {"_id": alert_id, "state": "draft"}, {"$set": {"state": "published", "published_at": utcnow()}}
     )
     if handed_over.modified_count:  # two publishers at once: the same event, one audit event
-        await audit(request, who, "alert.published", alert_id, number=body.number)
+        approved = {"approved_by": current["approval"]["by"]} if needs_approval(body) else {}
+        await audit(request, who, "alert.published", alert_id, number=body.number, **approved)
+    return answer
+
+
+@router.post(
+    "/alerts/{alert_id}/approve",
+    dependencies=[permit(Permission.alerts_publish)],
+    summary="Approve a draft's current content (a second publisher; urgent or sensitive alerts)",
+    description="The approver must differ from the operator who last changed the draft and from "
+    "the one who will publish it. The approval holds for this content only: a rewrite voids it. "
+    "Approving the same content again answers 200 and changes nothing.",
+    responses={
+        404: {"description": "No such draft"},
+        409: {
+            "description": "Published already, needs no approval, or the caller changed it last "
+            "(a second person must approve)"
+        },
+    },
+)
+async def approve_draft(request: Request, who: Caller, alert_id: str) -> JSONResponse:
+    db = console_of(request).db
+    current = await db.alert_drafts.find_one({"_id": alert_id})
+    if current is None:
+        return JSONResponse({"detail": "unknown draft"}, status_code=404)
+    if current.get("state") != "draft":
+        return already_published()
+    body = draft_input(current)
+    if not needs_approval(body):
+        return JSONResponse(
+            {"detail": "only an urgent or sensitive alert needs approval", "code": "needs-none"},
+            status_code=409,
+        )
+    if current.get("changed_by") == who.operator.id:
+        return JSONResponse({"detail": OWN_CHANGE, "code": "own-change"}, status_code=409)
+    digest = digest_of(body)
+    approval = current.get("approval") or {}
+    if approval.get("by") == who.operator.id and approval.get("digest") == digest:
+        return JSONResponse(approved(alert_id, approval), status_code=200)
+    approval = {"by": who.operator.id, "digest": digest, "at": utcnow()}
+    recorded = await db.alert_drafts.update_one(  # only the content the approver saw
+        {"_id": alert_id, "state": "draft", "updated_at": current.get("updated_at")},
+        {"$set": {"approval": approval}},
+    )
+    if not recorded.modified_count:
+        return JSONResponse(
+            {"detail": "the draft changed meanwhile: read it again", "code": "changed-meanwhile"},
+            status_code=409,
+        )
+    await audit(request, who, "alert.approved", alert_id, number=body.number, digest=digest)
+    return JSONResponse(approved(alert_id, approval), status_code=200)
+
+
+DIRECT_REFUSED = (
+    "an urgent or sensitive alert needs a second publisher's approval: save it as a draft "
+    "(?draft=true), have another publisher approve it (POST /alerts/{id}/approve), then publish it"
+)
+OWN_CHANGE = "you changed this draft last: another publisher must approve it"
+
+
+def needs_approval(body: AlertInput) -> bool:
+    """The two-person rule's scope: sent at once day or night, or about people at risk."""
+    return body.urgent or body.sensitive
+
+
+def draft_input(draft: dict[str, Any]) -> AlertInput:
+    return AlertInput.model_validate({k: draft[k] for k in AlertInput.model_fields if k in draft})
+
+
+def approval_problem(draft: dict[str, Any], body: AlertInput, who: Principal) -> str | None:
+    """Why `who` may not publish this draft yet, as a code of `REFUSALS` (None: they may)."""
+    if not needs_approval(body):
+        return None
+    approval = draft.get("approval") or {}
+    if not approval or approval.get("digest") != digest_of(body):
+        return "approval-needed"
+    if approval.get("by") == who.operator.id:
+        return "approver-publishes"
+    if approval.get("by") == draft.get("changed_by"):
+        return "approver-changed"
+    return None
+
+
+REFUSALS = {
+    "approval-needed": "an urgent or sensitive alert needs a second publisher's approval of its current content",
+    "approver-publishes": "you approved this alert: another publisher must publish it",
+    "approver-changed": "the approver changed the draft after approving it: another publisher must approve it",
+}
+
+
+def approved(alert_id: str, approval: dict[str, Any]) -> dict[str, Any]:
+    answer: dict[str, Any] = jsonable_encoder(
+        {"alert_id": alert_id, "approved_by": approval["by"], "approved_at": approval["at"], "state": "draft"}
+    )
     return answer
 
 
@@ -276,23 +427,42 @@ async def list_alerts(request: Request, limit: Annotated[int, Query(ge=1, le=200
     "/alerts/{alert_id}",
     dependencies=[permit(Permission.dashboard_read)],
     summary="An alert (or draft) with its delivery and action totals",
+    description="`progress`: per version (`0` the alert, then its updates) the deliveries in total "
+    "and per channel, each `requested` and in one stage: `waiting` (quiet hours, an address to "
+    "come), `sending` (queued or retried), `sent`, `delivered`, `failed` (for good or dead-lettered) "
+    "or `skipped` (the channel could not serve them; a fallback is another delivery). Tests sent "
+    "to operators (`alert_test`) are not counted.",
     responses={404: {"description": "No such alert or draft"}},
 )
 async def alert_totals(request: Request, alert_id: str) -> JSONResponse:
     db = console_of(request).db
     current = await ALERTS.find_one(db, {"_id": alert_id})
     if current is None:
-        draft = await db.alert_drafts.find_one({"_id": alert_id, "state": "draft"}, {"_id": 0})
+        # a draft, or one handed over that the dispatcher has not kept yet (nothing sent yet)
+        draft = await db.alert_drafts.find_one(
+            {"_id": alert_id}, {"_id": 0, "digest": 0, "handed_over_at": 0}
+        )
         if draft is None:
             return JSONResponse({"detail": "unknown alert"}, status_code=404)
         empty = {"total": 0, "by_source": {}, "by_official": []}
+        draft["needs_approval"] = needs_approval(draft_input(draft))
+        if draft.get("state") == "published":
+            draft["public_url"] = public_url_of(console_of(request).settings.public_site_url, draft["number"])
         return JSONResponse(
-            jsonable_encoder({"alert": draft, "deliveries_by_sequence": {}, "actions": empty})
+            jsonable_encoder({"alert": draft, "deliveries_by_sequence": {}, "progress": {}, "actions": empty})
         )
     deliveries: dict[str, dict[str, int]] = {}
-    async for delivery in ALERT_DELIVERIES.find(db, {"purpose": "alert", "correlation_id": alert_id}):
-        per = deliveries.setdefault(delivery.source_id.split("#")[-1], {})
+    progress: dict[str, dict[str, Any]] = {}
+    async for delivery in DELIVERIES.find(db, {"purpose": "alert", "correlation_id": alert_id}):
+        sequence = (delivery.source_id or "").split("#")[-1]
+        per = deliveries.setdefault(sequence, {})
         per[delivery.state] = per.get(delivery.state, 0) + 1
+        stage = STAGES.get(delivery.state, "sending")
+        version = progress.setdefault(sequence, {"total": dict.fromkeys(PROGRESS, 0), "channels": {}})
+        channel = version["channels"].setdefault(delivery.channel, dict.fromkeys(PROGRESS, 0))
+        for row in (version["total"], channel):
+            row["requested"] += 1
+            row[stage] += 1
     actions: dict[str, int] = {}
     async for report in ACTION_REPORTS.find(db, {"alert_id": alert_id}):
         actions[report.source] = actions.get(report.source, 0) + 1
@@ -306,7 +476,9 @@ async def alert_totals(request: Request, alert_id: str) -> JSONResponse:
     totals = {"total": sum(actions.values()), "by_source": actions, "by_official": by_official}
     alert = present(current)
     return JSONResponse(
-        jsonable_encoder({"alert": alert, "deliveries_by_sequence": deliveries, "actions": totals})
+        jsonable_encoder(
+            {"alert": alert, "deliveries_by_sequence": deliveries, "progress": progress, "actions": totals}
+        )
     )
 
 
@@ -371,13 +543,21 @@ async def publish_reserved(request: Request, who: Principal, alert_id: str, body
     return answer
 
 
-async def save_draft(db: Any, alert_id: str, body: AlertInput, status: int) -> JSONResponse:
+async def save_draft(db: Any, alert_id: str, body: AlertInput, status: int, who: Principal) -> JSONResponse:
+    """Write the draft as `who`'s change: it voids any approval (a second person approves what
+    they read, and only that)."""
     now = utcnow()
+    content = {
+        **body.model_dump(mode="json"),
+        "changed_by": who.operator.id,
+        "updated_at": now,
+    }
     try:
         await db.alert_drafts.update_one(
             {"_id": alert_id, "state": "draft"},
             {
-                "$set": {**body.model_dump(mode="json"), "updated_at": now},
+                "$set": content,
+                "$unset": {"approval": ""},
                 "$setOnInsert": {"state": "draft", "created_at": now},
             },
             upsert=True,
@@ -392,7 +572,7 @@ async def save_draft(db: Any, alert_id: str, body: AlertInput, status: int) -> J
 
 async def publish(request: Request, who: Principal, alert_id: str, body: AlertInput) -> JSONResponse:
     """Hand the alert over as `who`'s (503 when the broker did not take it: nothing was sent)."""
-    public_url = f"{console_of(request).settings.public_site_url.rstrip('/')}/a/{slug(body.number)}"
+    public_url = public_url_of(console_of(request).settings.public_site_url, body.number)
     data = AlertPublishedData(
         alert_id=alert_id, public_url=public_url, published_at=utcnow(), **body.model_dump()
     )
@@ -403,6 +583,11 @@ async def publish(request: Request, who: Principal, alert_id: str, body: AlertIn
         {"alert_id": alert_id, "number": body.number, "public_url": public_url, "state": "published"},
         status_code=202,
     )
+
+
+def public_url_of(site: str, number: str) -> str:
+    """The alert's page on the public site (intake's `/a/<slug>`)."""
+    return f"{site.rstrip('/')}/a/{slug(number)}"
 
 
 async def audit(request: Request, who: Principal, action: str, alert_id: str, **detail: Any) -> None:

@@ -1,14 +1,10 @@
-"""Operator routes: deliveries and the chat replies people sent us.
+"""Operator routes: deliveries (chat replies and answering them: replies.py).
 
     GET /deliveries   deliveries with filters, newest first (deliveries.read); with
                       members.read_personal as well, each certificate's number (audited)
-    GET /replies      chat replies, STOP and DONE included, newest first, with their sender and
-                      text (members.read_personal; audited)
 
-Reads the dispatcher's `deliveries` (never the sealed request: no address or name is in this list)
-and pledge-intake's `inbound_messages` as read models (services/console/read_models.py). A reply's
-sender and text are stored sealed and opened with the console's vault; a reply whose subject was
-erased is left out.
+Reads the dispatcher's `deliveries` as a read model (services/console/read_models.py), never the
+sealed request: no address or name is in this list.
 
 What a role without `members.read_personal` (viewer, editor) does not see: the `source_id` of a
 certificate's deliveries (a certificate number opens its holder's name, or initials, on the public
@@ -26,8 +22,7 @@ from pydantic import BaseModel, Field
 
 from services.console.auth import Caller, console_of, permit
 from services.console.permissions import Permission, allows
-from services.console.read_models import DELIVERIES, INBOUND_MESSAGES, DeliveryListed
-from shared.read_models import opened
+from services.console.read_models import DELIVERIES, DeliveryListed
 
 router = APIRouter(tags=["deliveries"])
 
@@ -60,24 +55,6 @@ class DeliveryView(BaseModel):
 class DeliveryList(BaseModel):
     count: int
     deliveries: list[DeliveryView]
-    next_before: datetime | None = Field(
-        default=None, description="Pass as `before` for the next (older) page."
-    )
-
-
-class Reply(BaseModel):
-    reply_id: str
-    channel: str | None
-    member_id: str | None = Field(description="None: from a number we hold for no member.")
-    sender: str | None
-    text: str
-    stop: bool
-    received_at: datetime
-
-
-class ReplyList(BaseModel):
-    count: int
-    replies: list[Reply]
     next_before: datetime | None = Field(
         default=None, description="Pass as `before` for the next (older) page."
     )
@@ -141,51 +118,5 @@ async def list_deliveries(
         count=len(views),
         deliveries=views,
         next_before=views[-1].updated_at if len(views) == limit else None,
-    )
-    return JSONResponse(result.model_dump(mode="json"))
-
-
-@router.get(
-    "/replies",
-    response_model=ReplyList,
-    dependencies=[permit(Permission.members_read_personal)],
-    summary="Chat replies people sent us (STOP and DONE included), newest first",
-)
-async def list_replies(
-    request: Request,
-    who: Caller,
-    channel: Annotated[str | None, Query(max_length=40)] = None,
-    member_id: Annotated[str | None, Query(max_length=80)] = None,
-    unknown_sender: Annotated[
-        bool | None, Query(description="Only replies from numbers we hold for no member")
-    ] = None,
-    before: Annotated[datetime | None, Query(description="Only replies received before this time")] = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
-) -> JSONResponse:
-    console = console_of(request)
-    query: dict[str, Any] = {k: v for k, v in {"channel": channel, "member_id": member_id}.items() if v}
-    if unknown_sender:
-        query["member_id"] = None
-    if before is not None:
-        query["received_at"] = {"$lt": before}
-    found = await INBOUND_MESSAGES.all(console.db, query, sort=[("received_at", -1)], limit=limit)
-    readable = [reply for reply in [await opened(console.vault, one) for one in found] if reply is not None]
-    replies = [
-        Reply(
-            reply_id=reply.id,
-            channel=reply.channel,
-            member_id=reply.member_id,
-            sender=reply.sender,
-            text=reply.text,
-            stop=bool(reply.stop),
-            received_at=reply.received_at,
-        )
-        for reply in readable  # a reply whose subject was erased is left out
-    ]
-    await console.audit.record(who.event("replies.read", "replies", count=len(replies)))
-    result = ReplyList(
-        count=len(replies),
-        replies=replies,
-        next_before=found[-1].received_at if len(found) == limit else None,
     )
     return JSONResponse(result.model_dump(mode="json"))

@@ -7,6 +7,9 @@
     POST /members/{id}/erase        erase everything held about one member (members.erase: admin)
     POST /erasures                  erase whoever holds an email or phone, and the session
                                     registrations made with it (members.erase: admin)
+    GET  /members/lookup            the member holding an exact email or phone: channels,
+                                    consents, subscriptions, recent deliveries
+                                    (members.read_personal; audited); no list to browse
 
 An imported row becomes `subscription.requested.v1` (its rules: shared/contracts/
 subscription_input.py, as on the public subscribe page), which pledge-intake applies. The export
@@ -17,16 +20,22 @@ answer says what happens: `requested`, `already-erased` or `unknown` (nothing to
 pledge-intake's `erasures`, `members` and `member_keys` say (services/console/read_models.py).
 Every event carries the operator as its `actor`; each call writes one audit event (ids and counts,
 never a name or contact).
+
+A lookup finds members only by an exact contact, through the contact's blind index in
+pledge-intake's `member_keys` (`contact_key`, as intake and pledge-intake compute it): there is no
+way to page through members (a list of people at risk is what must never leak). What it shows is
+read from the member's export (shared/member_data.py), cut to what an operator works with.
 """
 
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, ValidationError
 
@@ -174,22 +183,33 @@ async def export_member(request: Request, who: Caller, member_id: str) -> JSONRe
     },
 )
 async def erase_member(request: Request, who: Caller, member_id: str) -> JSONResponse:
+    state, request_id, answer = await erase(request, who, member_id)
+    if state == "already-erased":
+        return JSONResponse({"state": state, "detail": answer})
+    if state == "unknown":
+        return JSONResponse({"state": state, "detail": answer}, status_code=404)
+    return JSONResponse({"state": state, "request_id": request_id, "detail": answer}, status_code=202)
+
+
+async def erase(
+    request: Request, who: Principal, member_id: str
+) -> tuple[Literal["requested", "already-erased", "unknown"], str | None, str]:
+    """Hand a member's erasure over (audited): (what happened, the request id, the answer's text);
+    503 when the broker did not take it."""
     db = console_of(request).db
     member_id = member_id[:80]
     state = await erasure_state(db, member_id)
     answer = ANSWER[state].format(member_id=member_id)
     if state == "erased":
         await audit_erasure(request, who, member_id, "already-erased")
-        return JSONResponse({"state": "already-erased", "detail": answer})
+        return "already-erased", None, answer
     if state == "unknown":
         await audit_erasure(request, who, member_id, "unknown")
-        return JSONResponse({"state": "unknown", "detail": answer}, status_code=404)
+        return "unknown", None, answer
     event = erasure_request(member_id, "operator-api")
     await hand_over(request, who, event)
     await audit_erasure(request, who, member_id, "requested", event.data.request_id)
-    return JSONResponse(
-        {"state": "requested", "request_id": event.data.request_id, "detail": answer}, status_code=202
-    )
+    return "requested", event.data.request_id, answer
 
 
 @router.post(
@@ -301,3 +321,160 @@ async def audit_erasure(
 ) -> None:
     detail: dict[str, Any] = {"state": state} | ({"request_id": request_id} if request_id else {})
     await console_of(request).audit.record(who.event("member.erased", "member", member_id, **detail))
+
+
+RECENT_DELIVERIES = 20
+
+
+class ConsentRow(BaseModel):
+    kind: str | None = None
+    granted: bool | None = None
+    source: str | None = None
+    text_version: str | None = None
+    at: datetime | None = None
+
+
+class SubscriptionRow(BaseModel):
+    subscription_id: str
+    state: str | None = None
+    source: str | None = None
+    created_at: datetime | None = None
+    confirmed_at: datetime | None = None
+
+
+class DeliveryRow(BaseModel):
+    delivery_id: str
+    channel: str | None = None
+    purpose: str | None = None
+    source_id: str | None = None
+    state: str | None = None
+    reason: str | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+
+class MemberCard(BaseModel):
+    """One member as an operator works with them (the whole record is their export)."""
+
+    member_id: str
+    state: Literal["known", "erased"]
+    name: str | None = None
+    emails: list[str] = Field(default_factory=list)
+    phones: list[str] = Field(default_factory=list)
+    messenger_linked: bool = False
+    country: str | None = None
+    language: str | None = None
+    channels: list[str] = Field(default_factory=list)
+    alerts_opt_in: bool | None = None
+    topics: list[str] = Field(default_factory=list)
+    unsubscribed: list[str] = Field(default_factory=list, description="`all`, or channels they stopped.")
+    last_inbound: dict[str, datetime] = Field(
+        default_factory=dict, description="Per channel, when they last wrote to us."
+    )
+    consents: list[ConsentRow] = Field(default_factory=list)
+    subscriptions: list[SubscriptionRow] = Field(default_factory=list)
+    deliveries: list[DeliveryRow] = Field(
+        default_factory=list, description=f"The newest {RECENT_DELIVERIES}, newest first."
+    )
+    replies: int = Field(default=0, description="Chat replies they sent us.")
+
+
+class MemberLookup(BaseModel):
+    members: list[MemberCard] = Field(description="Empty: nobody holds this contact.")
+
+
+def card(exported: dict[str, Any]) -> MemberCard:
+    """The member page's fields of a member's export."""
+    member = exported.get("member") or {}
+    emails = sorted({e for e in [member.get("email"), *(member.get("emails") or [])] if e})
+    phones = sorted({p for p in [member.get("phone"), *(member.get("phones") or [])] if p})
+    deliveries = list(reversed(exported.get("deliveries") or []))[:RECENT_DELIVERIES]
+    return MemberCard(
+        member_id=exported["member_id"],
+        state="erased" if exported.get("erasure") else "known",
+        name=member.get("name"),
+        emails=emails,
+        phones=phones,
+        messenger_linked=bool(member.get("psid")),
+        country=member.get("country"),
+        language=member.get("language"),
+        channels=member.get("channels") or [],
+        alerts_opt_in=member.get("alerts_opt_in"),
+        topics=member.get("topics") or [],
+        unsubscribed=member.get("unsubscribed") or [],
+        last_inbound=member.get("last_inbound") or {},
+        consents=[ConsentRow.model_validate(c) for c in exported.get("consents") or []],
+        subscriptions=[
+            SubscriptionRow(
+                subscription_id=s["_id"],
+                state=s.get("state"),
+                source=(s.get("request") or {}).get("source"),
+                created_at=s.get("created_at"),
+                confirmed_at=s.get("confirmed_at"),
+            )
+            for s in exported.get("subscriptions") or []
+        ],
+        deliveries=[
+            DeliveryRow(delivery_id=d["_id"], **{k: v for k, v in d.items() if k != "_id"})
+            for d in deliveries
+        ],
+        replies=len(exported.get("inbound_messages") or []),
+    )
+
+
+async def lookup(
+    console: Any, who: Principal, contact: ContactToErase
+) -> tuple[list[MemberCard], list[dict[str, str]]]:
+    """The members holding exactly this email and/or phone (blind index), or the field errors; a
+    lookup is audited (the kinds of contact asked and how many were found, never the contact)."""
+    contacts, errors = contacts_to_erase(contact)
+    if errors:
+        return [], errors
+    index = console.vault.blind if console.vault is not None else blind_index()
+    keys = [contact_key(kind, value, index) for kind, value in contacts]
+    found = sorted({owner.member_id async for owner in MEMBER_KEYS.find(console.db, {"_id": {"$in": keys}})})
+    cards = []
+    for member_id in found:
+        exported = await member_export(console.db, member_id, console.vault)
+        if exported is not None:
+            cards.append(card(exported))
+    await console.audit.record(
+        who.event(
+            "members.looked_up",
+            "member",
+            cards[0].member_id if len(cards) == 1 else None,
+            kinds=[kind for kind, _ in contacts],
+            found=len(cards),
+        )
+    )
+    return cards, []
+
+
+async def member_card(console: Any, who: Principal, member_id: str) -> MemberCard | None:
+    """One member's card (the member page), audited as a read of their details; None if unknown."""
+    member_id = member_id[:80]
+    exported = await member_export(console.db, member_id, console.vault)
+    await console.audit.record(who.event("member.viewed", "member", member_id, found=exported is not None))
+    return None if exported is None else card(exported)
+
+
+@router.get(
+    "/members/lookup",
+    response_model=MemberLookup,
+    dependencies=[permit(Permission.members_read_personal)],
+    summary="The member holding an exact email or phone",
+    description="Exact match only (the contact's blind index): no list of members can be paged "
+    "through. Unknown: `members` is empty. Each lookup is audited (the kinds of contact asked, and "
+    "how many members were found; never the contact).",
+    responses={422: {"description": "No valid email or phone"}},
+)
+async def lookup_member(
+    request: Request,
+    who: Caller,
+    email: Annotated[str | None, Query(max_length=1000)] = None,
+    phone: Annotated[str | None, Query(max_length=100, description="E.164")] = None,
+) -> JSONResponse:
+    cards, errors = await lookup(console_of(request), who, ContactToErase(email=email, phone=phone))
+    if errors:
+        return JSONResponse({"detail": errors}, status_code=422)
+    return JSONResponse(MemberLookup(members=cards).model_dump(mode="json"))

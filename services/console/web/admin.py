@@ -2,8 +2,10 @@
 
     GET  /admin/operators                    every operator; a new one     operators.manage
     POST /admin/operators                    create (password, key shown once)
-    POST /admin/operators/{id}               change role, disable/enable, unlock
-    POST /admin/operators/{id}/reset         new password and key (shown once); their sign-ins end
+    POST /admin/operators/{id}               change role, disable (confirmed)/enable, unlock
+    GET  /admin/operators/{id}/disable       confirm disabling them
+    GET  /admin/operators/{id}/reset         confirm a new password and key
+    POST /admin/operators/{id}/reset         new password and key (shown once, confirmed); their sign-ins end
     GET  /admin/partner-keys                 every key; a new one          keys.manage
     POST /admin/partner-keys                 create (its secret shown once)
     POST /admin/partner-keys/{id}/revoke     revoke
@@ -11,10 +13,12 @@
 
 What the forms do is done by the operator API's functions (services/console/api.py): the same
 checks (the last active admin stays, no one resets their own credentials) and audit events.
-New secrets reach their page once (`ShownOnce`, see web/account.py).
+New secrets reach their page once (`ShownOnce`, see web/account.py). Disabling an operator and
+resetting their credentials are confirmed on a page of their own first (no JavaScript needed): a
+POST without `confirm=true` is sent to that page and changes nothing.
 
-The audit trail is paged by time: the next page holds the events before the last one shown
-(events of the very same millisecond as a page's last one may fall between two pages).
+The audit trail is paged with a cursor: the next page holds the events after the last one shown
+in the trail's order (at, id), so events of the same millisecond never fall between two pages.
 """
 
 from __future__ import annotations
@@ -22,10 +26,10 @@ from __future__ import annotations
 import contextlib
 from datetime import date, datetime, time, timedelta
 from typing import Annotated, Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import BaseModel, Field
 
@@ -41,7 +45,7 @@ from services.console.api import (
     reset_credentials,
     revoke_key,
 )
-from services.console.audit import AUDIT_EVENTS
+from services.console.audit import AUDIT_EVENTS, UnknownCursor
 from services.console.auth import Caller, Principal, console_of, permit
 from services.console.operators import Operator
 from services.console.permissions import Permission, Role
@@ -142,11 +146,27 @@ async def create_operator_form(request: Request, who: Caller) -> Response:
     return await operators_page(request, who, errors=errors, values=values, status=422)
 
 
+CONFIRMED = ("disable", "reset")
+"""The operator actions confirmed on their own page first."""
+
+
+@router.get("/admin/operators/{operator_id}/{action}", dependencies=[permit(Permission.operators_manage)])
+async def confirm_operator_action(request: Request, who: Caller, operator_id: str, action: str) -> Response:
+    operator = await console_of(request).operators.get(operator_id[:40])
+    if action not in CONFIRMED or operator is None:
+        raise HTTPException(404, "no such operator action")
+    if operator.id == who.operator.id or (action == "disable" and operator.disabled):
+        return RedirectResponse("/admin/operators", status_code=303)
+    return render(request, "admin/confirm.html", who=who, operator=operator, action=action)
+
+
 @router.post(
     "/admin/operators/{operator_id}", dependencies=[CSRF_REQUIRED, permit(Permission.operators_manage)]
 )
 async def change_operator_form(request: Request, who: Caller, operator_id: str) -> Response:
     form, lang = await request.form(), language_of(request)
+    if form.get("disabled") == "true" and form.get("confirm") != "true":
+        return RedirectResponse(f"/admin/operators/{quote(operator_id[:40], safe='')}/disable", 303)
     asked = {k: v for k, v in filled(form, "role", "disabled", "unlock").items() if v}
     body, errors = parsed(OperatorChange, asked, lang)
     if body is not None:
@@ -165,6 +185,8 @@ async def change_operator_form(request: Request, who: Caller, operator_id: str) 
 )
 async def reset_operator_form(request: Request, who: Caller, operator_id: str) -> Response:
     lang = language_of(request)
+    if (await request.form()).get("confirm") != "true":
+        return RedirectResponse(f"/admin/operators/{quote(operator_id[:40], safe='')}/reset", 303)
     try:
         reset = await reset_credentials(console_of(request), who, operator_id[:40])
     except Refused as refused:
@@ -267,13 +289,13 @@ class AuditFilter(BaseModel):
     action: str | None = Field(default=None, max_length=100)
     since: date | None = None
     until: date | None = None
-    before: datetime | None = Field(default=None, description="Paging: events before this moment.")
+    before: str | None = Field(
+        default=None, max_length=100, description="Paging: the id of the last event shown."
+    )
 
     def window(self, zone: ZoneInfo) -> tuple[datetime | None, datetime | None]:
         start = datetime.combine(self.since, time(0), zone) if self.since else None
         end = datetime.combine(self.until + timedelta(days=1), time(0), zone) if self.until else None
-        if self.before is not None and (end is None or self.before < end):
-            end = self.before
         return start, end
 
 
@@ -285,7 +307,7 @@ async def audit(
     action: Annotated[str, Query(max_length=200)] = "",
     since: Annotated[str, Query(max_length=40)] = "",
     until: Annotated[str, Query(max_length=40)] = "",
-    before: Annotated[str, Query(max_length=40)] = "",
+    before: Annotated[str, Query(max_length=100)] = "",
 ) -> Response:
     console, lang = console_of(request), language_of(request)
     values = {"operator": operator, "action": action, "since": since, "until": until}
@@ -297,17 +319,22 @@ async def audit(
     older = None
     if chosen is not None:
         start, end = chosen.window(ZoneInfo(console.settings.time_zone))
-        found = await console.audit.find(chosen.operator, chosen.action, start, end, AUDIT_PAGE + 1)
+        try:
+            found = await console.audit.find(
+                chosen.operator, chosen.action, start, end, AUDIT_PAGE + 1, chosen.before
+            )
+        except UnknownCursor:
+            found, errors = [], {"before": [word("admin_error_cursor", lang)]}
         events = found[:AUDIT_PAGE]
         if len(found) > AUDIT_PAGE:
-            older = urlencode({**{k: v for k, v in values.items() if v}, "before": events[-1].at.isoformat()})
+            older = urlencode({**{k: v for k, v in values.items() if v}, "before": events[-1].id})
     everyone = await console.operators.all()
     actions = sorted(await console.db[AUDIT_EVENTS].distinct("action"))
     return render(
         request,
         "admin/audit.html",
         who=who,
-        status=200 if chosen is not None else 422,
+        status=200 if chosen is not None and not errors else 422,
         events=events,
         names={o.id: o.display_name for o in everyone},
         operator_options=[("", word("admin_audit_any", lang))]

@@ -19,6 +19,7 @@ from fastapi.responses import HTMLResponse
 from services.console.auth import Caller, console_of, permit
 from services.console.permissions import Permission
 from services.console.routes.dashboard import Dashboard, Days, dashboard
+from services.console.web.channels import channel_name, channel_names
 from services.console.web.rendering import language_of, render, words_for
 from services.console.web.words import word
 from shared.contracts.languages import Lang
@@ -49,7 +50,7 @@ def charts(board: Dashboard, lang: Lang) -> dict[str, Any]:
             "certificates": [day.certificates for day in board.daily],
         },
         "channels": {
-            "names": [row.channel for row in board.channels],
+            "names": [channel_name(row.channel, lang) for row in board.channels],
             "sent": [row.sent for row in board.channels],
             "failed": [row.failed for row in board.channels],
         },
@@ -77,7 +78,8 @@ async def show(request: Request, who: Caller) -> HTMLResponse:
         who=who,
         board=board,
         days=int(days),
-        warned=[row.channel for row in board.channels if row.warning],
+        warned=[channel_name(row.channel, lang) for row in board.channels if row.warning],
+        channel_name=channel_names(request),
         channel_queues=[
             (queues[row.channel], waited(queues[row.channel].oldest_waiting_seconds, lang))
             for row in board.channels

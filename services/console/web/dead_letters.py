@@ -32,6 +32,7 @@ from services.console.routes.dead_letters import (
     queue_counts,
     unavailable,
 )
+from services.console.web.channels import channel_names
 from services.console.web.rendering import render
 from shared.web_security import CSRF_REQUIRED
 
@@ -51,7 +52,9 @@ async def queues(request: Request, who: Caller) -> HTMLResponse:
         found = await queue_counts(console_of(request).settings)
     except BrokerAway:
         raise unavailable() from None
-    return render(request, "dead_letters/queues.html", who=who, queues=found)
+    return render(
+        request, "dead_letters/queues.html", who=who, queues=found, channel_name=channel_names(request)
+    )
 
 
 @router.get("/dead-letters/{queue}", dependencies=[permit(Permission.deliveries_read)])

@@ -8,13 +8,17 @@ registrant will receive and when), cancel and mark held.
     GET  /sessions/drafts/{id}           a draft in the form                        sessions.draft
     POST /sessions/drafts/{id}           rewrite it, or publish it                  sessions.draft
     GET  /sessions/{id}                  the session's page                         dashboard.read
+    GET  /sessions/{id}/counts           its registration counts as shown (JSON, for
+                                         static/sessions.js to update the page)     dashboard.read
     GET  /sessions/{id}/edit             the form, filled                           sessions.publish
     POST /sessions/{id}/edit             change it (new times: rescheduled)         sessions.publish
     POST /sessions/{id}/reschedule       new times only                             sessions.publish
     POST /sessions/{id}/cancel           cancel (a ticked confirmation)             sessions.publish
     POST /sessions/{id}/complete         mark it held                               sessions.publish
     POST /sessions/{id}/plan             the Plan of Action (multipart, PDF)        sessions.publish
+    GET  /sessions/{id}/registrations/{rid}/cancel   confirm cancelling it          sessions.publish
     POST /sessions/{id}/registrations/{rid}/cancel   cancel someone's registration  sessions.publish
+                                                     (confirmed: `confirm=true`)
 
 Everything is done by the operator API's functions (services/console/routes/sessions.py): the
 same checks, events, audit events. The form is turned into the API's `SessionInput`; its
@@ -28,18 +32,20 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, get_args
+from typing import Annotated, Any, get_args
+from urllib.parse import quote
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from babel.dates import format_datetime
-from fastapi import APIRouter, HTTPException, Request
-from fastapi.responses import RedirectResponse, Response
+from babel.numbers import format_decimal
+from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from pydantic import ValidationError
 from starlette.datastructures import FormData, UploadFile
 
 from services.console.auth import Caller, Principal, console_of, permit, require
 from services.console.permissions import Permission, allows
-from services.console.read_models import SessionKept, SessionListed
+from services.console.read_models import REGISTRATIONS, SessionKept, SessionListed
 from services.console.routes.sessions import (
     Refused,
     SessionInput,
@@ -56,6 +62,7 @@ from services.console.routes.sessions import (
     rewrite,
     send_plan,
 )
+from services.console.web.channels import channel_names
 from services.console.web.rendering import language_of, render
 from services.console.web.words import word
 from shared.contracts import utcnow
@@ -516,6 +523,26 @@ async def save_draft_form(request: Request, who: Caller, session_id: str) -> Res
     return form_page(request, who, values, errors, action, "draft", status=status)
 
 
+COUNTED = ("registered", "waitlisted", "cancelled")
+"""The registration states the session's page counts."""
+
+
+def counts_shown(session: SessionKept, counts: Mapping[str, int], lang: Lang) -> dict[str, str]:
+    """The page's counts as it shows them (numbers in `lang`), and the seats left ("seats")."""
+    shown = {state: format_decimal(counts.get(state, 0), locale=lang) for state in COUNTED}
+    if session.capacity is None:
+        shown["seats"] = word("sessions_unlimited", lang)
+    else:
+        left = max(session.capacity - counts.get("registered", 0), 0)
+        shown["seats"] = word(
+            "sessions_seats_left",
+            lang,
+            left=format_decimal(left, locale=lang),
+            capacity=format_decimal(session.capacity, locale=lang),
+        )
+    return shown
+
+
 async def session_page(
     request: Request,
     who: Principal,
@@ -548,7 +575,6 @@ async def session_page(
             {"action": "session.plan_of_action", "object_id": session.id}
         ).sort("at", 1)
     ]
-    taken = counts.get("registered", 0)
     active = session.status in ("scheduled", "rescheduled")
     reschedule = values or {
         "starts_at": local_text(session.starts_at, zone),
@@ -559,11 +585,12 @@ async def session_page(
         request,
         "sessions/session.html",
         who=who,
+        channel_name=channel_names(request),
         status=status,
         session=session,
         title=(session.texts.get(lang) or session.texts["en"])["title"],
-        counts=counts,
-        seats_left=None if session.capacity is None else max(session.capacity - taken, 0),
+        counted=COUNTED,
+        shown_counts=counts_shown(session, counts, lang),
         rows=rows,
         plans=plans,
         active=active,
@@ -597,6 +624,15 @@ async def session_view(request: Request, who: Caller, session_id: str, done: str
         raise HTTPException(404, "unknown session")
     # handed over, not yet kept by the event-scheduler: say so, and look again (sessions.js)
     return render(request, "sessions/pending.html", who=who, session_id=session_id)
+
+
+@router.get("/sessions/{session_id}/counts", dependencies=[permit(Permission.dashboard_read)])
+async def session_counts(request: Request, who: Caller, session_id: str) -> JSONResponse:
+    """The counts as the page shows them, for static/sessions.js (states only: no personal data)."""
+    session = await the_session(request, session_id)
+    counts = (await registration_counts(console_of(request).db, session.id)).get(session.id, {})
+    shown = counts_shown(session, counts, language_of(request))
+    return JSONResponse(shown, headers={"Cache-Control": "no-store"})
 
 
 @router.get("/sessions/{session_id}/edit", dependencies=[permit(Permission.sessions_publish)])
@@ -729,11 +765,45 @@ async def plan(request: Request, who: Caller, session_id: str) -> Response:
     return await session_page(request, who, session, status=status, errors=errors, plan=values)
 
 
+@router.get(
+    "/sessions/{session_id}/registrations/{registration_id}/cancel",
+    dependencies=[permit(Permission.sessions_publish)],
+)
+async def confirm_cancel_someone(
+    request: Request,
+    who: Caller,
+    session_id: str,
+    registration_id: str,
+    n: Annotated[int | None, Query(ge=1, le=1_000_000)] = None,
+) -> Response:
+    """The confirmation a cancellation needs (the person is told): a page, no JavaScript."""
+    session = await the_session(request, session_id)
+    found = await REGISTRATIONS.find_one(
+        console_of(request).db, {"_id": registration_id[:80], "session_id": session.id}
+    )
+    if found is None:
+        raise HTTPException(404, "unknown registration")
+    if found.state == "cancelled" or session.status not in ("scheduled", "rescheduled"):
+        return RedirectResponse(f"/sessions/{quote(session.id, safe='')}", status_code=303)
+    lang = language_of(request)
+    return render(
+        request,
+        "sessions/cancel_registration.html",
+        who=who,
+        session=session,
+        title=(session.texts.get(lang) or session.texts["en"])["title"],
+        registration_id=registration_id[:80],
+        n=n,
+    )
+
+
 @router.post(
     "/sessions/{session_id}/registrations/{registration_id}/cancel",
     dependencies=[CSRF_REQUIRED, permit(Permission.sessions_publish)],
 )
 async def cancel_someone(request: Request, who: Caller, session_id: str, registration_id: str) -> Response:
     await the_session(request, session_id)
+    if (await request.form()).get("confirm") != "true":  # not confirmed: the page that asks
+        return RedirectResponse(request.url.path, status_code=303)
     await cancel_registration(request, who, session_id, registration_id[:80])
     return RedirectResponse(f"/sessions/{session_id}?done=registration", status_code=303)

@@ -130,8 +130,34 @@ WORDS: dict[str, dict[Lang, str]] = {
         "en": "The end date is before the start date.",
         "km": "កាលបរិច្ឆេទបញ្ចប់ នៅមុនកាលបរិច្ឆេទចាប់ផ្តើម។",
     },
+    "admin_error_cursor": {
+        "en": "This page of the trail no longer exists. Start again from the newest events.",
+        "km": "ទំព័រនេះនៃកំណត់ត្រាលែងមានទៀតហើយ។ សូមចាប់ផ្តើមម្តងទៀតពីព្រឹត្តិការណ៍ថ្មីបំផុត។",
+    },
     "admin_error_origin": {
         "en": "Not a browser origin like https://partner.example.org (no path): {origin}",
         "km": "មិនមែនជាប្រភពកម្មវិធីរុករកដូចជា https://partner.example.org (គ្មានផ្លូវ) ទេ៖ {origin}",
     },
+    "admin_confirm_disable": {"en": "Disable {name}?", "km": "បិទ {name} ឬ?"},
+    "admin_confirm_disable_text": {
+        "en": "They can no longer sign in, and their sign-ins and API tokens end at once. "
+        "You can enable them again later.",
+        "km": "ពួកគេនឹងមិនអាចចូលបានទៀតទេ ហើយការចូល និងថូខឹន API របស់ពួកគេនឹងបញ្ចប់ភ្លាមៗ។ អ្នកអាចបើកពួកគេវិញនៅពេលក្រោយ។",
+    },
+    "admin_confirm_yes_disable": {"en": "Yes, disable them", "km": "បាទ/ចាស បិទពួកគេ"},
+    "admin_confirm_reset": {
+        "en": "Give {name} a new password and key?",
+        "km": "ផ្តល់ពាក្យសម្ងាត់ និងសោថ្មីដល់ {name} ឬ?",
+    },
+    "admin_confirm_reset_text": {
+        "en": "Their password and authenticator key stop working, and their sign-ins and API tokens "
+        "end at once. You will see the new ones once, to hand over to them.",
+        "km": "ពាក្យសម្ងាត់ និងសោកម្មវិធីផ្ទៀងផ្ទាត់របស់ពួកគេនឹងឈប់ដំណើរការ ហើយការចូល និងថូខឹន API "
+        "របស់ពួកគេនឹងបញ្ចប់ភ្លាមៗ។ អ្នកនឹងឃើញរបស់ថ្មីតែម្តងគត់ ដើម្បីប្រគល់ឱ្យពួកគេ។",
+    },
+    "admin_confirm_yes_reset": {
+        "en": "Yes, make a new password and key",
+        "km": "បាទ/ចាស បង្កើតពាក្យសម្ងាត់ និងសោថ្មី",
+    },
+    "admin_confirm_keep": {"en": "No, go back", "km": "ទេ ត្រឡប់ក្រោយ"},
 }

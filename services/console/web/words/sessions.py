@@ -258,6 +258,23 @@ WORDS: dict[str, dict[Lang, str]] = {
     "sessions_language_km": {"en": "Khmer", "km": "ខ្មែរ"},
     "sessions_no_registrations": {"en": "Nobody has registered yet.", "km": "មិនទាន់មាននរណាម្នាក់ចុះឈ្មោះនៅឡើយទេ។"},
     "sessions_cancel_registration": {"en": "Cancel registration {n}", "km": "លុបចោលការចុះឈ្មោះទី {n}"},
+    "sessions_confirm_cancel_registration": {
+        "en": "Cancel this registration?",
+        "km": "លុបចោលការចុះឈ្មោះនេះឬ?",
+    },
+    "sessions_confirm_cancel_registration_text": {
+        "en": "The registrant is told that their registration is cancelled. "
+        "This cannot be undone from the console.",
+        "km": "អ្នកចុះឈ្មោះនឹងទទួលដំណឹងថា ការចុះឈ្មោះរបស់ពួកគេត្រូវបានលុបចោល។ មិនអាចត្រឡប់វិញពីកុងសូលបានទេ។",
+    },
+    "sessions_confirm_cancel_registration_yes": {
+        "en": "Yes, cancel the registration",
+        "km": "បាទ/ចាស លុបចោលការចុះឈ្មោះ",
+    },
+    "sessions_confirm_cancel_registration_keep": {
+        "en": "No, keep it",
+        "km": "ទេ រក្សាទុក",
+    },
     "sessions_ideas_export": {
         "en": "Download the ideas sent in advance (CSV)",
         "km": "ទាញយកគំនិតដែលបានផ្ញើជាមុន (CSV)",

@@ -1,0 +1,45 @@
+"""Signing in to the console on the running system as a person does: an admin made the account
+(email, password and the TOTP enrolment, shown once, through the operator API with the local
+admin's token that `make run` writes); the operator types them on the real /sign-in page with a
+code from an authenticator app."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pyotp
+from playwright.sync_api import Browser, Page
+
+from tests.e2e.conftest import RunningStack
+from tests.e2e.test_certificate_delivery import _operator_token
+
+
+def new_operator(
+    stack: RunningStack, email_address: str, name: str, role: str = "publisher"
+) -> dict[str, Any]:
+    """A new operator as the operator API answers its creation: `operator`, `password`,
+    `otpauth_uri`."""
+    created = httpx.post(
+        f"{stack.console_url}/api/v1/operator/operators",
+        headers={"Authorization": f"Bearer {_operator_token(stack)}"},
+        json={"email": email_address, "display_name": name, "role": role},
+    )
+    assert created.status_code in (200, 201), created.text
+    answer: dict[str, Any] = created.json()
+    return answer
+
+
+def signed_in(browser: Browser, stack: RunningStack, operator: dict[str, Any], next_path: str) -> Page:
+    """A page in a new browser context, signed in on /sign-in and sent on to `next_path`."""
+    context = browser.new_context(base_url=stack.console_url, locale="en-GB")
+    page = context.new_page()
+    page.goto(f"/sign-in?next={next_path}")
+    page.get_by_label("Email").fill(operator["operator"]["email"])
+    page.get_by_label("Password").fill(operator["password"])
+    page.get_by_label("Code from your authenticator app").fill(
+        pyotp.TOTP(pyotp.parse_uri(operator["otpauth_uri"]).secret).now()
+    )
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(f"**{next_path}")
+    return page
