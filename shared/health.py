@@ -120,18 +120,30 @@ def register(registry_dir: str, service: str, url: str, public: bool = False) ->
     return path
 
 
-def run_asgi(app: Any, service: str, host: str, port: int, registry_dir: str | None = None) -> None:
+def run_asgi(
+    app: Any,
+    service: str,
+    host: str,
+    port: int,
+    registry_dir: str | None = None,
+    *,
+    proxy_headers: bool = True,
+) -> None:
     """Serve an HTTP service until SIGTERM/SIGINT, announcing its URL for `make run` if asked;
-    its traces are exported while it runs and flushed when it stops (shared/tracing.py)."""
+    its traces are exported while it runs and flushed when it stops (shared/tracing.py).
+    `proxy_headers=False` for a service that reads `X-Forwarded-For` itself, from its own trusted
+    proxies only (shared/rate_limit.py): uvicorn would otherwise rewrite the peer first."""
     configure_tracing(service)
     try:
-        asyncio.run(_serve_asgi(app, service, host, port, registry_dir))
+        asyncio.run(_serve_asgi(app, service, host, port, registry_dir, proxy_headers))
     finally:
         shutdown_tracing()
 
 
-async def _serve_asgi(app: Any, service: str, host: str, port: int, registry_dir: str | None) -> None:
-    server = QuietServer(server_config(app, host, port))
+async def _serve_asgi(
+    app: Any, service: str, host: str, port: int, registry_dir: str | None, proxy_headers: bool = True
+) -> None:
+    server = QuietServer(server_config(app, host, port, proxy_headers=proxy_headers))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -11,7 +11,8 @@ const ACCESS = {
     "password_var": "INTAKE_MONGODB_PASSWORD",
     "readWrite": [
       "key_vault",
-      "partner_key_usage"
+      "partner_key_usage",
+      "rate_limits"
     ],
     "read": [
       "alerts",
@@ -165,6 +166,7 @@ const ACCESS = {
     "password_var": "SIGNAL_INBOUND_MONGODB_PASSWORD",
     "readWrite": [
       "key_vault",
+      "rate_limits",
       "sends_signal",
       "signal_attempts",
       "signal_receipts"
@@ -187,6 +189,7 @@ const ACCESS = {
     "password_var": "WHATSAPP_INBOUND_MONGODB_PASSWORD",
     "readWrite": [
       "key_vault",
+      "rate_limits",
       "sends_whatsapp"
     ],
     "read": []
@@ -207,6 +210,7 @@ const ACCESS = {
     "password_var": "MESSENGER_INBOUND_MONGODB_PASSWORD",
     "readWrite": [
       "key_vault",
+      "rate_limits",
       "sends_messenger"
     ],
     "read": []

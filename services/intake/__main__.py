@@ -11,7 +11,14 @@ from shared.observability import configure_logging
 def main() -> None:
     settings = IntakeSettings()
     configure_logging("intake", settings.log_level, settings.log_format)
-    run_asgi(create_app(settings), "intake", settings.host, settings.port, settings.health_registry_dir)
+    run_asgi(
+        create_app(settings),
+        "intake",
+        settings.host,
+        settings.port,
+        settings.health_registry_dir,
+        proxy_headers=False,  # INTAKE_TRUSTED_PROXIES decides (shared/rate_limit.py)
+    )
 
 
 if __name__ == "__main__":

@@ -17,11 +17,12 @@ import re
 from typing import Any, NamedTuple
 from urllib.parse import quote, urlencode
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.responses import HTMLResponse, Response
 from jinja2 import Environment
 
 from services.intake.i18n import pick_language, ui
+from services.intake.limits import link_limit
 from services.intake.read_models import ACTION_LINKS, ALERT_OFFICIALS, ALERT_PAGES, ActionLink
 from services.intake.settings import IntakeSettings
 from shared.contracts import utcnow
@@ -157,7 +158,10 @@ def add_alert_routes(app: FastAPI, settings: IntakeSettings, templates: Environm
         return page(request, "alert_done.html", language, state="ask", token=token, officials=officials)
 
     @app.post(
-        "/a/done/{token}", response_class=HTMLResponse, include_in_schema=False, dependencies=[CSRF_REQUIRED]
+        "/a/done/{token}",
+        response_class=HTMLResponse,
+        include_in_schema=False,
+        dependencies=[CSRF_REQUIRED, Depends(link_limit)],
     )
     async def report_done(request: Request, token: str, lang: str | None = None) -> Response:
         language = language_of(request, lang)

@@ -40,11 +40,11 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from pydantic import BaseModel, Field, ValidationError
 
 from services.intake.alerts import add_alert_routes
-from services.intake.certificates import VERIFY_PER_MINUTE, add_certificate_routes
+from services.intake.certificates import add_certificate_routes
 from services.intake.deliveries import add_delivery_routes
 from services.intake.erasure import add_erasure_routes
 from services.intake.i18n import pick_language, ui
-from services.intake.limits import RateLimiter, TooManySubmissions, client_of
+from services.intake.limits import IntakeLimits, TooManySubmissions, link_limit, submission_limit
 from services.intake.partners import install_partner_keys, partner_key
 from services.intake.read_models import PENDING_CHANGES, PartnerKeyCheck, PendingChange
 from services.intake.sessions import add_session_routes
@@ -120,7 +120,6 @@ def create_app(
     csrf = Csrf(secret, secure_cookie=settings.public_base_url.startswith("https"))
     # m.me references expire: the messenger channel checks MESSENGER_REF_MAX_AGE_DAYS
     messenger_refs = URLSafeTimedSerializer(secret, salt="messenger-ref")
-    limiter = RateLimiter(settings.rate_limit_per_minute)
     templates = Environment(
         loader=PackageLoader("services.intake", "templates"), autoescape=select_autoescape(default=True)
     )
@@ -146,7 +145,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.csrf = csrf
-    app.state.submissions = limiter  # every public submission route counts against it (limits.py)
+    app.state.limits = limits = IntakeLimits(settings, lambda: app.state.status.database())  # limits.py
     app.add_middleware(BodyLimit, limit=route_limits(lambda: app.routes, settings.max_body_bytes))
     app.add_middleware(CsrfCookie, csrf=csrf)
     app.add_middleware(SecurityHeaders, hsts=settings.hsts)
@@ -252,7 +251,7 @@ def create_app(
                 [FieldError(field="website", code="honeypot", message=message("honeypot", lang))],
                 400,
             )
-        wait = limiter.retry_after(client_of(request))
+        wait = await limits.retry_after(request, limits.submissions)
         if wait:
             return render_form(
                 request,
@@ -329,7 +328,7 @@ def create_app(
         "/m/confirm/{token}",
         response_class=HTMLResponse,
         include_in_schema=False,
-        dependencies=[CSRF_REQUIRED],
+        dependencies=[CSRF_REQUIRED, Depends(link_limit)],
     )
     async def change_confirm(request: Request, token: str, lang: str | None = None) -> HTMLResponse:
         language = pick_language(
@@ -382,14 +381,8 @@ def create_app(
             return JSONResponse(
                 {"detail": [e.model_dump() for e in _schema_errors(invalid, language)]}, status_code=422
             )
-        # A partner key replaces the per-address limit; its own limit was applied in partner_key.
-        wait = limiter.retry_after(client_of(request)) if partner is None else 0
-        if wait:
-            return JSONResponse(
-                {"detail": "too many submissions; retry later"},
-                status_code=429,
-                headers={"Retry-After": str(wait)},
-            )
+        if partner is None:  # a partner key's own limit was applied in partner_key
+            await submission_limit(request)
         valid, errors = validate_pledge(raw, language)
         if valid is None:
             return JSONResponse({"detail": [e.model_dump() for e in errors]}, status_code=422)
@@ -441,7 +434,7 @@ def create_app(
         status = await reader.status(pledge_id)
         return None if status.state == "received" else status
 
-    add_certificate_routes(app, settings, templates, RateLimiter(VERIFY_PER_MINUTE))
+    add_certificate_routes(app, settings, templates)
     add_delivery_routes(app, settings, templates)
     add_alert_routes(app, settings, templates)
     add_subscription_routes(app, settings, templates)

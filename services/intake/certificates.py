@@ -9,28 +9,29 @@ with the site's vault, and a certificate whose member was erased (key gone) is u
 Numbers are `KCAP-<year>-<serial>-<check>`: the check part is random (4 characters of an
 unambiguous alphabet, 20 bits), so numbers cannot be listed by counting. A number with a wrong
 check part answers exactly like any string we do not know. Numbers issued before the check part
-(`KCAP-<year>-<serial>`) stay valid. Both routes are rate-limited per client address.
+(`KCAP-<year>-<serial>`) stay valid. Both routes count against the client's `verify` limit
+(services/intake/limits.py, shared by all replicas).
 Operators re-issue a certificate in the console (services/console/routes/certificates.py).
 """
 
 from __future__ import annotations
 
 import re
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 from jinja2 import Environment
 from pydantic import BaseModel, Field
 
 from services.intake.i18n import pick_language
+from services.intake.limits import verify_limit
 from services.intake.read_models import CERTIFICATES, CertificateCheck
 from services.intake.settings import IntakeSettings
 from shared.contracts.languages import Lang
 from shared.read_models import opened
 
 NUMBER = re.compile(r"^KCAP-\d{4}-\d{6,}(-[2-9A-HJ-NP-Z]{4})?$")
-VERIFY_PER_MINUTE = 30
 
 VERIFY_TEXT: dict[str, dict[Lang, str]] = {
     "title": {"en": "Certificate check", "km": "ការផ្ទៀងផ្ទាត់វិញ្ញាបនបត្រ"},
@@ -45,10 +46,6 @@ VERIFY_TEXT: dict[str, dict[Lang, str]] = {
     "number": {"en": "Certificate no.", "km": "លេខវិញ្ញាបនបត្រ"},
     "switch_language": {"en": "ភាសាខ្មែរ", "km": "English"},
 }
-
-
-class Limiter(Protocol):
-    def retry_after(self, client: str) -> int: ...
 
 
 class Verification(BaseModel):
@@ -96,25 +93,20 @@ class CertificateReader:
         )
 
 
-def add_certificate_routes(
-    app: FastAPI, settings: IntakeSettings, templates: Environment, limiter: Limiter
-) -> None:
+def add_certificate_routes(app: FastAPI, settings: IntakeSettings, templates: Environment) -> None:
     def reader() -> CertificateReader:
         return CertificateReader(app.state.status)
 
-    def limited(request: Request) -> int:
-        return limiter.retry_after(request.client.host if request.client else "unknown")
-
-    @app.get("/v/{number}", response_class=HTMLResponse, include_in_schema=False)
+    @app.get(
+        "/v/{number}",
+        response_class=HTMLResponse,
+        include_in_schema=False,
+        dependencies=[Depends(verify_limit)],
+    )
     async def verify_page(request: Request, number: str, lang: str | None = None) -> HTMLResponse:
         language = pick_language(
             lang, request.cookies.get("samleng_lang"), request.headers.get("accept-language")
         )
-        wait = limited(request)
-        if wait:
-            return HTMLResponse(
-                "Too many requests; retry later.", status_code=429, headers={"Retry-After": str(wait)}
-            )
         result = await reader().verify(number)
         html = templates.get_template("verify.html").render(
             lang=language,
@@ -131,14 +123,8 @@ def add_certificate_routes(
         response_model=Verification,
         summary="Verify a certificate",
         responses={404: {"description": "Unknown number"}, 429: {"description": "Too many requests"}},
+        dependencies=[Depends(verify_limit)],
     )
-    async def verify_api(request: Request, number: str) -> JSONResponse:
-        wait = limited(request)
-        if wait:
-            return JSONResponse(
-                {"detail": "too many requests; retry later"},
-                status_code=429,
-                headers={"Retry-After": str(wait)},
-            )
+    async def verify_api(number: str) -> JSONResponse:
         result = await reader().verify(number)
         return JSONResponse(result.model_dump(), status_code=404 if result.state == "unknown" else 200)

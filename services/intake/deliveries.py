@@ -14,12 +14,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.responses import HTMLResponse, Response
 from jinja2 import Environment
 
 from services.intake.erasure import member_by_token
 from services.intake.i18n import pick_language, ui
+from services.intake.limits import unsubscribe_limit
 from services.intake.read_models import MEMBERS_BY_TOKEN
 from services.intake.settings import IntakeSettings
 from shared.contracts import utcnow
@@ -78,7 +79,11 @@ def add_delivery_routes(app: FastAPI, settings: IntakeSettings, templates: Envir
             return page(request, lang, "unknown", token=None, status=404)
         return page(request, lang, "ask", token=token, status=200)
 
-    @app.post("/u/{token}", include_in_schema=False, dependencies=[CSRF_REQUIRED_OR_ONE_CLICK])
+    @app.post(
+        "/u/{token}",
+        include_in_schema=False,
+        dependencies=[CSRF_REQUIRED_OR_ONE_CLICK, Depends(unsubscribe_limit)],
+    )
     async def unsubscribe(request: Request, token: str, lang: str | None = None) -> Response:
         member_id = await member_of(token)
         if member_id is None:

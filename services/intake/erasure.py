@@ -15,11 +15,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from jinja2 import Environment
 
 from services.intake.i18n import pick_language, ui
+from services.intake.limits import link_limit
 from services.intake.read_models import MEMBERS_BY_TOKEN, MemberOfToken
 from services.intake.settings import IntakeSettings
 from shared.contracts import Event
@@ -136,7 +137,10 @@ def add_erasure_routes(app: FastAPI, settings: IntakeSettings, templates: Enviro
         return page(language, "ask", token)
 
     @app.post(
-        "/p/{token}/erase", response_class=HTMLResponse, include_in_schema=False, dependencies=[CSRF_REQUIRED]
+        "/p/{token}/erase",
+        response_class=HTMLResponse,
+        include_in_schema=False,
+        dependencies=[CSRF_REQUIRED, Depends(link_limit)],
     )
     async def erase_own(request: Request, token: str, lang: str | None = None) -> HTMLResponse:
         member = await member_of(token)

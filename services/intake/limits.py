@@ -1,54 +1,39 @@
-"""The per-address limit on public submissions: pledges, subscriptions, session registrations.
+"""Abuse limits on every public POST of intake (and the certificate check), shared by all replicas.
 
-One limiter per intake process (`app.state.submissions`) counts every submission from a client
-address in a sliding minute (INTAKE_RATE_LIMIT_PER_MINUTE): anyone filling a session's seats or
-making Samleng write to many contacts is slowed the same way as one signing many pledges. A
-request with a partner key (X-Samleng-Key, checked first by `partner_key`) counts against the
-key's own limit instead. Over the limit: 429 with Retry-After — JSON on the API, a page in the
-visitor's language on the forms (services/intake/app.py handles `TooManySubmissions`).
+    purpose       routes                                                   setting (per minute)
+    submissions   POST / (pledge form), POST /api/v1/pledges, subscribe    INTAKE_RATE_LIMIT_PER_MINUTE
+                  (form + API), session registration (form + API)
+    links         "I took action", confirm a change or a subscription,     INTAKE_RATE_LIMIT_LINKS_PER_MINUTE
+                  preferences, erase, cancel a registration
+    unsubscribe   POST /u/{token} (mail providers' one-click unsubscribes  INTAKE_RATE_LIMIT_UNSUBSCRIBE_PER_MINUTE
+                  come from their servers, shared by many members)
+    verify        GET /v/{number}, GET /api/v1/certificates/{number}       INTAKE_RATE_LIMIT_VERIFY_PER_MINUTE
 
-Per process and keyed on the address uvicorn reports (behind a proxy, set FORWARDED_ALLOW_IPS to
-the proxy so it is the visitor's): several replicas each count on their own.
+Counted per client address over a sliding minute in the `rate_limits` collection
+(shared/rate_limit.py: one document per client, purpose and minute, the address only as a keyed
+hash), so every replica sees the same count and memory stays bounded. The client is the socket peer, or the right-most address of
+`X-Forwarded-For` that is not one of INTAKE_TRUSTED_PROXIES when the peer is one of them.
+
+On the routes that take partner keys (POST /api/v1/pledges, session registrations through the
+API) a valid key (X-Samleng-Key, checked by `partner_key`) counts against the key's own limit
+instead of the address's; an invalid one is refused (401), never anonymous. Elsewhere the header
+changes nothing.
+
+Over the limit: `TooManySubmissions`, answered 429 with Retry-After by services/intake/app.py —
+JSON on the API, a page in the visitor's language on the forms.
 """
 
 from __future__ import annotations
 
-import time
-from collections import defaultdict, deque
+from collections.abc import Callable, Coroutine
+from typing import Annotated, Any
 
-from fastapi import Request
+from fastapi import Depends, Request
 
-from services.intake.partners import HEADER as PARTNER_HEADER
-
-
-class RateLimiter:
-    """Sliding one-minute window per client address; addresses quiet for a minute are forgotten,
-    so the table holds only the last minute's clients."""
-
-    def __init__(self, per_minute: int) -> None:
-        self.per_minute = per_minute
-        self._hits: dict[str, deque[float]] = defaultdict(deque)
-        self._swept = time.monotonic()
-
-    def retry_after(self, client: str) -> int:
-        now = time.monotonic()
-        if now - self._swept > 60:
-            self._sweep(now)
-        hits = self._hits[client]
-        while hits and hits[0] <= now - 60:
-            hits.popleft()
-        if len(hits) >= self.per_minute:
-            return max(1, int(60 - (now - hits[0])) + 1)
-        hits.append(now)
-        return 0
-
-    def _sweep(self, now: float) -> None:
-        for client in [c for c, hits in self._hits.items() if not hits or hits[-1] <= now - 60]:
-            del self._hits[client]
-        self._swept = now
-
-    def __len__(self) -> int:
-        return len(self._hits)
+from services.intake.partners import partner_key
+from services.intake.read_models import PartnerKeyCheck
+from services.intake.settings import IntakeSettings
+from shared.rate_limit import RATE_LIMITS, Network, Rule, SharedLimiter, parse_networks, request_client
 
 
 class TooManySubmissions(Exception):
@@ -57,15 +42,58 @@ class TooManySubmissions(Exception):
         self.retry_after = retry_after
 
 
-def client_of(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
+class IntakeLimits:
+    """The site's limiter (`app.state.limits`): rules per purpose, trusted proxies, shared counters."""
+
+    def __init__(self, settings: IntakeSettings, database: Callable[[], Any]) -> None:
+        self.trusted: list[Network] = parse_networks(settings.trusted_proxies)
+        self.submissions = Rule("submissions", settings.rate_limit_per_minute)
+        self.links = Rule("links", settings.rate_limit_links_per_minute)
+        self.unsubscribe = Rule("unsubscribe", settings.rate_limit_unsubscribe_per_minute)
+        self.verify = Rule("verify", settings.rate_limit_verify_per_minute)
+        self.counters = SharedLimiter(
+            lambda: database()[RATE_LIMITS], settings.secret_key.get_secret_value().encode()
+        )
+
+    async def retry_after(self, request: Request, rule: Rule) -> int:
+        """0: go on; otherwise seconds until this client may try again."""
+        return await self.counters.hit(rule, request_client(request, self.trusted))
+
+
+def limits_of(request: Request) -> IntakeLimits:
+    limits: IntakeLimits = request.app.state.limits
+    return limits
+
+
+def limit(pick: Callable[[IntakeLimits], Rule]) -> Callable[[Request], Coroutine[Any, Any, None]]:
+    """A route dependency counting the request against one purpose's rule."""
+
+    async def dependency(request: Request) -> None:
+        limits = limits_of(request)
+        wait = await limits.retry_after(request, pick(limits))
+        if wait:
+            raise TooManySubmissions(wait)
+
+    return dependency
 
 
 async def submission_limit(request: Request) -> None:
-    """A route dependency: count this submission against its address (not with a partner key)."""
-    if request.headers.get(PARTNER_HEADER):
-        return
-    limiter: RateLimiter = request.app.state.submissions
-    wait = limiter.retry_after(client_of(request))
+    """A route dependency: count a submission (pledge, subscription, registration) against its address."""
+    limits = limits_of(request)
+    wait = await limits.retry_after(request, limits.submissions)
     if wait:
         raise TooManySubmissions(wait)
+
+
+async def keyed_submission_limit(
+    request: Request, partner: Annotated[PartnerKeyCheck | None, Depends(partner_key)]
+) -> None:
+    """The same on the routes that take partner keys: a valid key (checked and counted against its
+    own limit by `partner_key`) replaces the address's count; an invalid one was refused there."""
+    if partner is None:
+        await submission_limit(request)
+
+
+link_limit = limit(lambda limits: limits.links)
+unsubscribe_limit = limit(lambda limits: limits.unsubscribe)
+verify_limit = limit(lambda limits: limits.verify)

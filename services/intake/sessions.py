@@ -34,7 +34,7 @@ from jinja2 import Environment
 from pydantic import BaseModel, Field
 
 from services.intake.i18n import pick_language, ui
-from services.intake.limits import submission_limit
+from services.intake.limits import keyed_submission_limit, link_limit, submission_limit
 from services.intake.partners import partner_key
 from services.intake.read_models import REGISTRATIONS, SESSIONS
 from services.intake.settings import IntakeSettings
@@ -392,7 +392,7 @@ def add_session_routes(app: FastAPI, settings: IntakeSettings, templates: Enviro
         "/sessions/cancel/{token}",
         response_class=HTMLResponse,
         include_in_schema=False,
-        dependencies=[CSRF_REQUIRED],
+        dependencies=[CSRF_REQUIRED, Depends(link_limit)],
     )
     async def cancel_registration(request: Request, token: str, lang: str | None = None) -> HTMLResponse:
         return await cancel_page(request, token, lang, confirm=True)
@@ -569,7 +569,7 @@ def add_session_routes(app: FastAPI, settings: IntakeSettings, templates: Enviro
             429: {"description": "Too many registrations from this address, or with this partner key"},
         },
         # a partner key, when sent: checked and counted first; without one, the address's limit
-        dependencies=[Depends(partner_key), Depends(submission_limit)],
+        dependencies=[Depends(partner_key), Depends(keyed_submission_limit)],
     )
     async def register_api(
         request: Request, session_id: str, body: RegistrationInput, lang: str | None = None

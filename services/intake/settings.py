@@ -2,9 +2,10 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
 
+from shared.rate_limit import parse_networks
 from shared.settings import ServiceSettings
 
 
@@ -33,7 +34,30 @@ class IntakeSettings(ServiceSettings):
         default=64 * 1024, ge=1024, description="Largest body of public routes (forms, JSON); larger get 413."
     )
     rate_limit_per_minute: int = Field(
-        default=20, ge=1, description="Submissions per client IP per minute (per process)."
+        default=20,
+        ge=1,
+        description="Submissions (pledges, subscriptions, session registrations) per client address "
+        "per minute, counted across all replicas (services/intake/limits.py).",
+    )
+    rate_limit_links_per_minute: int = Field(
+        default=30,
+        ge=1,
+        description="Posts from a member's links (I took action, confirm, preferences, erase, cancel a "
+        "registration) per client address per minute.",
+    )
+    rate_limit_unsubscribe_per_minute: int = Field(
+        default=600,
+        ge=1,
+        description="Unsubscribes per client address per minute; high, because mail providers send "
+        "their members' one-click unsubscribes from a few shared servers.",
+    )
+    rate_limit_verify_per_minute: int = Field(
+        default=30, ge=1, description="Certificate checks (page and API) per client address per minute."
+    )
+    trusted_proxies: str = Field(
+        default="",
+        description="Reverse proxies whose X-Forwarded-For is believed (comma-separated addresses or "
+        "CIDRs); empty = none, the socket peer is the client.",
     )
     partner_key_cache_seconds: float = Field(
         default=5.0,
@@ -45,3 +69,9 @@ class IntakeSettings(ServiceSettings):
     submit_timeout_seconds: float = Field(
         default=3.0, description="How long a submission waits for the broker before answering 503."
     )
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: str) -> str:
+        parse_networks(value)  # a typo fails at start, not silently trusting nobody
+        return value

@@ -31,7 +31,7 @@ from jinja2 import Environment
 
 from services.intake.erasure import member_by_token
 from services.intake.i18n import pick_language, ui
-from services.intake.limits import submission_limit
+from services.intake.limits import link_limit, submission_limit
 from services.intake.read_models import (
     MEMBER_PREFERENCES,
     SUBSCRIPTIONS,
@@ -280,7 +280,10 @@ def add_subscription_routes(app: FastAPI, settings: IntakeSettings, templates: E
         return page("confirm.html", language, state="ask", token=token)
 
     @app.post(
-        "/c/{token}", response_class=HTMLResponse, include_in_schema=False, dependencies=[CSRF_REQUIRED]
+        "/c/{token}",
+        response_class=HTMLResponse,
+        include_in_schema=False,
+        dependencies=[CSRF_REQUIRED, Depends(link_limit)],
     )
     async def confirm(request: Request, token: str, lang: str | None = None) -> HTMLResponse:
         language = language_of(request, lang)
@@ -338,7 +341,10 @@ def add_subscription_routes(app: FastAPI, settings: IntakeSettings, templates: E
         return preferences_page(member, token, language, member_values(member))
 
     @app.post(
-        "/p/{token}", response_class=HTMLResponse, include_in_schema=False, dependencies=[CSRF_REQUIRED]
+        "/p/{token}",
+        response_class=HTMLResponse,
+        include_in_schema=False,
+        dependencies=[CSRF_REQUIRED, Depends(link_limit)],
     )
     async def save_preferences(request: Request, token: str, lang: str | None = None) -> HTMLResponse:
         member = await member_of(token)

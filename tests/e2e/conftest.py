@@ -121,6 +121,14 @@ def new_stack(tmp_path_factory: pytest.TempPathFactory) -> RunningStack:
     intake_port = free_port()
     env.update(INTAKE_PORT=str(intake_port), INTAKE_PUBLIC_BASE_URL=f"http://127.0.0.1:{intake_port}")
     env.update(CONSOLE_PORT=str(free_port()))
+    # Every e2e module posts from 127.0.0.1 to one shared system: the per-address abuse limits
+    # (shared by replicas, kept in the database) would count all of them together. The limits are
+    # tested where they are the subject (tests/service/test_intake_limits.py, integration).
+    env.update(
+        INTAKE_RATE_LIMIT_PER_MINUTE="100000",
+        INTAKE_RATE_LIMIT_LINKS_PER_MINUTE="100000",
+        INTAKE_RATE_LIMIT_VERIFY_PER_MINUTE="100000",
+    )
     return RunningStack(env=env, run_dir=run_dir, log_path=run_dir.parent / f"{run_dir.name}-run.log")
 
 

@@ -32,6 +32,8 @@ def intake_settings(rabbit_url: str, mongo_uri: str, db_name: str, **overrides: 
         "mongodb_database": db_name,
         "secret_key": SECRET,
         "rate_limit_per_minute": 100_000,
+        "rate_limit_links_per_minute": 100_000,
+        "rate_limit_verify_per_minute": 100_000,
         "messenger_page": "SamlengTest",
         "public_base_url": "http://intake.test",
     }

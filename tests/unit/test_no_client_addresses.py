@@ -1,8 +1,8 @@
 """Members' IP addresses are never stored or logged (issue 17, point 5), read from the code: outside
 the operator console (whose sign-ins keep the address, as the issue allows), a client address
 (`request.client`, the ASGI `scope["client"]`, forwarding headers) is read only by the functions
-listed here, each of which keys an in-memory rate limit; and no database write or log call is
-handed one."""
+listed here, each of which keys the abuse limits (stored only as a keyed hash, in `rate_limits`);
+and no database write or log call is handed one."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 CONSOLE = ROOT / "services" / "console"
 RATE_LIMIT_KEYS = {  # (file, function) -> what the address is for
-    ("services/intake/limits.py", "client_of"): "key of the per-process submission limiter, in memory",
-    ("services/intake/certificates.py", "limited"): "key of the verification page's limiter, in memory",
+    ("shared/rate_limit.py", "request_client"): "key of the shared abuse limits (intake, webhooks), "
+    "stored only as a keyed hash",
 }
 FORWARDING_HEADERS = ("x-forwarded-for", "x-real-ip", "forwarded", "cf-connecting-ip", "true-client-ip")
 WRITES = {"insert_one", "insert_many", "update_one", "update_many", "replace_one", "find_one_and_update"}
@@ -45,7 +45,7 @@ def enclosing_functions(tree: ast.AST) -> dict[ast.AST, str]:
     return owner
 
 
-def test_client_addresses_are_read_only_to_key_in_memory_rate_limits() -> None:
+def test_client_addresses_are_read_only_to_key_rate_limits() -> None:
     readers: set[tuple[str, str]] = set()
     for path in sources():
         tree = ast.parse(path.read_text(), str(path))
