@@ -169,7 +169,8 @@ const ACCESS = {
       "rate_limits",
       "sends_signal",
       "signal_attempts",
-      "signal_receipts"
+      "signal_receipts",
+      "spent_references"
     ],
     "read": []
   },
@@ -190,7 +191,8 @@ const ACCESS = {
     "readWrite": [
       "key_vault",
       "rate_limits",
-      "sends_whatsapp"
+      "sends_whatsapp",
+      "spent_references"
     ],
     "read": []
   },
@@ -211,7 +213,8 @@ const ACCESS = {
     "readWrite": [
       "key_vault",
       "rate_limits",
-      "sends_messenger"
+      "sends_messenger",
+      "spent_references"
     ],
     "read": []
   },

@@ -118,7 +118,7 @@ def create_app(
 ) -> FastAPI:
     secret = settings.secret_key.get_secret_value().encode()
     csrf = Csrf(secret, secure_cookie=settings.public_base_url.startswith("https"))
-    # m.me references expire: the messenger channel checks MESSENGER_REF_MAX_AGE_DAYS
+    # m.me references expire (MESSENGER_REF_MAX_AGE_DAYS) and link once: the messenger channel checks both
     messenger_refs = URLSafeTimedSerializer(secret, salt="messenger-ref")
     templates = Environment(
         loader=PackageLoader("services.intake", "templates"), autoescape=select_autoescape(default=True)

@@ -12,8 +12,18 @@ through the `Inbound` helper the adapter gets:
                                             moves a delivery forward)
     message(sender_kind, sender, text)   -> inbound.message.v1 (STOP handling is pledge-intake's)
     linked(kind, address, pledge_id)     -> contact.linked.v1
+    spend(key, holder, until)            a single-use reference (e.g. an m.me link's): True at its
+                                         first use and for the same holder again (providers resend
+                                         webhooks), False once another holder used it
+    spent(key)                           whether anyone spent that reference
+    refuse_link(reason)                  logs and counts a link refused (a reason code, nothing
+                                         personal): samleng_channel_links_refused_total
 
-Run one inbound process per channel (or several behind a load balancer: they keep no state).
+Run one inbound process per channel (or several behind a load balancer: what they keep is in the
+database). `spent_references` holds each spent reference under opaque keys the adapter derives
+(keyed hashes: neither the reference nor the address), swept once the reference has expired.
+Webhook posts count against a per-address limit shared by every replica (WEBHOOK_RATE_LIMIT_PER_MINUTE,
+shared/rate_limit.py; beyond it 429 + Retry-After, which providers retry).
 Its requests are counted and traced like every web app's (shared/http_telemetry.py): a status
 a provider reports starts its own trace, under the webhook's route template.
 """
@@ -23,12 +33,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Coroutine
 from datetime import datetime
 from typing import Any
 
 import structlog
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI, HTTPException, Request
+from prometheus_client import Counter
 from pymongo import ASCENDING
 from pymongo.asynchronous.collection import AsyncCollection
 
@@ -41,23 +52,45 @@ from shared.http_telemetry import install_http_telemetry
 from shared.messaging.connection import close, connect
 from shared.messaging.publisher import Publisher
 from shared.observability import configure_logging
-from shared.personal_data import open_vault
-from shared.storage import Document, create_client, database, ping, wait_for_database
+from shared.personal_data import PersonalDataSettings, open_vault
+from shared.rate_limit import (
+    RATE_LIMITS,
+    Rule,
+    SharedLimiter,
+    WebhookLimitSettings,
+    parse_networks,
+    request_client,
+)
+from shared.retention import RetentionRule, declare_retention
+from shared.storage import Document, create_client, database, insert_once, ping, wait_for_database
 
 INBOUND_NAMESPACE = uuid.UUID("7d3e9f1a-2b4c-4d5e-8f6a-9b0c1d2e3f4a")
 POLL_INTERVAL_SECONDS = 1.0
+SPENT_REFERENCES = "spent_references"
+SPENT_RETENTION = RetentionRule.after("expires_at", 0)  # a spent reference goes once it has expired
+LINKS_REFUSED = Counter(
+    "samleng_channel_links_refused_total",
+    "Contact links a channel's webhook refused, by reason (e.g. reference-expired, reference-spent).",
+    ["channel", "reason"],
+)
 
 
 class Inbound:
     """What an adapter's webhook or poller uses to report what it learned."""
 
     def __init__(
-        self, channel: str, publisher: Publisher, sends: AsyncCollection[Document], settings: ChannelSettings
+        self,
+        channel: str,
+        publisher: Publisher,
+        sends: AsyncCollection[Document],
+        settings: ChannelSettings,
+        spent: AsyncCollection[Document] | None = None,
     ) -> None:
         self.channel = channel
         self.publisher = publisher
         self.sends = sends
         self.settings = settings
+        self.spent_references = spent
         self.log = structlog.stdlib.get_logger("samleng.inbound").bind(channel=channel)
 
     async def status(
@@ -115,6 +148,21 @@ class Inbound:
             )
         )
 
+    async def spend(self, key: str, holder: str, until: datetime) -> bool:
+        """Spend a single-use reference: True for its first use, and for the same holder again
+        (the expiry moves to the later one); False once another holder spent it. `key` and `holder`
+        are opaque (keyed hashes the adapter derives); the record is swept after `until`."""
+        assert self.spent_references is not None
+        return await spend(self.spent_references, f"{self.channel}:{key}", holder, until)
+
+    async def spent(self, key: str) -> bool:
+        assert self.spent_references is not None
+        return await self.spent_references.find_one({"_id": f"{self.channel}:{key}"}, {"_id": 1}) is not None
+
+    def refuse_link(self, reason: str) -> None:
+        self.log.warning("contact link refused", reason=reason)
+        LINKS_REFUSED.labels(self.channel, reason).inc()
+
     async def linked(self, address_kind: AddressKind, address: str, pledge_id: str) -> None:
         await self.publisher.publish(
             ContactLinked(
@@ -129,6 +177,13 @@ class Inbound:
                 ),
             )
         )
+
+
+async def spend(spent: AsyncCollection[Document], key: str, holder: str, until: datetime) -> bool:
+    if await insert_once(spent, {"_id": key, "holder": holder, "expires_at": until}):
+        return True
+    again = await spent.update_one({"_id": key, "holder": holder}, {"$max": {"expires_at": until}})
+    return again.matched_count == 1
 
 
 def create_inbound_app(adapter_cls: type[ChannelAdapter], settings: ChannelSettings) -> FastAPI:
@@ -155,12 +210,17 @@ def create_inbound_app(adapter_cls: type[ChannelAdapter], settings: ChannelSetti
         vault = publisher.vault = await open_vault(database(mongo, settings))  # seals what people write
         sends = database(mongo, settings)[f"sends_{name}"]
         await sends.create_index([("provider_message_id", ASCENDING)])
+        spent = database(mongo, settings)[SPENT_REFERENCES]
+        await declare_retention(spent, SPENT_RETENTION)
         adapter = adapter_cls(settings)
         await adapter.start()
-        inbound = Inbound(name, publisher, sends, settings)
+        inbound = Inbound(name, publisher, sends, settings, spent)
         router = adapter.inbound_router(inbound)
         if router is not None:
-            app.include_router(router, prefix=f"/webhooks/{name}")
+            limited = webhook_limit(
+                name, WebhookLimitSettings(), lambda: database(mongo, settings)[RATE_LIMITS]
+            )
+            app.include_router(router, prefix=f"/webhooks/{name}", dependencies=[Depends(limited)])
         poller = asyncio.create_task(_poll(adapter, inbound))
         yield
         poller.cancel()
@@ -177,6 +237,29 @@ def create_inbound_app(adapter_cls: type[ChannelAdapter], settings: ChannelSetti
     for route in health_routes(f"{name}-inbound", readiness):
         app.router.routes.append(route)
     return app
+
+
+def webhook_limit(
+    channel: str, limits: WebhookLimitSettings, counters: Callable[[], AsyncCollection[Document]]
+) -> Callable[[Request], Coroutine[Any, Any, None]]:
+    """A dependency of every webhook route: its posts count against the caller's address. The
+    address is hashed under a key derived from SAMLENG_BLIND_INDEX_KEY (every inbound process has
+    it); without one (local runs without encryption) under a fixed key, like contacts then."""
+    key = PersonalDataSettings().blind_index_key
+    limiter = SharedLimiter(
+        counters, key.get_secret_value().encode() if key is not None else b"samleng-unkeyed"
+    )
+    rule = Rule(f"webhook-{channel}", limits.rate_limit_per_minute)
+    trusted = parse_networks(limits.trusted_proxies)
+
+    async def limited(request: Request) -> None:
+        if request.method != "POST":
+            return
+        wait = await limiter.hit(rule, request_client(request, trusted))
+        if wait:
+            raise HTTPException(429, "too many requests; retry later", headers={"Retry-After": str(wait)})
+
+    return limited
 
 
 async def _poll(adapter: ChannelAdapter, inbound: Inbound) -> None:
@@ -200,4 +283,5 @@ def run_inbound(adapter_cls: type[ChannelAdapter]) -> None:
         settings.health_host,
         settings.webhook_port,
         settings.health_registry_dir,
+        proxy_headers=False,  # WEBHOOK_TRUSTED_PROXIES decides (shared/rate_limit.py)
     )

@@ -10,21 +10,38 @@ pledge-intake stores the PSID, the dispatcher releases the certificate delivery,
 it (`address_wait_seconds`, default one day, `MESSENGER_ADDRESS_WAIT_SECONDS`) and otherwise
 falls back to the member's next channel.
 
+A reference links once, and only until it expires (`MESSENGER_REF_MAX_AGE_DAYS`): its first use
+spends it (shared/channels/inbound.py `spend`, under a keyed hash of the reference). Because the
+pledge page signs a fresh reference at each view, the pledge is spent too, for the account that
+linked first, until the last reference used for it expires. A refused use spends nothing, links
+nothing and publishes nothing; it is logged and counted by reason:
+
+    reference-bad-signature   not signed with MESSENGER_REF_SECRET (or none is set)
+    reference-expired         signed more than MESSENGER_REF_MAX_AGE_DAYS ago
+    reference-spent           another account used this reference first
+    pledge-linked-elsewhere   another account linked this pledge first (from another page view)
+
+The same account bringing the same reference again (Messenger resends referral webhooks, or the
+person opens the thread twice) is a no-op success: the same `contact.linked.v1` (same event id).
+
 The certificate goes as an uploaded image (the verification URL is printed on it) with
 messaging_type RESPONSE inside the 24-hour window. Outside it, only a fitting message tag may be
 used: `MESSENGER_CERTIFICATE_TAG` (unset by default: no tag fits a certificate, so it fails
-permanently and falls back). Replies (STOP) become inbound messages.
+permanently and falls back). An operator's answer (purpose `reply`) goes as RESPONSE inside the
+window only: no tag fits free text. Replies (STOP) become inbound messages.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, Literal
 
 import httpx
 from fastapi import APIRouter, Request, Response
-from itsdangerous import BadSignature, URLSafeTimedSerializer
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
@@ -34,8 +51,9 @@ from shared.channels import (
     PermanentDeliveryError,
     SendResult,
 )
-from shared.channels.meta import GraphChannelAdapter, MetaSettings, handshake, signed
+from shared.channels.meta import REPLY_WINDOW, GraphChannelAdapter, MetaSettings, handshake, signed
 from shared.channels.texts import chat_text
+from shared.contracts.reply import answer_text
 
 RETRY_CODES = frozenset({1, 2, 4, 17, 32, 190, 368, 613, 1200})
 MessageTag = Literal["CONFIRMED_EVENT_UPDATE", "POST_PURCHASE_UPDATE", "ACCOUNT_UPDATE", "HUMAN_AGENT"]
@@ -66,7 +84,8 @@ class MessengerAdapter(GraphChannelAdapter):
     max_attachment_bytes = 8_000_000
     rate_per_second = 20.0
     address_wait_seconds = 86_400.0
-    purposes = frozenset({"certificate", "alert", "reminder", "notice"})
+    purposes = frozenset({"certificate", "alert", "reminder", "notice", "reply"})
+    reply_window_seconds = REPLY_WINDOW.total_seconds()
     resend_is_safe = False
     retry_codes = RETRY_CODES
     settings_class = MessengerSettings
@@ -92,8 +111,13 @@ class MessengerAdapter(GraphChannelAdapter):
     async def send(self, message: OutboundMessage) -> SendResult:
         psid = message.recipient.psid
         assert psid is not None
+        answer = answer_text(message.delivery)
         if self.window_open(message):
             kind: dict[str, str] = {"messaging_type": "RESPONSE"}
+        elif answer is not None:  # an operator's free-text answer: no tag fits it
+            raise PermanentDeliveryError(
+                "an answer needs an open 24-hour window", reason="outside-24h-window"
+            )
         elif message.delivery.alert is not None:  # no message tag fits a broadcast (platform policy)
             raise PermanentDeliveryError("alerts need an open 24-hour window", reason="outside-24h-window")
         elif message.delivery.reminder is not None and message.delivery.reminder.kind != "plan-of-action":
@@ -109,7 +133,7 @@ class MessengerAdapter(GraphChannelAdapter):
             raise PermanentDeliveryError(
                 "outside the 24-hour window and no tag fits", reason="outside-24h-window"
             )
-        words = chat_text(message.delivery)
+        words = answer if answer is not None else chat_text(message.delivery)
         if words is not None:
             text = {
                 "recipient": {"id": psid},
@@ -136,16 +160,54 @@ class MessengerAdapter(GraphChannelAdapter):
 
     # ---- webhook ---------------------------------------------------------------------------------
 
-    def pledge_of(self, ref: str) -> str | None:
+    def reference(self, ref: str) -> tuple[str, datetime]:
+        """The pledge an m.me reference names and when the reference expires; BadSignature if
+        it is not ours, SignatureExpired (a BadSignature) if it has expired."""
         if self.own.ref_secret is None:
-            return None
+            raise BadSignature("MESSENGER_REF_SECRET is not set")
+        max_age = timedelta(days=self.own.ref_max_age_days)
+        value, signed_at = URLSafeTimedSerializer(
+            self.own.ref_secret.get_secret_value(), salt="messenger-ref"
+        ).loads(ref, max_age=int(max_age.total_seconds()), return_timestamp=True)
+        if not isinstance(value, str):
+            raise BadSignature("not a pledge reference")
+        return value, signed_at + max_age
+
+    def pledge_of(self, ref: str) -> str | None:
         try:
-            value = URLSafeTimedSerializer(
-                self.own.ref_secret.get_secret_value(), salt="messenger-ref"
-            ).loads(ref, max_age=self.own.ref_max_age_days * 86_400)
-        except BadSignature:  # also an expired reference (SignatureExpired)
+            return self.reference(ref)[0]
+        except BadSignature:
             return None
-        return value if isinstance(value, str) else None
+
+    def spent_key(self, *parts: str) -> str:
+        """A keyed hash (under MESSENGER_REF_SECRET) naming a spent reference or its holder: the
+        store holds neither the reference nor the PSID, nor anything to guess them from."""
+        assert self.own.ref_secret is not None
+        secret = self.own.ref_secret.get_secret_value().encode()
+        return hmac.new(
+            secret, "\0".join(("messenger-ref-spent", *parts)).encode(), hashlib.sha256
+        ).hexdigest()
+
+    async def link(self, inbound: Any, psid: str, ref: str) -> None:
+        """Link `psid` to the pledge `ref` names, if the reference is valid and not spent by
+        another account (module docstring); otherwise refuse it with a reason code."""
+        try:
+            pledge_id, expires_at = self.reference(ref)
+        except SignatureExpired:
+            inbound.refuse_link("reference-expired")
+            return
+        except BadSignature:
+            inbound.refuse_link("reference-bad-signature")
+            return
+        reference, pledge = self.spent_key("ref", ref), self.spent_key("pledge", pledge_id)
+        if not await inbound.spend(pledge, self.spent_key(pledge, psid), expires_at):
+            spent = await inbound.spent(reference)
+            inbound.refuse_link("reference-spent" if spent else "pledge-linked-elsewhere")
+            return
+        if not await inbound.spend(reference, self.spent_key(reference, psid), expires_at):
+            inbound.refuse_link("reference-spent")  # only if the pledge's record was swept first
+            return
+        await inbound.linked("psid", psid, pledge_id)
 
     def inbound_router(self, inbound: Any) -> APIRouter:
         router = APIRouter()
@@ -167,11 +229,7 @@ class MessengerAdapter(GraphChannelAdapter):
                     referral = event.get("referral") or (event.get("postback") or {}).get("referral") or {}
                     ref = referral.get("ref") or (event.get("optin") or {}).get("ref")
                     if psid and ref:
-                        pledge_id = self.pledge_of(str(ref))
-                        if pledge_id is None:
-                            inbound.log.warning("m.me reference with a bad signature ignored")
-                        else:
-                            await inbound.linked("psid", psid, pledge_id)
+                        await self.link(inbound, psid, str(ref))
                     text = (event.get("message") or {}).get("text")
                     if psid and text:
                         await inbound.message("psid", psid, text, (event.get("message") or {}).get("mid"), at)
