@@ -31,8 +31,9 @@ cannot be done raises `Refused` (its status, and the field it is about, if any).
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from datetime import datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from pydantic import BaseModel, Field
@@ -65,6 +66,7 @@ from shared.partner_keys import PartnerKey, create_partner_key, list_partner_key
 
 PREFIX = "/api/v1/operator"
 FAILED = "sign-in failed"
+T = TypeVar("T")
 
 
 class SignInBody(BaseModel):
@@ -194,6 +196,14 @@ class Refused(Exception):
         return HTTPException(self.status, detail)
 
 
+async def answered(action: Awaitable[T]) -> T:
+    """`action`'s result, or its `Refused` as the HTTP error the JSON routes answer with."""
+    try:
+        return await action
+    except Refused as refused:
+        raise refused.http() from None
+
+
 public_router = APIRouter(prefix=PREFIX, tags=["operator sign-in"])
 operator_router = APIRouter(prefix=PREFIX, dependencies=[Depends(authenticated)])
 
@@ -265,10 +275,7 @@ async def me(who: Caller) -> Me:
 async def change_password_route(
     request: Request, who: Caller, body: Annotated[PasswordChange, Depends(json_body(PasswordChange))]
 ) -> PasswordChanged:
-    try:
-        return await change_password(console_of(request), who, body)
-    except Refused as refused:
-        raise refused.http() from None
+    return await answered(change_password(console_of(request), who, body))
 
 
 @operator_router.post(
@@ -283,10 +290,7 @@ async def change_password_route(
 async def start_totp_route(
     request: Request, who: Caller, body: Annotated[TotpStart, Depends(json_body(TotpStart))]
 ) -> TotpEnrolment:
-    try:
-        return await start_totp(console_of(request), who, body)
-    except Refused as refused:
-        raise refused.http() from None
+    return await answered(start_totp(console_of(request), who, body))
 
 
 @operator_router.post(
@@ -300,10 +304,7 @@ async def start_totp_route(
 async def confirm_totp_route(
     request: Request, who: Caller, body: Annotated[TotpConfirm, Depends(json_body(TotpConfirm))]
 ) -> Response:
-    try:
-        await confirm_totp(console_of(request), who, body)
-    except Refused as refused:
-        raise refused.http() from None
+    await answered(confirm_totp(console_of(request), who, body))
     return Response(status_code=204)
 
 
@@ -330,10 +331,7 @@ async def list_tokens(request: Request, who: Caller) -> list[TokenView]:
     "/tokens/{token_id}", status_code=204, tags=["API tokens"], summary="Revoke one of my API tokens"
 )
 async def revoke_token_route(request: Request, who: Caller, token_id: str) -> Response:
-    try:
-        await revoke_token(console_of(request), who, token_id)
-    except Refused as refused:
-        raise refused.http() from None
+    await answered(revoke_token(console_of(request), who, token_id))
     return Response(status_code=204)
 
 
@@ -360,10 +358,7 @@ async def list_operators(request: Request) -> list[OperatorView]:
 async def create_operator_route(
     request: Request, who: Caller, body: Annotated[NewOperatorBody, Depends(json_body(NewOperatorBody))]
 ) -> CreatedOperator:
-    try:
-        return await create_operator(console_of(request), who, body)
-    except Refused as refused:
-        raise refused.http() from None
+    return await answered(create_operator(console_of(request), who, body))
 
 
 @operator_router.patch(
@@ -380,10 +375,7 @@ async def change_operator_route(
     operator_id: str,
     body: Annotated[OperatorChange, Depends(json_body(OperatorChange))],
 ) -> OperatorView:
-    try:
-        return await change_operator(console_of(request), who, operator_id, body)
-    except Refused as refused:
-        raise refused.http() from None
+    return await answered(change_operator(console_of(request), who, operator_id, body))
 
 
 @operator_router.post(
@@ -394,10 +386,7 @@ async def change_operator_route(
     summary="New password and TOTP for an operator who lost theirs; ends their sessions and tokens",
 )
 async def reset_credentials_route(request: Request, who: Caller, operator_id: str) -> ResetCredentials:
-    try:
-        return await reset_credentials(console_of(request), who, operator_id)
-    except Refused as refused:
-        raise refused.http() from None
+    return await answered(reset_credentials(console_of(request), who, operator_id))
 
 
 @operator_router.get(
@@ -447,10 +436,7 @@ async def list_keys(request: Request) -> list[PartnerKeyView]:
 async def create_key_route(
     request: Request, who: Caller, body: Annotated[NewPartnerKeyBody, Depends(json_body(NewPartnerKeyBody))]
 ) -> NewPartnerKey:
-    try:
-        return await create_key(console_of(request), who, body)
-    except Refused as refused:
-        raise refused.http() from None
+    return await answered(create_key(console_of(request), who, body))
 
 
 @operator_router.delete(
@@ -461,10 +447,7 @@ async def create_key_route(
     summary="Revoke a partner API key",
 )
 async def revoke_key_route(request: Request, who: Caller, key_id: str) -> Response:
-    try:
-        await revoke_key(console_of(request), who, key_id)
-    except Refused as refused:
-        raise refused.http() from None
+    await answered(revoke_key(console_of(request), who, key_id))
     return Response(status_code=204)
 
 

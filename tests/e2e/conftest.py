@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -132,15 +133,22 @@ def new_stack(tmp_path_factory: pytest.TempPathFactory) -> RunningStack:
     return RunningStack(env=env, run_dir=run_dir, log_path=run_dir.parent / f"{run_dir.name}-run.log")
 
 
-@pytest.fixture(scope="session")
-def shared_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
-    """One running system for every e2e module that only uses it (each test uses its own people,
-    numbers and alerts, so they do not see each other's data): started once, not once a module."""
+@contextlib.contextmanager
+def started(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
+    """A new running system, interrupted afterwards unless it has stopped already."""
     running = new_stack(tmp_path_factory)
     running.start()
     yield running
     if running.process is not None and running.process.poll() is None:
         running.interrupt()
+
+
+@pytest.fixture(scope="session")
+def shared_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
+    """One running system for every e2e module that only uses it (each test uses its own people,
+    numbers and alerts, so they do not see each other's data): started once, not once a module."""
+    with started(tmp_path_factory) as running:
+        yield running
 
 
 @pytest.fixture(scope="module")
@@ -150,11 +158,8 @@ def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
     if not getattr(request.module, "PRIVATE_STACK", False):
         yield request.getfixturevalue("shared_stack")
         return
-    running = new_stack(tmp_path_factory)
-    running.start()
-    yield running
-    if running.process is not None and running.process.poll() is None:
-        running.interrupt()
+    with started(tmp_path_factory) as running:
+        yield running
 
 
 @pytest.fixture(scope="module")

@@ -17,6 +17,8 @@ import httpx
 import pytest
 
 from tests.e2e.conftest import RunningStack
+from tests.e2e.console_signin import operator_token
+from tests.e2e.waiting import wait_for
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -34,17 +36,6 @@ PLEDGE: dict[str, Any] = {
     },
     "consent": True,
 }
-
-
-def wait_for(check: Any, timeout: float = 60.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(0.3)
-    raise AssertionError(f"{what} not reached in {timeout}s; last: {last}")
 
 
 def test_email_and_post_both_reach_sent_with_the_certificate_then_one_click_unsubscribe_stops_mail(
@@ -92,7 +83,7 @@ def test_email_and_post_both_reach_sent_with_the_certificate_then_one_click_unsu
     page.close()
 
     # A re-issued certificate (new number) is not mailed to someone who unsubscribed.
-    operator = {"Authorization": f"Bearer {_operator_token(stack)}"}
+    operator = {"Authorization": f"Bearer {operator_token(stack)}"}
 
     def reissued() -> Any:
         response = httpx.post(
@@ -132,18 +123,10 @@ def operator_deliveries(stack: RunningStack, pledge_id: str) -> list[dict[str, A
     listing = httpx.get(
         f"{stack.console_url}/api/v1/operator/deliveries",
         params={"pledge_id": pledge_id},
-        headers={"Authorization": f"Bearer {_operator_token(stack)}"},
+        headers={"Authorization": f"Bearer {operator_token(stack)}"},
     )
     assert listing.status_code == 200, listing.text
     return list(listing.json()["deliveries"])
-
-
-def _operator_token(stack: RunningStack) -> str:
-    """The local admin's operator API token (`sk_op_…`), as `make run` writes it for the CLI."""
-    for line in (stack.run_dir / "secrets.env").read_text().splitlines():
-        if line.startswith("SAMLENG_OPERATOR_TOKEN="):
-            return line.split("=", 1)[1].strip().strip("'\"")
-    raise AssertionError("no operator API token in the run's secrets")
 
 
 def test_a_cambodian_signer_gets_the_png_on_signal_and_whatsapp_and_post_is_refused(

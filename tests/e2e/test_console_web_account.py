@@ -16,10 +16,10 @@ from dataclasses import dataclass
 
 import pyotp
 import pytest
-from playwright.sync_api import Browser, Page
+from playwright.sync_api import Browser
 
 from tests.e2e.conftest import RunningStack
-from tests.e2e.console_signin import new_operator, signed_in
+from tests.e2e.console_signin import new_operator, sign_in, signed_in
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -50,14 +50,6 @@ class Authenticator:
 
 def key_of(otpauth_uri: str) -> Authenticator:
     return Authenticator(pyotp.parse_uri(otpauth_uri).secret)
-
-
-def sign_in(page: Page, email: str, password: str, code: str) -> None:
-    page.goto("/sign-in")
-    page.get_by_label("Email").fill(email)
-    page.get_by_label("Password").fill(password)
-    page.get_by_label("Code from your authenticator app").fill(code)
-    page.get_by_role("button", name="Sign in").click()
 
 
 def test_a_new_operator_signs_in_changes_password_and_key_and_signs_in_with_the_new_ones(

@@ -7,18 +7,15 @@ every member without reloading it."""
 
 from __future__ import annotations
 
-import email
-import email.policy
 import time
-from collections.abc import Callable
 from typing import Any
 
 import httpx
-import pyotp
 import pytest
 
 from tests.e2e.conftest import RunningStack
-from tests.e2e.test_certificate_delivery import _operator_token
+from tests.e2e.console_signin import new_operator, signed_in
+from tests.e2e.waiting import inbox, wait_for
 from tests.integration.test_alerts import ALERT
 from tests.support.console_browser import SHOTS
 
@@ -27,56 +24,6 @@ pytestmark = pytest.mark.timeout(360)
 NUMBER = "UA 81/26"
 PHONES = ("012 555 101", "012 555 102", "012 555 103")
 NAMES = ("Sok Dara", "Chan Sophea", "Keo Vanna")
-
-
-def wait_for(check: Callable[[], Any], timeout: float = 90.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(0.5)
-    raise AssertionError(f"{what} not reached in {timeout}s; last: {last}")
-
-
-def new_operator(stack: RunningStack, email_address: str, name: str) -> dict[str, Any]:
-    """A publisher made by the local admin (as an admin does on the operators page): the
-    password and TOTP enrolment, shown once."""
-    created = httpx.post(
-        f"{stack.console_url}/api/v1/operator/operators",
-        headers={"Authorization": f"Bearer {_operator_token(stack)}"},
-        json={"email": email_address, "display_name": name, "role": "publisher"},
-    )
-    assert created.status_code in (200, 201), created.text
-    answer: dict[str, Any] = created.json()
-    return answer
-
-
-def signed_in(browser: Any, stack: RunningStack, operator: dict[str, Any], next_path: str) -> Any:
-    context = browser.new_context(base_url=stack.console_url, locale="en-GB")
-    page = context.new_page()
-    page.goto(f"/sign-in?next={next_path}")
-    page.get_by_label("Email").fill(operator["operator"]["email"])
-    page.get_by_label("Password").fill(operator["password"])
-    page.get_by_label("Code from your authenticator app").fill(
-        pyotp.TOTP(pyotp.parse_uri(operator["otpauth_uri"]).secret).now()
-    )
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(f"**{next_path}")
-    return page
-
-
-def inbox(stack: RunningStack, address: str, subject: str) -> list[email.message.EmailMessage]:
-    base = f"http://127.0.0.1:{stack.port('SAMLENG_MAIL_UI_PORT')}/api/v1"
-    found = []
-    for item in httpx.get(f"{base}/messages").json()["messages"]:
-        if item["To"][0]["Address"] == address and item["Subject"].startswith(subject):
-            raw = httpx.get(f"{base}/message/{item['ID']}/raw").content
-            message = email.message_from_bytes(raw, policy=email.policy.default)
-            assert isinstance(message, email.message.EmailMessage)
-            found.append(message)
-    return found
 
 
 def pledge_members(stack: RunningStack) -> None:
@@ -138,6 +85,7 @@ def test_an_operator_publishes_an_urgent_alert_in_the_browser_and_watches_it_rea
     page.wait_for_url("**?done=test&channel=email")
     [mine] = wait_for(
         lambda: inbox(stack, author["operator"]["email"], f"URGENT: Urgent Action {NUMBER}"),
+        timeout=90.0,
         what="the test email",
     )
     html = mine.get_body(("html",))
@@ -149,7 +97,7 @@ def test_an_operator_publishes_an_urgent_alert_in_the_browser_and_watches_it_rea
         cell = page.locator("#summary-table tr[data-channel='signal'] [data-count='members']")
         return cell.count() == 1 and int(cell.inner_text().replace(",", "")) >= len(PHONES)
 
-    wait_for(counted, what="the pledged members in the summary")
+    wait_for(counted, timeout=90.0, what="the pledged members in the summary")
     assert page.locator("#publish").count() == 0 and page.locator("#approve").count() == 0
     page.screenshot(path=str(SHOTS / "console-alerts-e2e-summary-en.png"), full_page=True)
 

@@ -19,7 +19,7 @@ import asyncio
 import json
 import re
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
@@ -38,6 +38,7 @@ from tests.e2e.conftest import RunningStack
 from tests.e2e.console_signin import new_operator, signed_in
 from tests.e2e.test_certificate_delivery import operator_deliveries
 from tests.e2e.test_pledge_form import SHOTS
+from tests.e2e.waiting import wait_for
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -70,17 +71,6 @@ CHAT_PHONE = "012 555 301"
 CHAT_DIGITS = "85512555301"
 QUESTION = "Where is the forum on Saturday?"
 ANSWER = "ជំរាបសួរ! The forum is at the temple hall, Saturday 3 pm."
-
-
-def wait_for(check: Callable[[], T], timeout: float = 60.0, what: str = "condition") -> T:
-    deadline = time.monotonic() + timeout
-    last: T | None = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(0.5)
-    raise AssertionError(f"{what} not reached in {timeout}s; last: {last}")
 
 
 def run(work: Coroutine[Any, Any, T]) -> T:

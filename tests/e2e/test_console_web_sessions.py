@@ -7,19 +7,16 @@ registrant's inbox (the SMTP sink) receives it, once, with the PDF attached."""
 
 from __future__ import annotations
 
-import email
-import email.policy
 import time
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import httpx
-import pyotp
 import pytest
+from playwright.sync_api import FilePayload
 
 from tests.e2e.conftest import RunningStack
-from tests.e2e.test_certificate_delivery import _operator_token
+from tests.e2e.console_signin import new_operator, signed_in
+from tests.e2e.waiting import inbox, wait_for
 from tests.support.console_browser import SHOTS
 
 pytestmark = pytest.mark.timeout(300)
@@ -28,60 +25,12 @@ PDF = b"%PDF-1.4\n% the Plan of Action agreed at the forum\n%%EOF\n"
 REGISTRANT = "sophea.forum@example.org"
 
 
-def wait_for(check: Callable[[], Any], timeout: float = 60.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(0.5)
-    raise AssertionError(f"{what} not reached in {timeout}s; last: {last}")
-
-
-def new_publisher(stack: RunningStack) -> dict[str, Any]:
-    """A publisher made by the local admin (as an admin does on the operators page): email,
-    password and TOTP enrolment, shown once."""
-    created = httpx.post(
-        f"{stack.console_url}/api/v1/operator/operators",
-        headers={"Authorization": f"Bearer {_operator_token(stack)}"},
-        json={"email": "organiser.sessions@samleng.test", "display_name": "Organiser", "role": "publisher"},
-    )
-    assert created.status_code in (200, 201), created.text
-    answer: dict[str, Any] = created.json()
-    return answer
-
-
-def inbox(stack: RunningStack, address: str, subject: str) -> list[email.message.EmailMessage]:
-    base = f"http://127.0.0.1:{stack.port('SAMLENG_MAIL_UI_PORT')}/api/v1"
-    found = []
-    for item in httpx.get(f"{base}/messages").json()["messages"]:
-        if item["To"][0]["Address"] == address and item["Subject"].startswith(subject):
-            raw = httpx.get(f"{base}/message/{item['ID']}/raw").content
-            message = email.message_from_bytes(raw, policy=email.policy.default)
-            assert isinstance(message, email.message.EmailMessage)
-            found.append(message)
-    return found
-
-
 def test_an_operator_schedules_a_session_and_sends_its_plan_of_action_in_the_browser(
     stack: RunningStack, browser: Any
 ) -> None:
-    operator = new_publisher(stack)
-    console = stack.console_url
+    operator = new_operator(stack, "organiser.sessions@samleng.test", "Organiser")
     SHOTS.mkdir(exist_ok=True)
-    context = browser.new_context(base_url=console, locale="en-GB")
-    page = context.new_page()
-
-    # Sign in on the page, with the code of an authenticator app.
-    page.goto("/sign-in?next=/sessions")
-    page.get_by_label("Email").fill(operator["operator"]["email"])
-    page.get_by_label("Password").fill(operator["password"])
-    page.get_by_label("Code from your authenticator app").fill(
-        pyotp.TOTP(pyotp.parse_uri(operator["otpauth_uri"]).secret).now()
-    )
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url("**/sessions")
+    page = signed_in(browser, stack, operator, "/sessions")  # on the page, with an authenticator app's code
 
     # Schedule the session with the form.
     starts = (datetime.now(UTC) + timedelta(days=2)).replace(second=0, microsecond=0)
@@ -124,7 +73,7 @@ def test_an_operator_schedules_a_session_and_sends_its_plan_of_action_in_the_bro
 
     wait_for(registered, what="the registration on the session's page")
     row = page.locator("#registrations tbody tr")
-    assert row.count() == 1 and "email" in row.inner_text() and "English" in row.inner_text()
+    assert row.count() == 1 and "Email" in row.inner_text() and "English" in row.inner_text()
     assert "Chan Sophea" not in page.content() and REGISTRANT not in page.content()
     schedule = page.locator("#schedule").inner_text()
     assert "Reminder, 1 day before the start" in schedule and "How to join" in schedule
@@ -134,7 +83,7 @@ def test_an_operator_schedules_a_session_and_sends_its_plan_of_action_in_the_bro
     page.wait_for_url(f"**/sessions/{session_id}?done=completed")
     page.get_by_label("Plan of Action (English)").fill("We will write to the UN Special Rapporteur.")
     page.get_by_label("Plan of Action (Khmer)").fill("យើងនឹងសរសេរទៅអ្នករាយការណ៍ពិសេសរបស់អង្គការសហប្រជាជាតិ។")
-    page.set_input_files("#pdf", files=[{"name": "plan.pdf", "mimeType": "application/pdf", "buffer": PDF}])
+    page.set_input_files("#pdf", files=[FilePayload(name="plan.pdf", mimeType="application/pdf", buffer=PDF)])
     page.get_by_role("button", name="Send the Plan of Action").click()
     page.wait_for_url(f"**/sessions/{session_id}?done=plan")
     assert page.locator("#plans-sent li").count() == 1
@@ -152,4 +101,4 @@ def test_an_operator_schedules_a_session_and_sends_its_plan_of_action_in_the_bro
 
     page.goto(f"/sessions/{session_id}?lang=km")
     page.screenshot(path=str(SHOTS / "console-sessions-e2e-session-km.png"), full_page=True)
-    context.close()
+    page.context.close()

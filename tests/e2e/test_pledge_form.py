@@ -269,12 +269,12 @@ def test_a_session_on_the_calendar_registration_in_the_browser_and_the_confirmat
     from icalendar import Calendar
 
     from services.intake.sessions import shown
-    from tests.e2e.test_certificate_delivery import _operator_token
+    from tests.e2e.console_signin import operator_token
 
     starts = (datetime.now(UTC) + timedelta(days=3)).replace(minute=0, second=0, microsecond=0)
     created = httpx.post(
         f"{stack.console_url}/api/v1/operator/sessions",
-        headers={"Authorization": f"Bearer {_operator_token(stack)}"},
+        headers={"Authorization": f"Bearer {operator_token(stack)}"},
         json={
             "kind": "forum",
             "texts": {"en": {"title": "Forum on land evictions"}, "km": {"title": "វេទិកាស្តីពីការបណ្តេញចេញពីដីធ្លី"}},

@@ -16,7 +16,7 @@ from babel.dates import format_datetime
 from pymongo import MongoClient
 
 from tests.e2e.conftest import RunningStack
-from tests.e2e.test_certificate_delivery import _operator_token
+from tests.e2e.console_signin import operator_token
 from tests.e2e.test_pledge_form import SHOTS
 from tests.integration.test_alerts import ALERT
 
@@ -25,7 +25,7 @@ ZONE = "Asia/Phnom_Penh"
 
 
 def operator(stack: RunningStack) -> dict[str, str]:
-    return {"Authorization": f"Bearer {_operator_token(stack)}"}
+    return {"Authorization": f"Bearer {operator_token(stack)}"}
 
 
 def test_the_alert_letter_reads_as_a_reader_would_write_it(stack: RunningStack, browser: Any) -> None:

@@ -5,7 +5,6 @@ import contextlib
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-import aio_pika
 import httpx
 import pytest
 
@@ -16,9 +15,9 @@ from services.console.permissions import Role
 from services.console.settings import ConsoleSettings
 from services.intake.app import create_app
 from services.intake.settings import IntakeSettings
-from shared.messaging.topology import ConsumerGroup, declare_group
 from tests.support.console import operator_token
 from tests.support.console_browser import CHROMIUM, new_operator, session_token
+from tests.support.handed_over import watched
 from tests.support.http import serve
 from tests.support.ports import free_port
 
@@ -44,14 +43,19 @@ def intake_settings(rabbit_url: str, mongo_uri: str, db_name: str, **overrides: 
 @pytest.fixture
 async def submitted_queue(rabbit: RabbitNode) -> AsyncIterator[Any]:
     """pledge-intake's queue, declared but not consumed: what intake hands over stays readable."""
-    connection = await aio_pika.connect(rabbit.url)
-    channel = await connection.channel()
-    group = ConsumerGroup(exchange="samleng", name="pledge-intake", routing_keys=("pledge.submitted.v1",))
-    queue = await declare_group(channel, group)
-    await queue.purge()
-    yield queue
-    await queue.purge()
-    await connection.close()
+    async with watched(rabbit.url, "pledge-intake", ("pledge.submitted.v1",), keep=True) as queue:
+        yield queue
+
+
+async def until_ready(url: str, what: str, tries: int = 200) -> None:
+    """Once the app at `url` answers /health/ready (it connects to the broker in the background),
+    asking every 50 ms at most `tries` times."""
+    async with httpx.AsyncClient(base_url=url) as client:
+        for _ in range(tries):
+            if (await client.get("/health/ready")).status_code == 200:
+                return
+            await asyncio.sleep(0.05)
+    raise TimeoutError(f"{what} never became ready")
 
 
 @pytest.fixture
@@ -62,13 +66,7 @@ def make_intake(rabbit: RabbitNode, mongo_uri: str, db_name: str) -> Callable[..
         in the background so the site can answer 503 while the broker is away)."""
         async with serve(create_app(intake_settings(rabbit.url, mongo_uri, db_name, **overrides))) as url:
             if wait_ready:
-                async with httpx.AsyncClient(base_url=url) as client:
-                    for _ in range(200):
-                        if (await client.get("/health/ready")).status_code == 200:
-                            break
-                        await asyncio.sleep(0.05)
-                    else:
-                        raise TimeoutError("intake never became ready")
+                await until_ready(url, "intake")
             yield url
 
     return build
@@ -102,13 +100,7 @@ def make_console(rabbit: RabbitNode, mongo_uri: str, db_name: str) -> Callable[.
             create_console(console_settings(rabbit.url, mongo_uri, db_name, **overrides))
         ) as url:
             if wait_ready:
-                async with httpx.AsyncClient(base_url=url) as client:
-                    for _ in range(400):
-                        if (await client.get("/health/ready")).status_code == 200:
-                            break
-                        await asyncio.sleep(0.05)
-                    else:
-                        raise TimeoutError("console never became ready")
+                await until_ready(url, "console", tries=400)
             yield url
 
     return build

@@ -10,9 +10,7 @@ import base64
 import json
 import os
 import re
-import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -27,39 +25,12 @@ from services.console.auth import authenticated
 from services.console.permissions import ROLE_PERMISSIONS, Role
 from shared.partner_keys import PartnerKey
 from tests.service.conftest import console_settings
+from tests.support.console import Account, signed_in
 from tests.support.http import serve
 
 PREFIX = "/api/v1/operator"
 PUBLIC_ROUTES = {("POST", f"{PREFIX}/sign-in")}
 MAX_FAILURES = 3
-
-
-@dataclass
-class Account:
-    email: str
-    password: str
-    secret: str
-    last_step: int = -1
-
-    def sign_in_body(self, password: str | None = None, totp: str | None = None) -> dict[str, str]:
-        """A sign-in as the operator would do it. A TOTP code signs in once, so each real attempt
-        (right password, own code) takes a later time step than the last: the current one, else
-        the next (the console accepts one step either side for clock drift), else it waits for
-        the next step as a person would."""
-        if totp is None:
-            now = time.time()
-            current = int(now // 30)
-            step = max(current, self.last_step + 1)
-            if step > current + 1:
-                time.sleep((step - 1) * 30 - now + 0.1)
-            totp = pyotp.TOTP(self.secret).at(step * 30)
-            if password is None:
-                self.last_step = step
-        return {
-            "email": self.email,
-            "password": self.password if password is None else password,
-            "totp": totp,
-        }
 
 
 @pytest.fixture
@@ -98,13 +69,6 @@ async def first_admin(capsys: pytest.CaptureFixture[str], email: str = "admin@sa
     uri = re.search(r"^totp: (otpauth://\S+)$", out, re.M)
     assert password and uri, out
     return Account(email, password.group(1), pyotp.parse_uri(uri.group(1)).secret)
-
-
-async def signed_in(console: httpx.AsyncClient, account: Account) -> dict[str, str]:
-    answer = await console.post(f"{PREFIX}/sign-in", json=account.sign_in_body())
-    console.cookies.clear()  # each request below says who it is
-    assert answer.status_code == 200, answer.text
-    return {"Authorization": f"Bearer {answer.json()['token']}"}
 
 
 async def add_operator(

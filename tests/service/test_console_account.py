@@ -10,7 +10,6 @@ import os
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -21,6 +20,7 @@ from services.console.credentials import Credentials
 from services.console.operators import OperatorStore, password_matches
 from services.console.permissions import Role
 from shared.personal_data import open_vault
+from tests.support.console import Account, signed_in
 
 PREFIX = "/api/v1/operator"
 MAX_FAILURES = 3
@@ -37,26 +37,6 @@ def vault_env(monkeypatch: pytest.MonkeyPatch) -> None:
 async def console(vault_env: None, make_console: Callable[..., Any]) -> AsyncIterator[httpx.AsyncClient]:
     async with make_console(max_failures=MAX_FAILURES) as url, httpx.AsyncClient(base_url=url) as client:
         yield client
-
-
-@dataclass
-class Account:
-    email: str
-    password: str
-    secret: str
-    last_step: int = -1
-    """The last TOTP time step this operator signed in with (or confirmed): its code is spent."""
-
-    def sign_in_body(self) -> dict[str, str]:
-        """A sign-in as the operator would do it: a code of a later time step than the last (the
-        current one, else the next, which the console accepts for clock drift, else waiting)."""
-        now = time.time()
-        current = int(now // 30)
-        step = max(current, self.last_step + 1)
-        if step > current + 1:
-            time.sleep((step - 1) * 30 - now + 0.1)
-        self.last_step = step
-        return {"email": self.email, "password": self.password, "totp": pyotp.TOTP(self.secret).at(step * 30)}
 
 
 async def new_operator(db: Any, role: Role = Role.editor) -> tuple[str, Account]:
@@ -79,13 +59,6 @@ async def opened_session(db: Any, operator_id: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-async def session(console: httpx.AsyncClient, account: Account) -> dict[str, str]:
-    answer = await console.post(f"{PREFIX}/sign-in", json=account.sign_in_body())
-    console.cookies.clear()  # each request below says who it is
-    assert answer.status_code == 200, answer.text
-    return {"Authorization": f"Bearer {answer.json()['token']}"}
-
-
 async def audited(db: Any, action: str) -> list[dict[str, Any]]:
     found: list[dict[str, Any]] = await db.audit_events.find({"action": action}).sort("at", 1).to_list(None)
     return found
@@ -105,7 +78,7 @@ async def test_an_operator_changes_their_password_and_their_other_sessions_end(
     console: httpx.AsyncClient, db: Any
 ) -> None:
     operator_id, account = await new_operator(db)
-    here = await session(console, account)
+    here = await signed_in(console, account)
     elsewhere = await opened_session(db, operator_id)
     made = await console.post(f"{PREFIX}/tokens", headers=here, json={"name": "script"})
     script = {"Authorization": f"Bearer {made.json()['token']}"}
@@ -148,7 +121,7 @@ async def test_an_operator_changes_their_password_and_their_other_sessions_end(
     assert not password_matches(stored["password_hash"], account.password)
     assert stored["failed_attempts"] == 0  # the wrong try before no longer counts
     account.password = "correct horse battery staple"
-    await session(console, account)
+    await signed_in(console, account)
 
     outcomes = [
         (e["operator_id"], e["outcome"], e["detail"]) for e in await audited(db, "operator.password_changed")
@@ -200,7 +173,7 @@ async def test_an_operator_re_enrols_their_second_factor_in_two_steps(
     assert new_secret != account.secret and account.email in uri.replace("%40", "@")
     stored = await db.operators.find_one({"_id": operator_id})
     assert new_secret not in str(stored) and "totp_pending_secret" not in stored  # sealed
-    await session(console, account)  # until confirmed, the old factor still signs in
+    await signed_in(console, account)  # until confirmed, the old factor still signs in
 
     old_code = await console.post(confirm, headers=here, json={"code": pyotp.TOTP(account.secret).now()})
     assert fields(old_code) == {"code": "wrong"}
@@ -213,7 +186,7 @@ async def test_an_operator_re_enrols_their_second_factor_in_two_steps(
     old_factor = await console.post(f"{PREFIX}/sign-in", json=account.sign_in_body())  # a code not spent
     assert old_factor.status_code == 401
     renewed = Account(account.email, account.password, new_secret, last_step=max(step, account.last_step))
-    await session(console, renewed)
+    await signed_in(console, renewed)
 
     events = [
         (e["action"], e["outcome"])
@@ -251,12 +224,12 @@ async def test_an_enrolment_not_confirmed_in_time_lapses_and_a_reset_ends_it(
         f"{PREFIX}/me/totp/confirm", headers=here, json={"code": pyotp.TOTP(new_secret).now()}
     )
     assert fields(late) == {"code": "wrong"}
-    await session(console, account)  # the old factor is still the one
+    await signed_in(console, account)  # the old factor is still the one
 
     await console.post(f"{PREFIX}/me/totp", headers=here, json={"current_password": account.password})
     _, admin = await new_operator(db, Role.admin)
     reset = await console.post(
-        f"{PREFIX}/operators/{operator_id}/reset-credentials", headers=await session(console, admin)
+        f"{PREFIX}/operators/{operator_id}/reset-credentials", headers=await signed_in(console, admin)
     )
     assert reset.status_code == 200
     stored = await db.operators.find_one({"_id": operator_id})

@@ -10,14 +10,13 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import aio_pika
 import httpx
 import pytest
 
 from devstack.broker import RabbitNode
 from services.console.permissions import Role
-from shared.messaging.topology import ConsumerGroup, declare_group
-from tests.service.test_console_alerts import ALERTS, alert, drain, keep_published, operator
+from tests.service.test_console_alerts import ALERTS, alert, keep_published, operator
+from tests.support.handed_over import drain, watched
 
 
 def member(member_id: str, **extra: Any) -> dict[str, Any]:
@@ -176,16 +175,8 @@ async def test_progress_and_the_recipients_csv_carry_states_per_channel_and_neve
 @pytest.fixture
 async def tests_asked(rabbit: RabbitNode) -> AsyncIterator[Any]:
     """The dispatcher's side of `alert.test_requested.v1`, declared but not consumed."""
-    connection = await aio_pika.connect(rabbit.url)
-    channel = await connection.channel()
-    group = ConsumerGroup(
-        exchange="samleng", name="test-alert-tests", routing_keys=("alert.test_requested.v1",)
-    )
-    queue = await declare_group(channel, group)
-    await queue.purge()
-    yield queue
-    await queue.delete(if_unused=False, if_empty=False)
-    await connection.close()
+    async with watched(rabbit.url, "test-alert-tests", ("alert.test_requested.v1",)) as queue:
+        yield queue
 
 
 async def test_send_to_myself_hands_one_test_to_the_dispatcher_by_email_or_to_a_typed_number(

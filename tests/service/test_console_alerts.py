@@ -7,20 +7,18 @@ from __future__ import annotations
 
 import asyncio
 import copy
-import json
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from typing import Any
 
-import aio_pika
 import httpx
 import pytest
 
 from devstack.broker import RabbitNode
 from services.console.permissions import Role
-from shared.messaging.topology import ConsumerGroup, declare_group
 from tests.integration.test_alerts import ALERT
 from tests.support.console import bearer, operator_token
+from tests.support.handed_over import drain, watched
 
 ALERTS = "/api/v1/operator/alerts"
 
@@ -28,21 +26,8 @@ ALERTS = "/api/v1/operator/alerts"
 @pytest.fixture
 async def published(rabbit: RabbitNode) -> AsyncIterator[Any]:
     """The dispatcher's alert queue, declared but not consumed: what the console publishes stays readable."""
-    connection = await aio_pika.connect(rabbit.url)
-    channel = await connection.channel()
-    group = ConsumerGroup(exchange="samleng", name="test-alerts", routing_keys=("alert.published.v1",))
-    queue = await declare_group(channel, group)
-    await queue.purge()
-    yield queue
-    await queue.delete(if_unused=False, if_empty=False)
-    await connection.close()
-
-
-async def drain(queue: Any) -> list[dict[str, Any]]:
-    events = []
-    while (message := await queue.get(no_ack=True, fail=False)) is not None:
-        events.append(json.loads(message.body))
-    return events
+    async with watched(rabbit.url, "test-alerts", ("alert.published.v1",)) as queue:
+        yield queue
 
 
 def alert(number: str, title: str = "Release Sok Vanna") -> dict[str, Any]:

@@ -19,8 +19,9 @@ import pytest
 from devstack.broker import RabbitNode
 from services.console.permissions import Role
 from shared.contracts import utcnow
-from shared.messaging.topology import ConsumerGroup, declare_group
+from shared.messaging.topology import ConsumerGroup
 from tests.support.console import bearer, operator_token
+from tests.support.handed_over import emptied
 
 DASHBOARD = "/api/v1/operator/dashboard"
 DELIVERIES = "/api/v1/operator/deliveries"
@@ -106,15 +107,8 @@ def expected(deliveries: list[dict[str, Any]], since: datetime, until: datetime)
 @pytest.fixture
 async def email_high(rabbit: RabbitNode) -> AsyncIterator[aio_pika.abc.AbstractChannel]:
     """The email channel's high band queues, declared as the channel declares them, empty."""
-    connection = await aio_pika.connect(rabbit.url)
-    channel = await connection.channel()
-    await declare_group(channel, EMAIL_HIGH)
-    for name in (EMAIL_HIGH.queue, EMAIL_HIGH.dead_letter_queue):
-        await (await channel.declare_queue(name, passive=True)).purge()
-    yield channel
-    for name in (EMAIL_HIGH.queue, EMAIL_HIGH.dead_letter_queue):
-        await (await channel.declare_queue(name, passive=True)).purge()
-    await connection.close()
+    async with emptied(rabbit.url, EMAIL_HIGH) as channel:
+        yield channel
 
 
 async def test_the_dashboard_counts_equal_the_deliveries_list_for_the_same_period(

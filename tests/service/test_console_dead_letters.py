@@ -16,8 +16,9 @@ import pytest
 from devstack.broker import RabbitNode
 from services.console.permissions import Role
 from shared.messaging.consumer import ATTEMPT_HEADER, ERROR_HEADER, FAILED_AT_HEADER, REASON_HEADER
-from shared.messaging.topology import ConsumerGroup, declare_group
+from shared.messaging.topology import ConsumerGroup
 from tests.support.console import bearer, operator_token
+from tests.support.handed_over import emptied
 
 EMAIL_LOW = ConsumerGroup(exchange="samleng", name="channel-email.low", routing_keys=())
 QUEUE = EMAIL_LOW.dead_letter_queue
@@ -28,15 +29,8 @@ SECRETS = ("secret@example.org", "Secret Name", "pl_secret")
 @pytest.fixture
 async def broker(rabbit: RabbitNode) -> AsyncIterator[aio_pika.abc.AbstractChannel]:
     """The email channel's low band queues, declared as the channel declares them, empty."""
-    connection = await aio_pika.connect(rabbit.url)
-    channel = await connection.channel()
-    await declare_group(channel, EMAIL_LOW)
-    for name in (EMAIL_LOW.queue, QUEUE):
-        await (await channel.declare_queue(name, passive=True)).purge()
-    yield channel
-    for name in (EMAIL_LOW.queue, QUEUE):
-        await (await channel.declare_queue(name, passive=True)).purge()
-    await connection.close()
+    async with emptied(rabbit.url, EMAIL_LOW) as channel:
+        yield channel
 
 
 async def dead_letter(channel: aio_pika.abc.AbstractChannel, message_id: str) -> None:

@@ -6,22 +6,20 @@ names ids and counts, never a name or a contact."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from typing import Any
 
-import aio_pika
 import httpx
 import pytest
 
 from devstack.broker import RabbitNode
 from services.console.permissions import Role
-from shared.messaging.topology import ConsumerGroup, declare_group
 from shared.personal_data import contact_key
 from tests.service.test_console_deliveries import audited, operator
 from tests.support.console import bearer, operator_token
+from tests.support.handed_over import drain, watched
 
 OPERATOR_API = "/api/v1/operator"
 SUBSCRIBERS = f"{OPERATOR_API}/subscribers"
@@ -52,24 +50,8 @@ ROW: dict[str, Any] = {
 @pytest.fixture
 async def bus(rabbit: RabbitNode) -> AsyncIterator[Any]:
     """The events this area hands over, declared but not consumed: what the console publishes stays readable."""
-    connection = await aio_pika.connect(rabbit.url)
-    channel = await connection.channel()
-    queue = await declare_group(
-        channel, ConsumerGroup(exchange="samleng", name="test-members", routing_keys=WATCHED)
-    )
-    await queue.purge()
-    yield queue
-    await queue.delete(if_unused=False, if_empty=False)
-    await connection.close()
-
-
-async def drain(queue: Any, settle: float = 0.3) -> list[dict[str, Any]]:
-    """Everything handed over so far (after a moment for the last confirms to land)."""
-    await asyncio.sleep(settle)
-    events = []
-    while (message := await queue.get(no_ack=True, fail=False)) is not None:
-        events.append(json.loads(message.body))
-    return events
+    async with watched(rabbit.url, "test-members", WATCHED) as queue:
+        yield queue
 
 
 async def seed_member(
@@ -125,7 +107,7 @@ async def test_an_editor_may_not_read_replies_import_export_or_erase_and_a_viewe
     assert by_viewer.status_code == 403
     for answer in [*by_editor, by_viewer]:
         assert "Sok" not in answer.text and "dara@" not in answer.text and "Keo" not in answer.text
-    assert await drain(bus) == [], "nothing was handed over"
+    assert await drain(bus, settle=0.3) == [], "nothing was handed over"
     denied = await db.audit_events.find({"action": "permission.denied"}).sort("at", 1).to_list(None)
     assert [(d["operator_id"], d["object_id"]) for d in denied] == [
         (editor_id, "members.read_personal"),
@@ -146,7 +128,7 @@ async def test_a_publisher_may_not_erase_only_an_admin_may(console: str, db: Any
         member = await client.post(f"{OPERATOR_API}/members/mb_1/erase")
         contact = await client.post(ERASURES, json={"email": "dara@example.org"})
     assert member.status_code == contact.status_code == 403
-    assert await drain(bus) == []
+    assert await drain(bus, settle=0.3) == []
     assert await audited(db, "member.erased") == [] and await audited(db, "contact.erasure_requested") == []
     denied = await audited(db, "permission.denied")
     assert denied == [(publisher_id, "members.erase", {}), (publisher_id, "members.erase", {})]
@@ -182,7 +164,7 @@ async def test_a_publisher_imports_subscribers_row_by_row_as_themself_audited_on
     assert {e["field"] for e in body["results"][2]["errors"]} == {"name", "phone", "channels", "time_zone"}
     assert malformed.status_code == 422 and "Secret Name" not in malformed.text
 
-    events = await drain(bus)
+    events = await drain(bus, settle=0.3)
     assert [e["type"] for e in events] == ["subscription.requested.v1"] * 2
     assert {e["actor"] for e in events} == {publisher_id}
     first, second = (e["data"] for e in events)
@@ -249,7 +231,7 @@ async def test_an_admin_erases_a_member_the_event_carries_them_and_it_is_audited
         "state": "already-erased",
         "detail": "mb_1 was already erased",
     }
-    [event] = await drain(bus)
+    [event] = await drain(bus, settle=0.3)
     assert event["type"] == "member.erasure_requested.v1" and event["actor"] == admin_id
     assert event["data"]["member_id"] == "mb_1" and event["data"]["source"] == "operator-api"
     assert event["data"]["request_id"] == erased.json()["request_id"]
@@ -276,7 +258,7 @@ async def test_an_admin_erases_a_contact_and_every_member_holding_it_without_the
     assert erased.status_code == 202, erased.text
     assert erased.json()["members"] == ["mb_1"] and "1 member(s)" in erased.json()["detail"]
     assert stranger.status_code == 202 and stranger.json()["members"] == []
-    events = await drain(bus)
+    events = await drain(bus, settle=0.3)
     assert [e["type"] for e in events] == [
         "member.erasure_requested.v1",
         "contact.erasure_requested.v1",
@@ -342,7 +324,7 @@ async def test_a_publisher_reissues_a_certificate_as_themself_once_valid_only(
     assert accepted.status_code == 202, accepted.text
     assert accepted.json() == {"status": "requested", "certificate_number": NUMBER}
     assert again.status_code == 409 and "KCAP-2026-000043-WXYZ" in again.json()["detail"]
-    [event] = await drain(bus)
+    [event] = await drain(bus, settle=0.3)
     assert event["type"] == "certificate.reissue_requested.v1" and event["actor"] == publisher_id
     assert event["data"]["certificate_number"] == NUMBER and event["data"]["pledge_id"] == "pl_mb_1"
     assert event["data"]["corrected_name"] == "Sok Dara"
@@ -366,7 +348,7 @@ async def test_a_console_configured_with_a_smaller_import_limit_refuses_larger_i
         documented = (await client.get("/openapi.json")).json()
     assert anonymous.status_code == 401
     assert refused.status_code == 413 and refused.json()["detail"][0]["limit_bytes"] == 2048
-    assert await drain(bus) == []
+    assert await drain(bus, settle=0.3) == []
     operation = documented["paths"][SUBSCRIBERS]["post"]
     assert operation["x-body-limit-bytes"] == 2048, "the configured limit is shown in /docs"
     assert "subscribers" in operation["requestBody"]["content"]["application/json"]["schema"]["properties"]

@@ -7,13 +7,11 @@ with `replies.answer` may do either."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
 from typing import Any
 
-import aio_pika
 import httpx
 import pytest
 
@@ -21,10 +19,10 @@ from devstack.broker import RabbitNode
 from services.console.permissions import Role
 from shared.contracts import utcnow
 from shared.contracts.reply import answer_id
-from shared.messaging.topology import ConsumerGroup, declare_group
 from shared.personal_data import contact_key
 from tests.service.test_console_deliveries import audited, operator
 from tests.support.console import bearer, operator_token
+from tests.support.handed_over import drain, watched
 
 REPLIES = "/api/v1/operator/replies"
 ANSWERED = "reply.answer_requested.v1"
@@ -34,23 +32,8 @@ PHONE = "+85512777001"
 @pytest.fixture
 async def bus(rabbit: RabbitNode) -> AsyncIterator[Any]:
     """Answers handed over, declared but not consumed: what the console publishes stays readable."""
-    connection = await aio_pika.connect(rabbit.url)
-    channel = await connection.channel()
-    queue = await declare_group(
-        channel, ConsumerGroup(exchange="samleng", name="test-replies", routing_keys=(ANSWERED,))
-    )
-    await queue.purge()
-    yield queue
-    await queue.delete(if_unused=False, if_empty=False)
-    await connection.close()
-
-
-async def drain(queue: Any, settle: float = 0.3) -> list[dict[str, Any]]:
-    await asyncio.sleep(settle)
-    events = []
-    while (message := await queue.get(no_ack=True, fail=False)) is not None:
-        events.append(json.loads(message.body))
-    return events
+    async with watched(rabbit.url, "test-replies", (ANSWERED,)) as queue:
+        yield queue
 
 
 def reply(
@@ -88,7 +71,7 @@ async def test_an_answer_goes_to_the_bus_once_as_the_operators_and_is_audited(
         again.json()["answer_id"] == first.json()["answer_id"] == answer_id("ev_wa_1", "At the temple, 3 pm.")
     )
 
-    [event] = await drain(bus)
+    [event] = await drain(bus, settle=0.3)
     assert event["type"] == ANSWERED and event["actor"] == publisher_id
     assert event["correlation_id"] == "ev_wa_1"
     data = event["data"]
@@ -131,7 +114,7 @@ async def test_outside_the_window_the_answer_is_refused_before_anything_is_hande
     assert "window closed" in closed.json()["detail"] and "24 hours" in closed.json()["detail"]
     assert reopened.status_code == 202, "the sender wrote again 2 hours ago: the window is open again"
     assert signal.status_code == 202, "Signal has no window"
-    events = await drain(bus)
+    events = await drain(bus, settle=0.3)
     assert sorted(e["data"]["reply_id"] for e in events) == ["ev_sig_old", "ev_wa_other"]
     assert listed["ev_wa_old"]["window"]["answerable"] is False
     assert listed["ev_sig_old"]["window"] == {"answerable": True, "closes_at": None, "reason": None}
@@ -161,7 +144,7 @@ async def test_who_may_answer_and_what_is_refused(console: str, db: Any, bus: An
     assert blank.status_code == too_long.status_code == 422
     assert "x" * 50 not in too_long.text, "the input is not echoed"
     assert unknown.status_code == 404
-    assert await drain(bus) == []
+    assert await drain(bus, settle=0.3) == []
 
 
 async def test_handled_and_not_handled_are_kept_filtered_and_audited_when_they_change(

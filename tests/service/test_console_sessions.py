@@ -12,16 +12,15 @@ from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import aio_pika
 import httpx
 import pytest
 from bson import ObjectId
 
 from devstack.broker import RabbitNode
 from services.console.permissions import Role
-from shared.messaging.topology import ConsumerGroup, declare_group
-from tests.service.test_intake_sessions import START, drain, seed
 from tests.support.console import bearer, operator_token
+from tests.support.handed_over import drain, watched
+from tests.support.seeds import START, seed_registrations, seed_session
 
 PREFIX = "/api/v1/operator"
 FIVE_MB = 5_000_000
@@ -31,18 +30,12 @@ SEEDED = f"{PREFIX}/sessions/ss_seeded"
 @pytest.fixture
 async def events(rabbit: RabbitNode) -> AsyncIterator[Any]:
     """The scheduler's inputs, declared but not consumed: what the console hands over stays readable."""
-    connection = await aio_pika.connect(rabbit.url)
-    channel = await connection.channel()
-    group = ConsumerGroup(
-        exchange="samleng",
-        name="test-console-sessions",
-        routing_keys=("session.published.v1", "registration.cancelled.v1", "session.plan_published.v1"),
-    )
-    queue = await declare_group(channel, group)
-    await queue.purge()
-    yield queue
-    await queue.delete(if_unused=False, if_empty=False)
-    await connection.close()
+    async with watched(
+        rabbit.url,
+        "test-console-sessions",
+        ("session.published.v1", "registration.cancelled.v1", "session.plan_published.v1"),
+    ) as queue:
+        yield queue
 
 
 class Operator:
@@ -82,32 +75,13 @@ async def audited(db: Any, action: str) -> list[dict[str, Any]]:
     return [e async for e in db.audit_events.find({"action": action})]
 
 
-async def seed_registrations(db: Any) -> None:
-    await db.registrations.insert_many(
-        [
-            {"_id": "rg_1", "session_id": "ss_seeded", "state": "registered", "ideas": '=HYPERLINK("http://evil")',
-             "submitted_at": START - timedelta(days=3),
-             "registrant": {"name": "Sok Dara", "language": "en", "country": "US", "channels": ["email"],
-                            "contact": {"email": "dara@example.org"}}},
-            {"_id": "rg_2", "session_id": "ss_seeded", "state": "registered", "ideas": "ដីធ្លីរបស់សហគមន៍",
-             "submitted_at": START - timedelta(days=2),
-             "registrant": {"name": "ចាន់ សុភា", "language": "km", "country": "KH", "channels": ["signal"],
-                            "contact": {"phone": "+85512345678"}}},
-            {"_id": "rg_3", "session_id": "ss_seeded", "state": "waitlisted", "ideas": "",
-             "submitted_at": START - timedelta(days=1),
-             "registrant": {"name": "-Sok", "language": "en", "country": "US", "channels": ["email"],
-                            "contact": {"email": "sok@example.org"}}},
-        ]
-    )  # fmt: skip
-
-
 # ---- roles --------------------------------------------------------------------------------------
 
 
 async def test_a_viewer_lists_sessions_but_may_not_read_registrations_or_create(
     console: str, db: Any, events: Any, as_role: Any
 ) -> None:
-    await seed(db)
+    await seed_session(db)
     await seed_registrations(db)
     viewer = await as_role(Role.viewer)
     async with httpx.AsyncClient(base_url=console, headers=viewer.headers) as client:
@@ -204,7 +178,7 @@ async def test_an_editor_drafts_but_only_a_publisher_publishes_and_the_event_nam
 async def test_reading_registrations_and_ideas_is_audited_once_per_read_with_counts_only(
     console: str, db: Any, as_role: Any
 ) -> None:
-    await seed(db)
+    await seed_session(db)
     await seed_registrations(db)
     publisher = await as_role(Role.publisher)
     async with httpx.AsyncClient(base_url=console, headers=publisher.headers) as client:
@@ -266,8 +240,10 @@ async def test_operators_create_sessions_and_bad_ones_are_refused_with_the_field
 async def test_reschedule_cancel_and_complete_publish_the_new_version_and_are_audited(
     console: str, events: Any, db: Any, as_role: Any
 ) -> None:
-    await seed(db)
-    await seed(db, "ss_held", starts_at=START + timedelta(days=1), ends_at=START + timedelta(days=1, hours=1))
+    await seed_session(db)
+    await seed_session(
+        db, "ss_held", starts_at=START + timedelta(days=1), ends_at=START + timedelta(days=1, hours=1)
+    )
     publisher = await as_role(Role.publisher)
     async with httpx.AsyncClient(base_url=console, headers=publisher.headers) as client:
         moved = await client.patch(
@@ -326,7 +302,7 @@ async def test_reschedule_cancel_and_complete_publish_the_new_version_and_are_au
 async def test_operators_read_registrations_without_contacts_and_export_ideas_safely(
     console: str, events: Any, db: Any, admin_token: str
 ) -> None:
-    await seed(db)
+    await seed_session(db)
     await seed_registrations(db)
     async with httpx.AsyncClient(base_url=console, headers=bearer(admin_token)) as client:
         listing = await client.get(f"{SEEDED}/registrations")
@@ -363,7 +339,7 @@ async def test_operators_read_registrations_without_contacts_and_export_ideas_sa
 
 
 async def test_the_ideas_export_is_formula_safe(console: str, db: Any, admin_token: str) -> None:
-    await seed(db, "ss_ideas")
+    await seed_session(db, "ss_ideas")
     await db.registrations.insert_one(
         {"_id": "rg_ideas", "session_id": "ss_ideas", "state": "registered", "ideas": "=1+2",
          "registrant": {"name": "-Sok", "language": "en", "country": "US"}, "submitted_at": datetime.now(UTC)}
@@ -378,7 +354,7 @@ async def test_the_ideas_export_is_formula_safe(console: str, db: Any, admin_tok
 async def test_operators_cancel_a_registration_for_someone_and_only_with_the_permission(
     console: str, events: Any, db: Any, as_role: Any
 ) -> None:
-    await seed(db)
+    await seed_session(db)
     await db.registrations.insert_many(
         [
             {"_id": "rg_called", "session_id": "ss_seeded", "state": "registered"},
@@ -420,7 +396,7 @@ def pdf_of(size: int) -> bytes:
 async def test_a_5_mb_plan_of_action_pdf_is_accepted_and_stored_whole(
     console: str, events: Any, db: Any, admin_token: str
 ) -> None:
-    await seed(db)
+    await seed_session(db)
     pdf = pdf_of(FIVE_MB)
     body = {"texts": {"en": "We agreed to write to the UN.", "km": "យើងបានព្រមព្រៀង ..."}}
     async with httpx.AsyncClient(base_url=console, headers=bearer(admin_token), timeout=60) as client:
@@ -447,7 +423,7 @@ async def test_a_5_mb_plan_of_action_pdf_is_accepted_and_stored_whole(
 async def test_a_lower_configured_plan_of_action_limit_is_kept(
     make_console: Any, events: Any, db: Any, admin_token: str
 ) -> None:
-    await seed(db)
+    await seed_session(db)
     body = {"texts": {"en": "x", "km": "x"}, "pdf_base64": base64.b64encode(pdf_of(100_000)).decode()}
     async with (
         make_console(plan_of_action_max_bytes=64 * 1024) as url,
@@ -467,7 +443,7 @@ async def test_a_lower_configured_plan_of_action_limit_is_kept(
 async def test_without_the_broker_a_change_is_refused_with_retry_after_and_not_audited(
     make_console: Any, dead_broker_url: str, db: Any, admin_token: str
 ) -> None:
-    await seed(db)
+    await seed_session(db)
     async with (
         make_console(wait_ready=False, amqp_url=dead_broker_url) as url,
         httpx.AsyncClient(base_url=url, headers=bearer(admin_token), timeout=30) as client,

@@ -7,22 +7,20 @@ shot in English and Khmer."""
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
-import aio_pika
 import httpx
 import pytest
 
 from devstack.broker import RabbitNode
 from services.console.permissions import Role
-from shared.messaging.topology import ConsumerGroup, declare_group
 from tests.service.test_console_alerts import ALERTS, alert, keep_published
 from tests.support.console import bearer, operator_token
 from tests.support.console_browser import axe_check, shot
+from tests.support.handed_over import drain, watched
 
 pytestmark = pytest.mark.service
 
@@ -30,25 +28,10 @@ pytestmark = pytest.mark.service
 @pytest.fixture
 async def handed_over(rabbit: RabbitNode) -> AsyncIterator[Any]:
     """What the console hands to the dispatcher (alerts and tests), declared but not consumed."""
-    connection = await aio_pika.connect(rabbit.url)
-    channel = await connection.channel()
-    group = ConsumerGroup(
-        exchange="samleng",
-        name="test-web-alerts",
-        routing_keys=("alert.published.v1", "alert.test_requested.v1"),
-    )
-    queue = await declare_group(channel, group)
-    await queue.purge()
-    yield queue
-    await queue.delete(if_unused=False, if_empty=False)
-    await connection.close()
-
-
-async def drained(queue: Any) -> list[dict[str, Any]]:
-    events = []
-    while (message := await queue.get(no_ack=True, fail=False)) is not None:
-        events.append(json.loads(message.body))
-    return events
+    async with watched(
+        rabbit.url, "test-web-alerts", ("alert.published.v1", "alert.test_requested.v1")
+    ) as queue:
+        yield queue
 
 
 async def fill_alert(page: Any, number: str, *, urgent: bool = False) -> None:
@@ -196,7 +179,7 @@ async def test_send_to_myself_from_the_draft_page(
     await page.select_option("#channel", "email")
     await page.click("#send-test")
     await page.wait_for_url("**?done=test&channel=email")
-    events = await drained(handed_over)
+    events = await drain(handed_over)
     assert [(e["type"], e["data"]["channel"], e["data"]["phone"], e["data"]["language"]) for e in events] == [
         ("alert.test_requested.v1", "signal", "+85512345678", "km"),
         ("alert.test_requested.v1", "email", None, "en"),
@@ -235,7 +218,7 @@ async def test_a_second_publisher_approves_an_urgent_alert_and_the_author_publis
     await author.click("#publish")
     await author.wait_for_url(f"**/alerts/{alert_id}?done=published")
     assert "Published" in await author.inner_text("#done")
-    [event] = [e for e in await drained(handed_over) if e["type"] == "alert.published.v1"]
+    [event] = [e for e in await drain(handed_over) if e["type"] == "alert.published.v1"]
     assert event["actor"] == author.operator.operator.id and event["data"]["urgent"] is True
     approved = await db.audit_events.find_one({"action": "alert.approved"})
     published = await db.audit_events.find_one({"action": "alert.published"})
@@ -316,5 +299,5 @@ async def test_without_javascript_the_alert_page_shows_the_progress_and_a_publis
     await page.select_option("#kind", "closure")
     await page.click("#send-change")
     await page.wait_for_url("**?done=changed&kind=closure")
-    [event] = await drained(handed_over)
+    [event] = await drain(handed_over)
     assert event["data"]["kind"] == "closure" and event["actor"] == page.operator.operator.id

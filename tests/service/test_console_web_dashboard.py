@@ -17,30 +17,22 @@ import pytest
 from devstack.broker import RabbitNode
 from services.console.permissions import Role
 from shared.contracts import utcnow
-from shared.messaging.topology import ConsumerGroup, declare_group
 from tests.service.test_console_dashboard import seeded
-from tests.service.test_console_dead_letters import dead_letter, messages
+from tests.service.test_console_dead_letters import EMAIL_LOW, QUEUE, dead_letter, messages
 from tests.support.console import bearer, operator_token
 from tests.support.console_browser import axe_check, shot
+from tests.support.handed_over import emptied
 
 pytestmark = pytest.mark.service
 
-EMAIL_LOW = ConsumerGroup(exchange="samleng", name="channel-email.low", routing_keys=())
-QUEUE = EMAIL_LOW.dead_letter_queue
 COUNTS = ("requested", "sent", "delivered", "failed", "skipped", "in_progress")
 
 
 @pytest.fixture
 async def broker(rabbit: RabbitNode) -> AsyncIterator[aio_pika.abc.AbstractChannel]:
-    connection = await aio_pika.connect(rabbit.url)
-    channel = await connection.channel()
-    await declare_group(channel, EMAIL_LOW)
-    for name in (EMAIL_LOW.queue, QUEUE):
-        await (await channel.declare_queue(name, passive=True)).purge()
-    yield channel
-    for name in (EMAIL_LOW.queue, QUEUE):
-        await (await channel.declare_queue(name, passive=True)).purge()
-    await connection.close()
+    """The email channel's low band queues, declared as the channel declares them, empty."""
+    async with emptied(rabbit.url, EMAIL_LOW) as channel:
+        yield channel
 
 
 async def table_counts(page: Any) -> dict[str, dict[str, int]]:

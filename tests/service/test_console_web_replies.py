@@ -12,17 +12,16 @@ import re
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-import aio_pika
 import httpx
 import pytest
 
 from devstack.broker import RabbitNode
 from services.console.auth import COOKIE
 from services.console.permissions import Role
-from shared.messaging.topology import ConsumerGroup, declare_group
 from tests.service.test_console_member_lookup import seed as seed_member
-from tests.service.test_console_replies import PHONE, drain, reply
+from tests.service.test_console_replies import PHONE, reply
 from tests.support.console_browser import axe_check, new_operator, session_token, shot
+from tests.support.handed_over import drain, watched
 
 pytestmark = pytest.mark.service
 
@@ -31,15 +30,8 @@ WATCHED = ("reply.answer_requested.v1", "member.erasure_requested.v1")
 
 @pytest.fixture
 async def bus(rabbit: RabbitNode) -> AsyncIterator[Any]:
-    connection = await aio_pika.connect(rabbit.url)
-    channel = await connection.channel()
-    queue = await declare_group(
-        channel, ConsumerGroup(exchange="samleng", name="test-web-replies", routing_keys=WATCHED)
-    )
-    await queue.purge()
-    yield queue
-    await queue.delete(if_unused=False, if_empty=False)
-    await connection.close()
+    async with watched(rabbit.url, "test-web-replies", WATCHED) as queue:
+        yield queue
 
 
 async def seed_replies(db: Any) -> None:
@@ -99,7 +91,7 @@ async def test_the_inbox_an_answer_sent_once_and_marking_handled(
     )
     assert again.status == 303 and again.headers["location"].endswith("done=already")
     await shot(page, "replies-answered", "en")
-    events = await drain(bus)
+    events = await drain(bus, settle=0.3)
     assert [e["data"]["text"] for e in events] == ["At the temple hall, Saturday 3 pm."]
     assert events[0]["actor"] == page.operator.operator.id
 
@@ -126,7 +118,7 @@ async def test_the_inbox_an_answer_sent_once_and_marking_handled(
     assert late.status == 409
     refused = await late.text()
     assert "The answer was not sent." in refused and "Sorry, we were slow" in refused
-    assert await drain(bus) == [], "nothing was handed over"
+    assert await drain(bus, settle=0.3) == [], "nothing was handed over"
 
 
 async def test_the_inbox_and_a_reply_in_khmer(console_page: Any, db: Any) -> None:
@@ -177,7 +169,7 @@ async def test_a_member_found_by_exact_contact_with_export_and_erase(
     await page.get_by_role("link", name="Erase this member").click()
     await page.get_by_role("button", name="Yes, erase this member").click()
     await page.wait_for_url("**/members/mb_look?done=requested")
-    [erasure] = await drain(bus)
+    [erasure] = await drain(bus, settle=0.3)
     assert erasure["type"] == "member.erasure_requested.v1" and erasure["data"]["member_id"] == "mb_look"
     assert erasure["actor"] == page.operator.operator.id
 

@@ -17,7 +17,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import aio_pika
 import httpx
 import pytest
 from babel.dates import format_datetime
@@ -28,10 +27,9 @@ from devstack.broker import RabbitNode
 from services.console.auth import COOKIE
 from services.console.permissions import Role
 from shared.contracts.session import Session
-from shared.messaging.topology import ConsumerGroup, declare_group
-from tests.service.test_console_sessions import seed_registrations
-from tests.service.test_intake_sessions import START, drain, seed
 from tests.support.console_browser import axe_check, new_operator, session_token, shot
+from tests.support.handed_over import drain, watched
+from tests.support.seeds import START, seed_registrations, seed_session
 
 pytestmark = pytest.mark.service
 
@@ -43,18 +41,12 @@ NAMES_AND_CONTACTS = ("Sok Dara", "dara@example.org", "ចាន់ សុភា
 @pytest.fixture
 async def events(rabbit: RabbitNode) -> AsyncIterator[Any]:
     """What the console hands to the event-scheduler, declared but not consumed: readable here."""
-    connection = await aio_pika.connect(rabbit.url)
-    channel = await connection.channel()
-    group = ConsumerGroup(
-        exchange="samleng",
-        name="test-console-web-sessions",
-        routing_keys=("session.published.v1", "registration.cancelled.v1", "session.plan_published.v1"),
-    )
-    queue = await declare_group(channel, group)
-    await queue.purge()
-    yield queue
-    await queue.delete(if_unused=False, if_empty=False)
-    await connection.close()
+    async with watched(
+        rabbit.url,
+        "test-console-web-sessions",
+        ("session.published.v1", "registration.cancelled.v1", "session.plan_published.v1"),
+    ) as queue:
+        yield queue
 
 
 async def keep(db: Any, event: dict[str, Any]) -> None:
@@ -213,7 +205,7 @@ async def test_an_editor_drafts_and_only_a_publisher_publishes_it(
 async def test_a_publisher_reschedules_then_cancels_with_a_confirmation(
     console_page: Any, db: Any, events: Any
 ) -> None:
-    await seed(db)
+    await seed_session(db)
     page = await console_page(Role.publisher)
     await page.goto(SEEDED)
     assert await field(page, "starts_at").input_value() == "2027-03-06T12:00"
@@ -258,7 +250,9 @@ async def test_a_publisher_reschedules_then_cancels_with_a_confirmation(
 async def test_changing_a_detail_saves_it_without_moving_the_session(
     console_page: Any, db: Any, events: Any
 ) -> None:
-    await seed(db, starts_at=START + timedelta(seconds=30), ends_at=START + timedelta(hours=2, seconds=30))
+    await seed_session(
+        db, starts_at=START + timedelta(seconds=30), ends_at=START + timedelta(hours=2, seconds=30)
+    )
     page = await console_page(Role.publisher)
     await page.goto(SEEDED)
     await page.locator("#edit").click()
@@ -281,7 +275,7 @@ async def test_changing_a_detail_saves_it_without_moving_the_session(
 async def test_registrations_show_state_language_and_channels_never_names_or_contacts(
     console_page: Any, db: Any, events: Any
 ) -> None:
-    await seed(db)
+    await seed_session(db)
     await seed_registrations(db)
     page = await console_page(Role.publisher)
     await page.goto(SEEDED)
@@ -338,7 +332,7 @@ async def test_registrations_show_state_language_and_channels_never_names_or_con
 async def test_a_viewer_sees_counts_but_no_registrations_and_may_not_change_anything(
     console_page: Any, db: Any, events: Any
 ) -> None:
-    await seed(db)
+    await seed_session(db)
     await seed_registrations(db)
     page = await console_page(Role.viewer)
     await page.goto("/sessions")
@@ -369,7 +363,7 @@ async def test_a_viewer_sees_counts_but_no_registrations_and_may_not_change_anyt
 async def test_marked_held_then_the_plan_of_action_is_uploaded_as_a_pdf_and_sent(
     console_page: Any, db: Any, events: Any
 ) -> None:
-    await seed(db)
+    await seed_session(db)
     page = await console_page(Role.publisher)
     await page.goto(SEEDED)
     await submit(page, page.locator("#complete"))
@@ -411,7 +405,7 @@ async def test_marked_held_then_the_plan_of_action_is_uploaded_as_a_pdf_and_sent
 
 
 async def test_the_page_says_what_each_registrant_receives_and_when(console_page: Any, db: Any) -> None:
-    await seed(db, join_link_release_at=START - timedelta(hours=2))
+    await seed_session(db, join_link_release_at=START - timedelta(hours=2))
     page = await console_page(Role.editor)
     await page.goto(SEEDED)
     rows = page.locator("#schedule tbody tr")
@@ -429,8 +423,8 @@ async def test_the_page_says_what_each_registrant_receives_and_when(console_page
 
 
 async def test_the_pages_read_in_khmer_and_pass_the_accessibility_check(console_page: Any, db: Any) -> None:
-    await seed(db)
-    await seed(
+    await seed_session(db)
+    await seed_session(
         db,
         "ss_past",
         starts_at=datetime(2026, 1, 10, 3, tzinfo=UTC),
@@ -490,7 +484,7 @@ async def test_without_the_broker_the_form_comes_back_filled_and_nothing_is_reco
 async def test_a_5_mb_plan_pdf_is_taken_from_the_page_and_a_larger_one_refused_on_its_field(
     console_page: Any, db: Any, events: Any
 ) -> None:
-    await seed(db)
+    await seed_session(db)
     page = await console_page(Role.publisher)
     await page.goto(SEEDED)
     token = await csrf_token(page)
@@ -513,7 +507,7 @@ async def test_a_5_mb_plan_pdf_is_taken_from_the_page_and_a_larger_one_refused_o
 async def test_the_counts_follow_registrations_without_a_reload_and_stand_without_javascript(
     console: str, console_page: Any, db: Any
 ) -> None:
-    await seed(db)
+    await seed_session(db)
     await seed_registrations(db)
     page = await console_page(Role.viewer)
     await page.goto(SEEDED)

@@ -9,16 +9,15 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import aio_pika
 import httpx
 import pytest
 
 from devstack.broker import RabbitNode
 from shared.contracts import pledge_ids as ids
 from shared.contracts.member import ConsentWithdrawn
-from shared.messaging.topology import ConsumerGroup, declare_group
 from tests.service.conftest import SECRET
 from tests.support.forms import csrf
+from tests.support.handed_over import watched
 
 TOKEN = "tok_" + "a" * 30
 T0 = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
@@ -26,14 +25,8 @@ T0 = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
 
 @pytest.fixture
 async def withdrawals(rabbit: RabbitNode) -> AsyncIterator[Any]:
-    connection = await aio_pika.connect(rabbit.url)
-    channel = await connection.channel()
-    group = ConsumerGroup(exchange="samleng", name="pledge-intake", routing_keys=("consent.withdrawn.v1",))
-    queue = await declare_group(channel, group)
-    await queue.purge()
-    yield queue
-    await queue.purge()
-    await connection.close()
+    async with watched(rabbit.url, "pledge-intake", ("consent.withdrawn.v1",), keep=True) as queue:
+        yield queue
 
 
 def delivery(index: int, channel: str, state: str, pledge_id: str = "pl_x", **extra: Any) -> dict[str, Any]:

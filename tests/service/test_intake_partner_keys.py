@@ -12,13 +12,11 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
-import aio_pika
 import httpx
 import pytest
 
 from devstack.broker import RabbitNode
 from services.intake.partners import PartnerGate
-from shared.messaging.topology import ConsumerGroup, declare_group
 from shared.partner_keys import (
     PartnerKey,
     create_partner_key,
@@ -27,7 +25,8 @@ from shared.partner_keys import (
     revoke_partner_key,
 )
 from tests.service.test_intake_api import VALID
-from tests.service.test_intake_sessions import seed
+from tests.support.handed_over import drain, watched
+from tests.support.seeds import seed_session
 
 PARTNER = "https://partner.example.org"
 REGISTRATION = {
@@ -43,24 +42,8 @@ REGISTRATION = {
 @pytest.fixture
 async def registrations(rabbit: RabbitNode) -> AsyncIterator[Any]:
     """The scheduler's registration queue, declared but not consumed."""
-    connection = await aio_pika.connect(rabbit.url)
-    channel = await connection.channel()
-    group = ConsumerGroup(
-        exchange="samleng", name="test-partner-keys", routing_keys=("registration.submitted.v1",)
-    )
-    queue = await declare_group(channel, group)
-    await queue.purge()
-    yield queue
-    await queue.delete(if_unused=False, if_empty=False)
-    await connection.close()
-
-
-async def handed_over(queue: Any, settle: float = 0.3) -> list[dict[str, Any]]:
-    await asyncio.sleep(settle)
-    found = []
-    while (message := await queue.get(no_ack=True, fail=False)) is not None:
-        found.append(json.loads(message.body))
-    return found
+    async with watched(rabbit.url, "test-partner-keys", ("registration.submitted.v1",)) as queue:
+        yield queue
 
 
 async def post_many(client: httpx.AsyncClient, count: int, headers: dict[str, str]) -> list[int]:
@@ -94,7 +77,7 @@ async def test_a_partner_key_at_200_a_minute_is_accepted_while_an_anonymous_addr
     assert beyond.status_code == 429 and int(beyond.headers["retry-after"]) >= 1
     [problem] = beyond.json()["detail"]
     assert problem["field"] == "X-Samleng-Key" and problem["code"] == "key_rate_limited"
-    assert len(await handed_over(submitted_queue)) == 5 + 200 + 50
+    assert len(await drain(submitted_queue, settle=0.3)) == 5 + 200 + 50
     usage = await db.partner_key_usage.find_one({"_id": key_id})
     assert usage is not None and usage["last_used_at"] is not None, (
         "use is noted (by intake, in its own collection)"
@@ -104,7 +87,7 @@ async def test_a_partner_key_at_200_a_minute_is_accepted_while_an_anonymous_addr
 async def test_a_wrong_unknown_or_revoked_key_is_refused_with_401_and_nothing_is_handed_over(
     make_intake: Any, submitted_queue: Any, registrations: Any, db: Any
 ) -> None:
-    await seed(db)
+    await seed_session(db)
     key_id, secret = await create_partner_key(db, "Partner", 100, [])
     _, revoked = await create_partner_key(db, "Former partner", 100, [])
     await revoke_partner_key(db, key_id_of(revoked) or "")
@@ -129,7 +112,7 @@ async def test_a_wrong_unknown_or_revoked_key_is_refused_with_401_and_nothing_is
                 assert answer.status_code == 401, (case, path, answer.text)
                 [problem] = answer.json()["detail"]
                 assert problem["field"] == "X-Samleng-Key" and problem["code"] == "key_invalid", case
-        assert await handed_over(submitted_queue) == [] and await handed_over(registrations, 0) == []
+        assert await drain(submitted_queue, settle=0.3) == [] and await drain(registrations) == []
         used = await client.post("/api/v1/pledges", json=VALID, headers={"X-Samleng-Key": secret})
         registered = await client.post(
             "/api/v1/sessions/ss_seeded/registrations", json=REGISTRATION, headers={"X-Samleng-Key": secret}
@@ -138,12 +121,12 @@ async def test_a_wrong_unknown_or_revoked_key_is_refused_with_401_and_nothing_is
         after = await client.post("/api/v1/pledges", json=VALID, headers={"X-Samleng-Key": secret})
     assert used.status_code == 202 and registered.status_code == 202
     assert after.status_code == 401, "revocation takes effect once the cached key expires (here: 0 s)"
-    assert len(await handed_over(submitted_queue)) == 1
-    assert len(await handed_over(registrations, 0)) == 1
+    assert len(await drain(submitted_queue, settle=0.3)) == 1
+    assert len(await drain(registrations)) == 1
 
 
 async def test_a_keys_limit_also_counts_registrations(make_intake: Any, registrations: Any, db: Any) -> None:
-    await seed(db)
+    await seed_session(db)
     _, secret = await create_partner_key(db, "Venue Wi-Fi desk", 2, [])
     keyed = {"X-Samleng-Key": secret}
     path = "/api/v1/sessions/ss_seeded/registrations"
@@ -152,7 +135,7 @@ async def test_a_keys_limit_also_counts_registrations(make_intake: Any, registra
         anonymous = await client.post(path, json=REGISTRATION)
     assert codes == [202, 202, 429]
     assert anonymous.status_code == 202, "registrations without a key are as before"
-    assert len(await handed_over(registrations)) == 3
+    assert len(await drain(registrations, settle=0.3)) == 3
 
 
 async def test_cors_only_for_the_origins_a_key_lists_and_never_a_wildcard(
@@ -199,7 +182,7 @@ async def test_cors_only_for_the_origins_a_key_lists_and_never_a_wildcard(
         assert "access-control-allow-origin" not in refused.headers
     assert server.status_code == 202 and "access-control-allow-origin" not in server.headers
     assert anonymous.status_code == 202 and "access-control-allow-origin" not in anonymous.headers
-    assert len(await handed_over(submitted_queue)) == 3
+    assert len(await drain(submitted_queue, settle=0.3)) == 3
 
 
 async def test_idempotency_keys_are_scoped_per_partner(intake: str, submitted_queue: Any, db: Any) -> None:

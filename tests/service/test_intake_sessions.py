@@ -6,81 +6,35 @@ here as it would write them. Operators' routes are the console's
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import aio_pika
 import httpx
 import pytest
 from icalendar import Calendar
 
 from devstack.broker import RabbitNode
-from shared.messaging.topology import ConsumerGroup, declare_group
 from tests.support.forms import csrf
-
-START = datetime(2027, 3, 6, 12, 0, tzinfo=UTC)  # 19:00 in Phnom Penh, 04:00 in Los Angeles
+from tests.support.handed_over import drain, watched
+from tests.support.seeds import START, seed_session
 
 
 @pytest.fixture
 async def events(rabbit: RabbitNode) -> AsyncIterator[Any]:
     """The scheduler's inputs from intake, declared but not consumed: what intake publishes stays readable."""
-    connection = await aio_pika.connect(rabbit.url)
-    channel = await connection.channel()
-    group = ConsumerGroup(
-        exchange="samleng",
-        name="test-sessions",
-        routing_keys=("registration.submitted.v1", "registration.cancelled.v1"),
-    )
-    queue = await declare_group(channel, group)
-    await queue.purge()
-    yield queue
-    await queue.delete(if_unused=False, if_empty=False)
-    await connection.close()
-
-
-async def drain(queue: Any) -> list[dict[str, Any]]:
-    found = []
-    while (message := await queue.get(no_ack=True, fail=False)) is not None:
-        found.append(json.loads(message.body))
-    return found
-
-
-async def seed(db: Any, session_id: str = "ss_seeded", **change: Any) -> dict[str, Any]:
-    doc = {
-        "_id": session_id,
-        "session_id": session_id,
-        "kind": "forum",
-        "texts": {
-            "en": {"title": "Forum on land evictions", "description": ""},
-            "km": {"title": "វេទិកាស្តីពីការបណ្តេញចេញពីដីធ្លី", "description": ""},
-        },
-        "starts_at": START,
-        "ends_at": START + timedelta(hours=2),
-        "mode": "online",
-        "place": "",
-        "join_link": "https://zoom.example/j/999?pwd=hidden",
-        "join_link_release_at": None,
-        "registration_opens_at": None,
-        "registration_closes_at": None,
-        "capacity": None,
-        "reminder_minutes": [10080, 1440, 60],
-        "status": "scheduled",
-        "version": 1,
-        "public_url": f"http://intake.test/sessions/{session_id}",
-    }
-    doc.update(change)
-    await db.sessions.insert_one(doc)
-    return doc
+    async with watched(
+        rabbit.url, "test-sessions", ("registration.submitted.v1", "registration.cancelled.v1")
+    ) as queue:
+        yield queue
 
 
 async def test_the_calendar_shows_each_viewer_their_own_time_and_the_ics_is_in_utc(
     intake: str, db: Any
 ) -> None:
-    await seed(db)
-    await seed(
+    await seed_session(db)
+    await seed_session(
         db,
         "ss_gone",
         status="cancelled",
@@ -125,7 +79,7 @@ FORM = {
 async def test_registration_is_idempotent_per_person_and_bad_input_is_named(
     intake: str, events: Any, db: Any
 ) -> None:
-    await seed(db)
+    await seed_session(db)
     async with httpx.AsyncClient(base_url=intake) as client:
         token = await csrf(client, "/sessions/ss_seeded")
         bad = await client.post(
@@ -156,7 +110,7 @@ async def test_registration_is_idempotent_per_person_and_bad_input_is_named(
 
 
 async def test_closed_registration_is_refused(intake: str, events: Any, db: Any) -> None:
-    await seed(db, registration_closes_at=datetime.now(UTC) - timedelta(minutes=1))
+    await seed_session(db, registration_closes_at=datetime.now(UTC) - timedelta(minutes=1))
     async with httpx.AsyncClient(base_url=intake) as client:
         page = await client.get("/sessions/ss_seeded")
         refused = await client.post("/api/v1/sessions/ss_seeded/registrations", json={
@@ -170,7 +124,7 @@ async def test_closed_registration_is_refused(intake: str, events: Any, db: Any)
 async def test_a_registrant_cancels_with_the_link_from_their_messages_and_only_with_it(
     intake: str, events: Any, db: Any
 ) -> None:
-    await seed(db)
+    await seed_session(db)
     async with httpx.AsyncClient(base_url=intake) as client:
         registered = await client.post("/api/v1/sessions/ss_seeded/registrations", json={
             "name": "Sok Dara", "country": "US", "email": "dara@example.org", "channels": ["email"],
@@ -211,19 +165,21 @@ async def test_the_calendar_lists_upcoming_sessions_by_month_and_past_ones_apart
     intake: str, db: Any
 ) -> None:
     now = datetime.now(UTC).replace(microsecond=0)
-    await seed(db, "ss_march")  # START: March 2027
-    await seed(db, "ss_soon", starts_at=now + timedelta(days=2), ends_at=now + timedelta(days=2, hours=2))
-    await seed(
+    await seed_session(db, "ss_march")  # START: March 2027
+    await seed_session(
+        db, "ss_soon", starts_at=now + timedelta(days=2), ends_at=now + timedelta(days=2, hours=2)
+    )
+    await seed_session(
         db,
         "ss_called_off",
         status="cancelled",
         starts_at=START + timedelta(days=40),
         ends_at=START + timedelta(days=40, hours=1),
     )
-    await seed(
+    await seed_session(
         db, "ss_last_week", starts_at=now - timedelta(days=7), ends_at=now - timedelta(days=7, hours=-2)
     )
-    await seed(
+    await seed_session(
         db,
         "ss_held",
         status="completed",
@@ -249,7 +205,7 @@ async def test_registrations_and_subscriptions_count_against_the_same_per_addres
     """Anyone could fill a session's seats or make Samleng write to many contacts: every public
     submission counts against its address, with 429 and Retry-After past the limit (a page in the
     visitor's language on the forms, JSON on the API); a partner key has its own limit instead."""
-    await seed(db)
+    await seed_session(db)
     person = {
         "name": "Sok Dara", "country": "US", "channels": ["email"], "language": "km",
         "time_zone": "America/Los_Angeles", "consent": True,

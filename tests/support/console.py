@@ -7,18 +7,66 @@ do), and the headers a script would send.
 
 `env` carries the vault keys of the console process under test (its TOTP secret is sealed with
 them); without it the test process's own environment is used (in-process apps).
+
+An `Account` is what was shown once (email, password, TOTP secret) and signs in on the API as a
+person does: `headers = await signed_in(client, account)`.
 """
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
+
+import httpx
+import pyotp
 
 from services.console.credentials import Credentials
 from services.console.operators import OperatorStore
 from services.console.permissions import Role
 from shared.personal_data import PersonalDataSettings, open_vault
+
+PREFIX = "/api/v1/operator"
+
+
+@dataclass
+class Account:
+    email: str
+    password: str
+    secret: str
+    last_step: int = -1
+    """The last TOTP time step this operator signed in with (or confirmed): its code is spent."""
+
+    def sign_in_body(self, password: str | None = None, totp: str | None = None) -> dict[str, str]:
+        """A sign-in as the operator would do it. A TOTP code signs in once, so each real attempt
+        (right password, own code) takes a later time step than the last: the current one, else
+        the next (the console accepts one step either side for clock drift), else it waits for
+        the next step as a person would."""
+        if totp is None:
+            now = time.time()
+            current = int(now // 30)
+            step = max(current, self.last_step + 1)
+            if step > current + 1:
+                time.sleep((step - 1) * 30 - now + 0.1)
+            totp = pyotp.TOTP(self.secret).at(step * 30)
+            if password is None:
+                self.last_step = step
+        return {
+            "email": self.email,
+            "password": self.password if password is None else password,
+            "totp": totp,
+        }
+
+
+async def signed_in(console: httpx.AsyncClient, account: Account) -> dict[str, str]:
+    """The headers of a session `account` opened on the sign-in route (its cookie cleared: each
+    request says who it is)."""
+    answer = await console.post(f"{PREFIX}/sign-in", json=account.sign_in_body())
+    console.cookies.clear()
+    assert answer.status_code == 200, answer.text
+    return {"Authorization": f"Bearer {answer.json()['token']}"}
 
 
 async def operator_token(

@@ -264,12 +264,19 @@ async def draft_or_404(request: Request, alert_id: str) -> dict[str, Any]:
     return dict(draft)
 
 
-@router.get("/alerts/{alert_id}/edit", dependencies=[permit(Permission.alerts_draft)])
-async def edit_draft(request: Request, who: Caller, alert_id: str) -> Response:
+async def still_draft(request: Request, alert_id: str) -> dict[str, Any] | None:
+    """The alert's draft, or None once it is published (its page shows it then); 404 if no such alert
+    was ever drafted."""
     draft = await console_of(request).db.alert_drafts.find_one({"_id": alert_id})
     if draft is None:
         raise HTTPException(404)
-    if draft.get("state") != "draft":
+    return dict(draft) if draft.get("state") == "draft" else None
+
+
+@router.get("/alerts/{alert_id}/edit", dependencies=[permit(Permission.alerts_draft)])
+async def edit_draft(request: Request, who: Caller, alert_id: str) -> Response:
+    draft = await still_draft(request, alert_id)
+    if draft is None:
         return RedirectResponse(f"/alerts/{alert_id}", status_code=303)
     return compose(request, who, form_of(draft, zone_of(request)), {}, alert_id)
 
@@ -462,10 +469,8 @@ async def send_test(request: Request, who: Caller, alert_id: str) -> Response:
 
 @router.get("/alerts/{alert_id}/summary", dependencies=[permit(Permission.dashboard_read)])
 async def summary_page(request: Request, who: Caller, alert_id: str) -> Response:
-    draft = await console_of(request).db.alert_drafts.find_one({"_id": alert_id})
+    draft = await still_draft(request, alert_id)
     if draft is None:
-        raise HTTPException(404)
-    if draft.get("state") != "draft":
         return RedirectResponse(f"/alerts/{alert_id}", status_code=303)
     code, counted = await answered(await alert_review.summary(request, alert_id))
     if code != 200:

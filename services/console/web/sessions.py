@@ -663,6 +663,20 @@ def notice(change: str) -> str:
     return "rescheduled" if change == "rescheduled" else change if change in DONE else "changed"
 
 
+async def applied(
+    request: Request, who: Caller, session_id: str, session: SessionKept, updates: dict[str, Any], lang: Lang
+) -> Response | tuple[int, Errors]:
+    """The change made (a redirect to the session's page, saying what was done), or the status
+    and errors its form shows."""
+    try:
+        done = await change(request, who, session_id, updates)
+    except Refused as invalid:
+        return 422, in_form_order(problem_errors(invalid.problems, lang))
+    except HTTPException as failed:
+        return not_done(failed, session, lang)
+    return RedirectResponse(f"/sessions/{session_id}?done={notice(done.change)}", status_code=303)
+
+
 @router.post("/sessions/{session_id}/edit", dependencies=[CSRF_REQUIRED, permit(Permission.sessions_publish)])
 async def edit(request: Request, who: Caller, session_id: str) -> Response:
     session = await the_session(request, session_id)
@@ -673,14 +687,10 @@ async def edit(request: Request, who: Caller, session_id: str) -> Response:
     status = 422
     if body is not None:
         updates = {k: v for k, v in body.model_dump().items() if k in CHANGEABLE}
-        try:
-            done = await change(request, who, session_id, updates)
-        except Refused as invalid:
-            errors = in_form_order(problem_errors(invalid.problems, lang))
-        except HTTPException as failed:
-            status, errors = not_done(failed, session, lang)
-        else:
-            return RedirectResponse(f"/sessions/{session_id}?done={notice(done.change)}", status_code=303)
+        outcome = await applied(request, who, session_id, session, updates, lang)
+        if isinstance(outcome, Response):
+            return outcome
+        status, errors = outcome
     return form_page(request, who, values, errors, action, "edit", status=status, session=session)
 
 
@@ -694,14 +704,10 @@ async def reschedule(request: Request, who: Caller, session_id: str) -> Response
     times, errors = moments(values, ("starts_at", "ends_at"), lang, session)
     status = 422
     if not errors:
-        try:
-            done = await change(request, who, session_id, times)
-        except Refused as invalid:
-            errors = in_form_order(problem_errors(invalid.problems, lang))
-        except HTTPException as failed:
-            status, errors = not_done(failed, session, lang)
-        else:
-            return RedirectResponse(f"/sessions/{session_id}?done={notice(done.change)}", status_code=303)
+        outcome = await applied(request, who, session_id, session, times, lang)
+        if isinstance(outcome, Response):
+            return outcome
+        status, errors = outcome
     return await session_page(request, who, session, status=status, errors=errors, values=values)
 
 
