@@ -137,7 +137,7 @@ def plan_member(
     deps: Any, data: AlertPublishedData, member: Document, channel: str | None
 ) -> tuple[Document, float, DeliveryRequestedData] | None:
     """This member's delivery document for the alert (and how long quiet hours hold it), or None."""
-    from services.dispatcher.app import build_delivery, recipient_of
+    from services.dispatcher.app import build_delivery, preferences_url, recipient_of, unsubscribe_url
 
     if data.kind == "alert" and not follows(member, list(data.topics)):
         return None
@@ -161,12 +161,8 @@ def plan_member(
         "priority": URGENT_PRIORITY if data.urgent else ALERT_PRIORITY,
         "recipient": recipient,
         "alert": alert_ref(data, member, f"{base_url}/a/done/{token}"),
-        "unsubscribe_url": f"{base_url}/u/{member['unsubscribe_token']}"
-        if member.get("unsubscribe_token")
-        else None,
-        "preferences_url": f"{base_url}/p/{member['unsubscribe_token']}"
-        if member.get("unsubscribe_token")
-        else None,
+        "unsubscribe_url": unsubscribe_url(deps, member),
+        "preferences_url": preferences_url(deps, member),
         "extra": {"action_token": token, "alert_id": data.alert_id},
         "wait_reason": "quiet-hours",
     }

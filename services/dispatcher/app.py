@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, ClassVar
 
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 from pymongo import ASCENDING, DESCENDING
 from pymongo.asynchronous.collection import AsyncCollection
@@ -74,6 +75,7 @@ from shared.contracts.member import NoticeRequested
 from shared.contracts.pledge import PostalAddress
 from shared.contracts.reply import ReplyAnswerRequested
 from shared.contracts.session import ReminderDue
+from shared.member_links import link_token
 from shared.messaging.consumer import MessageContext
 from shared.messaging.errors import PermanentError, RetryableError
 from shared.messaging.publisher import Publisher, to_message
@@ -96,6 +98,12 @@ class DispatcherSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="DISPATCHER_", env_file=".env", extra="ignore")
     service_name: ClassVar[str] = "alert-dispatcher"
     public_base_url: str = "http://127.0.0.1:8000"
+    preferences_link_days: int = Field(
+        default=30,
+        ge=1,
+        description="How long the personal page link in a message works (days); unsubscribe links "
+        "never expire.",
+    )
 
 
 @dataclass
@@ -113,6 +121,7 @@ class Deps:
     wait_queues: dict[int, str] = field(default_factory=dict)
     vault: Vault | None = None
     """The process's vault (`Resources.vault`; the service closes it)."""
+    preferences_link_days: int = 30
 
     async def member(self, member_id: str) -> Document | None:
         """pledge-intake's member, opened (personal.py `open_member`); None if absent or erased."""
@@ -140,16 +149,24 @@ def recipient_of(member: Document) -> Recipient:
     )
 
 
-def unsubscribe_url(deps: Deps, member: Document) -> str | None:
-    """The member's one-click unsubscribe link (pledge-intake gives every member a random token)."""
-    token = member.get("unsubscribe_token")
-    return f"{deps.public_base_url.rstrip('/')}/u/{token}" if token else None
+def unsubscribe_url(deps: Deps, member: Document | None) -> str | None:
+    """The member's one-click unsubscribe link: it opens the unsubscribe action only and never
+    expires (shared/member_links.py; pledge-intake gives every member a random secret)."""
+    secret = member.get("unsubscribe_token") if member else None
+    if member is None or not secret:
+        return None
+    return f"{deps.public_base_url.rstrip('/')}/u/{link_token(secret, str(member['_id']), 'unsubscribe')}"
 
 
-def preferences_url(deps: Deps, member: Document) -> str | None:
-    """The member's personal preferences page (same unguessable token as the unsubscribe link)."""
-    token = member.get("unsubscribe_token")
-    return f"{deps.public_base_url.rstrip('/')}/p/{token}" if token else None
+def preferences_url(deps: Deps, member: Document | None) -> str | None:
+    """The member's personal page (preferences, their data, erase): a link of its own, which
+    expires after `preferences_link_days`; each message carries a fresh one."""
+    secret = member.get("unsubscribe_token") if member else None
+    if member is None or not secret:
+        return None
+    expires = utcnow() + timedelta(days=deps.preferences_link_days)
+    token = link_token(secret, str(member["_id"]), "preferences", expires)
+    return f"{deps.public_base_url.rstrip('/')}/p/{token}"
 
 
 @router.handles(CertificateIssued)
@@ -561,6 +578,7 @@ async def bootstrap(resources: Resources) -> Deps:
         db=resources.db,
         adapters=adapters,
         public_base_url=settings.public_base_url,
+        preferences_link_days=settings.preferences_link_days,
         alerts=alerts,
         alert_versions=durable(resources.db.alert_versions),
         action_reports=action_reports,

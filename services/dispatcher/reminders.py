@@ -135,7 +135,13 @@ def hold_for_quiet_hours(data: ReminderDueData, card: Document, now: datetime) -
 
 
 async def on_reminder_due(event: ReminderDue, ctx: MessageContext[Any]) -> None:
-    from services.dispatcher.app import create_delivery, publish_request, recipient_of, schedule_wait_end
+    from services.dispatcher.app import (
+        create_delivery,
+        publish_request,
+        recipient_of,
+        schedule_wait_end,
+        unsubscribe_url,
+    )
 
     deps, data = ctx.deps, event.data
     member = await member_of(deps, data)
@@ -149,9 +155,7 @@ async def on_reminder_due(event: ReminderDue, ctx: MessageContext[Any]) -> None:
         "priority": REMINDER_PRIORITY,
         "recipient": recipient,
         "reminder": reminder_ref(data, deps.public_base_url),
-        "unsubscribe_url": f"{deps.public_base_url.rstrip('/')}/u/{member['unsubscribe_token']}"
-        if member and member.get("unsubscribe_token")
-        else None,
+        "unsubscribe_url": unsubscribe_url(deps, member),
         "extra": {"contact_card": card, "session_id": data.session.session_id, "reminder_kind": data.kind},
         "wait_reason": "quiet-hours",
     }

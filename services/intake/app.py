@@ -58,6 +58,7 @@ from shared.contracts.erasure import ErasureRequested
 from shared.contracts.languages import Lang, countries, message
 from shared.contracts.member import (
     ConsentWithdrawn,
+    LinksResetRequested,
     MemberChangeConfirmed,
     MemberChangeConfirmedData,
     PreferencesChanged,
@@ -95,6 +96,7 @@ router.publishing(
     SubscriptionRequested,
     SubscriptionConfirmed,
     PreferencesChanged,
+    LinksResetRequested,
     MemberChangeConfirmed,
     RegistrationSubmitted,
     RegistrationCancelled,

@@ -4,8 +4,9 @@
     POST /u/{token}                    unsubscribe; also the RFC 8058 one-click target of
                                        `List-Unsubscribe-Post` (no cookies, no CSRF token)
 
-Reads pledge-intake's `members` (unsubscribe tokens, found by their blind index) through
-read_models.py; an unsubscribe is handed to pledge-intake as `consent.withdrawn.v1`, which records
+`{token}` is the member's unsubscribe link (purpose `unsubscribe`, never expires:
+shared/member_links.py), or an old one carrying their raw secret (found by its blind index); it
+opens this action only. Reads pledge-intake's `members` through read_models.py; an unsubscribe is handed to pledge-intake as `consent.withdrawn.v1`, which records
 it in the consent history. Operators read deliveries and chat replies in the console
 (services/console/routes/deliveries.py).
 """
@@ -68,9 +69,8 @@ def add_delivery_routes(app: FastAPI, settings: IntakeSettings, templates: Envir
         )
 
     async def member_of(token: str) -> str | None:
-        if not 16 <= len(token) <= 64:
-            return None
-        member = await member_by_token(db(), await app.state.status.vault(), token, MEMBERS_BY_TOKEN)
+        vault = await app.state.status.vault()
+        member = await member_by_token(db(), vault, token, MEMBERS_BY_TOKEN, "unsubscribe")
         return member.id if member is not None else None
 
     @app.get("/u/{token}", response_class=HTMLResponse, include_in_schema=False)

@@ -4,8 +4,9 @@
     GET  /p/{token}/erase, POST    erase everything about me (the POST must carry `confirm=yes`:
                                    a confirmation step)
 
-`{token}` is the member's personal, unguessable token (the one in every message's unsubscribe
-link), found by its blind index: `member_by_token`. Erasure is handed to pledge-intake as
+`{token}` is the member's personal page link (purpose `preferences`, expiring: shared/member_links.py),
+checked by `member_by_token`; an unsubscribe link, an old link with the raw secret, an expired or
+forged one all read as unknown. Erasure is handed to pledge-intake as
 `member.erasure_requested.v1` (shared/contracts/erasure.py), which erases and tells the others.
 Operators export and erase members through the console (services/console/routes/members.py).
 """
@@ -21,14 +22,15 @@ from jinja2 import Environment
 
 from services.intake.i18n import pick_language, ui
 from services.intake.limits import link_limit
-from services.intake.read_models import MEMBERS_BY_TOKEN, MemberOfToken
+from services.intake.read_models import MEMBERS_BY_TOKEN, MemberOfToken, MemberT
 from services.intake.settings import IntakeSettings
-from shared.contracts import Event
+from shared.contracts import Event, utcnow
 from shared.contracts.languages import Lang
 from shared.member_data import erasure_request, member_export
+from shared.member_links import Purpose, parse_link, verified
 from shared.messaging.gateway import Unavailable
 from shared.personal_data import Vault, unsubscribe_key
-from shared.read_models import ReadModel, ViewT, opened
+from shared.read_models import ReadModel, opened
 from shared.web_security import CSRF_REQUIRED
 
 ERASE_TEXT: dict[str, dict[str, str]] = {
@@ -67,10 +69,22 @@ ERASE_TEXT: dict[str, dict[str, str]] = {
 }
 
 
-async def member_by_token(db: Any, vault: Vault | None, token: str, model: ReadModel[ViewT]) -> ViewT | None:
-    """The member whose personal link carries `token` (as `model` sees them): by its blind index
-    (the token is sealed with their details), or as stored before, plain; None if unknown. A view
-    with sealed fields is opened: None if its member was erased."""
+async def member_by_token(
+    db: Any, vault: Vault | None, token: str, model: ReadModel[MemberT], purpose: Purpose
+) -> MemberT | None:
+    """The member whose link for `purpose` is `token` (as `model` sees them, opened); None if
+    unknown, forged, expired, made for another purpose, or its member was erased — all alike.
+
+    A link (shared/member_links.py) names its member: their secret is opened and the link checked
+    against it. An old unsubscribe link carries the raw secret: it still unsubscribes (found by
+    its blind index, or as stored before, plain), and opens nothing else."""
+    link = parse_link(token)
+    if link is not None:
+        found = await opened(vault, await model.find_one(db, {"_id": link.member_id}))
+        secret = found.unsubscribe_token if found is not None else None
+        return found if verified(link, secret, purpose, utcnow()) else None
+    if purpose != "unsubscribe" or not 16 <= len(token) <= 64:
+        return None
     query: dict[str, Any] = {"unsubscribe_token": token}
     if vault is not None:
         query = {"$or": [{"unsubscribe_key": unsubscribe_key(vault, token)}, query]}
@@ -89,9 +103,9 @@ def add_erasure_routes(app: FastAPI, settings: IntakeSettings, templates: Enviro
         return True
 
     async def member_of(token: str) -> MemberOfToken | None:
-        if not 16 <= len(token) <= 64:
-            return None
-        return await member_by_token(db(), await app.state.status.vault(), token, MEMBERS_BY_TOKEN)
+        return await member_by_token(
+            db(), await app.state.status.vault(), token, MEMBERS_BY_TOKEN, "preferences"
+        )
 
     def page(language: Lang, state: str, token: str | None, status: int = 200) -> HTMLResponse:
         def t(key: str) -> str:

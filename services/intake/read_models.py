@@ -24,7 +24,7 @@ reads as absent.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import Field
 
@@ -83,13 +83,18 @@ CERTIFICATES = ReadModel("certificates", CertificateCheck)
 
 
 class MemberOfToken(View):
-    """A member found by their personal page token: by its blind index, `unsubscribe_key`, or as
-    stored before, plain (`unsubscribe_token`)."""
+    """A member found by one of their links (shared/member_links.py): by the id the link names,
+    with their secret (`unsubscribe_token`, sealed) to check it against; or, for an old link that
+    carries the raw secret, by its blind index, `unsubscribe_key`, or as stored before, plain."""
 
     id: str
     unsubscribe_key: str | None = None
     unsubscribe_token: str | None = None
     language: str | None = None
+    sealed: Any = None
+
+
+MemberT = TypeVar("MemberT", bound=MemberOfToken)
 
 
 class MemberPreferences(MemberOfToken):

@@ -13,8 +13,11 @@
 
 Intake stays a gateway: each form becomes one event (`subscription.requested.v1`,
 `subscription.confirmed.v1`, `preferences.changed.v1`) that pledge-intake applies and records in
-the consent history. `/p/` uses the member's personal, unguessable token (the one in every
-message's unsubscribe link, found by its blind index: erasure.py `member_by_token`); `/c/` the
+the consent history. `/p/` takes the member's personal page link (purpose `preferences`, expiring,
+fresh in every message: shared/member_links.py, checked by erasure.py `member_by_token`); an
+unsubscribe link, an old link with the raw secret, a forged or expired one get the same "this link
+has expired" answer. `POST /p/{token}/links` ("end all my old links") hands pledge-intake
+`member.links_reset_requested.v1`: a new secret, every old link ends. `/c/` the
 random token of one pending subscription. Both are pledge-intake's, read through read_models.py
 and opened with the site's vault (their personal fields are stored sealed); erased ones are
 unknown. The rules of a subscription are shared with the operators' subscriber import (console):
@@ -23,10 +26,11 @@ shared/contracts/subscription_input.py.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from fastapi import Depends, FastAPI, Request
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from jinja2 import Environment
 
 from services.intake.erasure import member_by_token
@@ -43,6 +47,8 @@ from shared.contracts import utcnow
 from shared.contracts.alert import TOPICS
 from shared.contracts.languages import Lang, countries
 from shared.contracts.member import (
+    LinksResetRequested,
+    LinksResetRequestedData,
     PreferencesChanged,
     PreferencesChangedData,
     SubscriptionConfirmed,
@@ -60,9 +66,14 @@ from shared.contracts.subscription_input import (
     validate_subscription,
 )
 from shared.contracts.subscription_input import _Problems as _Problems  # sessions.py's registrations
+from shared.member_links import expiry_of, link_token, parse_link
 from shared.messaging.gateway import Unavailable
 from shared.read_models import opened
 from shared.web_security import CSRF_REQUIRED
+
+ROTATION_WAIT_SECONDS = 5.0
+"""How long "end all my old links" waits for pledge-intake's new secret before answering without
+a fresh link."""
 
 TEXT: dict[str, dict[str, str]] = {
     "subscribe_title": {"en": "Urgent Action alerts", "km": "ការជូនដំណឹងសកម្មភាពបន្ទាន់"},
@@ -133,6 +144,26 @@ TEXT: dict[str, dict[str, str]] = {
         "km": "សូមអរគុណ — អ្នកបានចុះឈ្មោះហើយ។ សារនីមួយៗមានតំណដើម្បីផ្លាស់ប្តូរ ឬបញ្ឈប់។",
     },
     "link_unknown": {"en": "This link is not valid.", "km": "តំណនេះមិនត្រឹមត្រូវទេ។"},
+    "link_expired": {
+        "en": "This link has expired — the next message we send carries a new one.",
+        "km": "តំណនេះបានផុតកំណត់ហើយ — សារបន្ទាប់ដែលយើងផ្ញើនឹងមានតំណថ្មី។",
+    },
+    "links_ended": {
+        "en": "Done: all your old links have stopped working, this one too. The next message we "
+        "send carries new ones.",
+        "km": "រួចរាល់៖ តំណចាស់ៗទាំងអស់របស់អ្នកលែងដំណើរការហើយ រួមទាំងតំណនេះផងដែរ។ សារបន្ទាប់ដែលយើងផ្ញើនឹងមានតំណថ្មី។",
+    },
+    "end_links": {"en": "End all my old links", "km": "បញ្ចប់តំណចាស់ៗទាំងអស់របស់ខ្ញុំ"},
+    "links_new": {
+        "en": "Done: all your old links have stopped working. This is your new link to this page.",
+        "km": "រួចរាល់៖ តំណចាស់ៗទាំងអស់របស់អ្នកលែងដំណើរការហើយ។ នេះជាតំណថ្មីរបស់អ្នកសម្រាប់ទំព័រនេះ។",
+    },
+    "end_links_help": {
+        "en": "If someone else may have one of our messages to you (a forwarded email, a shared "
+        "phone), this stops every link in them from working.",
+        "km": "ប្រសិនបើមាននរណាម្នាក់ផ្សេងទៀតអាចមានសាររបស់យើងដែលផ្ញើទៅអ្នក (អ៊ីមែលដែលបានបញ្ជូនបន្ត "
+        "ទូរស័ព្ទប្រើរួមគ្នា) ប៊ូតុងនេះធ្វើឱ្យតំណទាំងអស់នៅក្នុងសារទាំងនោះលែងដំណើរការ។",
+    },
     "retry": {
         "en": "We could not record this right now. Please try again.",
         "km": "យើងមិនអាចកត់ត្រាបានទេឥឡូវនេះ។ សូមព្យាយាមម្តងទៀត។",
@@ -300,9 +331,13 @@ def add_subscription_routes(app: FastAPI, settings: IntakeSettings, templates: E
     # ---- a member's own preferences --------------------------------------------------------
 
     async def member_of(token: str) -> MemberPreferences | None:
-        if not 16 <= len(token) <= 64:
-            return None
-        return await member_by_token(db(), await app.state.status.vault(), token, MEMBER_PREFERENCES)
+        vault = await app.state.status.vault()
+        return await member_by_token(db(), vault, token, MEMBER_PREFERENCES, "preferences")
+
+    def expired(language: Lang) -> HTMLResponse:
+        """A personal page link that does not open (expired, forged, an unsubscribe link, an old
+        raw one, a random string): one answer, which says nothing about whether the person exists."""
+        return page("confirm.html", language, 404, state="expired", token=None)
 
     def addresses_of(member: MemberPreferences) -> set[str]:
         held = {"email": member.email, "phone": member.phone, "psid": member.psid}
@@ -326,19 +361,24 @@ def add_subscription_routes(app: FastAPI, settings: IntakeSettings, templates: E
         errors: list[FieldError] | None = None, state: str = "form",
     ) -> HTMLResponse:  # fmt: skip
         offered = [c for c in ALERT_CHANNELS if ADDRESS_OF[c] in addresses_of(member)]
+        secret = member.unsubscribe_token or ""
         return page(
             "preferences.html", language, status, values=values, offered=offered, token=token,
+            unsubscribe_token=link_token(secret, member.id, "unsubscribe"),
             stopped_all="all" in (member.unsubscribed or []), errors=errors_by_field(errors or []),
             error_list=errors or [], state=state,
         )  # fmt: skip
 
     @app.get("/p/{token}", response_class=HTMLResponse, include_in_schema=False)
-    async def preferences(request: Request, token: str, lang: str | None = None) -> HTMLResponse:
+    async def preferences(
+        request: Request, token: str, lang: str | None = None, links: str | None = None
+    ) -> HTMLResponse:
         member = await member_of(token)
         if member is None:
-            return page("confirm.html", language_of(request, lang), 404, state="unknown", token=None)
+            return expired(language_of(request, lang))
         language = language_of(request, lang or member.language)
-        return preferences_page(member, token, language, member_values(member))
+        state = "links-new" if links == "ended" else "form"  # just moved here by end_old_links
+        return preferences_page(member, token, language, member_values(member), state=state)
 
     @app.post(
         "/p/{token}",
@@ -350,7 +390,7 @@ def add_subscription_routes(app: FastAPI, settings: IntakeSettings, templates: E
         member = await member_of(token)
         language = language_of(request, lang or (member.language if member is not None else None))
         if member is None:
-            return page("confirm.html", language, 404, state="unknown", token=None)
+            return expired(language)
         form = await request.form()
         raw = form_input(form)
         offered = [c for c in ALERT_CHANNELS if ADDRESS_OF[c] in addresses_of(member)]
@@ -383,3 +423,35 @@ def add_subscription_routes(app: FastAPI, settings: IntakeSettings, templates: E
             update={"unsubscribed": [] if values["resume_all"] else member.unsubscribed}
         )
         return preferences_page(shown, token, language, values, state="saved")
+
+    @app.post(
+        "/p/{token}/links",
+        response_class=HTMLResponse,
+        include_in_schema=False,
+        dependencies=[CSRF_REQUIRED, Depends(link_limit)],
+    )
+    async def end_old_links(request: Request, token: str, lang: str | None = None) -> Response:
+        """ "End all my old links": pledge-intake replaces the member's secret, so every link made
+        from it stops working, this one too. Once it has, the page moves to a fresh link (with the
+        same expiry as the one used); if that takes longer than ROTATION_WAIT_SECONDS, the page
+        says the next message carries new links."""
+        member = await member_of(token)
+        language = language_of(request, lang or (member.language if member is not None else None))
+        link = parse_link(token)
+        if member is None or link is None:
+            return expired(language)
+        event = LinksResetRequested(
+            correlation_id=member.id, data=LinksResetRequestedData(member_id=member.id, at=utcnow())
+        )
+        if not await hand_over(event):
+            return preferences_page(member, token, language, member_values(member), 503, state="retry")
+        vault = await app.state.status.vault()
+        deadline = asyncio.get_running_loop().time() + ROTATION_WAIT_SECONDS
+        while asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.1)
+            found = await opened(vault, await MEMBER_PREFERENCES.find_one(db(), {"_id": member.id}))
+            secret = found.unsubscribe_token if found is not None else None
+            if secret and secret != member.unsubscribe_token:
+                fresh = link_token(secret, member.id, "preferences", expiry_of(link))
+                return RedirectResponse(f"/p/{fresh}?lang={language}&links=ended", status_code=303)
+        return page("confirm.html", language, state="links-ended", token=None)

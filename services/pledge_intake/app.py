@@ -4,7 +4,8 @@ Consumes `pledge.submitted.v1`, `certificate.reissue_requested.v1` (a corrected 
 `consent.withdrawn.v1` (unsubscribe: recorded in `consents`, `members.unsubscribed`),
 `inbound.message.v1` (chat replies: STOP withdraws; all kept in `inbound_messages`; the member's
 `last_inbound.<channel>` time), `contact.linked.v1` (e.g. a Messenger PSID) and
-`member_change.confirmed.v1` and `member.erasure_requested.v1` (erasure.py: the member is
+`member_change.confirmed.v1`, `member.links_reset_requested.v1` (subscriptions.py: a new
+member secret, every old link ends) and `member.erasure_requested.v1` (erasure.py: the member is
 forgotten here first, then `member.erased.v1` tells every other owner); publishes `pledge.recorded.v1` or `pledge.rejected.v1`, and
 `notice.requested.v1` for the confirmations it needs.
 Owns the collections `members`, `member_keys`, `signatures`, `pledges`, `consents`,
@@ -53,6 +54,7 @@ from shared.contracts.erasure import ErasureRequested, MemberErased
 from shared.contracts.inbound import ContactLinked, InboundMessage
 from shared.contracts.member import (
     ConsentWithdrawn,
+    LinksResetRequested,
     MemberChangeConfirmed,
     NoticeRequested,
     PreferencesChanged,
@@ -416,6 +418,7 @@ async def apply_pledge_change(
 router.handles(SubscriptionRequested)(subscriptions.on_subscription_requested)
 router.handles(SubscriptionConfirmed)(subscriptions.on_subscription_confirmed)
 router.handles(PreferencesChanged)(subscriptions.on_preferences_changed)
+router.handles(LinksResetRequested)(subscriptions.on_links_reset_requested)
 router.handles(ErasureRequested)(erasure.on_erasure_requested)
 
 

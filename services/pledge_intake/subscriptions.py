@@ -50,6 +50,7 @@ from services.pledge_intake.store import (
 )
 from shared.contracts import utcnow
 from shared.contracts.member import (
+    LinksResetRequested,
     NoticeRequested,
     NoticeRequestedData,
     Preferences,
@@ -383,3 +384,17 @@ async def on_preferences_changed(event: PreferencesChanged, ctx: MessageContext[
             },
         )
     ctx.log.info("preferences changed", member_id=data.member_id, changes=[k for k, _ in changes])
+
+
+async def on_links_reset_requested(event: LinksResetRequested, ctx: MessageContext[Any]) -> None:
+    """The member ended all their old links: a new secret (sealed with them, its blind index
+    derived), so every link made from the old one (shared/member_links.py) stops working."""
+    store, data = ctx.deps, event.data
+
+    def change(personal: Personal, exists: bool) -> Personal | None:
+        return {**personal, "unsubscribe_token": secrets.token_urlsafe(24)} if exists else None
+
+    if not await update_member(store, data.member_id, change):
+        ctx.log.warning("links reset for an unknown member", member_id=data.member_id)
+        return
+    ctx.log.info("member links replaced", member_id=data.member_id)

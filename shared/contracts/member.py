@@ -12,6 +12,10 @@
     member_change.confirmed.v1  a member used the link sent to a contact they already had on file:
                                 the change someone proposed with that contact (a pledge or a
                                 subscription) was theirs, so pledge-intake applies it
+    member.links_reset_requested.v1
+                                a member pressed "end all my old links" on their personal page:
+                                pledge-intake replaces their secret, so every link made from it
+                                (unsubscribe, personal page: shared/member_links.py) stops working
 
 pledge-intake owns `members`, `subscriptions`, `pending_changes` and the consent history
 (`consents`): every change is recorded there with what text the person saw, where and when.
@@ -155,3 +159,15 @@ class MemberChangeConfirmed(Event[MemberChangeConfirmedData]):
     that contact was theirs: the proposed change applies to their record."""
 
     type: Literal["member_change.confirmed.v1"] = "member_change.confirmed.v1"
+
+
+class LinksResetRequestedData(Payload):
+    member_id: str
+    at: AwareDatetime
+
+
+class LinksResetRequested(Event[LinksResetRequestedData]):
+    """A member asked, from their personal page, to end all their old links: pledge-intake gives
+    them a new secret; the next message they receive carries links made from it."""
+
+    type: Literal["member.links_reset_requested.v1"] = "member.links_reset_requested.v1"

@@ -236,7 +236,13 @@ def test_subscribe_confirm_and_change_preferences_in_the_browser(stack: RunningS
             member = opened_member(env, email_confirmed="sophea.subscriber@example.org")
             time.sleep(0.3)
         assert member is not None, "the confirmed subscription made a member"
-        page.goto(f"{stack.intake_url}/p/{member['unsubscribe_token']}?lang=km")
+        from datetime import UTC, datetime, timedelta
+
+        from shared.member_links import link_token  # the page link a message carries
+
+        expires = datetime.now(UTC) + timedelta(days=30)
+        link = link_token(member["unsubscribe_token"], member["_id"], "preferences", expires)
+        page.goto(f"{stack.intake_url}/p/{link}?lang=km")
         assert page.locator("h1").inner_text() == "អ្វីដែលអ្នកទទួលពីយើង"
         assert page.locator("#topic-political-prisoners").is_checked()
         assert page.locator("#time_zone").input_value() == "Australia/Melbourne"

@@ -18,6 +18,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,8 @@ import httpx
 import pytest
 from bson import json_util
 
+from shared.contracts import utcnow
+from shared.member_links import link_token
 from shared.personal_data import open_fields
 from tests.support.forms import post_form
 from tests.support.processes import ServiceProcess
@@ -210,7 +213,9 @@ async def test_export_then_erase_one_member_leaves_nothing_of_them_and_the_other
             member_doc = await open_fields(await opener.vault(), await db.members.find_one({"_id": member_a}))
         finally:
             await opener.aclose()
-        token = member_doc["unsubscribe_token"]
+        secret = member_doc["unsubscribe_token"]  # the page link is made from it, for this purpose
+        token = link_token(secret, member_a, "preferences", utcnow() + timedelta(days=30))
+        assert (await web.get(f"/p/{secret}")).status_code == 404, "the raw secret opens no page"
         page = await web.get(f"/p/{token}")
         assert 'id="download-data"' in page.text and 'id="erase-data"' in page.text
         download = await web.get(f"/p/{token}/export")

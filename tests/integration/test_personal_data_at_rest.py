@@ -27,6 +27,7 @@ from services.pledge_intake.store import MEMBER_FIELDS, unsubscribe_key
 from shared.contracts import utcnow
 from shared.contracts.certificate import CertificateIssued, CertificateIssuedData
 from shared.contracts.delivery import DeliveryRequested
+from shared.member_links import link_token
 from shared.personal_data import seal_fields
 from shared.settings import ServiceSettings
 from tests.integration.test_delivery import parsed, publish, store_files, wait_for_states
@@ -168,7 +169,9 @@ async def test_a_delivered_and_a_retried_email_leave_no_personal_data_in_plain_t
         message = parsed(mail, stored[0]["ID"])
         assert message["To"].addresses[0].display_name == name
         assert message["To"].addresses[0].addr_spec == address
-        assert token in message.as_string()  # the unsubscribe link, plain for its reader
+        # the unsubscribe link, plain for its reader: made from the member's secret, never the secret
+        assert link_token(token, member_id, "unsubscribe") in str(message["List-Unsubscribe"])
+        assert token not in message.as_string()
 
         assert await plain_hits(db, secrets) == []
         assert "key_vault" in await db.list_collection_names()

@@ -15,6 +15,7 @@ import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from typing import Any
 
 import aio_pika
@@ -25,6 +26,7 @@ import pytest
 from devstack.broker import RabbitNode
 from shared.contracts import utcnow
 from shared.contracts.inbound import InboundMessage, InboundMessageData
+from shared.member_links import link_token
 from shared.messaging.connection import connect
 from shared.messaging.publisher import Publisher
 from shared.personal_data import SEALED, open_fields
@@ -208,8 +210,9 @@ async def test_personal_data_in_pledge_intakes_collections_is_sealed_and_still_s
         finally:
             await members.aclose()
         assert opened is not None and opened["name"] == NAME
-        token = opened["unsubscribe_token"]
-        assert token.encode() not in bson.encode(member)
+        secret = opened["unsubscribe_token"]
+        assert secret.encode() not in bson.encode(member)
+        token = link_token(secret, member_id, "preferences", utcnow() + timedelta(days=30))
         for name in ("subscriptions", "pending_changes", "inbound_messages"):
             async for doc in db[name].find():
                 assert SEALED in doc, f"{name} {doc['_id']} is not sealed"
@@ -229,7 +232,10 @@ async def test_personal_data_in_pledge_intakes_collections_is_sealed_and_still_s
         download = await client.get(f"/p/{token}/export")
         assert download.status_code == 200 and NAME in download.text and STREET in download.text
         page = await client.get(f"/p/{token}")
-        assert page.status_code == 200, "the member's page finds them by their token"
+        assert page.status_code == 200, "the member's page finds them by their link"
+        assert (await client.get(f"/p/{secret}")).status_code == 404, "the raw secret opens no page"
+        assert (await client.get(f"/u/{secret}")).status_code == 200, "old unsubscribe links: blind index"
+        assert (await client.get(f"/u/{link_token(secret, member_id, 'unsubscribe')}")).status_code == 200
 
         theirs = await operators.get(f"/api/v1/operator/members/{subscriber['member_id']}/export")
         assert theirs.status_code == 200, theirs.text

@@ -99,9 +99,16 @@ def mail_to(mail: MailSink, address: str) -> list[dict[str, Any]]:
 def link_in(mail: MailSink, message: dict[str, Any], path: str) -> str:
     parsed = email.message_from_bytes(mail.raw(message["ID"]), policy=email.policy.default)
     text = parsed.get_body(("plain",)).get_content()  # type: ignore[union-attr]
-    found = re.search(rf"http://127\.0\.0\.1:\d+/{path}/[A-Za-z0-9_\-]+", text)
+    found = re.search(rf"http://127\.0\.0\.1:\d+/{path}/[A-Za-z0-9_\-.]+", text)
     assert found, text[:2000]
-    return found.group(0)
+    return found.group(0).rstrip(".")  # a link (shared/member_links.py) has dots inside, not at its end
+
+
+def list_unsubscribe(mail: MailSink, message: dict[str, Any]) -> str:
+    parsed = email.message_from_bytes(mail.raw(message["ID"]), policy=email.policy.default)
+    found = re.search(r"<(http[^>]+)>", str(parsed["List-Unsubscribe"]))
+    assert found and parsed["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    return found.group(1)
 
 
 SUBSCRIBE_FORM = {
@@ -167,6 +174,20 @@ async def test_subscribe_confirm_by_email_then_change_preferences_through_the_pe
         await wait_for_states(db, {"source_id": f"{alert_id}#0"}, {"sent"}, 1)
         alert_mail = [m for m in mail_to(mail, "sophea@example.org") if "UA 40/26" in m["Subject"]]
         preferences_url = link_in(mail, alert_mail[0], "p")
+        unsubscribe_url = link_in(mail, alert_mail[0], "u")
+        assert list_unsubscribe(mail, alert_mail[0]) == unsubscribe_url
+        # A forwarded email hands over its unsubscribe link: it opens the unsubscribe action only.
+        unsubscribe_token = unsubscribe_url.rsplit("/", 1)[1]
+        assert (await client.get(unsubscribe_url)).status_code == 200
+        for path in (
+            f"/p/{unsubscribe_token}",
+            f"/p/{unsubscribe_token}/export",
+            f"/p/{unsubscribe_token}/erase",
+        ):
+            refused = await client.get(path)
+            assert refused.status_code == 404 and "Chan Sophea" not in refused.text, path
+        assert 'data-state="expired"' in (await client.get(f"/p/{unsubscribe_token}")).text
+        assert (await client.get("/u/" + preferences_url.rsplit("/", 1)[1])).status_code == 404
 
         shown = await client.get(preferences_url)
         assert shown.status_code == 200
@@ -191,6 +212,18 @@ async def test_subscribe_confirm_by_email_then_change_preferences_through_the_pe
             },
         )
         assert saved.status_code == 200 and 'data-state="saved"' in saved.text
+
+        # "End all my old links": pledge-intake replaces the member's secret; every old link dies.
+        ended = await post_form(client, f"{preferences_url}/links", page=preferences_url)
+        assert ended.status_code == 303, ended.text  # once pledge-intake replaced it: a fresh link
+        fresh = await client.get(ended.headers["location"])
+        assert fresh.status_code == 200 and 'data-state="links-new"' in fresh.text
+
+        async def dead() -> bool:
+            return (await client.get(unsubscribe_url)).status_code == 404
+
+        assert await wait_for(dead)
+        assert (await client.get(preferences_url)).status_code == 404
 
     changed = await wait_for(lambda: db.members.find_one({"_id": member["_id"], "unsubscribed": "email"}))
     assert changed["topics"] == ["elections"] and changed["time_zone"] == "Asia/Phnom_Penh"

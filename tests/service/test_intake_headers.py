@@ -5,16 +5,13 @@ session's place stays off the public pages until the join link's release time.""
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import io
-import json
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import aio_pika
 import httpx
 import pytest
 from icalendar import Calendar
@@ -22,9 +19,10 @@ from icalendar import Calendar
 from devstack.broker import RabbitNode
 from services.channels.post.print_batch import write_files
 from shared.csv_safety import FormulaSafeWriter, formula_safe
-from shared.messaging.topology import ConsumerGroup, declare_group
 from shared.web_security import CONTENT_SECURITY_POLICY
+from tests.support import seeds
 from tests.support.forms import csrf
+from tests.support.handed_over import drain, watched
 
 START = datetime.now(UTC).replace(microsecond=0) + timedelta(days=10)
 PLACE = "Wat Khmer hall, 2100 W Willow St, Long Beach"
@@ -39,50 +37,25 @@ HEADERS = {
 @pytest.fixture
 async def published(rabbit: RabbitNode) -> AsyncIterator[Callable[[], Any]]:
     """Every event intake hands over, declared but not consumed."""
-    connection = await aio_pika.connect(rabbit.url)
-    channel = await connection.channel()
-    queue = await declare_group(
-        channel, ConsumerGroup(exchange="samleng", name="test-headers", routing_keys=("#",))
-    )
-    await queue.purge()
+    async with watched(rabbit.url, "test-headers", ("#",)) as queue:
 
-    async def drain() -> list[str]:
-        await asyncio.sleep(0.3)
-        types = []
-        while (message := await queue.get(no_ack=True, fail=False)) is not None:
-            types.append(json.loads(message.body)["type"])
-        return types
+        async def types() -> list[str]:
+            return [event["type"] for event in await drain(queue, settle=0.3)]
 
-    yield drain
-    await queue.delete(if_unused=False, if_empty=False)
-    await connection.close()
+        yield types
 
 
 async def seed_session(db: Any, session_id: str, **change: Any) -> None:
-    doc = {
-        "_id": session_id,
-        "session_id": session_id,
-        "kind": "forum",
-        "texts": {
-            "en": {"title": "Forum on land evictions", "description": ""},
-            "km": {"title": "វេទិកាស្តីពីការបណ្តេញចេញពីដីធ្លី", "description": ""},
-        },
+    """A session in a hall (`PLACE`, no join link) ten days away."""
+    in_person = {
         "starts_at": START,
         "ends_at": START + timedelta(hours=2),
         "mode": "in-person",
         "place": PLACE,
         "join_link": None,
-        "join_link_release_at": None,
-        "registration_opens_at": None,
-        "registration_closes_at": None,
-        "capacity": None,
         "reminder_minutes": [1440],
-        "status": "scheduled",
-        "version": 1,
-        "public_url": f"http://intake.test/sessions/{session_id}",
     }
-    doc.update(change)
-    await db.sessions.insert_one(doc)
+    await seeds.seed_session(db, session_id, **{**in_person, **change})
 
 
 def assert_protected(response: httpx.Response, *, hsts: bool = False) -> None:
@@ -135,6 +108,7 @@ FORM_POSTS = [
     "/u/" + "b" * 32,
     "/p/" + "b" * 32,
     "/p/" + "b" * 32 + "/erase",
+    "/p/" + "b" * 32 + "/links",
     "/c/" + "b" * 32,
     "/m/confirm/" + "b" * 32,
 ]

@@ -21,7 +21,6 @@ from collections import Counter
 from collections.abc import AsyncIterator
 from typing import Any
 
-import aio_pika
 import httpx
 import pytest
 from fastapi import FastAPI
@@ -29,10 +28,10 @@ from fastapi.routing import APIRoute
 
 from devstack.broker import RabbitNode
 from services.intake.app import create_app
-from shared.messaging.topology import ConsumerGroup, declare_group
-from tests.service.conftest import intake_settings
+from tests.service.conftest import intake_settings, until_ready
 from tests.support.console import bearer
 from tests.support.forms import csrf
+from tests.support.handed_over import watched
 from tests.support.http import serve
 
 CLIENT = "127.0.0.77"
@@ -41,18 +40,8 @@ CLIENT = "127.0.0.77"
 @pytest.fixture
 async def handed_over(rabbit: RabbitNode) -> AsyncIterator[Any]:
     """Subscriptions handed over, declared but not consumed."""
-    connection = await aio_pika.connect(rabbit.url)
-    channel = await connection.channel()
-    group = ConsumerGroup(
-        exchange="samleng",
-        name="test-limits",
-        routing_keys=("subscription.requested.v1",),
-    )
-    queue = await declare_group(channel, group)
-    await queue.purge()
-    yield queue
-    await queue.delete(if_unused=False, if_empty=False)
-    await connection.close()
+    async with watched(rabbit.url, "test-limits", ("subscription.requested.v1",)) as queue:
+        yield queue
 
 
 async def test_a_public_route_refuses_a_large_body_and_the_413_says_its_limit(intake: str) -> None:
@@ -133,13 +122,8 @@ def replica(rabbit: RabbitNode, mongo_uri: str, db_name: str) -> Any:
     async def build(**overrides: Any) -> AsyncIterator[tuple[FastAPI, str]]:
         app = create_app(intake_settings(rabbit.url, mongo_uri, db_name, **overrides))
         app.state.limits.counters.clock = lambda: frozen
-        async with serve(app) as url, httpx.AsyncClient(base_url=url) as client:
-            for _ in range(200):
-                if (await client.get("/health/ready")).status_code == 200:
-                    break
-                await asyncio.sleep(0.05)
-            else:
-                raise TimeoutError("intake never became ready")
+        async with serve(app) as url:
+            await until_ready(url, "intake")
             yield app, url
 
     return build
@@ -256,6 +240,7 @@ async def test_every_public_post_and_the_certificate_check_are_limited(replica: 
         "/u/{token}": f"/u/{token}",
         "/p/{token}": f"/p/{token}",
         "/p/{token}/erase": f"/p/{token}/erase",
+        "/p/{token}/links": f"/p/{token}/links",
         "/c/{token}": f"/c/{token}",
         "/sessions/cancel/{token}": f"/sessions/cancel/{token}",
         "/sessions/{session_id}/register": "/sessions/ss_none/register",

@@ -36,6 +36,7 @@ PUBLIC = {
     ("GET", "/p/{token}/export"),
     ("GET", "/p/{token}/erase"),
     ("POST", "/p/{token}/erase"),
+    ("POST", "/p/{token}/links"),
     ("GET", "/sessions"),
     ("GET", "/sessions.ics"),
     ("GET", "/sessions/{session_id}.ics"),
