@@ -3,7 +3,8 @@ hands `reply.answer_requested.v1` to the bus with the operator as `actor`, once 
 is submitted; an answer outside the channel's window (WhatsApp: 24 hours after the person's last
 message there) is refused with 409 before anything is handed over, while Signal has no window;
 marking handled and not handled is kept by the console and audited when it changes; only roles
-with `replies.answer` may do either."""
+with `replies.answer` may do either; the inbox is paged by (received_at, id), so replies of the
+same instant are neither lost nor repeated between pages."""
 
 from __future__ import annotations
 
@@ -173,6 +174,35 @@ async def test_handled_and_not_handled_are_kept_filtered_and_audited_when_they_c
     assert unknown.status_code == 404
     assert await audited(db, "reply.handled") == [(publisher_id, "ev_h_1", {})]
     assert await audited(db, "reply.unhandled") == [(publisher_id, "ev_h_1", {})]
+
+
+async def test_replies_of_the_same_instant_are_paged_with_none_lost_or_repeated(
+    console: str, db: Any
+) -> None:
+    same = utcnow().replace(microsecond=0)  # a whole millisecond: as Mongo keeps it
+    together = [{**reply(f"ev_same_{i}", "signal", 0), "received_at": same} for i in range(5)]
+    newer = {**reply("ev_newer", "signal", 0), "received_at": same + timedelta(seconds=1)}
+    older = {**reply("ev_older", "signal", 0), "received_at": same - timedelta(seconds=1)}
+    await db.inbound_messages.insert_many(
+        [together[2], older, together[4], newer, *together[:2], together[3]]
+    )
+    _, reader = await operator(console, db, Role.publisher)
+    pages: list[list[str]] = []
+    params: dict[str, Any] = {"limit": 2}
+    async with httpx.AsyncClient(base_url=console, headers=reader) as client:
+        while True:
+            answer = await client.get(REPLIES, params=params)
+            assert answer.status_code == 200, answer.text
+            body = answer.json()
+            pages.append([r["reply_id"] for r in body["replies"]])
+            if body["next_before"] is None:
+                break
+            params = {"limit": 2, "before": body["next_before"], "before_id": body["next_before_id"]}
+            assert len(pages) < 10, pages
+        alone = await client.get(REPLIES, params={"before_id": "ev_same_3"})
+    same_ids = [f"ev_same_{i}" for i in (4, 3, 2, 1, 0)]
+    assert pages == [["ev_newer", same_ids[0]], same_ids[1:3], same_ids[3:5], ["ev_older"]]
+    assert alone.status_code == 422
 
 
 async def test_while_the_broker_is_away_an_answer_answers_503_and_is_not_kept_as_given(

@@ -1,7 +1,7 @@
 """My account in a real browser (Playwright on Debian's Chromium) against the console on a real
 socket (real Mongo-wire server and RabbitMQ): who I am, changing my password (field errors, my
 other sign-ins ended), re-enrolling my second factor (a QR code shown once, confirmed with a code
-of the new key), my API tokens (the secret shown once, not on reload; revoked at once) — each
+of the new key), my API tokens (the secret shown once, not on reload; revoked at once after a confirm step) — each
 audited; accessible (axe) and drawn in English and Khmer."""
 
 from __future__ import annotations
@@ -190,7 +190,19 @@ async def test_my_api_token_is_shown_once_works_and_is_revoked_with_or_without_j
     assert len(moments) == 3 and all(moment.endswith(" UTC") for moment in moments)  # with the zone
     await shot(page, "account-tokens", lang)
 
+    await page.locator("#token-list button").click()  # not confirmed: the page that asks
+    await page.wait_for_url("**/account/tokens/*/revoke")
+    assert "nightly import" in await page.locator("h1").inner_text()
+    if javascript:
+        assert await axe_check(page) == []
+    await shot(page, "account-token-confirm", lang)
+    await page.locator("#keep").click()  # go back: nothing changes
+    await page.wait_for_url("**/account#tokens")
+    assert await me(console, token) == 200
+    assert await page.locator("#token-list tbody tr").count() == 1
     await page.locator("#token-list button").click()
+    await page.wait_for_url("**/account/tokens/*/revoke")
+    await page.locator("#confirm").click()
     await page.wait_for_url("**/account?done=token_revoked*")
     assert await me(console, token) == 401
     assert await page.locator("#no-tokens").count() == 1

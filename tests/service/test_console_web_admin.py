@@ -226,7 +226,18 @@ async def test_an_admin_creates_a_partner_key_shown_once_and_revokes_it(
 
     await page.reload()
     assert await page.locator("#shown-secret").count() == 0 and secret not in await page.content()
+    await page.locator(f"tr[data-key='{stored.key_id}'] button").click()  # not confirmed: asked
+    await page.wait_for_url(f"**/admin/partner-keys/{stored.key_id}/revoke")
+    assert "Youth network form" in await page.locator("h1").inner_text()
+    assert await axe_check(page) == []
+    await shot(page, "admin-partner-key-confirm", lang)
+    await page.locator("#keep").click()  # go back: nothing changes
+    await page.wait_for_url("**/admin/partner-keys")
+    assert (await db.partner_keys.find_one({"_id": stored.key_id}))["revoked_at"] is None
+    assert await audited(db, "partner_key.revoked") == []
     await page.locator(f"tr[data-key='{stored.key_id}'] button").click()
+    await page.wait_for_url(f"**/admin/partner-keys/{stored.key_id}/revoke")
+    await page.locator("#confirm").click()
     await page.wait_for_url("**/admin/partner-keys?done=revoked")
     assert (await db.partner_keys.find_one({"_id": stored.key_id}))["revoked_at"] is not None
     assert await page.locator(f"tr[data-key='{stored.key_id}'] button").count() == 0

@@ -2,7 +2,7 @@
 console on a real socket, real Mongo-wire server and RabbitMQ: the dashboard's numbers equal the
 API's, the charts are drawn with JavaScript and the tables stand without it, a failure rate above
 3% is a warning in words; a dead letter is replayed from its page onto its work queue once, all
-letters dropped after a confirm step; viewers see letters but no buttons; axe-clean, EN and KM."""
+letters (or one) dropped after a confirm step; viewers see letters but no buttons; axe-clean, EN and KM."""
 
 from __future__ import annotations
 
@@ -147,6 +147,42 @@ async def test_a_dead_letter_is_replayed_from_its_page_once_and_all_dropped_afte
     assert [(e["object_id"], e["detail"]["count"]) for e in dropped] == [(QUEUE, 2)]
     await page.goto("/dead-letters?lang=km")
     await shot(page, "dead-letters", "km")
+
+
+@pytest.mark.parametrize("lang", ["en", "km"])
+async def test_one_dead_letter_is_dropped_only_after_confirming_and_once(
+    console_page: Any, db: Any, broker: aio_pika.abc.AbstractChannel, lang: str
+) -> None:
+    for message_id in ("ev_keep", "ev_gone"):
+        await dead_letter(broker, message_id)
+    assert await messages(broker, QUEUE, 2) == 2
+    page = await console_page(Role.publisher, lang=lang)
+    await page.goto(f"/dead-letters/{QUEUE}")
+    drop = page.locator('#letters tr[data-message-id="ev_gone"] button.danger')
+    await drop.click()  # not confirmed: the page that asks, nothing dropped
+    await page.wait_for_url(f"**/dead-letters/{QUEUE}/confirm?action=drop&message_id=ev_gone")
+    assert "ev_gone" in await page.locator("h1").inner_text()
+    assert "retries-exhausted" in await page.locator("dl").inner_text()
+    assert await axe_check(page) == []
+    await shot(page, "dead-letters-confirm-one", lang)
+    await page.locator("#keep").click()  # go back: nothing changes
+    await page.wait_for_url(f"**/dead-letters/{QUEUE}")
+    assert await page.locator('#letters tr[data-message-id="ev_gone"]').count() == 1
+    assert await messages(broker, QUEUE, 2) == 2
+    assert await db.audit_events.count_documents({"action": "dead_letters.dropped"}) == 0
+
+    await drop.click()
+    await page.wait_for_url("**/confirm?action=drop&message_id=ev_gone")
+    await page.locator("#confirm").click()
+    await page.wait_for_url("**done=dropped**")
+    assert await page.locator('#letters tr[data-message-id="ev_gone"]').count() == 0
+    assert await page.locator('#letters tr[data-message-id="ev_keep"]').count() == 1
+    assert await messages(broker, QUEUE, 1) == 1
+    assert await messages(broker, EMAIL_LOW.queue, 0) == 0, "dropping replayed nothing"
+    await page.goto(f"/dead-letters/{QUEUE}/confirm?action=drop&message_id=ev_gone")  # asked again
+    await page.wait_for_url("**gone=1**")
+    dropped = await db.audit_events.find({"action": "dead_letters.dropped"}).to_list(None)
+    assert [(e["object_id"], e["detail"]["message_ids"]) for e in dropped] == [(QUEUE, ["ev_gone"])]
 
 
 async def test_a_second_click_on_a_replayed_letter_replays_nothing(

@@ -1,6 +1,6 @@
 """The replies inbox and the member pages in a real browser (Debian's Chromium; a viewer's pages
 with JavaScript off, which none of them needs) against the console on a real socket (real Mongo-wire server and RabbitMQ):
-the inbox newest first with each reply's window, answering (a field error first, then the answer
+the inbox newest first with each reply's window, paged without losing replies of the same instant, answering (a field error first, then the answer
 handed over once although the form is sent twice), marking handled; the member lookup by exact
 contact and the member page with export and erase; a viewer is refused without seeing a contact;
 axe-core finds no serious violation; screenshots in English and Khmer."""
@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import AsyncIterator, Callable
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -18,6 +19,8 @@ import pytest
 from devstack.broker import RabbitNode
 from services.console.auth import COOKIE
 from services.console.permissions import Role
+from services.console.web import replies as web_replies
+from shared.contracts import utcnow
 from tests.service.test_console_member_lookup import seed as seed_member
 from tests.service.test_console_replies import PHONE, reply
 from tests.support.console_browser import axe_check, new_operator, session_token, shot
@@ -133,6 +136,29 @@ async def test_the_inbox_and_a_reply_in_khmer(console_page: Any, db: Any) -> Non
     assert await page.get_by_role("button", name="ផ្ញើចម្លើយ").count() == 1
     assert await axe_check(page) == []
     await shot(page, "replies-reply", "km")
+
+
+async def test_the_inbox_pages_replies_of_the_same_instant_without_losing_one(
+    console_page: Any, db: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(web_replies, "PAGE", 2)  # the console runs in this process
+    same = utcnow().replace(microsecond=0)
+    await db.inbound_messages.insert_many(
+        [{**reply(f"ev_same_{i}", "signal", 0), "received_at": same} for i in (3, 0, 4, 1, 2)]
+        + [{**reply("ev_before", "signal", 0), "received_at": same - timedelta(seconds=1)}]
+        + [{**reply("ev_first", "signal", 0), "received_at": same - timedelta(seconds=2)}]
+    )
+    page = await console_page(Role.publisher, javascript=False)
+    await page.goto("/replies")
+    shown: list[str] = []
+    for _ in range(10):
+        items = await page.locator("#replies > li").all()
+        shown.append(",".join([await item.get_attribute("data-reply-id") or "" for item in items]))
+        if await page.locator("#older").count() == 0:
+            break
+        await page.locator("#older").click()
+        await page.wait_for_url("**before_id=*")
+    assert shown == ["ev_same_4,ev_same_3", "ev_same_2,ev_same_1", "ev_same_0,ev_before", "ev_first"]
 
 
 async def test_a_member_found_by_exact_contact_with_export_and_erase(

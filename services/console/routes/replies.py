@@ -29,7 +29,7 @@ from __future__ import annotations
 import contextlib
 import functools
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, NamedTuple
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
@@ -122,8 +122,28 @@ class ReplyList(BaseModel):
     count: int
     replies: list[Reply]
     next_before: datetime | None = Field(
-        default=None, description="Pass as `before` for the next (older) page."
+        default=None, description="Pass as `before` for the next (older) page, with `before_id`."
     )
+    next_before_id: str | None = Field(
+        default=None,
+        description="Pass as `before_id` (with `before`) for the next page: replies received in the "
+        "same instant as the last one of this page are on the next, none lost.",
+    )
+
+
+class ReplyCursor(NamedTuple):
+    """Where a page of the inbox ended: the inbox is ordered by (received_at, id), newest first."""
+
+    received_at: datetime
+    reply_id: str
+
+
+def older_than(before: datetime, before_id: str | None = None) -> dict[str, Any]:
+    """The filter of the replies after (`before`, `before_id`) in the inbox's order: received
+    earlier, or in the same instant with a smaller id. Without `before_id`: received earlier."""
+    if before_id is None:
+        return {"received_at": {"$lt": before}}
+    return {"$or": [{"received_at": {"$lt": before}}, {"received_at": before, "_id": {"$lt": before_id}}]}
 
 
 class Answered(BaseModel):
@@ -241,14 +261,14 @@ async def replies(
     query: dict[str, Any],
     handled: bool | None,
     limit: int,
-) -> tuple[list[Reply], datetime | None]:
-    """Replies newest first (erased ones left out) with what operators did with them, and the
-    `before` of the next page."""
+) -> tuple[list[Reply], ReplyCursor | None]:
+    """Replies newest first, ordered by (received_at, id) (erased ones left out), with what
+    operators did with them, and where the next page starts (None: this was the last)."""
     db = console.db
     if handled is not None:
         marked = [doc["_id"] async for doc in db[REPLY_STATES].find({"handled": True}, {"_id": 1})]
         query = {**query, "_id": {"$in" if handled else "$nin": marked}}
-    found = await REPLIES_TO_ANSWER.all(db, query, sort=[("received_at", -1)], limit=limit)
+    found = await REPLIES_TO_ANSWER.all(db, query, sort=[("received_at", -1), ("_id", -1)], limit=limit)
     states = {doc["_id"]: doc async for doc in db[REPLY_STATES].find({"_id": {"$in": [r.id for r in found]}})}
     now = utcnow()
     listed = []
@@ -273,7 +293,7 @@ async def replies(
                 window=window_of(reply.channel, await last_message_at(db, reply), now),
             )
         )
-    return listed, found[-1].received_at if len(found) == limit else None
+    return listed, ReplyCursor(found[-1].received_at, found[-1].id) if len(found) == limit else None
 
 
 async def reply_to_answer(console: Console, reply_id: str) -> ReplyToAnswer:
@@ -392,17 +412,32 @@ async def list_replies(
         bool | None, Query(description="Only handled (true) or not handled (false) ones")
     ] = None,
     before: Annotated[datetime | None, Query(description="Only replies received before this time")] = None,
+    before_id: Annotated[
+        str | None,
+        Query(
+            max_length=80,
+            description="With `before`: the id of the last reply of the page before (`next_before_id`); "
+            "replies received at `before` itself with a smaller id come too.",
+        ),
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> JSONResponse:
     console = console_of(request)
     query: dict[str, Any] = {k: v for k, v in {"channel": channel, "member_id": member_id}.items() if v}
     if unknown_sender:
         query["member_id"] = None
+    if before_id is not None and before is None:
+        raise HTTPException(422, "before_id goes with before")
     if before is not None:
-        query["received_at"] = {"$lt": before}
-    listed, next_before = await replies(console, query, handled, limit)
+        query.update(older_than(before, before_id))
+    listed, cursor = await replies(console, query, handled, limit)
     await console.audit.record(who.event("replies.read", "replies", count=len(listed)))
-    result = ReplyList(count=len(listed), replies=listed, next_before=next_before)
+    result = ReplyList(
+        count=len(listed),
+        replies=listed,
+        next_before=cursor.received_at if cursor else None,
+        next_before_id=cursor.reply_id if cursor else None,
+    )
     return JSONResponse(result.model_dump(mode="json"))
 
 

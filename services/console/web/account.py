@@ -5,7 +5,8 @@
     POST /account/totp                   a new authenticator key (shown once), pending
     POST /account/totp/confirm           a code of it makes it mine; the old one stops working
     POST /account/tokens                 a new API token (shown once)
-    POST /account/tokens/{id}/revoke     revoke one of mine
+    GET  /account/tokens/{id}/revoke     confirm revoking one of mine
+    POST /account/tokens/{id}/revoke     revoke it (`confirm=true`; without: sent to the confirm page)
 
 Every signed-in operator has this page (no permission beyond being signed in). What the forms
 do is done by the operator API's functions (services/console/api.py: the same checks and audit
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 import segno
 from fastapi import APIRouter, Request
@@ -266,8 +268,20 @@ async def token_form(request: Request, who: Caller) -> Response:
     return RedirectResponse(f"/account?shown={shown_id}#tokens", status_code=303)
 
 
+@router.get("/account/tokens/{token_id}/revoke")
+async def confirm_revoke_token(request: Request, who: Caller, token_id: str) -> Response:
+    """The confirm step of revoking one of my tokens (no JavaScript needed)."""
+    tokens = await console_of(request).credentials.tokens_of(who.operator.id)
+    token = next((t for t in tokens if t.id == token_id[:40]), None)
+    if token is None:  # revoked already, or not mine
+        return RedirectResponse("/account?done=token_gone#tokens", status_code=303)
+    return render(request, "account/confirm_revoke.html", who=who, token=token)
+
+
 @router.post("/account/tokens/{token_id}/revoke", dependencies=[CSRF_REQUIRED])
 async def revoke_token_form(request: Request, who: Caller, token_id: str) -> Response:
+    if (await request.form()).get("confirm") != "true":  # not confirmed: the page that asks
+        return RedirectResponse(f"/account/tokens/{quote(token_id[:40], safe='')}/revoke", 303)
     try:
         await revoke_token(console_of(request), who, token_id[:40])
     except Refused:

@@ -8,14 +8,15 @@
     POST /admin/operators/{id}/reset         new password and key (shown once, confirmed); their sign-ins end
     GET  /admin/partner-keys                 every key; a new one          keys.manage
     POST /admin/partner-keys                 create (its secret shown once)
-    POST /admin/partner-keys/{id}/revoke     revoke
+    GET  /admin/partner-keys/{id}/revoke     confirm revoking it
+    POST /admin/partner-keys/{id}/revoke     revoke (confirmed)
     GET  /admin/audit                        the trail, newest first, filtered, by pages   audit.read
 
 What the forms do is done by the operator API's functions (services/console/api.py): the same
 checks (the last active admin stays, no one resets their own credentials) and audit events.
-New secrets reach their page once (`ShownOnce`, see web/account.py). Disabling an operator and
-resetting their credentials are confirmed on a page of their own first (no JavaScript needed): a
-POST without `confirm=true` is sent to that page and changes nothing.
+New secrets reach their page once (`ShownOnce`, see web/account.py). Disabling an operator,
+resetting their credentials and revoking a partner key are confirmed on a page of their own first
+(no JavaScript needed): a POST without `confirm=true` is sent to that page and changes nothing.
 
 The audit trail is paged with a cursor: the next page holds the events after the last one shown
 in the trail's order (at, id), so events of the same millisecond never fall between two pages.
@@ -270,10 +271,22 @@ async def create_key_form(request: Request, who: Caller) -> Response:
     return await keys_page(request, who, errors=errors, values=values, status=422)
 
 
+@router.get("/admin/partner-keys/{key_id}/revoke", dependencies=[permit(Permission.keys_manage)])
+async def confirm_revoke_key(request: Request, who: Caller, key_id: str) -> Response:
+    """The confirm step of revoking a partner key (no JavaScript needed)."""
+    keys = await partner_keys(console_of(request))
+    key = next((k for k in keys if k.key_id == key_id[:40] and k.revoked_at is None), None)
+    if key is None:  # revoked already, or no such key: the list shows which
+        return RedirectResponse("/admin/partner-keys", status_code=303)
+    return render(request, "admin/confirm_key.html", who=who, key=key)
+
+
 @router.post(
     "/admin/partner-keys/{key_id}/revoke", dependencies=[CSRF_REQUIRED, permit(Permission.keys_manage)]
 )
 async def revoke_key_form(request: Request, who: Caller, key_id: str) -> Response:
+    if (await request.form()).get("confirm") != "true":  # not confirmed: the page that asks
+        return RedirectResponse(f"/admin/partner-keys/{quote(key_id[:40], safe='')}/revoke", 303)
     with contextlib.suppress(Refused):  # revoked already (a second click): the list shows it so
         await revoke_key(console_of(request), who, key_id)
     return RedirectResponse("/admin/partner-keys?done=revoked", status_code=303)

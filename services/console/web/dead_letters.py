@@ -1,12 +1,14 @@
 """Dead letters on the web: every dead-letter queue with its count, one queue's letters (reason,
-attempts, type, when it failed; never what a letter carries), replay or drop one, or all after a
-confirm step.
+attempts, type, when it failed; never what a letter carries), replay one, replay all after a
+confirm step, drop one or all after a confirm step.
 
     GET  /dead-letters                          the queues                       deliveries.read
     GET  /dead-letters/{queue}                  its letters                      deliveries.read
     GET  /dead-letters/{queue}/confirm?action=  replay|drop all: how many, where dead_letters.manage
+         (&message_id=: drop that one letter)
     POST /dead-letters/{queue}/replay           `message_id` or `all`            dead_letters.manage
-    POST /dead-letters/{queue}/drop             `message_id` or `all`            dead_letters.manage
+    POST /dead-letters/{queue}/drop             `message_id` or `all`, and `confirm=true`
+                                                (without: sent to its confirm page, nothing done)
 
 Everything is done by the operator API's functions (services/console/routes/dead_letters.py):
 the same known queues, the same audit events. A POST answers 303 to the queue's page, which says
@@ -18,7 +20,7 @@ from __future__ import annotations
 from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, HTTPException, Request
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 
 from services.console.auth import Caller, console_of, permit
@@ -77,7 +79,7 @@ async def letters(request: Request, who: Caller, queue: str) -> HTMLResponse:
 
 
 @router.get("/dead-letters/{queue}/confirm", dependencies=[permit(Permission.dead_letters_manage)])
-async def confirm(request: Request, who: Caller, queue: str) -> HTMLResponse:
+async def confirm(request: Request, who: Caller, queue: str) -> Response:
     action = request.query_params.get("action")
     if action not in ACTIONS:
         raise HTTPException(404)
@@ -85,7 +87,23 @@ async def confirm(request: Request, who: Caller, queue: str) -> HTMLResponse:
         found = await letters_of(console_of(request).settings, queue[:200])
     except BrokerAway:
         raise unavailable() from None
-    return render(request, "dead_letters/confirm.html", who=who, found=found, action=action)
+    message_id = request.query_params.get("message_id", "")[:200] or None
+    letter = None
+    if message_id is not None:
+        if action != "drop":  # one letter is replayed at once: it can be replayed again
+            raise HTTPException(404)
+        letter = next((one for one in found.letters if one.message_id == message_id), None)
+        if letter is None and found.count <= len(found.letters):  # dropped or replayed already
+            return RedirectResponse(page_of(found.queue, gone=1), status_code=303)
+    return render(
+        request,
+        "dead_letters/confirm.html",
+        who=who,
+        found=found,
+        action=action,
+        message_id=message_id,
+        letter=letter,
+    )
 
 
 async def _act(request: Request, who: Caller, queue: str, drop: bool) -> RedirectResponse:
@@ -100,6 +118,9 @@ async def _act(request: Request, who: Caller, queue: str, drop: bool) -> Redirec
         )
     except ValidationError:  # no field to correct: the buttons send one or the other
         raise HTTPException(404) from None
+    if drop and form.get("confirm") != "true":  # not confirmed: the page that asks
+        asked = {"action": "drop"} if action.all else {"action": "drop", "message_id": action.message_id}
+        return RedirectResponse(f"{page_of(queue)}/confirm?{urlencode(asked)}", status_code=303)
     try:
         outcome = await act(request, who, queue, action, drop=drop)
     except BrokerAway:

@@ -2,6 +2,7 @@
 reply with its answers and the answer form, marking handled.
 
     GET  /replies                   the inbox; ?show=open|handled|all, ?member=, ?before=   members.read_personal
+                                    (&before_id=: the page after that reply, see below)
     GET  /replies/{id}              one reply: sender, text, answers given, the window     members.read_personal
     POST /replies/{id}/answer       `text`: answer on the same channel                     replies.answer
     POST /replies/{id}/handled      mark handled (`next`: where to go back)                replies.answer
@@ -10,6 +11,9 @@ reply with its answers and the answer form, marking handled.
 Everything is done by the operator API's functions (services/console/routes/replies.py): the same
 window rule (409: the form comes back with why), the same idempotent answer (a double click is one
 answer), the same audit events. A POST answers 303 to the reply's page or the inbox.
+
+The inbox is paged with a cursor: the next page holds the replies after the last one shown in the
+inbox's order (received_at, id), so replies of the same instant never fall between two pages.
 """
 
 from __future__ import annotations
@@ -23,7 +27,15 @@ from pydantic import ValidationError
 
 from services.console.auth import Caller, Principal, console_of, permit
 from services.console.permissions import Permission
-from services.console.routes.replies import AnswerBody, NotAnswerable, Reply, answer, mark, replies
+from services.console.routes.replies import (
+    AnswerBody,
+    NotAnswerable,
+    Reply,
+    answer,
+    mark,
+    older_than,
+    replies,
+)
 from services.console.web.channels import channel_names
 from services.console.web.rendering import language_of, render
 from services.console.web.words import WORDS, word
@@ -110,12 +122,13 @@ async def inbox(request: Request, who: Caller) -> HTMLResponse:
     if member:
         query["member_id"] = member
     before = request.query_params.get("before", "")
+    before_id = request.query_params.get("before_id", "")[:80] or None
     if before:
         try:
-            query["received_at"] = {"$lt": datetime.fromisoformat(before)}
+            query.update(older_than(datetime.fromisoformat(before), before_id))
         except ValueError:
             raise HTTPException(404) from None
-    found, next_before = await replies(console, query, SHOW[show], PAGE)
+    found, cursor = await replies(console, query, SHOW[show], PAGE)
     await console.audit.record(who.event("replies.read", "replies", count=len(found)))
     return render(
         request,
@@ -125,7 +138,8 @@ async def inbox(request: Request, who: Caller) -> HTMLResponse:
         replies=found,
         show=show,
         member=member,
-        next_before=next_before.isoformat() if next_before else None,
+        next_before=cursor.received_at.isoformat() if cursor else None,
+        next_before_id=cursor.reply_id if cursor else None,
         names=await operator_names(request),
         states=state_labels(request),
         now=utcnow(),

@@ -153,4 +153,13 @@ WORDS: dict[str, dict[Lang, str]] = {
         "en": "Not a code of the new entry, or the key expired: try the next code, or get a new key.",
         "km": "មិនមែនជាលេខកូដនៃធាតុថ្មី ឬសោបានផុតកំណត់៖ សូមសាកល្បងលេខកូដបន្ទាប់ ឬយកសោថ្មី។",
     },
+    "account_confirm_revoke": {"en": "Revoke the token {name}?", "km": "ដកហូតថូខឹន {name} ឬ?"},
+    "account_confirm_revoke_text": {
+        "en": "It stops working at once: a script that uses it is refused from then on. "
+        "This cannot be undone; you can make a new token.",
+        "km": "វានឹងឈប់ដំណើរការភ្លាមៗ៖ ស្គ្រីបដែលប្រើវានឹងត្រូវបានបដិសេធចាប់ពីពេលនោះតទៅ។ "
+        "សកម្មភាពនេះមិនអាចត្រឡប់វិញបានទេ ប៉ុន្តែអ្នកអាចបង្កើតថូខឹនថ្មីបាន។",
+    },
+    "account_confirm_yes_revoke": {"en": "Yes, revoke it", "km": "បាទ/ចាស ដកហូតវា"},
+    "account_confirm_keep": {"en": "No, go back", "km": "ទេ ត្រឡប់ក្រោយ"},
 }

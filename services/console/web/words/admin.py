@@ -160,4 +160,12 @@ WORDS: dict[str, dict[Lang, str]] = {
         "km": "បាទ/ចាស បង្កើតពាក្យសម្ងាត់ និងសោថ្មី",
     },
     "admin_confirm_keep": {"en": "No, go back", "km": "ទេ ត្រឡប់ក្រោយ"},
+    "admin_confirm_revoke_key": {"en": "Revoke the key {name}?", "km": "ដកហូតសោ {name} ឬ?"},
+    "admin_confirm_revoke_key_text": {
+        "en": "The partner's site stops working with it within a few minutes. This cannot be "
+        "undone: to go on, the partner needs a new key.",
+        "km": "គេហទំព័ររបស់ដៃគូនឹងឈប់ដំណើរការជាមួយវាក្នុងរយៈពេលពីរបីនាទី។ សកម្មភាពនេះមិនអាចត្រឡប់វិញបានទេ៖ "
+        "ដើម្បីបន្ត ដៃគូត្រូវការសោថ្មី។",
+    },
+    "admin_confirm_yes_revoke_key": {"en": "Yes, revoke the key", "km": "បាទ/ចាស ដកហូតសោ"},
 }

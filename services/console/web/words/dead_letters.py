@@ -67,4 +67,13 @@ WORDS: dict[str, dict[Lang, str]] = {
     "dead_letters_band_high": {"en": "high", "km": "ខ្ពស់"},
     "dead_letters_band_normal": {"en": "normal", "km": "ធម្មតា"},
     "dead_letters_band_low": {"en": "low", "km": "ទាប"},
+    "dead_letters_confirm_drop_one": {
+        "en": "Drop the letter {message_id} of {queue}?",
+        "km": "លុបចោលសារ {message_id} នៃ {queue} ឬ?",
+    },
+    "dead_letters_confirm_drop_one_text": {
+        "en": "The letter is discarded and cannot be brought back. What it would have done does not happen.",
+        "km": "សារនេះត្រូវបានបោះចោល ហើយមិនអាចយកមកវិញបានទេ។ អ្វីដែលវានឹងធ្វើ នឹងមិនកើតឡើងទេ។",
+    },
+    "dead_letters_yes_drop_one": {"en": "Yes, drop it", "km": "បាទ/ចាស លុបចោលវា"},
 }
