@@ -62,8 +62,8 @@ class Schedulers:
 
     def start(self, name: str = "event-scheduler.1") -> ServiceProcess:
         proc = ServiceProcess("services.scheduler", self.env, self.tmp / f"{name}.log", name).start()
-        proc.wait_ready()
-        self.procs.append(proc)
+        self.procs.append(proc)  # before waiting: one that never gets ready is still stopped afterwards
+        proc.wait_ready(timeout=120)  # readiness, generously: a busy machine starts it slowly
         return proc
 
 
