@@ -136,13 +136,9 @@ def service_env(rabbit: RabbitNode, mongo_uri: str, db_name: str, tmp_path: Path
 
 
 @pytest.fixture
-async def db(request: pytest.FixtureRequest, mongo_uri: str, db_name: str) -> AsyncIterator[object]:
-    """The test's own database, dropped afterwards — except for a test marked `keep_database`
-    (tens of thousands of documents): dropping those takes the Mongo-wire server minutes, which
-    the next tests would wait out; the session's server and its files go at the end anyway."""
+async def db(mongo_uri: str, db_name: str) -> AsyncIterator[object]:
     client: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(mongo_uri, tz_aware=True)
     yield client[db_name]
-    if request.node.get_closest_marker("keep_database") is None:
-        with contextlib.suppress(TimeoutError):  # a stuck server must not hang the session's teardown
-            await asyncio.wait_for(client.drop_database(db_name), 60)
+    with contextlib.suppress(TimeoutError):  # a stuck server must not hang the session's teardown
+        await asyncio.wait_for(client.drop_database(db_name), 60)
     await client.close()

@@ -303,7 +303,6 @@ async def test_a_sensitive_alert_names_nobody_in_chat(stack: Any, db: Any, sandb
     assert signal["message"].endswith("/a/UA-13-26")
 
 
-@pytest.mark.keep_database  # 10,000 members and their deliveries
 async def test_a_dispatcher_killed_mid_fan_out_resumes_and_every_member_has_exactly_one_delivery(
     rabbit: Any, service_env: dict[str, str], tmp_path: Path, db: Any
 ) -> None:

@@ -289,7 +289,6 @@ async def test_the_plan_of_action_reaches_every_registered_person_once(
     }
 
 
-@pytest.mark.keep_database  # 10,000 registrations and their reminders
 async def test_two_replicas_one_killed_mid_way_publish_every_one_of_10000_reminders_once(
     rabbit: Any, schedulers: Schedulers, due: DueListener, db: Any
 ) -> None:
