@@ -13,8 +13,8 @@ return to the queue when its connection closes).
 
 Before a replica sends a record another replica held (`prev_owner`), it *settles* that replica's
 journal: it takes the queue as its only consumer (`exclusive`; refused while the holder is still
-connected, which is the broker telling us the holder lives), puts a marker at the end, marks
-every entry up to the marker, and acks them. Then it reads the record again: if it was
+connected, which is the broker telling us the holder lives), puts a marker at the end, and
+marks and acks the entries as they arrive, a prefetch at a time, up to the marker. Then it reads the record again: if it was
 published, it is not sent again. A holder that is still connected marks its own entries; after
 waiting `patience` for that, the record is read again and sent if still pending.
 
@@ -86,6 +86,7 @@ class Journal:
         self._ready = asyncio.Event()
         self._markers: dict[str, asyncio.Future[None]] = {}
         self._task: asyncio.Task[None] | None = None
+        self._settling: dict[str, asyncio.Lock] = {}
         self.unmarked: set[str] = set()  # confirmed by the broker, not yet marked in the database
 
     def headers(self, reminder_id: str) -> dict[str, Any]:
@@ -173,6 +174,13 @@ class Journal:
         if owner == self.owner:
             return "settled" if await self.flush(patience) else "holder-alive"
         queue_name = queue_of(self._exchange, owner)
+        # One settle per journal at a time: several claims may hold records of the same previous
+        # holder, and a second settle would find the journal taken (by us) and mistake that for
+        # the holder being alive. Waiting for the first costs nothing: the journal is empty then.
+        async with self._settling.setdefault(owner, asyncio.Lock()):
+            return await self._settle(queue_name, owner, patience)
+
+    async def _settle(self, queue_name: str, owner: str, patience: float) -> str:
         deadline = time.monotonic() + patience
         while True:
             channel = await self._connection.channel()
@@ -203,24 +211,32 @@ class Journal:
         tag = await queue.consume(on_message, exclusive=True)
         # The only consumer now: whatever the holder had unacked is back in the queue, before the
         # marker (a queue is FIFO), so everything it published arrives before the marker does.
+        # Entries are marked and acked as they arrive, a prefetch at a time: a journal longer
+        # than the prefetch (a holder whose marking fell behind) would otherwise never let the
+        # marker through. Patience is for progress: the wait restarts with every batch.
         marker = uuid.uuid4().hex
         await self._publisher.send_to_queue(queue_name, _marker(marker))
-        deadline = time.monotonic() + SETTLE_TIMEOUT_SECONDS
-        while not any(m.headers.get(MARKER_HEADER) == marker for m in taken):
-            arrived.clear()
-            await asyncio.wait_for(arrived.wait(), max(0.0, deadline - time.monotonic()))
-        ids = [str(m.headers[REMINDER_HEADER]) for m in taken if REMINDER_HEADER in m.headers]
-        while ids:
-            try:
-                await self._mark(ids, owner)
+        marked = 0
+        while True:
+            if not taken:
+                arrived.clear()
+                await asyncio.wait_for(arrived.wait(), SETTLE_TIMEOUT_SECONDS)
+            batch, taken = taken, []
+            ids = [str(m.headers[REMINDER_HEADER]) for m in batch if REMINDER_HEADER in m.headers]
+            while ids:
+                try:
+                    await self._mark(ids, owner)
+                    break
+                except Exception as error:
+                    log.warning("marking a previous holder's entries failed; will retry", error=repr(error))
+                    await asyncio.sleep(RETRY_SECONDS)
+            await batch[-1].ack(multiple=True)
+            marked += len(ids)
+            if any(m.headers.get(MARKER_HEADER) == marker for m in batch):
                 break
-            except Exception as error:
-                log.warning("marking a previous holder's entries failed; will retry", error=repr(error))
-                await asyncio.sleep(RETRY_SECONDS)
-        await taken[-1].ack(multiple=True)
         await queue.cancel(tag)
-        if ids:
-            log.info("previous holder's journal settled", journal=queue_name, marked=len(ids))
+        if marked:
+            log.info("previous holder's journal settled", journal=queue_name, marked=marked)
         return "settled"
 
 
