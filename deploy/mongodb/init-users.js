@@ -12,10 +12,13 @@ const ACCESS = {
     "readWrite": [
       "key_vault",
       "partner_key_usage",
-      "rate_limits"
+      "rate_limits",
+      "spent_details"
     ],
     "read": [
       "alerts",
+      "certificate_files.chunks",
+      "certificate_files.files",
       "certificates",
       "consents",
       "deliveries",
@@ -23,6 +26,7 @@ const ACCESS = {
       "inbound_messages",
       "member_keys",
       "members",
+      "message_details",
       "partner_keys",
       "pending_changes",
       "pledges",
@@ -52,6 +56,7 @@ const ACCESS = {
       "action_reports",
       "alerts",
       "certificates",
+      "confirmed_numbers",
       "consents",
       "deliveries",
       "erasures",
@@ -98,8 +103,11 @@ const ACCESS = {
       "action_reports",
       "alert_versions",
       "alerts",
+      "awaiting_numbers",
+      "confirmed_numbers",
       "deliveries",
       "key_vault",
+      "message_details",
       "official_actions"
     ],
     "read": [

@@ -8,7 +8,9 @@ member's certificates and their files are deleted: `/v/<number>` then says unkno
 At rest (with the process's vault; shared/personal_data.py): a certificate is about its member, so
 everything personal is sealed under the member's data key. In `certificates`, the name and the
 re-issue reasons (`SEALED_FIELDS`) are one encrypted `sealed` value; number, ids, state, dates,
-language, channels and `show_name_publicly` stay plain (they are looked up and shown). Every file
+language, channels, `show_name_publicly` and `discreet` stay plain (they are looked up and shown).
+`discreet` (the member's discreet messages when the pledge was recorded, kept on every re-issue):
+the public verification page then says only whether the certificate is valid. Every file
 (PDF, PNG, print PDF: the name is on them) is stored as `seal_bytes` of its bytes, with
 `metadata.sealed: true`; readers open files so marked (`open_bytes`) and pass others through.
 Once the member's key is deleted their certificates read as unknown. Without a vault (encryption
@@ -163,6 +165,7 @@ async def on_reissue_requested(event: ReissueRequested, ctx: MessageContext[Deps
             "member_id": old["member_id"],
             "name": data.corrected_name,
             "show_name_publicly": old["show_name_publicly"],
+            "discreet": bool(old.get("discreet", False)),
             "language": old["language"],
             "channels": old["channels"],
             "signed_on": old["signed_on"],
@@ -216,6 +219,7 @@ async def issue(deps: Deps, key: str, event: PledgeRecorded) -> Document:
         "member_id": data.member_id,
         "name": data.name,
         "show_name_publicly": data.show_name_publicly,
+        "discreet": data.discreet,
         "language": data.certificate_language,
         "channels": list(data.channels),
         "signed_on": data.recorded_at,

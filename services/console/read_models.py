@@ -340,10 +340,24 @@ class AudienceMember(View):
     postal_address: dict[str, Any] | None = None
     psid: str | None = None
     email_confirmed: str | None = None
+    discreet: bool | None = None
     sealed: Any = None
 
 
 AUDIENCE = ReadModel("members", AudienceMember)
+
+
+# ---- alert-dispatcher: numbers their owners confirmed (appended for the alert summary) --------
+
+
+class ConfirmedNumber(View):
+    """A phone number whose owner wrote to us from it (services/dispatcher/numbers.py): `_id` is
+    its blind index, never the number."""
+
+    id: str
+
+
+CONFIRMED = ReadModel("confirmed_numbers", ConfirmedNumber)
 
 
 # ---- alert-dispatcher: when members acted on an alert (appended for the alert's page chart) ----

@@ -24,11 +24,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
 from pymongo.errors import DuplicateKeyError
 
+from services.dispatcher import discreet, numbers
 from services.dispatcher.personal import open_member, open_members, sealed_delivery
 from services.dispatcher.read_models import MEMBER_KEYS, MEMBERS
 from services.dispatcher.routing import delivery_id
@@ -115,40 +117,62 @@ async def on_alert_published(event: AlertPublished, ctx: MessageContext[Any]) ->
         targets = ((member, None) async for member in members)
     else:
         targets = original_recipients(deps, data)
-    batch: list[tuple[Document, float, DeliveryRequestedData]] = []
     in_flight: list[asyncio.Task[int]] = []  # reading the next members overlaps writing the last
     created = 0
-    async for member, channel in targets:
-        planned = plan_member(deps, data, member, channel)
-        if planned is not None:
-            batch.append(planned)
-        if len(batch) >= FANOUT_BATCH:
-            in_flight.append(asyncio.create_task(hand_over(ctx, batch)))
-            batch = []
+    chunk: list[tuple[Document, str | None]] = []
+
+    async def planned(chunk: list[tuple[Document, str | None]]) -> list[Planned]:
+        confirmed = await numbers.confirmed_keys(deps, phones_of(m for m, _ in chunk))
+        plans = (plan_member(deps, data, member, channel, confirmed) for member, channel in chunk)
+        return [plan for plan in plans if plan is not None]
+
+    async for target in targets:
+        chunk.append(target)
+        if len(chunk) >= FANOUT_BATCH:
+            in_flight.append(asyncio.create_task(hand_over(ctx, await planned(chunk))))
+            chunk = []
             if len(in_flight) >= FANOUT_IN_FLIGHT:
                 created += await in_flight.pop(0)
-    in_flight.append(asyncio.create_task(hand_over(ctx, batch)))
+    in_flight.append(asyncio.create_task(hand_over(ctx, await planned(chunk))))
     for task in in_flight:
         created += await task
     ctx.log.info("alert fanned out", alert_id=data.alert_id, kind=data.kind, deliveries=created)
 
 
+Planned = tuple[Document, float, DeliveryRequestedData, Document | None]
+"""A member's delivery document, how long quiet hours hold it, its request, and the details
+document a discreet member's delivery links to (written first)."""
+
+
+def phones_of(members: Iterable[Document]) -> list[str]:
+    """Every number a member may be messaged at (recipient_of picks the latest)."""
+    found: list[str] = []
+    for member in members:
+        found += [p for p in [member.get("phone"), *(member.get("phones") or [])] if p]
+    return found
+
+
 def plan_member(
-    deps: Any, data: AlertPublishedData, member: Document, channel: str | None
-) -> tuple[Document, float, DeliveryRequestedData] | None:
-    """This member's delivery document for the alert (and how long quiet hours hold it), or None."""
-    from services.dispatcher.app import build_delivery, preferences_url, recipient_of, unsubscribe_url
+    deps: Any, data: AlertPublishedData, member: Document, channel: str | None, confirmed: set[str]
+) -> Planned | None:
+    """This member's delivery for the alert (see `Planned`), or None; `confirmed`: the keys of
+    the numbers their owners confirmed (numbers.py), of this member's at least."""
+    from services.dispatcher.app import (
+        build_delivery,
+        discreet_base,
+        preferences_url,
+        recipient_of,
+        unsubscribe_url,
+    )
 
     if data.kind == "alert" and not follows(member, list(data.topics)):
         return None
-    recipient = recipient_of(member)
+    recipient = numbers.marked(recipient_of(member), confirmed)
     unsubscribed = member.get("unsubscribed") or []
-    confirmed = member.get("email_confirmed")  # double opt-in: by email only to a confirmed address
+    email = member.get("email_confirmed")  # double opt-in: by email only to a confirmed address
     if channel is None:
-        channel = alert_channel(
-            member.get("channels") or [], recipient, deps.adapters, unsubscribed, confirmed
-        )
-    if channel is None or not can_carry_alert(channel, recipient, deps.adapters, unsubscribed, confirmed):
+        channel = alert_channel(member.get("channels") or [], recipient, deps.adapters, unsubscribed, email)
+    if channel is None or not can_carry_alert(channel, recipient, deps.adapters, unsubscribed, email):
         return None
     hold_until = held_until(data.urgent, member.get("quiet_hours"), member.get("time_zone"), utcnow())
     wait = max(0.0, (hold_until - utcnow()).total_seconds()) if hold_until else 0.0
@@ -166,18 +190,21 @@ def plan_member(
         "extra": {"action_token": token, "alert_id": data.alert_id},
         "wait_reason": "quiet-hours",
     }
+    base, detail = discreet_base(deps, base)
     doc, request = build_delivery(deps, base, channel, None, None, wait)
-    return doc, wait, request
+    return doc, wait, request, detail
 
 
-async def hand_over(
-    ctx: MessageContext[Any], batch: list[tuple[Document, float, DeliveryRequestedData]]
-) -> int:
+async def hand_over(ctx: MessageContext[Any], planned: list[Planned]) -> int:
     """Write a batch of deliveries (existing ones are found, not recreated), then publish the
-    requests of those still pending, with confirms in flight together."""
+    requests of those still pending, with confirms in flight together. Discreet members' details
+    are written first (discreet.py)."""
     from services.dispatcher.app import create_deliveries, request_event, schedule_wait_end
 
-    batch = await sealed_batch(ctx.deps.vault, batch)
+    details = [detail for *_, detail in planned if detail is not None]
+    if details and ctx.deps.details is not None:
+        await discreet.store(ctx.deps.details, ctx.deps.vault, details)
+    batch = await sealed_batch(ctx.deps.vault, [(doc, wait, request) for doc, wait, request, _ in planned])
     built = [doc for doc, _, _ in batch]
     docs = await create_deliveries(ctx.deps, built)
     waits = {doc["_id"]: wait for doc, wait, _ in batch}
@@ -280,6 +307,8 @@ async def on_inbound_message(event: InboundMessage, ctx: MessageContext[Any]) ->
     from services.dispatcher.app import BY_MEMBER
 
     deps, data = ctx.deps, event.data
+    if data.sender_kind == "phone" and deps.confirmed_numbers is not None:
+        await confirm_number(ctx, data)
     if not is_done(data.text):
         return
     owner = await MEMBER_KEYS.find_one(deps.db, {"_id": contact_key(data.sender_kind, data.sender)})
@@ -302,6 +331,21 @@ async def on_inbound_message(event: InboundMessage, ctx: MessageContext[Any]) ->
         ctx.log.info("action reported by reply", alert_id=latest[0]["alert_id"], counted=counted)
 
 
+async def confirm_number(ctx: MessageContext[Any], data: Any) -> None:
+    """The owner of a number wrote to us from it: it is confirmed (numbers.py), and what waited
+    for that goes now."""
+    from services.dispatcher.app import release_waiting
+
+    deps = ctx.deps
+    ids = await numbers.confirm(deps, data.sender, data.channel, data.received_at)
+    if not ids:
+        return
+    waiting = await deps.deliveries.find({"_id": {"$in": ids}, "state": "waiting"}).to_list(None)
+    await release_waiting(ctx, waiting, data.channel, data.received_at, {"phone_confirmed": True})
+    await deps.awaiting_numbers.delete_many({"_id": {"$in": ids}})
+    ctx.log.info("number confirmed", channel=data.channel, released=len(waiting))
+
+
 async def on_alert_test_requested(event: AlertTestRequested, ctx: MessageContext[Any]) -> None:
     """An operator's test: ONE delivery (purpose `alert_test`, so never in the alert's totals) on
     the channel they chose, to their own address, built as a member's delivery of the alert is
@@ -317,6 +361,7 @@ async def on_alert_test_requested(event: AlertTestRequested, ctx: MessageContext
         country=UNKNOWN_COUNTRY,
         email=data.email,
         phone=data.phone,
+        phone_confirmed=True,  # the operator's own number, which they gave to their account
     )
     adapter = deps.adapters.get(data.channel)
     refused = "channel-not-installed" if adapter is None else adapter.ineligibility(recipient, "alert")

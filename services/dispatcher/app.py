@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
 from pydantic import Field
@@ -44,9 +44,11 @@ from pymongo.errors import BulkWriteError
 
 from services.channels import discover
 from services.dispatcher import alerts as alerts_module
+from services.dispatcher import discreet, numbers
 from services.dispatcher import erasure as erasure_module
 from services.dispatcher import reminders as reminders_module
 from services.dispatcher import replies as replies_module
+from services.dispatcher.numbers import AWAITING_NUMBERS, CONFIRMED_NUMBERS
 from services.dispatcher.personal import contact_card, open_member, opened_request, sealed, sealed_delivery
 from services.dispatcher.read_models import MEMBERS, PLEDGES
 from services.dispatcher.routing import FINAL, delivery_id, next_channel, plan_certificate, supersedes
@@ -72,10 +74,11 @@ from shared.contracts.inbound import (
     InboundMessage,
 )
 from shared.contracts.member import NoticeRequested
-from shared.contracts.pledge import PostalAddress
+from shared.contracts.pledge import PostalAddress, is_discreet
 from shared.contracts.reply import ReplyAnswerRequested
 from shared.contracts.session import ReminderDue
 from shared.member_links import link_token
+from shared.message_details import DISCREET_KIND, MESSAGE_DETAILS
 from shared.messaging.consumer import MessageContext
 from shared.messaging.errors import PermanentError, RetryableError
 from shared.messaging.publisher import Publisher, to_message
@@ -104,6 +107,22 @@ class DispatcherSettings(ServiceSettings):
         description="How long the personal page link in a message works (days); unsubscribe links "
         "never expire.",
     )
+    confirm_numbers: bool = Field(
+        default=True,
+        description="Send chat messages only to numbers whose owners wrote to us from them (numbers.py).",
+    )
+    number_wait_hours: float = Field(
+        default=168,
+        ge=0,
+        description="How long a certificate chosen for Signal or WhatsApp waits for its number to be "
+        "confirmed before it falls back to the member's next channel (hours).",
+    )
+    detail_link_hours: float = Field(
+        default=72,
+        gt=0,
+        description="How long the link in a discreet message (at-risk mode) shows its details "
+        "(hours); it shows them once.",
+    )
 
 
 @dataclass
@@ -122,6 +141,14 @@ class Deps:
     vault: Vault | None = None
     """The process's vault (`Resources.vault`; the service closes it)."""
     preferences_link_days: int = 30
+    details: AsyncCollection[Document] | None = None
+    """`message_details`: what discreet messages stand for (discreet.py)."""
+    detail_link_hours: float = 72
+    confirm_numbers: bool = True
+    confirmed_numbers: AsyncCollection[Document] | None = None
+    awaiting_numbers: AsyncCollection[Document] | None = None
+    number_wait_seconds: float = 168 * 3600.0
+    """numbers.py: which phone numbers their owners confirmed; deliveries waiting for it."""
 
     async def member(self, member_id: str) -> Document | None:
         """pledge-intake's member, opened (personal.py `open_member`); None if absent or erased."""
@@ -146,6 +173,7 @@ def recipient_of(member: Document) -> Recipient:
         postal_address=PostalAddress(**address) if address else None,
         psid=member.get("psid"),
         last_inbound_at=member.get("last_inbound") or {},
+        discreet=is_discreet(member.get("discreet"), member.get("country")),
     )
 
 
@@ -178,7 +206,7 @@ async def on_certificate_issued(event: CertificateIssued, ctx: MessageContext[De
             ctx.log.info("certificate of an erased member: nothing to send", member_id=data.member_id)
             return
         raise RetryableError("member not recorded yet", reason="member-unknown")
-    recipient = recipient_of(member)
+    recipient = await numbers.checked(deps, recipient_of(member))
     certificate = CertificateRef(
         certificate_number=data.certificate_number,
         pdf_file_id=data.pdf_file_id,
@@ -211,8 +239,11 @@ async def on_certificate_issued(event: CertificateIssued, ctx: MessageContext[De
 
 
 def waits_for_address(deps: Deps, channel: str, skipped_reason: str | None) -> float:
-    """Seconds to wait for an address the member can still give (0 = do not wait)."""
+    """Seconds to wait for an address the member can still give, or for their number's
+    confirmation (0 = do not wait)."""
     adapter = deps.adapters.get(channel)
+    if adapter is not None and skipped_reason == numbers.NOT_CONFIRMED:
+        return deps.number_wait_seconds
     if adapter is None or skipped_reason != f"no-{adapter.address_kind}-address":
         return 0.0
     return deps.waits.get(channel, 0.0)
@@ -226,9 +257,19 @@ async def create_delivery(
     fallback_from: str | None,
     wait_seconds: float = 0.0,
 ) -> Document:
-    """Insert the delivery under its deterministic id, or return the one already there."""
+    """Insert the delivery under its deterministic id, or return the one already there. For a
+    discreet recipient the details are written first and the delivery carries their link."""
+    if skipped_reason is None:
+        base, detail = discreet_base(deps, base)
+        if detail is not None and deps.details is not None:
+            await discreet.store(deps.details, deps.vault, [detail])
     doc, request = build_delivery(deps, base, channel, skipped_reason, fallback_from, wait_seconds)
     doc, _ = await sealed_delivery(deps.vault, doc, request)
+    if doc["reason"] == numbers.WAIT_REASON and deps.awaiting_numbers is not None and request.recipient.phone:
+        await insert_once(
+            deps.awaiting_numbers,
+            {"_id": doc["_id"], "number_key": numbers.number_key(request.recipient.phone)},
+        )
     if await insert_once(deps.deliveries, doc):
         return doc
     existing = await deps.deliveries.find_one({"_id": doc["_id"]})
@@ -250,6 +291,15 @@ async def create_deliveries(deps: Deps, docs: list[Document]) -> list[Document]:
         duplicates = {docs[problem["index"]]["_id"] for problem in problems}
     existing = {d["_id"]: d async for d in deps.deliveries.find({"_id": {"$in": list(duplicates)}})}
     return [existing.get(doc["_id"], doc) for doc in docs]
+
+
+def discreet_base(deps: Deps, base: dict[str, Any]) -> tuple[dict[str, Any], Document | None]:
+    """discreet.py `make_discreet` with this dispatcher's settings; a base already made discreet
+    (a fallback copies the failed request) keeps its link."""
+    notice = base.get("notice")
+    if isinstance(notice, NoticeRef) and notice.kind == DISCREET_KIND:
+        return base, None
+    return discreet.make_discreet(base, deps.public_base_url, deps.detail_link_hours)
 
 
 def build_delivery(
@@ -281,7 +331,9 @@ def build_delivery(
         requested_at=now,
     )
     state = "waiting" if wait_seconds > 0 else ("skipped" if skipped_reason else "pending")
-    if state == "waiting" and not base.get("wait_reason"):
+    if state == "waiting" and skipped_reason == numbers.NOT_CONFIRMED:
+        skipped_reason = numbers.WAIT_REASON
+    elif state == "waiting" and not base.get("wait_reason"):
         skipped_reason = f"waiting-for-{deps.adapters[channel].address_kind}"
     elif state == "waiting":
         skipped_reason = base["wait_reason"]
@@ -349,13 +401,22 @@ async def on_contact_linked(event: ContactLinked, ctx: MessageContext[Deps]) -> 
         if pledge and pledge.member_id:
             query = {"member_id": pledge.member_id, "channel": data.channel, "state": "waiting"}
             waiting = await deps.deliveries.find(query, hint=BY_MEMBER).to_list(None)
+    # Linking is the person writing to us on that channel: it opens the platform's reply window.
+    await release_waiting(
+        ctx, waiting, data.channel, data.linked_at, {ADDRESS_FIELD[data.address_kind]: data.address}
+    )
+
+
+async def release_waiting(
+    ctx: MessageContext[Deps], waiting: list[Document], channel: str, wrote_at: datetime, change: Document
+) -> None:
+    """Send deliveries that waited for the person (an address linked, a number confirmed): they
+    just wrote to us on `channel` at `wrote_at`, which opens that platform's reply window."""
+    deps = ctx.deps
     for doc in waiting:
         request = await opened_request(deps.vault, doc)
-        # Linking is the person writing to us on that channel: it opens the platform's reply window.
-        opened = {**request.recipient.last_inbound_at, data.channel: data.linked_at}
-        recipient = request.recipient.model_copy(
-            update={ADDRESS_FIELD[data.address_kind]: data.address, "last_inbound_at": opened}
-        )
+        opened = {**request.recipient.last_inbound_at, channel: wrote_at}
+        recipient = request.recipient.model_copy(update={**change, "last_inbound_at": opened})
         request = request.model_copy(update={"recipient": recipient, "requested_at": utcnow()})
         request = await sealed(deps.vault, request)
         stored = request.model_dump(mode="json")
@@ -369,7 +430,7 @@ async def on_contact_linked(event: ContactLinked, ctx: MessageContext[Deps]) -> 
         )
         if changed.modified_count:
             await publish_request(ctx.publisher, {**doc, "request": stored})
-            ctx.log.info("waiting delivery released", delivery_id=doc["_id"], channel=data.channel)
+            ctx.log.info("waiting delivery released", delivery_id=doc["_id"], channel=doc["channel"])
 
 
 @router.handles(DeliveryWaitExpired)
@@ -387,6 +448,8 @@ async def on_wait_expired(event: DeliveryWaitExpired, ctx: MessageContext[Deps])
         return
     adapter = deps.adapters.get(doc["channel"])
     reason = f"no-{adapter.address_kind if adapter else 'address'}-in-time"
+    if doc.get("reason") == numbers.WAIT_REASON:
+        reason = "number-not-confirmed-in-time"
     entry = {"state": "skipped", "attempt": 1, "reason": reason, "at": utcnow()}
     changed = await deps.deliveries.update_one(
         {"_id": doc["_id"], "state": "waiting"},
@@ -458,7 +521,7 @@ async def fall_back(ctx: MessageContext[Deps], failed: Document, member: Documen
             {"channel": 1},
             hint=BY_MEMBER,
         ).to_list(None)
-        recipient = recipient_of(member)
+        recipient = await numbers.checked(deps, recipient_of(member))
         channel = next_channel(
             member.get("channels") or [],
             [d["channel"] for d in tried],
@@ -489,7 +552,7 @@ async def fall_back(ctx: MessageContext[Deps], failed: Document, member: Documen
         "source_id": failed["source_id"],
         "correlation_id": failed["correlation_id"],
         "priority": request.priority,
-        "recipient": recipient_of(member),
+        "recipient": await numbers.checked(deps, recipient_of(member)),
         "certificate": request.certificate,
         "alert": request.alert,
         "notice": request.notice,
@@ -572,6 +635,10 @@ async def bootstrap(resources: Resources) -> Deps:
     for tier, name in wait_queues.items():
         await resources.publisher.declare_delay_queue(name, group.queue, tier)
     configured_contact_index()  # member_keys lookups (contact_key): resolved, or refused, at start
+    details = durable(resources.db[MESSAGE_DETAILS])
+    await discreet.ensure_indexes(details)
+    awaiting_numbers = durable(resources.db[AWAITING_NUMBERS])
+    await numbers.ensure_indexes(awaiting_numbers)
     return Deps(
         vault=resources.vault,
         deliveries=deliveries,
@@ -579,6 +646,12 @@ async def bootstrap(resources: Resources) -> Deps:
         adapters=adapters,
         public_base_url=settings.public_base_url,
         preferences_link_days=settings.preferences_link_days,
+        details=details,
+        detail_link_hours=settings.detail_link_hours,
+        confirm_numbers=settings.confirm_numbers,
+        confirmed_numbers=durable(resources.db[CONFIRMED_NUMBERS]),
+        awaiting_numbers=awaiting_numbers,
+        number_wait_seconds=settings.number_wait_hours * 3600,
         alerts=alerts,
         alert_versions=durable(resources.db.alert_versions),
         action_reports=action_reports,
@@ -593,6 +666,7 @@ async def on_notice_requested(event: NoticeRequested, ctx: MessageContext[Deps])
     """A service message for one person (who may not be a member yet, e.g. a subscription waiting
     for its confirmation): on the first of its channels that can carry a notice to them."""
     deps, data = ctx.deps, event.data
+    known = await MEMBERS.find_one(deps.db, {"_id": data.member_id})
     recipient = Recipient(
         member_id=data.member_id,
         name=data.name,
@@ -601,7 +675,9 @@ async def on_notice_requested(event: NoticeRequested, ctx: MessageContext[Deps])
         email=data.contact.email,
         phone=data.contact.phone,
         psid=data.psid,
+        discreet=is_discreet(known.discreet if known else None, data.country),
     )
+    recipient = await numbers.checked(deps, recipient)
     base = {
         "purpose": "notice",
         "source_id": data.notice_id,

@@ -1,10 +1,10 @@
 """Erasure in the dispatcher: what it holds about an erased member, and not making it again.
 
-- `member.erased.v1` (pledge-intake): the member's `deliveries` (and those of records merged
-  into them) are deleted; their `action_reports` and `official_actions` become anonymous (the
+- `member.erased.v1` (pledge-intake): the member's `deliveries` and `message_details` (and those
+  of records merged into them) are deleted; their `action_reports` and `official_actions` become anonymous (the
   alert's counts stay, nobody is named: a random id replaces the member's).
 - `registration.erased.v1` (event-scheduler): the session messages made for that registration
-  (their deliveries name the registration id as the recipient) are deleted.
+  (their deliveries name the registration id as the recipient) and their details are deleted.
 - `erased(db, member_id)`: whether pledge-intake erased this member (its `erasures`, read_models.py,
   nothing personal in it): work that arrives late for them (a certificate issued just before the
   erasure, a status for a delivery already deleted) is dropped, not made again.
@@ -42,6 +42,12 @@ async def delete_deliveries(deliveries: Any, recipients: list[str]) -> int:
     return int(result.deleted_count)
 
 
+async def delete_details(deps: Any, subjects: list[str]) -> None:
+    """What their discreet messages stood for (unreadable already: sealed with the erased key)."""
+    if deps.details is not None:
+        await deps.details.delete_many({"subject": {"$in": subjects}})
+
+
 async def anonymise_actions(deps: Any, member_ids: list[str]) -> int:
     """Keep each report and official counted, under a random id that names nobody."""
     if deps.action_reports is None:
@@ -74,6 +80,7 @@ def _escape(text: str) -> str:
 async def on_member_erased(event: MemberErased, ctx: MessageContext[Any]) -> None:
     deps, data = ctx.deps, event.data
     deliveries = await delete_deliveries(deps.deliveries, list(data.member_ids))
+    await delete_details(deps, list(data.member_ids))
     reports = await anonymise_actions(deps, list(data.member_ids))
     ctx.log.info(
         "erasure: deliveries deleted", member_id=data.member_id, deliveries=deliveries, reports=reports
@@ -83,6 +90,7 @@ async def on_member_erased(event: MemberErased, ctx: MessageContext[Any]) -> Non
 async def on_registration_erased(event: RegistrationErased, ctx: MessageContext[Any]) -> None:
     deps, data = ctx.deps, event.data
     deliveries = await delete_deliveries(deps.deliveries, [data.registration_id])
+    await delete_details(deps, [data.registration_id])
     ctx.log.info(
         "erasure: session messages deleted",
         member_id=data.member_id,

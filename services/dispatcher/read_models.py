@@ -38,6 +38,7 @@ class Member(View):
     quiet_hours: dict[str, Any] | None = None
     unsubscribed: list[str] | None = None
     last_inbound: dict[str, datetime] | None = None
+    discreet: bool | None = None  # their choice of discreet messages; None: their country's default
     # personal: in `sealed` with encryption on; plain with it off (and in documents of before)
     name: str | None = None
     email: str | None = None

@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from babel.dates import format_datetime
 
+from services.dispatcher import numbers
 from services.dispatcher.alerts import quiet_until
 from services.dispatcher.read_models import MEMBER_KEYS, MEMBERS
 from services.dispatcher.routing import next_channel, why_not
@@ -119,6 +120,7 @@ def contact_card(data: ReminderDueData, member: Document | None) -> Document:
         "unsubscribed": list(member.get("unsubscribed") or []),
         "quiet_hours": member.get("quiet_hours"),
         "time_zone": registrant.time_zone,
+        "discreet": registrant.discreet if registrant.discreet is not None else member.get("discreet"),
     }
 
 
@@ -146,7 +148,7 @@ async def on_reminder_due(event: ReminderDue, ctx: MessageContext[Any]) -> None:
     deps, data = ctx.deps, event.data
     member = await member_of(deps, data)
     card = contact_card(data, member)
-    recipient = recipient_of(card)
+    recipient = await numbers.checked(deps, recipient_of(card))
     stopped = card["unsubscribed"]
     base = {
         "purpose": "reminder",

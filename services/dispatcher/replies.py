@@ -54,6 +54,7 @@ def answer_recipient(event: ReplyAnswerRequested, member: Document | None) -> Re
         language=(member or {}).get("language") or written_in(data.text),
         country=str((member or {}).get("country") or UNKNOWN_COUNTRY),
         last_inbound_at=windows,
+        phone_confirmed=data.sender_kind == "phone",  # they wrote to us from it
         **{address: data.sender},
     )
 

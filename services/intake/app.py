@@ -16,7 +16,8 @@ docs/operators.md); tests/unit/test_intake_routes.py pins the whole list.
 Every response carries the security headers and every HTML form POST needs its CSRF token
 (services/intake/web_security.py).
 
-Intake owns no collection of anyone else's (only its key vault and `partner_key_usage`). It
+Intake owns no collection of anyone else's (only its key vault, `partner_key_usage` and the spent
+links of discreet messages, `spent_details`: details.py). It
 publishes `pledge.submitted.v1` and answers status questions from pledge-intake's `pledges`; a
 confirmation link is looked up in pledge-intake's `pending_changes` (token and state only);
 partner keys are read from the console's `partner_keys` (their `last_used_at` noted in
@@ -42,6 +43,7 @@ from pydantic import BaseModel, Field, ValidationError
 from services.intake.alerts import add_alert_routes
 from services.intake.certificates import add_certificate_routes
 from services.intake.deliveries import add_delivery_routes
+from services.intake.details import details_router
 from services.intake.erasure import add_erasure_routes
 from services.intake.i18n import pick_language, ui
 from services.intake.limits import IntakeLimits, TooManySubmissions, link_limit, submission_limit
@@ -50,7 +52,7 @@ from services.intake.read_models import PENDING_CHANGES, PartnerKeyCheck, Pendin
 from services.intake.sessions import add_session_routes
 from services.intake.settings import IntakeSettings
 from services.intake.submission import PledgeStatus, StatusReader, SubmissionGateway
-from services.intake.subscriptions import add_subscription_routes
+from services.intake.subscriptions import DISCREET_CHOICES, add_subscription_routes
 from shared.contracts import pledge_ids as ids
 from shared.contracts import utcnow
 from shared.contracts.alert import ActionReported
@@ -442,6 +444,7 @@ def create_app(
     add_subscription_routes(app, settings, templates)
     add_erasure_routes(app, settings, templates)
     add_session_routes(app, settings, templates, secret)
+    app.include_router(details_router(templates))  # discreet messages' links, /d/ (details.py)
     return app
 
 
@@ -470,6 +473,7 @@ def _form_to_input(values: dict[str, Any]) -> PledgeInput:
         show_name_publicly=values.get("show_name_publicly") == "yes",
         alerts_opt_in=values.get("alerts_opt_in") == "yes",
         sessions_opt_in=values.get("sessions_opt_in") == "yes",
+        discreet=DISCREET_CHOICES.get(values.get("discreet", "auto")),
         consent=values.get("consent") == "yes",
     )
 

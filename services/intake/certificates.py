@@ -1,8 +1,10 @@
 """Public certificate verification: `/v/{number}` (a page) and `GET /api/v1/certificates/{number}`.
 
 Reads certificate-renderer's `certificates` through read_models.py (`CertificateCheck`: number,
-state, name, show_name_publicly, signed_on, replaced_by). Shows the least personal data that
-verifies a certificate: the full name only if the signer chose so at intake, otherwise initials.
+state, name, show_name_publicly, discreet, signed_on, replaced_by). Shows the least personal data
+that verifies a certificate: the full name only if the signer chose so at intake, otherwise
+initials; for a member with discreet messages (at-risk mode) only that it is valid: no name,
+initials, date or replacement (a replaced one is the same pledge, so it reads valid too).
 The name is stored sealed under the member's key (services/certificates/app.py): it is opened
 with the site's vault, and a certificate whose member was erased (key gone) is unknown.
 
@@ -84,6 +86,8 @@ class CertificateReader:
         found = await self.find(number)
         if found is None:
             return Verification(number="", state="unknown")
+        if found.discreet:
+            return Verification(number=found.number, state="valid")
         return Verification(
             number=found.number,
             state="valid" if found.state == "valid" else "replaced",

@@ -123,6 +123,77 @@ UI: dict[str, dict[Lang, str]] = {
     "delivery_dead_lettered": {"en": "could not be delivered", "km": "មិនអាចផ្ញើបានទេ"},
     "delivery_skipped": {"en": "not possible", "km": "មិនអាចធ្វើបាន"},
     "delivery_fallback": {"en": "we are trying {channel} instead", "km": "យើងកំពុងសាកល្បង {channel} ជំនួសវិញ"},
+    # a discreet message's link, /d/{token} (services/intake/details.py)
+    "detail_title": {"en": "A message for you", "km": "សារសម្រាប់អ្នក"},
+    "detail_ask": {
+        "en": "There is a message for you. It is shown only once: open it when you can read it "
+        "somewhere safe.",
+        "km": "មានសារមួយសម្រាប់អ្នក។ សារនេះបង្ហាញតែម្ដងប៉ុណ្ណោះ៖ សូមបើកវានៅពេលដែលអ្នកអាចអានវានៅកន្លែងមានសុវត្ថិភាព។",
+    },
+    "detail_button": {"en": "Show the message", "km": "បង្ហាញសារ"},
+    "detail_nothing_title": {"en": "Nothing to show", "km": "គ្មានអ្វីត្រូវបង្ហាញទេ"},
+    "detail_nothing": {
+        "en": "There is nothing to show here. A message link works only once and for a limited time.",
+        "km": "គ្មានអ្វីត្រូវបង្ហាញនៅទីនេះទេ។ តំណសារប្រើបានតែម្ដង និងក្នុងរយៈពេលកំណត់ប៉ុណ្ណោះ។",
+    },
+    "detail_once": {
+        "en": "This message will not be shown again: if you reload or leave this page, it is gone. "
+        "Note down what you need now.",
+        "km": "សារនេះនឹងមិនបង្ហាញម្ដងទៀតទេ៖ ប្រសិនបើអ្នកផ្ទុកទំព័រនេះឡើងវិញ ឬចាកចេញ សារនឹងបាត់។ "
+        "សូមកត់ទុកអ្វីដែលអ្នកត្រូវការឥឡូវនេះ។",
+    },
+    "detail_urgent_action": {"en": "Urgent Action {number}", "km": "សកម្មភាពបន្ទាន់ {number}"},
+    "detail_alert_update": {"en": "Update", "km": "ព័ត៌មានបន្ថែម"},
+    "detail_alert_extension": {"en": "More time", "km": "ពន្យារពេល"},
+    "detail_alert_closure": {"en": "Closed", "km": "បានបិទ"},
+    "detail_deadline": {"en": "Please act before {date}.", "km": "សូមធ្វើសកម្មភាពមុនថ្ងៃទី {date}។"},
+    "detail_actions": {"en": "What you can do", "km": "អ្វីដែលអ្នកអាចធ្វើបាន"},
+    "detail_officials": {"en": "Write to", "km": "សរសេរទៅកាន់"},
+    "detail_write_email": {"en": "write an email", "km": "សរសេរអ៊ីមែល"},
+    "detail_letter": {"en": "Your letter", "km": "លិខិតរបស់អ្នក"},
+    "detail_letter_subject": {"en": "Subject: {subject}", "km": "ប្រធានបទ៖ {subject}"},
+    "detail_took_action_ask": {
+        "en": "When you have acted, tell us: it helps us follow up.",
+        "km": "នៅពេលអ្នកបានធ្វើសកម្មភាពហើយ សូមប្រាប់យើង៖ វាជួយយើងតាមដាន។",
+    },
+    "detail_took_action": {"en": "I took action", "km": "ខ្ញុំបានធ្វើសកម្មភាព"},
+    "detail_public_page": {
+        "en": "The public page of this Urgent Action",
+        "km": "ទំព័រសាធារណៈនៃសកម្មភាពបន្ទាន់នេះ",
+    },
+    "detail_session": {"en": "About a session", "km": "អំពីវគ្គមួយ"},
+    "detail_session_confirmation": {"en": "You are registered", "km": "អ្នកបានចុះឈ្មោះហើយ"},
+    "detail_session_waitlisted": {"en": "You are on the waiting list", "km": "អ្នកស្ថិតក្នុងបញ្ជីរង់ចាំ"},
+    "detail_session_reminder": {"en": "Reminder", "km": "ការរំលឹក"},
+    "detail_session_join-link": {"en": "How to join", "km": "របៀបចូលរួម"},
+    "detail_session_rescheduled": {"en": "New time", "km": "ពេលវេលាថ្មី"},
+    "detail_session_cancelled": {"en": "Cancelled", "km": "បានលុបចោល"},
+    "detail_session_plan-of-action": {"en": "Plan of action", "km": "ផែនការសកម្មភាព"},
+    "detail_session_promoted": {
+        "en": "A seat is free for you",
+        "km": "មានកន្លែងទំនេរសម្រាប់អ្នកហើយ",
+    },
+    "detail_session_registration-cancelled": {
+        "en": "Your registration is cancelled",
+        "km": "ការចុះឈ្មោះរបស់អ្នកត្រូវបានលុបចោល",
+    },
+    "detail_when": {"en": "When", "km": "ពេលវេលា"},
+    "detail_from_until": {"en": "{when} until {until}", "km": "{when} ដល់ {until}"},
+    "detail_previous_when": {"en": "Before: {when}", "km": "ពីមុន៖ {when}"},
+    "detail_place": {"en": "Place", "km": "ទីកន្លែង"},
+    "detail_join": {"en": "Join the session", "km": "ចូលរួមវគ្គ"},
+    "detail_ics": {"en": "Add to my calendar (.ics)", "km": "បញ្ចូលទៅប្រតិទិនរបស់ខ្ញុំ (.ics)"},
+    "detail_cancel": {"en": "Cancel my registration", "km": "លុបចោលការចុះឈ្មោះរបស់ខ្ញុំ"},
+    "detail_session_page": {"en": "The session's page", "km": "ទំព័ររបស់វគ្គ"},
+    "detail_plan": {"en": "Plan of action", "km": "ផែនការសកម្មភាព"},
+    "detail_certificate": {"en": "Your certificate", "km": "វិញ្ញាបនបត្ររបស់អ្នក"},
+    "detail_certificate_number": {"en": "Certificate no. {number}", "km": "វិញ្ញាបនបត្រលេខ {number}"},
+    "detail_verify": {"en": "Check this certificate", "km": "ផ្ទៀងផ្ទាត់វិញ្ញាបនបត្រនេះ"},
+    "detail_download": {"en": "Download your certificate (PDF)", "km": "ទាញយកវិញ្ញាបនបត្ររបស់អ្នក (PDF)"},
+    "detail_download_once": {
+        "en": "The download works once.",
+        "km": "ការទាញយកនេះប្រើបានតែម្ដងប៉ុណ្ណោះ។",
+    },
     "change_title": {"en": "Confirm it was you", "km": "បញ្ជាក់ថាជាអ្នក"},
     "change_ask": {
         "en": "Someone used a contact detail of yours with us. If it was you, confirm: we then update "
@@ -139,6 +210,46 @@ UI: dict[str, dict[Lang, str]] = {
     "change_unknown": {
         "en": "This link is not valid, or was already used.",
         "km": "តំណនេះមិនមានសុពលភាព ឬត្រូវបានប្រើរួចហើយ។",
+    },
+    # discreet messages (at-risk mode, issue #17): the pledge, subscribe, session and own pages
+    "discreet_legend": {"en": "Discreet messages", "km": "សារដោយសម្ងាត់"},
+    "discreet_hint": {
+        "en": "For when someone else may see your phone or email. Our messages then say only "
+        "“New message from your network” and carry a link that works once and then expires; "
+        "the details are behind that link. Nothing is ever sent to you by post.",
+        "km": "សម្រាប់ពេលដែលអ្នកផ្សេងអាចមើលឃើញទូរស័ព្ទ ឬអ៊ីមែលរបស់អ្នក។ "
+        "បន្ទាប់មក សាររបស់យើងនិយាយតែ «សារថ្មីពីបណ្ដាញរបស់អ្នក» "
+        "និងមានតំណមួយដែលប្រើបានតែម្ដង ហើយផុតកំណត់។ ព័ត៌មានលម្អិតនៅពីក្រោយតំណនោះ។ "
+        "យើងមិនដែលផ្ញើអ្វីមកអ្នកតាមប្រៃសណីយ៍ទេ។",
+    },
+    "discreet_auto": {
+        "en": "Automatic: on if you live in Cambodia, off elsewhere",
+        "km": "ស្វ័យប្រវត្តិ៖ បើក ប្រសិនបើអ្នករស់នៅកម្ពុជា បិទ ប្រសិនបើរស់នៅកន្លែងផ្សេង",
+    },
+    "discreet_on": {"en": "On", "km": "បើក"},
+    "discreet_off": {"en": "Off", "km": "បិទ"},
+    "discreet_state_on": {
+        "en": "Discreet messages are on for you.",
+        "km": "សារដោយសម្ងាត់កំពុងបើកសម្រាប់អ្នក។",
+    },
+    "discreet_state_off": {
+        "en": "Discreet messages are off for you.",
+        "km": "សារដោយសម្ងាត់កំពុងបិទសម្រាប់អ្នក។",
+    },
+    "discreet_by_default": {
+        "en": "They are on because you live in Cambodia; you can turn them off.",
+        "km": "វាបើក ព្រោះអ្នករស់នៅកម្ពុជា។ អ្នកអាចបិទវាបាន។",
+    },
+    "discreet_signal_only": {
+        "en": "Signal only: send me everything on Signal, nothing by email or other apps",
+        "km": "តែ Signal ប៉ុណ្ណោះ៖ ផ្ញើអ្វីៗទាំងអស់មកខ្ញុំតាម Signal គ្មានអ្វីតាមអ៊ីមែល ឬកម្មវិធីផ្សេងទៀតទេ",
+    },
+    "discreet_signal_only_hint": {
+        "en": "The safest choice: only you and we can read Signal messages, and they can disappear "
+        "from your phone. Email passes through other companies and stays in your inbox.",
+        "km": "ជម្រើសដែលមានសុវត្ថិភាពបំផុត៖ មានតែអ្នក និងយើងទេដែលអាចអានសារ Signal "
+        "ហើយសារទាំងនោះអាចបាត់ពីទូរស័ព្ទរបស់អ្នកដោយស្វ័យប្រវត្តិ។ "
+        "អ៊ីមែលឆ្លងកាត់ក្រុមហ៊ុនផ្សេងៗ ហើយនៅតែក្នុងប្រអប់សំបុត្ររបស់អ្នក។",
     },
 }
 

@@ -4,7 +4,8 @@
     submissions   POST / (pledge form), POST /api/v1/pledges, subscribe    INTAKE_RATE_LIMIT_PER_MINUTE
                   (form + API), session registration (form + API)
     links         "I took action", confirm a change or a subscription,     INTAKE_RATE_LIMIT_LINKS_PER_MINUTE
-                  preferences, erase, cancel a registration
+                  preferences, erase, cancel a registration, open a
+                  discreet message or its certificate (POST /d/{token})
     unsubscribe   POST /u/{token} (mail providers' one-click unsubscribes  INTAKE_RATE_LIMIT_UNSUBSCRIBE_PER_MINUTE
                   come from their servers, shared by many members)
     verify        GET /v/{number}, GET /api/v1/certificates/{number}       INTAKE_RATE_LIMIT_VERIFY_PER_MINUTE

@@ -6,6 +6,8 @@ them: every change a visitor asks for is handed over as an event.
                                            member can tick on "I took action" (/a/done/{token})
     certificates     certificate-renderer  public verification (/v/{number}, the API)
     deliveries       alert-dispatcher      an "I took action" link: its alert, member and token
+    message_details  alert-dispatcher      a discreet message's link (/d/{token}): its expiry and
+                                           its content (sealed), shown once (details.py)
     members          pledge-intake         a member's personal pages by their token: unsubscribe,
                                            preferences, their data, erasure
     partner_keys     console               a partner key presented with a submission; the origins
@@ -61,6 +63,20 @@ ALERT_OFFICIALS = ReadModel("alerts", AlertOfficials)
 ACTION_LINKS = ReadModel("deliveries", ActionLink)
 
 
+class MessageDetail(View):
+    """What a discreet message's link stands for (shared/message_details.py): `sealed` with the
+    person's data key (`Vault.seal`), or plain `content` with encryption off."""
+
+    id: str
+    purpose: str
+    expires_at: datetime
+    sealed: Any = None
+    content: dict[str, Any] | None = None
+
+
+DETAIL_LINKS = ReadModel("message_details", MessageDetail)
+
+
 # ---- certificate-renderer ---------------------------------------------------------------------
 
 
@@ -72,6 +88,7 @@ class CertificateCheck(View):
     signed_on: datetime
     name: str | None = None
     show_name_publicly: bool = False
+    discreet: bool = False  # the member's discreet messages: verification says only "valid"
     replaced_by: str | None = None
     sealed: Any = None
 
@@ -109,6 +126,8 @@ class MemberPreferences(MemberOfToken):
     time_zone: str | None = None
     quiet_hours: dict[str, Any] | None = None
     unsubscribed: list[str] | None = None
+    country: str | None = None
+    discreet: bool | None = None  # their own choice; None: their country's default
     sealed: Any = None
 
 

@@ -38,12 +38,12 @@ from services.intake.limits import keyed_submission_limit, link_limit, submissio
 from services.intake.partners import partner_key
 from services.intake.read_models import REGISTRATIONS, SESSIONS
 from services.intake.settings import IntakeSettings
+from services.intake.subscriptions import DISCREET_CHOICES, _Problems
 from services.intake.subscriptions import TEXT as SUBSCRIBE_TEXT
-from services.intake.subscriptions import _Problems
 from shared.calendar import calendar, session_event
 from shared.contracts import utcnow
 from shared.contracts.languages import Lang, countries
-from shared.contracts.pledge import Consent, Contact
+from shared.contracts.pledge import DISCREET_DESCRIPTION, Consent, Contact
 from shared.contracts.pledge_input import FieldError, clean_name, clean_phone
 from shared.contracts.session import (
     TIME_ZONES,
@@ -148,6 +148,7 @@ class RegistrationInput(BaseModel):
     language: str = Field(default="en", max_length=10)
     time_zone: str = Field(default="UTC", max_length=100)
     ideas: str = Field(default="", max_length=20_000)
+    discreet: bool | None = Field(default=None, strict=True, description=DISCREET_DESCRIPTION)
     consent: bool = False
 
 
@@ -468,6 +469,7 @@ def add_session_routes(app: FastAPI, settings: IntakeSettings, templates: Enviro
                 time_zone=raw.time_zone,
                 contact=Contact(email=email, phone=phone),
                 channels=channels,
+                discreet=raw.discreet,
             ),
             [],
         )
@@ -543,6 +545,7 @@ def add_session_routes(app: FastAPI, settings: IntakeSettings, templates: Enviro
             language=str(form.get("language", language))[:10],
             time_zone=str(form.get("time_zone", "UTC"))[:100],
             ideas=str(form.get("ideas", ""))[:20_000],
+            discreet=DISCREET_CHOICES.get(str(form.get("discreet", "auto"))),
             consent=form.get("consent") == "yes",
         )
         status, body, errors = await register(session_id, raw, language)

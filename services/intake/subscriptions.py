@@ -54,7 +54,7 @@ from shared.contracts.member import (
     SubscriptionConfirmed,
     SubscriptionConfirmedData,
 )
-from shared.contracts.pledge import Consent
+from shared.contracts.pledge import Consent, is_discreet
 from shared.contracts.pledge_input import FieldError
 from shared.contracts.session import TIME_ZONES
 from shared.contracts.subscription_input import (
@@ -70,6 +70,10 @@ from shared.member_links import expiry_of, link_token, parse_link
 from shared.messaging.gateway import Unavailable
 from shared.read_models import opened
 from shared.web_security import CSRF_REQUIRED
+
+DISCREET_CHOICES: dict[str, bool | None] = {"auto": None, "on": True, "off": False}
+"""The "Discreet messages" choice of a form (templates/_discreet.html): automatic is no choice of the
+person's own (their country's default, shared/contracts/pledge.py `is_discreet`)."""
 
 ROTATION_WAIT_SECONDS = 5.0
 """How long "end all my old links" waits for pledge-intake's new secret before answering without
@@ -185,6 +189,7 @@ def form_input(form: Any) -> SubscribeInput:
         time_zone=str(form.get("time_zone", "UTC"))[:100],
         quiet_start=str(form.get("quiet_start", ""))[:10],
         quiet_end=str(form.get("quiet_end", ""))[:10],
+        discreet=DISCREET_CHOICES.get(str(form.get("discreet", "auto"))),
         consent=form.get("consent") == "yes",
     )
 
@@ -354,6 +359,7 @@ def add_subscription_routes(app: FastAPI, settings: IntakeSettings, templates: E
             "quiet_start": (quiet.get("start") or "")[:5],
             "quiet_end": (quiet.get("end") or "")[:5],
             "stopped": [c for c in member.unsubscribed or [] if c != "all"],
+            "signal_only": (member.channels or []) == ["signal"],
         }
 
     def preferences_page(
@@ -362,11 +368,15 @@ def add_subscription_routes(app: FastAPI, settings: IntakeSettings, templates: E
     ) -> HTMLResponse:  # fmt: skip
         offered = [c for c in ALERT_CHANNELS if ADDRESS_OF[c] in addresses_of(member)]
         secret = member.unsubscribe_token or ""
+        chosen = values.get("discreet")  # on the page just saved; else what the member has now
+        discreet = chosen if isinstance(chosen, bool) else is_discreet(member.discreet, member.country)
         return page(
             "preferences.html", language, status, values=values, offered=offered, token=token,
             unsubscribe_token=link_token(secret, member.id, "unsubscribe"),
             stopped_all="all" in (member.unsubscribed or []), errors=errors_by_field(errors or []),
-            error_list=errors or [], state=state,
+            error_list=errors or [], state=state, discreet=discreet,
+            discreet_by_default=discreet and chosen is None and member.discreet is None,
+            signal_only_offered=discreet and "signal" in offered,
         )  # fmt: skip
 
     @app.get("/p/{token}", response_class=HTMLResponse, include_in_schema=False)
@@ -395,11 +405,15 @@ def add_subscription_routes(app: FastAPI, settings: IntakeSettings, templates: E
         raw = form_input(form)
         offered = [c for c in ALERT_CHANNELS if ADDRESS_OF[c] in addresses_of(member)]
         stopped = [c for c in offered if form.get(f"stop_{c}") == "yes"]
+        signal_only = form.get("signal_only") == "yes" and "signal" in offered
+        if signal_only:  # the safest for a discreet member: nothing by email or another app
+            raw = raw.model_copy(update={"channels": ["signal"]})
         values = {
             **raw.model_dump(),
             "alerts": form.get("alerts") == "yes",
             "stopped": stopped,
             "resume_all": form.get("resume_all") == "yes",
+            "signal_only": signal_only,
         }
         errors = _Problems(language)
         prefs = clean_preferences(raw, errors, addresses_of(member))

@@ -69,6 +69,7 @@ from shared.contracts.pledge import (
     PledgeRejectedData,
     PledgeSubmitted,
     PledgeSubmittedData,
+    is_discreet,
     own_member_id,
 )
 from shared.contracts.pledge_input import business_rule_errors
@@ -92,8 +93,15 @@ def outcome_event_id(pledge_id: str, outcome: str) -> uuid.UUID:
     return uuid.uuid5(OUTCOME_NAMESPACE, f"{pledge_id}:{outcome}")
 
 
+async def discreet_of(store: Store, member_id: str, data: PledgeSubmittedData) -> bool:
+    """Whether the pledge's member gets discreet messages: their own latest choice (this pledge's,
+    stored with them, or one made since), else their country's default."""
+    member = await store.members.find_one({"_id": member_id}, {"discreet": 1, "country": 1}) or {}
+    return is_discreet(member.get("discreet", data.discreet), member.get("country") or data.country)
+
+
 def recorded_event(
-    data: PledgeSubmittedData, member_id: str, recorded_at: datetime, cause: uuid.UUID
+    data: PledgeSubmittedData, member_id: str, recorded_at: datetime, cause: uuid.UUID, discreet: bool
 ) -> PledgeRecorded:
     return PledgeRecorded(
         event_id=outcome_event_id(data.pledge_id, "recorded"),
@@ -109,6 +117,7 @@ def recorded_event(
             certificate_language=data.certificate_language,
             channels=list(data.channels),
             source=data.source,
+            discreet=discreet,
         ),
     )
 
@@ -127,7 +136,9 @@ async def publish_outcome(ctx: MessageContext[Store], event: PledgeSubmitted, pl
             )
         )
     elif pledge.get("member_id") and not pledge.get("duplicate_of"):
-        await ctx.publish(recorded_event(data, pledge["member_id"], pledge["recorded_at"], event.event_id))
+        member_id = pledge["member_id"]
+        discreet = await discreet_of(ctx.deps, member_id, data)
+        await ctx.publish(recorded_event(data, member_id, pledge["recorded_at"], event.event_id, discreet))
 
 
 @router.handles(ReissueRequested)
@@ -412,7 +423,8 @@ async def apply_pledge_change(
             update["duplicate_of"] = signature["pledge_id"]
     await store.pledges.update_one({"_id": data.pledge_id}, {"$set": update})
     if not pledge.get("member_id") and first:
-        await ctx.publish(recorded_event(data, holder, pledge["recorded_at"], cause))
+        discreet = await discreet_of(store, holder, data)
+        await ctx.publish(recorded_event(data, holder, pledge["recorded_at"], cause, discreet))
 
 
 router.handles(SubscriptionRequested)(subscriptions.on_subscription_requested)

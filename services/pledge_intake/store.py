@@ -17,6 +17,9 @@ index or another service filters on stays plain. Without a vault everything stay
                       from a linked address), email_confirmed, hours, unsubscribed, last_inbound,
                       name_history, unsubscribe_token          merged_into, dates: queried by the
                                                                dispatcher's fan-out and the pages;
+                                                               `discreet` (their own choice of
+                                                               discreet messages; absent: none,
+                                                               `discreet_choice`);
                                                                `unsubscribe_key` (below)
     inbound_messages  sender, text (the member; a sender we    member_id, channel, sender_kind,
                       hold for nobody: contact_key(kind,       stop, received_at, `sender_key` =
@@ -317,6 +320,12 @@ def without(contact: Contact, held: dict[str, str]) -> Contact:
     return Contact(email=email, phone=phone, postal_address=contact.postal_address)
 
 
+def discreet_choice(choice: bool | None) -> Document:
+    """The `$set` of a member's own choice of discreet messages: a choice replaces the one before;
+    None (no choice made: the country's default, shared/contracts/pledge.py `is_discreet`) keeps it."""
+    return {} if choice is None else {"discreet": choice}
+
+
 async def save_member(store: Store, member_id: str, data: PledgeSubmittedData, contact: Contact) -> None:
     """What a pledge says about its signer, with only the contact details this member holds."""
     now = utcnow()
@@ -339,6 +348,7 @@ async def save_member(store: Store, member_id: str, data: PledgeSubmittedData, c
             "channels": list(data.channels),
             "alerts_opt_in": data.alerts_opt_in,
             "sessions_opt_in": data.sessions_opt_in,
+            **discreet_choice(data.discreet),
             "updated_at": now,
         },
     }

@@ -40,6 +40,7 @@ from services.pledge_intake.store import (
     Store,
     claim,
     contact_keys,
+    discreet_choice,
     merge_member,
     merged,
     opened,
@@ -234,6 +235,7 @@ def subscription_update(
             "language": prefs.language,
             "time_zone": prefs.time_zone,
             "quiet_hours": prefs.quiet_hours.model_dump() if prefs.quiet_hours else None,
+            **discreet_choice(prefs.discreet),
             "updated_at": now,
         },
         "$pull": {"unsubscribed": {"$in": ["all", *prefs.channels]}},
@@ -357,6 +359,7 @@ async def on_preferences_changed(event: PreferencesChanged, ctx: MessageContext[
                 "language": prefs.language,
                 "time_zone": prefs.time_zone,
                 "quiet_hours": prefs.quiet_hours.model_dump() if prefs.quiet_hours else None,
+                **discreet_choice(prefs.discreet),
                 "unsubscribed": sorted(stopped),
                 "updated_at": utcnow(),
             }

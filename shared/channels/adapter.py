@@ -154,6 +154,11 @@ class ChannelAdapter(ABC):
     purpose `reply`) may still be sent to them: a chat platform's customer-service window. None =
     no window (any time). Only a channel whose `purposes` include `reply` carries answers; the
     console reads this before it accepts one (`reply_window_closes`)."""
+    carries_discreet: ClassVar[bool] = True
+    """Whether this channel may carry a discreet message (at-risk mode: a neutral notice whose
+    link shows the details once; services/dispatcher/discreet.py). A channel that cannot make
+    its message neutral (post: an envelope, a return address, a printed certificate) says False:
+    discreet recipients are then never sent anything on it."""
     settings_class: ClassVar[type[ChannelSettings]] = ChannelSettings
 
     def __init__(self, settings: ChannelSettings) -> None:
@@ -220,6 +225,10 @@ class ChannelAdapter(ABC):
             return f"cannot-carry-{purpose}"
         if recipient.country.upper() in cls.unavailable_countries:
             return f"not-available-in-{recipient.country.upper()}"
+        if recipient.discreet and not cls.carries_discreet:
+            return "not-for-discreet-messages"
         if cls.address_of(recipient) is None:
             return f"no-{cls.address_kind}-address"
+        if cls.address_kind == "phone" and not recipient.phone_confirmed:
+            return "number-not-confirmed"  # its owner has not written to us from it
         return None

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from shared.contracts.alert import AlertPublishedData, AlertText, letter_salutation
 from shared.contracts.delivery import AlertRef, DeliveryRequestedData
+from shared.message_details import DISCREET_KIND
 
 ALERT = {
     "en": "Urgent Action {number}: {title}\n{summary}\nRead and act: {url}\nReply DONE when you have acted, or open {done}",
@@ -123,11 +124,19 @@ def reminder_text(delivery: DeliveryRequestedData) -> str:
     return text
 
 
+def is_discreet(delivery: DeliveryRequestedData) -> bool:
+    """A discreet message (at-risk mode): only a neutral notice and its link
+    (services/dispatcher/discreet.py); channels send nothing else of it."""
+    return delivery.notice is not None and delivery.notice.kind == DISCREET_KIND
+
+
 def notice_text(delivery: DeliveryRequestedData) -> str:
     """A service message (e.g. "was it you?"), already in the person's language: subject, body and
-    the link with its label."""
+    the link with its label; a discreet message is its neutral line and link only."""
     notice = delivery.notice
     assert notice is not None
+    if is_discreet(delivery):
+        return f"{notice.body}\n{notice.link_url}"
     return f"{notice.subject}\n\n{notice.body}\n{notice.link_label}: {notice.link_url}"
 
 

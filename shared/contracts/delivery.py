@@ -66,6 +66,16 @@ class Recipient(Payload):
         default_factory=dict,
         description="Per channel, when the person last wrote to us (chat platforms' 24-hour windows).",
     )
+    phone_confirmed: bool = Field(
+        default=False,
+        description="The owner of `phone` wrote to us from it (services/dispatcher/numbers.py): only "
+        "then may a channel that sends to phone numbers carry a message to it.",
+    )
+    discreet: bool = Field(
+        default=False,
+        description="At-risk mode: the request carries only a neutral notice (kind `discreet`) whose "
+        "link opens the details once; channels send it under a neutral sender name; never post.",
+    )
 
 
 class CertificateRef(Payload):

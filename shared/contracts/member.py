@@ -31,7 +31,7 @@ from pydantic import AwareDatetime, Field
 
 from shared.contracts.alert import Topic
 from shared.contracts.envelope import Event, Payload
-from shared.contracts.pledge import Channel, Consent, Contact, Language
+from shared.contracts.pledge import DISCREET_DESCRIPTION, Channel, Consent, Contact, Language
 
 WithdrawalSource = Literal[
     "list-unsubscribe", "unsubscribe-page", "chat-reply", "operator", "preferences-page"
@@ -50,6 +50,7 @@ class Preferences(Payload):
     language: Language
     time_zone: str = Field(default="UTC", description="IANA time zone, e.g. Asia/Phnom_Penh.")
     quiet_hours: QuietHours | None = Field(default=None, description="No alerts between these local times.")
+    discreet: bool | None = Field(default=None, description=DISCREET_DESCRIPTION)
 
 
 class SubscriptionRequestedData(Payload):

@@ -50,6 +50,22 @@ class TableImportRef(Payload):
     row: int = Field(ge=1, description="Row number in the file (header is row 1).")
 
 
+DISCREET_BY_DEFAULT: frozenset[str] = frozenset({"KH"})
+"""Countries whose residents get discreet messages unless they chose otherwise (issue #17)."""
+DISCREET_DESCRIPTION = (
+    "Discreet messages (at-risk mode): every message carries only a neutral line and a personal, "
+    "expiring link to its details; never post. None: the default for the country of residence "
+    "(on for residents of Cambodia)."
+)
+
+
+def is_discreet(choice: bool | None, country: str | None) -> bool:
+    """Whether a person gets discreet messages: their own choice, else their country's default."""
+    if choice is not None:
+        return choice
+    return (country or "").upper() in DISCREET_BY_DEFAULT
+
+
 class PledgeSubmittedData(Payload):
     pledge_id: str = Field(
         description="Unguessable id; also the key of the status URL.",
@@ -70,6 +86,7 @@ class PledgeSubmittedData(Payload):
     contact: Contact
     alerts_opt_in: bool = False
     sessions_opt_in: bool = False
+    discreet: bool | None = Field(default=None, description=DISCREET_DESCRIPTION)
     consent: Consent
     table: TableImportRef | None = None
 
@@ -105,6 +122,11 @@ class PledgeRecordedData(Payload):
     certificate_language: Language
     channels: list[Channel]
     source: Source
+    discreet: bool = Field(
+        default=False,
+        description="The member gets discreet messages (their choice or their country's default): "
+        "their certificate's verification page shows only whether it is valid.",
+    )
 
 
 class PledgeRecorded(Event[PledgeRecordedData]):

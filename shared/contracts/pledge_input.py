@@ -18,6 +18,7 @@ from shared.contracts import khmer
 from shared.contracts.envelope import utcnow
 from shared.contracts.languages import Lang, country_name, message
 from shared.contracts.pledge import (
+    DISCREET_DESCRIPTION,
     Channel,
     Consent,
     Contact,
@@ -26,6 +27,7 @@ from shared.contracts.pledge import (
     PostalAddress,
     Source,
     TableImportRef,
+    is_discreet,
 )
 
 NAME_MAX = 120
@@ -87,6 +89,9 @@ class PledgeInput(BaseModel):
     show_name_publicly: bool = False
     alerts_opt_in: bool = False
     sessions_opt_in: bool = False
+    discreet: bool | None = Field(
+        default=None, strict=True, description=DISCREET_DESCRIPTION + " Not together with post."
+    )
     consent: bool = Field(default=False, description="The person agreed to the consent text; must be true.")
 
 
@@ -106,6 +111,7 @@ class ValidPledge:
     show_name_publicly: bool
     alerts_opt_in: bool
     sessions_opt_in: bool
+    discreet: bool | None = None
 
 
 class _Errors:
@@ -230,6 +236,8 @@ def validate_pledge(raw: PledgeInput, lang: Lang) -> tuple[ValidPledge | None, l
     address = None
     if "post" in channels and country in NO_POST_COUNTRIES:
         errors.add("channels", "post_not_in_cambodia")
+    elif "post" in channels and is_discreet(raw.discreet, country):
+        errors.add("channels", "discreet_post")  # a letter shows who writes to them
     elif "post" in channels and country:
         if raw.postal_address is None:
             errors.add("postal_address", "address_required")
@@ -251,6 +259,7 @@ def validate_pledge(raw: PledgeInput, lang: Lang) -> tuple[ValidPledge | None, l
             show_name_publicly=raw.show_name_publicly,
             alerts_opt_in=raw.alerts_opt_in,
             sessions_opt_in=raw.sessions_opt_in,
+            discreet=raw.discreet,
         ),
         [],
     )
@@ -282,6 +291,7 @@ def build_submission(
             contact=pledge.contact,
             alerts_opt_in=pledge.alerts_opt_in,
             sessions_opt_in=pledge.sessions_opt_in,
+            discreet=pledge.discreet,
             consent=Consent(text_version=consent_version, locale=lang, accepted_at=now),
             table=table,
         ),

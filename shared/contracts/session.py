@@ -28,7 +28,7 @@ from typing import ClassVar, Literal
 from pydantic import AwareDatetime, Field
 
 from shared.contracts.envelope import Event, Payload
-from shared.contracts.pledge import Channel, Consent, Contact, Language
+from shared.contracts.pledge import DISCREET_DESCRIPTION, Channel, Consent, Contact, Language
 
 SessionKind = Literal["hearing", "un-review", "planning", "forum"]
 SessionMode = Literal["online", "in-person", "hybrid"]
@@ -147,6 +147,7 @@ class Registrant(Payload):
     time_zone: str = Field(default="UTC", description="IANA time zone of the registrant.")
     contact: Contact
     channels: list[Channel] = Field(min_length=1, description="In order of preference.")
+    discreet: bool | None = Field(default=None, description=DISCREET_DESCRIPTION)
 
 
 class RegistrationSubmittedData(Payload):

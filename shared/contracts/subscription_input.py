@@ -25,7 +25,7 @@ from shared.contracts.member import (
     SubscriptionRequestedData,
     SubscriptionSource,
 )
-from shared.contracts.pledge import Consent, Contact
+from shared.contracts.pledge import DISCREET_DESCRIPTION, Consent, Contact
 from shared.contracts.pledge_input import FieldError, _Errors, clean_email, clean_name, clean_phone
 
 ALERT_CHANNELS = ("email", "signal", "whatsapp", "messenger")
@@ -78,6 +78,7 @@ class SubscribeInput(BaseModel):
     time_zone: str = Field(default="UTC", max_length=100)
     quiet_start: str = Field(default="", max_length=10, examples=["21:00"])
     quiet_end: str = Field(default="", max_length=10, examples=["07:00"])
+    discreet: bool | None = Field(default=None, strict=True, description=DISCREET_DESCRIPTION)
     consent: bool = False
 
 
@@ -146,6 +147,7 @@ def clean_preferences(
         language=raw.language,
         time_zone=raw.time_zone,
         quiet_hours=quiet,
+        discreet=raw.discreet,
     )
 
 

@@ -18,7 +18,7 @@ import pytest
 
 from tests.e2e.conftest import RunningStack
 from tests.e2e.console_signin import operator_token
-from tests.e2e.waiting import wait_for
+from tests.e2e.waiting import wait_for, write_to_us
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -129,7 +129,7 @@ def operator_deliveries(stack: RunningStack, pledge_id: str) -> list[dict[str, A
     return list(listing.json()["deliveries"])
 
 
-def test_a_cambodian_signer_gets_the_png_on_signal_and_whatsapp_and_post_is_refused(
+def test_a_cambodian_signer_who_writes_to_us_gets_a_discreet_message_on_signal_and_whatsapp_and_no_post(
     stack: RunningStack,
 ) -> None:
     intake = stack.intake_url
@@ -146,18 +146,28 @@ def test_a_cambodian_signer_gets_the_png_on_signal_and_whatsapp_and_post_is_refu
     assert created.status_code == 202, created.text
     pledge_id = created.json()["pledge_id"]
 
+    def states() -> dict[str, str]:
+        return {d["channel"]: d["state"] for d in operator_deliveries(stack, pledge_id)}
+
+    # Nothing goes to a number before its owner wrote to us from it.
+    wait_for(lambda: states() == {"signal": "waiting", "whatsapp": "waiting"}, what="waiting for the number")
+    assert httpx.get(f"{sandbox}/signal/_messages", params={"recipient": "+85512777888"}).json()["count"] == 0
+    write_to_us(stack, "+85512777888")
+
     def delivered() -> Any:
         deliveries = operator_deliveries(stack, pledge_id)
         states = {d["channel"]: d["state"] for d in deliveries}
         return deliveries if states == {"signal": "delivered", "whatsapp": "delivered"} else None
 
     assert all(d["source_id"] for d in wait_for(delivered, what="signal and whatsapp delivered"))
+    # A resident of Cambodia: a discreet message (the neutral line and a link), no certificate image.
     [signal] = httpx.get(f"{sandbox}/signal/_messages", params={"recipient": "+85512777888"}).json()[
         "messages"
     ]
-    assert signal["attachments"][0]["content_type"] == "image/png"
+    assert not signal["attachments"] and f"{intake}/d/" in signal["message"]
+    assert "សុខ ចាន់ធី" not in signal["message"] and "KCAP" not in signal["message"]
     [whatsapp] = httpx.get(f"{sandbox}/whatsapp/_messages", params={"to": "85512777888"}).json()["messages"]
-    assert whatsapp["media_mime"] == "image/png"
+    assert whatsapp["media_mime"] is None and "សុខ ចាន់ធី" not in str(whatsapp)
     webhooks = httpx.get(f"{sandbox}/whatsapp/_webhooks").json()["webhooks"]
     assert any(w["ok"] for w in webhooks), "the delivered state came from a signed status webhook"
 

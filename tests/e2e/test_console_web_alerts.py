@@ -15,7 +15,7 @@ import pytest
 
 from tests.e2e.conftest import RunningStack
 from tests.e2e.console_signin import new_operator, signed_in
-from tests.e2e.waiting import inbox, wait_for
+from tests.e2e.waiting import inbox, wait_for, write_to_us
 from tests.integration.test_alerts import ALERT
 from tests.support.console_browser import SHOTS
 
@@ -27,7 +27,8 @@ NAMES = ("Sok Dara", "Chan Sophea", "Keo Vanna")
 
 
 def pledge_members(stack: RunningStack) -> None:
-    """Members who want alerts, by Signal (their phone: no address to confirm first)."""
+    """Members who want alerts by Signal, in full (they chose ordinary messages), and who wrote
+    to our Signal number, which confirms theirs."""
     for index, (phone, name) in enumerate(zip(PHONES, NAMES, strict=True)):
         answer = httpx.post(
             f"{stack.intake_url}/api/v1/pledges",
@@ -38,10 +39,12 @@ def pledge_members(stack: RunningStack) -> None:
                 "phone": phone,
                 "consent": True,
                 "alerts_opt_in": True,
+                "discreet": False,
             },
             headers={"Idempotency-Key": f"e2e-console-alerts-{index}"},
         )
         assert answer.status_code == 202, answer.text
+        write_to_us(stack, "+855" + phone.replace(" ", "")[1:])
 
 
 def test_an_operator_publishes_an_urgent_alert_in_the_browser_and_watches_it_reach_every_member(

@@ -226,21 +226,27 @@ def test_a_reply_on_whatsapp_is_answered_from_the_inbox_and_reaches_the_sandbox_
             "channels": ["whatsapp"],
             "phone": CHAT_PHONE,
             "consent": True,
+            "discreet": False,
         },
         headers={"Idempotency-Key": "e2e-console-reply"},
     )
     assert created.status_code == 202, created.text
     pledge_id = created.json()["pledge_id"]
-    wait_for(
-        lambda: [state for _, state, _ in delivery_states(stack, pledge_id)] == ["delivered"],
-        what="the certificate on WhatsApp (the member is known)",
+    wait_for(  # until its owner writes to us from that number
+        lambda: [state for _, state, _ in delivery_states(stack, pledge_id)] == ["waiting"],
+        what="the certificate waiting for the number (the member is known)",
     )
 
-    # The member writes to us on WhatsApp (the sandbox signs the webhook, as Meta does).
+    # The member writes to us on WhatsApp (the sandbox signs the webhook, as Meta does): that
+    # confirms their number, and the certificate goes.
     written = httpx.post(
         f"{sandbox_url(stack)}/whatsapp/_inbound", json={"from": CHAT_DIGITS, "text": QUESTION}
     )
     assert written.status_code == 201, written.text
+    wait_for(
+        lambda: [state for _, state, _ in delivery_states(stack, pledge_id)] == ["delivered"],
+        what="the certificate on WhatsApp",
+    )
 
     operator = new_operator(stack, "organiser.replies@samleng.test", "Organiser")
     page = signed_in(browser, stack, operator, "/replies")

@@ -118,6 +118,12 @@ def test_post_disappears_when_cambodia_is_chosen(stack: RunningStack, browser: A
     assert not post.is_checked(), "a hidden choice is not sent"
     page.get_by_label("Country where you live").select_option("FR")
     assert post.is_visible()
+    page.locator("#discreet-on").check()
+    assert not post.is_visible(), "nor with discreet messages on: a letter shows who writes"
+    page.locator("#discreet-off").check()
+    assert post.is_visible()
+    page.get_by_label("Country where you live").select_option("KH")
+    assert not post.is_visible(), "discreet messages off do not bring post to Cambodia"
     page.close()
 
 

@@ -40,3 +40,14 @@ def inbox(stack: RunningStack, address: str, subject: str) -> list[email.message
             assert isinstance(message, email.message.EmailMessage)
             found.append(message)
     return found
+
+
+def write_to_us(stack: RunningStack, phone: str, text: str = "Hello") -> None:
+    """The owner of `phone` sends the network's Signal number a message (the sandbox's inbound):
+    that confirms the number for chat messages (services/dispatcher/numbers.py)."""
+    ours = stack.env.get("SIGNAL_NUMBER", "+15550001234")
+    sandbox = f"http://127.0.0.1:{stack.port('SAMLENG_SANDBOX_PORT')}"
+    sent = httpx.post(
+        f"{sandbox}/signal/_inbound", json={"from": phone, "to": ours, "text": text}, timeout=10
+    )
+    assert sent.status_code in (200, 201), sent.text

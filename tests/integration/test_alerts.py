@@ -24,6 +24,7 @@ from tests.support.console import bearer, operator_token
 from tests.support.forms import post_form
 from tests.support.infra import MailSink, Sandbox
 from tests.support.member_keys import member_key
+from tests.support.numbers import confirm_numbers
 from tests.support.ports import free_port
 
 pytestmark = pytest.mark.timeout(420)
@@ -170,10 +171,12 @@ async def seed_members(db: Any, env: dict[str, str]) -> None:
                 "phone": phone,
                 "alerts_opt_in": True,
                 "unsubscribe_token": f"tok_{member_id}_" + "z" * 16,
+                "discreet": False,  # chose ordinary messages (test_discreet_messages.py: the others)
                 **extra,
             }
         )
         await db.member_keys.insert_one({"_id": member_key(env, "phone", phone), "member_id": member_id})
+        await confirm_numbers(db, env, phone)  # they wrote to us from it
 
 
 def operator(stack: Any, method: str, path: str, body: Any = None) -> httpx.Response:

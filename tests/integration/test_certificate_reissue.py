@@ -108,3 +108,75 @@ async def test_verification_shows_initials_only_and_reissue_replaces_the_old_num
         assert [h["name"] for h in member["name_history"]] == ["Sok Dara"]
     finally:
         proc.terminate()
+
+
+async def test_a_discreet_members_certificate_verifies_as_valid_only_also_once_reissued(
+    rabbit: RabbitNode,
+    service_env: dict[str, str],
+    tmp_path: Path,
+    issued: Any,
+    intake: str,
+    console: str,
+    pledge_intake: Any,
+    db: Any,
+) -> None:
+    """Discreet messages (issue #17): the public check of their certificate says only "valid" —
+    no name (even one they chose to show), initials, date or replacement; an unknown number
+    answers as always."""
+    proc = renderer(service_env, tmp_path, "certificate-renderer.1")
+    proc.wait_ready()
+    await db.pledges.insert_one({"_id": "pl_test000008", "state": "recorded", "member_id": "mb_8"})
+    await db.members.insert_one({"_id": "mb_8", "name": "Chan Sophea"})
+    plain = recorded(8, "Chan Sophea")
+    event = plain.model_copy(
+        update={"data": plain.data.model_copy(update={"show_name_publicly": True, "discreet": True})}
+    )
+    shown = (
+        "Chan Sophea",
+        "C. S.",
+        event.data.recorded_at.date().isoformat(),
+        'id="signer"',
+        'id="signed-on"',
+    )
+
+    async def only_valid(client: httpx.AsyncClient, number: str, other: str) -> None:
+        answer = (await client.get(f"/api/v1/certificates/{number}")).json()
+        assert answer == {
+            "number": number,
+            "state": "valid",
+            "signer": None,
+            "signed_on": None,
+            "replaced_by": None,
+        }
+        for lang, valid in (("en", "This certificate is valid."), ("km", "មានសុពលភាព")):
+            page = await client.get(f"/v/{number}?lang={lang}")
+            assert page.status_code == 200 and 'data-state="valid"' in page.text and valid in page.text
+            assert not [seen for seen in (*shown, other) if seen in page.text], page.text
+
+    try:
+        await publish(rabbit, [event])
+        first = (await collect(issued, 1, timeout=30))[0].data
+        publisher = bearer(await operator_token(db, Role.publisher, env=service_env))
+        async with httpx.AsyncClient(base_url=intake) as client:
+            await only_valid(client, first.certificate_number, "replaced")
+            unknown = await client.get("/v/KCAP-2026-999999-ABCD")
+            assert unknown.status_code == 404 and 'data-state="unknown"' in unknown.text
+            accepted = await client.post(
+                f"{console}/api/v1/operator/certificates/{first.certificate_number}/reissue",
+                json={"corrected_name": "Chan Sopheap", "reason": "misspelt"},
+                headers=publisher,
+            )
+            assert accepted.status_code == 202, accepted.text
+            second = (await collect(issued, 1, timeout=30))[0].data
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                old = await db.certificates.find_one({"number": first.certificate_number})
+                if old["state"] == "replaced":
+                    break
+                await asyncio.sleep(0.1)
+            assert old["state"] == "replaced" and old["discreet"] is True
+            await only_valid(client, first.certificate_number, second.certificate_number)
+            await only_valid(client, second.certificate_number, first.certificate_number)
+        assert (await db.certificates.find_one({"number": second.certificate_number}))["discreet"] is True
+    finally:
+        proc.terminate()

@@ -19,6 +19,7 @@ from shared.personal_data import open_fields
 from tests.integration.test_delivery import Stack, publish, store_files, wait_for_states
 from tests.support.infra import MailSink, Sandbox
 from tests.support.member_keys import member_key
+from tests.support.numbers import confirm_numbers
 from tests.support.ports import free_port
 from tests.support.sealed import Opener
 
@@ -108,9 +109,11 @@ async def seed(
             "emails": [f"chat{index}@example.org"],
             "channels": member_channels or channels,
             "unsubscribe_token": f"tok_chat_{index:04d}_" + "y" * 20,
+            "discreet": False,  # chose ordinary messages: the certificate itself goes
             **({"psid": psid} if psid else {}),
         }
     )
+    await confirm_numbers(db, env, phone)  # they wrote to us from it
     await db.member_keys.insert_one({"_id": member_key(env, "phone", phone), "member_id": member_id})
     await db.pledges.insert_one(
         {"_id": pledge_id, "state": "recorded", "member_id": member_id, "recorded_at": utcnow()}

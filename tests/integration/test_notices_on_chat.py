@@ -24,6 +24,7 @@ from tests.integration.test_sealed_members import Members
 from tests.service.conftest import SECRET
 from tests.support.forms import post_form
 from tests.support.infra import Sandbox
+from tests.support.numbers import confirm_numbers
 from tests.support.ports import free_port
 
 pytestmark = pytest.mark.timeout(300)
@@ -88,17 +89,20 @@ def signal_texts(sandbox: Sandbox) -> list[str]:
 
 
 async def test_a_phone_only_member_confirms_a_change_from_the_signal_message(
-    stack: Any, sandbox: Sandbox, members: Members
+    stack: Any, sandbox: Sandbox, members: Members, db: Any
 ) -> None:
+    await confirm_numbers(db, stack.env, PHONE)  # they wrote to us from it before
     async with httpx.AsyncClient(base_url=stack.intake, timeout=30) as client:
-        first = {"name": "Chanthou Signalonly", "phone": PHONE, "country": "KH", "channels": ["signal"]}
+        first = {"name": "Chanthou Signalonly", "phone": PHONE, "country": "KH", "channels": ["signal"],
+                 "discreet": False}  # fmt: skip
         accepted = await client.post("/api/v1/pledges", json={"consent": True, **first})
         assert accepted.status_code == 202, accepted.text
         await wait_for(lambda: asyncio.to_thread(signal_texts, sandbox), "the certificate on Signal")
         member = await wait_for(lambda: members.one(name="Chanthou Signalonly"), "the member")
         assert not member.get("email")
 
-        other = {"name": "Someone Else", "phone": PHONE, "country": "KH", "channels": ["signal"]}
+        other = {"name": "Someone Else", "phone": PHONE, "country": "KH", "channels": ["signal"],
+                 "discreet": False}  # fmt: skip
         accepted = await client.post("/api/v1/pledges", json={"consent": True, **other})
         assert accepted.status_code == 202, accepted.text
 

@@ -17,7 +17,15 @@ import pytest
 
 from devstack.broker import RabbitNode
 from services.console.permissions import Role
-from shared.contracts.pledge import PledgeRecorded, PledgeRejected, PledgeSubmitted
+from shared.contracts import utcnow
+from shared.contracts.member import (
+    Preferences,
+    PreferencesChanged,
+    PreferencesChangedData,
+    SubscriptionRequested,
+    SubscriptionRequestedData,
+)
+from shared.contracts.pledge import Consent, Contact, PledgeRecorded, PledgeRejected, PledgeSubmitted
 from shared.contracts.pledge_ids import derived_pledge_id
 from shared.contracts.pledge_input import PledgeInput, build_submission, validate_pledge
 from shared.messaging.connection import connect
@@ -334,3 +342,62 @@ async def test_web_form_pledge_is_recorded_and_its_page_says_so(
         assert events[0].data.source == "web"
         confirmation = await client.get(submitted.headers["location"])
     assert 'data-state="recorded"' in confirmation.text
+
+
+async def publish_events(rabbit: RabbitNode, *events: Any) -> None:
+    connection = await connect(rabbit.url, "test")
+    publisher = await Publisher.open(connection, "samleng")
+    for event in events:
+        await publisher.publish(event)
+    await connection.close()
+
+
+async def test_the_members_discreet_choice_is_kept_and_the_recorded_pledge_carries_its_effect(
+    rabbit: RabbitNode, pledge_intake: Any, outcomes: Any, db: Any
+) -> None:
+    """A member's own choice of discreet messages is a plain field (absent: none made); the recorded
+    pledge says what it comes to: the choice, else on for residents of Cambodia. A later explicit
+    choice (a confirmed subscription, the own page) replaces it; no choice (None) keeps it."""
+    ids = [derived_pledge_id(SECRET.encode(), "api", f"discreet-{n}") for n in range(3)]
+    kh_default = submission(ids[0], country="KH", alerts_opt_in=False)
+    kh_off = submission(ids[1], country="KH", email="sophea@example.org", alerts_opt_in=False, discreet=False)
+    us_on = submission(ids[2], email="sina@example.org", alerts_opt_in=False, discreet=True)
+    await publish(rabbit, kh_default, kh_off, us_on)
+    recorded = {e.data.pledge_id: e for e in await drain(outcomes) if isinstance(e, PledgeRecorded)}
+    assert [recorded[i].data.discreet for i in ids] == [True, False, True]
+    stored = [await db.members.find_one({"_id": recorded[i].data.member_id}) for i in ids]
+    assert "discreet" not in stored[0], "no choice made: the country's default applies"
+    assert stored[1]["discreet"] is False and stored[2]["discreet"] is True
+
+    consent = Consent(text_version="t", locale="en", accepted_at=utcnow())
+
+    def change(choice: bool | None) -> PreferencesChanged:
+        return PreferencesChanged(
+            correlation_id=stored[2]["_id"],
+            data=PreferencesChangedData(
+                member_id=stored[2]["_id"], alerts=True, consent=consent, at=utcnow(),
+                preferences=Preferences(channels=["email"], language="en", discreet=choice),
+            ),
+        )  # fmt: skip
+
+    unsaid, off = change(None), change(False)
+    await publish_events(rabbit, unsaid)
+    await wait_for(lambda: db.consents.find_one({"_id": f"{unsaid.event_id}:preferences"}))
+    assert (await db.members.find_one({"_id": stored[2]["_id"]}))["discreet"] is True, "None keeps it"
+    await publish_events(rabbit, off)
+    await wait_for(lambda: db.consents.find_one({"_id": f"{off.event_id}:preferences"}))
+    assert (await db.members.find_one({"_id": stored[2]["_id"]}))["discreet"] is False
+
+    subscribed = SubscriptionRequested(
+        correlation_id="sb_discreet",
+        data=SubscriptionRequestedData(
+            subscription_id="sb_discreet", source="operator-import", name="Sok Dara", country="KH",
+            contact=Contact(email="dara@example.org"), consent=consent, confirmed=True,
+            requested_at=utcnow(),
+            preferences=Preferences(channels=["email"], language="en", discreet=False),
+        ),
+    )  # fmt: skip
+    await publish_events(rabbit, subscribed)
+    await wait_for(lambda: db.subscriptions.find_one({"_id": "sb_discreet", "state": "confirmed"}))
+    holder = await db.members.find_one({"_id": stored[0]["_id"]})
+    assert holder["discreet"] is False, "a confirmed subscription's explicit choice replaces the default"

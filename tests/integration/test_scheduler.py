@@ -528,3 +528,29 @@ async def test_the_same_cancellation_again_keeps_the_notice_of_the_first(db: Any
         "reminder": ("cancelled", "registration-cancelled"),
         "registration-cancelled": ("pending", None),
     }
+
+
+async def test_a_registrants_discreet_choice_survives_storage_into_each_message_due(
+    rabbit: Any, schedulers: Schedulers, due: DueListener, db: Any
+) -> None:
+    """Discreet messages (issue #17): the registrant is stored sealed and comes back whole in
+    `reminder.due.v1`, their choice (on, off, or none made) included, for the dispatcher."""
+    schedulers.start()
+    start = utcnow() + timedelta(seconds=5)
+    await publish(rabbit.url, [published(make_session("ss_discreet", start, reminder_seconds=[2]))])
+    await wait_stored(db, "sessions", {"_id": "ss_discreet"}, 1)
+    chosen = {1: True, 2: False, 3: None}
+    events = []
+    for index, choice in chosen.items():
+        event = registration("ss_discreet", index)
+        registrant = event.data.registrant.model_copy(update={"discreet": choice})
+        events.append(
+            event.model_copy(update={"data": event.data.model_copy(update={"registrant": registrant})})
+        )
+    await publish(rabbit.url, events)
+    await due.wait_for(3, "reminder", timeout=15)
+    for kind in ("confirmation", "reminder"):
+        got = {r.event.data.registration_id: r.event.data.registrant.discreet for r in due.of(kind)}
+        assert got == {
+            e.data.registration_id: choice for e, choice in zip(events, chosen.values(), strict=True)
+        }

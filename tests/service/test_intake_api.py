@@ -24,6 +24,13 @@ VALID: dict[str, Any] = {
     "consent": True,
 }
 
+US_ADDRESS = {
+    "street_address": "1600 Amphitheatre Pkwy",
+    "city": "Mountain View",
+    "country_area": "CA",
+    "postal_code": "94043",
+}
+
 
 async def take_submitted(queue: Any, timeout: float = 5.0) -> PledgeSubmitted:
     deadline = asyncio.get_running_loop().time() + timeout
@@ -125,6 +132,19 @@ async def test_messenger_choice_returns_a_signed_m_me_link(intake: str) -> None:
             "address_field_required",
         ),
         ({"country": "US", "channels": ["post"], "phone": None}, "postal_address", "address_required"),
+        (
+            {
+                "country": "US",
+                "channels": ["post"],
+                "phone": None,
+                "discreet": True,
+                "postal_address": US_ADDRESS,
+            },
+            "channels",
+            "discreet_post",
+        ),
+        ({"discreet": "yes"}, "discreet", "bool_type"),
+        ({"discreet": 1}, "discreet", "bool_type"),
     ],
 )
 async def test_each_validation_rule_answers_422_naming_the_field(
@@ -197,3 +217,26 @@ async def test_openapi_documents_the_api(intake: str) -> None:
     assert {"/api/v1/pledges", "/api/v1/pledges/{pledge_id}"} <= set(spec["paths"])
     assert not any("/imports/" in path for path in spec["paths"]), "the table import is the console's"
     assert "Idempotency-Key" in json.dumps(spec["paths"]["/api/v1/pledges"]["post"])
+
+
+async def test_the_discreet_choice_travels_in_the_submission(intake: str, submitted_queue: Any) -> None:
+    """`discreet`: the person's own choice (true/false), or absent: their country's default, decided
+    by pledge-intake (shared/contracts/pledge.py `is_discreet`). Post goes only with it off."""
+    async with httpx.AsyncClient(base_url=intake) as client:
+        chosen_off = await client.post("/api/v1/pledges", json={**VALID, "discreet": False})
+        unsaid = await client.post("/api/v1/pledges", json=VALID)
+        posted = await client.post("/api/v1/pledges", json={
+            **VALID, "country": "US", "phone": None, "channels": ["post"], "postal_address": US_ADDRESS,
+            "discreet": False,
+        })  # fmt: skip
+        refused = await client.post("/api/v1/pledges?lang=km", json={
+            **VALID, "country": "US", "phone": None, "channels": ["email", "post"],
+            "postal_address": US_ADDRESS, "discreet": True,
+        })  # fmt: skip
+    assert chosen_off.status_code == unsaid.status_code == posted.status_code == 202, posted.text
+    assert [(await take_submitted(submitted_queue)).data.discreet for _ in range(3)] == [False, None, False]
+    assert refused.status_code == 422
+    [problem] = refused.json()["detail"]
+    assert (problem["field"], problem["code"]) == ("channels", "discreet_post")
+    assert "ប្រៃសណីយ៍" in problem["message"], "in the language asked for"
+    assert await submitted_queue.get(no_ack=True, fail=False) is None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import re
 from typing import Any
 
@@ -104,3 +106,55 @@ async def test_broker_down_the_form_says_so_and_keeps_every_answer(
     assert response.headers["retry-after"] == "30"
     assert "could not save your pledge right now" in response.text
     assert 'value="Sok Dara"' in response.text and 'value="dara@example.org"' in response.text
+
+
+async def take_data(queue: Any) -> dict[str, Any]:
+    for _ in range(100):
+        message = await queue.get(no_ack=True, fail=False)
+        if message is not None:
+            data: dict[str, Any] = json.loads(message.body)["data"]
+            return data
+        await asyncio.sleep(0.05)
+    raise AssertionError("nothing was handed over")
+
+
+async def test_the_form_offers_discreet_messages_and_hands_the_choice_over(
+    intake: str, submitted_queue: Any
+) -> None:
+    """Automatic (the default: on for residents of Cambodia, as the hint says), on or off; the
+    choice travels in `pledge.submitted.v1`; automatic is no choice (None)."""
+    async with httpx.AsyncClient(base_url=intake) as client:
+        page = await client.get("/?lang=en")
+        km = await client.get("/?lang=km")
+        token = await fresh_form(client)
+        for choice in ("on", "off", "auto"):
+            sent = await client.post("/", data={**FORM, "csrf_token": token, "discreet": choice})
+            assert sent.status_code == 303, sent.text
+        unsaid = await client.post("/", data={**FORM, "csrf_token": token})
+        assert unsaid.status_code == 303
+    assert 'id="discreet-auto" name="discreet" value="auto" checked' in page.text
+    assert "on if you live in Cambodia" in page.text and "works once" in page.text
+    assert "សារដោយសម្ងាត់" in km.text and "កម្ពុជា" in km.text
+    assert [(await take_data(submitted_queue))["discreet"] for _ in range(4)] == [True, False, None, None]
+
+
+async def test_post_with_discreet_messages_on_is_refused_naming_the_channels(
+    intake: str, submitted_queue: Any
+) -> None:
+    address = {
+        "street_address": "1 Main St",
+        "city": "Springfield",
+        "country_area": "IL",
+        "postal_code": "62701",
+    }
+    async with httpx.AsyncClient(base_url=intake) as client:
+        token = await fresh_form(client, "km")
+        response = await client.post(
+            "/",
+            data={**FORM, **address, "csrf_token": token, "lang": "km", "channels": ["email", "post"],
+                  "discreet": "on"},
+        )  # fmt: skip
+    assert response.status_code == 422
+    assert 'id="channels-error"' in response.text and "ប្រៃសណីយ៍មិនអាចប្រើជាមួយសារដោយសម្ងាត់" in response.text
+    assert 'id="discreet-on" name="discreet" value="on" checked' in response.text, "the choice is kept"
+    assert await submitted_queue.get(no_ack=True, fail=False) is None

@@ -238,3 +238,22 @@ async def test_keys_are_cached_briefly_and_use_is_noted_at_most_once_a_minute(db
     now[0] += 60
     await gate.touch(key)
     assert (await db.partner_key_usage.find_one({"_id": key_id}))["last_used_at"].year > 2020
+
+
+async def test_a_partner_hands_over_the_discreet_choice_and_only_a_boolean(
+    intake: str, submitted_queue: Any, registrations: Any, db: Any
+) -> None:
+    await seed_session(db)
+    _, secret = await create_partner_key(db, "Forum registration desk", 100, [])
+    keyed = {"X-Samleng-Key": secret}
+    async with httpx.AsyncClient(base_url=intake) as client:
+        pledge = await client.post("/api/v1/pledges", json={**VALID, "discreet": True}, headers=keyed)
+        registration = await client.post(
+            "/api/v1/sessions/ss_seeded/registrations", json={**REGISTRATION, "discreet": True}, headers=keyed
+        )
+        not_boolean = await client.post("/api/v1/pledges", json={**VALID, "discreet": "on"}, headers=keyed)
+    assert pledge.status_code == registration.status_code == 202, (pledge.text, registration.text)
+    assert not_boolean.status_code == 422 and not_boolean.json()["detail"][0]["field"] == "discreet"
+    [submitted] = await drain(submitted_queue)
+    [registered] = await drain(registrations)
+    assert submitted["data"]["discreet"] is True and registered["data"]["registrant"]["discreet"] is True

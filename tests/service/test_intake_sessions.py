@@ -236,3 +236,35 @@ async def test_registrations_and_subscriptions_count_against_the_same_per_addres
     assert subscribe_form.status_code == 429
     submitted = [e for e in await drain(events) if e["type"] == "registration.submitted.v1"]
     assert len(submitted) == 2, "nothing past the limit was handed over"
+
+
+async def test_the_registration_form_and_api_carry_the_discreet_choice(
+    intake: str, events: Any, db: Any
+) -> None:
+    """Discreet messages (automatic, on, off) travel in the registrant; the API takes a boolean
+    only (422 naming the field)."""
+    await seed_session(db)
+    async with httpx.AsyncClient(base_url=intake) as client:
+        page = await client.get("/sessions/ss_seeded", params={"lang": "km"})
+        token = await csrf(client, "/sessions/ss_seeded")
+        by_form = await client.post("/sessions/ss_seeded/register", data={**FORM, **token, "discreet": "on"})
+        api = {
+            "name": "Chan Sophea", "country": "KH", "email": "sophea@example.org", "channels": ["email"],
+            "consent": True,
+        }  # fmt: skip
+        chosen_off = await client.post(
+            "/api/v1/sessions/ss_seeded/registrations", json={**api, "discreet": False}
+        )
+        unsaid = await client.post(
+            "/api/v1/sessions/ss_seeded/registrations", json={**api, "email": "dara@example.org"}
+        )
+        not_boolean = await client.post(
+            "/api/v1/sessions/ss_seeded/registrations", json={**api, "discreet": "on"}
+        )
+    assert 'id="discreet"' in page.text and "សារដោយសម្ងាត់" in page.text
+    assert by_form.status_code == 200 and 'data-state="registered"' in by_form.text
+    assert chosen_off.status_code == unsaid.status_code == 202
+    assert not_boolean.status_code == 422
+    assert [p["loc"][-1] for p in not_boolean.json()["detail"]] == ["discreet"]
+    submitted = [e["data"] for e in await drain(events) if e["type"] == "registration.submitted.v1"]
+    assert [d["registrant"]["discreet"] for d in submitted] == [True, False, None]

@@ -60,6 +60,7 @@ def recipient(**changes: Any) -> Recipient:
             country_code="US",
         ),
         "psid": "6543210987654321",
+        "phone_confirmed": True,  # its owner wrote to us from it (services/dispatcher/numbers.py)
     }
     return Recipient(**{**base, **changes})
 
@@ -225,6 +226,13 @@ class ChannelContract:
             recipient(**missing[self.adapter_cls.address_kind]), "certificate"
         )
         assert reason == f"no-{self.adapter_cls.address_kind}-address"
+
+    def test_refuses_a_number_its_owner_has_not_confirmed(self) -> None:
+        unconfirmed = self.adapter_cls.ineligibility(recipient(phone_confirmed=False), "certificate")
+        if self.adapter_cls.address_kind == "phone":
+            assert unconfirmed == "number-not-confirmed"
+        else:
+            assert unconfirmed is None
 
     def test_refuses_the_countries_it_cannot_serve(self) -> None:
         for country in self.adapter_cls.unavailable_countries:

@@ -31,4 +31,5 @@ def test_the_member_view_declares_every_field_the_dispatcher_routes_by() -> None
     routed_by = {"_id", "name", "language", "country", "email", "emails", "phone", "phones"}
     routed_by |= {"postal_address", "psid", "last_inbound", "unsubscribe_token", "unsubscribed"}
     routed_by |= {"channels", "email_confirmed", "topics", "quiet_hours", "time_zone", "alerts_opt_in"}
+    routed_by |= {"discreet"}
     assert MEMBERS.fields == routed_by | {"sealed"}

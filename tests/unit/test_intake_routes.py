@@ -4,7 +4,7 @@ so a route added to intake is a deliberate change of this list."""
 
 from __future__ import annotations
 
-from fastapi.routing import APIRoute
+from fastapi.routing import APIRoute, iter_route_contexts
 from starlette.routing import Mount, Route
 
 from services.intake.app import create_app
@@ -46,6 +46,9 @@ PUBLIC = {
     ("POST", "/sessions/{session_id}/register"),
     ("POST", "/api/v1/sessions/{session_id}/registrations"),
     ("OPTIONS", "/api/v1/sessions/{session_id}/registrations"),
+    ("GET", "/d/{token}"),
+    ("POST", "/d/{token}"),
+    ("POST", "/d/{token}/certificate"),
 }
 INFRASTRUCTURE = {
     "/openapi.json",
@@ -62,11 +65,11 @@ def served() -> tuple[set[tuple[str, str]], set[str]]:
     app = create_app(intake_settings("amqp://guest:guest@127.0.0.1:1/", "mongodb://127.0.0.1:1", "unused"))
     api: set[tuple[str, str]] = set()
     other: set[str] = set()
-    for route in app.routes:
-        if isinstance(route, APIRoute):
-            api |= {(method, route.path) for method in route.methods}
-        elif isinstance(route, Route | Mount):
-            other.add(route.path)
+    for route in iter_route_contexts(app.router.routes):  # an included router's routes too
+        if isinstance(route.original_route, APIRoute):
+            api |= {(method, str(route.path)) for method in route.methods or ()}
+        elif isinstance(route.original_route, Route | Mount):
+            other.add(str(route.path))
     return api, other
 
 

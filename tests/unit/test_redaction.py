@@ -52,6 +52,8 @@ NOT_PERSONAL = frozenset(
         "alert_id",
         "alerts",
         "alerts_opt_in",
+        "phone_confirmed",  # whether the number's owner wrote to us: a flag, not the number
+        "discreet",  # whether messages go discreetly: a choice, like alerts_opt_in (no contact, no name)
         "at",
         "attempt",
         "background",

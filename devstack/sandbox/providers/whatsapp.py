@@ -101,6 +101,8 @@ DEFAULT_TEMPLATES = (
     Template("samleng_session", "km"),
     Template("samleng_account_notice", "en"),
     Template("samleng_account_notice", "km"),
+    Template("neutral_notice", "en"),
+    Template("neutral_notice", "km"),
 )
 
 

@@ -35,8 +35,10 @@ from shared.channels import (
     RetryableDeliveryError,
     SendResult,
 )
+from shared.channels.texts import is_discreet
 from shared.contracts import utcnow
 from shared.contracts.delivery import DeliveryRequestedData, ReminderRef
+from shared.message_details import DISCREET_KIND
 
 SUBJECTS = {
     ("certificate", "en"): "Your Khmer Community Advocacy Pledge certificate ({number})",
@@ -55,6 +57,15 @@ class EmailSettings(ChannelSettings):
     smtp_connections: int = 4
     from_address: str = "pledge@samleng.invalid"
     from_name: str = "Samleng"
+    discreet_from_name: str = Field(
+        default="Notifications",
+        description="The sender name of discreet messages (at-risk mode): neutral, never the network's.",
+    )
+    discreet_from_address: str | None = Field(
+        default=None,
+        description="The sender address of discreet messages; unset: EMAIL_FROM_ADDRESS. Use a "
+        "neutral mailbox (its domain shows too).",
+    )
     message_id_domain: str = "samleng.invalid"
     unsubscribe_mailto: str | None = None
     reconcile_api_url: str | None = Field(
@@ -165,7 +176,10 @@ class EmailAdapter(ChannelAdapter):
         raise RetryableDeliveryError("the mailbox has no such message", reason="not-sent")
 
     def message_id(self, delivery: DeliveryRequestedData) -> str:
-        return f"{delivery.delivery_id}@{self.email_settings.message_id_domain}"
+        s = self.email_settings
+        if is_discreet(delivery) and s.discreet_from_address:  # not the network's domain either
+            return f"{delivery.delivery_id}@{s.discreet_from_address.rpartition('@')[2]}"
+        return f"{delivery.delivery_id}@{s.message_id_domain}"
 
     def compose(self, message: OutboundMessage) -> EmailMessage:
         delivery = message.delivery
@@ -185,8 +199,12 @@ class EmailAdapter(ChannelAdapter):
         }
         mail = EmailMessage()
         mail["Subject"] = subject(delivery)
-        mail["From"] = formataddr((s.from_name, s.from_address))
-        mail["To"] = Address(display_name=recipient.name, addr_spec=recipient.email)
+        if is_discreet(delivery):  # nothing of the network or the person: sender, name, template
+            mail["From"] = formataddr((s.discreet_from_name, s.discreet_from_address or s.from_address))
+            mail["To"] = Address(addr_spec=recipient.email)
+        else:
+            mail["From"] = formataddr((s.from_name, s.from_address))
+            mail["To"] = Address(display_name=recipient.name, addr_spec=recipient.email)
         mail["Date"] = format_datetime(utcnow())
         mail["Message-ID"] = f"<{self.message_id(delivery)}>"
         unsubscribe = []
@@ -198,7 +216,7 @@ class EmailAdapter(ChannelAdapter):
             mail["List-Unsubscribe"] = ", ".join(unsubscribe)
         if delivery.unsubscribe_url:
             mail["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
-        base = f"{delivery.purpose}.{language}"
+        base = f"{DISCREET_KIND if is_discreet(delivery) else delivery.purpose}.{language}"
         mail.set_content(self.templates.get_template(f"{base}.txt").render(context))
         mail.add_alternative(self.templates.get_template(f"{base}.html").render(context), subtype="html")
         if delivery.reminder is not None and delivery.reminder.kind in INVITATION_KINDS:

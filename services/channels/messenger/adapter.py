@@ -52,7 +52,7 @@ from shared.channels import (
     SendResult,
 )
 from shared.channels.meta import REPLY_WINDOW, GraphChannelAdapter, MetaSettings, handshake, signed
-from shared.channels.texts import chat_text
+from shared.channels.texts import chat_text, is_discreet
 from shared.contracts.reply import answer_text
 
 RETRY_CODES = frozenset({1, 2, 4, 17, 32, 190, 368, 613, 1200})
@@ -112,14 +112,25 @@ class MessengerAdapter(GraphChannelAdapter):
         psid = message.recipient.psid
         assert psid is not None
         answer = answer_text(message.delivery)
+        # A discreet message is a neutral notice, but the platform's tags go by what it stands for
+        discreet = is_discreet(message.delivery)
+        purpose = message.delivery.purpose if discreet else None
         if self.window_open(message):
             kind: dict[str, str] = {"messaging_type": "RESPONSE"}
         elif answer is not None:  # an operator's free-text answer: no tag fits it
             raise PermanentDeliveryError(
                 "an answer needs an open 24-hour window", reason="outside-24h-window"
             )
-        elif message.delivery.alert is not None:  # no message tag fits a broadcast (platform policy)
+        elif message.delivery.alert is not None or purpose == "alert":  # no tag fits a broadcast
             raise PermanentDeliveryError("alerts need an open 24-hour window", reason="outside-24h-window")
+        elif purpose == "reminder":  # (its kind is behind the link: a Plan of Action goes tagged too)
+            kind = {"messaging_type": "MESSAGE_TAG", "tag": "CONFIRMED_EVENT_UPDATE"}
+        elif purpose == "certificate" and self.own.certificate_tag:
+            kind = {"messaging_type": "MESSAGE_TAG", "tag": self.own.certificate_tag}
+        elif purpose == "certificate":
+            raise PermanentDeliveryError(
+                "outside the 24-hour window and no tag fits", reason="outside-24h-window"
+            )
         elif message.delivery.reminder is not None and message.delivery.reminder.kind != "plan-of-action":
             # the platform's tag for updates about an event the person registered for
             kind = {"messaging_type": "MESSAGE_TAG", "tag": "CONFIRMED_EVENT_UPDATE"}

@@ -85,6 +85,7 @@ class PostAdapter(HttpChannelAdapter):
     max_attachment_bytes = 20_000_000
     rate_per_second = 10.0
     unavailable_countries = frozenset({"KH"})
+    carries_discreet = False  # an envelope and a printed certificate cannot be neutral
     resend_is_safe = True
     settings_class = PostSettings
     sandbox_provider = "lob"

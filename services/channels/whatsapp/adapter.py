@@ -34,7 +34,7 @@ from shared.channels import (
     SendResult,
 )
 from shared.channels.meta import REPLY_WINDOW, GraphChannelAdapter, MetaSettings, handshake, signed
-from shared.channels.texts import alert_text, notice_text, reminder_text
+from shared.channels.texts import alert_text, is_discreet, notice_text, reminder_text
 from shared.contracts.reply import answer_text
 
 CAPTIONS = {
@@ -62,6 +62,12 @@ class WhatsAppSettings(MetaSettings):
     )
     update_template: str = Field(
         default="samleng_update", description="Approved template for alerts outside the 24 h window."
+    )
+    discreet_template: str = Field(
+        default="neutral_notice",
+        description="Approved template for discreet messages (at-risk mode) outside the 24 h window: "
+        'a neutral body such as "New message from your network: {{1}}" (nothing of the network; '
+        "its template name is not shown); its one body parameter is the link.",
     )
 
 
@@ -165,8 +171,9 @@ class WhatsAppAdapter(GraphChannelAdapter):
         (a utility template; its one parameter is the link)."""
         notice = message.delivery.notice
         assert notice is not None
+        template = self.own.discreet_template if is_discreet(message.delivery) else self.own.notice_template
         return await self._text_or_template(
-            message, notice_text(message.delivery), self.own.notice_template, [notice.link_url], preview=False
+            message, notice_text(message.delivery), template, [notice.link_url], preview=False
         )
 
     async def _send_reminder(self, message: OutboundMessage) -> SendResult:

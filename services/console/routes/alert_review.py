@@ -38,7 +38,7 @@ from pydantic import BaseModel, Field, ValidationError, field_validator
 from services.channels import discover
 from services.console.auth import Caller, body_schema, console_of, hand_over, json_body, permit
 from services.console.permissions import Permission
-from services.console.read_models import ALERTS, AUDIENCE, DELIVERIES, AudienceMember, present
+from services.console.read_models import ALERTS, AUDIENCE, CONFIRMED, DELIVERIES, AudienceMember, present
 from services.console.routes.alerts import draft_input, public_url_of
 from shared.channels.adapter import ChannelAdapter, OutboundMessage
 from shared.channels.texts import alert_ref, chat_text
@@ -52,8 +52,9 @@ from shared.contracts.alert import (
     quiet_hours_end,
 )
 from shared.contracts.delivery import DeliveryRequestedData, Recipient
-from shared.contracts.pledge import PostalAddress
+from shared.contracts.pledge import PostalAddress, is_discreet
 from shared.csv_safety import FormulaSafeWriter
+from shared.personal_data import contact_key
 from shared.read_models import opened
 
 router = APIRouter(tags=["alerts"])
@@ -202,13 +203,15 @@ async def audience(
     by_language: dict[str, int] = {}
     unreachable = 0
     topics = list(data.topics)
+    # chat only to confirmed numbers (services/dispatcher/numbers.py): their blind indexes, at once
+    confirmed = {number.id async for number in CONFIRMED.find(db, {})}
     async for found in AUDIENCE.find(db, {"alerts_opt_in": True, "unsubscribed": {"$ne": "all"}}):
         if not follows_topics(found.topics, topics):
             continue
         member = await opened(vault, found)
         if member is None:  # erased meanwhile
             continue
-        recipient = recipient_of(member)
+        recipient = recipient_of(member, confirmed)
         channel = (
             alert_channel(
                 member.channels or [], recipient, adapters, member.unsubscribed or [], member.email_confirmed
@@ -237,9 +240,11 @@ async def audience(
     }
 
 
-def recipient_of(member: AudienceMember) -> Recipient | None:
-    """The member as a delivery's recipient, as the dispatcher builds it (None: not a valid one)."""
+def recipient_of(member: AudienceMember, confirmed: set[str]) -> Recipient | None:
+    """The member as a delivery's recipient, as the dispatcher builds it (None: not a valid one);
+    `confirmed`: the blind indexes of the numbers whose owners confirmed them."""
     emails, phones = member.emails or [], member.phones or []
+    phone = member.phone or (phones[-1] if phones else None)
     try:
         return Recipient(
             member_id=member.id,
@@ -247,9 +252,11 @@ def recipient_of(member: AudienceMember) -> Recipient | None:
             language=member.language or "en",
             country=member.country or "",
             email=member.email or (emails[-1] if emails else None),
-            phone=member.phone or (phones[-1] if phones else None),
+            phone=phone,
             postal_address=PostalAddress(**member.postal_address) if member.postal_address else None,
             psid=member.psid,
+            phone_confirmed=phone is not None and contact_key("phone", phone) in confirmed,
+            discreet=is_discreet(member.discreet, member.country),
         )
     except ValidationError:
         return None
