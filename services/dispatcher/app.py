@@ -259,7 +259,7 @@ async def create_delivery(
 ) -> Document:
     """Insert the delivery under its deterministic id, or return the one already there. For a
     discreet recipient the details are written first and the delivery carries their link."""
-    if skipped_reason is None:
+    if skipped_reason is None or wait_seconds > 0:  # it goes now, or once the wait ends
         base, detail = discreet_base(deps, base)
         if detail is not None and deps.details is not None:
             await discreet.store(deps.details, deps.vault, [detail])

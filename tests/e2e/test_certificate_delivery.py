@@ -193,6 +193,7 @@ def test_messenger_is_delivered_once_the_signer_opens_the_m_me_link(stack: Runni
         "channels": ["messenger"],
         "email": "sophal@example.org",
         "consent": True,
+        "discreet": False,  # chose ordinary messages: the certificate image itself
     }
     created = httpx.post(
         f"{intake}/api/v1/pledges", json=pledge, headers={"Idempotency-Key": "e2e-messenger"}

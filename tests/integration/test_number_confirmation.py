@@ -77,13 +77,15 @@ def start_stack(
             proc.terminate()
 
 
-async def seed_member(db: Any, env: dict[str, str], n: int, channels: list[str], phone: str) -> str:
+async def seed_member(
+    db: Any, env: dict[str, str], n: int, channels: list[str], phone: str, country: str = "US"
+) -> str:
     member_id, email = f"mb_number_{n}", f"number{n}@example.org"
     await db.members.insert_one(
         {
             "_id": member_id,
             "name": f"Chan Sophea {n}",
-            "country": "US",
+            "country": country,
             "language": "en",
             "channels": channels,
             "alerts_opt_in": True,
@@ -141,6 +143,7 @@ async def test_chat_waits_for_the_owner_to_write_to_us_and_an_alert_takes_the_ne
     waiting = await seed_member(db, stack.env, 1, ["signal", "email"], "+15625550101")
     elsewhere = await seed_member(db, stack.env, 2, ["whatsapp", "email"], "+15625550102")
     known = await seed_member(db, stack.env, 3, ["whatsapp"], "+15625550103")
+    at_risk = await seed_member(db, stack.env, 5, ["signal"], "+85512550105", country="KH")  # discreet
     await confirm_numbers(db, stack.env, "+15625550103", channel="whatsapp")  # wrote to us before
     text = AlertText(title="Release Sok Vanna", summary="Sok Vanna was sentenced.")
     alert = AlertPublished(
@@ -154,16 +157,19 @@ async def test_chat_waits_for_the_owner_to_write_to_us_and_an_alert_takes_the_ne
             published_at=utcnow(),
         ),
     )
-    await publish(rabbit, [certificate(waiting, ["signal"], files), alert])
+    await publish(
+        rabbit, [certificate(waiting, ["signal"], files), certificate(at_risk, ["signal"], files), alert]
+    )
 
     [held] = await wait_for_states(db, {"member_id": waiting, "purpose": "certificate"}, {"waiting"}, 1)
+    await wait_for_states(db, {"member_id": at_risk, "purpose": "certificate"}, {"waiting"}, 1)
     assert held["channel"] == "signal" and held["reason"] == "waiting-for-number-confirmation"
     alerts = await wait_for_states(db, {"purpose": "alert"}, {"sent", "delivered"}, 3)
     assert {d["member_id"]: d["channel"] for d in alerts} == {
         waiting: "email",  # Signal unconfirmed: the next channel
         elsewhere: "email",
         known: "whatsapp",  # confirmed: as chosen
-    }
+    }  # (the member in Cambodia chose only Signal: no alert while it is unconfirmed)
     assert chat_messages(sandbox) == [("whatsapp", "+15625550103")], "nothing to an unconfirmed number"
 
     # The owner writes to us from that number (any text): the certificate goes, on Signal.
@@ -174,6 +180,11 @@ async def test_chat_waits_for_the_owner_to_write_to_us_and_an_alert_takes_the_ne
     assert sent["channel"] == "signal" and sent["_id"] == held["_id"]
     [message] = sandbox.get("/signal/_messages", recipient="+15625550101")["messages"]
     assert message["attachments"][0]["content_type"] == "image/png"
+    # What waited is sent as it would have been: discreet for the resident of Cambodia.
+    sandbox.post("/signal/_inbound", {"from": "+85512550105", "to": SIGNAL_ACCOUNT, "text": "Hi"})
+    await wait_for_states(db, {"member_id": at_risk, "purpose": "certificate"}, {"sent", "delivered"}, 1)
+    [discreet] = sandbox.get("/signal/_messages", recipient="+85512550105")["messages"]
+    assert not discreet["attachments"] and "/d/" in discreet["message"] and "KCAP" not in discreet["message"]
     assert await db.awaiting_numbers.count_documents({}) == 0
     stored = await db.confirmed_numbers.find_one({"_id": member_key(stack.env, "phone", "+15625550101")})
     assert stored is not None and "15625550101" not in str(stored), "kept as its blind index only"
