@@ -58,9 +58,15 @@ def test_a_killed_process_comes_back_and_the_others_never_stop(
     email, signal_ = by_name(supervisor, "email.1"), by_name(supervisor, "signal.1")
     first, other = email.process.pid, signal_.process.pid
     email.process.kill()
-    wait_for(lambda: email.process.pid != first and email.process.poll() is None, "email.1 never came back")
+    out = ""
+
+    def restarted() -> bool:  # the runner says so just after the new process starts: wait for both
+        nonlocal out
+        out += capsys.readouterr().out
+        return email.process.pid != first and email.process.poll() is None and "email.1 restarted" in out
+
+    wait_for(restarted, "email.1 never came back")
     assert signal_.process.pid == other and signal_.process.poll() is None
-    out = capsys.readouterr().out
     assert "email.1 exited with code -9; restarting it in 0.05 s" in out
     assert f"email.1 restarted (pid={email.process.pid})" in out
 
