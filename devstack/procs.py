@@ -154,13 +154,13 @@ class Supervisor:
             running.backoff = 0.0
         running.fast_crashes = running.fast_crashes + 1 if ran < policy.fast_crash else 0
         if running.fast_crashes >= policy.give_up:
-            running.given_up = True
             self.printer.line(
                 "system",
                 f"{running.name} exited with code {code} {running.fast_crashes} times in a row within "
                 f"{policy.fast_crash:.0f} s of starting: giving up on it (see its lines above); "
                 "everything else keeps running",
             )
+            running.given_up = True  # after saying so: whoever waits for it reads the line too
             return
         running.backoff = min(policy.max_backoff, running.backoff * 2 or policy.first_backoff)
         running.restart_at = now + running.backoff
