@@ -12,13 +12,15 @@ import os
 import secrets
 import shutil
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from dotenv import dotenv_values
 
 from devstack.broker import RABBIT_BIN, port_is_open
 from devstack.config import LocalStack, parse_scale, read_procfile
+from devstack.sandbox.providers.whatsapp import DISPLAY_PHONE_NUMBER
+from services.channels.signal.adapter import SignalSettings
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -53,6 +55,17 @@ def local_secrets(run_dir: Path) -> dict[str, str]:
             out.writelines(f"{name}={value}\n" for name, value in missing.items())
         path.chmod(0o600)
     return {**existing, **missing}
+
+
+def public_numbers(env: Mapping[str, str]) -> dict[str, str]:
+    """The numbers the local public site asks people to write to, confirming theirs
+    (services/intake/confirm_number.py): the sandbox's own Signal account (SIGNAL_NUMBER) and
+    WhatsApp number, unless set (an empty value, as in a copied .env.example, counts as unset)."""
+    signal = env.get("SIGNAL_NUMBER") or str(SignalSettings.model_fields["number"].default)
+    return {
+        "INTAKE_SIGNAL_NUMBER": env.get("INTAKE_SIGNAL_NUMBER") or signal,
+        "INTAKE_WHATSAPP_NUMBER": env.get("INTAKE_WHATSAPP_NUMBER") or f"+{DISPLAY_PHONE_NUMBER}",
+    }
 
 
 def main() -> int:
@@ -95,6 +108,7 @@ def main() -> int:
     for name, value in local_secrets(stack.run_dir).items():
         child_env.setdefault(name, value)
     child_env.setdefault("INTAKE_MESSENGER_PAGE", "SamlengSandbox")
+    child_env.update(public_numbers(child_env))
     child_env.setdefault("CONSOLE_INSECURE_COOKIES", "true")  # the local console is plain http
     child_env.setdefault(
         "CONSOLE_PUBLIC_SITE_URL", child_env.get("INTAKE_PUBLIC_BASE_URL", "http://127.0.0.1:8000")

@@ -43,6 +43,7 @@ from shared.contracts.alert import (
     AlertPublishedData,
     AlertTestRequested,
     action_token,
+    action_token_hash,
     alert_channel,
     can_carry_alert,
     follows_topics,
@@ -187,7 +188,7 @@ def plan_member(
         "alert": alert_ref(data, member, f"{base_url}/a/done/{token}"),
         "unsubscribe_url": unsubscribe_url(deps, member),
         "preferences_url": preferences_url(deps, member),
-        "extra": {"action_token": token, "alert_id": data.alert_id},
+        "extra": {"action_token_hash": action_token_hash(token), "alert_id": data.alert_id},
         "wait_reason": "quiet-hours",
     }
     base, detail = discreet_base(deps, base)

@@ -560,7 +560,9 @@ async def fall_back(ctx: MessageContext[Deps], failed: Document, member: Documen
         "unsubscribe_url": request.unsubscribe_url,
         "preferences_url": request.preferences_url,
         "extra": {
-            k: failed[k] for k in ("action_token", "alert_id", "contact_card", "session_id") if k in failed
+            k: failed[k]
+            for k in ("action_token_hash", "alert_id", "contact_card", "session_id")
+            if k in failed
         },
     }
     doc = await create_delivery(deps, base, channel, None, failed["_id"])

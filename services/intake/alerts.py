@@ -4,6 +4,12 @@
                                     mailto links, the letter
     GET /a/done/{token}, POST       "I took action": one click from the member's own link
 
+An "I took action" link (shared/contracts/alert.py `action_token`; the delivery keeps only its
+hash) works until INTAKE_ACTION_LINK_GRACE_DAYS (7) after the alert's action period ended (its
+deadline, or its closure if that came first), or, for an open alert with no deadline,
+INTAKE_ACTION_LINK_DAYS (30) after it was sent (`action_link_expires_at`). Past that, the link
+shows only that the action period is over (410): nothing about the member.
+
 The alert is the dispatcher's (`alerts`, read here through read_models.py, like the delivery an
 "I took action" link came with); operators write, publish and update alerts through the console
 (services/console/routes/alerts.py). An action report is `action.reported.v1`, counted once per
@@ -14,6 +20,7 @@ from __future__ import annotations
 
 import hmac
 import re
+from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 from urllib.parse import quote, urlencode
 
@@ -23,12 +30,20 @@ from jinja2 import Environment
 
 from services.intake.i18n import pick_language, ui
 from services.intake.limits import link_limit
-from services.intake.read_models import ACTION_LINKS, ALERT_OFFICIALS, ALERT_PAGES, ActionLink
+from services.intake.read_models import (
+    ACTION_LINKS,
+    ACTION_PERIODS,
+    ALERT_OFFICIALS,
+    ALERT_PAGES,
+    ActionLink,
+    ActionPeriod,
+)
 from services.intake.settings import IntakeSettings
 from shared.contracts import utcnow
 from shared.contracts.alert import (
     ActionReported,
     ActionReportedData,
+    action_token_hash,
     delivery_of_action_token,
     letter_salutation,
     number_of_slug,
@@ -60,6 +75,12 @@ TEXT: dict[str, dict[str, str]] = {
     },
     "done_thanks": {"en": "Thank you — your action is counted.", "km": "សូមអរគុណ — សកម្មភាពរបស់អ្នកត្រូវបានរាប់។"},
     "done_unknown": {"en": "This link is not valid.", "km": "តំណនេះមិនត្រឹមត្រូវទេ។"},
+    "expired_action": {
+        "en": "The action period for this Urgent Action is over, so this link no longer works. "
+        "Thank you for caring.",
+        "km": "រយៈពេលធ្វើសកម្មភាពសម្រាប់សកម្មភាពបន្ទាន់នេះបានបញ្ចប់ហើយ ដូច្នេះតំណនេះលែងដំណើរការទៀតហើយ។ "
+        "សូមអរគុណចំពោះការយកចិត្តទុកដាក់របស់អ្នក។",
+    },
     "retry": {
         "en": "We could not record this right now. Please try again.",
         "km": "យើងមិនអាចកត់ត្រាបានទេឥឡូវនេះ។ សូមព្យាយាមម្តងទៀត។",
@@ -147,12 +168,25 @@ def add_alert_routes(app: FastAPI, settings: IntakeSettings, templates: Environm
             lang, request.cookies.get("samleng_lang"), request.headers.get("accept-language")
         )
 
+    grace = timedelta(days=settings.action_link_grace_days)
+    lifetime = timedelta(days=settings.action_link_days)
+
+    async def expired(delivery: ActionLink) -> bool:
+        period = await ACTION_PERIODS.find_one(db(), {"_id": delivery.alert_id})
+        ends = action_link_expires_at(delivery.created_at, period, grace, lifetime)
+        return ends is not None and utcnow() >= ends
+
+    def over(request: Request, language: str) -> HTMLResponse:
+        return page(request, "alert_done.html", language, 410, state="expired", token=None)
+
     @app.get("/a/done/{token}", response_class=HTMLResponse, include_in_schema=False)
     async def done_page(request: Request, token: str, lang: str | None = None) -> Response:
         language = language_of(request, lang)
         delivery = await _delivery_of(db(), token)
         if delivery is None:
             return page(request, "alert_done.html", language, 404, state="unknown", token=None)
+        if await expired(delivery):
+            return over(request, language)
         alert = await ALERT_OFFICIALS.find_one(db(), {"_id": delivery.alert_id})
         officials = alert.officials if alert is not None else []
         return page(request, "alert_done.html", language, state="ask", token=token, officials=officials)
@@ -168,6 +202,8 @@ def add_alert_routes(app: FastAPI, settings: IntakeSettings, templates: Environm
         delivery = await _delivery_of(db(), token)
         if delivery is None:
             return page(request, "alert_done.html", language, 404, state="unknown", token=None)
+        if await expired(delivery):
+            return over(request, language)
         form = await request.form()
         officials = sorted(
             {int(str(v)) for v in form.getlist("official") if str(v).isdigit() and int(str(v)) < 50}
@@ -214,6 +250,33 @@ async def _delivery_of(db: Any, token: str) -> ActionLink | None:
     if delivery_id is None:
         return None
     found = await ACTION_LINKS.find_one(db, {"_id": delivery_id})
-    if found is None or not found.alert_id or found.action_token is None:
+    if found is None or not found.alert_id:
         return None
-    return found if hmac.compare_digest(found.action_token, token) else None
+    if found.action_token_hash is not None:
+        return found if hmac.compare_digest(found.action_token_hash, action_token_hash(token)) else None
+    if found.action_token is not None:  # written before hashing (kept until deliveries' retention)
+        return found if hmac.compare_digest(found.action_token, token) else None
+    return None
+
+
+def action_link_expires_at(
+    sent_at: datetime | None, period: ActionPeriod | None, grace: timedelta, lifetime: timedelta
+) -> datetime | None:
+    """When an "I took action" link stops working: `grace` after the alert's action period ended
+    (its deadline, or its closure when that came first), else `lifetime` after it was sent;
+    None when neither is known."""
+    ends = [_aware(moment) for moment in _period_ends(period)]
+    if ends:
+        return min(ends) + grace
+    return _aware(sent_at) + lifetime if sent_at is not None else None
+
+
+def _period_ends(period: ActionPeriod | None) -> list[datetime]:
+    if period is None:
+        return []
+    closed = period.published_at if period.state == "closed" else None
+    return [moment for moment in (period.deadline, closed) if moment is not None]
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

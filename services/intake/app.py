@@ -30,10 +30,12 @@ import contextlib
 import hashlib
 from collections import defaultdict
 from collections.abc import AsyncIterator
+from functools import partial
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
-from fastapi import Depends, FastAPI, Header, HTTPException, Request, Response
+from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from itsdangerous import URLSafeTimedSerializer
@@ -42,6 +44,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from services.intake.alerts import add_alert_routes
 from services.intake.certificates import add_certificate_routes
+from services.intake.confirm_number import chat_channels, number_steps
 from services.intake.deliveries import add_delivery_routes
 from services.intake.details import details_router
 from services.intake.erasure import add_erasure_routes
@@ -128,6 +131,7 @@ def create_app(
         loader=PackageLoader("services.intake", "templates"), autoescape=select_autoescape(default=True)
     )
     templates.globals["csrf_field"] = csrf.field
+    templates.globals["number_steps"] = partial(number_steps, settings)  # confirm_number.py
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -278,16 +282,26 @@ def create_app(
                 request, lang, values, [], 503, notice=ui("unavailable", lang), headers={"Retry-After": "30"}
             )
         suffix = "&m=1" if "messenger" in valid.channels else ""
+        suffix += "".join(f"&chat={channel}" for channel in chat_channels(valid.channels))
         return RedirectResponse(f"/pledge/{pledge_id}?lang={lang}{suffix}", status_code=303)
 
     @app.get("/pledge/{pledge_id}", response_class=HTMLResponse, include_in_schema=False)
     async def pledge_page(
-        request: Request, pledge_id: str, lang: str | None = None, m: int = 0
+        request: Request,
+        pledge_id: str,
+        lang: str | None = None,
+        m: int = 0,
+        chat: Annotated[list[str] | None, Query()] = None,
     ) -> HTMLResponse:
+        """`m=1` and `chat=signal` (our redirect says what was chosen, the page knows only the
+        pledge id): the Messenger step and the box "send any message to our number"."""
         language = pick_language(
             lang, request.cookies.get("samleng_lang"), request.headers.get("accept-language")
         )
         status = await _status(pledge_id)
+        shown = status is not None and status.state != "rejected"
+        chats = chat_channels((chat or [])[:5]) if shown else []
+        kept = urlencode([("m", "1")] * bool(m) + [("chat", channel) for channel in chats])
         html = templates.get_template("pledge.html").render(
             lang=language,
             t=lambda key, **kw: ui(key, language, **kw),
@@ -297,6 +311,8 @@ def create_app(
             else None,
             other_lang="km" if language == "en" else "en",
             pledge_id=pledge_id,
+            chats=chats,
+            keep_query=f"&{kept}" if kept else "",
         )
         return HTMLResponse(html, status_code=200 if status else 404)
 

@@ -251,6 +251,35 @@ UI: dict[str, dict[Lang, str]] = {
         "ហើយសារទាំងនោះអាចបាត់ពីទូរស័ព្ទរបស់អ្នកដោយស្វ័យប្រវត្តិ។ "
         "អ៊ីមែលឆ្លងកាត់ក្រុមហ៊ុនផ្សេងៗ ហើយនៅតែក្នុងប្រអប់សំបុត្ររបស់អ្នក។",
     },
+    # confirming a number: Signal and WhatsApp wait for a message from it (confirm_number.py)
+    "confirm_number_title": {
+        "en": "One more step: say hello from your phone",
+        "km": "ជំហានមួយទៀត៖ ផ្ញើពាក្យសួស្តីមកយើងពីទូរស័ព្ទរបស់អ្នក",
+    },
+    "confirm_number_send": {
+        "en": "To receive messages on {channel}, send any message (for example “Hello”) from your "
+        "phone to our {channel} number {number} — until you do, we send nothing there.",
+        "km": "ដើម្បីទទួលសារតាម {channel} សូមផ្ញើសារណាមួយ (ឧទាហរណ៍ «សួស្តី») ពីទូរស័ព្ទរបស់អ្នក "
+        "ទៅលេខ {channel} របស់យើង {number} — រហូតដល់អ្នកធ្វើដូច្នេះ យើងមិនផ្ញើអ្វីទៅទីនោះទេ។",
+    },
+    "confirm_number_send_unset": {
+        "en": "To receive messages on {channel}, send any message (for example “Hello”) from your "
+        "phone to the {channel} number the network gave you — until you do, we send nothing there.",
+        "km": "ដើម្បីទទួលសារតាម {channel} សូមផ្ញើសារណាមួយ (ឧទាហរណ៍ «សួស្តី») ពីទូរស័ព្ទរបស់អ្នក "
+        "ទៅលេខ {channel} ដែលបណ្ដាញបានផ្ដល់ឱ្យអ្នក — រហូតដល់អ្នកធ្វើដូច្នេះ យើងមិនផ្ញើអ្វីទៅទីនោះទេ។",
+    },
+    "confirm_number_open": {"en": "Open {channel} and write to us", "km": "បើក {channel} ហើយសរសេរមកយើង"},
+    "confirm_number_either": {
+        "en": "One message is enough, on either app.",
+        "km": "សារតែមួយគឺគ្រប់គ្រាន់ហើយ តាមកម្មវិធីណាមួយក៏បាន។",
+    },
+    "confirm_number_why": {
+        "en": "Write from the number you gave us: that is how we know it is yours, so nobody gets our "
+        "messages on a number that is not theirs. Already done? Then there is nothing more to do.",
+        "km": "សូមសរសេរពីលេខដែលអ្នកបានផ្ដល់ឱ្យយើង៖ នេះជារបៀបដែលយើងដឹងថាលេខនោះជារបស់អ្នក "
+        "ដូច្នេះគ្មាននរណាម្នាក់ទទួលបានសាររបស់យើងតាមលេខដែលមិនមែនជារបស់ខ្លួនទេ។ "
+        "បានធ្វើរួចហើយឬ? ដូច្នេះមិនចាំបាច់ធ្វើអ្វីទៀតទេ។",
+    },
 }
 
 

@@ -4,8 +4,10 @@ them: every change a visitor asks for is handed over as an event.
     collection       owner                 why intake reads it
     alerts           alert-dispatcher      the public alert page (/a/{slug}); the officials a
                                            member can tick on "I took action" (/a/done/{token})
+                                           and when that link expires (deadline, closure)
     certificates     certificate-renderer  public verification (/v/{number}, the API)
-    deliveries       alert-dispatcher      an "I took action" link: its alert, member and token
+    deliveries       alert-dispatcher      an "I took action" link: its alert, member, token's
+                                           hash and when it was sent
     message_details  alert-dispatcher      a discreet message's link (/d/{token}): its expiry and
                                            its content (sealed), shown once (details.py)
     members          pledge-intake         a member's personal pages by their token: unsubscribe,
@@ -51,16 +53,30 @@ class AlertOfficials(View):
 
 
 class ActionLink(View):
-    """What an "I took action" link is checked against: the delivery it came with."""
+    """What an "I took action" link is checked against: the delivery it came with (its token's
+    hash; `action_token`: the plain token of deliveries written before hashing, until their
+    retention removes them) and when it was made."""
 
     alert_id: str | None = None
     member_id: str | None = None
+    action_token_hash: str | None = None
     action_token: str | None = None
+    created_at: datetime | None = None
+
+
+class ActionPeriod(View):
+    """When an alert's action period ends: its deadline, or its closure (the closing version's
+    `published_at`, stored as ISO text like `deadline`)."""
+
+    state: str = "published"
+    deadline: datetime | None = None
+    published_at: datetime | None = None
 
 
 ALERT_PAGES = ReadModel("alerts", AlertPage)
 ALERT_OFFICIALS = ReadModel("alerts", AlertOfficials)
 ACTION_LINKS = ReadModel("deliveries", ActionLink)
+ACTION_PERIODS = ReadModel("alerts", ActionPeriod)
 
 
 class MessageDetail(View):

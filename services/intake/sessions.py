@@ -6,7 +6,9 @@ sessions.py).
     POST  /sessions/{id}/register                       register (form); also
     POST  /api/v1/sessions/{id}/registrations           (JSON; partners send X-Samleng-Key)
     GET   /sessions/{id}.ics, /sessions.ics             iCalendar: one session, all sessions
-    GET   /sessions/cancel/{token}                      a registrant cancels (asks first; POST does it)
+    GET   /sessions/cancel/{token}                      a registrant cancels (asks first; POST does it);
+                                                        the link stops working once the session has
+                                                        ended or was called off (`session_over`, 410)
 
 Intake stays a gateway: registrations are `registration.submitted.v1`, cancellations
 `registration.cancelled.v1`. The event-scheduler keeps `sessions` and `registrations`; intake
@@ -116,6 +118,10 @@ TEXT: dict[str, dict[str, str]] = {
         "km": "ការចុះឈ្មោះរបស់អ្នកត្រូវបានលុបចោល។ អ្នកអាចចុះឈ្មោះម្តងទៀតនៅលើទំព័ររបស់វគ្គ។",
     },
     "cancel_unknown": {"en": "This link is not valid.", "km": "តំណនេះមិនត្រឹមត្រូវទេ។"},
+    "expired_cancel": {
+        "en": "This session is over or was called off, so this link no longer works.",
+        "km": "វគ្គនេះបានបញ្ចប់ ឬត្រូវបានលុបចោលហើយ ដូច្នេះតំណនេះលែងដំណើរការទៀតហើយ។",
+    },
     "cancel_retry": {
         "en": "We could not record this right now. Please try again.",
         "km": "យើងមិនអាចកត់ត្រាបានទេឥឡូវនេះ។ សូមព្យាយាមម្តងទៀត។",
@@ -225,6 +231,12 @@ def released_place(session: dict[str, Any], now: datetime | None = None) -> str:
     release = session.get("join_link_release_at")
     released = details_release_time(starts_at, _aware(release) if release else None)
     return str(session.get("place") or "") if (now or utcnow()) >= released else ""
+
+
+def session_over(session: dict[str, Any], now: datetime) -> bool:
+    """Whether a registrant's cancel link has stopped working: the session ended, or operators
+    called it off or marked it held."""
+    return session.get("status") in ("cancelled", "completed") or now >= _aware(session["ends_at"])
 
 
 def _aware(moment: datetime) -> datetime:
@@ -366,6 +378,8 @@ def add_session_routes(app: FastAPI, settings: IntakeSettings, templates: Enviro
         doc = await current(found.session_id) if found is not None else None
         if found is None or doc is None:
             return page("session_cancel.html", language, zone, 404, state="unknown", token=None, session=None)
+        if session_over(doc, utcnow()):  # the link ends with its session: nothing about it shown
+            return page("session_cancel.html", language, zone, 410, state="expired", token=None, session=None)
         session = view(doc, language, zone)
         if found.state == "cancelled":
             return page("session_cancel.html", language, zone, state="cancelled", token=None, session=session)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from typing import ClassVar
 
 from pydantic import Field, SecretStr, field_validator
@@ -7,6 +8,8 @@ from pydantic_settings import SettingsConfigDict
 
 from shared.rate_limit import parse_networks
 from shared.settings import ServiceSettings
+
+E164 = re.compile(r"\+[1-9][0-9]{6,14}")
 
 
 class IntakeSettings(ServiceSettings):
@@ -28,6 +31,15 @@ class IntakeSettings(ServiceSettings):
     )
     messenger_page: str = Field(
         default="", description="Facebook page username for m.me links; empty = Messenger not offered."
+    )
+    signal_number: str = Field(
+        default="",
+        description="Our Signal account's number (E.164, e.g. +15550001234), shown to people who chose "
+        "Signal: they must write to it before we send there (services/intake/confirm_number.py); "
+        'empty = the page names no number ("the number the network gave you").',
+    )
+    whatsapp_number: str = Field(
+        default="", description="Our WhatsApp Business number (E.164), shown as `signal_number` is."
     )
     consent_text_version: str = "pledge-consent-2026-11"
     max_body_bytes: int = Field(
@@ -54,6 +66,18 @@ class IntakeSettings(ServiceSettings):
     rate_limit_verify_per_minute: int = Field(
         default=30, ge=1, description="Certificate checks (page and API) per client address per minute."
     )
+    action_link_grace_days: float = Field(
+        default=7,
+        gt=0,
+        description='How long an "I took action" link keeps working after its alert\'s deadline or '
+        "closure (whichever comes first).",
+    )
+    action_link_days: float = Field(
+        default=30,
+        gt=0,
+        description='How long an "I took action" link works after it was sent, for an alert with no '
+        "deadline that is still open.",
+    )
     trusted_proxies: str = Field(
         default="",
         description="Reverse proxies whose X-Forwarded-For is believed (comma-separated addresses or "
@@ -69,6 +93,14 @@ class IntakeSettings(ServiceSettings):
     submit_timeout_seconds: float = Field(
         default=3.0, description="How long a submission waits for the broker before answering 503."
     )
+
+    @field_validator("signal_number", "whatsapp_number")
+    @classmethod
+    def _e164(cls, value: str) -> str:
+        value = value.strip()
+        if value and not E164.fullmatch(value):
+            raise ValueError("give the number in E.164 form: + and country code, digits only (+15550001234)")
+        return value
 
     @field_validator("trusted_proxies")
     @classmethod

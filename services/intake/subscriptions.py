@@ -269,7 +269,8 @@ def add_subscription_routes(app: FastAPI, settings: IntakeSettings, templates: E
             return page(
                 "subscribe.html", language, 503, values=values, errors={}, error_list=[], state="retry"
             )
-        return page("subscribe.html", language, values={}, errors={}, error_list=[], state="sent")
+        chosen = {"channels": choices.preferences.channels}  # for "send us any message" (confirm_number.py)
+        return page("subscribe.html", language, values=chosen, errors={}, error_list=[], state="sent")
 
     @app.post(
         "/api/v1/subscriptions",

@@ -51,7 +51,7 @@ from services.pledge_intake.store import (
 from shared.contracts import utcnow
 from shared.contracts.certificate import ReissueRequested
 from shared.contracts.erasure import ErasureRequested, MemberErased
-from shared.contracts.inbound import ContactLinked, InboundMessage
+from shared.contracts.inbound import ContactLinked, ContactLinkedData, InboundMessage
 from shared.contracts.member import (
     ConsentWithdrawn,
     LinksResetRequested,
@@ -254,10 +254,30 @@ async def on_contact_linked(event: ContactLinked, ctx: MessageContext[Store]) ->
     if linked and linked != data.address:
         # The first account linked stays: a pledge page's reference that leaked (a shared screen, a
         # forwarded link) must not move the member's messages, or their STOP, to someone else's.
+        # The member may confirm the new one from their contacts on file (changes.py).
+        key = contact_key(data.address_kind, data.address)
+        change = await changes.propose(
+            store,
+            source="contact-link",
+            ref=f"{data.pledge_id}:{key}",
+            holder_id=member_id,
+            keys=[key],
+            own_member_id=None,
+            submission=data.model_dump(mode="json"),
+            subject=member_id,
+        )
+        await changes.notify(ctx, change, event.event_id)
         ctx.log.warning(
-            "another account used a linked member's reference: kept the first", channel=data.channel
+            "another account used a linked member's reference: kept the first until they confirm",
+            channel=data.channel,
+            change_id=change["_id"],
         )
         return
+    await link_address(store, member_id, data)
+    ctx.log.info("contact linked", member_id=member_id, channel=data.channel)
+
+
+async def link_address(store: Store, member_id: str, data: ContactLinkedData) -> None:
     await insert_once(
         store.member_keys,
         {"_id": contact_key(data.address_kind, data.address), "member_id": member_id, "at": data.linked_at},
@@ -268,7 +288,26 @@ async def on_contact_linked(event: ContactLinked, ctx: MessageContext[Store]) ->
         merged({data.address_kind: data.address}),
         {"$set": {"updated_at": utcnow()}, "$max": {f"last_inbound.{data.channel}": data.linked_at}},
     )
-    ctx.log.info("contact linked", member_id=member_id, channel=data.channel)
+
+
+async def apply_link_change(ctx: MessageContext[Store], change: Document) -> None:
+    """The member confirmed that the account linked after their first is theirs: it replaces the
+    first (whose key no longer finds them), unless another member holds it meanwhile."""
+    store = ctx.deps
+    data = ContactLinkedData.model_validate(change["submission"])
+    member_id = str(change["holder_id"])
+    key = contact_key(data.address_kind, data.address)
+    await insert_once(store.member_keys, {"_id": key, "member_id": member_id, "at": data.linked_at})
+    owner = await store.member_keys.find_one({"_id": key}, {"member_id": 1})
+    if owner is None or owner["member_id"] != member_id:
+        ctx.log.warning("confirmed account is another member's: kept the first", change_id=change["_id"])
+        return
+    first = ((await find_member(store, member_id)) or {}).get(data.address_kind)
+    if first and first != data.address:
+        await store.member_keys.delete_one(
+            {"_id": contact_key(data.address_kind, str(first)), "member_id": member_id}
+        )
+    await link_address(store, member_id, data)
 
 
 @router.handles(PledgeSubmitted)
@@ -382,6 +421,8 @@ async def on_member_change_confirmed(event: MemberChangeConfirmed, ctx: MessageC
         return
     if change["source"] == "pledge":
         await apply_pledge_change(ctx, change, data.at, event.event_id)
+    elif change["source"] == "contact-link":
+        await apply_link_change(ctx, change)
     else:
         await subscriptions.apply_subscription_change(ctx, change, data.at)
     await changes.mark_applied(store, change, change["holder_id"])

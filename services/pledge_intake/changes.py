@@ -7,12 +7,18 @@ touched and the contact joins no other record: the proposed change is kept in `p
 that member has ON FILE, never to the submitted ones: "someone used your email/phone; if it was
 you, confirm". The link (`/m/confirm/<token>` on intake) publishes `member_change.confirmed.v1`;
 pledge-intake then applies the change (app.apply_pledge_change,
-subscriptions.apply_subscription_change) once. The submitter is told nothing of this: what they
+subscriptions.apply_subscription_change, app.apply_link_change) once. The submitter is told nothing of this: what they
 see does not depend on whether a contact was known.
 
 The change's `submission` (the pledge kept aside: name, contacts, address) is stored sealed under
 the data key of the record it made (`own_member_id`), or of the pledge itself (`ref`) when it made
 none (store.py); who it is for, its contact keys (blinded) and its token stay plain.
+
+A chat account linked through a member's pledge reference when the member already has one
+(source `contact-link`, app.on_contact_linked: e.g. a second Messenger account) is such a change
+too: the first account stays until the member confirms, from their contacts on file (the first
+account among them), that the new one is theirs. Its submission (the `contact.linked.v1` data) is
+sealed under the member's own data key.
 """
 
 from __future__ import annotations
@@ -31,7 +37,7 @@ from shared.personal_data import contact_key_kind, seal_fields
 from shared.storage import Document, insert_once
 
 NAMESPACE = uuid.UUID("9c4f2b1d-7e3a-4d58-b6a1-3f8e2c5d7a90")
-ChangeSource = Literal["pledge", "subscription"]
+ChangeSource = Literal["pledge", "subscription", "contact-link"]
 
 CONTACT_WORD: dict[str, dict[Language, str]] = {
     "email": {"en": "email address", "km": "អាសយដ្ឋានអ៊ីមែល"},
@@ -79,6 +85,24 @@ CHANGE_TEXT: dict[ChangeSource, dict[Language, dict[str, str]]] = {
             "label": "បាទ/ចាស ជាខ្ញុំ៖ ចុះឈ្មោះខ្ញុំ",
         },
     },
+    "contact-link": {
+        "en": {
+            "subject": "Was it you? Someone linked another {contact} to your pledge",
+            "body": "Someone opened the link from your pledge page with another {contact} than the "
+            "one you linked before. We have changed nothing: your messages still go to your first "
+            "{contact}.\n\nIf it was you, confirm with the button below: your messages then go to "
+            "the new {contact}. If it was not you, ignore this message: nothing will change.",
+            "label": "Yes, it was me: use my new account",
+        },
+        "km": {
+            "subject": "តើជាអ្នកទេ? មាននរណាម្នាក់បានភ្ជាប់{contact}ផ្សេងទៀតទៅនឹងការសន្យារបស់អ្នក",
+            "body": "មាននរណាម្នាក់បានបើកតំណពីទំព័រការសន្យារបស់អ្នក ដោយប្រើ{contact}ផ្សេងពីគណនី "
+            "ដែលអ្នកបានភ្ជាប់ពីមុន។ យើងមិនបានផ្លាស់ប្តូរអ្វីទេ៖ សាររបស់អ្នកនៅតែទៅកាន់{contact}ដំបូងរបស់អ្នក។\n\n"
+            "ប្រសិនបើជាអ្នក សូមបញ្ជាក់ដោយចុចប៊ូតុងខាងក្រោម៖ បន្ទាប់មកសាររបស់អ្នកនឹងទៅកាន់{contact}ថ្មី។ "
+            "ប្រសិនបើមិនមែនជាអ្នកទេ សូមកុំអើពើសារនេះ៖ គ្មានអ្វីនឹងផ្លាស់ប្តូរទេ។",
+            "label": "បាទ/ចាស ជាខ្ញុំ៖ ប្រើគណនីថ្មីរបស់ខ្ញុំ",
+        },
+    },
 }
 
 
@@ -95,8 +119,10 @@ async def propose(
     keys: list[str],
     own_member_id: str | None,
     submission: dict[str, Any] | None = None,
+    subject: str | None = None,
 ) -> Document:
-    """Keep a change aside for `holder_id` (once per source, ref and holder)."""
+    """Keep a change aside for `holder_id` (once per source, ref and holder); its submission is
+    sealed under `subject`'s data key (default: `own_member_id`, else `ref`)."""
     document: Document = {
         "_id": change_id(source, ref, holder_id),
         "token": secrets.token_urlsafe(24),
@@ -109,7 +135,7 @@ async def propose(
         "submission": submission,
         "created_at": utcnow(),
     }
-    stored = await seal_fields(store.vault, own_member_id or ref, document, CHANGE_FIELDS)
+    stored = await seal_fields(store.vault, subject or own_member_id or ref, document, CHANGE_FIELDS)
     if await insert_once(store.pending_changes, stored):
         return document
     existing = await opened(store.vault, await store.pending_changes.find_one({"_id": document["_id"]}))

@@ -13,6 +13,7 @@ that they took action.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import secrets
 from collections.abc import Iterable, Mapping
@@ -53,9 +54,15 @@ def number_of_slug(alert_slug: str) -> str:
 
 def action_token(delivery_id: str) -> str:
     """The secret in a member's "I took action" link: the delivery it came with, and a random
-    part that only that delivery document holds. The alert service finds the delivery by its id
-    (no index on the token) and compares the whole token."""
+    part. The delivery document keeps only `action_token_hash` of the whole token (the plain
+    link travels sealed in the delivery's request); intake finds the delivery by its id (no
+    index on the token) and compares hashes."""
     return f"{delivery_id}.{secrets.token_urlsafe(18)}"
+
+
+def action_token_hash(token: str) -> str:
+    """How a delivery keeps its "I took action" token (never the token itself)."""
+    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def delivery_of_action_token(token: str) -> str | None:

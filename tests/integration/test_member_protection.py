@@ -350,9 +350,12 @@ async def test_a_guessed_number_answers_like_any_string_and_the_page_is_rate_lim
     assert limited.status_code == 429 and int(limited.headers["Retry-After"]) > 0
 
 
-async def test_a_leaked_messenger_reference_does_not_move_a_linked_member_to_another_account(
+async def test_a_later_messenger_account_replaces_the_first_only_once_the_member_confirms_it(
     stack: Any, db: Any, mail: MailSink, rabbit: RabbitNode, members: Members
 ) -> None:
+    """A leaked pledge page's reference must not move the member's messages (or their STOP) to
+    someone else's account: the first PSID stays, and the member is asked, on their contacts on
+    file, whether the new one is theirs; only their confirmation moves it."""
     async with httpx.AsyncClient(base_url=stack.intake, timeout=30) as client:
         victim, number = await victim_signs(client, mail, db, members)
     pledge_id = (await db.certificates.find_one({"number": number}))["pledge_id"]
@@ -374,3 +377,17 @@ async def test_a_leaked_messenger_reference_does_not_move_a_linked_member_to_ano
         await connection.close()
     assert (await members.get(victim["_id"]) or {})["psid"] == "7001000200030004", "the first account stays"
     assert await db.member_keys.find_one({"_id": member_key(stack.env, "psid", "9009000800070006")}) is None
+
+    [notice] = await mails(mail, VICTIM["email"], 1, "Was it you?")
+    assert "Messenger" in notice["Subject"] and "9009000800070006" not in text_of(mail, notice)
+    link = link_in(mail, notice, "m/confirm")
+    async with httpx.AsyncClient(base_url=stack.intake, timeout=30) as client:
+        assert (await client.get(link)).status_code == 200  # opening it (a mail scanner) changes nothing
+        await asyncio.sleep(1)
+        assert (await members.get(victim["_id"]) or {})["psid"] == "7001000200030004"
+        assert (await post_form(client, link)).status_code == 200
+    await wait_for(lambda: members.one(_id=victim["_id"], psid="9009000800070006"), what="confirmed change")
+    new = await db.member_keys.find_one({"_id": member_key(stack.env, "psid", "9009000800070006")})
+    assert new["member_id"] == victim["_id"]
+    first = member_key(stack.env, "psid", "7001000200030004")
+    assert await db.member_keys.find_one({"_id": first}) is None, "the first account no longer finds them"

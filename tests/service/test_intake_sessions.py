@@ -16,6 +16,8 @@ import pytest
 from icalendar import Calendar
 
 from devstack.broker import RabbitNode
+from services.intake.sessions import cancel_token
+from tests.service.conftest import SECRET
 from tests.support.forms import csrf
 from tests.support.handed_over import drain, watched
 from tests.support.seeds import START, seed_session
@@ -159,6 +161,38 @@ async def test_a_registrant_cancels_with_the_link_from_their_messages_and_only_w
     assert [(e["data"]["registration_id"], e["data"]["session_id"]) for e in cancelled] == [
         (rid, "ss_seeded")
     ]
+
+
+async def test_a_cancel_link_stops_working_once_its_session_is_over_or_called_off(
+    intake: str, events: Any, db: Any
+) -> None:
+    """Ended, called off or marked held: the link says only that it no longer works (EN and KM),
+    shows nothing of the session and cancels nothing."""
+    now = datetime.now(UTC)
+    await seed_session(db, "ss_ended", starts_at=now - timedelta(hours=3), ends_at=now - timedelta(hours=1))
+    await seed_session(db, "ss_calledoff", status="cancelled")
+    await seed_session(db, "ss_held", status="completed")
+    await seed_session(
+        db, "ss_underway", starts_at=now - timedelta(hours=1), ends_at=now + timedelta(hours=1)
+    )
+    links = {}
+    async with httpx.AsyncClient(base_url=intake) as client:
+        for session_id in ("ss_ended", "ss_calledoff", "ss_held", "ss_underway"):
+            rid = "rg_" + session_id.ljust(24, "0")[:24]
+            await db.registrations.insert_one({"_id": rid, "session_id": session_id, "state": "registered"})
+            links[session_id] = f"/sessions/cancel/{cancel_token(SECRET.encode(), rid)}"
+        underway = await client.get(links["ss_underway"])
+        assert underway.status_code == 200 and 'data-state="ask"' in underway.text, "until it ends"
+        form = await csrf(client, links["ss_underway"])
+        for session_id in ("ss_ended", "ss_calledoff", "ss_held"):
+            for lang, said in (("en", "no longer works"), ("km", "លែងដំណើរការទៀតហើយ")):
+                page = await client.get(links[session_id], params={"lang": lang})
+                assert page.status_code == 410 and 'data-state="expired"' in page.text, session_id
+                assert said in page.text and "cancel-button" not in page.text, session_id
+                assert "Forum" not in page.text and "វេទិកា" not in page.text, "nothing of the session"
+            refused = await client.post(links[session_id], data=form)
+            assert refused.status_code == 410 and 'data-state="expired"' in refused.text, session_id
+    assert await drain(events) == [], "an expired link cancels nothing"
 
 
 async def test_the_calendar_lists_upcoming_sessions_by_month_and_past_ones_apart(
