@@ -38,7 +38,7 @@ from urllib.parse import urlencode
 from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
-from itsdangerous import URLSafeTimedSerializer
+from itsdangerous import BadSignature, URLSafeTimedSerializer
 from jinja2 import Environment, PackageLoader, select_autoescape
 from pydantic import BaseModel, Field, ValidationError
 
@@ -87,6 +87,9 @@ from shared.web_security import CSRF_REQUIRED, Csrf, CsrfCookie, CsrfRefused, Se
 from shared.web_security import FIELD as CSRF_FIELD
 
 HERE = Path(__file__).resolve().parent
+MESSENGER_PAGE_COOKIE = "samleng_pledge"
+MESSENGER_PAGE_SECONDS = 24 * 3600
+"""How long after signing the pledge page still shows its m.me link in the browser that signed."""
 log = get_logger("samleng.intake")
 
 router = Router(
@@ -127,6 +130,11 @@ def create_app(
     csrf = Csrf(secret, secure_cookie=settings.public_base_url.startswith("https"))
     # m.me references expire (MESSENGER_REF_MAX_AGE_DAYS) and link once: the messenger channel checks both
     messenger_refs = URLSafeTimedSerializer(secret, salt="messenger-ref")
+    # ... and the pledge page shows the m.me link only in the browser that submitted the pledge: a
+    # signed cookie for that page's path, set on the form's redirect. Anyone else with the page's
+    # address (a shared or leaked link) gets no reference to link their own Messenger account with.
+    messenger_page_key = URLSafeTimedSerializer(secret, salt="messenger-page")
+    secure_cookies = settings.public_base_url.startswith("https")
     templates = Environment(
         loader=PackageLoader("services.intake", "templates"), autoescape=select_autoescape(default=True)
     )
@@ -283,7 +291,28 @@ def create_app(
             )
         suffix = "&m=1" if "messenger" in valid.channels else ""
         suffix += "".join(f"&chat={channel}" for channel in chat_channels(valid.channels))
-        return RedirectResponse(f"/pledge/{pledge_id}?lang={lang}{suffix}", status_code=303)
+        redirect = RedirectResponse(f"/pledge/{pledge_id}?lang={lang}{suffix}", status_code=303)
+        if "messenger" in valid.channels:
+            redirect.set_cookie(
+                MESSENGER_PAGE_COOKIE,
+                messenger_page_key.dumps(pledge_id),
+                max_age=MESSENGER_PAGE_SECONDS,
+                path=f"/pledge/{pledge_id}",
+                secure=secure_cookies,
+                httponly=True,
+                samesite="lax",
+            )
+        return redirect
+
+    def submitted_here(request: Request, pledge_id: str) -> bool:
+        """This browser submitted `pledge_id` (its page cookie; see `messenger_page_key`)."""
+        cookie = request.cookies.get(MESSENGER_PAGE_COOKIE)
+        if not cookie:
+            return False
+        try:
+            return bool(messenger_page_key.loads(cookie, max_age=MESSENGER_PAGE_SECONDS) == pledge_id)
+        except BadSignature:  # forged, or older than a day
+            return False
 
     @app.get("/pledge/{pledge_id}", response_class=HTMLResponse, include_in_schema=False)
     async def pledge_page(
@@ -307,8 +336,10 @@ def create_app(
             t=lambda key, **kw: ui(key, language, **kw),
             status=status,
             messenger=messenger_link(pledge_id)
-            if (m and offers_messenger() and status is not None)
+            if (m and offers_messenger() and status is not None and submitted_here(request, pledge_id))
             else None,
+            messenger_elsewhere=bool(m and offers_messenger() and status is not None)
+            and not submitted_here(request, pledge_id),
             other_lang="km" if language == "en" else "en",
             pledge_id=pledge_id,
             chats=chats,

@@ -108,6 +108,10 @@ UI: dict[str, dict[Lang, str]] = {
         "km": "ជំហានមួយទៀតសម្រាប់ Messenger៖ Messenger អនុញ្ញាតឱ្យយើងសរសេរតែទៅកាន់អ្នកដែលបានសរសេរមកយើងមុន។ បើកតំណនេះ ហើយចុចផ្ញើ៖",
     },
     "messenger_link": {"en": "Open Messenger", "km": "បើក Messenger"},
+    "messenger_elsewhere": {
+        "en": "The Messenger step is shown only in the browser where the pledge was signed, for a day: open this page there. If that is not possible, ask the network to send your certificate another way.",
+        "km": "ជំហាន Messenger បង្ហាញតែនៅក្នុងកម្មវិធីរុករកដែលបានចុះហត្ថលេខាលើការសន្យាប៉ុណ្ណោះ រយៈពេលមួយថ្ងៃ៖ សូមបើកទំព័រនេះនៅទីនោះ។ ប្រសិនបើមិនអាចទេ សូមស្នើបណ្តាញឱ្យផ្ញើវិញ្ញាបនបត្ររបស់អ្នកតាមវិធីផ្សេង។",
+    },
     "not_found": {"en": "We do not know this pledge.", "km": "យើងមិនស្គាល់ការសន្យានេះទេ។"},
     "deliveries": {"en": "Delivery of your certificate", "km": "ការផ្ញើវិញ្ញាបនបត្ររបស់អ្នក"},
     "delivery_waiting": {

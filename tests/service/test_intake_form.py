@@ -158,3 +158,26 @@ async def test_post_with_discreet_messages_on_is_refused_naming_the_channels(
     assert 'id="channels-error"' in response.text and "ប្រៃសណីយ៍មិនអាចប្រើជាមួយសារដោយសម្ងាត់" in response.text
     assert 'id="discreet-on" name="discreet" value="on" checked' in response.text, "the choice is kept"
     assert await submitted_queue.get(no_ack=True, fail=False) is None
+
+
+async def test_the_messenger_step_shows_only_in_the_browser_that_signed(
+    make_intake: Any, submitted_queue: Any
+) -> None:
+    # The m.me link carries the pledge's reference: whoever uses it first links their Messenger
+    # account to the pledge. A shared or leaked page address must not hand it over.
+    async with make_intake(messenger_page="SamlengTest") as intake:
+        async with httpx.AsyncClient(base_url=intake) as signer:
+            token = await fresh_form(signer)
+            form = {**FORM, "channels": ["messenger", "email"], "csrf_token": token}
+            response = await signer.post("/", data=form)
+            assert response.status_code == 303
+            page_url = response.headers["location"]
+            assert "m=1" in page_url
+            mine = await signer.get(page_url)
+            assert 'id="messenger-step"' in mine.text and "https://m.me/SamlengTest?ref=" in mine.text
+        async with httpx.AsyncClient(base_url=intake) as someone_else:
+            theirs = await someone_else.get(page_url)
+            assert theirs.status_code == 200 and "m.me" not in theirs.text
+            assert 'id="messenger-elsewhere"' in theirs.text
+            someone_else.cookies.set("samleng_pledge", "pl_x.forged.sig")
+            assert "m.me" not in (await someone_else.get(page_url)).text
