@@ -234,19 +234,19 @@ async def test_a_number_held_by_a_draft_cannot_be_used_again(console: str, db: A
         held = await client.post(ALERTS, params={"draft": "true"}, json=alert("UA 31/26"))
         assert held.status_code == 201
         clash = await client.post(ALERTS, json=alert("UA 31/26"))
-        assert clash.status_code == 422
+        assert clash.status_code == 409
         assert clash.json()["detail"][0]["field"] == "number"
         other = await client.post(ALERTS, params={"draft": "true"}, json=alert("UA 40/26"))
         renamed = await client.put(f"{ALERTS}/{other.json()['alert_id']}", json=alert("UA 31/26"))
-        assert renamed.status_code == 422 and renamed.json()["detail"][0]["code"] == "taken"
+        assert renamed.status_code == 409 and renamed.json()["detail"][0]["code"] == "taken"
         await keep_published(db, "al_old", "UA 41/26")
         reused = await client.post(ALERTS, params={"draft": "true"}, json=alert("UA 41/26"))
-        assert reused.status_code == 422 and reused.json()["detail"][0]["field"] == "number"
+        assert reused.status_code == 409 and reused.json()["detail"][0]["field"] == "number"
         # two operators saving the same new number at once: one draft holds it
         racing = await asyncio.gather(
             *(client.post(ALERTS, params={"draft": "true"}, json=alert("UA 42/26")) for _ in range(4))
         )
-    assert sorted(r.status_code for r in racing) == [201, 422, 422, 422]
+    assert sorted(r.status_code for r in racing) == [201, 409, 409, 409]
     assert await db.alert_drafts.count_documents({"number": "UA 42/26"}) == 1
     assert await drain(published) == []
     assert await db.audit_events.count_documents({"action": "alert.drafted"}) == 3  # 31, 40, 42
@@ -356,11 +356,95 @@ async def test_a_double_click_or_a_retry_publishes_one_alert_and_another_alert_c
         other = await client.post(ALERTS, json=alert("UA 46/26", title="Another case"))
     assert {answer.status_code for answer in clicks} == {202}, [a.text for a in clicks]
     assert len({answer.json()["alert_id"] for answer in clicks}) == 1
-    assert other.status_code == 422 and other.json()["detail"][0]["code"] == "taken"
-    events = await drain(published)
-    assert len({e["event_id"] for e in events}) == 1, "one alert, one event however often it is sent"
-    assert {e["data"]["alert_id"] for e in events} == {clicks[0].json()["alert_id"]}
+    assert other.status_code == 409 and other.json()["detail"][0]["code"] == "taken"
+    [event] = await drain(published, settle=0.5)  # one alert, one event however often it is sent
+    assert event["data"]["alert_id"] == clicks[0].json()["alert_id"]
     assert [who for who, _, _ in await audited(db, "alert.published")] == [publisher_id]
+
+
+def keyed(headers: dict[str, str], key: str) -> dict[str, str]:
+    return {**headers, "Idempotency-Key": key}
+
+
+async def test_the_same_idempotency_key_twice_or_at_once_fans_out_one_alert(
+    console: str, db: Any, published: Any
+) -> None:
+    """The dispatcher is not running here: what the console published stays on the queue, and the
+    number is held by the console alone."""
+    publisher_id, publisher = await operator(console, db, Role.publisher)
+    _, other_publisher = await operator(console, db, Role.publisher)
+    async with httpx.AsyncClient(base_url=console) as client:
+        first = await client.post(ALERTS, headers=keyed(publisher, "k-50"), json=alert("UA 50/26"))
+        again = await client.post(ALERTS, headers=keyed(publisher, "k-50"), json=alert("UA 50/26"))
+        racing = await asyncio.gather(
+            *(client.post(ALERTS, headers=keyed(publisher, "k-51"), json=alert("UA 51/26")) for _ in range(2))
+        )
+        reused = await client.post(ALERTS, headers=keyed(publisher, "k-50"), json=alert("UA 52/26"))
+        edited = await client.post(ALERTS, headers=keyed(publisher, "k-50"), json=alert("UA 50/26", "Other"))
+        theirs = await client.post(ALERTS, headers=keyed(other_publisher, "k-50"), json=alert("UA 53/26"))
+        drafted = [
+            await client.post(
+                ALERTS, headers=keyed(publisher, "k-54"), params={"draft": "true"}, json=alert("UA 54/26")
+            )
+            for _ in range(2)
+        ]
+    assert first.status_code == again.status_code == 202, again.text
+    assert again.json() == first.json()
+    assert [r.status_code for r in racing] == [202, 202], [r.text for r in racing]
+    assert racing[0].json() == racing[1].json()
+    for refused in (reused, edited):
+        assert refused.status_code == 422, refused.text
+        assert refused.json()["detail"][0]["field"] == "Idempotency-Key"
+    assert (
+        theirs.status_code == 202 and theirs.json()["alert_id"] != first.json()["alert_id"]
+    )  # keys are one's own
+    assert [r.status_code for r in drafted] == [201, 201] and drafted[0].json() == drafted[1].json()
+    events = await drain(published, settle=0.5)
+    assert sorted(e["data"]["number"] for e in events) == ["UA 50/26", "UA 51/26", "UA 53/26"]
+    assert {e["data"]["alert_id"] for e in events} >= {first.json()["alert_id"], racing[0].json()["alert_id"]}
+    assert await db.alert_drafts.count_documents({"number": {"$in": ["UA 52/26", "UA 54/26"]}}) == 1
+    mine = [what for who, what, _ in await audited(db, "alert.published") if who == publisher_id]
+    assert sorted(mine) == sorted([first.json()["alert_id"], racing[0].json()["alert_id"]])
+    assert len(await audited(db, "alert.drafted")) == 1
+
+
+async def test_without_a_key_another_alert_with_a_held_number_is_a_conflict_and_fans_out_nothing(
+    console: str, db: Any, published: Any
+) -> None:
+    """The dispatcher is not running here, so `alerts` stays empty: the number is held at request
+    time by the console."""
+    _, publisher = await operator(console, db, Role.publisher)
+    async with httpx.AsyncClient(base_url=console, headers=publisher) as client:
+        first = await client.post(ALERTS, json=alert("UA 55/26"))
+        second = await client.post(ALERTS, json=alert("UA 55/26", title="Another case"))
+        racing = await asyncio.gather(
+            client.post(ALERTS, json=alert("UA 56/26")),
+            client.post(ALERTS, json=alert("UA 56/26", title="Another case")),
+        )
+    assert first.status_code == 202, first.text
+    assert second.status_code == 409 and second.json()["detail"][0] == {
+        "field": "number",
+        "code": "taken",
+        "message": "number already used",
+    }
+    assert sorted(r.status_code for r in racing) == [202, 409]
+    events = await drain(published, settle=0.5)
+    assert sorted(e["data"]["number"] for e in events) == ["UA 55/26", "UA 56/26"]
+    assert await db.alerts.count_documents({}) == 0
+
+
+async def test_a_draft_published_by_two_clicks_at_once_fans_out_once(
+    console: str, db: Any, published: Any
+) -> None:
+    _, publisher = await operator(console, db, Role.publisher)
+    async with httpx.AsyncClient(base_url=console, headers=publisher) as client:
+        created = await client.post(ALERTS, params={"draft": "true"}, json=alert("UA 57/26"))
+        alert_id = created.json()["alert_id"]
+        clicks = await asyncio.gather(*(client.post(f"{ALERTS}/{alert_id}/publish") for _ in range(3)))
+    assert sorted(r.status_code for r in clicks) == [200, 200, 202], [r.text for r in clicks]
+    [event] = await drain(published, settle=0.5)
+    assert event["data"]["alert_id"] == alert_id
+    assert [what for _, what, _ in await audited(db, "alert.published")] == [alert_id]
 
 
 @pytest.mark.parametrize("texts", [{}, {"en": ALERT["texts"]["en"]}])

@@ -13,11 +13,16 @@
 
 Drafts are the operators' working copies, kept here (`alert_drafts`, the console's own) until they
 are published, so an operator can write, read back and rewrite one before anybody sees it; the
-number a draft holds is reserved. A direct publication reserves its number there too, with the
-digest of its content, before it is handed over: the same request repeated (a double click, a
-client retry after a lost answer or a 503) publishes the same alert id — one alert, fanned out
-once — while another alert with that number is refused. Publishing hands `alert.published.v1` (its `actor`: the
-operator) to the dispatcher, which keeps the alert (`alerts`) and fans it out; the totals are
+number a draft holds is reserved (a unique index). A direct publication reserves its number there
+too, with the digest of its content, at request time — not in the dispatcher's `alerts`, written
+later — so another alert with that number is refused (409, `number`) even while the dispatcher
+is down. With an `Idempotency-Key` (the caller's own; its alert id is derived from it) a repeat
+answers as the first request did, and the same key with another request is refused (422). An
+identical publication without a key is the same alert too. Whoever repeats it, however many at
+once (a double click, a client retry after a lost answer or a 503): one request claims the
+hand-over, the others wait for it and publish nothing, so the alert is handed over once
+(`handed_over_at`; a 503 frees the claim for the retry). Publishing hands `alert.published.v1`
+(its `actor`: the operator) to the dispatcher, which keeps the alert (`alerts`) and fans it out; the totals are
 read from the dispatcher's `alerts`, `deliveries`, `action_reports` and `official_actions`
 (counts and states, nothing about a member) as read models (services/console/read_models.py). The public page is intake's `/a/<slug>`.
 
@@ -32,14 +37,15 @@ refused (409). The audit trail holds both: `alert.approved` (the approver) and `
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import re
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from email_validator import EmailNotValidError, validate_email
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime, BaseModel, Field, StringConstraints, field_validator
@@ -160,6 +166,20 @@ class AlertChange(BaseModel):
 
 NewAlert = Annotated[AlertInput, Depends(json_body(AlertInput))]
 Change = Annotated[AlertChange, Depends(json_body(AlertChange))]
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=200,
+        description="Recommended. The same key with the same request is the same alert: a repeat "
+        "answers as the first request did and publishes nothing again. Keys are the caller's "
+        "own and are kept with the alert; a key sent with another request is refused (422).",
+        examples=["5f1c2d0e-publish-UA-12-26"],
+    ),
+]
+HOLDING = ("digest", "request", "handed_over_at", "handing_over_until")  # not shown
+CLAIM_MARGIN_SECONDS = 30  # a hand-over claimed by a request that died is taken over after this
 
 
 async def ensure_indexes(db: Any) -> None:
@@ -175,11 +195,17 @@ async def ensure_indexes(db: Any) -> None:
     dependencies=[permit(Permission.alerts_draft)],
     openapi_extra=body_schema(AlertInput),
     summary="Publish an Urgent Action alert, or keep it as a draft (`?draft=true`)",
-    description="A draft needs `alerts.draft`; publishing at once needs `alerts.publish` too.",
+    description="A draft needs `alerts.draft`; publishing at once needs `alerts.publish` too. Safe "
+    "to repeat: send an `Idempotency-Key`, and a repeat (a double click, a retry after a lost "
+    "answer or a 503) answers as the first did and publishes nothing again.",
     responses={
-        201: {"description": "Kept as a draft"},
+        201: {"description": "Kept as a draft (or a repeat of that request)"},
         403: {"description": "Publishing needs `alerts.publish`"},
-        422: {"description": "Invalid alert, or its number is taken"},
+        409: {
+            "description": "Its number is taken (field `number`, code `taken`), or urgent or "
+            "sensitive (publish it as an approved draft)"
+        },
+        422: {"description": "Invalid alert, or the `Idempotency-Key` was used with another request"},
         503: {"description": "Not handed over (broker away): nothing was published, retry"},
     },
 )
@@ -188,12 +214,19 @@ async def create_alert(
     who: Caller,
     body: NewAlert,
     draft: Annotated[bool, Query(description="Keep it as a draft instead of publishing it.")] = False,
+    idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     if not draft:
         await require(Permission.alerts_publish)(request, who)
         if needs_approval(body):
             return JSONResponse({"detail": DIRECT_REFUSED}, status_code=409)
     db = console_of(request).db
+    asked = request_digest(body, draft) if idempotency_key else None
+    alert_id = keyed_alert_id(who, idempotency_key) if idempotency_key else f"al_{uuid.uuid4().hex[:20]}"
+    if asked is not None:
+        known = await db.alert_drafts.find_one({"_id": alert_id})
+        if known is not None:  # a repeat with this key
+            return await replay(request, who, known, body, asked, draft)
     if not draft:
         repeated = await same_publication(db, body)
         if repeated is not None:  # a double click, or a retry after a lost answer or a 503
@@ -201,16 +234,20 @@ async def create_alert(
     problem = await invalid(db, body, None)
     if problem is not None:
         return problem
-    alert_id = f"al_{uuid.uuid4().hex[:20]}"
+    try:  # the unique number index decides between two requests at once
+        await db.alert_drafts.insert_one(held(alert_id, body, who, draft, asked))
+    except DuplicateKeyError:
+        known = await db.alert_drafts.find_one({"_id": alert_id}) if asked is not None else None
+        if known is not None:  # the same key's twin got there first
+            return await replay(request, who, known, body, asked, draft)
+        repeated = None if draft else await same_publication(db, body)
+        if repeated is None:
+            return number_taken()
+        return await publish_reserved(request, who, repeated, body)
     if draft:
-        answer = await save_draft(db, alert_id, body, 201, who)
-        if answer.status_code == 201:
-            await audit(request, who, "alert.drafted", alert_id, number=body.number)
-        return answer
-    reserved = await reserve(db, alert_id, body)
-    if reserved is None:
-        return number_taken()
-    return await publish_reserved(request, who, reserved, body)
+        await audit(request, who, "alert.drafted", alert_id, number=body.number)
+        return JSONResponse({"alert_id": alert_id, "number": body.number, "state": "draft"}, status_code=201)
+    return await publish_reserved(request, who, alert_id, body)
 
 
 @router.put(
@@ -269,14 +306,14 @@ async def publish_draft(request: Request, who: Caller, alert_id: str) -> JSONRes
     refusal = approval_problem(current, body, who)
     if refusal is not None:
         return JSONResponse({"detail": REFUSALS[refusal], "code": refusal}, status_code=409)
-    answer = await publish(request, who, alert_id, body)
-    handed_over = await db.alert_drafts.update_one(  # no longer editable
-        {"_id": alert_id, "state": "draft"}, {"$set": {"state": "published", "published_at": utcnow()}}
-    )
-    if handed_over.modified_count:  # two publishers at once: the same event, one audit event
-        approved = {"approved_by": current["approval"]["by"]} if needs_approval(body) else {}
-        await audit(request, who, "alert.published", alert_id, number=body.number, **approved)
-    return answer
+    # no longer editable once handed over; two clicks (or publishers) at once: one event, one audit event
+    if not await hand_over_once(request, who, alert_id, body, state="published", published_at=utcnow()):
+        return JSONResponse(
+            {"alert_id": alert_id, "number": body.number, "state": "published"}, status_code=200
+        )
+    approved = {"approved_by": current["approval"]["by"]} if needs_approval(body) else {}
+    await audit(request, who, "alert.published", alert_id, number=body.number, **approved)
+    return published_answer(request, alert_id, body)
 
 
 @router.post(
@@ -439,9 +476,7 @@ async def alert_totals(request: Request, alert_id: str) -> JSONResponse:
     current = await ALERTS.find_one(db, {"_id": alert_id})
     if current is None:
         # a draft, or one handed over that the dispatcher has not kept yet (nothing sent yet)
-        draft = await db.alert_drafts.find_one(
-            {"_id": alert_id}, {"_id": 0, "digest": 0, "handed_over_at": 0}
-        )
+        draft = await db.alert_drafts.find_one({"_id": alert_id}, dict.fromkeys(("_id", *HOLDING), 0))
         if draft is None:
             return JSONResponse({"detail": "unknown alert"}, status_code=404)
         empty = {"total": 0, "by_source": {}, "by_official": []}
@@ -483,7 +518,7 @@ async def alert_totals(request: Request, alert_id: str) -> JSONResponse:
 
 
 async def invalid(db: Any, body: AlertInput, alert_id: str | None) -> JSONResponse | None:
-    """422 for an alert without both languages, or with a number another alert or draft holds."""
+    """422 for an alert without both languages; 409 for a number another alert or draft holds."""
     missing = {"en", "km"} - set(body.texts)
     if missing:
         detail = [
@@ -510,37 +545,95 @@ async def same_publication(db: Any, body: AlertInput) -> str | None:
     return None
 
 
-async def reserve(db: Any, alert_id: str, body: AlertInput) -> str | None:
-    """Hold the number for a direct publication before handing it over (the unique number index
-    decides between two clicks at once): the alert id that holds it for this very alert, or None
-    when another alert holds it. A repeated request then publishes the same alert id, i.e. the
-    same event, which the dispatcher fans out once."""
+def request_digest(body: AlertInput, draft: bool) -> str:
+    """What an Idempotency-Key stands for: this alert, kept as a draft or published at once."""
+    return hashlib.sha256(f"{draft}\x1f{body.model_dump_json()}".encode()).hexdigest()
+
+
+def keyed_alert_id(who: Principal, key: str) -> str:
+    """The alert id a caller's Idempotency-Key names (another operator's same key names another)."""
+    return "al_" + hashlib.sha256(f"{who.operator.id}\x1f{key}".encode()).hexdigest()[:20]
+
+
+def held(alert_id: str, body: AlertInput, who: Principal, draft: bool, asked: str | None) -> dict[str, Any]:
+    """The document that holds the number: a draft (`who`'s change), or a direct publication with
+    the digest of its content (an identical request is the same alert); with the request it
+    answers, when it came with an Idempotency-Key."""
     now = utcnow()
-    document = {
+    document: dict[str, Any] = {
         "_id": alert_id,
         **body.model_dump(mode="json"),
-        "state": "published",
-        "digest": digest_of(body),
         "created_at": now,
         "updated_at": now,
-        "published_at": now,
     }
-    try:
-        await db.alert_drafts.insert_one(document)
-    except DuplicateKeyError:
-        return await same_publication(db, body)
-    return alert_id
+    if draft:
+        document.update(state="draft", changed_by=who.operator.id)
+    else:
+        document.update(state="published", digest=digest_of(body), published_at=now)
+    if asked is not None:
+        document["request"] = asked
+    return document
+
+
+async def replay(
+    request: Request, who: Principal, known: dict[str, Any], body: AlertInput, asked: str | None, draft: bool
+) -> JSONResponse:
+    """The answer to a request repeated with its Idempotency-Key: the first one's, and nothing
+    published again (a publication the broker did not take yet is handed over now)."""
+    if known.get("request") != asked:
+        return key_reused()
+    if draft:
+        answer = {"alert_id": known["_id"], "number": known["number"], "state": known.get("state")}
+        return JSONResponse(answer, status_code=201)
+    return await publish_reserved(request, who, str(known["_id"]), body)
 
 
 async def publish_reserved(request: Request, who: Principal, alert_id: str, body: AlertInput) -> JSONResponse:
-    """Publish a reserved direct publication; the first call that hands it over is audited."""
-    answer = await publish(request, who, alert_id, body)
-    first = await console_of(request).db.alert_drafts.update_one(
-        {"_id": alert_id, "handed_over_at": None}, {"$set": {"handed_over_at": utcnow()}}
-    )
-    if first.modified_count:
+    """Publish a reserved direct publication once: only the call that hands it over is audited;
+    a repeat answers the same and publishes nothing."""
+    if await hand_over_once(request, who, alert_id, body):
         await audit(request, who, "alert.published", alert_id, number=body.number)
-    return answer
+    return published_answer(request, alert_id, body)
+
+
+async def hand_over_once(
+    request: Request, who: Principal, alert_id: str, body: AlertInput, **mark: Any
+) -> bool:
+    """Hand the alert over unless it was: True when this call did (and wrote `mark` with it),
+    False when an earlier or concurrent call did. The call that claims the hand-over publishes;
+    one that finds it claimed waits for its outcome (a 503 frees the claim, and then it tries
+    itself; a claim whose request died expires). Raises 503 like `hand_over`."""
+    console = console_of(request)
+    drafts = console.db.alert_drafts
+    lease = timedelta(seconds=console.settings.submit_timeout_seconds + CLAIM_MARGIN_SECONDS)
+    while True:
+        now = utcnow()
+        claim = await drafts.update_one(
+            {
+                "_id": alert_id,
+                "handed_over_at": None,
+                "$or": [{"handing_over_until": None}, {"handing_over_until": {"$lt": now}}],
+            },
+            {"$set": {"handing_over_until": now + lease}},
+        )
+        if claim.modified_count:
+            break
+        current = await drafts.find_one({"_id": alert_id}, {"handed_over_at": 1})
+        if current is None:
+            raise HTTPException(404, "unknown alert")
+        if current.get("handed_over_at") is not None:
+            return False
+        await asyncio.sleep(0.05)
+    try:
+        await publish(request, who, alert_id, body)
+    except BaseException:  # not handed over (503, or the request went away): free the claim for a retry
+        await drafts.update_one({"_id": alert_id}, {"$unset": {"handing_over_until": ""}})
+        raise
+    await drafts.update_one(
+        {"_id": alert_id},
+        {"$set": {"handed_over_at": utcnow(), **mark}, "$unset": {"handing_over_until": ""}},
+    )
+    return True
 
 
 async def save_draft(db: Any, alert_id: str, body: AlertInput, status: int, who: Principal) -> JSONResponse:
@@ -570,15 +663,19 @@ async def save_draft(db: Any, alert_id: str, body: AlertInput, status: int, who:
     return JSONResponse({"alert_id": alert_id, "number": body.number, "state": "draft"}, status_code=status)
 
 
-async def publish(request: Request, who: Principal, alert_id: str, body: AlertInput) -> JSONResponse:
+async def publish(request: Request, who: Principal, alert_id: str, body: AlertInput) -> None:
     """Hand the alert over as `who`'s (503 when the broker did not take it: nothing was sent)."""
     public_url = public_url_of(console_of(request).settings.public_site_url, body.number)
     data = AlertPublishedData(
         alert_id=alert_id, public_url=public_url, published_at=utcnow(), **body.model_dump()
     )
-    # the same alert published twice (a repeated request) is the same event: fan-out dedupes it
+    # one id per alert, so that even a hand-over taken over after a lost confirm is the same event
     event_id = uuid.uuid5(uuid.NAMESPACE_URL, f"samleng:alert:{alert_id}#0")
     await hand_over(request, who, AlertPublished(event_id=event_id, correlation_id=alert_id, data=data))
+
+
+def published_answer(request: Request, alert_id: str, body: AlertInput) -> JSONResponse:
+    public_url = public_url_of(console_of(request).settings.public_site_url, body.number)
     return JSONResponse(
         {"alert_id": alert_id, "number": body.number, "public_url": public_url, "state": "published"},
         status_code=202,
@@ -616,9 +713,18 @@ def extension_problem(body: AlertChange, old: datetime | str | None) -> dict[str
 
 def number_taken() -> JSONResponse:
     return JSONResponse(
-        {"detail": [{"field": "number", "code": "taken", "message": "number already used"}]}, status_code=422
+        {"detail": [{"field": "number", "code": "taken", "message": "number already used"}]}, status_code=409
     )
 
 
+def key_reused() -> JSONResponse:
+    problem = {
+        "field": "Idempotency-Key",
+        "code": "reused",
+        "message": "this Idempotency-Key was sent with another request: use a new key for a new one",
+    }
+    return JSONResponse({"detail": [problem]}, status_code=422)
+
+
 def already_published() -> JSONResponse:
-    return JSONResponse({"detail": "the alert is already published"}, status_code=409)
+    return JSONResponse({"detail": "the alert is already published", "code": "published"}, status_code=409)

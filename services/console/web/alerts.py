@@ -293,7 +293,7 @@ async def rewrite(request: Request, who: Caller, alert_id: str) -> Response:
     if not isinstance(body, alerts.AlertInput):
         return compose(request, who, values, body, alert_id, status=422)
     status, payload = await answered(await alerts.rewrite_draft(request, who, alert_id, body))
-    if status == 409:
+    if status == 409 and payload.get("code") == "published":
         return RedirectResponse(f"/alerts/{alert_id}", status_code=303)
     if status != 200:
         errors = translated(form_errors(problems(payload)), lang)
