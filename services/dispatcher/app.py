@@ -19,6 +19,10 @@ id under the primary key); reads pledge-intake's `members` (with each member's u
   adapter as `address_wait_seconds`, e.g. Messenger's PSID) gets a `waiting` delivery: it is sent
   when `contact.linked.v1` brings the address, or skipped and fallen back from when the wait ends
   (timer queues `samleng.alert-dispatcher.wait.<tier>` bring `delivery.wait_expired.v1`).
+- a delivery `sent` on a channel that declares delivery receipts (`receipt_wait_seconds`), or
+  `unknown` after reconciliation gave up (reason `outcome-unresolved`), waits for `delivered` on
+  the same timers (`receipt_until`); still unconfirmed then, it records `no-receipt-in-time` and
+  falls back once, keeping its state, so a late receipt makes it `delivered` and sends nothing.
 
 At start it declares every installed channel's queues (one per priority band), so requests wait
 for a channel that is not running yet instead of being unroutable.
@@ -51,7 +55,16 @@ from services.dispatcher import replies as replies_module
 from services.dispatcher.numbers import AWAITING_NUMBERS, CONFIRMED_NUMBERS
 from services.dispatcher.personal import contact_card, open_member, opened_request, sealed, sealed_delivery
 from services.dispatcher.read_models import MEMBERS, PLEDGES
-from services.dispatcher.routing import FINAL, delivery_id, next_channel, plan_certificate, supersedes
+from services.dispatcher.routing import (
+    FINAL,
+    NO_RECEIPT,
+    delivery_id,
+    next_channel,
+    plan_certificate,
+    receipt_wait,
+    supersedes,
+    unconfirmed,
+)
 from shared.channels.adapter import ChannelAdapter
 from shared.channels.service import channel_router
 from shared.contracts import utcnow
@@ -63,6 +76,7 @@ from shared.contracts.delivery import (
     DeliveryRequested,
     DeliveryRequestedData,
     DeliveryStatus,
+    DeliveryStatusData,
     NoticeRef,
     Recipient,
 )
@@ -137,6 +151,8 @@ class Deps:
     action_reports: AsyncCollection[Document] | None = None
     official_actions: AsyncCollection[Document] | None = None
     waits: dict[str, float] = field(default_factory=dict)
+    receipt_waits: dict[str, float] = field(default_factory=dict)
+    """Per channel that gets delivery receipts: how long a `sent` delivery waits for one."""
     wait_queues: dict[int, str] = field(default_factory=dict)
     vault: Vault | None = None
     """The process's vault (`Resources.vault`; the service closes it)."""
@@ -374,13 +390,16 @@ async def publish_request(publisher: Publisher, doc: Document) -> None:
 WAIT_TIERS_MS = (3_600_000, 600_000, 60_000, 10_000, 1_000, 100)
 
 
-async def schedule_wait_end(publisher: Publisher, deps: Deps, doc: Document, wait: float) -> None:
+async def schedule_wait_end(
+    publisher: Publisher, deps: Deps, doc: Document, wait: float, kind: str = "wait"
+) -> None:
     """A durable timer: the largest tier queue (fixed TTL, so FIFO order is expiry order) that does
-    not overshoot; on expiry the handler re-schedules whatever remains until `wait_until`."""
+    not overshoot; on expiry the handler re-schedules whatever remains until `wait_until` (or
+    `receipt_until`: `kind` "receipt", a delivery waiting for its delivery receipt)."""
     remaining_ms = max(0.0, wait * 1000)
     tier = next((t for t in WAIT_TIERS_MS if t <= remaining_ms), WAIT_TIERS_MS[-1])
     event = DeliveryWaitExpired(
-        event_id=uuid.uuid5(REQUEST_NAMESPACE, f"wait:{doc['_id']}:{int(remaining_ms)}"),
+        event_id=uuid.uuid5(REQUEST_NAMESPACE, f"{kind}:{doc['_id']}:{int(remaining_ms)}"),
         correlation_id=doc["correlation_id"],
         data=DeliveryWaitExpiredData(delivery_id=doc["_id"]),
     )
@@ -437,6 +456,9 @@ async def release_waiting(
 async def on_wait_expired(event: DeliveryWaitExpired, ctx: MessageContext[Deps]) -> None:
     deps = ctx.deps
     doc = await deps.deliveries.find_one({"_id": event.data.delivery_id})
+    if doc is not None and doc.get("receipt_until") and doc["state"] != "waiting":
+        await end_receipt_wait(ctx, doc)
+        return
     if doc is None or doc["state"] != "waiting":
         return
     remaining = (doc["wait_until"] - utcnow()).total_seconds() if doc.get("wait_until") else 0.0
@@ -462,6 +484,36 @@ async def on_wait_expired(event: DeliveryWaitExpired, ctx: MessageContext[Deps])
         ctx.log.info("opt-in wait ended", delivery_id=doc["_id"], reason=reason)
 
 
+async def end_receipt_wait(ctx: MessageContext[Deps], doc: Document) -> None:
+    """A delivery's receipt wait ended: still unconfirmed, it falls back once, with the reason
+    recorded; delivered (or failed, which fell back already) meanwhile, nothing happens."""
+    deps = ctx.deps
+    if not unconfirmed(doc["state"], doc.get("reason")):
+        return
+    remaining = (doc["receipt_until"] - utcnow()).total_seconds()
+    if remaining > 0.05:
+        await schedule_wait_end(ctx.publisher, deps, doc, remaining, "receipt")
+        return
+    if doc.get("reason") != NO_RECEIPT:
+        entry = {"state": doc["state"], "attempt": doc["attempt"], "reason": NO_RECEIPT, "at": utcnow()}
+        current = {k: doc.get(k) for k in ("_id", "state", "attempt", "reason")}
+        changed = await deps.deliveries.update_one(
+            current, {"$set": {"reason": NO_RECEIPT, "updated_at": utcnow()}, "$push": {"history": entry}}
+        )
+        if not changed.modified_count:  # a status moved it meanwhile (or a twin timer recorded it)
+            again = await deps.deliveries.find_one({"_id": doc["_id"]})
+            if (
+                again is None
+                or again.get("reason") != NO_RECEIPT
+                or not unconfirmed(again["state"], NO_RECEIPT)
+            ):
+                return
+    member = await deps.member(doc["member_id"]) or await contact_card(deps.vault, doc)
+    if member is not None:
+        await fall_back(ctx, {**doc, "reason": NO_RECEIPT}, member)
+    ctx.log.info("no delivery receipt in time", delivery_id=doc["_id"], channel=doc["channel"])
+
+
 async def release(ctx: MessageContext[Deps], doc: Document, why: str) -> None:
     """A waiting delivery goes out now."""
     entry = {"state": "pending", "attempt": 1, "reason": why, "at": utcnow()}
@@ -477,6 +529,7 @@ async def release(ctx: MessageContext[Deps], doc: Document, why: str) -> None:
 @router.handles(DeliveryStatus, binding=f"{DeliveryStatus.event_type()}.*")
 async def on_delivery_status(event: DeliveryStatus, ctx: MessageContext[Deps]) -> None:
     deps, status = ctx.deps, event.data
+    moved = False
     for _ in range(5):  # optimistic concurrency: the update only applies to the state we read
         doc = await deps.deliveries.find_one({"_id": status.delivery_id})
         if doc is None:
@@ -492,16 +545,42 @@ async def on_delivery_status(event: DeliveryStatus, ctx: MessageContext[Deps]) -
         }
         if status.provider_message_id:
             changes["provider_message_id"] = status.provider_message_id
+        wait = receipt_wait(
+            status.state, status.reason, deps.receipt_waits.get(doc["channel"]), "fallback" in doc
+        )
+        if wait:
+            changes["receipt_until"] = status.at + timedelta(seconds=wait)
         result = await deps.deliveries.update_one(
             {"_id": doc["_id"], "state": doc["state"], "attempt": doc["attempt"]},
             {"$set": changes, "$push": {"history": entry}},
         )
         if result.modified_count:
-            doc = {**doc, **changes}
+            doc, moved = {**doc, **changes}, True
             break
     else:
         raise RetryableError("delivery kept changing under us", reason="contention")
     if doc["state"] in FINAL_FAILURES:
+        member = await deps.member(doc["member_id"]) or await contact_card(deps.vault, doc)
+        if member is not None:
+            await fall_back(ctx, doc, member)
+        return
+    if moved or ctx.redelivered or ctx.attempt > 1:  # a retry may find it moved, its timer not started
+        await await_receipt(ctx, doc, status)
+
+
+async def await_receipt(ctx: MessageContext[Deps], doc: Document, status: DeliveryStatusData) -> None:
+    """After `status` moved `doc`: start its receipt wait (`receipt_until`, recorded with the
+    state), or fall back now from an unresolved outcome nothing will ever confirm."""
+    deps = ctx.deps
+    if (doc["state"], doc["attempt"]) != (status.state, status.attempt):
+        return
+    wait = receipt_wait(
+        status.state, status.reason, deps.receipt_waits.get(doc["channel"]), "fallback" in doc
+    )
+    if wait and doc.get("receipt_until"):
+        remaining = (doc["receipt_until"] - utcnow()).total_seconds()
+        await schedule_wait_end(ctx.publisher, deps, doc, remaining, "receipt")
+    elif wait == 0:
         member = await deps.member(doc["member_id"]) or await contact_card(deps.vault, doc)
         if member is not None:
             await fall_back(ctx, doc, member)
@@ -577,6 +656,21 @@ async def declare_channel_queues(
     for adapter_cls in adapters.values():
         for group in channel_router(adapter_cls).consumer_groups(settings):
             await publisher.declare(group)
+
+
+def receipt_waits(adapters: dict[str, type[ChannelAdapter]]) -> dict[str, float]:
+    """Each channel with delivery receipts: how long to wait for one, its setting if set, else its
+    declaration; a channel without receipts, or set to 0, is left out (it never falls back for one)."""
+    waits = {}
+    for name, adapter_cls in adapters.items():
+        declared = adapter_cls.receipt_wait_seconds
+        if declared is None:
+            continue
+        configured = adapter_cls.settings_class().receipt_wait_seconds
+        wait = configured if configured is not None else declared
+        if wait > 0:
+            waits[name] = wait
+    return waits
 
 
 def address_waits(adapters: dict[str, type[ChannelAdapter]]) -> dict[str, float]:
@@ -659,6 +753,7 @@ async def bootstrap(resources: Resources) -> Deps:
         action_reports=action_reports,
         official_actions=official_actions,
         waits=address_waits(adapters),
+        receipt_waits=receipt_waits(adapters),
         wait_queues=wait_queues,
     )
 

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from shared.channels.adapter import ChannelAdapter
-from shared.contracts.delivery import Recipient
+from shared.contracts.delivery import UNRESOLVED, Recipient
 
 DELIVERY_NAMESPACE = uuid.UUID("9a4c2f1e-5b3d-4e6f-8a7b-0c1d2e3f4a5b")
 EVERYTHING = "all"
@@ -28,6 +28,8 @@ STATE_RANK = {
     "skipped": 4,
 }
 FINAL = frozenset({"delivered", "failed_permanent", "dead_lettered", "skipped"})
+NO_RECEIPT = "no-receipt-in-time"
+"""Why a delivery handed to its provider fell back: no delivery receipt within the channel's wait."""
 
 
 def delivery_id(purpose: str, source_id: str, member_id: str, channel: str) -> str:
@@ -108,3 +110,26 @@ def supersedes(current_state: str, current_attempt: int, new_state: str, new_att
     if new_attempt != current_attempt:
         return new_attempt > current_attempt or STATE_RANK[new_state] >= STATE_RANK["sent"]
     return STATE_RANK[new_state] > STATE_RANK[current_state]
+
+
+def receipt_wait(state: str, reason: str | None, wait: float | None, decided: bool) -> float | None:
+    """Seconds a delivery a status just moved to `state` waits for its delivery receipt before it
+    falls back (0 = fall back now), or None: it does not wait.
+
+    `wait` is the channel's receipt wait (None: it gets no receipts); `decided`: a fallback was
+    already decided for it (it fell back, or never does, e.g. a reply). A `sent` delivery waits on
+    a channel with receipts; an `unknown` one that reconciliation could not resolve waits too, and
+    on a channel without receipts falls back at once (nothing will ever tell)."""
+    if decided:
+        return None
+    if state == "sent":
+        return wait or None
+    if state == "unknown" and reason == UNRESOLVED:
+        return wait or 0.0
+    return None
+
+
+def unconfirmed(state: str, reason: str | None) -> bool:
+    """Handed to the provider with no delivery confirmed (yet): `sent`, or `unknown` that
+    reconciliation could not resolve; a receipt wait that ends in this state falls back."""
+    return state == "sent" or (state == "unknown" and reason in (UNRESOLVED, NO_RECEIPT))

@@ -107,6 +107,12 @@ class ChannelSettings(ServiceSettings):
         ge=0,
         description="Override of the adapter's address wait (<NAME>_ADDRESS_WAIT_SECONDS); read by the dispatcher.",
     )
+    receipt_wait_seconds: float | None = Field(
+        default=None,
+        ge=0,
+        description="Override of the adapter's receipt wait (<NAME>_RECEIPT_WAIT_SECONDS; 0 = never fall "
+        "back for a missing receipt); read by the dispatcher, ignored for channels without receipts.",
+    )
     webhook_port: int = Field(
         default=0, ge=0, description="Port of the channel's inbound (webhook) process (<NAME>_WEBHOOK_PORT)."
     )
@@ -149,6 +155,13 @@ class ChannelAdapter(ABC):
     """How long a delivery may wait for the member to gain this channel's address (an opt-in the
     platform requires, e.g. Messenger's PSID) before the dispatcher falls back. 0 = no waiting;
     `<NAME>_ADDRESS_WAIT_SECONDS` overrides it."""
+    receipt_wait_seconds: ClassVar[float | None] = None
+    """Whether this channel's provider confirms delivery (its inbound process reports `delivered`)
+    and how long after `sent` the dispatcher waits for that receipt: without one in time, or
+    after an `unknown` outcome reconciliation could not resolve, the delivery falls back to the
+    member's next channel once (a late receipt is recorded and sends nothing). None = no receipts:
+    `sent` is as far as a delivery goes (and an unresolved `unknown` falls back at once);
+    `<NAME>_RECEIPT_WAIT_SECONDS` overrides the wait."""
     reply_window_seconds: ClassVar[float | None] = None
     """How long after the person's last message on this channel free text (an operator's answer,
     purpose `reply`) may still be sent to them: a chat platform's customer-service window. None =

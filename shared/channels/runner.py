@@ -30,7 +30,8 @@ queues, and a backlog of certificates never delays an alert. For each delivery r
 Reconciling: if the adapter declares `resend_is_safe` (the provider dedupes on our idempotency
 key, or the mail store on our Message-ID) the delivery is simply sent again; otherwise
 `adapter.reconcile()` asks the provider; if it cannot tell, the message is dead-lettered with
-reason `outcome-unknown` and status `unknown` for an operator, never resent blindly.
+reason `outcome-unknown` and status `unknown` (reason `outcome-unresolved`, from which the
+dispatcher falls back) for an operator, never resent blindly.
 
 Status events have ids derived from (delivery, state, attempt), so re-announcing is harmless.
 
@@ -79,6 +80,7 @@ from shared.channels.guards import CircuitBreaker, RateLimiter
 from shared.contracts import utcnow
 from shared.contracts.delivery import (
     BANDS,
+    UNRESOLVED,
     DeliveryRequested,
     DeliveryRequestedData,
     DeliveryStatus,
@@ -345,7 +347,7 @@ class ChannelRunner:
             return True
         await self.send_log.finish(delivery.delivery_id, "unknown", reason="outcome-unknown")
         self._outcomes["unknown"].inc()
-        await self._announce(ctx, event, "unknown", "outcome-unknown")
+        await self._announce(ctx, event, "unknown", UNRESOLVED)
         raise OutcomeUnknownError(
             "the provider cannot tell whether it was delivered; an operator must decide",
             reason="outcome-unknown",

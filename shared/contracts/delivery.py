@@ -37,6 +37,10 @@ DeliveryState = Literal[
     "skipped",
 ]
 FINAL_FAILURES: frozenset[str] = frozenset({"failed_permanent", "dead_lettered"})
+UNRESOLVED = "outcome-unresolved"
+"""The reason of an `unknown` status after reconciliation could not tell whether the message
+arrived: the channel holds it for an operator (dead letter `outcome-unknown`), and the dispatcher
+falls back from it (after the channel's receipt wait, if the channel gets receipts)."""
 
 Band = Literal["high", "normal", "low"]
 BANDS: tuple[Band, ...] = ("high", "normal", "low")

@@ -62,6 +62,9 @@ class DeliveryWaitExpiredData(Payload):
 
 
 class DeliveryWaitExpired(Event[DeliveryWaitExpiredData]):
-    """Internal to the dispatcher: a delivery waiting for an address (opt-in) ran out of time."""
+    """Internal to the dispatcher: a delivery's wait ran out.
+
+    A `waiting` delivery's (for an address to opt in with, a number's confirmation, quiet hours),
+    or a `sent` one's for its delivery receipt."""
 
     type: Literal["delivery.wait_expired.v1"] = "delivery.wait_expired.v1"

@@ -281,3 +281,64 @@ async def test_stop_on_whatsapp_stops_every_channel(
     assert len(sandbox.get("/whatsapp/_messages", to="85512345620")["messages"]) == 1
     assert sandbox.get("/signal/_messages", recipient="+85512345620")["count"] == 0
     assert mail.messages() == []
+
+
+async def test_whatsapp_sent_without_a_receipt_in_time_falls_back_once_and_a_late_receipt_sends_nothing(
+    rabbit: RabbitNode, stack: Stack, db: Any, sandbox: Sandbox, mail: MailSink
+) -> None:
+    stack.env["WHATSAPP_RECEIPT_WAIT_SECONDS"] = "3"
+    start_all(stack, "whatsapp", "email")
+    files = await store_files(db, "KCAP-2026-RCPT")
+    fallback = ["whatsapp", "email"]
+    on_time = await seed(db, stack.env, 30, ["whatsapp"], member_channels=fallback, files=files)
+    await publish(rabbit, [on_time])
+    [delivered] = await wait_for_states(db, {"correlation_id": "pl_chat_0030"}, {"delivered"}, 1)
+
+    sandbox.post("/whatsapp/_config", {"hold_receipts": True})  # the next member's phone is off
+    await publish(
+        rabbit, [await seed(db, stack.env, 31, ["whatsapp"], member_channels=fallback, files=files)]
+    )
+    docs = await wait_for_states(db, {"correlation_id": "pl_chat_0031"}, {"sent"}, 2)
+    by_channel = {d["channel"]: d for d in docs}
+    whatsapp = by_channel["whatsapp"]
+    assert whatsapp["reason"] == "no-receipt-in-time" and whatsapp["fallback"]["channel"] == "email"
+    assert by_channel["email"]["fallback_from"] == whatsapp["_id"]
+    assert [m["To"][0]["Address"] for m in mail.messages()] == ["chat31@example.org"]
+
+    assert sandbox.post("/whatsapp/_receipts", {}) == {"released": 1}  # the phone is on again
+    [late] = await wait_for_states(db, {"_id": whatsapp["_id"]}, {"delivered"}, 1, timeout=30)
+    history = [(h["state"], h["reason"]) for h in late["history"]]
+    assert ("sent", "no-receipt-in-time") in history and history[-1][0] == "delivered"
+    await asyncio.sleep(4)  # longer than the wait: nothing more goes anywhere
+    assert (
+        await db.deliveries.count_documents({"correlation_id": {"$in": ["pl_chat_0030", "pl_chat_0031"]}})
+        == 3
+    )
+    assert len(mail.messages()) == 1
+    assert sandbox.get("/whatsapp/_messages")["count"] == 2
+    assert await db.deliveries.find_one({"_id": late["_id"]}, {"fallback": 1}) == {
+        "_id": late["_id"],
+        "fallback": whatsapp["fallback"],
+    }
+    on_time_now = await db.deliveries.find_one({"_id": delivered["_id"]})
+    assert on_time_now["state"] == "delivered" and "fallback" not in on_time_now
+
+
+async def test_a_signal_outcome_reconciliation_cannot_resolve_falls_back_once_after_the_receipt_wait(
+    rabbit: RabbitNode, stack: Stack, db: Any, sandbox: Sandbox, mail: MailSink
+) -> None:
+    stack.env["SIGNAL_RECEIPT_WAIT_SECONDS"] = "2"
+    start_all(stack, "signal", "email")
+    sandbox.fault(provider="signal", path_prefix="/v2/send", mode="reject", status=429, times=None)
+    fallback = ["signal", "email"]
+    await publish(rabbit, [await seed(db, stack.env, 32, ["signal"], member_channels=fallback)])
+
+    docs = await wait_for_states(db, {"correlation_id": "pl_chat_0032"}, {"unknown", "sent"}, 2, timeout=90)
+    by_channel = {d["channel"]: d for d in docs}
+    signal = by_channel["signal"]
+    assert signal["state"] == "unknown" and signal["reason"] == "no-receipt-in-time"
+    assert ("unknown", "outcome-unresolved") in [(h["state"], h["reason"]) for h in signal["history"]]
+    assert signal["fallback"]["channel"] == "email" and by_channel["email"]["state"] == "sent"
+    await asyncio.sleep(3)
+    assert [m["To"][0]["Address"] for m in mail.messages()] == ["chat32@example.org"]
+    assert await db.deliveries.count_documents({"correlation_id": "pl_chat_0032"}) == 2

@@ -8,9 +8,19 @@ import time
 import pytest
 
 from services.channels import discover
-from services.dispatcher.routing import delivery_id, next_channel, plan_certificate, supersedes, why_not
+from services.dispatcher.app import receipt_waits
+from services.dispatcher.routing import (
+    NO_RECEIPT,
+    delivery_id,
+    next_channel,
+    plan_certificate,
+    receipt_wait,
+    supersedes,
+    unconfirmed,
+    why_not,
+)
 from shared.channels.guards import CircuitBreaker, RateLimiter
-from shared.contracts.delivery import Recipient
+from shared.contracts.delivery import UNRESOLVED, Recipient
 from shared.contracts.pledge import PostalAddress
 
 ADAPTERS = discover()
@@ -89,12 +99,66 @@ def test_fallback_takes_the_next_eligible_untried_channel() -> None:
         (("sent", 1), ("sent", 1), False),
         (("dead_lettered", 5), ("sent", 5), True),  # replayed from the DLQ by an operator
         (("dead_lettered", 5), ("retrying", 5), False),
+        (("unknown", 2), ("delivered", 2), True),  # a receipt after an unresolved outcome
+        (("unknown", 2), ("unknown", 1), False),
     ],
 )
 def test_status_reports_only_move_a_delivery_forward(
     current: tuple[str, int], new: tuple[str, int], applies: bool
 ) -> None:
     assert supersedes(current[0], current[1], new[0], new[1]) is applies
+
+
+@pytest.mark.parametrize(
+    ("state", "reason", "wait", "decided", "expected"),
+    [
+        ("sent", None, 60.0, False, 60.0),  # a channel with receipts waits for one
+        ("sent", None, None, False, None),  # one without: sent is as far as it goes
+        ("sent", None, 60.0, True, None),  # it fell back already (or never does): once
+        ("unknown", UNRESOLVED, 60.0, False, 60.0),  # a receipt may still tell
+        ("unknown", UNRESOLVED, None, False, 0.0),  # nothing will: fall back now
+        ("unknown", UNRESOLVED, None, True, None),
+        ("unknown", "signal-429", 60.0, False, None),  # still being reconciled
+        ("delivered", None, 60.0, False, None),
+        ("failed_permanent", "131026", 60.0, False, None),  # falls back as a failure
+        ("retrying", "http-503", 60.0, False, None),
+    ],
+)
+def test_which_deliveries_wait_for_a_receipt_and_how_long(
+    state: str, reason: str | None, wait: float | None, decided: bool, expected: float | None
+) -> None:
+    assert receipt_wait(state, reason, wait, decided) == expected
+
+
+@pytest.mark.parametrize(
+    ("state", "reason", "falls_back"),
+    [
+        ("sent", None, True),
+        ("sent", NO_RECEIPT, True),  # a replayed timer repeats the recorded decision
+        ("unknown", UNRESOLVED, True),
+        ("unknown", NO_RECEIPT, True),
+        ("unknown", "signal-timeout", False),
+        ("delivered", None, False),  # the receipt came in time
+        ("failed_permanent", "131047", False),
+    ],
+)
+def test_a_receipt_wait_ending_falls_back_only_from_an_unconfirmed_delivery(
+    state: str, reason: str | None, falls_back: bool
+) -> None:
+    assert unconfirmed(state, reason) is falls_back
+
+
+def test_channels_declare_receipts_and_the_environment_changes_the_wait(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("WHATSAPP_RECEIPT_WAIT_SECONDS", "2")
+    monkeypatch.setenv("SIGNAL_RECEIPT_WAIT_SECONDS", "0")  # never falls back for a receipt
+    monkeypatch.setenv("EMAIL_RECEIPT_WAIT_SECONDS", "5")  # email gets no receipts: ignored
+    assert receipt_waits(ADAPTERS) == {"whatsapp": 2.0}
+    monkeypatch.delenv("SIGNAL_RECEIPT_WAIT_SECONDS")
+    declared = {n: a.receipt_wait_seconds for n, a in ADAPTERS.items() if a.receipt_wait_seconds}
+    assert set(declared) == {"signal", "whatsapp"}
+    assert receipt_waits(ADAPTERS)["signal"] == declared["signal"]
 
 
 async def test_the_rate_limiter_spaces_sends_at_the_declared_rate() -> None:

@@ -346,6 +346,27 @@ async def test_out_of_order_sends_delivered_before_sent(
     assert stored["status"] == "delivered"
 
 
+async def test_held_receipts_send_only_sent_until_released(
+    client: httpx.AsyncClient, receiver: Receiver
+) -> None:
+    assert (await client.post("/whatsapp/_config", json={"hold_receipts": True})).json()["hold_receipts"]
+    first = (await client.post(f"{BASE}/messages", headers=AUTH, json=template_message())).json()
+    other = {**template_message(), "to": "85599999999"}
+    second = (await client.post(f"{BASE}/messages", headers=AUTH, json=other)).json()
+    wamids = [first["messages"][0]["id"], second["messages"][0]["id"]]
+    await wait_until(lambda: all(receiver.statuses(w) for w in wamids))
+    await asyncio.sleep(0.05)
+    assert [s["status"] for s in receiver.statuses()] == ["sent", "sent"]
+
+    released = await client.post("/whatsapp/_receipts", json={"to": f"+{USER}"})
+    assert released.json() == {"released": 1}
+    await wait_until(lambda: len(receiver.statuses(wamids[0])) == 2)
+    assert [s["status"] for s in receiver.statuses(wamids[0])] == ["sent", "delivered"]
+    assert (await client.post("/whatsapp/_receipts", json={})).json() == {"released": 1}
+    await wait_until(lambda: len(receiver.statuses(wamids[1])) == 2)
+    assert (await client.post("/whatsapp/_receipts", json={})).json() == {"released": 0}
+
+
 async def test_an_inbound_message_produces_a_messages_webhook(
     client: httpx.AsyncClient, receiver: Receiver
 ) -> None:

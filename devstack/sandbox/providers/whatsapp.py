@@ -13,7 +13,8 @@ documents over 100 MB fail with 131053, unknown media ids with 131009, unapprove
 one second answer HTTP 429 with 130429.
 
 After a message is accepted, status webhooks follow from background tasks, one POST per status:
-`sent` then `delivered` (reversed when `out_of_order` is set). A non-template message to someone
+`sent` then `delivered` (reversed when `out_of_order` is set; while `hold_receipts` is set only
+`sent`, and `delivered` waits for `POST /whatsapp/_receipts`: a phone that is off). A non-template message to someone
 who has not written to us in the last 24 hours is still accepted, like the real API, but its only
 status is `failed` with error 131047 (re-engagement). Webhooks are POSTed to the configured URL as
 compact JSON (non-ASCII escaped, as Meta does) signed with `X-Hub-Signature-256: sha256=<HMAC-SHA256
@@ -26,7 +27,9 @@ SANDBOX_WHATSAPP_APP_SECRET, SANDBOX_WHATSAPP_ACCESS_TOKEN (unset = any non-empt
 Control endpoints (no auth):
 
     GET/POST /whatsapp/_config  read / change webhook_url, app_secret, access_token, out_of_order,
-                                messages_per_second
+                                messages_per_second, hold_receipts
+    POST   /whatsapp/_receipts   {"to"?}: send the held `delivered` statuses now (all, or to one
+                                 number) -> {"released"}
     POST   /whatsapp/_inbound    {"from", "text", "phone_number_id"?}: a user writes to us; opens
                                  their 24 h window and POSTs a `messages` webhook -> 201 {"id"}
     GET    /whatsapp/_inbound    inbound messages received so far
@@ -113,6 +116,7 @@ class WhatsAppState:
         self.app_secret: str | None = os.environ.get("SANDBOX_WHATSAPP_APP_SECRET") or None
         self.access_token: str | None = os.environ.get("SANDBOX_WHATSAPP_ACCESS_TOKEN") or None
         self.out_of_order = False
+        self.hold_receipts = False
         self.messages_per_second = 80
         self.templates: dict[tuple[str, str], Template] = {(t.name, t.language): t for t in DEFAULT_TEMPLATES}
         # Timing, small in tests.
@@ -125,6 +129,7 @@ class WhatsAppState:
         self.media: dict[str, dict[str, Any]] = {}
         self.messages: list[dict[str, Any]] = []
         self.inbound: list[dict[str, Any]] = []
+        self.held: list[dict[str, Any]] = []  # messages whose `delivered` waits (hold_receipts)
         self.last_inbound: dict[str, float] = {}
         self.webhooks: list[dict[str, Any]] = []
         self.accepted_at: deque[float] = deque()
@@ -139,6 +144,7 @@ class WhatsAppState:
             self.media.clear()
             self.messages.clear()
             self.inbound.clear()
+            self.held.clear()
             self.last_inbound.clear()
             self.webhooks.clear()
             self.accepted_at.clear()
@@ -169,6 +175,7 @@ class WhatsAppState:
             "app_secret_set": self.app_secret is not None,
             "access_token_set": self.access_token is not None,
             "out_of_order": self.out_of_order,
+            "hold_receipts": self.hold_receipts,
             "messages_per_second": self.messages_per_second,
         }
 
@@ -468,6 +475,9 @@ class ConfigUpdate(BaseModel):
     app_secret: str | None = Field(default=None, description="HMAC key for X-Hub-Signature-256.")
     access_token: str | None = Field(default=None, description="Expected bearer token; null = any.")
     out_of_order: bool | None = Field(default=None, description="Send `delivered` before `sent`.")
+    hold_receipts: bool | None = Field(
+        default=None, description="Send only `sent`; `delivered` waits for POST /_receipts."
+    )
     messages_per_second: int | None = Field(default=None, ge=1, description="Throughput limit.")
 
 
@@ -481,6 +491,12 @@ class Inbound(BaseModel):
 
 class Subscribe(BaseModel):
     verify_token: str
+
+
+class Release(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    to: str | None = Field(default=None, description="Only the receipts of messages to this number.")
 
 
 def create_router(state: WhatsAppState | None = None) -> APIRouter:
@@ -498,7 +514,7 @@ def create_router(state: WhatsAppState | None = None) -> APIRouter:
                 value = getattr(update, name)
                 if isinstance(value, str):
                     value = value or None  # "" unsets, like null
-                elif value is None and name in ("out_of_order", "messages_per_second"):
+                elif value is None and name in ("out_of_order", "hold_receipts", "messages_per_second"):
                     continue
                 setattr(state, name, value)
         return state.config()
@@ -523,6 +539,17 @@ def create_router(state: WhatsAppState | None = None) -> APIRouter:
         if url:
             state.spawn(state.inbound_flow(record, url, secret))
         return JSONResponse({"id": record["id"], "from": wa_id, "webhook": url is not None}, status_code=201)
+
+    @router.post("/_receipts")
+    async def release_receipts(release: Release) -> dict[str, int]:
+        wanted = _digits(release.to) if release.to else None
+        with state.lock:
+            due = [m for m in state.held if wanted in (None, m["to"])]
+            state.held = [m for m in state.held if wanted not in (None, m["to"])]
+            url, secret = state.webhook_url, state.app_secret
+        for message in due:
+            state.spawn(state.status_flow(message, [("delivered", None)], url, secret))
+        return {"released": len(due)}
 
     @router.get("/_inbound")
     async def list_inbound() -> dict[str, Any]:
@@ -637,14 +664,19 @@ def create_router(state: WhatsAppState | None = None) -> APIRouter:
             "statuses": [],
         }
         statuses: list[tuple[str, list[dict[str, Any]] | None]]
+        hold = False
         if fields["type"] != "template" and not window_open:
             statuses = [("failed", [RE_ENGAGEMENT_ERROR])]
+        elif hold := state.hold_receipts:
+            statuses = [("sent", None)]
         elif state.out_of_order:
             statuses = [("delivered", None), ("sent", None)]
         else:
             statuses = [("sent", None), ("delivered", None)]
         with state.lock:
             state.messages.append(message)
+            if hold:
+                state.held.append(message)
             url, secret = state.webhook_url, state.app_secret
         state.spawn(state.status_flow(message, statuses, url, secret))
         return JSONResponse(

@@ -6,7 +6,9 @@ recipient's delivery receipt inside that window. Receipts (and replies such as S
 `GET /v1/receive/<number>`, which only the channel's inbound process reads (reading consumes
 them): `python -m services.channels.signal.inbound` stores receipts in `signal_receipts` and
 reports them as `delivered`. A delivery with no receipt after `SIGNAL_RECONCILE_WAIT_SECONDS` is
-held as `unknown` for an operator (the phone may simply be off), not resent.
+held as `unknown` for an operator (the phone may simply be off), not resent; the dispatcher falls
+back from it, and from a `sent` one, without a receipt after `receipt_wait_seconds`
+(SIGNAL_RECEIPT_WAIT_SECONDS).
 
 Both collections find a phone by exact match only, so they keep its blind index
 (shared/personal_data.py, SAMLENG_BLIND_INDEX_KEY), never the number (plain when no key is set).
@@ -71,6 +73,7 @@ class SignalAdapter(HttpChannelAdapter):
     rate_per_second = 2.0
     purposes = frozenset({"certificate", "alert", "reminder", "notice", "reply"})
     resend_is_safe = False
+    receipt_wait_seconds = 6 * 3600.0  # delivery receipts, read by signal-inbound
     settings_class = SignalSettings
     sandbox_provider = "signal"
 

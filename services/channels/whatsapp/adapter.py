@@ -12,9 +12,11 @@ is an unknown outcome; the API cannot be asked afterwards, so it is held for an 
 
 Statuses arrive by webhook (`python -m services.channels.whatsapp.inbound`, route
 `/webhooks/whatsapp`), possibly out of order: `sent`, `delivered`/`read` -> delivered, `failed` ->
-failed_permanent (e.g. 131047 re-engagement) with its code as reason. Every POST must carry a
-valid `X-Hub-Signature-256` (HMAC of the raw body with `WHATSAPP_APP_SECRET`); the GET handshake
-answers `hub.challenge` only for `WHATSAPP_VERIFY_TOKEN`. Inbound texts become replies (STOP).
+failed_permanent (e.g. 131047 re-engagement) with its code as reason. A message still `sent`
+after `receipt_wait_seconds` (WHATSAPP_RECEIPT_WAIT_SECONDS, read by the dispatcher) falls back to
+the member's next channel. Every POST must carry a valid `X-Hub-Signature-256` (HMAC of the raw
+body with `WHATSAPP_APP_SECRET`); the GET handshake answers `hub.challenge` only for
+`WHATSAPP_VERIFY_TOKEN`. Inbound texts become replies (STOP).
 """
 
 from __future__ import annotations
@@ -80,6 +82,7 @@ class WhatsAppAdapter(GraphChannelAdapter):
     rate_per_second = 80.0
     purposes = frozenset({"certificate", "alert", "reminder", "notice", "reply"})
     reply_window_seconds = REPLY_WINDOW.total_seconds()
+    receipt_wait_seconds = 6 * 3600.0  # `delivered`/`read` webhooks; a phone off that long
     resend_is_safe = False
     retry_codes = RETRY_CODES
     settings_class = WhatsAppSettings
