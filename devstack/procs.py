@@ -133,6 +133,8 @@ class Supervisor:
         while not self.stopping:
             now = time.monotonic()
             for running in self.running:
+                if self.stopping:  # asked while going through them: start nothing, plan nothing
+                    break
                 if running.given_up:
                     continue
                 if running.restart_at is not None:
@@ -146,6 +148,8 @@ class Supervisor:
         return 0
 
     def _exited(self, running: Running, code: int, now: float) -> None:
+        if self.stopping:  # stopped by us: nothing to restart
+            return
         if running.reader is not None:
             running.reader.join(1)  # its last lines first
         policy = self.policy
