@@ -31,6 +31,20 @@ from typing import Any
 from pymongo.errors import DuplicateKeyError
 
 from services.dispatcher import discreet, numbers
+from services.dispatcher.deliveries import (
+    BY_CORRELATION,
+    BY_MEMBER,
+    build_delivery,
+    create_deliveries,
+    discreet_base,
+    preferences_url,
+    publish_request,
+    recipient_of,
+    release_waiting,
+    request_event,
+    schedule_wait_end,
+    unsubscribe_url,
+)
 from services.dispatcher.personal import open_member, open_members, sealed_delivery
 from services.dispatcher.read_models import MEMBER_KEYS, MEMBERS
 from services.dispatcher.routing import delivery_id
@@ -158,13 +172,6 @@ def plan_member(
 ) -> Planned | None:
     """This member's delivery for the alert (see `Planned`), or None; `confirmed`: the keys of
     the numbers their owners confirmed (numbers.py), of this member's at least."""
-    from services.dispatcher.app import (
-        build_delivery,
-        discreet_base,
-        preferences_url,
-        recipient_of,
-        unsubscribe_url,
-    )
 
     if data.kind == "alert" and not follows(member, list(data.topics)):
         return None
@@ -200,7 +207,6 @@ async def hand_over(ctx: MessageContext[Any], planned: list[Planned]) -> int:
     """Write a batch of deliveries (existing ones are found, not recreated), then publish the
     requests of those still pending, with confirms in flight together. Discreet members' details
     are written first (discreet.py)."""
-    from services.dispatcher.app import create_deliveries, request_event, schedule_wait_end
 
     details = [detail for *_, detail in planned if detail is not None]
     if details and ctx.deps.details is not None:
@@ -239,7 +245,6 @@ async def sealed_batch(
 
 async def original_recipients(deps: Any, data: AlertPublishedData) -> Any:
     """Members who received the original alert, with the channel that reached them."""
-    from services.dispatcher.app import BY_CORRELATION
 
     reached = deps.deliveries.find(
         {
@@ -305,7 +310,6 @@ def is_done(text: str) -> bool:
 
 async def on_inbound_message(event: InboundMessage, ctx: MessageContext[Any]) -> None:
     """A DONE reply counts as taking action on the member's latest alert."""
-    from services.dispatcher.app import BY_MEMBER
 
     deps, data = ctx.deps, event.data
     if data.sender_kind == "phone" and deps.confirmed_numbers is not None:
@@ -335,7 +339,6 @@ async def on_inbound_message(event: InboundMessage, ctx: MessageContext[Any]) ->
 async def confirm_number(ctx: MessageContext[Any], data: Any) -> None:
     """The owner of a number wrote to us from it: it is confirmed (numbers.py), and what waited
     for that goes now."""
-    from services.dispatcher.app import release_waiting
 
     deps = ctx.deps
     ids = await numbers.confirm(deps, data.sender, data.channel, data.received_at)
@@ -352,7 +355,6 @@ async def on_alert_test_requested(event: AlertTestRequested, ctx: MessageContext
     the channel they chose, to their own address, built as a member's delivery of the alert is
     (urgent priority: they are waiting for it). The channel receives an ordinary alert request.
     No fallback: they asked for that channel."""
-    from services.dispatcher.app import build_delivery, publish_request
 
     deps, data = ctx.deps, event.data
     recipient = Recipient(

@@ -24,6 +24,13 @@ from babel.dates import format_datetime
 
 from services.dispatcher import numbers
 from services.dispatcher.alerts import quiet_until
+from services.dispatcher.deliveries import (
+    create_delivery,
+    publish_request,
+    recipient_of,
+    schedule_wait_end,
+    unsubscribe_url,
+)
 from services.dispatcher.read_models import MEMBER_KEYS, MEMBERS
 from services.dispatcher.routing import next_channel, why_not
 from shared.contracts import utcnow
@@ -137,13 +144,6 @@ def hold_for_quiet_hours(data: ReminderDueData, card: Document, now: datetime) -
 
 
 async def on_reminder_due(event: ReminderDue, ctx: MessageContext[Any]) -> None:
-    from services.dispatcher.app import (
-        create_delivery,
-        publish_request,
-        recipient_of,
-        schedule_wait_end,
-        unsubscribe_url,
-    )
 
     deps, data = ctx.deps, event.data
     member = await member_of(deps, data)

@@ -22,6 +22,7 @@ from datetime import datetime
 from typing import Any
 
 from services.dispatcher import erasure
+from services.dispatcher.deliveries import create_delivery, publish_request
 from services.dispatcher.routing import why_not
 from shared.contracts import utcnow
 from shared.contracts.delivery import Recipient
@@ -60,7 +61,6 @@ def answer_recipient(event: ReplyAnswerRequested, member: Document | None) -> Re
 
 
 async def on_reply_answer_requested(event: ReplyAnswerRequested, ctx: MessageContext[Any]) -> None:
-    from services.dispatcher.app import create_delivery, publish_request
 
     deps, data = ctx.deps, event.data
     member = None

@@ -20,7 +20,8 @@ import aio_pika
 import pytest
 
 from devstack.broker import RabbitNode
-from services.dispatcher.app import Deps, ensure_delivery_indexes, on_delivery_status
+from services.dispatcher.app import on_delivery_status
+from services.dispatcher.deliveries import Deps, ensure_delivery_indexes
 from shared.channels.runner import SendLog
 from shared.contracts import Event, Payload, utcnow
 from shared.contracts.delivery import DeliveryStatus, DeliveryStatusData

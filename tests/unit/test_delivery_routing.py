@@ -8,7 +8,7 @@ import time
 import pytest
 
 from services.channels import discover
-from services.dispatcher.app import receipt_waits
+from services.dispatcher.deliveries import receipt_waits
 from services.dispatcher.routing import (
     NO_RECEIPT,
     delivery_id,

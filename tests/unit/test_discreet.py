@@ -11,7 +11,7 @@ import pytest
 
 from services.channels import discover
 from services.channels.email.adapter import EmailAdapter, EmailSettings
-from services.dispatcher.app import Deps, discreet_base, recipient_of
+from services.dispatcher.deliveries import Deps, discreet_base, recipient_of
 from services.dispatcher.discreet import make_discreet
 from services.dispatcher.routing import plan_certificate
 from shared.channels.adapter import OutboundMessage

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from services.dispatcher.app import Deps, preferences_url, unsubscribe_url
+from services.dispatcher.deliveries import Deps, preferences_url, unsubscribe_url
 from shared.contracts import utcnow
 from shared.member_links import parse_link, verified
 

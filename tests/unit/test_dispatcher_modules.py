@@ -1,0 +1,54 @@
+"""The dispatcher's modules import each other in one direction only (issue #18): app.py (router,
+handlers, start-up) on top, deliveries.py under alerts.py, reminders.py and replies.py, none of
+which imports app.py — not even inside a function, as they once did to dodge a cycle."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+PACKAGE = "services.dispatcher"
+HERE = Path(__file__).resolve().parents[2] / "services" / "dispatcher"
+
+
+def imports_of(path: Path) -> set[str]:
+    """The package's own modules `path` imports, wherever in the file."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            if node.module == PACKAGE:
+                found |= {alias.name for alias in node.names}
+            elif node.module.startswith(PACKAGE + "."):
+                found.add(node.module.removeprefix(PACKAGE + ".").split(".")[0])
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name.startswith(PACKAGE + "."):
+                    found.add(alias.name.removeprefix(PACKAGE + ".").split(".")[0])
+    return found
+
+
+def graph() -> dict[str, set[str]]:
+    modules = {path.stem: path for path in HERE.glob("*.py")}
+    return {name: imports_of(path) & set(modules) - {name} for name, path in modules.items()}
+
+
+def test_the_dispatchers_modules_have_no_import_cycle() -> None:
+    edges = graph()
+    state: dict[str, str] = {}
+
+    def visit(module: str, path: list[str]) -> None:
+        state[module] = "open"
+        for imported in sorted(edges[module]):
+            assert state.get(imported) != "open", "import cycle: " + " -> ".join([*path, module, imported])
+            if imported not in state:
+                visit(imported, [*path, module])
+        state[module] = "done"
+
+    for module in sorted(edges):
+        if module not in state:
+            visit(module, [])
+
+
+def test_only_the_entry_points_import_app() -> None:
+    importers = sorted(name for name, imported in graph().items() if "app" in imported)
+    assert importers == ["__main__"]
