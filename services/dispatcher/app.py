@@ -260,7 +260,7 @@ async def on_delivery_status(event: DeliveryStatus, ctx: MessageContext[Deps]) -
         if status.provider_message_id:
             changes["provider_message_id"] = status.provider_message_id
         wait = receipt_wait(
-            status.state, status.reason, deps.receipt_waits.get(doc["channel"]), "fallback" in doc
+            status.state, status.reason, deps.receipt_waits.get(status.channel), "fallback" in doc
         )
         if wait:
             changes["receipt_until"] = status.at + timedelta(seconds=wait)

@@ -358,7 +358,7 @@ async def await_receipt(ctx: MessageContext[Deps], doc: Document, status: Delive
     if (doc["state"], doc["attempt"]) != (status.state, status.attempt):
         return
     wait = receipt_wait(
-        status.state, status.reason, deps.receipt_waits.get(doc["channel"]), "fallback" in doc
+        status.state, status.reason, deps.receipt_waits.get(status.channel), "fallback" in doc
     )
     if wait and doc.get("receipt_until"):
         remaining = (doc["receipt_until"] - utcnow()).total_seconds()
