@@ -28,8 +28,6 @@ from shared.contracts.certificate import CertificateIssued, CertificateIssuedDat
 from shared.contracts.envelope import Event
 from shared.contracts.pledge import Contact
 from shared.contracts.session import Registrant, ReminderDue, ReminderDueData, SessionRef, SessionText
-from shared.messaging.connection import connect
-from shared.messaging.publisher import Publisher
 from tests.integration.test_chat_channels import WA_SECRET
 from tests.integration.test_delivery import Stack, store_files, wait_for_states
 from tests.service.conftest import SECRET
@@ -38,6 +36,7 @@ from tests.support.infra import MailSink, Sandbox
 from tests.support.member_keys import member_key
 from tests.support.numbers import confirm_numbers
 from tests.support.ports import free_port
+from tests.support.sessions import publish
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -197,14 +196,6 @@ def reminder(member_id: str, channel: str, address: str) -> ReminderDue:
     )
 
 
-async def publish(rabbit: RabbitNode, events: list[Event[Any]]) -> None:
-    connection = await connect(rabbit.url, "test")
-    publisher = await Publisher.open(connection, "samleng")
-    for event in events:
-        await publisher.publish(event)
-    await connection.close()
-
-
 def everything_sent(mail: MailSink, sandbox: Sandbox) -> dict[str, list[str]]:
     """Per address, every message as the provider received it: the raw email, the JSON body of
     each send request."""
@@ -247,7 +238,7 @@ async def test_a_cambodian_residents_messages_carry_only_a_neutral_line_and_a_li
     events: list[Event[Any]] = [alert()]
     for member_id, (channel, address) in members.items():
         events += [certificate(member_id, channel, files), reminder(member_id, channel, address)]
-    await publish(rabbit, events)
+    await publish(rabbit.url, events)
 
     await wait_for_states(db, {}, {"sent", "delivered"}, 3 * len(members), timeout=120)
     sent = everything_sent(mail, sandbox)

@@ -21,15 +21,13 @@ from devstack.broker import RabbitNode
 from shared.contracts import utcnow
 from shared.contracts.alert import AlertPublished, AlertPublishedData, AlertText
 from shared.contracts.certificate import CertificateIssued, CertificateIssuedData
-from shared.contracts.envelope import Event
-from shared.messaging.connection import connect
-from shared.messaging.publisher import Publisher
 from tests.integration.test_chat_channels import WA_SECRET
 from tests.integration.test_delivery import Stack, store_files, wait_for_states
 from tests.support.infra import MailSink, Sandbox
 from tests.support.member_keys import member_key
 from tests.support.numbers import confirm_numbers
 from tests.support.ports import free_port
+from tests.support.sessions import publish
 
 pytestmark = pytest.mark.timeout(300)
 SIGNAL_ACCOUNT = "+15550000001"  # the network's own Signal number (SIGNAL_NUMBER)
@@ -120,14 +118,6 @@ def certificate(member_id: str, channels: list[str], files: tuple[str, str, str]
     )
 
 
-async def publish(rabbit: RabbitNode, events: list[Event[Any]]) -> None:
-    connection = await connect(rabbit.url, "test")
-    publisher = await Publisher.open(connection, "samleng")
-    for event in events:
-        await publisher.publish(event)
-    await connection.close()
-
-
 def chat_messages(sandbox: Sandbox) -> list[tuple[str, str]]:
     """(provider, recipient) of every chat message the providers accepted."""
     signal = [("signal", str(m["recipient"])) for m in sandbox.get("/signal/_messages")["messages"]]
@@ -158,7 +148,7 @@ async def test_chat_waits_for_the_owner_to_write_to_us_and_an_alert_takes_the_ne
         ),
     )
     await publish(
-        rabbit, [certificate(waiting, ["signal"], files), certificate(at_risk, ["signal"], files), alert]
+        rabbit.url, [certificate(waiting, ["signal"], files), certificate(at_risk, ["signal"], files), alert]
     )
 
     [held] = await wait_for_states(db, {"member_id": waiting, "purpose": "certificate"}, {"waiting"}, 1)
@@ -197,7 +187,7 @@ async def test_a_certificate_whose_number_is_never_confirmed_falls_back_when_the
     files = await store_files(db, "KCAP-2026-NEVER")
     member = await seed_member(db, stack.env, 4, ["signal", "email"], "+15625550104")
     started = time.monotonic()
-    await publish(rabbit, [certificate(member, ["signal"], files)])
+    await publish(rabbit.url, [certificate(member, ["signal"], files)])
 
     docs = await wait_for_states(db, {"member_id": member}, {"skipped", "sent", "delivered"}, 2)
     by_channel = {d["channel"]: d for d in docs}
