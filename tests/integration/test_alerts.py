@@ -28,6 +28,7 @@ from tests.support.infra import MailSink, Sandbox
 from tests.support.member_keys import member_key
 from tests.support.numbers import confirm_numbers
 from tests.support.ports import free_port
+from tests.support.processes import ServiceProcess
 
 pytestmark = pytest.mark.timeout(420)
 
@@ -127,23 +128,23 @@ def stack(
         **console_env(intake_port, console_port),
     }
     running = Stack(env, tmp_path, [])
-    for module, name in (
-        ("services.dispatcher", "alert-dispatcher.1"),
-        ("services.intake", "intake.1"),
-        ("services.console", "console.1"),
-        ("services.channels.email", "email.1"),
-        ("services.channels.signal", "signal.1"),
-        ("services.channels.whatsapp", "whatsapp.1"),
-        ("services.channels.whatsapp.inbound", "whatsapp-inbound.1"),
-    ):
-        running.start(module, name)
+    running.start_together(
+        (
+            ("services.dispatcher", "alert-dispatcher.1"),
+            ("services.intake", "intake.1"),
+            ("services.console", "console.1"),
+            ("services.channels.email", "email.1"),
+            ("services.channels.signal", "signal.1"),
+            ("services.channels.whatsapp", "whatsapp.1"),
+            ("services.channels.whatsapp.inbound", "whatsapp-inbound.1"),
+        )
+    )
     running.intake = f"http://127.0.0.1:{intake_port}"  # type: ignore[attr-defined]
     running.console = f"http://127.0.0.1:{console_port}"  # type: ignore[attr-defined]
     running.operator_token = publisher_token  # type: ignore[attr-defined]
     running.approver_token = approver_token  # type: ignore[attr-defined]
     yield running
-    for proc in reversed(running.procs):
-        proc.terminate()
+    ServiceProcess.stop_all(running.procs)
 
 
 MEMBERS: dict[str, dict[str, Any]] = {

@@ -21,6 +21,7 @@ from tests.support.infra import MailSink, Sandbox
 from tests.support.member_keys import member_key
 from tests.support.numbers import confirm_numbers
 from tests.support.ports import free_port
+from tests.support.processes import ServiceProcess
 from tests.support.sealed import Opener
 
 pytestmark = pytest.mark.timeout(420)
@@ -71,17 +72,16 @@ def stack(
     }
     running = Stack(env, tmp_path, [])
     yield running
-    for proc in reversed(running.procs):
-        proc.terminate()
+    ServiceProcess.stop_all(running.procs)
 
 
 def start_all(stack: Stack, *channels: str) -> None:
-    stack.start("services.dispatcher", "alert-dispatcher.1")
-    stack.start("services.pledge_intake", "pledge-intake.1")
+    processes = [("services.dispatcher", "alert-dispatcher.1"), ("services.pledge_intake", "pledge-intake.1")]
     for channel in channels:
-        stack.start(f"services.channels.{channel}", f"{channel}.1")
+        processes.append((f"services.channels.{channel}", f"{channel}.1"))
         if channel in ("signal", "whatsapp", "messenger"):
-            stack.start(f"services.channels.{channel}.inbound", f"{channel}-inbound.1")
+            processes.append((f"services.channels.{channel}.inbound", f"{channel}-inbound.1"))
+    stack.start_together(processes)
 
 
 async def seed(

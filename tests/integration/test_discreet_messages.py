@@ -36,6 +36,7 @@ from tests.support.infra import MailSink, Sandbox
 from tests.support.member_keys import member_key
 from tests.support.numbers import confirm_numbers
 from tests.support.ports import free_port
+from tests.support.processes import ServiceProcess
 from tests.support.sessions import publish
 
 pytestmark = pytest.mark.timeout(300)
@@ -86,18 +87,18 @@ def stack(
         "EMAIL_DISCREET_FROM_ADDRESS": "notifications@mail.example",
     }
     running = Stack(env, tmp_path, [])
-    for module, name in (
-        ("services.dispatcher", "alert-dispatcher.1"),
-        ("services.intake", "intake.1"),
-        ("services.channels.email", "email.1"),
-        ("services.channels.signal", "signal.1"),
-        ("services.channels.whatsapp", "whatsapp.1"),
-    ):
-        running.start(module, name)
+    running.start_together(
+        (
+            ("services.dispatcher", "alert-dispatcher.1"),
+            ("services.intake", "intake.1"),
+            ("services.channels.email", "email.1"),
+            ("services.channels.signal", "signal.1"),
+            ("services.channels.whatsapp", "whatsapp.1"),
+        )
+    )
     running.intake = base  # type: ignore[attr-defined]
     yield running
-    for proc in reversed(running.procs):
-        proc.terminate()
+    ServiceProcess.stop_all(running.procs)
 
 
 async def seed_member(db: Any, env: dict[str, str], member_id: str, channel: str, address: str,

@@ -34,6 +34,7 @@ from tests.support.forms import csrf, post_form
 from tests.support.infra import MailSink
 from tests.support.member_keys import member_key
 from tests.support.ports import free_port
+from tests.support.processes import ServiceProcess
 
 pytestmark = pytest.mark.timeout(400)
 
@@ -71,18 +72,18 @@ def stack(service_env: dict[str, str], tmp_path: Path, mail: MailSink) -> Iterat
         "INTAKE_PUBLIC_BASE_URL": base,
     }
     running = Stack(env, tmp_path, [])
-    for module, name in (
-        ("services.dispatcher", "alert-dispatcher.1"),
-        ("services.pledge_intake", "pledge-intake.1"),
-        ("services.certificates", "certificate-renderer.1"),
-        ("services.intake", "intake.1"),
-        ("services.channels.email", "email.1"),
-    ):
-        running.start(module, name)
+    running.start_together(
+        (
+            ("services.dispatcher", "alert-dispatcher.1"),
+            ("services.pledge_intake", "pledge-intake.1"),
+            ("services.certificates", "certificate-renderer.1"),
+            ("services.intake", "intake.1"),
+            ("services.channels.email", "email.1"),
+        )
+    )
     running.intake = base  # type: ignore[attr-defined]
     yield running
-    for proc in reversed(running.procs):
-        proc.terminate()
+    ServiceProcess.stop_all(running.procs)
 
 
 async def wait_for(predicate: Any, timeout: float = 60.0, what: str = "condition") -> Any:

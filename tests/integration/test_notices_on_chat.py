@@ -26,6 +26,7 @@ from tests.support.forms import post_form
 from tests.support.infra import Sandbox
 from tests.support.numbers import confirm_numbers
 from tests.support.ports import free_port
+from tests.support.processes import ServiceProcess
 
 pytestmark = pytest.mark.timeout(300)
 PHONE = "+85512340777"
@@ -53,18 +54,18 @@ def stack(service_env: dict[str, str], tmp_path: Path, sandbox: Sandbox) -> Iter
         "SIGNAL_RECONCILE_WAIT_SECONDS": "5",
     }
     running = Stack(env, tmp_path, [])
-    for module, name in (
-        ("services.dispatcher", "alert-dispatcher.1"),
-        ("services.pledge_intake", "pledge-intake.1"),
-        ("services.certificates", "certificate-renderer.1"),
-        ("services.intake", "intake.1"),
-        ("services.channels.signal", "signal.1"),
-    ):
-        running.start(module, name)
+    running.start_together(
+        (
+            ("services.dispatcher", "alert-dispatcher.1"),
+            ("services.pledge_intake", "pledge-intake.1"),
+            ("services.certificates", "certificate-renderer.1"),
+            ("services.intake", "intake.1"),
+            ("services.channels.signal", "signal.1"),
+        )
+    )
     running.intake = base  # type: ignore[attr-defined]
     yield running
-    for proc in reversed(running.procs):
-        proc.terminate()
+    ServiceProcess.stop_all(running.procs)
 
 
 @pytest.fixture

@@ -27,6 +27,7 @@ from tests.support.infra import MailSink, Sandbox
 from tests.support.member_keys import member_key
 from tests.support.numbers import confirm_numbers
 from tests.support.ports import free_port
+from tests.support.processes import ServiceProcess
 from tests.support.sessions import publish
 
 pytestmark = pytest.mark.timeout(300)
@@ -59,20 +60,20 @@ def start_stack(
         }
         running = Stack(env, tmp_path, [])
         stacks.append(running)
-        for module, name in (
-            ("services.dispatcher", "alert-dispatcher.1"),
-            ("services.channels.email", "email.1"),
-            ("services.channels.signal", "signal.1"),
-            ("services.channels.signal.inbound", "signal-inbound.1"),
-            ("services.channels.whatsapp", "whatsapp.1"),
-        ):
-            running.start(module, name)
+        running.start_together(
+            (
+                ("services.dispatcher", "alert-dispatcher.1"),
+                ("services.channels.email", "email.1"),
+                ("services.channels.signal", "signal.1"),
+                ("services.channels.signal.inbound", "signal-inbound.1"),
+                ("services.channels.whatsapp", "whatsapp.1"),
+            )
+        )
         return running
 
     yield start
     for running in stacks:
-        for proc in reversed(running.procs):
-            proc.terminate()
+        ServiceProcess.stop_all(running.procs)
 
 
 async def seed_member(

@@ -25,6 +25,7 @@ from tests.integration.test_delivery import Stack
 from tests.service.conftest import SECRET
 from tests.support.console import bearer
 from tests.support.ports import free_port
+from tests.support.processes import ServiceProcess
 from tests.support.sealed import Opener
 from tests.support.sessions import DueListener, make_session, publish, seed_registered
 
@@ -53,8 +54,7 @@ def stack(service_env: dict[str, str], tmp_path: Path) -> Iterator[Any]:
     running.intake = f"http://127.0.0.1:{port}"  # type: ignore[attr-defined]
     running.console = f"http://127.0.0.1:{console_port}"  # type: ignore[attr-defined]
     yield running
-    for proc in reversed(running.procs):
-        proc.terminate()
+    ServiceProcess.stop_all(running.procs)
 
 
 @pytest.fixture

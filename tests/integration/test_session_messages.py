@@ -23,6 +23,7 @@ from shared.messaging.publisher import Publisher
 from tests.integration.test_delivery import Stack, wait_for_states
 from tests.support.infra import MailSink
 from tests.support.member_keys import member_key
+from tests.support.processes import ServiceProcess
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -34,8 +35,7 @@ def stack(service_env: dict[str, str], tmp_path: Path, mail: MailSink) -> Iterat
     running.start("services.dispatcher", "alert-dispatcher.1")
     running.start("services.channels.email", "email.1")
     yield running
-    for proc in reversed(running.procs):
-        proc.terminate()
+    ServiceProcess.stop_all(running.procs)
 
 
 def due(reminder_id: str, kind: str, email_address: str, *, starts_in: timedelta, language: str = "en",

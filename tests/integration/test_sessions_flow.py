@@ -27,6 +27,7 @@ from tests.support.console import bearer
 from tests.support.forms import post_form
 from tests.support.infra import MailSink
 from tests.support.ports import free_port
+from tests.support.processes import ServiceProcess
 from tests.support.sealed import Opener
 
 pytestmark = pytest.mark.timeout(300)
@@ -49,19 +50,19 @@ def stack(service_env: dict[str, str], tmp_path: Path, mail: MailSink) -> Iterat
         "EMAIL_RATE_PER_SECOND": "1000",
     }
     running = Stack(env, tmp_path, [])
-    for module, name in (
-        ("services.scheduler", "event-scheduler.1"),
-        ("services.dispatcher", "alert-dispatcher.1"),
-        ("services.intake", "intake.1"),
-        ("services.console", "console.1"),
-        ("services.channels.email", "email.1"),
-    ):
-        running.start(module, name)
+    running.start_together(
+        (
+            ("services.scheduler", "event-scheduler.1"),
+            ("services.dispatcher", "alert-dispatcher.1"),
+            ("services.intake", "intake.1"),
+            ("services.console", "console.1"),
+            ("services.channels.email", "email.1"),
+        )
+    )
     running.intake = f"http://127.0.0.1:{intake_port}"  # type: ignore[attr-defined]
     running.console = f"http://127.0.0.1:{console_port}"  # type: ignore[attr-defined]
     yield running
-    for proc in reversed(running.procs):
-        proc.terminate()
+    ServiceProcess.stop_all(running.procs)
 
 
 def inbox(mail: MailSink, address: str) -> list[tuple[str, str]]:

@@ -26,6 +26,7 @@ from tests.support.console import bearer, operator_token
 from tests.support.forms import csrf, post_form
 from tests.support.infra import MailSink
 from tests.support.ports import free_port
+from tests.support.processes import ServiceProcess
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -57,21 +58,21 @@ def stack(
         **console_env(intake_port, console_port),
     }
     running = Stack(env, tmp_path, [])
-    for module, name in (
-        ("services.dispatcher", "alert-dispatcher.1"),
-        ("services.pledge_intake", "pledge-intake.1"),
-        ("services.intake", "intake.1"),
-        ("services.console", "console.1"),
-        ("services.channels.email", "email.1"),
-    ):
-        running.start(module, name)
+    running.start_together(
+        (
+            ("services.dispatcher", "alert-dispatcher.1"),
+            ("services.pledge_intake", "pledge-intake.1"),
+            ("services.intake", "intake.1"),
+            ("services.console", "console.1"),
+            ("services.channels.email", "email.1"),
+        )
+    )
     running.intake = f"http://127.0.0.1:{intake_port}"  # type: ignore[attr-defined]
     running.console = f"http://127.0.0.1:{console_port}"  # type: ignore[attr-defined]
     running.operator_token = publisher_token  # type: ignore[attr-defined]
     running.approver_token = approver_token  # type: ignore[attr-defined]
     yield running
-    for proc in reversed(running.procs):
-        proc.terminate()
+    ServiceProcess.stop_all(running.procs)
 
 
 @pytest.fixture

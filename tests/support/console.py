@@ -39,11 +39,14 @@ class Account:
     last_step: int = -1
     """The last TOTP time step this operator signed in with (or confirmed): its code is spent."""
 
-    def sign_in_body(self, password: str | None = None, totp: str | None = None) -> dict[str, str]:
+    def sign_in_body(
+        self, password: str | None = None, totp: str | None = None, spend: bool = True
+    ) -> dict[str, str]:
         """A sign-in as the operator would do it. A TOTP code signs in once, so each real attempt
         (right password, own code) takes a later time step than the last: the current one, else
         the next (the console accepts one step either side for clock drift), else it waits for
-        the next step as a person would."""
+        the next step as a person would. `spend=False`: an attempt the console refuses before it
+        looks at the code (a locked account, reset credentials), which spends nothing."""
         if totp is None:
             now = time.time()
             current = int(now // 30)
@@ -51,7 +54,7 @@ class Account:
             if step > current + 1:
                 time.sleep((step - 1) * 30 - now + 0.1)
             totp = pyotp.TOTP(self.secret).at(step * 30)
-            if password is None:
+            if password is None and spend:
                 self.last_step = step
         return {
             "email": self.email,

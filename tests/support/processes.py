@@ -79,6 +79,16 @@ class ServiceProcess:
     def logs(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
+    @staticmethod
+    def stop_all(processes: list[ServiceProcess], timeout: float = 30.0) -> None:
+        """`terminate` for many at once: SIGTERM to each, then wait for each (their graceful
+        stops overlap instead of adding up)."""
+        for proc in processes:
+            if proc.process is not None and proc.process.poll() is None:
+                proc.process.send_signal(signal.SIGTERM)
+        for proc in processes:
+            proc.terminate(timeout)
+
     def log_records(self) -> list[dict[str, object]]:
         records = []
         for line in self.logs().splitlines():
