@@ -231,10 +231,12 @@ async def create_alert(
         repeated = await same_publication(db, body)
         if repeated is not None:  # a double click, or a retry after a lost answer or a 503
             return await publish_reserved(request, who, repeated, body)
-    problem = await invalid(db, body, None)
-    if problem is not None:
+    problem = await invalid(db, body, alert_id)
+    if problem is not None and problem.status_code != 409:
         return problem
     try:  # the unique number index decides between two requests at once
+        if problem is not None:  # taken: by another alert, or by this request's twin just now
+            raise DuplicateKeyError("number taken")
         await db.alert_drafts.insert_one(held(alert_id, body, who, draft, asked))
     except DuplicateKeyError:
         known = await db.alert_drafts.find_one({"_id": alert_id}) if asked is not None else None
