@@ -264,6 +264,11 @@ def signed_days_ago(pledge_id: str, days: float) -> str:
         return SIGNER.dumps(pledge_id)
 
 
+# Long page-scoped ids: a short one like "111" turns up inside a hex digest by chance.
+SIGNER_PSID = "7305918264417093"
+OTHER_PSID = "5820337461905182"
+
+
 async def test_a_reference_links_once_and_a_second_account_with_it_links_nothing(db: Any) -> None:
     harness = MessengerHarness(None)
     inbound = RecordingInbound(harness, db)
@@ -271,15 +276,15 @@ async def test_a_reference_links_once_and_a_second_account_with_it_links_nothing
     before = refused_count("reference-spent")
     with capture_logs() as logs:
         async with webhook(harness, inbound) as post:
-            await post(referral("111", ref))  # the signer opens their m.me link: linked
-            await post(referral("999", ref))  # someone else with the same (leaked) link: nothing
-    assert inbound.linked_to() == [("111", "pl_once")]
+            await post(referral(SIGNER_PSID, ref))  # the signer opens their m.me link: linked
+            await post(referral(OTHER_PSID, ref))  # someone else with the same (leaked) link: nothing
+    assert inbound.linked_to() == [(SIGNER_PSID, "pl_once")]
     assert inbound.refused == ["reference-spent"]
     assert refused_count("reference-spent") == before + 1
     [refusal] = [entry for entry in logs if entry["event"] == "contact link refused"]
-    assert refusal["reason"] == "reference-spent" and "999" not in json.dumps(refusal, default=str)
+    assert refusal["reason"] == "reference-spent" and OTHER_PSID not in json.dumps(refusal, default=str)
     stored = json.dumps(await db[SPENT_REFERENCES].find({}).to_list(None), default=str)
-    assert ref not in stored and "111" not in stored and "pl_once" not in stored  # keyed hashes only
+    assert ref not in stored and SIGNER_PSID not in stored and "pl_once" not in stored  # keyed hashes only
 
 
 async def test_the_same_account_bringing_the_same_reference_again_is_a_no_op(db: Any) -> None:
