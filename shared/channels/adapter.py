@@ -21,17 +21,16 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, ClassVar, Literal
 
 from fastapi import APIRouter
 from pydantic import AliasChoices, Field
 from pydantic_settings import SettingsConfigDict
 
+from shared.channels.catalogue import DECLARATION_FILE, AttachmentKind, ChannelSpec, spec
 from shared.contracts.delivery import AddressKind, DeliveryRequestedData, Recipient
 from shared.settings import ServiceSettings
-
-AttachmentKind = Literal["pdf", "png", "print_pdf"]
 
 
 class DeliveryError(Exception):
@@ -136,10 +135,32 @@ class ChannelSettings(ServiceSettings):
     )
 
 
+DECLARATIONS = (
+    "description",
+    "address_kind",
+    "attachments",
+    "max_attachment_bytes",
+    "rate_per_second",
+    "unavailable_countries",
+    "purposes",
+    "resend_is_safe",
+    "address_wait_seconds",
+    "receipt_wait_seconds",
+    "reply_window_seconds",
+    "carries_discreet",
+)
+"""What a channel declares in its folder's `channel.toml` (shared/channels/catalogue.py), copied
+onto its adapter class: an adapter in services/channels/ never sets them itself."""
+
+
 class ChannelAdapter(ABC):
-    """Subclass once per channel; set every declaration and implement `send()`."""
+    """Subclass once per channel (its declarations are its folder's `channel.toml`) and implement
+    `send()`. The declarations are documented on `ChannelSpec`; the class attributes below are
+    filled from it when the class is defined. An adapter defined elsewhere (a test's) declares
+    them as class attributes instead."""
 
     name: ClassVar[str]
+    spec: ClassVar[ChannelSpec]
     description: ClassVar[str] = ""
     address_kind: ClassVar[AddressKind]
     attachments: ClassVar[tuple[AttachmentKind, ...]] = ()
@@ -152,27 +173,34 @@ class ChannelAdapter(ABC):
     our idempotency key). Then an unknown outcome is resolved by sending again; otherwise by
     `reconcile()`, and if that cannot tell, by an operator (dead letter `outcome-unknown`)."""
     address_wait_seconds: ClassVar[float] = 0.0
-    """How long a delivery may wait for the member to gain this channel's address (an opt-in the
-    platform requires, e.g. Messenger's PSID) before the dispatcher falls back. 0 = no waiting;
-    `<NAME>_ADDRESS_WAIT_SECONDS` overrides it."""
     receipt_wait_seconds: ClassVar[float | None] = None
-    """Whether this channel's provider confirms delivery (its inbound process reports `delivered`)
-    and how long after `sent` the dispatcher waits for that receipt: without one in time, or
-    after an `unknown` outcome reconciliation could not resolve, the delivery falls back to the
-    member's next channel once (a late receipt is recorded and sends nothing). None = no receipts:
-    `sent` is as far as a delivery goes (and an unresolved `unknown` falls back at once);
-    `<NAME>_RECEIPT_WAIT_SECONDS` overrides the wait."""
     reply_window_seconds: ClassVar[float | None] = None
-    """How long after the person's last message on this channel free text (an operator's answer,
-    purpose `reply`) may still be sent to them: a chat platform's customer-service window. None =
-    no window (any time). Only a channel whose `purposes` include `reply` carries answers; the
-    console reads this before it accepts one (`reply_window_closes`)."""
     carries_discreet: ClassVar[bool] = True
-    """Whether this channel may carry a discreet message (at-risk mode: a neutral notice whose
-    link shows the details once; services/dispatcher/discreet.py). A channel that cannot make
-    its message neutral (post: an envelope, a return address, a printed certificate) says False:
-    discreet recipients are then never sent anything on it."""
     settings_class: ClassVar[type[ChannelSettings]] = ChannelSettings
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        name = cls.__dict__.get("name")
+        if name is None:
+            return
+        if cls.__module__.startswith("services.channels."):
+            here = [attribute for attribute in DECLARATIONS if attribute in cls.__dict__]
+            if here:
+                raise TypeError(
+                    f"{cls.__qualname__} sets {', '.join(here)}: declare them in "
+                    f"services/channels/{name}/{DECLARATION_FILE}"
+                )
+            cls.spec = spec(name)
+            for attribute in DECLARATIONS:
+                setattr(cls, attribute, getattr(cls.spec, attribute))
+            if cls.spec.sandbox_provider:
+                cls.sandbox_provider = cls.spec.sandbox_provider  # type: ignore[attr-defined]
+            return
+        cls.spec = ChannelSpec(
+            name=name,
+            labels={"en": name},
+            **{attribute: getattr(cls, attribute) for attribute in DECLARATIONS},
+        )
 
     def __init__(self, settings: ChannelSettings) -> None:
         self.settings = settings
@@ -215,33 +243,15 @@ class ChannelAdapter(ABC):
 
     @classmethod
     def address_of(cls, recipient: Recipient) -> str | None:
-        value = {
-            "email": recipient.email,
-            "phone": recipient.phone,
-            "psid": recipient.psid,
-            "postal": recipient.postal_address.street_address if recipient.postal_address else None,
-        }[cls.address_kind]
-        return value or None
+        return cls.spec.address_of(recipient)
 
     @classmethod
     def reply_window_closes(cls, last_message_at: datetime) -> datetime | None:
         """When free text stops being allowed after the person's message at `last_message_at`;
         None = never (no window)."""
-        if cls.reply_window_seconds is None:
-            return None
-        return last_message_at + timedelta(seconds=cls.reply_window_seconds)
+        return cls.spec.reply_window_closes(last_message_at)
 
     @classmethod
     def ineligibility(cls, recipient: Recipient, purpose: str) -> str | None:
         """Why this channel cannot serve this recipient (a short reason), or None if it can."""
-        if purpose not in cls.purposes:
-            return f"cannot-carry-{purpose}"
-        if recipient.country.upper() in cls.unavailable_countries:
-            return f"not-available-in-{recipient.country.upper()}"
-        if recipient.discreet and not cls.carries_discreet:
-            return "not-for-discreet-messages"
-        if cls.address_of(recipient) is None:
-            return f"no-{cls.address_kind}-address"
-        if cls.address_kind == "phone" and not recipient.phone_confirmed:
-            return "number-not-confirmed"  # its owner has not written to us from it
-        return None
+        return cls.spec.ineligibility(recipient, purpose)

@@ -65,7 +65,6 @@ from pymongo.asynchronous.collection import AsyncCollection
 from shared import tracing
 from shared.channels.adapter import (
     Attachment,
-    AttachmentKind,
     ChannelAdapter,
     DeliveryError,
     OutboundMessage,
@@ -74,6 +73,7 @@ from shared.channels.adapter import (
     RetryableDeliveryError,
     SendResult,
 )
+from shared.channels.catalogue import AttachmentKind
 from shared.channels.erasure import ErasedMembers, drop_if_erased
 from shared.channels.gate import PriorityGate
 from shared.channels.guards import CircuitBreaker, RateLimiter

@@ -8,13 +8,28 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import ClassVar, Literal
+from typing import Annotated, ClassVar, Literal
 
-from pydantic import AwareDatetime, Field
+from pydantic import AfterValidator, AwareDatetime, Field
 
 from shared.contracts.envelope import Event, Payload
 
-Channel = Literal["email", "post", "signal", "whatsapp", "messenger"]
+
+def _known_channel(name: str) -> str:
+    from shared.channels.catalogue import known_channel  # the catalogue reads channel folders
+
+    return known_channel(name)
+
+
+Channel = Annotated[
+    str,
+    AfterValidator(_known_channel),
+    Field(
+        description="A channel the catalogue lists (services/channels/<name>/channel.toml).",
+        examples=["email"],
+    ),
+]
+"""A delivery channel's name, checked against the channel catalogue (shared/channels/catalogue.py)."""
 Language = Literal["en", "km"]
 Source = Literal["web", "api", "table"]
 

@@ -124,13 +124,6 @@ class SmtpPool:
 
 class EmailAdapter(ChannelAdapter):
     name: ClassVar[str] = "email"
-    description: ClassVar[str] = "Email over SMTP, with the certificate PDF attached."
-    address_kind = "email"
-    attachments = ("pdf",)
-    max_attachment_bytes = 10_000_000
-    rate_per_second = 50.0
-    purposes = frozenset({"certificate", "alert", "notice", "reminder"})
-    resend_is_safe = False
     settings_class = EmailSettings
 
     def __init__(

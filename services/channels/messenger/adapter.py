@@ -51,7 +51,7 @@ from shared.channels import (
     PermanentDeliveryError,
     SendResult,
 )
-from shared.channels.meta import REPLY_WINDOW, GraphChannelAdapter, MetaSettings, handshake, signed
+from shared.channels.meta import GraphChannelAdapter, MetaSettings, handshake, signed
 from shared.channels.texts import chat_text, is_discreet
 from shared.contracts.reply import answer_text
 
@@ -78,18 +78,8 @@ class MessengerSettings(MetaSettings):
 
 class MessengerAdapter(GraphChannelAdapter):
     name: ClassVar[str] = "messenger"
-    description: ClassVar[str] = "Facebook Messenger (Send API) to people who opted in through m.me."
-    address_kind = "psid"
-    attachments = ("png",)
-    max_attachment_bytes = 8_000_000
-    rate_per_second = 20.0
-    address_wait_seconds = 86_400.0
-    purposes = frozenset({"certificate", "alert", "reminder", "notice", "reply"})
-    reply_window_seconds = REPLY_WINDOW.total_seconds()
-    resend_is_safe = False
     retry_codes = RETRY_CODES
     settings_class = MessengerSettings
-    sandbox_provider = "messenger"
 
     def __init__(self, settings: ChannelSettings, transport: httpx.AsyncBaseTransport | None = None) -> None:
         super().__init__(settings, transport)

@@ -79,16 +79,7 @@ def address_fields(prefix: str, name: str, address: PostalAddress) -> dict[str, 
 
 class PostAdapter(HttpChannelAdapter):
     name: ClassVar[str] = "post"
-    description: ClassVar[str] = "Printed certificate by post (print-and-mail API or print batch)."
-    address_kind = "postal"
-    attachments = ("print_pdf",)
-    max_attachment_bytes = 20_000_000
-    rate_per_second = 10.0
-    unavailable_countries = frozenset({"KH"})
-    carries_discreet = False  # an envelope and a printed certificate cannot be neutral
-    resend_is_safe = True
     settings_class = PostSettings
-    sandbox_provider = "lob"
 
     def __init__(self, settings: ChannelSettings, transport: httpx.AsyncBaseTransport | None = None) -> None:
         super().__init__(settings, transport)

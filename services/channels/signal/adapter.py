@@ -66,16 +66,7 @@ class SignalSettings(ChannelSettings):
 
 class SignalAdapter(HttpChannelAdapter):
     name: ClassVar[str] = "signal"
-    description: ClassVar[str] = "Signal messages (signal-cli-rest-api) with the certificate image."
-    address_kind = "phone"
-    attachments = ("png",)
-    max_attachment_bytes = 10_000_000
-    rate_per_second = 2.0
-    purposes = frozenset({"certificate", "alert", "reminder", "notice", "reply"})
-    resend_is_safe = False
-    receipt_wait_seconds = 6 * 3600.0  # delivery receipts, read by signal-inbound
     settings_class = SignalSettings
-    sandbox_provider = "signal"
 
     def __init__(self, settings: ChannelSettings, transport: httpx.AsyncBaseTransport | None = None) -> None:
         super().__init__(settings, transport)

@@ -35,7 +35,7 @@ from shared.channels import (
     PermanentDeliveryError,
     SendResult,
 )
-from shared.channels.meta import REPLY_WINDOW, GraphChannelAdapter, MetaSettings, handshake, signed
+from shared.channels.meta import GraphChannelAdapter, MetaSettings, handshake, signed
 from shared.channels.texts import alert_text, is_discreet, notice_text, reminder_text
 from shared.contracts.reply import answer_text
 
@@ -75,18 +75,8 @@ class WhatsAppSettings(MetaSettings):
 
 class WhatsAppAdapter(GraphChannelAdapter):
     name: ClassVar[str] = "whatsapp"
-    description: ClassVar[str] = "WhatsApp messages (Cloud API) with the certificate image."
-    address_kind = "phone"
-    attachments = ("png",)
-    max_attachment_bytes = 5_000_000
-    rate_per_second = 80.0
-    purposes = frozenset({"certificate", "alert", "reminder", "notice", "reply"})
-    reply_window_seconds = REPLY_WINDOW.total_seconds()
-    receipt_wait_seconds = 6 * 3600.0  # `delivered`/`read` webhooks; a phone off that long
-    resend_is_safe = False
     retry_codes = RETRY_CODES
     settings_class = WhatsAppSettings
-    sandbox_provider = "whatsapp"
 
     def __init__(self, settings: ChannelSettings, transport: httpx.AsyncBaseTransport | None = None) -> None:
         super().__init__(settings, transport)
