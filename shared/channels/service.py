@@ -18,6 +18,7 @@ from typing import Any
 from gridfs import AsyncGridFSBucket
 
 from shared.channels.adapter import ChannelAdapter
+from shared.channels.catalogue import ChannelSpec
 from shared.channels.erasure import ErasedMembers
 from shared.channels.guards import CircuitBreaker, RateLimiter
 from shared.channels.runner import ChannelRunner, SendLog, worker_id
@@ -53,15 +54,18 @@ class ChannelDeps:
         await self.runner.adapter.close()  # the vault is the service's: it closes it
 
 
-def channel_router(adapter_cls: type[ChannelAdapter]) -> Router:
+def channel_router(channel: ChannelSpec | type[ChannelAdapter]) -> Router:
+    """A channel's router, from its declaration (all the dispatcher needs to declare its queues)
+    or its adapter class."""
+    declared = channel if isinstance(channel, ChannelSpec) else channel.spec
     router = Router(
-        group_name(adapter_cls.name),
-        description=adapter_cls.description or f"The {adapter_cls.name} channel.",
+        group_name(declared.name),
+        description=declared.description or f"The {declared.name} channel.",
         bands=BANDS,
     )
     router.publishing(DeliveryStatus)
 
-    @router.handles(DeliveryRequested, binding=request_binding(adapter_cls.name))
+    @router.handles(DeliveryRequested, binding=request_binding(declared.name))
     async def on_delivery_requested(event: DeliveryRequested, ctx: MessageContext[ChannelDeps]) -> None:
         await ctx.deps.runner.handle(event, ctx)
 
