@@ -103,6 +103,7 @@ def request(index: int, pdf_id: str, png_id: str) -> DeliveryRequested:
         ),
         certificate=CertificateRef(
             certificate_number=f"KCAP-2026-{index:06d}",
+            bucket="certificate_files",
             pdf_file_id=pdf_id,
             png_file_id=png_id,
             verify_url="http://127.0.0.1:8000/v/KCAP-2026-000001",
@@ -124,6 +125,7 @@ def issued_events(tag: str, count: int) -> list[CertificateIssued]:
                 member_id=f"mb_{tag}{i}",
                 language="en",
                 channels=["email"],
+                bucket="certificate_files",
                 pdf_file_id="0" * 24,
                 png_file_id="1" * 24,
                 verify_url="http://127.0.0.1:8000/v/x",

@@ -10,6 +10,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from shared.channels.catalogue import catalogue, spec
+
 
 @dataclass(frozen=True)
 class PortSpec:
@@ -29,8 +31,9 @@ class LocalStack:
     smtp_port: int
     mail_ui_port: int
     sandbox_port: int
-    whatsapp_webhook_port: int
-    messenger_webhook_port: int
+    webhook_ports: Mapping[str, int]
+    """Each channel with an inbound process (its catalogue declaration says `inbound`): the port
+    its webhooks listen on locally, `SAMLENG_<NAME>_WEBHOOK_PORT`, default 8100 + its form order."""
     external_mongodb_uri: str | None
 
     @classmethod
@@ -55,10 +58,16 @@ class LocalStack:
             smtp_port=port("SAMLENG_SMTP_PORT", 1025),
             mail_ui_port=port("SAMLENG_MAIL_UI_PORT", 8025),
             sandbox_port=port("SAMLENG_SANDBOX_PORT", 8090),
-            whatsapp_webhook_port=port("SAMLENG_WHATSAPP_WEBHOOK_PORT", 8101),
-            messenger_webhook_port=port("SAMLENG_MESSENGER_WEBHOOK_PORT", 8102),
+            webhook_ports={
+                name: port(f"SAMLENG_{name.upper()}_WEBHOOK_PORT", 8100 + spec.order)
+                for name, spec in catalogue().items()
+                if spec.inbound
+            },
             external_mongodb_uri=None,
         )
+        shared = {n for n in stack.webhook_ports.values() if list(stack.webhook_ports.values()).count(n) > 1}
+        if shared:
+            raise ValueError(f"two channels' webhooks on port {min(shared)}: set SAMLENG_<NAME>_WEBHOOK_PORT")
         uri = env.get("MONGODB_URI") or None
         if uri and uri != stack.mongodb_uri:
             stack = replace(stack, external_mongodb_uri=uri)
@@ -85,8 +94,10 @@ class LocalStack:
             PortSpec("SMTP sink", "SAMLENG_SMTP_PORT", self.smtp_port),
             PortSpec("mail inbox UI", "SAMLENG_MAIL_UI_PORT", self.mail_ui_port),
             PortSpec("provider sandbox", "SAMLENG_SANDBOX_PORT", self.sandbox_port),
-            PortSpec("WhatsApp webhooks", "SAMLENG_WHATSAPP_WEBHOOK_PORT", self.whatsapp_webhook_port),
-            PortSpec("Messenger webhooks", "SAMLENG_MESSENGER_WEBHOOK_PORT", self.messenger_webhook_port),
+            *(
+                PortSpec(f"{spec(name).label('en')} webhooks", f"SAMLENG_{name.upper()}_WEBHOOK_PORT", number)
+                for name, number in self.webhook_ports.items()
+            ),
         ]
         if self.external_mongodb_uri is None:
             specs.append(PortSpec("MongoDB-wire server", "SAMLENG_MONGO_PORT", self.mongo_port))
@@ -104,8 +115,7 @@ class LocalStack:
             "SAMLENG_SMTP_PORT": str(self.smtp_port),
             "SAMLENG_MAIL_UI_PORT": str(self.mail_ui_port),
             "SAMLENG_SANDBOX_PORT": str(self.sandbox_port),
-            "SAMLENG_WHATSAPP_WEBHOOK_PORT": str(self.whatsapp_webhook_port),
-            "SAMLENG_MESSENGER_WEBHOOK_PORT": str(self.messenger_webhook_port),
+            **{f"SAMLENG_{name.upper()}_WEBHOOK_PORT": str(n) for name, n in self.webhook_ports.items()},
             "SAMLENG_HEALTH_DIR": str(self.health_dir),
             "AMQP_URL": self.amqp_url,
             "MONGODB_URI": self.mongodb_uri,
@@ -113,12 +123,19 @@ class LocalStack:
             "SMTP_PORT": str(self.smtp_port),
             "SANDBOX_URL": f"http://127.0.0.1:{self.sandbox_port}",
             "EMAIL_RECONCILE_API_URL": f"http://127.0.0.1:{self.mail_ui_port}",
-            # the chat channels' webhook receivers, and the sandbox calling them back
-            "WHATSAPP_WEBHOOK_PORT": str(self.whatsapp_webhook_port),
-            "MESSENGER_WEBHOOK_PORT": str(self.messenger_webhook_port),
-            "SANDBOX_WHATSAPP_WEBHOOK_URL": f"http://127.0.0.1:{self.whatsapp_webhook_port}/webhooks/whatsapp",
-            "SANDBOX_MESSENGER_WEBHOOK_URL": f"http://127.0.0.1:{self.messenger_webhook_port}/webhooks/messenger",
+            **self.webhook_env(),
         }
+
+    def webhook_env(self) -> dict[str, str]:
+        """Each inbound channel's webhook receiver: its port, the public base URL it gives its
+        provider (e.g. a status callback), and where the sandbox playing that provider calls it."""
+        env: dict[str, str] = {}
+        for name, number in self.webhook_ports.items():
+            url = f"http://127.0.0.1:{number}/webhooks/{name}"
+            env[f"{name.upper()}_WEBHOOK_PORT"] = str(number)
+            env[f"{name.upper()}_WEBHOOK_BASE_URL"] = url
+            env[f"SANDBOX_{name.upper()}_WEBHOOK_URL"] = url
+        return env
 
     def infrastructure_urls(self) -> list[tuple[str, str]]:
         mongo = (

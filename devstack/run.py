@@ -19,8 +19,8 @@ from dotenv import dotenv_values
 
 from devstack.broker import RABBIT_BIN, port_is_open
 from devstack.config import LocalStack, parse_scale, read_procfile
-from devstack.sandbox.providers.whatsapp import DISPLAY_PHONE_NUMBER
 from services.channels.signal.adapter import SignalSettings
+from services.channels.whatsapp.sandbox import DISPLAY_PHONE_NUMBER
 
 ROOT = Path(__file__).resolve().parents[1]
 

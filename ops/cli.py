@@ -4,6 +4,11 @@
     samleng dlq replay QUEUE (--id ID... | --all) put them back on their work queue
     samleng dlq drop QUEUE (--id ID... | --all)   discard them
     samleng docs [--out docs/asyncapi]           write the AsyncAPI documents, and docs/read-models.md
+    samleng channel list                         the installed channels, from their channel.toml
+    samleng channel new NAME --address-kind K [--attachment A] [--inbound]
+                                                 a channel folder, its process registered (Procfile,
+                                                 compose, Kubernetes, access): docs/adding-a-channel.md
+    samleng channel remove NAME                  the folder and that registration, gone
     samleng import-pledges FILE.csv              import paper sign-up sheets (in-person table)
     samleng member export MEMBER_ID              everything held about one member, as JSON
     samleng member erase MEMBER_ID [--wait S]    erase them everywhere (docs/operations.md)
@@ -93,27 +98,33 @@ def _import_pledges(args: argparse.Namespace) -> int:
 
 def _channel(args: argparse.Namespace) -> int:
     if args.action == "list":
-        from services.channels import discover
+        from shared.channels.catalogue import catalogue
 
-        for name, adapter in discover().items():
+        for name, spec in catalogue().items():  # the declarations: no adapter (or provider library) imported
             print(
-                f"{name:12} address={adapter.address_kind:6} attachments={','.join(adapter.attachments) or '-':10} "
-                f"rate={adapter.rate_per_second:g}/s not-in={','.join(sorted(adapter.unavailable_countries)) or '-'}"
+                f"{name:12} address={spec.address_kind:6} attachments={','.join(spec.attachments) or '-':10} "
+                f"rate={spec.rate_per_second:g}/s not-in={','.join(sorted(spec.unavailable_countries)) or '-'} "
+                f"purposes={','.join(sorted(spec.purposes))} inbound={'yes' if spec.inbound else 'no'} "
+                f"label={spec.label('en')!r}"
             )
         return 0
-    from ops.channel_scaffold import next_steps, scaffold
+    from ops.channel_scaffold import next_steps, remove, scaffold
 
     if not args.name:
-        print("samleng channel new NAME", file=sys.stderr)
+        print(f"samleng channel {args.action} NAME", file=sys.stderr)
         return 2
     try:
-        created = scaffold(args.name, args.address_kind, args.attachment or [])
+        if args.action == "remove":
+            changed = remove(args.name)
+        else:
+            changed = scaffold(args.name, args.address_kind, args.attachment or [], inbound=args.inbound)
     except ValueError as error:
         print(str(error), file=sys.stderr)
         return 2
-    for path in created:
-        print(f"created {path}")
-    print(next_steps(args.name))
+    for path in changed:
+        print(f"{'removed from' if args.action == 'remove' else 'wrote'} {path}")
+    if args.action == "new":
+        print(next_steps(args.name, args.inbound))
     return 0
 
 
@@ -334,8 +345,10 @@ def main(argv: list[str] | None = None) -> int:
     _console_options(table)
     table.add_argument("--chunk", type=int, default=50, help="rows per request")
     table.add_argument("--lang", choices=["en", "km"], default="en", help="language of error messages")
-    channel = commands.add_parser("channel", help="list delivery channels or scaffold a new one")
-    channel.add_argument("action", choices=["list", "new"])
+    channel = commands.add_parser(
+        "channel", help="list delivery channels, scaffold a new one, or remove one and its registration"
+    )
+    channel.add_argument("action", choices=["list", "new", "remove"])
     channel.add_argument("name", nargs="?", help="new channel's name, e.g. sms")
     channel.add_argument("--address-kind", default="phone", choices=["email", "phone", "postal", "psid"])
     channel.add_argument(
@@ -343,6 +356,11 @@ def main(argv: list[str] | None = None) -> int:
         action="append",
         choices=["pdf", "png", "print_pdf"],
         help="attachment it carries (repeatable)",
+    )
+    channel.add_argument(
+        "--inbound",
+        action="store_true",
+        help="also an inbound process for the provider's webhooks (receipts, replies)",
     )
     post = commands.add_parser("post", help="print-batch mode: the day's letters, labels and address CSV")
     post.add_argument("action", choices=["batch"])

@@ -1,5 +1,5 @@
 """Finding services without a list: every `services/**/app.py` that defines a `router`, and every
-delivery channel in `services/channels/` (whose router the channel runner builds)."""
+delivery channel in `services/channels/` (its router built from its declaration, the catalogue)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ import importlib
 import pkgutil
 
 import services
+from shared.channels.catalogue import catalogue
+from shared.channels.queues import channel_router
 from shared.service import Router
 
 
@@ -19,10 +21,7 @@ def discover_routers() -> dict[str, Router]:
         router = getattr(module, "router", None)
         if isinstance(router, Router):
             routers[router.name] = router
-    from services.channels import discover
-    from shared.channels.service import channel_router
-
-    for adapter in discover().values():
-        router = channel_router(adapter)
+    for declared in catalogue().values():
+        router = channel_router(declared)
         routers[router.name] = router
     return dict(sorted(routers.items()))

@@ -83,6 +83,7 @@ PERSONAL_KEYS = frozenset(
         "cancel_url",
         "unsubscribe_url",
         "preferences_url",
+        "download_url",
         "join_link",
         # secrets
         "password",

@@ -226,6 +226,28 @@ const ACCESS = {
     ],
     "read": []
   },
+  "sms": {
+    "password_var": "SMS_MONGODB_PASSWORD",
+    "readWrite": [
+      "key_vault",
+      "sends_sms",
+      "sms_opt_outs"
+    ],
+    "read": [
+      "erasures"
+    ]
+  },
+  "sms-inbound": {
+    "password_var": "SMS_INBOUND_MONGODB_PASSWORD",
+    "readWrite": [
+      "key_vault",
+      "rate_limits",
+      "sends_sms",
+      "sms_opt_outs",
+      "spent_references"
+    ],
+    "read": []
+  },
   "ops": {
     "password_var": "OPS_MONGODB_PASSWORD",
     "readWrite": [

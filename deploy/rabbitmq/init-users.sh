@@ -61,6 +61,12 @@ ctl set_permissions -p "$VHOST" messenger '^samleng(\.channel-messenger\..+)?$' 
 # messenger-inbound (services.channels.messenger.inbound)
 ensure_user messenger-inbound "${MESSENGER_INBOUND_RABBITMQ_PASSWORD:?set MESSENGER_INBOUND_RABBITMQ_PASSWORD}"
 ctl set_permissions -p "$VHOST" messenger-inbound '^samleng$' '^samleng$' '^$'
+# sms (services.channels.sms)
+ensure_user sms "${SMS_RABBITMQ_PASSWORD:?set SMS_RABBITMQ_PASSWORD}"
+ctl set_permissions -p "$VHOST" sms '^samleng(\.channel-sms\..+)?$' '^(samleng|amq\.default)$|^samleng\.channel-sms\..+$' '^samleng(\.channel-sms\..+)?$'
+# sms-inbound (services.channels.sms.inbound)
+ensure_user sms-inbound "${SMS_INBOUND_RABBITMQ_PASSWORD:?set SMS_INBOUND_RABBITMQ_PASSWORD}"
+ctl set_permissions -p "$VHOST" sms-inbound '^samleng$' '^samleng$' '^$'
 # ops (ops.cli)
 ensure_user ops "${OPS_RABBITMQ_PASSWORD:?set OPS_RABBITMQ_PASSWORD}"
 ctl set_permissions -p "$VHOST" ops '^$' '^amq\.default$' '^samleng\..+\.dlq$'

@@ -3,7 +3,12 @@
 Consumes `pledge.recorded.v1`, `certificate.reissue_requested.v1` and `member.erased.v1` (the
 member's certificates and their files are deleted: `/v/<number>` then says unknown); publishes
 `certificate.issued.v1`. Owns `certificates`,
-`certificate_counters` and the GridFS bucket `certificate_files`.
+`certificate_counters` and the GridFS bucket `certificate_files` (`CERTIFICATE_FILES_BUCKET`), which
+each `certificate.issued` names so that readers open the bucket the message says.
+
+Files: the A4 PDF always (email, the verification and personal download pages); the PNG and the
+US Letter print PDF only when one of the signer's chosen channels declares it carries them
+(`attachments` in its channel.toml: shared/channels/catalogue.py), so no channel name is known here.
 
 At rest (with the process's vault; shared/personal_data.py): a certificate is about its member, so
 everything personal is sealed under the member's data key. In `certificates`, the name and the
@@ -42,6 +47,7 @@ from pymongo import ASCENDING, ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
 
 from services.certificates.render import CertificateContent, RendererPool, RenderError
+from shared.channels.catalogue import attachments_wanted
 from shared.contracts import utcnow
 from shared.contracts.certificate import CertificateIssued, CertificateIssuedData, ReissueRequested
 from shared.contracts.erasure import MemberErased
@@ -61,6 +67,7 @@ PREFIX = "KCAP"
 CHECK_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"  # 32 symbols: 5 bits each, no 0/O or 1/I
 CHECK_LENGTH = 4
 SEALED_FIELDS = ("name", "reissue_reason", "replaced_reason")
+CERTIFICATE_FILES_BUCKET = "certificate_files"
 """The personal fields of a `certificates` document, sealed under the member's key."""
 
 
@@ -121,8 +128,9 @@ def issued_event(doc: Document, causation: uuid.UUID | None) -> CertificateIssue
             member_id=doc["member_id"],
             language=doc["language"],
             channels=doc["channels"],
+            bucket=CERTIFICATE_FILES_BUCKET,
             pdf_file_id=str(doc["pdf_file_id"]),
-            png_file_id=str(doc["png_file_id"]),
+            png_file_id=str(doc["png_file_id"]) if doc.get("png_file_id") else None,
             print_pdf_file_id=str(doc["print_pdf_file_id"]) if doc.get("print_pdf_file_id") else None,
             verify_url=doc["verify_url"],
             issued_at=doc["issued_at"],
@@ -238,12 +246,11 @@ async def render_and_store(deps: Deps, key: str, source: Document) -> Document:
         signed_on=source["signed_on"].date(),
         verify_url=verify_url,
     )
+    wanted = attachments_wanted(source["channels"])
     try:
-        rendered = await asyncio.to_thread(deps.renderer.render, content)
+        rendered = await asyncio.to_thread(deps.renderer.render, content, png="png" in wanted)
         print_pdf = (
-            await asyncio.to_thread(deps.renderer.render_print, content)
-            if "post" in source["channels"]
-            else None
+            await asyncio.to_thread(deps.renderer.render_print, content) if "print_pdf" in wanted else None
         )
     except RenderError as error:  # the same input will fail the same way: no retries
         raise PermanentError(str(error), reason="render-failed") from error
@@ -251,19 +258,19 @@ async def render_and_store(deps: Deps, key: str, source: Document) -> Document:
     metadata: dict[str, Any] = {"number": number, "pledge_id": source["pledge_id"]}
     if deps.vault is not None:
         metadata["sealed"] = True
-    contents = [
-        (f"{number}.pdf", rendered.pdf, "application/pdf"),
-        (f"{number}.png", rendered.png, "image/png"),
-    ]
+    contents: dict[str, tuple[str, bytes, str]] = {
+        "pdf_file_id": (f"{number}.pdf", rendered.pdf, "application/pdf")
+    }
+    if rendered.png is not None:
+        contents["png_file_id"] = (f"{number}.png", rendered.png, "image/png")
     if print_pdf is not None:
-        contents.append((f"{number}-print.pdf", print_pdf, "application/pdf"))
+        contents["print_pdf_file_id"] = (f"{number}-print.pdf", print_pdf, "application/pdf")
     files = [
         StoredFile(filename, await seal_bytes(deps.vault, subject, data), {**metadata, "contentType": kind})
-        for filename, data, kind in contents
+        for filename, data, kind in contents.values()
     ]
     stored = await deps.files.put(files)
-    pdf_id, png_id = stored[0], stored[1]
-    print_id = stored[2] if print_pdf is not None else None
+    ids = dict(zip(contents, stored, strict=True))
     plain: Document = {
         **source,
         "_id": key,
@@ -271,9 +278,9 @@ async def render_and_store(deps: Deps, key: str, source: Document) -> Document:
         "state": "valid",
         "issued_at": utcnow(),
         "verify_url": verify_url,
-        "pdf_file_id": pdf_id,
-        "png_file_id": png_id,
-        "print_pdf_file_id": print_id,
+        "pdf_file_id": ids["pdf_file_id"],
+        "png_file_id": ids.get("png_file_id"),
+        "print_pdf_file_id": ids.get("print_pdf_file_id"),
     }
     doc = await seal_fields(deps.vault, subject, plain, SEALED_FIELDS)
     if await insert_once(deps.certificates, doc):
@@ -292,7 +299,7 @@ async def bootstrap(resources: Resources) -> Deps:
     await certificates.create_index([("number", ASCENDING)], unique=True)
     await certificates.create_index([("pledge_id", ASCENDING)])
     await certificates.create_index([("member_id", ASCENDING)])
-    files = FileStore(resources.db, "certificate_files")
+    files = FileStore(resources.db, CERTIFICATE_FILES_BUCKET)
     await files.ensure_indexes()
     await files.files.create_index([("metadata.pledge_id", ASCENDING)])
     return Deps(

@@ -1,7 +1,7 @@
 """Rendering a certificate with Typst: PDF (email, print, post) and PNG (chat channels).
 
 The template is static; the signer's data reaches it only as one JSON string in `sys.inputs`.
-Only the fonts shipped in `fonts/` are used (no system fonts), and any Typst warning — e.g. an
+Only the fonts shipped in `shared/fonts/` are used (no system fonts), and any Typst warning — e.g. an
 unknown font family, which would silently fall back — is an error.
 """
 
@@ -18,9 +18,10 @@ import segno
 import typst
 from babel.dates import format_date
 
+from shared.fonts import FONTS
+
 HERE = Path(__file__).resolve().parent
 TEMPLATE = HERE / "template" / "certificate.typ"
-FONTS = HERE / "fonts"
 PNG_PPI = 110
 MAX_NAME_LENGTH = 120  # the same limit intake enforces; longer names cannot be laid out
 
@@ -66,7 +67,7 @@ class CertificateContent:
 @dataclass(frozen=True)
 class Rendered:
     pdf: bytes
-    png: bytes
+    png: bytes | None = None
 
 
 def name_size(name: str) -> float:
@@ -110,10 +111,10 @@ class RendererPool:
         for _ in range(size):
             self._idle.put(Renderer())
 
-    def render(self, content: CertificateContent) -> Rendered:
+    def render(self, content: CertificateContent, *, png: bool = True) -> Rendered:
         renderer = self._idle.get()
         try:
-            return renderer.render(content)
+            return renderer.render(content, png=png)
         finally:
             self._idle.put(renderer)
 
@@ -137,14 +138,15 @@ class Renderer:
         )
         self._lock = threading.Lock()
 
-    def render(self, content: CertificateContent) -> Rendered:
+    def render(self, content: CertificateContent, *, png: bool = True) -> Rendered:
+        """The A4 PDF, and the PNG unless `png=False` (no chosen channel carries images)."""
         if not content.name.strip() or len(content.name) > MAX_NAME_LENGTH:
             raise RenderError(f"name must be 1-{MAX_NAME_LENGTH} characters to fit the certificate")
         inputs = {"data": template_input(content)}
         with self._lock:
             pdf = self._compile("pdf", inputs)
-            png = self._compile("png", inputs)
-        return Rendered(pdf=pdf, png=png)
+            image = self._compile("png", inputs) if png else None
+        return Rendered(pdf=pdf, png=image)
 
     def render_print(self, content: CertificateContent) -> bytes:
         """The print-ready PDF for print-and-mail letters: US Letter portrait (8.5 x 11 in)."""

@@ -4,8 +4,8 @@
 - `alert.published.v1` (kind `alert`): the alert is kept in `alerts` (the public page reads it);
   every member who opted in to alerts, has not unsubscribed and follows one of its topics (no
   topics chosen = all) gets ONE delivery, on the first channel of their preferences that can
-  carry an alert to them (adapters declare it). Delivery ids are deterministic (alert x sequence
-  x member x channel) and each carries a random per-member action token, so a fan-out that is
+  carry an alert to them (as the channels declare). Delivery ids are deterministic (alert x
+  sequence x member x channel) and each carries a random per-member action token, so a fan-out that is
   redelivered after a crash resumes: existing deliveries are found, not recreated, and the
   channels' send logs make sure nobody gets a second copy.
 - kind `update` / `extension` / `closure`: to exactly the members who received the original (any delivery of
@@ -179,8 +179,8 @@ def plan_member(
     unsubscribed = member.get("unsubscribed") or []
     email = member.get("email_confirmed")  # double opt-in: by email only to a confirmed address
     if channel is None:
-        channel = alert_channel(member.get("channels") or [], recipient, deps.adapters, unsubscribed, email)
-    if channel is None or not can_carry_alert(channel, recipient, deps.adapters, unsubscribed, email):
+        channel = alert_channel(member.get("channels") or [], recipient, deps.channels, unsubscribed, email)
+    if channel is None or not can_carry_alert(channel, recipient, deps.channels, unsubscribed, email):
         return None
     hold_until = held_until(data.urgent, member.get("quiet_hours"), member.get("time_zone"), utcnow())
     wait = max(0.0, (hold_until - utcnow()).total_seconds()) if hold_until else 0.0
@@ -366,8 +366,8 @@ async def on_alert_test_requested(event: AlertTestRequested, ctx: MessageContext
         phone=data.phone,
         phone_confirmed=True,  # the operator's own number, which they gave to their account
     )
-    adapter = deps.adapters.get(data.channel)
-    refused = "channel-not-installed" if adapter is None else adapter.ineligibility(recipient, "alert")
+    declared = deps.channels.get(data.channel)
+    refused = "channel-not-installed" if declared is None else declared.ineligibility(recipient, "alert")
     if refused is not None:
         ctx.log.warning("alert test not sendable", test_id=data.test_id, channel=data.channel, reason=refused)
         return

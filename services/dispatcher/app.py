@@ -7,16 +7,18 @@ id under the primary key); reads pledge-intake's `members` (with each member's u
 `member_keys`, `pledges` and `erasures` through its read models (read_models.py).
 
 - certificate.issued -> one delivery per channel the signer chose; a chosen channel that cannot
-  serve them (declared by its adapter: no address, country not served, not installed,
-  unsubscribed) is recorded as `skipped` with the reason and handled like a failure.
+  serve them (by its declaration, shared/channels/catalogue.py: no address, country not served;
+  or not installed, unsubscribed) is recorded as `skipped` with the reason and handled like a
+  failure. On a channel that carries no files the certificate goes with a personal download link
+  (downloads.py).
 - a delivery that fails permanently or dead-letters -> the member's next eligible channel not yet
   tried for this message; the decision (or "none left") is stored on the failed delivery first,
   so a redelivered status event repeats the same decision instead of trying a third channel.
 - state changes come only from the channels' status events (the channel owns its send log).
 - reply.answer_requested.v1 (the console) -> one `reply` delivery on the channel the person wrote
   on, never falling back (replies.py).
-- a chosen channel that needs an address the member can still give by opting in (declared by its
-  adapter as `address_wait_seconds`, e.g. Messenger's PSID) gets a `waiting` delivery: it is sent
+- a chosen channel that needs an address the member can still give by opting in (declared as
+  `address_wait_seconds`, e.g. Messenger's PSID) gets a `waiting` delivery: it is sent
   when `contact.linked.v1` brings the address, or skipped and fallen back from when the wait ends
   (timer queues `samleng.alert-dispatcher.wait.<tier>` bring `delivery.wait_expired.v1`).
 - a delivery `sent` on a channel that declares delivery receipts (`receipt_wait_seconds`), or
@@ -25,7 +27,9 @@ id under the primary key); reads pledge-intake's `members` (with each member's u
   falls back once, keeping its state, so a late receipt makes it `delivered` and sends nothing.
 
 At start it declares every installed channel's queues (one per priority band), so requests wait
-for a channel that is not running yet instead of being unroutable.
+for a channel that is not running yet instead of being unroutable. All it knows of the channels
+is their declarations (the catalogue): it imports no adapter, so none of a provider's libraries
+(tests/unit/test_dispatcher_modules.py).
 
 Modules: this one holds the router, the handlers of deliveries' own events and start-up;
 deliveries.py builds, creates, publishes, times, releases and falls back deliveries; alerts.py,
@@ -39,14 +43,14 @@ encrypted for the member, and a session message's contact card is stored encrypt
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import timedelta
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 from pymongo import ASCENDING
 
-from services.channels import discover
 from services.dispatcher import alerts as alerts_module
 from services.dispatcher import discreet, numbers
 from services.dispatcher import erasure as erasure_module
@@ -83,7 +87,8 @@ from services.dispatcher.routing import (
     receipt_wait,
     supersedes,
 )
-from shared.channels.service import channel_router
+from shared.channels.catalogue import ChannelSpec, catalogue
+from shared.channels.queues import channel_router
 from shared.contracts import utcnow
 from shared.contracts.alert import ActionReported, AlertPublished, AlertTestRequested
 from shared.contracts.certificate import CertificateIssued
@@ -145,8 +150,8 @@ class DispatcherSettings(ServiceSettings):
     detail_link_hours: float = Field(
         default=72,
         gt=0,
-        description="How long the link in a discreet message (at-risk mode) shows its details "
-        "(hours); it shows them once.",
+        description="How long the link in a discreet message (at-risk mode) shows its details, and a "
+        "certificate's download link on a channel that carries no files works (hours); each works once.",
     )
 
 
@@ -162,6 +167,7 @@ async def on_certificate_issued(event: CertificateIssued, ctx: MessageContext[De
     recipient = await numbers.checked(deps, recipient_of(member))
     certificate = CertificateRef(
         certificate_number=data.certificate_number,
+        bucket=data.bucket,
         pdf_file_id=data.pdf_file_id,
         png_file_id=data.png_file_id,
         print_pdf_file_id=data.print_pdf_file_id,
@@ -179,7 +185,7 @@ async def on_certificate_issued(event: CertificateIssued, ctx: MessageContext[De
         "preferences_url": preferences_url(deps, member),
     }
     unsubscribed = member.get("unsubscribed") or []
-    for decision in plan_certificate(data.channels, recipient, deps.adapters, unsubscribed):
+    for decision in plan_certificate(data.channels, recipient, deps.channels, unsubscribed):
         wait = waits_for_address(deps, decision.channel, decision.skipped_reason)
         doc = await create_delivery(deps, base, decision.channel, decision.skipped_reason, None, wait)
         if doc["state"] == "pending":
@@ -224,8 +230,8 @@ async def on_wait_expired(event: DeliveryWaitExpired, ctx: MessageContext[Deps])
     if doc.get("reason") == "quiet-hours":
         await release(ctx, doc, "quiet-hours-over")
         return
-    adapter = deps.adapters.get(doc["channel"])
-    reason = f"no-{adapter.address_kind if adapter else 'address'}-in-time"
+    declared = deps.channels.get(doc["channel"])
+    reason = f"no-{declared.address_kind if declared else 'address'}-in-time"
     if doc.get("reason") == numbers.WAIT_REASON:
         reason = "number-not-confirmed-in-time"
     entry = {"state": "skipped", "attempt": 1, "reason": reason, "at": utcnow()}
@@ -283,10 +289,10 @@ async def on_delivery_status(event: DeliveryStatus, ctx: MessageContext[Deps]) -
 
 
 async def declare_channel_queues(
-    publisher: Publisher, settings: ServiceSettings, adapters: dict[str, Any]
+    publisher: Publisher, settings: ServiceSettings, channels: Mapping[str, ChannelSpec]
 ) -> None:
-    for adapter_cls in adapters.values():
-        for group in channel_router(adapter_cls).consumer_groups(settings):
+    for declared in channels.values():
+        for group in channel_router(declared).consumer_groups(settings):
             await publisher.declare(group)
 
 
@@ -302,8 +308,8 @@ async def bootstrap(resources: Resources) -> Deps:
     await action_reports.create_index([("alert_id", ASCENDING)])
     official_actions = durable(resources.db.official_actions)
     await official_actions.create_index([("alert_id", ASCENDING), ("official", ASCENDING)])
-    adapters = discover()
-    await declare_channel_queues(resources.publisher, settings, adapters)
+    channels = catalogue()
+    await declare_channel_queues(resources.publisher, settings, channels)
     group = router.consumer_group(settings)
     wait_queues = {tier: f"{group.queue}.wait.{_label(tier)}" for tier in WAIT_TIERS_MS}
     for tier, name in wait_queues.items():
@@ -317,7 +323,7 @@ async def bootstrap(resources: Resources) -> Deps:
         vault=resources.vault,
         deliveries=deliveries,
         db=resources.db,
-        adapters=adapters,
+        channels=channels,
         public_base_url=settings.public_base_url,
         preferences_link_days=settings.preferences_link_days,
         details=details,
@@ -330,8 +336,8 @@ async def bootstrap(resources: Resources) -> Deps:
         alert_versions=durable(resources.db.alert_versions),
         action_reports=action_reports,
         official_actions=official_actions,
-        waits=address_waits(adapters),
-        receipt_waits=receipt_waits(adapters),
+        waits=address_waits(channels),
+        receipt_waits=receipt_waits(channels),
         wait_queues=wait_queues,
     )
 
@@ -367,7 +373,7 @@ async def on_notice_requested(event: NoticeRequested, ctx: MessageContext[Deps])
             link_label=data.link_label,
         ),
     }
-    channel = next_channel(list(data.channels), [], recipient, "notice", deps.adapters, [])
+    channel = next_channel(list(data.channels), [], recipient, "notice", deps.channels, [])
     if channel is None:
         ctx.log.warning("no channel can carry this notice", notice_id=data.notice_id, kind=data.kind)
         return

@@ -2,13 +2,15 @@
 derived from them (routing.py `delivery_id`), and what is done with them: build, create (sealed,
 made discreet for a discreet person), publish as `delivery.requested.v1`, wait (durable timers:
 an opt-in address, a number's confirmation, quiet hours, a receipt), release, fall back to the
-person's next channel, and the collection's indexes. app.py keeps the router, the handlers and
+person's next channel, and the collection's indexes. A certificate on a channel that carries no
+files also gets a personal download link (downloads.py). app.py keeps the router, the handlers and
 start-up; alerts.py, reminders.py and replies.py build on this module (none of them imports app.py).
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -18,7 +20,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError
 
-from services.dispatcher import discreet, numbers
+from services.dispatcher import discreet, downloads, numbers
 from services.dispatcher.personal import contact_card, open_member, opened_request, sealed, sealed_delivery
 from services.dispatcher.read_models import MEMBERS
 from services.dispatcher.routing import (
@@ -29,7 +31,7 @@ from services.dispatcher.routing import (
     receipt_wait,
     unconfirmed,
 )
-from shared.channels.adapter import ChannelAdapter
+from shared.channels.catalogue import ChannelSpec
 from shared.contracts import utcnow
 from shared.contracts.delivery import (
     DeliveryRequested,
@@ -59,7 +61,8 @@ class Deps:
     deliveries: AsyncCollection[Document]
     db: AsyncDatabase[Document]
     """Other services' collections are read from it through read_models.py only."""
-    adapters: dict[str, type[ChannelAdapter]]
+    channels: Mapping[str, ChannelSpec]
+    """The installed channels' declarations (shared/channels/catalogue.py `catalogue()`)."""
     public_base_url: str
     alerts: AsyncCollection[Document] | None = None
     alert_versions: AsyncCollection[Document] | None = None
@@ -73,7 +76,8 @@ class Deps:
     """The process's vault (`Resources.vault`; the service closes it)."""
     preferences_link_days: int = 30
     details: AsyncCollection[Document] | None = None
-    """`message_details`: what discreet messages stand for (discreet.py)."""
+    """`message_details`: what discreet messages and download links stand for (discreet.py,
+    downloads.py)."""
     detail_link_hours: float = 72
     confirm_numbers: bool = True
     confirmed_numbers: AsyncCollection[Document] | None = None
@@ -131,10 +135,10 @@ def preferences_url(deps: Deps, member: Document | None) -> str | None:
 def waits_for_address(deps: Deps, channel: str, skipped_reason: str | None) -> float:
     """Seconds to wait for an address the member can still give, or for their number's
     confirmation (0 = do not wait)."""
-    adapter = deps.adapters.get(channel)
-    if adapter is not None and skipped_reason == numbers.NOT_CONFIRMED:
+    declared = deps.channels.get(channel)
+    if declared is not None and skipped_reason == numbers.NOT_CONFIRMED:
         return deps.number_wait_seconds
-    if adapter is None or skipped_reason != f"no-{adapter.address_kind}-address":
+    if declared is None or skipped_reason != f"no-{declared.address_kind}-address":
         return 0.0
     return deps.waits.get(channel, 0.0)
 
@@ -148,11 +152,16 @@ async def create_delivery(
     wait_seconds: float = 0.0,
 ) -> Document:
     """Insert the delivery under its deterministic id, or return the one already there. For a
-    discreet recipient the details are written first and the delivery carries their link."""
+    discreet recipient the details are written first and the delivery carries their link; so are
+    a certificate's for a channel that carries no files (its download link)."""
     if skipped_reason is None or wait_seconds > 0:  # it goes now, or once the wait ends
         base, detail = discreet_base(deps, base)
-        if detail is not None and deps.details is not None:
-            await discreet.store(deps.details, deps.vault, [detail])
+        base, download = downloads.with_download_link(
+            base, deps.channels.get(channel), deps.public_base_url, deps.detail_link_hours, wait_seconds
+        )
+        details = [d for d in (detail, download) if d is not None]
+        if details and deps.details is not None:
+            await discreet.store(deps.details, deps.vault, details)
     doc, request = build_delivery(deps, base, channel, skipped_reason, fallback_from, wait_seconds)
     doc, _ = await sealed_delivery(deps.vault, doc, request)
     if doc["reason"] == numbers.WAIT_REASON and deps.awaiting_numbers is not None and request.recipient.phone:
@@ -224,7 +233,7 @@ def build_delivery(
     if state == "waiting" and skipped_reason == numbers.NOT_CONFIRMED:
         skipped_reason = numbers.WAIT_REASON
     elif state == "waiting" and not base.get("wait_reason"):
-        skipped_reason = f"waiting-for-{deps.adapters[channel].address_kind}"
+        skipped_reason = f"waiting-for-{deps.channels[channel].address_kind}"
     elif state == "waiting":
         skipped_reason = base["wait_reason"]
     doc: Document = {
@@ -389,7 +398,7 @@ async def fall_back(ctx: MessageContext[Deps], failed: Document, member: Documen
             [d["channel"] for d in tried],
             recipient,
             failed["purpose"],
-            deps.adapters,
+            deps.channels,
             member.get("unsubscribed") or [],
         )
         proposal: Document = {"channel": channel, "at": utcnow()}
@@ -433,28 +442,22 @@ async def fall_back(ctx: MessageContext[Deps], failed: Document, member: Documen
     ctx.log.info("fell back", delivery_id=failed["_id"], to_channel=channel, to_delivery=doc["_id"])
 
 
-def receipt_waits(adapters: dict[str, type[ChannelAdapter]]) -> dict[str, float]:
-    """Each channel with delivery receipts: how long to wait for one, its setting if set, else its
-    declaration; a channel without receipts, or set to 0, is left out (it never falls back for one)."""
+def receipt_waits(channels: Mapping[str, ChannelSpec]) -> dict[str, float]:
+    """Each channel with delivery receipts: how long to wait for one, its setting if set
+    (`<NAME>_RECEIPT_WAIT_SECONDS`), else its declaration; a channel without receipts, or set to
+    0, is left out (it never falls back for one)."""
     waits = {}
-    for name, adapter_cls in adapters.items():
-        declared = adapter_cls.receipt_wait_seconds
-        if declared is None:
-            continue
-        configured = adapter_cls.settings_class().receipt_wait_seconds
-        wait = configured if configured is not None else declared
-        if wait > 0:
+    for name, declared in channels.items():
+        wait = declared.configured("receipt_wait_seconds")
+        if wait:
             waits[name] = wait
     return waits
 
 
-def address_waits(adapters: dict[str, type[ChannelAdapter]]) -> dict[str, float]:
-    """Each channel's wait for an opt-in address: its setting if set, else its declaration."""
-    waits = {}
-    for name, adapter_cls in adapters.items():
-        configured = adapter_cls.settings_class().address_wait_seconds
-        waits[name] = configured if configured is not None else adapter_cls.address_wait_seconds
-    return waits
+def address_waits(channels: Mapping[str, ChannelSpec]) -> dict[str, float]:
+    """Each channel's wait for an opt-in address: its setting if set
+    (`<NAME>_ADDRESS_WAIT_SECONDS`), else its declaration."""
+    return {name: declared.configured("address_wait_seconds") or 0.0 for name, declared in channels.items()}
 
 
 BY_CORRELATION = [("correlation_id", ASCENDING)]  # a pledge's or an alert's deliveries
@@ -468,13 +471,6 @@ DELIVERY_INDEXES = (
     BY_MEMBER,
     [("state", ASCENDING), ("updated_at", DESCENDING)],  # the operators' list
 )
-# Lookups name their index (`hint`): a planner may otherwise pick (state, updated_at) for a
-# query that filters on state and read every delivery in that state.
-# Each index costs every delivery write (on the local Mongo-wire server an index adds ~35 us of
-# server time per inserted document; a fan-out writes 100,000): these were folded into the above
-# (action links find their delivery by `_id`, see shared.contracts.alert.action_token).
-
-
 # Lookups name their index (`hint`): a planner may otherwise pick (state, updated_at) for a
 # query that filters on state and read every delivery in that state.
 # Each index costs every delivery write (on the local Mongo-wire server an index adds ~35 us of

@@ -6,7 +6,7 @@ on for residents of Cambodia) gets every message, on every channel, as one neutr
 `discreet`): "New message from your network" and a personal link that shows the details once and
 nothing after `DISPATCHER_DETAIL_LINK_HOURS` (shared/message_details.py). Channels send it like
 any notice; email under a neutral sender name and without the person's name; post never carries
-it (shared/channels/adapter.py).
+it (its channel.toml declares `carries_discreet = false`).
 
 The delivery keeps its purpose and source (an alert's progress still counts it); only its content
 is replaced. The details are written before the deliveries that carry their link, so a link in a

@@ -2,18 +2,18 @@
 
 Anyone can type someone else's number into a form; a human-rights message arriving unasked on a
 phone in Cambodia can harm its owner, and making Samleng message arbitrary numbers is abuse. So a
-channel that sends to a phone number (Signal, WhatsApp, SMS: adapters whose `address_kind` is
-`phone`) may carry a message only once the number's owner wrote to us from it, on any of those
-channels (`inbound.message.v1`): that is their confirmation, and it is also what the platforms
-ask before a business writes to someone (WhatsApp's opt-in, Signal's message requests). The public
-site tells people how (services/intake: "send any message to our number"). Email keeps its own
-double opt-in (a link).
+channel that sends to a phone number (Signal, WhatsApp, SMS: channels whose declared
+`address_kind` is `phone`) may carry a message only once the number's owner wrote to us from it,
+on any of those channels (`inbound.message.v1`): that is their confirmation, and it is also what
+the platforms ask before a business writes to someone (WhatsApp's opt-in, Signal's message
+requests). The public site tells people how (services/intake: "send any message to our number").
+Email keeps its own double opt-in (a link).
 
 - `confirmed_numbers` (owned here): `{_id: contact_key("phone", number), at, channel}`; the key is
   the blind index of the number (shared/personal_data.py), never the number.
 - Routing sees it as `Recipient.phone_confirmed`; a channel declines an unconfirmed number
-  (shared/channels/adapter.py, reason `number-not-confirmed`), so an alert goes to the member's
-  next channel, or nowhere.
+  (shared/channels/catalogue.py `ChannelSpec.ineligibility`, reason `number-not-confirmed`), so
+  an alert goes to the member's next channel, or nowhere.
 - A certificate chosen for such a channel waits (`waiting-for-number-confirmation`, up to
   `DISPATCHER_NUMBER_WAIT_HOURS`), recorded in `awaiting_numbers` `{_id: delivery id,
   number_key}`: when the number is confirmed it is sent; when the wait ends it is skipped

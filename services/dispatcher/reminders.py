@@ -83,6 +83,7 @@ def reminder_ref(data: ReminderDueData, base_url: str) -> ReminderRef:
         waitlisted=data.registration_state == "waitlisted",
         plan_of_action=plan,
         plan_pdf_file_id=data.plan_pdf_file_id,
+        plan_pdf_bucket=data.plan_pdf_bucket,
         version=session.version,
         cancel_url=data.cancel_url
         if data.kind not in ("cancelled", "plan-of-action", "registration-cancelled")
@@ -161,10 +162,10 @@ async def on_reminder_due(event: ReminderDue, ctx: MessageContext[Any]) -> None:
         "extra": {"contact_card": card, "session_id": data.session.session_id, "reminder_kind": data.kind},
         "wait_reason": "quiet-hours",
     }
-    channel = next_channel(card["channels"], [], recipient, "reminder", deps.adapters, stopped)
+    channel = next_channel(card["channels"], [], recipient, "reminder", deps.channels, stopped)
     if channel is None:  # recorded as skipped, with the reason, for operators
         first = card["channels"][0]
-        reason = why_not(first, recipient, "reminder", deps.adapters, stopped) or "no eligible channel"
+        reason = why_not(first, recipient, "reminder", deps.channels, stopped) or "no eligible channel"
         await create_delivery(deps, base, first, reason, None)
         ctx.log.warning("no channel for a session message", reminder_id=data.reminder_id, reason=reason)
         return

@@ -9,7 +9,7 @@ one delivery, purpose `reply`, on the channel the person wrote on, to the addres
 - The recipient is the member (name, language, country, their reply windows) with the sender's
   address; a sender we hold for no member is named by their contact key, as their reply is.
 - A member erased since the answer was given: nothing is sent.
-- A channel that cannot carry answers (its adapter's `purposes`), or that is not installed: the
+- A channel that cannot carry answers (its declared `purposes`), or that is not installed: the
   delivery is recorded as `skipped` with the reason. The window itself is the console's check
   (before it hands over) and the adapter's (at the send).
 
@@ -70,7 +70,7 @@ async def on_reply_answer_requested(event: ReplyAnswerRequested, ctx: MessageCon
             ctx.log.info("answer to an erased member: nothing to send", answer_id=data.answer_id)
             return
     recipient = answer_recipient(event, member)
-    reason = why_not(data.channel, recipient, REPLY_KIND, deps.adapters, ())
+    reason = why_not(data.channel, recipient, REPLY_KIND, deps.channels, ())
     base = {
         "purpose": REPLY_KIND,
         "source_id": data.answer_id,

@@ -1,7 +1,7 @@
 """Who gets what on which channel: pure decisions, no I/O (unit-tested on their own).
 
-Eligibility comes only from the adapters' declarations (address kind, countries they cannot
-serve, purposes they carry); nothing here names a channel.
+Eligibility comes only from the channels' declarations (shared/channels/catalogue.py: address
+kind, countries they cannot serve, purposes they carry); nothing here names a channel.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from shared.channels.adapter import ChannelAdapter
+from shared.channels.catalogue import ChannelSpec
 from shared.contracts.delivery import UNRESOLVED, Recipient
 
 DELIVERY_NAMESPACE = uuid.UUID("9a4c2f1e-5b3d-4e6f-8a7b-0c1d2e3f4a5b")
@@ -51,29 +51,29 @@ def why_not(
     channel: str,
     recipient: Recipient,
     purpose: str,
-    adapters: Mapping[str, type[ChannelAdapter]],
+    channels: Mapping[str, ChannelSpec],
     unsubscribed: Iterable[str],
 ) -> str | None:
     """Why `channel` cannot carry `purpose` to `recipient`, or None if it can."""
     stopped = set(unsubscribed)
     if EVERYTHING in stopped or channel in stopped:
         return "unsubscribed"
-    adapter = adapters.get(channel)
-    if adapter is None:
+    declared = channels.get(channel)
+    if declared is None:
         return "channel-not-installed"
-    return adapter.ineligibility(recipient, purpose)
+    return declared.ineligibility(recipient, purpose)
 
 
 def plan_certificate(
     chosen: Iterable[str],
     recipient: Recipient,
-    adapters: Mapping[str, type[ChannelAdapter]],
+    channels: Mapping[str, ChannelSpec],
     unsubscribed: Iterable[str],
 ) -> list[Decision]:
     """One decision per channel the signer chose (they asked for every one of them)."""
     stopped = list(unsubscribed)
     return [
-        Decision(channel, why_not(channel, recipient, "certificate", adapters, stopped))
+        Decision(channel, why_not(channel, recipient, "certificate", channels, stopped))
         for channel in dict.fromkeys(chosen)
     ]
 
@@ -83,14 +83,14 @@ def next_channel(
     used: Iterable[str],
     recipient: Recipient,
     purpose: str,
-    adapters: Mapping[str, type[ChannelAdapter]],
+    channels: Mapping[str, ChannelSpec],
     unsubscribed: Iterable[str],
 ) -> str | None:
     """The member's next eligible channel that has not been tried for this message."""
     tried = set(used)
     stopped = list(unsubscribed)
     for channel in dict.fromkeys(preferences):
-        if channel not in tried and why_not(channel, recipient, purpose, adapters, stopped) is None:
+        if channel not in tried and why_not(channel, recipient, purpose, channels, stopped) is None:
             return channel
     return None
 

@@ -48,7 +48,7 @@ from services.intake.confirm_number import chat_channels, number_steps
 from services.intake.deliveries import add_delivery_routes
 from services.intake.details import details_router
 from services.intake.erasure import add_erasure_routes
-from services.intake.i18n import pick_language, ui
+from services.intake.i18n import channel_choice, pick_language, ui
 from services.intake.limits import IntakeLimits, TooManySubmissions, link_limit, submission_limit
 from services.intake.partners import install_partner_keys, partner_key
 from services.intake.read_models import PENDING_CHANGES, PartnerKeyCheck, PendingChange
@@ -56,6 +56,7 @@ from services.intake.sessions import add_session_routes
 from services.intake.settings import IntakeSettings
 from services.intake.submission import PledgeStatus, StatusReader, SubmissionGateway
 from services.intake.subscriptions import DISCREET_CHOICES, add_subscription_routes
+from shared.channels.catalogue import carrying, spec
 from shared.contracts import pledge_ids as ids
 from shared.contracts import utcnow
 from shared.contracts.alert import ActionReported
@@ -206,8 +207,40 @@ def create_app(
     for route in health_routes("intake", readiness):
         app.router.routes.append(route)
 
-    def offers_messenger() -> bool:
+    def offers_opt_in() -> bool:
+        """Channels whose address the platform gives when the person opts in (address kind
+        `psid`: Messenger's m.me link after signing) are offered only with our page set."""
         return bool(settings.messenger_page)
+
+    def opting_in(channels: list[str]) -> list[str]:
+        """The chosen channels that wait for the person to open our opt-in link."""
+        return [name for name in channels if spec(name).address_kind == "psid"]
+
+    def form_channels(lang: Lang) -> list[dict[str, str]]:
+        """The pledge form's choices: the channels that carry certificates, in catalogue order,
+        with what the page's script needs (countries refused, discreet, fields asked)."""
+        return [
+            {
+                "name": name,
+                "label": channel_choice(name, lang),
+                "unavailable": " ".join(sorted(spec(name).unavailable_countries)),
+                "discreet": "yes" if spec(name).carries_discreet else "no",
+                "fields": " ".join(spec(name).person_fields),
+            }
+            for name in carrying("certificate")
+            if offers_opt_in() or spec(name).address_kind != "psid"
+        ]
+
+    def opt_in_refused(channels: list[str], lang: Lang) -> FieldError | None:
+        """A `channels` error when an opt-in channel was chosen while none is offered."""
+        refused = [] if offers_opt_in() else opting_in(channels)
+        if not refused:
+            return None
+        return FieldError(
+            field="channels",
+            code="channel_unknown",
+            message=message("channel_unknown", lang, channel=refused[0]),
+        )
 
     def status_url(pledge_id: str) -> str:
         return f"{settings.public_base_url.rstrip('/')}/api/v1/pledges/{pledge_id}"
@@ -238,7 +271,7 @@ def create_app(
             error_list=errors,
             notice=notice,
             other_lang="km" if lang == "en" else "en",
-            offers_messenger=offers_messenger(),
+            channels=form_channels(lang),
         )
         response = HTMLResponse(html, status_code=status, headers=headers)
         response.set_cookie("samleng_lang", lang, samesite="lax")
@@ -280,6 +313,8 @@ def create_app(
             )
         raw = _form_to_input(values)
         valid, errors = validate_pledge(raw, lang)
+        if valid is not None and (refused := opt_in_refused(valid.channels, lang)) is not None:
+            valid, errors = None, [refused]
         if valid is None:
             return render_form(request, lang, values, errors, 422)
         pledge_id = ids.new_pledge_id(secret)
@@ -289,10 +324,10 @@ def create_app(
             return render_form(
                 request, lang, values, [], 503, notice=ui("unavailable", lang), headers={"Retry-After": "30"}
             )
-        suffix = "&m=1" if "messenger" in valid.channels else ""
+        suffix = "&m=1" if opting_in(valid.channels) else ""
         suffix += "".join(f"&chat={channel}" for channel in chat_channels(valid.channels))
         redirect = RedirectResponse(f"/pledge/{pledge_id}?lang={lang}{suffix}", status_code=303)
-        if "messenger" in valid.channels:
+        if opting_in(valid.channels):
             redirect.set_cookie(
                 MESSENGER_PAGE_COOKIE,
                 messenger_page_key.dumps(pledge_id),
@@ -336,9 +371,9 @@ def create_app(
             t=lambda key, **kw: ui(key, language, **kw),
             status=status,
             messenger=messenger_link(pledge_id)
-            if (m and offers_messenger() and status is not None and submitted_here(request, pledge_id))
+            if (m and offers_opt_in() and status is not None and submitted_here(request, pledge_id))
             else None,
-            messenger_elsewhere=bool(m and offers_messenger() and status is not None)
+            messenger_elsewhere=bool(m and offers_opt_in() and status is not None)
             and not submitted_here(request, pledge_id),
             other_lang="km" if language == "en" else "en",
             pledge_id=pledge_id,
@@ -437,13 +472,9 @@ def create_app(
         valid, errors = validate_pledge(raw, language)
         if valid is None:
             return JSONResponse({"detail": [e.model_dump() for e in errors]}, status_code=422)
-        if "messenger" in valid.channels and not offers_messenger():
-            error = FieldError(
-                field="channels",
-                code="channel_unknown",
-                message=message("channel_unknown", language, channel="messenger"),
-            )
-            return JSONResponse({"detail": [error.model_dump()]}, status_code=422)
+        refused = opt_in_refused(valid.channels, language)
+        if refused is not None:
+            return JSONResponse({"detail": [refused.model_dump()]}, status_code=422)
         pledge_id = (
             ids.derived_pledge_id(secret, *idempotency_scope(partner, idempotency_key, raw))
             if idempotency_key
@@ -458,7 +489,7 @@ def create_app(
                 headers={"Retry-After": "30"},
             )
         body: dict[str, Any] = {"pledge_id": pledge_id, "status_url": status_url(pledge_id)}
-        if "messenger" in valid.channels:
+        if opting_in(valid.channels):  # the API's field keeps its name: Messenger's is the m.me link
             body["messenger_link"] = messenger_link(pledge_id)
         return JSONResponse(body, status_code=202, headers={"Location": status_url(pledge_id)})
 

@@ -1,31 +1,28 @@
-"""Confirming a number: what the public site tells someone who chose Signal or WhatsApp.
+"""Confirming a number: what the public site tells someone who chose a phone channel (Signal,
+WhatsApp, ...: every channel whose declaration's address kind is `phone`).
 
 Those channels send nothing to a phone number until its owner has written to us from it, on
-either app (services/dispatcher/numbers.py). So the pages a person lands on after choosing one
+any of them (services/dispatcher/numbers.py; the catalogue's `ineligibility`). So the pages a person lands on after choosing one
 (a pledge's status page, a session's "you are registered", the subscribe page's "almost done")
 and the member's own page, while their channels include one, show a box
 (templates/_confirm_number.html): send any message from your phone to our number, with a link
 that opens the app on a chat with us.
 
-Our numbers are `INTAKE_SIGNAL_NUMBER` and `INTAKE_WHATSAPP_NUMBER`; without one, the box names no
-number ("the number the network gave you") and has no link. The box shows only our number and
+Our number on a channel is `INTAKE_<NAME>_NUMBER` (INTAKE_SIGNAL_NUMBER, INTAKE_WHATSAPP_NUMBER);
+the link is the channel's declared `contact_link` with it filled in. Without a number, the box
+names none ("the number the network gave you") and has no link. The box shows only our number and
 the channel, never the person's own number: the status page is reachable by its address alone.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import phonenumbers
 
 from services.intake.settings import IntakeSettings
-
-APP_LINKS: dict[str, Callable[[str], str]] = {
-    "signal": lambda number: f"https://signal.me/#p/{number}",
-    "whatsapp": lambda number: f"https://wa.me/{number.removeprefix('+')}?text=Hello",
-}
-"""The channels that need a confirmed number, and the link that opens a chat with `number` (E.164)."""
+from shared.channels.catalogue import channel_names, spec
 
 
 @dataclass(frozen=True)
@@ -38,8 +35,15 @@ class NumberStep:
 
 
 def chat_channels(channels: Iterable[str]) -> list[str]:
-    """Those of `channels` that wait for a confirmed number, once each, in their order."""
-    return [channel for channel in dict.fromkeys(channels) if channel in APP_LINKS]
+    """Those of `channels` that wait for a confirmed number (phone channels), once each, in their order."""
+    installed = channel_names()
+    return [c for c in dict.fromkeys(channels) if c in installed and spec(c).address_kind == "phone"]
+
+
+def contact_link(channel: str, number: str) -> str | None:
+    """The channel's declared link that opens a chat with `number` (E.164), or None without one."""
+    template = spec(channel).contact_link
+    return template.format(number=number, digits=number.removeprefix("+")) if template else None
 
 
 def readable(number: str) -> str:
@@ -53,12 +57,12 @@ def readable(number: str) -> str:
 
 def number_steps(settings: IntakeSettings, channels: Iterable[str]) -> list[NumberStep]:
     """The steps for the chosen `channels` (none when no chosen channel needs one)."""
-    ours = {"signal": settings.signal_number, "whatsapp": settings.whatsapp_number}
-    return [
-        NumberStep(
-            channel,
-            readable(ours[channel]) if ours[channel] else None,
-            APP_LINKS[channel](ours[channel]) if ours[channel] else None,
+    steps = []
+    for channel in chat_channels(channels):
+        ours = settings.channel_numbers.get(channel)
+        steps.append(
+            NumberStep(
+                channel, readable(ours) if ours else None, contact_link(channel, ours) if ours else None
+            )
         )
-        for channel in chat_channels(channels)
-    ]
+    return steps

@@ -3,9 +3,14 @@ Field-error messages live with the rules they explain (shared/contracts/language
 
 from __future__ import annotations
 
-from shared.contracts.languages import Lang, pick_language
+from shared.channels.catalogue import channel_names, spec
+from shared.contracts.languages import Lang, country_name, pick_language
+from shared.contracts.pledge_input import either, labels, needing
 
-__all__ = ["UI", "pick_language", "ui"]
+__all__ = ["UI", "channel_label", "pick_language", "ui"]
+
+CHANNEL_WORDS = {"phone_channels": "phone", "postal_channels": "postal_address", "email_channels": "email"}
+"""Placeholders a text may use for "the channels that need this field", from their declarations."""
 
 
 UI: dict[str, dict[Lang, str]] = {
@@ -36,14 +41,16 @@ UI: dict[str, dict[Lang, str]] = {
     "lang_km": {"en": "Khmer", "km": "ខ្មែរ"},
     "channels": {"en": "How should we send your certificate?", "km": "តើយើងគួរផ្ញើវិញ្ញាបនបត្ររបស់អ្នកដោយរបៀបណា?"},
     "channels_hint": {"en": "Choose one or more.", "km": "ជ្រើសមួយ ឬច្រើន។"},
-    "channel_email": {"en": "Email", "km": "អ៊ីមែល"},
-    "channel_post": {"en": "Post (not available in Cambodia)", "km": "ប្រៃសណីយ៍ (មិនមាននៅកម្ពុជា)"},
-    "channel_signal": {"en": "Signal", "km": "Signal"},
-    "channel_whatsapp": {"en": "WhatsApp", "km": "WhatsApp"},
-    "channel_messenger": {"en": "Facebook Messenger", "km": "Facebook Messenger"},
+    "channel_unavailable_in": {
+        "en": "{channel} (not available in {countries})",
+        "km": "{channel} (មិនមាននៅ{countries})",
+    },
     "email": {"en": "Email address", "km": "អាសយដ្ឋានអ៊ីមែល"},
-    "phone": {"en": "Mobile number (for Signal or WhatsApp)", "km": "លេខទូរស័ព្ទដៃ (សម្រាប់ Signal ឬ WhatsApp)"},
-    "address": {"en": "Postal address (for post)", "km": "អាសយដ្ឋានប្រៃសណីយ៍ (សម្រាប់ប្រៃសណីយ៍)"},
+    "phone": {"en": "Mobile number (for {phone_channels})", "km": "លេខទូរស័ព្ទដៃ (សម្រាប់ {phone_channels})"},
+    "address": {
+        "en": "Postal address (for {postal_channels})",
+        "km": "អាសយដ្ឋានប្រៃសណីយ៍ (សម្រាប់ {postal_channels})",
+    },
     "street_address": {"en": "Street address", "km": "ផ្លូវ និងលេខផ្ទះ"},
     "city": {"en": "City", "km": "ទីក្រុង"},
     "city_area": {"en": "District / neighbourhood", "km": "ខណ្ឌ / សង្កាត់"},
@@ -244,14 +251,15 @@ UI: dict[str, dict[Lang, str]] = {
         "en": "They are on because you live in Cambodia; you can turn them off.",
         "km": "វាបើក ព្រោះអ្នករស់នៅកម្ពុជា។ អ្នកអាចបិទវាបាន។",
     },
-    "discreet_signal_only": {
-        "en": "Signal only: send me everything on Signal, nothing by email or other apps",
-        "km": "តែ Signal ប៉ុណ្ណោះ៖ ផ្ញើអ្វីៗទាំងអស់មកខ្ញុំតាម Signal គ្មានអ្វីតាមអ៊ីមែល ឬកម្មវិធីផ្សេងទៀតទេ",
+    # a channel declared `at_risk_only_choice` (Signal's), offered to discreet members
+    "discreet_only_channel": {
+        "en": "{channel} only: send me everything on {channel}, nothing by email or other apps",
+        "km": "តែ {channel} ប៉ុណ្ណោះ៖ ផ្ញើអ្វីៗទាំងអស់មកខ្ញុំតាម {channel} គ្មានអ្វីតាមអ៊ីមែល ឬកម្មវិធីផ្សេងទៀតទេ",
     },
-    "discreet_signal_only_hint": {
-        "en": "The safest choice: only you and we can read Signal messages, and they can disappear "
+    "discreet_only_channel_hint": {
+        "en": "The safest choice: only you and we can read {channel} messages, and they can disappear "
         "from your phone. Email passes through other companies and stays in your inbox.",
-        "km": "ជម្រើសដែលមានសុវត្ថិភាពបំផុត៖ មានតែអ្នក និងយើងទេដែលអាចអានសារ Signal "
+        "km": "ជម្រើសដែលមានសុវត្ថិភាពបំផុត៖ មានតែអ្នក និងយើងទេដែលអាចអានសារ {channel} "
         "ហើយសារទាំងនោះអាចបាត់ពីទូរស័ព្ទរបស់អ្នកដោយស្វ័យប្រវត្តិ។ "
         "អ៊ីមែលឆ្លងកាត់ក្រុមហ៊ុនផ្សេងៗ ហើយនៅតែក្នុងប្រអប់សំបុត្ររបស់អ្នក។",
     },
@@ -288,5 +296,26 @@ UI: dict[str, dict[Lang, str]] = {
 
 
 def ui(key: str, lang: Lang, **values: object) -> str:
+    """A UI text; `channel_<name>` is that channel's label (its declaration)."""
+    if key not in UI and key.startswith("channel_"):
+        return channel_label(key.removeprefix("channel_"), lang)
     text = UI[key][lang]
+    for word, field in CHANNEL_WORDS.items():
+        if "{" + word + "}" in text:
+            values.setdefault(word, labels(needing(channel_names(), field), lang))
     return text.format(**values) if values else text
+
+
+def channel_label(name: str, lang: Lang) -> str:
+    """What a person sees for a channel: its declared label; a name no longer installed as is."""
+    return spec(name).label(lang) if name in channel_names() else name
+
+
+def channel_choice(name: str, lang: Lang) -> str:
+    """A channel's label on a form, with the countries it cannot serve: "Post (not available in
+    Cambodia)"."""
+    channel = spec(name)
+    if not channel.unavailable_countries:
+        return channel.label(lang)
+    countries = either(sorted(country_name(code, lang) for code in channel.unavailable_countries), lang)
+    return ui("channel_unavailable_in", lang, channel=channel.label(lang), countries=countries)

@@ -43,10 +43,19 @@ from services.intake.settings import IntakeSettings
 from services.intake.subscriptions import DISCREET_CHOICES, _Problems
 from services.intake.subscriptions import TEXT as SUBSCRIBE_TEXT
 from shared.calendar import calendar, session_event
+from shared.channels.catalogue import carrying, spec
 from shared.contracts import utcnow
 from shared.contracts.languages import Lang, countries
-from shared.contracts.pledge import DISCREET_DESCRIPTION, Consent, Contact
-from shared.contracts.pledge_input import FieldError, clean_name, clean_phone
+from shared.contracts.pledge import DISCREET_DESCRIPTION, Consent, Contact, is_discreet
+from shared.contracts.pledge_input import (
+    FieldError,
+    clean_name,
+    clean_phone,
+    labels,
+    offered_channels,
+    refused_channels,
+    require_contacts,
+)
 from shared.contracts.session import (
     TIME_ZONES,
     Registrant,
@@ -60,7 +69,6 @@ from shared.contracts.session import (
 from shared.messaging.gateway import Unavailable
 from shared.web_security import CSRF_REQUIRED
 
-REGISTRATION_CHANNELS = ("email", "signal", "whatsapp", "messenger")
 PATTERN = {"en": "EEEE d MMMM y, HH:mm", "km": "EEEE d MMMM y ម៉ោង HH:mm"}
 TEXT: dict[str, dict[str, str]] = {
     "calendar_title": {"en": "Sessions and hearings", "km": "វគ្គ និងសវនាការ"},
@@ -92,9 +100,9 @@ TEXT: dict[str, dict[str, str]] = {
         "km": "គំនិត ឬសំណូមពរដែលអ្នកចង់ផ្ញើជាមុន (ស្រេចចិត្ត)",
     },
     "reach_you": {"en": "How to send you the join link and reminders", "km": "របៀបផ្ញើតំណចូលរួម និងការរំលឹកមកអ្នក"},
-    "messenger_hint": {
-        "en": "Messenger works only if you have already written to our page.",
-        "km": "Messenger ដំណើរការបាន លុះត្រាតែអ្នកបានសរសេរទៅទំព័ររបស់យើងរួចហើយ។",
+    "opt_in_hint": {
+        "en": "{channels} works only if you have already written to our page.",
+        "km": "{channels} ដំណើរការបាន លុះត្រាតែអ្នកបានសរសេរទៅទំព័ររបស់យើងរួចហើយ។",
     },
     "registered": {
         "en": "You are registered. We will send you a confirmation, the join link and reminders.",
@@ -132,10 +140,6 @@ ERRORS_HERE: dict[str, dict[str, str]] = {
     "contact_required": {
         "en": "Give an email address or a mobile number.",
         "km": "សូមផ្តល់អាសយដ្ឋានអ៊ីមែល ឬលេខទូរស័ព្ទ។",
-    },
-    "email_needed": {
-        "en": "Email was chosen: give your email address.",
-        "km": "អ្នកបានជ្រើសអ៊ីមែល៖ សូមផ្តល់អាសយដ្ឋានអ៊ីមែល។",
     },
     "registration_closed": {"en": "Registration is closed.", "km": "ការចុះឈ្មោះបានបិទ។"},
     "ideas_too_long": {
@@ -306,7 +310,10 @@ def add_session_routes(app: FastAPI, settings: IntakeSettings, templates: Enviro
             zone=zone,
             time_zones=TIME_ZONES,
             countries=countries(language),
-            channels=REGISTRATION_CHANNELS,
+            channels=carrying("reminder"),  # the channels that carry reminders, by their declarations
+            opt_in_channels=labels(
+                [c for c in carrying("reminder") if spec(c).address_kind == "psid"], language
+            ),
             **context,
         )
         response = HTMLResponse(html, status_code=status)
@@ -362,7 +369,7 @@ def add_session_routes(app: FastAPI, settings: IntakeSettings, templates: Enviro
         if doc.get("capacity"):
             taken = await REGISTRATIONS.count(db(), {"session_id": session_id, "state": "registered"})
             full = taken >= int(doc["capacity"])
-        defaults = {"language": language, "time_zone": zone, "channels": ["email"]}
+        defaults = {"language": language, "time_zone": zone, "channels": list(carrying("reminder")[:1])}
         context.setdefault("values", defaults)
         context.setdefault("errors", {})
         context.setdefault("error_list", [])
@@ -435,24 +442,12 @@ def add_session_routes(app: FastAPI, settings: IntakeSettings, templates: Enviro
                 errors.add("email", "email_invalid")
         if raw.phone and raw.phone.strip():
             phone = clean_phone(raw.phone.strip(), country, errors, language)
-        channels: list[str] = []
-        for channel in raw.channels:
-            if channel and channel not in REGISTRATION_CHANNELS:
-                errors.add("channels", "channel_not_offered")
-            elif channel and channel not in channels:
-                channels.append(channel)
-        if not channels:
+        channels = offered_channels([c for c in raw.channels if c], "reminder", errors, "channel_not_offered")
+        if not channels and not any(e.field == "channels" for e in errors.items):
             errors.add("channels", "channels_required")
-        if "email" in channels and not email and not any(e.field == "email" for e in errors.items):
-            errors.items.append(
-                FieldError(field="email", code="email_needed", message=ERRORS_HERE["email_needed"][language])
-            )
-        if (
-            {"signal", "whatsapp"} & set(channels)
-            and not phone
-            and not any(e.field == "phone" for e in errors.items)
-        ):
-            errors.add("phone", "phone_required")
+        refused = refused_channels(channels, "reminder", country, is_discreet(raw.discreet, country), errors)
+        usable = [c for c in channels if c not in refused]
+        require_contacts(usable, {"email": bool(email), "phone": bool(phone)}, errors)
         if not email and not phone and not errors.items:
             errors.items.append(
                 FieldError(

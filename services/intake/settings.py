@@ -1,11 +1,13 @@
 from __future__ import annotations
 
+import os
 import re
-from typing import ClassVar
+from typing import Any, ClassVar
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
+from shared.channels.catalogue import channel_names, spec
 from shared.rate_limit import parse_networks
 from shared.settings import ServiceSettings
 
@@ -32,14 +34,12 @@ class IntakeSettings(ServiceSettings):
     messenger_page: str = Field(
         default="", description="Facebook page username for m.me links; empty = Messenger not offered."
     )
-    signal_number: str = Field(
-        default="",
-        description="Our Signal account's number (E.164, e.g. +15550001234), shown to people who chose "
-        "Signal: they must write to it before we send there (services/intake/confirm_number.py); "
-        'empty = the page names no number ("the number the network gave you").',
-    )
-    whatsapp_number: str = Field(
-        default="", description="Our WhatsApp Business number (E.164), shown as `signal_number` is."
+    channel_numbers: dict[str, str] = Field(
+        default_factory=dict,
+        description="Our own number on each phone channel, by channel name (E.164, e.g. "
+        "+15550001234), shown to people who chose that channel: they must write to it before we send "
+        "there (services/intake/confirm_number.py); none = the page names no number. Set one per "
+        "channel as INTAKE_<NAME>_NUMBER (INTAKE_SIGNAL_NUMBER, INTAKE_WHATSAPP_NUMBER, ...).",
     )
     consent_text_version: str = "pledge-consent-2026-11"
     max_body_bytes: int = Field(
@@ -94,13 +94,36 @@ class IntakeSettings(ServiceSettings):
         default=3.0, description="How long a submission waits for the broker before answering 503."
     )
 
-    @field_validator("signal_number", "whatsapp_number")
+    @model_validator(mode="before")
     @classmethod
-    def _e164(cls, value: str) -> str:
-        value = value.strip()
-        if value and not E164.fullmatch(value):
-            raise ValueError("give the number in E.164 form: + and country code, digits only (+15550001234)")
-        return value
+    def _number_per_channel(cls, data: Any) -> Any:
+        """INTAKE_<NAME>_NUMBER of every phone channel the catalogue lists (from the environment,
+        else .env or a `<name>_number` argument): a channel added later needs no new field."""
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        numbers = dict(data.get("channel_numbers") or {})
+        for name in channel_names():
+            given = data.pop(f"{name}_number", None)
+            if spec(name).address_kind != "phone":
+                continue
+            value = os.environ.get(f"INTAKE_{name.upper()}_NUMBER") or given
+            if value and str(value).strip():
+                numbers[name] = str(value)
+        data["channel_numbers"] = numbers
+        return data
+
+    @field_validator("channel_numbers")
+    @classmethod
+    def _e164(cls, numbers: dict[str, str]) -> dict[str, str]:
+        cleaned = {name: number.strip() for name, number in numbers.items()}
+        for name, number in cleaned.items():
+            if not E164.fullmatch(number):
+                raise ValueError(
+                    f"INTAKE_{name.upper()}_NUMBER: give the number in E.164 form: + and country code, "
+                    "digits only (+15550001234)"
+                )
+        return cleaned
 
     @field_validator("trusted_proxies")
     @classmethod

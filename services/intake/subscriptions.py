@@ -43,6 +43,7 @@ from services.intake.read_models import (
     SubscriptionToConfirm,
 )
 from services.intake.settings import IntakeSettings
+from shared.channels.catalogue import spec
 from shared.contracts import utcnow
 from shared.contracts.alert import TOPICS
 from shared.contracts.languages import Lang, countries
@@ -55,14 +56,14 @@ from shared.contracts.member import (
     SubscriptionConfirmedData,
 )
 from shared.contracts.pledge import Consent, is_discreet
-from shared.contracts.pledge_input import FieldError
+from shared.contracts.pledge_input import FieldError, refused_channels
 from shared.contracts.session import TIME_ZONES
 from shared.contracts.subscription_input import (
-    ADDRESS_OF,
-    ALERT_CHANNELS,
     SubscribeInput,
+    alert_channels,
     clean_preferences,
     subscription_event,
+    typed_alert_channels,
     validate_subscription,
 )
 from shared.contracts.subscription_input import _Problems as _Problems  # sessions.py's registrations
@@ -92,7 +93,6 @@ TEXT: dict[str, dict[str, str]] = {
     "country": {"en": "Country where you live", "km": "ប្រទេសដែលអ្នករស់នៅ"},
     "choose": {"en": "Choose…", "km": "ជ្រើសរើស…"},
     "email": {"en": "Email (we send a confirmation link)", "km": "អ៊ីមែល (យើងផ្ញើតំណបញ្ជាក់)"},
-    "phone": {"en": "Mobile number (for Signal or WhatsApp)", "km": "លេខទូរស័ព្ទ (សម្រាប់ Signal ឬ WhatsApp)"},
     "alerts": {"en": "Send me Urgent Action alerts", "km": "ផ្ញើការជូនដំណឹងសកម្មភាពបន្ទាន់មកខ្ញុំ"},
     "topics": {"en": "Topics (none chosen: all of them)", "km": "ប្រធានបទ (មិនជ្រើសរើស៖ ទាំងអស់)"},
     "topic_political-prisoners": {"en": "Political prisoners", "km": "អ្នកទោសនយោបាយ"},
@@ -176,6 +176,12 @@ TEXT: dict[str, dict[str, str]] = {
 }
 
 
+def only_choice(channel: str) -> bool:
+    """Whether a discreet member is offered "only this channel" (its declaration's
+    `at_risk_only_choice`: end-to-end encrypted, messages can disappear; Signal's)."""
+    return spec(channel).at_risk_only_choice
+
+
 def form_input(form: Any) -> SubscribeInput:
     ranked = [form.get(f"channel_{rank}", "") for rank in (1, 2, 3)]
     return SubscribeInput(
@@ -245,8 +251,12 @@ def add_subscription_routes(app: FastAPI, settings: IntakeSettings, templates: E
     @app.get("/subscribe", response_class=HTMLResponse, include_in_schema=False)
     async def subscribe_page(request: Request, lang: str | None = None) -> HTMLResponse:
         language = language_of(request, lang)
-        values = {"language": language, "time_zone": "Asia/Phnom_Penh", "channels": ["email"]}
-        return page("subscribe.html", language, values=values, errors={}, error_list=[], state="form")
+        first = list(typed_alert_channels()[:1])  # the first in form order is the first choice
+        values = {"language": language, "time_zone": "Asia/Phnom_Penh", "channels": first}
+        return page(
+            "subscribe.html", language, values=values, errors={}, error_list=[], state="form",
+            offered=typed_alert_channels(),
+        )  # fmt: skip
 
     @app.post(
         "/subscribe",
@@ -263,12 +273,13 @@ def add_subscription_routes(app: FastAPI, settings: IntakeSettings, templates: E
         if choices is None:
             return page(
                 "subscribe.html", language, 422, values=values, errors=errors_by_field(errors),
-                error_list=errors, state="form",
+                error_list=errors, state="form", offered=typed_alert_channels(),
             )  # fmt: skip
         if not await hand_over(subscription_event(raw, choices, "subscribe-page", consent_now(language))):
             return page(
-                "subscribe.html", language, 503, values=values, errors={}, error_list=[], state="retry"
-            )
+                "subscribe.html", language, 503, values=values, errors={}, error_list=[], state="retry",
+                offered=typed_alert_channels(),
+            )  # fmt: skip
         chosen = {"channels": choices.preferences.channels}  # for "send us any message" (confirm_number.py)
         return page("subscribe.html", language, values=chosen, errors={}, error_list=[], state="sent")
 
@@ -349,25 +360,31 @@ def add_subscription_routes(app: FastAPI, settings: IntakeSettings, templates: E
         held = {"email": member.email, "phone": member.phone, "psid": member.psid}
         return {kind for kind, address in held.items() if address}
 
+    def offered_to(member: MemberPreferences) -> list[str]:
+        """The alert channels the member has an address for (of their declared address kind)."""
+        return [c for c in alert_channels() if spec(c).address_kind in addresses_of(member)]
+
     def member_values(member: MemberPreferences) -> dict[str, Any]:
         quiet = member.quiet_hours or {}
         return {
             "alerts": bool(member.alerts_opt_in),
             "topics": member.topics or [],
-            "channels": [c for c in member.channels or [] if c in ALERT_CHANNELS],
+            "channels": [c for c in member.channels or [] if c in alert_channels()],
             "language": member.language or "en",
             "time_zone": member.time_zone or "UTC",
             "quiet_start": (quiet.get("start") or "")[:5],
             "quiet_end": (quiet.get("end") or "")[:5],
             "stopped": [c for c in member.unsubscribed or [] if c != "all"],
-            "signal_only": (member.channels or []) == ["signal"],
+            "only": next((c for c in member.channels or [] if only_choice(c)), None)
+            if len(member.channels or []) == 1
+            else None,
         }
 
     def preferences_page(
         member: MemberPreferences, token: str, language: Lang, values: dict[str, Any], status: int = 200,
         errors: list[FieldError] | None = None, state: str = "form",
     ) -> HTMLResponse:  # fmt: skip
-        offered = [c for c in ALERT_CHANNELS if ADDRESS_OF[c] in addresses_of(member)]
+        offered = offered_to(member)
         secret = member.unsubscribe_token or ""
         chosen = values.get("discreet")  # on the page just saved; else what the member has now
         discreet = chosen if isinstance(chosen, bool) else is_discreet(member.discreet, member.country)
@@ -377,7 +394,7 @@ def add_subscription_routes(app: FastAPI, settings: IntakeSettings, templates: E
             stopped_all="all" in (member.unsubscribed or []), errors=errors_by_field(errors or []),
             error_list=errors or [], state=state, discreet=discreet,
             discreet_by_default=discreet and chosen is None and member.discreet is None,
-            signal_only_offered=discreet and "signal" in offered,
+            only_offered=[c for c in offered if only_choice(c)] if discreet else [],
         )  # fmt: skip
 
     @app.get("/p/{token}", response_class=HTMLResponse, include_in_schema=False)
@@ -404,19 +421,23 @@ def add_subscription_routes(app: FastAPI, settings: IntakeSettings, templates: E
             return expired(language)
         form = await request.form()
         raw = form_input(form)
-        offered = [c for c in ALERT_CHANNELS if ADDRESS_OF[c] in addresses_of(member)]
+        offered = offered_to(member)
         stopped = [c for c in offered if form.get(f"stop_{c}") == "yes"]
-        signal_only = form.get("signal_only") == "yes" and "signal" in offered
-        if signal_only:  # the safest for a discreet member: nothing by email or another app
-            raw = raw.model_copy(update={"channels": ["signal"]})
+        only = next((c for c in offered if only_choice(c) and form.get(f"{c}_only") == "yes"), None)
+        if only:  # the safest for a discreet member: nothing by email or another app
+            raw = raw.model_copy(update={"channels": [only]})
         values = {
             **raw.model_dump(),
             "alerts": form.get("alerts") == "yes",
             "stopped": stopped,
             "resume_all": form.get("resume_all") == "yes",
-            "signal_only": signal_only,
+            "only": only,
         }
         errors = _Problems(language)
+        discreet = is_discreet(raw.discreet if raw.discreet is not None else member.discreet, member.country)
+        refused_channels(
+            [c for c in raw.channels if c in offered], "alert", member.country or "", discreet, errors
+        )
         prefs = clean_preferences(raw, errors, addresses_of(member))
         if prefs is None:
             return preferences_page(member, token, language, values, 422, errors.items)

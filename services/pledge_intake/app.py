@@ -48,6 +48,7 @@ from services.pledge_intake.store import (
     update_member,
     without,
 )
+from shared.channels.catalogue import spec
 from shared.contracts import utcnow
 from shared.contracts.certificate import ReissueRequested
 from shared.contracts.erasure import ErasureRequested, MemberErased
@@ -346,8 +347,10 @@ async def email_confirmed(store: Store, email: str) -> bool:
 
 def reachable(contact: Contact, channels: list[str]) -> bool:
     """Whether a certificate could reach the submitter without a contact someone else holds.
-    (Messenger: the submitter may still link their account through the pledge page.)"""
-    return bool(contact.email or contact.phone or contact.postal_address or "messenger" in channels)
+    (A channel whose address no one types, such as Messenger's: the submitter may still link
+    their account through the pledge page.)"""
+    typed_nothing = any(not spec(name).person_fields for name in channels)
+    return bool(contact.email or contact.phone or contact.postal_address or typed_nothing)
 
 
 async def record(store: Store, data: PledgeSubmittedData) -> Document:

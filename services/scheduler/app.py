@@ -346,7 +346,7 @@ async def on_plan_published(event: PlanOfActionPublished, ctx: MessageContext[De
     deps, data = ctx.deps, event.data
     texts: dict[str, str] = {str(language): text for language, text in data.texts.items()}
     plan_id = plan_id_of(data.session_id, texts, data.pdf_file_id)
-    await deps.store.save_plan(plan_id, data.session_id, texts, data.pdf_file_id)
+    await deps.store.save_plan(plan_id, data.session_id, texts, data.pdf_file_id, data.pdf_bucket)
     registered = await deps.store.registrations_of(data.session_id, ("registered",))
     now = utcnow()
     entries: list[tuple[Document, Due]] = [(r, plan_of_action(r["_id"], plan_id, now)) for r in registered]

@@ -160,6 +160,7 @@ def build(
             registration_state=record.get("registration_state") or "registered",
             plan_of_action=plan["texts"] if plan else None,
             plan_pdf_file_id=plan.get("pdf_file_id") if plan else None,
+            plan_pdf_bucket=plan.get("pdf_bucket") if plan else None,
             cancel_url=registration.get("cancel_url"),
         ),
     )

@@ -298,10 +298,19 @@ class Store:
 
     # --- plans --------------------------------------------------------------------------------
 
-    async def save_plan(self, plan_id: str, session_id: str, texts: dict[str, str], pdf: str | None) -> None:
+    async def save_plan(
+        self, plan_id: str, session_id: str, texts: dict[str, str], pdf: str | None, pdf_bucket: str | None
+    ) -> None:
         await insert_once(
             self.plans,
-            {"_id": plan_id, "session_id": session_id, "texts": texts, "pdf_file_id": pdf, "at": utcnow()},
+            {
+                "_id": plan_id,
+                "session_id": session_id,
+                "texts": texts,
+                "pdf_file_id": pdf,
+                "pdf_bucket": pdf_bucket,
+                "at": utcnow(),
+            },
         )
 
     # --- reminders ----------------------------------------------------------------------------

@@ -68,6 +68,17 @@ class ChannelSpec(BaseModel):
     sandbox_provider: str | None = Field(
         default=None, description="Its provider's path under SANDBOX_URL (the folder's sandbox.py serves it)."
     )
+    contact_link: str | None = Field(
+        default=None,
+        description="A phone channel's link that opens a chat with our number (INTAKE_<NAME>_NUMBER), "
+        "shown to people who must write to us first: {number} is it in E.164, {digits} without the +.",
+        examples=["https://signal.me/#p/{number}", "https://wa.me/{digits}?text=Hello", "sms:{number}"],
+    )
+    at_risk_only_choice: bool = Field(
+        default=False,
+        description='Offered to people with discreet messages as "only this channel": end-to-end '
+        "encrypted, its messages can disappear from the phone.",
+    )
 
     @field_validator("unavailable_countries")
     @classmethod

@@ -4,8 +4,8 @@
     erasures     pledge-intake  a request for an erased member is dropped, not sent
                                 (shared/channels/erasure.py; `_id` = the member's id)
 
-GridFS buckets (certificate_files, session_files) are files read by id, not documents: they are
-opened directly (shared/channels/runner.py).
+GridFS buckets (certificate files, Plan of Action PDFs) are files read by id, not documents: a
+request names the bucket and the file, and the runner opens it (shared/channels/runner.py).
 """
 
 from __future__ import annotations

@@ -61,6 +61,7 @@ from gridfs.errors import NoFile
 from opentelemetry.trace import SpanKind
 from prometheus_client import Counter, Gauge, Histogram
 from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.asynchronous.database import AsyncDatabase
 
 from shared import tracing
 from shared.channels.adapter import (
@@ -187,10 +188,9 @@ class ChannelRunner:
         self,
         adapter: ChannelAdapter,
         send_log: SendLog,
-        files: AsyncGridFSBucket | None,
+        files_db: AsyncDatabase[Document] | None,
         limiter: RateLimiter | None = None,
         breaker: CircuitBreaker | None = None,
-        session_files: AsyncGridFSBucket | None = None,
         vault: Vault | None = None,
         erased: ErasedMembers | None = None,
     ) -> None:
@@ -199,8 +199,8 @@ class ChannelRunner:
         self.erased = erased
         self.channel = adapter.name
         self.send_log = send_log
-        self.files = files
-        self.session_files = session_files  # Plan of Action PDFs (intake's `session_files`)
+        self.files_db = files_db  # the database of the GridFS buckets requests name (None: attach nothing)
+        self._buckets: dict[str, AsyncGridFSBucket] = {}
         self.limiter = limiter or RateLimiter(adapter.rate_per_second)
         self.gate = PriorityGate(adapter.max_concurrent_sends() or DEFAULT_SEND_SLOTS, len(BANDS))
         self.breaker = breaker or CircuitBreaker()
@@ -272,6 +272,9 @@ class ChannelRunner:
             raise
         except PersonalDataUnreadable:  # a sealed attachment whose member's key is gone
             await self._failed(event, ctx, "personal-data-erased", "the member's data key is gone")
+            return
+        except PermanentDeliveryError as error:  # a file it must carry is missing or too large
+            await self._failed(event, ctx, error.reason, str(error))
             return
         except RetryableError as error:
             await self.send_log.finish(delivery.delivery_id, "retry", reason=error.reason)
@@ -423,20 +426,33 @@ class ChannelRunner:
         reminder = delivery.reminder
         assert reminder is not None
         file_id = reminder.plan_pdf_file_id
-        if not file_id or "pdf" not in wanted or self.session_files is None:
+        if not file_id or "pdf" not in wanted or self.files_db is None:
             return ()
-        try:
-            data = await self._read_file(self.session_files, file_id)
-        except NoFile as error:
-            raise PermanentDeliveryError(f"plan file {file_id} not found", reason="missing-pdf") from error
+        data = await self._read_file(reminder.plan_pdf_bucket, file_id, "plan PDF")
         if len(data) > self.adapter.max_attachment_bytes:
             raise PermanentDeliveryError(f"plan is {len(data)} bytes", reason="attachment-too-large")
         return (Attachment("plan-of-action.pdf", "application/pdf", data),)
 
-    async def _read_file(self, bucket: AsyncGridFSBucket, file_id: str) -> bytes:
+    def _bucket(self, name: str) -> AsyncGridFSBucket:
+        """The GridFS bucket a request names (its file reference says where the file is)."""
+        assert self.files_db is not None
+        if name not in self._buckets:
+            self._buckets[name] = AsyncGridFSBucket(self.files_db, bucket_name=name)
+        return self._buckets[name]
+
+    async def _read_file(self, bucket: str | None, file_id: str | None, what: str) -> bytes:
         """A stored file's bytes, opened with the vault when its metadata says `sealed` (certificate
-        files are sealed for their member: services/certificates/app.py); others as stored."""
-        stream = await bucket.open_download_stream(ObjectId(file_id))
+        files are sealed for their member: services/certificates/app.py); others as stored. A file
+        the request does not name, or that is gone, fails the delivery permanently (the dispatcher
+        falls back to the member's next channel)."""
+        if bucket is None or file_id is None:
+            raise PermanentDeliveryError(f"the request names no {what} file", reason="attachment-missing")
+        try:
+            stream = await self._bucket(bucket).open_download_stream(ObjectId(file_id))
+        except NoFile as error:
+            raise PermanentDeliveryError(
+                f"{what} file {file_id} not found", reason="attachment-missing"
+            ) from error
         data = await stream.read()
         if not (stream.metadata or {}).get("sealed"):
             return data
@@ -449,7 +465,7 @@ class ChannelRunner:
         certificate = delivery.certificate
         if delivery.reminder is not None:
             return await self._plan_attachment(delivery, wanted)
-        if not wanted or certificate is None or self.files is None:
+        if not wanted or certificate is None or self.files_db is None:
             return ()
         sources: dict[AttachmentKind, tuple[str | None, str, str]] = {
             "pdf": (certificate.pdf_file_id, f"{certificate.certificate_number}.pdf", "application/pdf"),
@@ -463,14 +479,7 @@ class ChannelRunner:
         loaded = []
         for kind in wanted:
             file_id, filename, content_type = sources[kind]
-            if file_id is None:
-                raise PermanentDeliveryError(f"the certificate has no {kind} file", reason=f"missing-{kind}")
-            try:
-                data = await self._read_file(self.files, file_id)
-            except NoFile as error:
-                raise PermanentDeliveryError(
-                    f"{kind} file {file_id} not found", reason=f"missing-{kind}"
-                ) from error
+            data = await self._read_file(certificate.bucket, file_id, kind)
             if len(data) > self.adapter.max_attachment_bytes:
                 raise PermanentDeliveryError(f"{kind} is {len(data)} bytes", reason="attachment-too-large")
             loaded.append(Attachment(filename, content_type, data))

@@ -27,7 +27,7 @@ from shared.contracts.envelope import Event, Payload
 from shared.contracts.pledge import Language, PostalAddress
 
 if TYPE_CHECKING:
-    from shared.channels.adapter import ChannelAdapter
+    from shared.channels.catalogue import ChannelSpec
     from shared.contracts.delivery import Recipient
 
 Topic = Literal[
@@ -221,18 +221,18 @@ def held_until(
 def alert_channel(
     preferences: Iterable[str],
     recipient: Recipient,
-    adapters: Mapping[str, type[ChannelAdapter]],
+    channels: Mapping[str, ChannelSpec],
     unsubscribed: Iterable[str],
     email_confirmed: str | None,
 ) -> str | None:
     """The first of a member's channels that can carry an alert to them (None: none can): not
-    stopped, installed, its adapter serves them (declared: address, country, purposes), and by
-    email only to an address its owner confirmed (double opt-in)."""
+    stopped, installed, it serves them (its declaration, shared/channels/catalogue.py: address,
+    country, purposes), and by email only to an address its owner confirmed (double opt-in)."""
     stopped = set(unsubscribed)
     if "all" in stopped:
         return None
     for channel in dict.fromkeys(preferences):
-        if can_carry_alert(channel, recipient, adapters, stopped, email_confirmed):
+        if can_carry_alert(channel, recipient, channels, stopped, email_confirmed):
             return channel
     return None
 
@@ -240,14 +240,14 @@ def alert_channel(
 def can_carry_alert(
     channel: str,
     recipient: Recipient,
-    adapters: Mapping[str, type[ChannelAdapter]],
+    channels: Mapping[str, ChannelSpec],
     unsubscribed: Iterable[str],
     email_confirmed: str | None,
 ) -> bool:
     stopped = set(unsubscribed)
-    adapter = adapters.get(channel)
-    if "all" in stopped or channel in stopped or adapter is None:
+    declared = channels.get(channel)
+    if "all" in stopped or channel in stopped or declared is None:
         return False
-    if adapter.ineligibility(recipient, "alert") is not None:
+    if declared.ineligibility(recipient, "alert") is not None:
         return False
-    return adapter.address_kind != "email" or email_confirmed == recipient.email
+    return declared.address_kind != "email" or email_confirmed == recipient.email

@@ -16,10 +16,14 @@ class CertificateIssuedData(Payload):
     member_id: str
     language: Language
     channels: list[Channel] = Field(description="The signer's chosen channels, in order of preference.")
-    pdf_file_id: str = Field(description="GridFS id (bucket `certificate_files`) of the A4 PDF.")
-    png_file_id: str = Field(description="GridFS id of the PNG for chat channels.")
+    bucket: str = Field(description="The GridFS bucket the renderer stored the files in.")
+    pdf_file_id: str = Field(description="GridFS id (in `bucket`) of the A4 PDF.")
+    png_file_id: str | None = Field(
+        default=None, description="GridFS id of the PNG, made when a chosen channel carries `png`."
+    )
     print_pdf_file_id: str | None = Field(
-        default=None, description="GridFS id of the US Letter print-ready PDF, when post was chosen."
+        default=None,
+        description="GridFS id of the US Letter print-ready PDF, made when a chosen channel carries `print_pdf`.",
     )
     verify_url: str = Field(examples=["https://pledge.example.org/v/KCAP-2026-000125"])
     issued_at: AwareDatetime
@@ -29,7 +33,8 @@ class CertificateIssuedData(Payload):
 
 
 class CertificateIssued(Event[CertificateIssuedData]):
-    """A certificate was rendered (PDF + PNG) and stored; deliver it on the signer's channels."""
+    """A certificate was rendered (the PDF, and the PNG and print PDF its channels carry) and stored;
+    deliver it on the signer's channels."""
 
     type: Literal["certificate.issued.v1"] = "certificate.issued.v1"
 

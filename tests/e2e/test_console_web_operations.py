@@ -29,7 +29,7 @@ import pytest
 from playwright.sync_api import Browser, Locator, Page
 
 from devstack.config import LocalStack
-from shared.channels.service import group_name
+from shared.channels.queues import group_name
 from shared.contracts.delivery import BANDS
 from shared.messaging.consumer import ATTEMPT_HEADER, copy_message
 from shared.messaging.topology import ConsumerGroup

@@ -138,7 +138,7 @@ def test_the_server_refuses_post_for_cambodia_when_forced(stack: RunningStack, b
     page.locator("#consent").check()
     page.get_by_role("button", name="Sign the pledge").click()
     summary = page.locator("#error-summary")
-    assert "cannot be posted to addresses in Cambodia" in summary.inner_text()
+    assert "Post cannot reach people living in Cambodia" in summary.inner_text()
     assert page.get_by_label("Your name").input_value() == "Keo Sina", "what was typed is kept"
     describedby = page.locator("#channels").get_attribute("aria-describedby") or ""
     assert "channels-error" in describedby

@@ -72,7 +72,8 @@ async def test_a_recorded_pledge_gets_a_numbered_certificate_stored_as_pdf_and_p
         assert data.language == "km" and data.channels == ["email", "signal"]
         assert certificates[0].causation_id == event.event_id
         assert await db.certificates.count_documents({}) == 1
-        files = AsyncGridFSBucket(db, bucket_name="certificate_files")
+        assert data.bucket == "certificate_files"  # the message says where its files are
+        files = AsyncGridFSBucket(db, bucket_name=data.bucket)
         pdf_stream = await files.open_download_stream(ObjectId(data.pdf_file_id))
         png_stream = await files.open_download_stream(ObjectId(data.png_file_id))
         assert (pdf_stream.metadata or {}).get("sealed") and (png_stream.metadata or {}).get("sealed")

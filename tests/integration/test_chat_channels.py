@@ -127,6 +127,7 @@ async def seed(
             member_id=member_id,
             language="km",
             channels=channels,  # type: ignore[arg-type]
+            bucket="certificate_files",
             pdf_file_id=pdf,
             png_file_id=png,
             verify_url=f"https://pledge.example.org/v/{number}",
@@ -267,6 +268,7 @@ async def test_stop_on_whatsapp_stops_every_channel(
             member_id="mb_chat_0020",
             language="km",
             channels=["whatsapp", "signal", "email"],
+            bucket="certificate_files",
             pdf_file_id=files[0],
             png_file_id=files[1],
             verify_url="https://pledge.example.org/v/KCAP-2026-009020",

@@ -135,6 +135,7 @@ async def seed_certificate(
             member_id=member_id,
             language="en",
             channels=channels,  # type: ignore[arg-type]
+            bucket="certificate_files",
             pdf_file_id=files[0],
             png_file_id=files[1],
             print_pdf_file_id=files[2],

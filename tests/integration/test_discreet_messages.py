@@ -136,6 +136,7 @@ def certificate(member_id: str, channel: str, files: tuple[str, str, str]) -> Ce
             member_id=member_id,
             language="en",
             channels=[channel],  # type: ignore[list-item]
+            bucket="certificate_files",
             pdf_file_id=files[0],
             png_file_id=files[1],
             verify_url=f"https://pledge.example.org/v/{number}",

@@ -111,6 +111,7 @@ def certificate(member_id: str, channels: list[str], files: tuple[str, str, str]
             member_id=member_id,
             language="en",
             channels=channels,  # type: ignore[arg-type]
+            bucket="certificate_files",
             pdf_file_id=files[0],
             png_file_id=files[1],
             verify_url=f"https://pledge.example.org/v/{number}",

@@ -141,6 +141,7 @@ async def test_a_delivered_and_a_retried_email_leave_no_personal_data_in_plain_t
                 member_id=member_id,
                 language="en",
                 channels=["email"],
+                bucket="certificate_files",
                 pdf_file_id=pdf,
                 png_file_id=png,
                 print_pdf_file_id=printed,

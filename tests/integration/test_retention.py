@@ -66,7 +66,7 @@ async def gone(collection: Any, ids: list[Any], ceiling: float = CEILING_SECONDS
 
 
 def status_ctx(deliveries: Any) -> Any:
-    deps = Deps(deliveries=deliveries, db=deliveries.database, adapters={}, public_base_url="")
+    deps = Deps(deliveries=deliveries, db=deliveries.database, channels={}, public_base_url="")
     return SimpleNamespace(deps=deps, log=None, attempt=1)
 
 

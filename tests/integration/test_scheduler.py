@@ -275,6 +275,7 @@ async def test_the_plan_of_action_reaches_every_registered_person_once(
             session_id="ss_plan",
             texts={"en": "1. Write to the UN Special Rapporteur.", "km": "១. សរសេរទៅអ្នករាយការណ៍ពិសេស។"},
             pdf_file_id="652f0c0e8e1b2c3d4e5f6a7b",
+            pdf_bucket="session_files",
             at=utcnow(),
         ),
     )
@@ -286,6 +287,7 @@ async def test_the_plan_of_action_reaches_every_registered_person_once(
     assert {r.event.data.registration_state for r in plans} == {"registered"}
     assert all(r.event.data.plan_of_action == dict(plan.data.texts) for r in plans)
     assert all(r.event.data.plan_pdf_file_id == plan.data.pdf_file_id for r in plans)
+    assert all(r.event.data.plan_pdf_bucket == "session_files" for r in plans)  # where the file is
     assert all(r.event.data.session.join_link is None for r in plans)
     assert collections.Counter(r.event.data.kind for r in due.received) == {
         "confirmation": 4,

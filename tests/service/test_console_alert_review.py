@@ -62,7 +62,7 @@ async def test_the_preview_shows_each_channels_text_in_both_languages_and_the_se
     assert km["email"]["subject"].startswith("សកម្មភាពបន្ទាន់ UA 60/26")
     assert "Release Sok Vanna" in en["email"]["html"] and "Minister of Justice" in en["email"]["html"]
     assert "[member's name]" in en["email"]["text"]
-    assert set(en["chat"]) == {"messenger", "signal", "whatsapp"}
+    assert {"messenger", "signal", "whatsapp"} <= set(en["chat"])  # and any other chat channel installed
     assert en["chat"]["signal"].startswith("Urgent Action UA 60/26: Release Sok Vanna\n")
     assert km["chat"]["whatsapp"].startswith("សកម្មភាពបន្ទាន់ UA 60/26៖ ដោះលែង សុខ វណ្ណា")
     assert en["sensitive_chat"] == "New Urgent Action UA 60/26: http://intake.test/a/UA-60-26"

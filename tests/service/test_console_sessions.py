@@ -332,7 +332,7 @@ async def test_operators_read_registrations_without_contacts_and_export_ideas_sa
     assert not_a_pdf.status_code == 422 and not_a_pdf.json()["detail"][0]["field"] == "pdf_base64"
     [event] = await drain(events)
     assert event["type"] == "session.plan_published.v1" and event["data"]["texts"]["km"].startswith("យើង")
-    assert event["data"]["pdf_file_id"] is None and event["actor"]
+    assert event["data"]["pdf_file_id"] is None and event["data"]["pdf_bucket"] is None and event["actor"]
     [audit] = await audited(db, "session.plan_of_action")
     assert audit["operator_id"] == event["actor"] and audit["detail"] == {"pdf": False}
     assert sessions.json()["sessions"][0]["registrations"] == {"registered": 2, "waitlisted": 1}
@@ -410,6 +410,7 @@ async def test_a_5_mb_plan_of_action_pdf_is_accepted_and_stored_whole(
         documented = (await client.get("/openapi.json")).json()
     assert accepted.status_code == 202, accepted.text[:500]
     [event] = await drain(events)
+    assert event["data"]["pdf_bucket"] == "session_files"  # the event says where the file is
     stored = await db["session_files.files"].find_one({"_id": ObjectId(event["data"]["pdf_file_id"])})
     assert stored is not None and stored["length"] == FIVE_MB
     assert too_big.status_code == 413

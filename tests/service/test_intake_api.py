@@ -112,7 +112,7 @@ async def test_messenger_choice_returns_a_signed_m_me_link(intake: str) -> None:
         ({"phone": "12"}, "phone", "phone_invalid"),
         ({"phone": "023 216 666"}, "phone", "phone_landline"),
         ({"phone": None}, "phone", "phone_required"),
-        ({"channels": ["post"]}, "channels", "post_not_in_cambodia"),
+        ({"channels": ["post"]}, "channels", "channel_not_in_country"),
         ({"channels": ["fax"]}, "channels", "channel_unknown"),
         ({"channels": []}, "channels", "channels_required"),
         ({"country": ""}, "country", "country_required"),
@@ -141,7 +141,7 @@ async def test_messenger_choice_returns_a_signed_m_me_link(intake: str) -> None:
                 "postal_address": US_ADDRESS,
             },
             "channels",
-            "discreet_post",
+            "channel_not_discreet",
         ),
         ({"discreet": "yes"}, "discreet", "bool_type"),
         ({"discreet": 1}, "discreet", "bool_type"),
@@ -237,6 +237,6 @@ async def test_the_discreet_choice_travels_in_the_submission(intake: str, submit
     assert [(await take_submitted(submitted_queue)).data.discreet for _ in range(3)] == [False, None, False]
     assert refused.status_code == 422
     [problem] = refused.json()["detail"]
-    assert (problem["field"], problem["code"]) == ("channels", "discreet_post")
+    assert (problem["field"], problem["code"]) == ("channels", "channel_not_discreet")
     assert "ប្រៃសណីយ៍" in problem["message"], "in the language asked for"
     assert await submitted_queue.get(no_ack=True, fail=False) is None

@@ -66,6 +66,7 @@ def alert(language: str = "en") -> AlertRef:
 def certificate(file_id: str) -> CertificateRef:
     return CertificateRef(
         certificate_number="KCAP-2026-000125-ABCD",
+        bucket="certificate_files",
         pdf_file_id=file_id,
         png_file_id=file_id,
         verify_url="http://intake.test/v/KCAP-2026-000125-ABCD",

@@ -155,7 +155,7 @@ async def test_post_with_discreet_messages_on_is_refused_naming_the_channels(
                   "discreet": "on"},
         )  # fmt: skip
     assert response.status_code == 422
-    assert 'id="channels-error"' in response.text and "ប្រៃសណីយ៍មិនអាចប្រើជាមួយសារដោយសម្ងាត់" in response.text
+    assert 'id="channels-error"' in response.text and "ប្រៃសណីយ៍ មិនអាចប្រើជាមួយសារដោយសម្ងាត់" in response.text
     assert 'id="discreet-on" name="discreet" value="on" checked' in response.text, "the choice is kept"
     assert await submitted_queue.get(no_ack=True, fail=False) is None
 

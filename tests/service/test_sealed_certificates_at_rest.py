@@ -101,7 +101,7 @@ async def stored_bytes(db: Any) -> list[bytes]:
 
 async def test_the_store_seals_the_name_and_every_file(db: Any, vaults: Any) -> None:
     name = f"Torvald Insenke{uuid.uuid4().hex[:8]}"
-    doc = await issue(db, await vaults(), "mb_seal1", name, ["email", "post"])
+    doc = await issue(db, await vaults(), "mb_seal1", name, ["email", "post", "signal"])
     assert not [raw for raw in await stored_bytes(db) if name.encode() in raw]
     stored = await db.certificates.find_one({"_id": doc["_id"]})
     assert "name" not in stored and stored["number"] == doc["number"] and stored["state"] == "valid"
@@ -151,6 +151,7 @@ def request_for(doc: Any, delivery_id: str) -> DeliveryRequested:
     certificate = plain.certificate.model_copy(  # type: ignore[union-attr]
         update={
             "certificate_number": doc["number"],
+            "bucket": "certificate_files",
             "pdf_file_id": str(doc["pdf_file_id"]),
             "png_file_id": str(doc["png_file_id"]),
         }
@@ -166,10 +167,9 @@ def request_for(doc: Any, delivery_id: str) -> DeliveryRequested:
 
 
 async def test_the_runner_attaches_sealed_files_opened(db: Any, vaults: Any) -> None:
-    doc = await issue(db, await vaults(), "mb_seal2", "Sok Dara", ["email"])
+    doc = await issue(db, await vaults(), "mb_seal2", "Sok Dara", ["email", "whatsapp"])
     adapter, published = Attaching(), Published()
-    files = AsyncGridFSBucket(db, bucket_name="certificate_files")
-    runner = ChannelRunner(adapter, SendLog(db.sends_attaching, "w1", 60), files, vault=await vaults())
+    runner = ChannelRunner(adapter, SendLog(db.sends_attaching, "w1", 60), db, vault=await vaults())
     ctx = MessageContext(None, 1, 3, False, published)  # type: ignore[arg-type]
     await runner.handle(request_for(doc, "dl_sealed_files_000000001"), ctx)
     [message] = adapter.sent
@@ -179,11 +179,10 @@ async def test_the_runner_attaches_sealed_files_opened(db: Any, vaults: Any) -> 
 
 async def test_a_forgotten_members_sealed_attachment_fails_permanently(db: Any, vaults: Any) -> None:
     writer = await vaults()
-    doc = await issue(db, writer, "mb_seal3", "Sok Dara", ["email"])
+    doc = await issue(db, writer, "mb_seal3", "Sok Dara", ["email", "whatsapp"])
     await writer.forget("mb_seal3")
     adapter, published = Attaching(), Published()
-    files = AsyncGridFSBucket(db, bucket_name="certificate_files")
-    runner = ChannelRunner(adapter, SendLog(db.sends_attaching, "w1", 60), files, vault=await vaults())
+    runner = ChannelRunner(adapter, SendLog(db.sends_attaching, "w1", 60), db, vault=await vaults())
     ctx = MessageContext(None, 1, 3, False, published)  # type: ignore[arg-type]
     await runner.handle(request_for(doc, "dl_sealed_files_000000002"), ctx)
     assert adapter.sent == []

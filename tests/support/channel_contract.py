@@ -89,6 +89,7 @@ def sample_attachments() -> Sample:
         verify_url="https://pledge.example.org/v/KCAP-2026-000042",
     )
     rendered = renderer.render(content)
+    assert rendered.png is not None
     return Sample(
         {
             "pdf": Attachment("KCAP-2026-000042.pdf", "application/pdf", rendered.pdf),
@@ -117,6 +118,7 @@ def message_for(
         recipient=recipient(),
         certificate=CertificateRef(
             certificate_number="KCAP-2026-000042",
+            bucket="certificate_files",
             pdf_file_id="0" * 24,
             png_file_id="1" * 24,
             print_pdf_file_id="2" * 24,

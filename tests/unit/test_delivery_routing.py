@@ -7,7 +7,6 @@ import time
 
 import pytest
 
-from services.channels import discover
 from services.dispatcher.deliveries import receipt_waits
 from services.dispatcher.routing import (
     NO_RECEIPT,
@@ -19,11 +18,12 @@ from services.dispatcher.routing import (
     unconfirmed,
     why_not,
 )
+from shared.channels.catalogue import catalogue
 from shared.channels.guards import CircuitBreaker, RateLimiter
 from shared.contracts.delivery import UNRESOLVED, Recipient
 from shared.contracts.pledge import PostalAddress
 
-ADAPTERS = discover()
+CHANNELS = catalogue()
 
 
 def person(**changes: object) -> Recipient:
@@ -52,12 +52,12 @@ def test_delivery_ids_are_deterministic_and_distinct_per_channel() -> None:
 
 
 def test_every_chosen_channel_gets_a_decision_in_order_without_duplicates() -> None:
-    decisions = plan_certificate(["post", "email", "post"], person(), ADAPTERS, [])
+    decisions = plan_certificate(["post", "email", "post"], person(), CHANNELS, [])
     assert [(d.channel, d.skipped_reason) for d in decisions] == [("post", None), ("email", None)]
 
 
 def test_cambodia_never_gets_post_and_missing_addresses_are_skipped_with_a_reason() -> None:
-    decisions = plan_certificate(["post", "email"], person(country="KH", email=None), ADAPTERS, [])
+    decisions = plan_certificate(["post", "email"], person(country="KH", email=None), CHANNELS, [])
     assert [(d.channel, d.skipped_reason) for d in decisions] == [
         ("post", "not-available-in-KH"),
         ("email", "no-email-address"),
@@ -65,20 +65,20 @@ def test_cambodia_never_gets_post_and_missing_addresses_are_skipped_with_a_reaso
 
 
 def test_unsubscribed_members_and_channels_get_nothing() -> None:
-    assert why_not("email", person(), "certificate", ADAPTERS, ["all"]) == "unsubscribed"
-    assert why_not("email", person(), "certificate", ADAPTERS, ["email"]) == "unsubscribed"
-    assert why_not("post", person(), "certificate", ADAPTERS, ["email"]) is None
+    assert why_not("email", person(), "certificate", CHANNELS, ["all"]) == "unsubscribed"
+    assert why_not("email", person(), "certificate", CHANNELS, ["email"]) == "unsubscribed"
+    assert why_not("post", person(), "certificate", CHANNELS, ["email"]) is None
 
 
 def test_a_channel_that_is_not_installed_is_never_chosen() -> None:
-    assert why_not("carrier-pigeon", person(), "certificate", ADAPTERS, []) == "channel-not-installed"
+    assert why_not("carrier-pigeon", person(), "certificate", CHANNELS, []) == "channel-not-installed"
 
 
 def test_fallback_takes_the_next_eligible_untried_channel() -> None:
-    assert next_channel(["email", "post"], ["email"], person(), "certificate", ADAPTERS, []) == "post"
-    assert next_channel(["email", "post"], ["email", "post"], person(), "certificate", ADAPTERS, []) is None
+    assert next_channel(["email", "post"], ["email"], person(), "certificate", CHANNELS, []) == "post"
+    assert next_channel(["email", "post"], ["email", "post"], person(), "certificate", CHANNELS, []) is None
     assert (
-        next_channel(["email", "post"], ["email"], person(country="KH"), "certificate", ADAPTERS, []) is None
+        next_channel(["email", "post"], ["email"], person(country="KH"), "certificate", CHANNELS, []) is None
     )
 
 
@@ -154,11 +154,13 @@ def test_channels_declare_receipts_and_the_environment_changes_the_wait(
     monkeypatch.setenv("WHATSAPP_RECEIPT_WAIT_SECONDS", "2")
     monkeypatch.setenv("SIGNAL_RECEIPT_WAIT_SECONDS", "0")  # never falls back for a receipt
     monkeypatch.setenv("EMAIL_RECEIPT_WAIT_SECONDS", "5")  # email gets no receipts: ignored
-    assert receipt_waits(ADAPTERS) == {"whatsapp": 2.0}
+    these = {name: CHANNELS[name] for name in ("email", "post", "signal", "whatsapp")}
+    assert receipt_waits(these) == {"whatsapp": 2.0}
     monkeypatch.delenv("SIGNAL_RECEIPT_WAIT_SECONDS")
-    declared = {n: a.receipt_wait_seconds for n, a in ADAPTERS.items() if a.receipt_wait_seconds}
+    declared = {n: c.receipt_wait_seconds for n, c in these.items() if c.receipt_wait_seconds}
     assert set(declared) == {"signal", "whatsapp"}
-    assert receipt_waits(ADAPTERS)["signal"] == declared["signal"]
+    assert receipt_waits(these)["signal"] == declared["signal"]
+    assert set(receipt_waits(CHANNELS)) == {n for n, c in CHANNELS.items() if c.receipt_wait_seconds}
 
 
 async def test_the_rate_limiter_spaces_sends_at_the_declared_rate() -> None:

@@ -9,12 +9,12 @@ from typing import Any
 
 import pytest
 
-from services.channels import discover
 from services.channels.email.adapter import EmailAdapter, EmailSettings
 from services.dispatcher.deliveries import Deps, discreet_base, recipient_of
 from services.dispatcher.discreet import make_discreet
 from services.dispatcher.routing import plan_certificate
 from shared.channels.adapter import OutboundMessage
+from shared.channels.catalogue import catalogue
 from shared.channels.texts import chat_text
 from shared.contracts import utcnow
 from shared.contracts.delivery import (
@@ -27,7 +27,7 @@ from shared.contracts.delivery import (
 from shared.contracts.pledge import PostalAddress, is_discreet
 from shared.message_details import DISCREET_KIND, DetailContent, token_hash
 
-ADAPTERS = discover()
+CHANNELS = catalogue()
 BASE_URL = "https://pledge.example.org"
 
 
@@ -97,7 +97,7 @@ def test_others_answers_and_a_fallback_keep_what_they_carry() -> None:
     assert make_discreet(plain, BASE_URL, 72) == (plain, None)
     answer = {**alert_base(person()), "purpose": "reply", "alert": None}
     assert make_discreet(answer, BASE_URL, 72) == (answer, None)
-    deps = Deps(deliveries=None, db=None, adapters=ADAPTERS, public_base_url=BASE_URL)  # type: ignore[arg-type]
+    deps = Deps(deliveries=None, db=None, channels=CHANNELS, public_base_url=BASE_URL)  # type: ignore[arg-type]
     first, _ = discreet_base(deps, alert_base(person()))
     again, detail = discreet_base(deps, first)  # the failed delivery's request, copied
     assert detail is None and again["notice"] == first["notice"], "the same link"
@@ -106,13 +106,13 @@ def test_others_answers_and_a_fallback_keep_what_they_carry() -> None:
 def test_post_never_carries_a_discreet_message() -> None:
     address = PostalAddress(street_address="1 Main St", city="Lowell", postal_code="01852", country_code="US")
     decisions = plan_certificate(
-        ["post", "email"], person(country="US", postal_address=address), ADAPTERS, []
+        ["post", "email"], person(country="US", postal_address=address), CHANNELS, []
     )
     assert [(d.channel, d.skipped_reason) for d in decisions] == [
         ("post", "not-for-discreet-messages"),
         ("email", None),
     ]
-    assert ADAPTERS["post"].ineligibility(person(country="US", postal_address=address, discreet=False),
+    assert CHANNELS["post"].ineligibility(person(country="US", postal_address=address, discreet=False),
                                           "certificate") is None  # fmt: skip
 
 
@@ -124,6 +124,7 @@ def discreet_request(channel: str, purpose: str = "certificate") -> DeliveryRequ
         "recipient": person(),
         "certificate": CertificateRef(
             certificate_number="KCAP-2026-000001",
+            bucket="certificate_files",
             pdf_file_id="a",
             png_file_id="b",
             verify_url=f"{BASE_URL}/v/KCAP-2026-000001",

@@ -16,7 +16,7 @@ SECRET = "sec_" + "d" * 28
 def deps(days: int = 30) -> Deps:
     none: Any = None
     return Deps(
-        deliveries=none, db=none, adapters={}, public_base_url="https://pledge.example.org/",
+        deliveries=none, db=none, channels={}, public_base_url="https://pledge.example.org/",
         preferences_link_days=days,
     )  # fmt: skip
 

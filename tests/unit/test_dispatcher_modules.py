@@ -5,6 +5,8 @@ which imports app.py — not even inside a function, as they once did to dodge a
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 PACKAGE = "services.dispatcher"
@@ -52,3 +54,18 @@ def test_the_dispatchers_modules_have_no_import_cycle() -> None:
 def test_only_the_entry_points_import_app() -> None:
     importers = sorted(name for name, imported in graph().items() if "app" in imported)
     assert importers == ["__main__"]
+
+
+def test_the_dispatcher_imports_no_channel_adapter() -> None:
+    """It routes from the channels' declarations (shared/channels/catalogue.py) and declares their
+    queues from them (shared/channels/queues.py): no adapter, so none of a provider's libraries."""
+    code = (
+        "import sys\n"
+        "import services.dispatcher.app, services.dispatcher.__main__\n"
+        "print('\\n'.join(sorted(m for m in sys.modules if m.startswith('services.channels')"
+        " or m in ('shared.channels.adapter', 'shared.channels.runner', 'shared.channels.service'))))\n"
+    )
+    found = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=HERE.parents[1]
+    )
+    assert found.stdout.split() == []

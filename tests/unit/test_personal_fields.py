@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from shared.contracts.delivery import (
     PERSONAL_FIELDS,
     AlertRef,
+    CertificateRef,
     DeliveryRequestedData,
     NoticeRef,
     Recipient,
@@ -49,6 +50,13 @@ def full_request() -> DeliveryRequestedData:
             public_url="https://pledge.example.org/a/al_1",
             action_url="https://pledge.example.org/a/done/secret-token",
         ),
+        certificate=CertificateRef(
+            certificate_number="KCAP-2026-000001",
+            bucket="certificate_files",
+            pdf_file_id="f1",
+            verify_url="https://pledge.example.org/v/KCAP-2026-000001",
+            download_url="https://pledge.example.org/d/secret-token",  # a channel without files
+        ),
         notice=NoticeRef(
             kind="confirm-subscription",
             subject=f"{NAME}, confirm",
@@ -70,12 +78,13 @@ def test_the_plain_part_holds_nothing_personal_and_the_rest_comes_back() -> None
         assert secret not in text.replace('"requested_at":"2026-11-30T00:00:00Z"', "")
     assert blank.recipient.member_id == "mb_unit" and blank.alert is not None
     assert blank.alert.title == "Free Sok Vanna"  # common texts stay for everyone to read
+    assert blank.certificate is not None and blank.certificate.verify_url.endswith("/v/KCAP-2026-000001")
     assert set(personal) == set(PERSONAL_FIELDS) - {"reminder"}  # no reminder in this request
     assert blank.model_copy(update={"encrypted": "x"}).with_personal(personal) == request
 
 
 def test_absent_parts_are_not_sealed() -> None:
-    request = full_request().model_copy(update={"alert": None, "notice": None})
+    request = full_request().model_copy(update={"alert": None, "notice": None, "certificate": None})
     personal, blank = request.split_personal()
     assert set(personal) == {"recipient", "request"}
     assert blank.with_personal(personal) == request

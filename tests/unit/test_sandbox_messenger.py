@@ -20,7 +20,7 @@ from fastapi.responses import PlainTextResponse
 
 from devstack.sandbox.app import create_app
 from devstack.sandbox.providers import Provider
-from devstack.sandbox.providers.messenger import MessengerState, create_router
+from services.channels.messenger.sandbox import MessengerState, create_router
 from tests.support.http import serve
 
 SECRET = "test-app-secret"

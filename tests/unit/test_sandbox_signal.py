@@ -11,7 +11,7 @@ import pytest
 
 from devstack.sandbox.app import create_app
 from devstack.sandbox.providers import Provider
-from devstack.sandbox.providers.signal import SignalState, create_router
+from services.channels.signal.sandbox import SignalState, create_router
 
 ACCOUNT = "+15550001111"
 DARA = "+15552223333"

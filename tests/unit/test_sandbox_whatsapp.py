@@ -19,7 +19,7 @@ from starlette.routing import Route
 
 from devstack.sandbox.app import create_app
 from devstack.sandbox.providers import Provider, discover
-from devstack.sandbox.providers.whatsapp import WhatsAppState, create_router
+from services.channels.whatsapp.sandbox import WhatsAppState, create_router
 from tests.support.http import serve
 from tests.support.ports import free_port
 

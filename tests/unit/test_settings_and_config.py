@@ -53,6 +53,22 @@ def test_local_stack_validates_ports_and_detects_an_external_mongodb(tmp_path: P
     assert "MongoDB-wire server" not in [p.label for p in external.ports()]
 
 
+def test_every_channel_with_an_inbound_process_gets_its_own_local_webhook_receiver() -> None:
+    from shared.channels.catalogue import catalogue
+
+    local = LocalStack.from_env({"SAMLENG_SMS_WEBHOOK_PORT": "9135"})
+    inbound = {name for name, spec in catalogue().items() if spec.inbound}
+    assert set(local.webhook_ports) == inbound and local.webhook_ports["sms"] == 9135
+    env = local.child_env()
+    for name in inbound:
+        port = local.webhook_ports[name]
+        assert env[f"{name.upper()}_WEBHOOK_PORT"] == str(port)
+        assert env[f"SANDBOX_{name.upper()}_WEBHOOK_URL"] == f"http://127.0.0.1:{port}/webhooks/{name}"
+    assert len(set(local.webhook_ports.values())) == len(inbound)
+    with pytest.raises(ValueError, match="two channels' webhooks on port 9000"):
+        LocalStack.from_env({"SAMLENG_SMS_WEBHOOK_PORT": "9000", "SAMLENG_SIGNAL_WEBHOOK_PORT": "9000"})
+
+
 def test_validation_errors_name_fields_but_never_echo_values() -> None:
     from pydantic import BaseModel, ValidationError
 

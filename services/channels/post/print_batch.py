@@ -29,10 +29,10 @@ from gridfs import AsyncGridFSBucket
 from pymongo.asynchronous.database import AsyncDatabase
 from pypdf import PdfReader, PdfWriter
 
-from services.certificates.render import FONTS
 from services.channels.post.adapter import BATCH_COLLECTION
 from shared.contracts import utcnow
 from shared.csv_safety import FormulaSafeWriter
+from shared.fonts import FONTS
 from shared.personal_data import (
     SEALED,
     EncryptionNotConfigured,

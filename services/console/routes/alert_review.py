@@ -15,8 +15,8 @@
 
 The preview builds what a member receives with the functions the dispatcher and the channels
 use (shared/channels/texts.py `alert_ref` and `chat_text`; the email channel's own `compose`,
-found in the channel catalogue by its declared address kind), for a stand-in member
-(`PREVIEW_NAME`). The summary plans the fan-out with the dispatcher's rules
+found in the channel catalogue by its declared address kind: its adapter is imported for the
+preview only), for a stand-in member (`PREVIEW_NAME`). The summary plans the fan-out with the dispatcher's rules
 (shared/contracts/alert.py: topics, channel choice, quiet hours and the urgent override) over
 the members as read through the console's read model (`AUDIENCE`): counts only.
 """
@@ -35,12 +35,11 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
-from services.channels import discover
 from services.console.auth import Caller, body_schema, console_of, hand_over, json_body, permit
 from services.console.permissions import Permission
 from services.console.read_models import ALERTS, AUDIENCE, CONFIRMED, DELIVERIES, AudienceMember, present
 from services.console.routes.alerts import draft_input, public_url_of
-from shared.channels.adapter import ChannelAdapter, OutboundMessage
+from shared.channels.catalogue import ChannelSpec, catalogue
 from shared.channels.texts import alert_ref, chat_text
 from shared.contracts import utcnow
 from shared.contracts.alert import (
@@ -88,9 +87,9 @@ async def alert_as_published(request: Request, alert_id: str) -> AlertPublishedD
     )
 
 
-def alert_channels() -> dict[str, type[ChannelAdapter]]:
+def alert_channels() -> dict[str, ChannelSpec]:
     """The installed channels that carry alerts (the catalogue, as the dispatcher reads it)."""
-    return {name: adapter for name, adapter in discover().items() if "alert" in adapter.purposes}
+    return {name: declared for name, declared in catalogue().items() if "alert" in declared.purposes}
 
 
 def stand_in(language: str, data: AlertPublishedData, channel: str, base: str) -> DeliveryRequestedData:
@@ -117,8 +116,12 @@ def stand_in(language: str, data: AlertPublishedData, channel: str, base: str) -
     )
 
 
-def email_parts(adapter: type[ChannelAdapter], delivery: DeliveryRequestedData) -> dict[str, str] | None:
+def email_parts(channel: str, delivery: DeliveryRequestedData) -> dict[str, str] | None:
     """Subject, HTML and text of the email channel's own message for `delivery`."""
+    from services.channels import adapter as adapter_of  # its provider libraries: for the preview only
+    from shared.channels.adapter import OutboundMessage
+
+    adapter = adapter_of(channel)
     compose = getattr(adapter, "compose", None)
     if compose is None:
         return None
@@ -153,10 +156,10 @@ def previewed(data: AlertPublishedData, public_site_url: str) -> dict[str, Any]:
     for language in LANGUAGES:
         email: dict[str, str] | None = None
         chat: dict[str, str] = {}
-        for name, adapter in channels.items():
+        for name, declared in channels.items():
             delivery = stand_in(language, data, name, base)
-            if adapter.address_kind == "email":
-                email = email_parts(adapter, delivery)
+            if declared.address_kind == "email":
+                email = email_parts(name, delivery)
             elif (text := chat_text(delivery)) is not None:
                 chat[name] = text
         as_sensitive = data.model_copy(update={"sensitive": True})
@@ -197,7 +200,7 @@ async def summary(request: Request, alert_id: str) -> JSONResponse:
 
 
 async def audience(
-    db: Any, vault: Any, data: AlertPublishedData, adapters: dict[str, type[ChannelAdapter]], now: datetime
+    db: Any, vault: Any, data: AlertPublishedData, channels: dict[str, ChannelSpec], now: datetime
 ) -> dict[str, Any]:
     by_channel: dict[str, dict[str, int]] = {}
     by_language: dict[str, int] = {}
@@ -214,7 +217,7 @@ async def audience(
         recipient = recipient_of(member, confirmed)
         channel = (
             alert_channel(
-                member.channels or [], recipient, adapters, member.unsubscribed or [], member.email_confirmed
+                member.channels or [], recipient, channels, member.unsubscribed or [], member.email_confirmed
             )
             if recipient is not None
             else None
@@ -347,13 +350,13 @@ async def send_to_myself(
     data = await alert_as_published(request, alert_id)
     if data is None:
         return JSONResponse({"detail": "unknown alert"}, status_code=404)
-    adapter = alert_channels().get(body.channel)
-    if adapter is None:
+    declared = alert_channels().get(body.channel)
+    if declared is None:
         return send_problem("channel", "unknown", "no installed channel of this name carries alerts")
     email = phone = None
-    if adapter.address_kind == "email":
+    if declared.address_kind == "email":
         email = who.operator.email
-    elif adapter.address_kind == "phone":
+    elif declared.address_kind == "phone":
         if body.to is None:
             return send_problem("to", "required", "the number to send the test to")
         phone = body.to

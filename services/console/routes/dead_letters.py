@@ -39,6 +39,8 @@ from pydantic import BaseModel, Field, model_validator
 from services.console.auth import Caller, body_schema, console_of, json_body, permit
 from services.console.permissions import Permission
 from services.console.settings import ConsoleSettings
+from shared.channels.catalogue import channel_names
+from shared.channels.queues import group_name
 from shared.messaging import dead_letters
 from shared.messaging.topology import ConsumerGroup
 from shared.service import Router
@@ -77,10 +79,8 @@ def _topology() -> tuple[tuple[Router, str | None], ...]:
     """Every consuming service's router (publishers only, like intake, have no queue), with its
     channel's name for a delivery channel's (found once: it imports every service's module)."""
     from ops.discovery import discover_routers
-    from services.channels import discover
-    from shared.channels.service import group_name
 
-    channels = {group_name(name): name for name in discover()}
+    channels = {group_name(name): name for name in channel_names()}
     routers = discover_routers().items()
     return tuple((found, channels.get(name)) for name, found in routers if found.subscriptions)
 

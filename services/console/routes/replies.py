@@ -18,7 +18,7 @@ after their receipt (shared/retention.py).
 
 An answer is handed to the dispatcher as `reply.answer_requested.v1` (shared/contracts/reply.py),
 which makes one `reply` delivery of it, shown in the deliveries list like any other. Before that,
-the channel must carry answers (its adapter lists `reply` in `purposes`) and its window must be
+the channel must carry answers (its declaration lists `reply` in `purposes`) and its window must be
 open: `reply_window_seconds` after the person's last message on that channel (WhatsApp and
 Messenger: 24 hours; Signal: none). Otherwise 409 and nothing is handed over. The answer's id is
 the reply's and the text's (`answer_id`): the same answer submitted twice is given once.
@@ -27,7 +27,6 @@ the reply's and the text's (`answer_id`): the same answer submitted twice is giv
 from __future__ import annotations
 
 import contextlib
-import functools
 from datetime import datetime
 from typing import Annotated, Any, Literal, NamedTuple
 
@@ -36,7 +35,6 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, field_validator
 from pymongo.errors import DuplicateKeyError
 
-from services.channels import discover
 from services.console.auth import (
     Caller,
     Console,
@@ -55,7 +53,7 @@ from services.console.read_models import (
     SENDER_MESSAGES,
     ReplyToAnswer,
 )
-from shared.channels.adapter import ChannelAdapter
+from shared.channels.catalogue import catalogue
 from shared.contracts import utcnow
 from shared.contracts.reply import (
     MAX_ANSWER_CHARS,
@@ -168,12 +166,6 @@ class NotAnswerable(Exception):
         self.reason = reason
 
 
-@functools.cache
-def catalogue() -> dict[str, type[ChannelAdapter]]:
-    """The installed channels' declarations (what each carries, and its reply window)."""
-    return discover()
-
-
 async def ensure_indexes(db: Any) -> None:
     await db[REPLY_STATES].create_index("handled")
     days = RetentionSettings().chat_reply_days  # the answers' texts are personal, as the replies are
@@ -203,14 +195,14 @@ async def last_message_at(db: Any, reply: ReplyToAnswer) -> datetime:
 
 def window_of(channel: str | None, last: datetime, now: datetime) -> Window:
     """Whether `channel` lets an answer go now, given the person's last message at `last`."""
-    adapter = catalogue().get(channel or "")
-    if adapter is None:
+    declared = catalogue().get(channel or "")
+    if declared is None:
         return Window(answerable=False, closes_at=None, reason=f"the channel {channel} is not installed")
-    if REPLY_KIND not in adapter.purposes:
+    if REPLY_KIND not in declared.purposes:
         return Window(answerable=False, closes_at=None, reason=f"{channel} cannot carry answers")
-    closes = adapter.reply_window_closes(last)
+    closes = declared.reply_window_closes(last)
     if closes is not None and now >= closes:
-        hours = (adapter.reply_window_seconds or 0) / 3600
+        hours = (declared.reply_window_seconds or 0) / 3600
         return Window(
             answerable=False,
             closes_at=closes,

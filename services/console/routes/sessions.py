@@ -20,7 +20,7 @@ the Plan of Action and cancelling a registration `sessions.publish`; the list `d
 
 Operators' changes are handed to the bus: `session.published.v1` (full state, versioned),
 `registration.cancelled.v1`, `session.plan_published.v1` (its optional PDF stored first in the
-GridFS bucket `session_files`, which the console writes and the channels read). The
+GridFS bucket `session_files`, which the console writes and the event names: the channels read it). The
 event-scheduler keeps `sessions` and `registrations`, read here as read models
 (services/console/read_models.py; a registration's personal fields are sealed: opened with the
 console's vault; one whose key was erased is left out, as gone).
@@ -68,7 +68,6 @@ from services.console.read_models import (
 from shared.contracts import utcnow
 from shared.contracts.session import (
     DEFAULT_REMINDER_MINUTES,
-    SESSION_FILES_BUCKET,
     PlanOfActionPublished,
     PlanOfActionPublishedData,
     RegistrationCancelled,
@@ -89,6 +88,7 @@ from shared.read_models import opened
 
 Problem = dict[str, str]
 PDF_MAX_BYTES = 5_000_000
+SESSION_FILES_BUCKET = "session_files"  # GridFS bucket of Plan of Action PDFs; events name it
 
 AUDIT_ACTION: dict[str, str] = {
     "created": "session.published",
@@ -508,6 +508,7 @@ async def send_plan(
             session_id=session_id,
             texts={"en": texts["en"], "km": texts["km"]},
             pdf_file_id=file_id,
+            pdf_bucket=SESSION_FILES_BUCKET if file_id is not None else None,
             at=utcnow(),
         ),
     )

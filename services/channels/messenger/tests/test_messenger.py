@@ -19,8 +19,8 @@ from itsdangerous import URLSafeTimedSerializer
 from prometheus_client import REGISTRY
 from structlog.testing import capture_logs
 
-from devstack.sandbox.providers.messenger import MessengerState, create_router
 from services.channels.messenger.adapter import MessengerAdapter, MessengerSettings
+from services.channels.messenger.sandbox import MessengerState, create_router
 from shared.channels import OutboundMessage, PermanentDeliveryError
 from shared.channels.inbound import SPENT_REFERENCES, SPENT_RETENTION, Inbound
 from shared.contracts import utcnow

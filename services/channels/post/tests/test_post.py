@@ -8,9 +8,9 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from devstack.sandbox.providers.lob import LobState, create_router
 from services.channels.email.adapter import EmailAdapter
 from services.channels.post.adapter import PostAdapter, PostSettings
+from services.channels.post.sandbox import LobState, create_router
 from shared.channels import PermanentDeliveryError, RetryableDeliveryError
 from shared.contracts.pledge import PostalAddress
 from tests.support.channel_contract import ChannelContract, Failure, message_for, recipient

@@ -11,8 +11,8 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from devstack.sandbox.providers.signal import SignalState, create_router
 from services.channels.signal.adapter import SignalAdapter, SignalSettings
+from services.channels.signal.sandbox import SignalState, create_router
 from tests.support.channel_contract import ChannelContract, Failure, message_for, notice_for
 
 ACCOUNT = "+15550001234"

@@ -13,8 +13,8 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from devstack.sandbox.providers.whatsapp import WhatsAppState, create_router
 from services.channels.whatsapp.adapter import WhatsAppAdapter, WhatsAppSettings
+from services.channels.whatsapp.sandbox import WhatsAppState, create_router
 from shared.channels import OutboundMessage, PermanentDeliveryError, RetryableDeliveryError
 from shared.contracts import utcnow
 from tests.support.channel_contract import ChannelContract, Failure, message_for, notice_for, reminder_for

@@ -1,0 +1,3 @@
+from services.channels import run
+
+run(__package__)

@@ -1,0 +1,194 @@
+"""A certificate on a channel that carries no files (issue #18: SMS) goes with a personal link that
+downloads it once: the dispatcher (in this process, on the real broker and Mongo-wire server, with
+encryption on) routes `certificate.issued.v1` to a text-only channel installed in the catalogue for
+the test (tests/support/catalogue.py), and the public site (over real HTTP) opens the link.
+
+The request for the text-only channel carries `download_url` (sealed at rest and in the queue,
+like every personal link); the one for email, which attaches the PDF, does not. The link shows
+the certificate once and its PDF downloads once."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import os
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
+
+import aio_pika
+import httpx
+import pytest
+from pydantic import SecretStr
+from pymongo import AsyncMongoClient
+
+from devstack.broker import RabbitNode
+from services.dispatcher.app import DispatcherSettings, bootstrap, router
+from shared.channels.catalogue import ChannelSpec
+from shared.contracts import utcnow
+from shared.contracts.certificate import CertificateIssued, CertificateIssuedData
+from shared.contracts.delivery import BANDS, DeliveryRequestedData, band_of
+from shared.messaging.connection import connect
+from shared.messaging.publisher import Publisher
+from shared.personal_data import PersonalDataSettings, Vault
+from shared.service import Service
+from shared.storage import FileStore, StoredFile
+from tests.support.catalogue import with_channel
+from tests.support.forms import csrf
+
+pytestmark = pytest.mark.timeout(120)
+
+TEXT_ONLY = ChannelSpec(
+    name="sms",
+    labels={"en": "SMS", "km": "សារ SMS"},
+    order=60,
+    address_kind="phone",
+    attachments=(),
+    purposes=frozenset({"certificate", "alert"}),
+)
+MEMBER = "mb_textonly"
+NUMBER = "KCAP-2026-000321-TEXT"
+PDF_BYTES = b"%PDF-1.4\n% the certificate sent as a link\n%%EOF\n"
+
+
+@pytest.fixture
+def text_only() -> Iterator[None]:
+    with with_channel(TEXT_ONLY):
+        yield
+
+
+@pytest.fixture
+def keys(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """Encryption on: the dispatcher and the site open their vaults from the environment."""
+    values = {
+        "SAMLENG_MASTER_KEY": base64.b64encode(os.urandom(96)).decode(),
+        "SAMLENG_BLIND_INDEX_KEY": os.urandom(32).hex(),
+    }
+    for name, value in values.items():
+        monkeypatch.setenv(name, value)
+    return values
+
+
+@pytest.fixture
+async def vault(keys: dict[str, str], mongo_uri: str, db_name: str) -> AsyncIterator[Vault]:
+    """A vault on the same keys, to open what the dispatcher sealed."""
+    client: AsyncMongoClient[Any] = AsyncMongoClient(mongo_uri, tz_aware=True, uuidRepresentation="standard")
+    settings = PersonalDataSettings(
+        _env_file=None,
+        master_key=SecretStr(keys["SAMLENG_MASTER_KEY"]),
+        blind_index_key=SecretStr(keys["SAMLENG_BLIND_INDEX_KEY"]),
+    )
+    opened = await Vault.open(client[db_name], settings)
+    yield opened
+    await opened.close()
+    await client.close()
+
+
+@pytest.fixture
+async def site(keys: dict[str, str], make_intake: Callable[..., Any]) -> AsyncIterator[str]:
+    async with make_intake() as url:
+        yield url
+
+
+@pytest.fixture
+async def dispatcher(
+    text_only: None, keys: dict[str, str], site: str, rabbit: RabbitNode, mongo_uri: str, db_name: str
+) -> AsyncIterator[str]:
+    """The dispatcher on an exchange of its own (its queues and the channels' are this test's);
+    the exchange's name."""
+    exchange = f"t{uuid.uuid4().hex[:10]}"
+    settings = DispatcherSettings(
+        _env_file=None,
+        amqp_url=rabbit.url,
+        amqp_exchange=exchange,
+        mongodb_uri=mongo_uri,
+        mongodb_database=db_name,
+        public_base_url=site,
+        confirm_numbers=False,
+        retry_delays_ms=[300],
+    )
+    service: Service[Any] = Service(router, settings, bootstrap)
+    await service.start()
+    yield exchange
+    await service.stop()
+
+
+async def request_on(rabbit_url: str, queue_name: str) -> DeliveryRequestedData:
+    """The one request the dispatcher queued for a channel (nobody consumes it in this test)."""
+    connection = await aio_pika.connect(rabbit_url)
+    try:
+        channel = await connection.channel()
+        queue = await channel.declare_queue(queue_name, passive=True)
+        for _ in range(200):
+            message = await queue.get(no_ack=True, fail=False)
+            if message is not None:
+                return DeliveryRequestedData.model_validate(json.loads(message.body)["data"])
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"nothing arrived on {queue_name}")
+    finally:
+        await connection.close()
+
+
+async def test_a_channel_without_files_carries_a_link_that_downloads_the_certificate_once(
+    dispatcher: str, site: str, rabbit: RabbitNode, db: Any, vault: Vault
+) -> None:
+    [file_id] = await FileStore(db, "certificate_files").put([StoredFile(f"{NUMBER}.pdf", PDF_BYTES, {})])
+    await db.members.insert_one(
+        {
+            "_id": MEMBER,
+            "name": "Sok Dara",
+            "country": "US",  # not discreet: the certificate itself is sent
+            "language": "en",
+            "channels": ["sms", "email"],
+            "phone": "+15625550142",
+            "email": "dara@example.org",
+            "unsubscribe_token": "tok_" + "t" * 28,
+        }
+    )
+    connection = await connect(rabbit.url, "test")
+    publisher = await Publisher.open(connection, dispatcher)
+    await publisher.publish(
+        CertificateIssued(
+            correlation_id=f"pl_{MEMBER}",
+            data=CertificateIssuedData(
+                certificate_number=NUMBER,
+                pledge_id=f"pl_{MEMBER}",
+                member_id=MEMBER,
+                language="en",
+                channels=["sms", "email"],
+                bucket="certificate_files",
+                pdf_file_id=str(file_id),
+                verify_url=f"{site}/v/{NUMBER}",
+                issued_at=utcnow(),
+            ),
+        )
+    )
+    await connection.close()
+
+    band = band_of(3)
+    assert band in BANDS
+    queued = await request_on(rabbit.url, f"{dispatcher}.channel-sms.{band}")
+    assert queued.certificate is not None and queued.certificate.download_url is None, "sealed in the queue"
+    by_text = (await vault.unseal(queued.encrypted)) if queued.encrypted else None
+    assert by_text is not None
+    sms = queued.with_personal(by_text)
+    assert sms.certificate is not None and sms.certificate.verify_url == f"{site}/v/{NUMBER}"
+    link = sms.certificate.download_url
+    assert link is not None and link.startswith(f"{site}/d/")
+    email = await request_on(rabbit.url, f"{dispatcher}.channel-email.{band}")
+    assert email.certificate is not None and email.certificate.download_url is None
+    opened_email = email.with_personal(await vault.unseal(email.encrypted)) if email.encrypted else email
+    assert opened_email.certificate is not None and opened_email.certificate.download_url is None
+
+    path = link.removeprefix(site)
+    async with httpx.AsyncClient(base_url=site) as client:
+        form = await csrf(client, path)
+        shown = await client.post(path, data=form)
+        assert shown.status_code == 200 and f"Certificate no. {NUMBER}" in shown.text
+        pdf = await client.post(f"{path}/certificate", data=form)
+        assert pdf.status_code == 200 and pdf.content == PDF_BYTES
+        assert pdf.headers["content-type"] == "application/pdf"
+        again = await client.post(f"{path}/certificate", data=form)
+        assert again.status_code == 404 and 'data-state="nothing"' in again.text, "it downloads once"
+        assert (await client.post(path, data=form)).status_code == 404, "it shows once"
