@@ -10,7 +10,7 @@ read_models.py `DETAIL_LINKS` and opened with the site's vault (sealed with the 
 key; plain `content` with encryption off). Intake owns `spent_details`: a link is spent by
 inserting its hash there, and the first insert wins, so two clicks or two replicas show it once;
 a spent mark goes with the link's expiry (`DETAILS_RETENTION`). The certificate's PDF is read
-from the bucket the certificate reference names (the renderer's) and opened with the vault when sealed.
+from the renderer's `certificate_files` bucket and opened with the vault when sealed.
 
 An unknown, forged, spent or expired link, or one whose person was erased (their data key is
 gone), gets one neutral page: the same bytes and the same status (404) for all, so nothing tells
@@ -67,6 +67,7 @@ from shared.web_security import CSRF_REQUIRED
 
 log = get_logger("samleng.intake")
 
+CERTIFICATE_FILES = "certificate_files"
 PDF = ":pdf"
 """The certificate download's spent key: the link's hash and this."""
 HEADERS = {"Cache-Control": "no-store", "X-Robots-Tag": "noindex"}
@@ -135,7 +136,7 @@ class DetailStore:
     async def certificate_pdf(self, reader: StatusReader, certificate: CertificateRef) -> bytes | None:
         """The certificate's PDF as its member receives it (opened when stored sealed)."""
         db = reader.database()
-        bucket = AsyncGridFSBucket(db, bucket_name=certificate.bucket)  # where the message says it is
+        bucket = AsyncGridFSBucket(db, bucket_name=CERTIFICATE_FILES)
         try:
             stream = await bucket.open_download_stream(ObjectId(certificate.pdf_file_id))
             data: bytes = await stream.read()
