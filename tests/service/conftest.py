@@ -1,12 +1,16 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
+import os
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import httpx
 import pytest
+from pydantic import SecretStr
+from pymongo import AsyncMongoClient
 
 from devstack.broker import RabbitNode
 from services.console.app import create_app as create_console
@@ -15,6 +19,7 @@ from services.console.permissions import Role
 from services.console.settings import ConsoleSettings
 from services.intake.app import create_app
 from services.intake.settings import IntakeSettings
+from shared.personal_data import PersonalDataSettings, Vault
 from tests.support.console import operator_token
 from tests.support.console_browser import CHROMIUM, new_operator, session_token
 from tests.support.handed_over import watched
@@ -158,3 +163,38 @@ async def admin_token(db: Any) -> str:
 @pytest.fixture
 def dead_broker_url() -> str:
     return f"amqp://guest:guest@127.0.0.1:{free_port()}/"
+
+
+@pytest.fixture
+def keys(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """Encryption on: services started in the test open their vaults from the environment."""
+    values = {
+        "SAMLENG_MASTER_KEY": base64.b64encode(os.urandom(96)).decode(),
+        "SAMLENG_BLIND_INDEX_KEY": os.urandom(32).hex(),
+    }
+    for name, value in values.items():
+        monkeypatch.setenv(name, value)
+    return values
+
+
+@pytest.fixture
+async def vault(keys: dict[str, str], mongo_uri: str, db_name: str) -> AsyncIterator[Vault]:
+    """A vault on the same keys with its own client: to seal what a test writes, or open what a
+    service sealed."""
+    client: AsyncMongoClient[Any] = AsyncMongoClient(mongo_uri, tz_aware=True, uuidRepresentation="standard")
+    settings = PersonalDataSettings(
+        _env_file=None,
+        master_key=SecretStr(keys["SAMLENG_MASTER_KEY"]),
+        blind_index_key=SecretStr(keys["SAMLENG_BLIND_INDEX_KEY"]),
+    )
+    opened = await Vault.open(client[db_name], settings)
+    yield opened
+    await opened.close()
+    await client.close()
+
+
+@pytest.fixture
+async def site(keys: dict[str, str], make_intake: Callable[..., Any]) -> AsyncIterator[str]:
+    """The public site (intake) with those keys."""
+    async with make_intake() as url:
+        yield url

@@ -10,18 +10,14 @@ the certificate once and its PDF downloads once."""
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
-import os
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import aio_pika
 import httpx
 import pytest
-from pydantic import SecretStr
-from pymongo import AsyncMongoClient
 
 from devstack.broker import RabbitNode
 from services.dispatcher.app import DispatcherSettings, bootstrap, router
@@ -31,7 +27,7 @@ from shared.contracts.certificate import CertificateIssued, CertificateIssuedDat
 from shared.contracts.delivery import BANDS, DeliveryRequestedData, band_of
 from shared.messaging.connection import connect
 from shared.messaging.publisher import Publisher
-from shared.personal_data import PersonalDataSettings, Vault
+from shared.personal_data import Vault
 from shared.service import Service
 from shared.storage import FileStore, StoredFile
 from tests.support.catalogue import with_channel
@@ -56,39 +52,6 @@ PDF_BYTES = b"%PDF-1.4\n% the certificate sent as a link\n%%EOF\n"
 def text_only() -> Iterator[None]:
     with with_channel(TEXT_ONLY):
         yield
-
-
-@pytest.fixture
-def keys(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    """Encryption on: the dispatcher and the site open their vaults from the environment."""
-    values = {
-        "SAMLENG_MASTER_KEY": base64.b64encode(os.urandom(96)).decode(),
-        "SAMLENG_BLIND_INDEX_KEY": os.urandom(32).hex(),
-    }
-    for name, value in values.items():
-        monkeypatch.setenv(name, value)
-    return values
-
-
-@pytest.fixture
-async def vault(keys: dict[str, str], mongo_uri: str, db_name: str) -> AsyncIterator[Vault]:
-    """A vault on the same keys, to open what the dispatcher sealed."""
-    client: AsyncMongoClient[Any] = AsyncMongoClient(mongo_uri, tz_aware=True, uuidRepresentation="standard")
-    settings = PersonalDataSettings(
-        _env_file=None,
-        master_key=SecretStr(keys["SAMLENG_MASTER_KEY"]),
-        blind_index_key=SecretStr(keys["SAMLENG_BLIND_INDEX_KEY"]),
-    )
-    opened = await Vault.open(client[db_name], settings)
-    yield opened
-    await opened.close()
-    await client.close()
-
-
-@pytest.fixture
-async def site(keys: dict[str, str], make_intake: Callable[..., Any]) -> AsyncIterator[str]:
-    async with make_intake() as url:
-        yield url
 
 
 @pytest.fixture

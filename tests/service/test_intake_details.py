@@ -8,24 +8,20 @@ downloads once. One test opens the link in Chromium (EN and KM) and checks it wi
 from __future__ import annotations
 
 import asyncio
-import base64
-import os
 import re
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
-from pydantic import SecretStr
-from pymongo import AsyncMongoClient
 
 from shared.contracts import utcnow
 from shared.contracts.alert import Official
 from shared.contracts.delivery import AlertRef, CertificateRef, NoticeRef, ReminderRef
 from shared.contracts.pledge import PostalAddress
 from shared.message_details import MESSAGE_DETAILS, SPENT_DETAILS, DetailContent, new_token, token_hash
-from shared.personal_data import PersonalDataSettings, Vault, seal_bytes
+from shared.personal_data import Vault, seal_bytes
 from shared.storage import FileStore, StoredFile
 from tests.support.console_browser import SHOTS, axe_check
 from tests.support.forms import csrf
@@ -71,39 +67,6 @@ def certificate(file_id: str) -> CertificateRef:
         png_file_id=file_id,
         verify_url="http://intake.test/v/KCAP-2026-000125-ABCD",
     )
-
-
-@pytest.fixture
-def keys(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    """The site's keys (it opens its vault from the environment on first use)."""
-    values = {
-        "SAMLENG_MASTER_KEY": base64.b64encode(os.urandom(96)).decode(),
-        "SAMLENG_BLIND_INDEX_KEY": os.urandom(32).hex(),
-    }
-    for name, value in values.items():
-        monkeypatch.setenv(name, value)
-    return values
-
-
-@pytest.fixture
-async def vault(keys: dict[str, str], mongo_uri: str, db_name: str) -> AsyncIterator[Vault]:
-    """The dispatcher's vault: same keys, its own client."""
-    client: AsyncMongoClient[Any] = AsyncMongoClient(mongo_uri, tz_aware=True, uuidRepresentation="standard")
-    settings = PersonalDataSettings(
-        _env_file=None,
-        master_key=SecretStr(keys["SAMLENG_MASTER_KEY"]),
-        blind_index_key=SecretStr(keys["SAMLENG_BLIND_INDEX_KEY"]),
-    )
-    opened = await Vault.open(client[db_name], settings)
-    yield opened
-    await opened.close()
-    await client.close()
-
-
-@pytest.fixture
-async def site(keys: dict[str, str], make_intake: Callable[..., Any]) -> AsyncIterator[str]:
-    async with make_intake() as url:
-        yield url
 
 
 @pytest.fixture
