@@ -69,6 +69,21 @@ def neutral_notice(language: str, url: str, expires_at: datetime) -> NoticeRef:
     )
 
 
+def details_link(recipient: Recipient, content: DetailContent, public_base_url: str) -> tuple[str, Document]:
+    """(the personal link `<public site>/d/<token>`, the details document to write before it is
+    sent): the token itself is never stored, only its hash; `store` seals the content."""
+    token = new_token()
+    detail: Document = {
+        "_id": token_hash(token),
+        "subject": recipient.member_id,
+        "purpose": content.purpose,
+        "created_at": utcnow(),
+        "expires_at": content.expires_at,
+        "content": content.model_dump(mode="json"),
+    }
+    return f"{public_base_url.rstrip('/')}/d/{token}", detail
+
+
 def make_discreet(
     base: dict[str, Any], public_base_url: str, link_hours: float
 ) -> tuple[dict[str, Any], Document | None]:
@@ -78,24 +93,14 @@ def make_discreet(
     recipient: Recipient = base["recipient"]
     if not recipient.discreet or base["purpose"] in AS_WRITTEN:
         return base, None
-    now = utcnow()
-    expires_at = now + timedelta(hours=link_hours)
-    token = new_token()
+    expires_at = utcnow() + timedelta(hours=link_hours)
     content = DetailContent(
         purpose=base["purpose"],
         language=recipient.language,
         expires_at=expires_at,
         **{key: base.get(key) for key in CONTENT_KEYS},
     )
-    detail: Document = {
-        "_id": token_hash(token),
-        "subject": recipient.member_id,
-        "purpose": base["purpose"],
-        "created_at": now,
-        "expires_at": expires_at,
-        "content": content.model_dump(mode="json"),
-    }
-    url = f"{public_base_url.rstrip('/')}/d/{token}"
+    url, detail = details_link(recipient, content, public_base_url)
     neutral: dict[str, Any] = dict.fromkeys(CONTENT_KEYS)
     neutral["notice"] = neutral_notice(recipient.language, url, expires_at)
     return {**base, **neutral}, detail

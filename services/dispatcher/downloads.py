@@ -18,10 +18,11 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any, get_args
 
+from services.dispatcher.discreet import details_link
 from shared.channels.catalogue import AttachmentKind, ChannelSpec
 from shared.contracts import utcnow
 from shared.contracts.delivery import CertificateRef, Recipient
-from shared.message_details import DetailContent, new_token, token_hash
+from shared.message_details import DetailContent
 from shared.storage import Document
 
 CERTIFICATE_FILES: frozenset[str] = frozenset(get_args(AttachmentKind))
@@ -53,19 +54,9 @@ def with_download_link(
     if certificate.download_url is not None:  # a fallback from another channel without files
         return base, None
     recipient: Recipient = base["recipient"]
-    now = utcnow()
-    expires_at = now + timedelta(hours=link_hours, seconds=wait_seconds)
-    token = new_token()
+    expires_at = utcnow() + timedelta(hours=link_hours, seconds=wait_seconds)
     content = DetailContent(
         purpose=base["purpose"], language=recipient.language, expires_at=expires_at, certificate=certificate
     )
-    detail: Document = {
-        "_id": token_hash(token),
-        "subject": recipient.member_id,
-        "purpose": base["purpose"],
-        "created_at": now,
-        "expires_at": expires_at,
-        "content": content.model_dump(mode="json"),
-    }
-    url = f"{public_base_url.rstrip('/')}/d/{token}"
+    url, detail = details_link(recipient, content, public_base_url)
     return {**base, "certificate": certificate.model_copy(update={"download_url": url})}, detail
