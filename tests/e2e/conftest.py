@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from shared.channels.catalogue import catalogue
 from tests.support.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -116,9 +117,10 @@ def new_stack(tmp_path_factory: pytest.TempPathFactory) -> RunningStack:
         SAMLENG_SMTP_PORT=str(free_port()),
         SAMLENG_MAIL_UI_PORT=str(free_port()),
         SAMLENG_SANDBOX_PORT=str(free_port()),
-        SAMLENG_WHATSAPP_WEBHOOK_PORT=str(free_port()),
-        SAMLENG_MESSENGER_WEBHOOK_PORT=str(free_port()),
     )
+    for name, declared in catalogue().items():  # every inbound channel's webhooks, on a free port
+        if declared.inbound:
+            env[f"SAMLENG_{name.upper()}_WEBHOOK_PORT"] = str(free_port())
     intake_port = free_port()
     env.update(INTAKE_PORT=str(intake_port), INTAKE_PUBLIC_BASE_URL=f"http://127.0.0.1:{intake_port}")
     env.update(CONSOLE_PORT=str(free_port()))

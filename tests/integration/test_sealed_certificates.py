@@ -120,7 +120,7 @@ async def test_a_certificate_and_its_files_rest_sealed_and_still_verify_mail_and
         stored = await db.certificates.find_one({"number": number})
         assert "name" not in stored and "sealed" in stored and stored["state"] == "valid"
         files = await db["certificate_files.files"].find({"metadata.number": number}).to_list(None)
-        assert len(files) == 3 and all(f["metadata"]["sealed"] is True for f in files)
+        assert len(files) == 2 and all(f["metadata"]["sealed"] is True for f in files)  # PDF, print PDF
         chunks = (
             await db["certificate_files.chunks"]
             .find({"files_id": {"$in": [f["_id"] for f in files]}})
