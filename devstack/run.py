@@ -8,6 +8,7 @@ missing, skips the local Mongo-wire server when MONGODB_URI points elsewhere, pa
 from __future__ import annotations
 
 import base64
+import importlib
 import os
 import secrets
 import shutil
@@ -19,8 +20,7 @@ from dotenv import dotenv_values
 
 from devstack.broker import RABBIT_BIN, port_is_open
 from devstack.config import LocalStack, parse_scale, read_procfile
-from services.channels.signal.adapter import SignalSettings
-from services.channels.whatsapp.sandbox import DISPLAY_PHONE_NUMBER
+from shared.channels.catalogue import catalogue
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -59,13 +59,19 @@ def local_secrets(run_dir: Path) -> dict[str, str]:
 
 def public_numbers(env: Mapping[str, str]) -> dict[str, str]:
     """The numbers the local public site asks people to write to, confirming theirs
-    (services/intake/confirm_number.py): the sandbox's own Signal account (SIGNAL_NUMBER) and
-    WhatsApp number, unless set (an empty value, as in a copied .env.example, counts as unset)."""
-    signal = env.get("SIGNAL_NUMBER") or str(SignalSettings.model_fields["number"].default)
-    return {
-        "INTAKE_SIGNAL_NUMBER": env.get("INTAKE_SIGNAL_NUMBER") or signal,
-        "INTAKE_WHATSAPP_NUMBER": env.get("INTAKE_WHATSAPP_NUMBER") or f"+{DISPLAY_PHONE_NUMBER}",
-    }
+    (services/intake/confirm_number.py): for each channel that sends to a phone,
+    `INTAKE_<NAME>_NUMBER`, unless set (an empty value, as in a copied .env.example, counts as
+    unset), is its sandbox's own number (`our_number(env)` in the channel's sandbox.py)."""
+    numbers: dict[str, str] = {}
+    for name, declared in catalogue().items():
+        if declared.address_kind != "phone":
+            continue
+        variable = f"INTAKE_{name.upper()}_NUMBER"
+        sandbox = importlib.import_module(f"services.channels.{name}.sandbox")
+        ours = env.get(variable) or (sandbox.our_number(env) if hasattr(sandbox, "our_number") else None)
+        if ours:
+            numbers[variable] = ours
+    return numbers
 
 
 def main() -> int:

@@ -66,8 +66,10 @@ def test_any_phone_channel_has_its_number_from_intake_name_number_and_its_declar
 def test_make_run_gives_the_site_the_sandbox_numbers_unless_set() -> None:
     assert public_numbers({}) == {
         "INTAKE_SIGNAL_NUMBER": "+15550001234",
+        "INTAKE_SMS_NUMBER": "+15550002222",
         "INTAKE_WHATSAPP_NUMBER": "+15550001111",
     }
     chosen = public_numbers({"SIGNAL_NUMBER": "+15559990000", "INTAKE_WHATSAPP_NUMBER": "+15558880000"})
-    assert chosen == {"INTAKE_SIGNAL_NUMBER": "+15559990000", "INTAKE_WHATSAPP_NUMBER": "+15558880000"}
+    assert chosen["INTAKE_SIGNAL_NUMBER"] == "+15559990000"
+    assert chosen["INTAKE_WHATSAPP_NUMBER"] == "+15558880000"
     assert public_numbers({"INTAKE_SIGNAL_NUMBER": ""})["INTAKE_SIGNAL_NUMBER"] == "+15550001234"

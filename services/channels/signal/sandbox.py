@@ -34,13 +34,22 @@ import binascii
 import re
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
 from devstack.sandbox.providers import Provider
+
+
+def our_number(env: Mapping[str, str]) -> str:
+    """Our number at this sandbox, which people write to (`make run` shows it on the public
+    site): the Signal channel's account (SIGNAL_NUMBER, else its default)."""
+    from services.channels.signal.adapter import SignalSettings
+
+    return env.get("SIGNAL_NUMBER") or str(SignalSettings.model_fields["number"].default)
+
 
 E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 

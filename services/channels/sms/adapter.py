@@ -97,6 +97,10 @@ OPT_OUTS = "sms_opt_outs"
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
 
 
+SANDBOX_NUMBER = "+15550002222"
+"""Our number at the local sandbox (services/channels/sms/sandbox.py) when none is set."""
+
+
 class SmsSettings(ChannelSettings):
     model_config = SettingsConfigDict(env_prefix="SMS_", env_file=".env", extra="ignore")
     api_url: str | None = Field(
@@ -206,6 +210,8 @@ class SmsAdapter(HttpChannelAdapter):
             form["MessagingServiceSid"] = self.own.messaging_service_sid
         elif self.own.from_number:
             form["From"] = self.own.from_number
+        elif self.own.api_url is None and self.own.sandbox_url:
+            form["From"] = SANDBOX_NUMBER  # a local run: the sandbox's number is ours
         else:
             raise RetryableDeliveryError(
                 "set SMS_FROM_NUMBER or SMS_MESSAGING_SERVICE_SID", reason="sms-no-sender"

@@ -45,7 +45,7 @@ import os
 import re
 import threading
 import uuid
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Mapping
 from datetime import UTC, date, datetime
 from email.utils import format_datetime
 from typing import Any, Literal
@@ -56,6 +56,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from devstack.sandbox.providers import Provider
+from services.channels.sms.adapter import SANDBOX_NUMBER
 from services.channels.sms.segments import segments
 from services.channels.sms.signature import signature
 
@@ -63,7 +64,14 @@ E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 BODY_LIMIT = 1600
 OPT_OUT = frozenset({"stop", "stopall", "unsubscribe", "cancel", "end", "quit"})
 OPT_IN = frozenset({"start", "yes", "unstop"})
-DEFAULT_NUMBER = "+15550002222"
+DEFAULT_NUMBER = SANDBOX_NUMBER
+
+
+def our_number(env: Mapping[str, str]) -> str:
+    """Our number at this sandbox, which people text (`make run` shows it on the public site)."""
+    return env.get("SMS_FROM_NUMBER") or DEFAULT_NUMBER
+
+
 FAILURE_CODES = {"undelivered": "30003", "failed": "30008"}
 
 

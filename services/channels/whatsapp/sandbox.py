@@ -55,7 +55,7 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -68,6 +68,13 @@ from starlette.datastructures import UploadFile
 from devstack.sandbox.providers import Provider
 
 DISPLAY_PHONE_NUMBER = "15550001111"
+
+
+def our_number(env: Mapping[str, str]) -> str:
+    """Our number at this sandbox, which people write to (`make run` shows it on the public site)."""
+    return f"+{DISPLAY_PHONE_NUMBER}"
+
+
 DEFAULT_PHONE_NUMBER_ID = "106540352242922"
 WABA_ID = "102290129340398"
 WINDOW_SECONDS = 24 * 3600

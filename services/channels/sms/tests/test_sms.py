@@ -13,7 +13,7 @@ from fastapi import FastAPI
 
 from devstack.sandbox.app import create_app
 from devstack.sandbox.providers import Provider
-from services.channels.sms.adapter import SmsAdapter, SmsSettings
+from services.channels.sms.adapter import SANDBOX_NUMBER, SmsAdapter, SmsSettings
 from services.channels.sms.sandbox import SmsSandbox, create_router
 from services.channels.sms.signature import signature
 from shared.channels import OutboundMessage, PermanentDeliveryError, RetryableDeliveryError
@@ -147,6 +147,25 @@ async def test_a_khmer_certificate_goes_as_a_ucs2_text_with_its_links_and_no_fil
     assert sent["encoding"] == "UCS-2" and int(sent["num_segments"]) >= 3
     assert sent["status_callback"] == f"{WEBHOOKS}/status"
     assert result.provider_message_id == sent["sid"] and result.details["encoding"] == "UCS-2"
+
+
+async def test_without_a_sender_a_local_run_sends_from_the_sandbox_number_and_production_waits(
+    mongo_uri: str, db_name: str
+) -> None:
+    local = SmsHarness(mongo_uri, db_name, api_url=None, sandbox_url="http://sandbox", from_number=None)
+    production = SmsHarness(mongo_uri, db_name, from_number=None)  # a provider API, no sender set
+    for harness in (local, production):
+        await harness.adapter.start()
+    try:
+        await local.adapter.send(message_for(SmsAdapter))
+        [sent] = local.sandbox.messages
+        assert sent["from"] == SANDBOX_NUMBER
+        with pytest.raises(RetryableDeliveryError) as refused:
+            await production.adapter.send(message_for(SmsAdapter))
+        assert refused.value.reason == "sms-no-sender" and production.sandbox.messages == []
+    finally:
+        for harness in (local, production):
+            await harness.adapter.close()
 
 
 async def test_a_certificate_carries_the_personal_download_link_when_the_dispatcher_gives_one(
