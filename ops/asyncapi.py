@@ -8,6 +8,7 @@ from typing import Any
 import yaml
 from pydantic.json_schema import models_json_schema
 
+from shared.channels.catalogue import catalogue, channels_folder
 from shared.contracts import Event
 from shared.contracts.delivery import BANDS
 from shared.service import Router
@@ -111,11 +112,21 @@ def service_document(router: Router, exchange: str = "samleng") -> dict[str, Any
     }
 
 
+def document_path(name: str, out_dir: Path) -> Path:
+    """Where a service's AsyncAPI document lives: a channel's in its own folder
+    (`services/channels/<name>/asyncapi.yaml`: adding a channel writes nothing outside it), every
+    other service's in `out_dir`."""
+    channel = name.removeprefix("channel-")
+    if channel != name and channel in catalogue():
+        return channels_folder() / channel / "asyncapi.yaml"
+    return out_dir / f"{name}.yaml"
+
+
 def write_documents(routers: dict[str, Router], out_dir: Path) -> list[Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     for name, router in routers.items():
-        path = out_dir / f"{name}.yaml"
+        path = document_path(name, out_dir)
         path.write_text(yaml.safe_dump(service_document(router), sort_keys=False, allow_unicode=True))
         written.append(path)
     return written

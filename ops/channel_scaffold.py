@@ -950,7 +950,7 @@ def _generated_access(root: Path) -> list[Path]:
 
 
 def _asyncapi(root: Path, name: str) -> list[Path]:
-    """docs/asyncapi/channel-<name>.yaml: what its queues receive (tests/unit/test_docs_current.py)."""
+    """services/channels/<name>/asyncapi.yaml: what its queues receive (tests/unit/test_docs_current.py)."""
     code = (
         "from pathlib import Path\n"
         "from ops.asyncapi import write_documents\n"
@@ -964,7 +964,7 @@ def _asyncapi(root: Path, name: str) -> list[Path]:
     )
     if done.returncode != 0:
         raise RuntimeError(f"writing the channel's AsyncAPI document failed: {done.stderr.strip()[-2000:]}")
-    return [root / "docs" / "asyncapi" / f"channel-{name}.yaml"]
+    return [root / "services" / "channels" / name / "asyncapi.yaml"]
 
 
 # ---- removal: the same steps undone ---------------------------------------------------------------
@@ -1002,10 +1002,6 @@ def remove(name: str, root: Path = ROOT) -> list[Path]:
     changed += _drop_secret_commands(k8s / "README.md", names)
     changed += _drop_ingress(k8s / "overlays" / "prod" / "ingress.yaml", name)
     changed += _generated_access(root)
-    document = root / "docs" / "asyncapi" / f"channel-{name}.yaml"
-    if document.exists():
-        document.unlink()
-        changed.append(document)
     return changed
 
 
@@ -1076,7 +1072,7 @@ offer the channel, the dispatcher routes to it and the local sandbox serves its 
 Next:
   1. edit services/channels/{name}/channel.toml: the labels (English and Khmer), purposes,
      countries it cannot serve, rate, receipts; then `samleng docs` (its AsyncAPI document
-     docs/asyncapi/channel-{name}.yaml shows its description)
+     services/channels/{name}/asyncapi.yaml shows its description)
   2. make test-unit                       # the generated contract tests pass as they are
   3. replace send() in adapter.py with the provider's real API, and sandbox.py to match
   4. keep .env.example true to its settings; set {upper}_API_URL and {upper}_API_TOKEN in

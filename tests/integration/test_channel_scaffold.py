@@ -52,7 +52,6 @@ REGISTERED = {
     "deploy/k8s/base/processes/pager.yaml",
     "deploy/k8s/base/processes/pager-inbound.yaml",
     "deploy/k8s/overlays/prod/ingress.yaml",
-    "docs/asyncapi/channel-pager.yaml",  # generated: what its queues receive (`samleng docs`)
 }
 
 

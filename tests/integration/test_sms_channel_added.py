@@ -43,7 +43,6 @@ def registration_or_folder(path: str) -> bool:
         path.startswith("services/channels/sms/")
         or path in ("Procfile", "docker-compose.yml")
         or path.startswith("deploy/")
-        or path == "docs/asyncapi/channel-sms.yaml"  # generated from channel.toml by `samleng docs`
     )
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import yaml
 
-from ops.asyncapi import service_document
+from ops.asyncapi import document_path, service_document
 from ops.discovery import discover_routers
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "asyncapi"
@@ -23,7 +23,7 @@ def test_every_service_has_a_current_asyncapi_document() -> None:
     routers = discover_routers()
     assert {"intake", "pledge-intake"} <= set(routers)
     for name, router in routers.items():
-        path = DOCS / f"{name}.yaml"
+        path = document_path(name, DOCS)
         assert path.exists(), f"run `make docs`: {path} is missing"
         assert yaml.safe_load(path.read_text()) == yaml.safe_load(yaml.safe_dump(service_document(router))), (
             f"run `make docs`: {path} is out of date"
