@@ -73,6 +73,7 @@ from services.dispatcher.deliveries import (
     receipt_waits,
     recipient_of,
     release,
+    release_if_confirmed,
     release_waiting,
     schedule_wait_end,
     unsubscribe_url,
@@ -192,6 +193,8 @@ async def on_certificate_issued(event: CertificateIssued, ctx: MessageContext[De
             await publish_request(ctx.publisher, doc)
         elif doc["state"] == "waiting":
             await schedule_wait_end(ctx.publisher, deps, doc, wait)
+            if doc.get("reason") == numbers.WAIT_REASON:
+                await release_if_confirmed(ctx, doc)  # confirmed while it was being made
         elif doc["state"] == "skipped":
             await fall_back(ctx, doc, member)
     ctx.log.info("certificate routed", pledge_id=data.pledge_id, number=data.certificate_number)

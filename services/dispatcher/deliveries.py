@@ -318,6 +318,22 @@ async def release_waiting(
             ctx.log.info("waiting delivery released", delivery_id=doc["_id"], channel=doc["channel"])
 
 
+async def release_if_confirmed(ctx: MessageContext[Deps], doc: Document) -> None:
+    """A delivery just made to wait for its number's confirmation: its owner may have written to
+    us while it was being made, and that confirmation found nothing waiting yet. Confirming
+    writes the confirmation, then reads what waits; waiting writes the delivery, then reads the
+    confirmations (here): one of the two sees the other, and releasing twice sends once."""
+    deps = ctx.deps
+    if deps.confirmed_numbers is None or deps.awaiting_numbers is None:
+        return
+    phone = (await opened_request(deps.vault, doc)).recipient.phone
+    confirmed = await deps.confirmed_numbers.find_one({"_id": numbers.number_key(phone)}) if phone else None
+    if confirmed is None:
+        return
+    await release_waiting(ctx, [doc], confirmed["channel"], confirmed["at"], {"phone_confirmed": True})
+    await deps.awaiting_numbers.delete_many({"_id": doc["_id"]})
+
+
 async def end_receipt_wait(ctx: MessageContext[Deps], doc: Document) -> None:
     """A delivery's receipt wait ended: still unconfirmed, it falls back once, with the reason
     recorded; delivered (or failed, which fell back already) meanwhile, nothing happens."""
