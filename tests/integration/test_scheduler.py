@@ -358,7 +358,10 @@ async def test_two_replicas_one_killed_mid_way_publish_every_one_of_10000_remind
     # What the victim published but had not marked is settled from its sent journal, not sent again.
     assert not twice, f"{len(twice)} reminders published twice"
     publishers = await db.reminders.distinct("published_by", {"kind": "reminder", "state": "published"})
-    assert len(publishers) == 2, "both replicas published"
+    # Usually both replicas published. On a busy machine the victim may have claimed and published
+    # every reminder before it was killed (the test's consumer had seen a third): the survivor then
+    # only settles its journal, which "none missing, none twice" above already checks.
+    assert 1 <= len(publishers) <= 2, publishers
     assert 0 < killed_after < count
     late = sorted(r.lateness for r in reminders)
     print(
