@@ -9,28 +9,19 @@ the certificate once and its PDF downloads once."""
 
 from __future__ import annotations
 
-import asyncio
-import json
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
-import aio_pika
 import httpx
 import pytest
 
 from devstack.broker import RabbitNode
-from services.dispatcher.app import DispatcherSettings, bootstrap, router
 from shared.channels.catalogue import ChannelSpec
-from shared.contracts import utcnow
-from shared.contracts.certificate import CertificateIssued, CertificateIssuedData
-from shared.contracts.delivery import BANDS, DeliveryRequestedData, band_of
-from shared.messaging.connection import connect
-from shared.messaging.publisher import Publisher
+from shared.contracts.delivery import BANDS, band_of
 from shared.personal_data import Vault
-from shared.service import Service
 from shared.storage import FileStore, StoredFile
 from tests.support.catalogue import with_channel
+from tests.support.dispatcher import in_process_dispatcher, issue_certificate, request_on
 from tests.support.forms import csrf
 
 pytestmark = pytest.mark.timeout(120)
@@ -58,39 +49,8 @@ def text_only() -> Iterator[None]:
 async def dispatcher(
     text_only: None, keys: dict[str, str], site: str, rabbit: RabbitNode, mongo_uri: str, db_name: str
 ) -> AsyncIterator[str]:
-    """The dispatcher on an exchange of its own (its queues and the channels' are this test's);
-    the exchange's name."""
-    exchange = f"t{uuid.uuid4().hex[:10]}"
-    settings = DispatcherSettings(
-        _env_file=None,
-        amqp_url=rabbit.url,
-        amqp_exchange=exchange,
-        mongodb_uri=mongo_uri,
-        mongodb_database=db_name,
-        public_base_url=site,
-        confirm_numbers=False,
-        retry_delays_ms=[300],
-    )
-    service: Service[Any] = Service(router, settings, bootstrap)
-    await service.start()
-    yield exchange
-    await service.stop()
-
-
-async def request_on(rabbit_url: str, queue_name: str) -> DeliveryRequestedData:
-    """The one request the dispatcher queued for a channel (nobody consumes it in this test)."""
-    connection = await aio_pika.connect(rabbit_url)
-    try:
-        channel = await connection.channel()
-        queue = await channel.declare_queue(queue_name, passive=True)
-        for _ in range(200):
-            message = await queue.get(no_ack=True, fail=False)
-            if message is not None:
-                return DeliveryRequestedData.model_validate(json.loads(message.body)["data"])
-            await asyncio.sleep(0.05)
-        raise AssertionError(f"nothing arrived on {queue_name}")
-    finally:
-        await connection.close()
+    async with in_process_dispatcher(rabbit, mongo_uri, db_name, site, confirm_numbers=False) as exchange:
+        yield exchange
 
 
 async def test_a_channel_without_files_carries_a_link_that_downloads_the_certificate_once(
@@ -109,25 +69,15 @@ async def test_a_channel_without_files_carries_a_link_that_downloads_the_certifi
             "unsubscribe_token": "tok_" + "t" * 28,
         }
     )
-    connection = await connect(rabbit.url, "test")
-    publisher = await Publisher.open(connection, dispatcher)
-    await publisher.publish(
-        CertificateIssued(
-            correlation_id=f"pl_{MEMBER}",
-            data=CertificateIssuedData(
-                certificate_number=NUMBER,
-                pledge_id=f"pl_{MEMBER}",
-                member_id=MEMBER,
-                language="en",
-                channels=["sms", "email"],
-                bucket="certificate_files",
-                pdf_file_id=str(file_id),
-                verify_url=f"{site}/v/{NUMBER}",
-                issued_at=utcnow(),
-            ),
-        )
+    await issue_certificate(
+        rabbit,
+        dispatcher,
+        MEMBER,
+        NUMBER,
+        ["sms", "email"],
+        pdf_file_id=str(file_id),
+        verify_url=f"{site}/v/{NUMBER}",
     )
-    await connection.close()
 
     band = band_of(3)
     assert band in BANDS

@@ -13,7 +13,6 @@ the channel's queue, the test reads it.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -21,14 +20,9 @@ import pytest
 
 from devstack.broker import RabbitNode
 from services.dispatcher import numbers
-from services.dispatcher.app import DispatcherSettings, bootstrap, router
 from shared.contracts import utcnow
-from shared.contracts.certificate import CertificateIssued, CertificateIssuedData
 from shared.contracts.delivery import Recipient, band_of
-from shared.messaging.connection import connect
-from shared.messaging.publisher import Publisher
-from shared.service import Service
-from tests.service.test_dispatcher_download_link import request_on
+from tests.support.dispatcher import in_process_dispatcher, issue_certificate, request_on
 
 pytestmark = pytest.mark.timeout(120)
 MEMBER = "mb_number_race"
@@ -38,21 +32,9 @@ NUMBER = "KCAP-2026-000188-RACE"
 
 @pytest.fixture
 async def dispatcher(rabbit: RabbitNode, mongo_uri: str, db_name: str) -> AsyncIterator[str]:
-    exchange = f"t{uuid.uuid4().hex[:10]}"
-    settings = DispatcherSettings(
-        _env_file=None,
-        amqp_url=rabbit.url,
-        amqp_exchange=exchange,
-        mongodb_uri=mongo_uri,
-        mongodb_database=db_name,
-        public_base_url="https://pledge.example.org",
-        confirm_numbers=True,
-        retry_delays_ms=[300],
-    )
-    service: Service[Any] = Service(router, settings, bootstrap)
-    await service.start()
-    yield exchange
-    await service.stop()
+    site = "https://pledge.example.org"
+    async with in_process_dispatcher(rabbit, mongo_uri, db_name, site, confirm_numbers=True) as exchange:
+        yield exchange
 
 
 async def test_a_number_confirmed_while_its_certificate_is_routed_gets_the_certificate(
@@ -78,25 +60,7 @@ async def test_a_number_confirmed_while_its_certificate_is_routed_gets_the_certi
             "unsubscribe_token": "tok_" + "r" * 28,
         }
     )
-    connection = await connect(rabbit.url, "test")
-    publisher = await Publisher.open(connection, dispatcher)
-    await publisher.publish(
-        CertificateIssued(
-            correlation_id=f"pl_{MEMBER}",
-            data=CertificateIssuedData(
-                certificate_number=NUMBER,
-                pledge_id=f"pl_{MEMBER}",
-                member_id=MEMBER,
-                language="en",
-                channels=["sms"],
-                bucket="certificate_files",
-                pdf_file_id="0" * 24,
-                verify_url=f"https://pledge.example.org/v/{NUMBER}",
-                issued_at=utcnow(),
-            ),
-        )
-    )
-    await connection.close()
+    await issue_certificate(rabbit, dispatcher, MEMBER, NUMBER, ["sms"])
 
     queued = await request_on(rabbit.url, f"{dispatcher}.channel-sms.{band_of(3)}")
     assert queued.certificate is not None and queued.certificate.certificate_number == NUMBER
