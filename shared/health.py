@@ -114,9 +114,11 @@ def register(registry_dir: str, service: str, url: str, public: bool = False) ->
     directory.mkdir(parents=True, exist_ok=True)
     replica = os.environ.get("SAMLENG_PROCESS_NAME") or os.environ.get("HONCHO_PROCESS_NAME") or service
     path = directory / f"{replica}.json"
-    path.write_text(
+    written = path.with_name(f".{path.name}.{os.getpid()}")
+    written.write_text(
         json.dumps({"service": service, "replica": replica, "url": url, "pid": os.getpid(), "public": public})
     )
+    written.replace(path)  # atomic: a reader sees the old file or the whole new one, never half of it
     return path
 
 
