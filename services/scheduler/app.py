@@ -114,6 +114,15 @@ class SchedulerSettings(ServiceSettings):
         gt=0,
         description="How long a claim holds; a replica that dies loses its records to the others after it.",
     )
+    max_held: int = Field(
+        default=2000,
+        ge=1,
+        description=(
+            "Most records a replica holds (claimed, not yet sent). Claims are taken in slices up to "
+            "this, so replicas share a large catch-up and a replica that dies strands at most this "
+            "many until its lease runs out."
+        ),
+    )
     reminder_consumers: list[str] = Field(
         default=["alert-dispatcher"],
         description=(
@@ -411,6 +420,7 @@ async def bootstrap(resources: Resources) -> Deps:
         tick=settings.tick_seconds,
         lookahead=settings.lookahead_seconds,
         lease=settings.lease_seconds,
+        max_held=settings.max_held,
     )
     loop.start()
     sealing = asyncio.create_task(seal_plain(store), name="scheduler-seal-plain")

@@ -1,15 +1,20 @@
 """The due loop: every replica claims due records with a lease and publishes each at its time.
 
-Claiming (every tick, and at once when this process added something due now):
+Claiming (every tick, and at once when this process added something due now): the earliest
+free records of a range, at most CLAIM_SLICE and never more than `max_held` held at once, are
+found by `_id` and claimed with
 
-    update_many({state: pending, due_at: <range>, lease_until < now},
+    update_many({_id: {$in: ids}, state: pending, due_at: <range>, lease_until < now},
                 {$set: {owner: me, claim: <token>, lease_until: now + lease}})
 
 Each document is updated atomically, so of several replicas running the same update only one
 takes a given record; the records a claim took are read back by its token. Two ranges are
 claimed: everything overdue (catch-up after downtime, records due "now", records whose holder
 died and whose lease ran out), and the slice entering the look-ahead window (records due in the
-next `lookahead` seconds). Claimed records wait in memory, their `reminder.due.v1` already
+next `lookahead` seconds). A claim that filled its slice is followed at once by the next; one
+that stopped at `max_held` by the next once sending has halved what is held. So replicas share a
+large catch-up, no single write takes thousands of records, and a replica that dies strands at
+most `max_held` records for its lease. Claimed records wait in memory, their `reminder.due.v1` already
 built (each registration of the batch read and opened once: records copy nothing of the person,
 store.py), and go out at their due time with a publisher confirm and a copy in this replica's
 sent journal (journal.py), from which they are marked `published`. Skips are marked from memory.
@@ -82,6 +87,7 @@ HELD = Gauge("samleng_scheduler_reminders_held", "Records this replica has claim
 PENDING_GAUGE_SECONDS = 30.0
 STOP_WRITES_SECONDS = 5.0
 OPEN_CHUNK = 500  # registrations opened (decrypted) before their records are handed to the sender
+CLAIM_SLICE = 1000  # records claimed at most at once (a replica holds at most `max_held`)
 
 
 def owner_id() -> str:
@@ -186,6 +192,7 @@ class DueLoop:
         tick: float,
         lookahead: float,
         lease: float,
+        max_held: int = 2000,
     ) -> None:
         self.store = store
         self.publisher = publisher
@@ -196,6 +203,9 @@ class DueLoop:
         self.margin = lease / 4  # of our own lease: never publish this close to its end
         self.patience = lease / 3  # for a previous holder still connected to mark its own records
         self.owner = journal.owner
+        self.max_held = max_held
+        self._taking = 0  # records claimed from a previous holder, its journal being settled
+        self._room_wanted = False  # a claim stopped at max_held: claim again once sending made room
         self._heap: list[Held] = []
         self._held: dict[str, Held] = {}
         self._claims: dict[str, float] = {}  # token -> when claimed (monotonic), while records held
@@ -270,32 +280,62 @@ class DueLoop:
         ranges: list[Document] = [{"$lt": now}]
         if horizon > max(now, self._claimed_upto):
             ranges.append({"$gte": max(now, self._claimed_upto), "$lt": horizon})
-        for due_range in ranges:
-            token = uuid.uuid4().hex
-            # the lease runs from the end of the claimed slice, so the marks may wait out a burst
-            until = max(now, due_range.get("$lt", now)) + self.lease
-            claimed_at = time.monotonic()
-            result = await self.store.reminders.update_many(
-                {"due_at": due_range, "state": "pending", "lease_until": {"$lt": now}},
-                [
-                    {
-                        "$set": {
-                            "prev_owner": "$owner",
-                            "owner": {"$literal": self.owner},
-                            "claim": {"$literal": token},
-                            "lease_until": until,
-                        }
+        complete = True
+        for due_range in ranges:  # the overdue first: the look-ahead waits while they fill us up
+            room = min(self.max_held - self.holding, CLAIM_SLICE)
+            if room <= 0 or await self._claim(due_range, now, room) >= room:
+                complete = False  # more may be free: claim again at once, or once room is made
+                break
+        if complete:
+            self._claimed_upto = horizon
+        elif self.holding < self.max_held:
+            self._wake.set()
+        else:
+            self._room_wanted = True
+
+    @property
+    def holding(self) -> int:
+        """Records claimed and not yet sent (held, or being taken over)."""
+        return len(self._held) + self._taking
+
+    async def _claim(self, due_range: Document, now: datetime, most: int) -> int:
+        """Claim up to `most` free records due in `due_range`, the earliest first. Returns how many
+        were free when looked for (another replica may have taken some of them meanwhile)."""
+        free: Document = {"due_at": due_range, "state": "pending", "lease_until": {"$lt": now}}
+        found = (
+            await self.store.reminders.find(free, {"_id": 1}, hint=BY_DUE)
+            .sort("due_at", 1)
+            .limit(most)
+            .to_list(None)
+        )
+        ids = [doc["_id"] for doc in found]
+        if not ids:
+            return 0
+        token = uuid.uuid4().hex
+        # the lease runs from the end of the claimed slice, so the marks may wait out a burst
+        until = max(now, due_range.get("$lt", now)) + self.lease
+        claimed_at = time.monotonic()
+        await self.store.update_ids(
+            ids,
+            free,
+            [
+                {
+                    "$set": {
+                        "prev_owner": "$owner",
+                        "owner": {"$literal": self.owner},
+                        "claim": {"$literal": token},
+                        "lease_until": until,
                     }
-                ],
-                hint=BY_DUE,
-            )
-            if result.modified_count:
-                self._deadlines[token] = claimed_at + (until - now).total_seconds() - self.margin
-                records = await self.store.reminders.find(
-                    {"due_at": due_range, "state": "pending", "claim": token}, hint=BY_DUE
-                ).to_list(None)
-                await self._take(records, token)
-        self._claimed_upto = horizon
+                }
+            ],
+        )
+        self._deadlines[token] = claimed_at + (until - now).total_seconds() - self.margin
+        records = await self.store.find_ids(ids, {"state": "pending", "claim": token})
+        if records:
+            await self._take(records, token)
+        else:
+            del self._deadlines[token]
+        return len(ids)
 
     async def _take(self, records: Sequence[Document], token: str) -> None:
         """Hold records nobody held before at once; the others after settling the journal of the
@@ -311,11 +351,18 @@ class DueLoop:
         if fresh:
             await self._hold(fresh, token)
         for previous, ids in held_before.items():
+            self._taking += len(ids)
             task = asyncio.create_task(self._take_over(previous, ids, token), name="scheduler-take-over")
             self._takeovers.add(task)
             task.add_done_callback(self._takeovers.discard)
 
     async def _take_over(self, previous: str, ids: list[str], token: str) -> None:
+        try:
+            await self._settle_and_hold(previous, ids, token)
+        finally:
+            self._taking -= len(ids)
+
+    async def _settle_and_hold(self, previous: str, ids: list[str], token: str) -> None:
         try:
             outcome = await self.journal.settle(previous, self.patience)
             records = await self.store.find_ids(ids, {"state": "pending", "claim": token})
@@ -515,6 +562,9 @@ class DueLoop:
             self._held.pop(held.reminder_id, None)
         HELD.set(len(self._held))
         self._marks_ready.set()
+        if self._room_wanted and self.holding <= self.max_held // 2:
+            self._room_wanted = False
+            self.wake()
 
     async def _mark_loop(self) -> None:
         """Skips and releases are written right behind the sending (published records are marked

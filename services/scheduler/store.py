@@ -407,7 +407,9 @@ class Store:
             {"$set": {"state": "published", "published_at": utcnow(), "published_by": by}},
         )
 
-    async def update_ids(self, ids: Sequence[str], match: Document, update: Document) -> None:
+    async def update_ids(
+        self, ids: Sequence[str], match: Document, update: Document | list[Document]
+    ) -> None:
         """`update_many` over an `_id` list, in chunks, concurrently."""
         await asyncio.gather(
             *(

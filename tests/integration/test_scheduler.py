@@ -45,9 +45,9 @@ pytestmark = pytest.mark.timeout(400)
 ON_TIME = 1.0  # seconds: the goal for a due message's lateness
 STALL_SECONDS = 60.0  # no new reminder for this long once they are due: stuck, not slow
 FIRST_SECONDS = 180.0
-"""Until the first of 10,000 reminders overdue at once: both replicas claim all of them in one
-update, read them back and open their registrations before sending any; on the Mongo-wire server
-that took over 60 s in one fresh-clone run. Slower, not stuck: once they flow, STALL_SECONDS."""
+"""Until the first of 10,000 reminders overdue at once: the replicas claim them in slices
+(SCHEDULER_MAX_HELD) and open each slice's registrations before sending it; a busy machine may
+start the replicas slowly. Slower, not stuck: once they flow, STALL_SECONDS."""
 
 
 @pytest.fixture
