@@ -45,6 +45,7 @@ from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 from pymongo import ASCENDING, ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.errors import DuplicateKeyError
 
 from services.certificates.render import CertificateContent, RendererPool, RenderError
 from shared.channels.catalogue import attachments_wanted
@@ -108,13 +109,25 @@ def format_number(year: int, serial: int, check: str) -> str:
     return f"{PREFIX}-{year}-{serial:06d}-{check}"
 
 
+COUNTER_TRIES = 5
+
+
 async def next_number(counters: AsyncCollection[Document], year: int) -> str:
+    """The year's next serial. The year's first numbers, taken at once by several renderers, may
+    race to create its counter: the loser gets a duplicate key (MongoDB) or no document (seen on
+    the local Mongo-wire server, under load) and simply takes the next number again. A serial
+    may so be skipped, never given twice."""
     key = f"{PREFIX}-{year}"
-    doc = await counters.find_one_and_update(
-        {"_id": key}, {"$inc": {"seq": 1}}, upsert=True, return_document=ReturnDocument.AFTER
-    )
-    assert doc is not None
-    return format_number(year, int(doc["seq"]), check_part())
+    for _ in range(COUNTER_TRIES):
+        try:
+            doc = await counters.find_one_and_update(
+                {"_id": key}, {"$inc": {"seq": 1}}, upsert=True, return_document=ReturnDocument.AFTER
+            )
+        except DuplicateKeyError:
+            continue
+        if doc is not None:
+            return format_number(year, int(doc["seq"]), check_part())
+    raise RuntimeError(f"no serial from the {key} counter after {COUNTER_TRIES} tries")
 
 
 def issued_event(doc: Document, causation: uuid.UUID | None) -> CertificateIssued:
