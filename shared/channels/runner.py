@@ -10,8 +10,11 @@ queues, and a backlog of certificates never delays an alert. For each delivery r
 1. CLAIMS it in the channel's send log (`sends_<name>`, one document per delivery id): a new
    delivery is inserted as `sending` with a lease; a delivery already `sent` (redelivery,
    duplicate publish) is acked and its status re-announced, never sent again; one another worker
-   holds (lease alive) waits in a retry tier; one whose worker died mid-send (lease expired) or
-   whose last try ended `unknown` is RECONCILED first (see below).
+   holds (lease alive) is waited out, without a send slot, until that lease ends (the request
+   was redelivered because its worker died mid-send: it is then reconciled at once instead of
+   after the retry tiers, which are shorter than the lease and would end in the 10-minute one),
+   and goes to a retry tier only if still held then; one whose worker died mid-send (lease
+   expired) or whose last try ended `unknown` is RECONCILED first (see below).
 2. Asks the circuit breaker and the rate limiter, loads the attachments the adapter declares
    (GridFS), and calls `adapter.send()` (in a CLIENT span `<channel> send`, the child of the
    request's CONSUMER span: shared/tracing.py). A worker stopped (SIGTERM, after its grace period)
@@ -52,7 +55,7 @@ import socket
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, NoReturn
 
 from bson import ObjectId
@@ -97,6 +100,7 @@ from shared.storage import Document, durable, insert_once
 STATUS_NAMESPACE = uuid.UUID("c5d0f1e2-7a4b-4c8d-9e3f-1a2b3c4d5e6f")
 FINAL_STATES = frozenset({"sent", "delivered", "failed_permanent", "dead_lettered"})
 DEFAULT_SEND_SLOTS = 16
+LEASE_MARGIN_SECONDS = 0.5  # after another worker's lease ends, before claiming again
 BAND_RANK = {band: rank for rank, band in enumerate(BANDS)}
 
 DELIVERIES = Counter(
@@ -138,6 +142,23 @@ def status_event_id(delivery_id: str, state: str, attempt: int) -> uuid.UUID:
 class Claim:
     kind: str  # claimed | reconcile | busy | done
     document: Document | None = None
+
+    def held_for(self, longest: timedelta) -> float:
+        """Seconds until another worker's lease on a busy delivery ends (at most `longest`)."""
+        until = (self.document or {}).get("lease_until")
+        if not isinstance(until, datetime):
+            return 0.0
+        if until.tzinfo is None:  # a client without tz_aware reads UTC as naive
+            until = until.replace(tzinfo=UTC)
+        return max(0.0, min((until - utcnow()).total_seconds(), longest.total_seconds()))
+
+
+class HeldElsewhere(Exception):
+    """Another worker's lease on this delivery is alive for `seconds` more."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"held elsewhere for {seconds:.1f}s")
+        self.seconds = seconds
 
 
 class SendLog:
@@ -216,6 +237,15 @@ class ChannelRunner:
     async def handle(self, event: DeliveryRequested, ctx: MessageContext[Any]) -> None:
         if await drop_if_erased(self.erased, self.send_log, event.data, ctx.log):
             return  # the member was erased: their work waiting in queues is dropped, not sent
+        try:
+            await self._in_slot(event, ctx, wait_out_a_lease=True)
+        except HeldElsewhere as held:  # its worker died mid-send, or is still sending: wait it out
+            await asyncio.sleep(held.seconds + LEASE_MARGIN_SECONDS)
+            await self._in_slot(event, ctx, wait_out_a_lease=False)
+
+    async def _in_slot(
+        self, event: DeliveryRequested, ctx: MessageContext[Any], wait_out_a_lease: bool
+    ) -> None:
         band = event.data.band
         waiting = self._waiting[band]
         waiting.inc()
@@ -224,11 +254,13 @@ class ChannelRunner:
         finally:
             waiting.dec()
         try:
-            await self._handle(event, ctx)
+            await self._handle(event, ctx, wait_out_a_lease)
         finally:
             self.gate.release()
 
-    async def _handle(self, event: DeliveryRequested, ctx: MessageContext[Any]) -> None:
+    async def _handle(
+        self, event: DeliveryRequested, ctx: MessageContext[Any], wait_out_a_lease: bool
+    ) -> None:
         delivery = event.data
         if delivery.channel != self.channel:
             raise PermanentError(
@@ -247,6 +279,8 @@ class ChannelRunner:
             )
             return
         if claim.kind == "busy":
+            if wait_out_a_lease and claim.document is not None:
+                raise HeldElsewhere(claim.held_for(self.send_log.lease))
             raise RetryableError("another worker holds this delivery", reason="claimed-elsewhere")
         try:
             delivery = await self._opened(delivery)

@@ -6,11 +6,14 @@ from __future__ import annotations
 import asyncio
 from typing import Any, ClassVar
 
+import pytest
+
 from shared.channels import ChannelAdapter, ChannelSettings, OutboundMessage, SendResult
 from shared.channels.guards import RateLimiter
 from shared.channels.runner import ChannelRunner, SendLog
 from shared.contracts.delivery import DeliveryRequested
 from shared.messaging.consumer import MessageContext
+from shared.messaging.errors import RetryableError
 from tests.support.channel_contract import message_for
 
 
@@ -73,4 +76,38 @@ async def test_a_worker_stopped_before_the_provider_call_releases_its_claim(db: 
     await asyncio.gather(task, return_exceptions=True)
     doc = await db.sends_blocking.find_one({"_id": "dl_runner_test_00000009"})
     assert doc is not None and doc["state"] == "retry" and doc["reason"] == "worker-stopped"
+    assert adapter.calls == 0
+
+
+class Resendable(Blocking):
+    name: ClassVar[str] = "blocking"
+    resend_is_safe: ClassVar[bool] = True  # a delivery whose worker died is simply sent again
+
+
+async def test_a_delivery_whose_worker_died_mid_send_goes_once_its_lease_ends_not_after_the_retry_tiers(
+    db: Any,
+) -> None:
+    """The broker redelivers the request of a killed worker at once; its claim lives until the
+    lease ends. Before, the other worker sent it to the retry tiers (10 s, 1 min: both inside the
+    2-minute lease), so it went out after the 10-minute one."""
+    dead = SendLog(db.sends_blocking, "killed-worker", 2)
+    assert (await dead.claim("dl_runner_test_00000007")).kind == "claimed"  # then SIGKILLed
+    adapter = Resendable()
+    adapter.release.set()
+    runner = ChannelRunner(adapter, SendLog(db.sends_blocking, "w2", 60), None)
+    await runner.handle(request(7), context())  # waits out the lease, then reconciles: sends
+    doc = await db.sends_blocking.find_one({"_id": "dl_runner_test_00000007"})
+    assert doc is not None and doc["state"] == "sent" and doc["owner"] == "w2"
+    assert adapter.calls == 1
+
+
+async def test_a_delivery_still_held_once_the_lease_is_waited_out_goes_to_a_retry_tier(db: Any) -> None:
+    """A worker waits at most its own lease: a holder still sending after that (a slow provider
+    call, renewed) keeps it, and the request goes to a retry tier as before."""
+    alive = SendLog(db.sends_blocking, "slow-worker", 60)
+    assert (await alive.claim("dl_runner_test_00000008")).kind == "claimed"
+    adapter = Resendable()
+    runner = ChannelRunner(adapter, SendLog(db.sends_blocking, "w2", 1), None)
+    with pytest.raises(RetryableError):
+        await runner.handle(request(8), context())
     assert adapter.calls == 0
