@@ -446,6 +446,7 @@ def create_app(
             503: {"description": "Broker unavailable; retry after Retry-After seconds"},
         },
         summary="Submit a pledge",
+        openapi_extra=json_body_documented(PledgeInput),
     )
     async def api_submit(
         request: Request,
@@ -523,7 +524,32 @@ def create_app(
     add_erasure_routes(app, settings, templates)
     add_session_routes(app, settings, templates, secret)
     app.include_router(details_router(templates))  # discreet messages' links, /d/ (details.py)
+    document_schemas(app, PledgeInput)
     return app
+
+
+def json_body_documented(model: type[BaseModel]) -> dict[str, Any]:
+    """The request body of a route that reads its raw body (to answer with its own errors), for
+    its OpenAPI document: partners see its shape, the fuzzer sends it (`document_schemas`)."""
+    schema = {"$ref": f"#/components/schemas/{model.__name__}"}
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
+
+
+def document_schemas(app: FastAPI, *models: type[BaseModel]) -> None:
+    """Add `models` (and the models they use) to the app's OpenAPI components."""
+    default = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            document = default()
+            schemas = document.setdefault("components", {}).setdefault("schemas", {})
+            for model in models:
+                schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+                schemas.update(schema.pop("$defs", {}))
+                schemas[model.__name__] = schema
+        return app.openapi_schema  # type: ignore[return-value]
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def idempotency_scope(partner: PartnerKeyCheck | None, key: str, raw: PledgeInput) -> tuple[str, str]:

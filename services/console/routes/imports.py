@@ -183,8 +183,12 @@ async def import_table(
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
         return _problem(422, "body", "encoding", "The CSV must be UTF-8.")
-    reader = csv.DictReader(io.StringIO(text))
-    problem = header_problem(reader.fieldnames)
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    try:  # the whole file is read before any row is handed over: a broken one is refused whole
+        problem = header_problem(reader.fieldnames)
+        rows = [] if problem is not None else list(data_rows(reader, first_row))
+    except csv.Error as broken:
+        return _problem(422, "body", "csv", f"Not a readable CSV: {broken}.")
     if problem is not None:
         return _problem(422, "header", "columns", problem)
 
@@ -192,7 +196,7 @@ async def import_table(
     batch_id = batch or hashlib.sha256(text.encode()).hexdigest()[:16]
     report = ImportReport(batch_id=batch_id, rows=0, accepted=[], rejected=[])
     broker_down = False
-    for row_number, row in data_rows(reader, first_row):
+    for row_number, row in rows:
         report.rows += 1
         valid, errors = validate_pledge(row_to_input(row), lang)
         if valid is None:
