@@ -38,6 +38,7 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench._stack import write_section
+from shared.channels.catalogue import catalogue
 from tests.e2e.conftest import RunningStack
 from tests.support.ports import free_port
 
@@ -46,7 +47,9 @@ HOPS_PER_PLEDGE = 5
 INSERTS_PER_PLEDGE = 13
 
 
-def start_stack(run_dir: Path) -> RunningStack:
+def start_stack(run_dir: Path, **settings: str) -> RunningStack:
+    """The stack as `make run` starts it, on free ports; `settings` are variables as a person
+    would set them in .env."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AMQP_", "MONGODB_", "SAMLENG_"))}
     ports = [
         "SAMLENG_AMQP_PORT",
@@ -57,9 +60,10 @@ def start_stack(run_dir: Path) -> RunningStack:
         "SAMLENG_SMTP_PORT",
         "SAMLENG_MAIL_UI_PORT",
         "SAMLENG_SANDBOX_PORT",
-        "SAMLENG_WHATSAPP_WEBHOOK_PORT",
-        "SAMLENG_MESSENGER_WEBHOOK_PORT",
         "CONSOLE_PORT",
+    ]
+    ports += [  # every inbound channel's webhooks, so none collides with a running `make run`
+        f"SAMLENG_{name.upper()}_WEBHOOK_PORT" for name, declared in catalogue().items() if declared.inbound
     ]
     env.update({name: str(free_port()) for name in ports})
     intake_port = free_port()
@@ -70,6 +74,7 @@ def start_stack(run_dir: Path) -> RunningStack:
         LOG_LEVEL="WARNING",
         EMAIL_RATE_PER_SECOND="1000",  # measure the machinery, not the provider's rate limit
     )
+    env.update(settings)
     stack = RunningStack(env=env, run_dir=run_dir, log_path=run_dir.parent / f"{run_dir.name}-run.log")
     stack.start(timeout=300)
     return stack
@@ -116,14 +121,19 @@ def cpu_by_process(stack: RunningStack) -> dict[str, float]:
 def arrivals(mail_dir: Path, seen: dict[str, float]) -> None:
     """Recipient -> arrival (epoch seconds) of every message in the sink not seen yet."""
     for sidecar in mail_dir.glob("*.json"):
-        stamp = sidecar.stem.split("-", 1)[0]
         try:
             recipients = json.loads(sidecar.read_text())["to"]
         except (OSError, ValueError, KeyError):
             continue
-        at = datetime.strptime(stamp, "%Y%m%dT%H%M%S%f").replace(tzinfo=UTC).timestamp()
+        at = received_at(sidecar)
         for recipient in recipients:
             seen.setdefault(recipient.lower(), at)
+
+
+def received_at(sidecar: Path) -> float:
+    """When the SMTP sink received a message (epoch seconds), from its stored file's name."""
+    stamp = sidecar.stem.split("-", 1)[0]
+    return datetime.strptime(stamp, "%Y%m%dT%H%M%S%f").replace(tzinfo=UTC).timestamp()
 
 
 def letters(index: int) -> str:
