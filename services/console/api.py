@@ -62,6 +62,7 @@ from services.console.permissions import ROLE_PERMISSIONS, Permission, Role
 from services.console.routes import ROUTERS
 from services.console.signin import Throttled, sign_in
 from shared.contracts import utcnow
+from shared.http_errors import refusals
 from shared.partner_keys import PartnerKey, create_partner_key, list_partner_keys, revoke_partner_key
 
 PREFIX = "/api/v1/operator"
@@ -186,13 +187,15 @@ class Refused(Exception):
         self.code = code
 
     def problems(self) -> list[dict[str, str]]:
-        """The JSON API's problem list (`{"field", "code", "message"}`), for a field's refusal."""
-        if self.field is None:
+        """The JSON API's problem list (`{"field", "code", "message"}`), for a field's refusal;
+        a 422 about no one field is about the whole body."""
+        field = self.field or ("body" if self.status == 422 else None)
+        if field is None:
             return []
-        return [{"field": self.field, "code": self.code, "message": self.message}]
+        return [{"field": field, "code": self.code, "message": self.message}]
 
     def http(self) -> HTTPException:
-        detail: Any = self.problems() if self.status == 422 and self.field else self.message
+        detail: Any = self.problems() if self.status == 422 else self.message
         return HTTPException(self.status, detail)
 
 
@@ -247,7 +250,13 @@ async def sign_in_route(
     )
 
 
-@operator_router.post("/sign-out", status_code=204, tags=["operator sign-in"], summary="End this session")
+@operator_router.post(
+    "/sign-out",
+    status_code=204,
+    responses=refusals({409: "Signed in with an API token, which has no session: revoke the token"}),
+    tags=["operator sign-in"],
+    summary="End this session",
+)
 async def sign_out(request: Request, who: Caller) -> Response:
     console = console_of(request)
     if who.credential.session_id is None:
@@ -328,7 +337,11 @@ async def list_tokens(request: Request, who: Caller) -> list[TokenView]:
 
 
 @operator_router.delete(
-    "/tokens/{token_id}", status_code=204, tags=["API tokens"], summary="Revoke one of my API tokens"
+    "/tokens/{token_id}",
+    status_code=204,
+    responses=refusals({404: "No such live token of yours"}),
+    tags=["API tokens"],
+    summary="Revoke one of my API tokens",
 )
 async def revoke_token_route(request: Request, who: Caller, token_id: str) -> Response:
     await answered(revoke_token(console_of(request), who, token_id))
@@ -352,6 +365,7 @@ async def list_operators(request: Request) -> list[OperatorView]:
     response_model=CreatedOperator,
     dependencies=[permit(Permission.operators_manage)],
     openapi_extra=body_schema(NewOperatorBody),
+    responses=refusals({409: "An operator with this email exists"}),
     tags=["operators"],
     summary="Create an operator",
 )
@@ -366,6 +380,7 @@ async def create_operator_route(
     response_model=OperatorView,
     dependencies=[permit(Permission.operators_manage)],
     openapi_extra=body_schema(OperatorChange),
+    responses=refusals({404: "No such operator", 409: "This is the last active admin"}),
     tags=["operators"],
     summary="Change an operator's role, or disable or enable them",
 )
@@ -382,6 +397,7 @@ async def change_operator_route(
     "/operators/{operator_id}/reset-credentials",
     response_model=ResetCredentials,
     dependencies=[permit(Permission.operators_manage)],
+    responses=refusals({404: "No such operator", 409: "Your own: another admin resets them"}),
     tags=["operators"],
     summary="New password and TOTP for an operator who lost theirs; ends their sessions and tokens",
 )
@@ -443,6 +459,7 @@ async def create_key_route(
     "/partner-keys/{key_id}",
     status_code=204,
     dependencies=[permit(Permission.keys_manage)],
+    responses=refusals({404: "No such active partner key"}),
     tags=["partner keys"],
     summary="Revoke a partner API key",
 )

@@ -42,6 +42,7 @@ from shared.contracts.pledge import PledgeSubmitted
 from shared.contracts.reply import ReplyAnswerRequested
 from shared.contracts.session import PlanOfActionPublished, RegistrationCancelled, SessionPublished
 from shared.health import health_routes
+from shared.http_errors import install_field_problems
 from shared.http_limits import BodyLimit, document_limits, route_limits
 from shared.http_telemetry import install_http_telemetry
 from shared.messaging.gateway import Gateway
@@ -139,6 +140,7 @@ def create_app(settings: ConsoleSettings) -> FastAPI:
     app.include_router(web_router)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     install_page_answers(app)
+    install_field_problems(app)
     return app
 
 

@@ -78,6 +78,7 @@ from shared.contracts.session import (
     RegistrationSubmitted,
 )
 from shared.health import health_routes
+from shared.http_errors import ValidationProblem, install_field_problems
 from shared.http_limits import BodyLimit, route_limits
 from shared.http_telemetry import install_http_telemetry
 from shared.messaging.gateway import Unavailable
@@ -116,10 +117,6 @@ router.publishing(
 class Accepted(BaseModel):
     pledge_id: str = Field(examples=["pl_3q9f2k7m1xv8d0c4a6b2e5h7abcdefghijklmn"])
     status_url: str
-
-
-class ValidationProblem(BaseModel):
-    detail: list[FieldError]
 
 
 def create_app(
@@ -525,6 +522,7 @@ def create_app(
     add_session_routes(app, settings, templates, secret)
     app.include_router(details_router(templates))  # discreet messages' links, /d/ (details.py)
     document_schemas(app, PledgeInput)
+    install_field_problems(app)
     return app
 
 

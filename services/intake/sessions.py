@@ -66,6 +66,7 @@ from shared.contracts.session import (
     details_release_time,
     is_session_id,
 )
+from shared.http_errors import NOT_JSON_TEXT, refusals
 from shared.messaging.gateway import Unavailable
 from shared.web_security import CSRF_REQUIRED
 
@@ -574,6 +575,7 @@ def add_session_routes(app: FastAPI, settings: IntakeSettings, templates: Enviro
         status_code=202,
         summary="Register for a session",
         responses={
+            **refusals({400: NOT_JSON_TEXT}),
             401: {"description": "Unknown or revoked partner key (X-Samleng-Key)"},
             403: {"description": "The partner key does not allow the request's Origin"},
             404: {"description": "Unknown session"},

@@ -67,6 +67,7 @@ from shared.contracts.subscription_input import (
     validate_subscription,
 )
 from shared.contracts.subscription_input import _Problems as _Problems  # sessions.py's registrations
+from shared.http_errors import NOT_JSON_TEXT, refusals
 from shared.member_links import expiry_of, link_token, parse_link
 from shared.messaging.gateway import Unavailable
 from shared.read_models import opened
@@ -288,6 +289,7 @@ def add_subscription_routes(app: FastAPI, settings: IntakeSettings, templates: E
         status_code=202,
         summary="Subscribe to Urgent Action alerts (confirmation by email)",
         responses={
+            **refusals({400: NOT_JSON_TEXT}),
             422: {"description": "Invalid field(s)"},
             429: {"description": "Too many submissions from this address (Retry-After)"},
             503: {"description": "Retry later"},

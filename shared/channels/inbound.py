@@ -48,6 +48,7 @@ from shared.contracts import utcnow
 from shared.contracts.delivery import AddressKind, DeliveryState, DeliveryStatus, DeliveryStatusData
 from shared.contracts.inbound import ContactLinked, ContactLinkedData, InboundMessage, InboundMessageData
 from shared.health import health_routes, run_asgi
+from shared.http_errors import install_field_problems
 from shared.http_telemetry import install_http_telemetry
 from shared.messaging.connection import close, connect
 from shared.messaging.publisher import Publisher
@@ -64,6 +65,10 @@ from shared.rate_limit import (
 from shared.retention import RetentionRule, declare_retention
 from shared.storage import Document, create_client, database, insert_once, ping, wait_for_database
 
+LIMITED: dict[str, Any] = {
+    "description": "Too many posts from this address (WEBHOOK_RATE_LIMIT_PER_MINUTE): retry after Retry-After",
+    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Refusal"}}},
+}
 INBOUND_NAMESPACE = uuid.UUID("7d3e9f1a-2b4c-4d5e-8f6a-9b0c1d2e3f4a")
 POLL_INTERVAL_SECONDS = 1.0
 SPENT_REFERENCES = "spent_references"
@@ -234,9 +239,25 @@ def create_inbound_app(adapter_cls: type[ChannelAdapter], settings: ChannelSetti
 
     app = FastAPI(title=f"Samleng {name} inbound", lifespan=lifespan)
     install_http_telemetry(app, f"{name}-inbound")
+    install_field_problems(app)
+    document_webhook_limit(app)
     for route in health_routes(f"{name}-inbound", readiness):
         app.router.routes.append(route)
     return app
+
+
+def document_webhook_limit(app: FastAPI) -> None:
+    """Every webhook POST can answer the limit's 429 (`webhook_limit`): its OpenAPI says so."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        document: dict[str, Any] = generate()
+        for path, operations in document.get("paths", {}).items():
+            if path.startswith("/webhooks/") and "post" in operations:
+                operations["post"]["responses"].setdefault("429", LIMITED)
+        return document
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def webhook_limit(

@@ -36,24 +36,38 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, ClassVar, Literal
 
 import httpx
 from fastapi import APIRouter, Request, Response
+from fastapi.responses import PlainTextResponse
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
+from services.channels.messenger.webhook import Notification
 from shared.channels import (
     ChannelSettings,
     OutboundMessage,
     PermanentDeliveryError,
     SendResult,
 )
-from shared.channels.meta import GraphChannelAdapter, MetaSettings, handshake, signed
+from shared.channels.meta import (
+    BAD_SIGNATURE,
+    HANDSHAKE,
+    HANDSHAKE_ANSWERS,
+    HUB_SIGNATURE,
+    NOT_UNDERSTOOD,
+    GraphChannelAdapter,
+    MetaSettings,
+    handshake,
+    signed_notification,
+)
 from shared.channels.texts import chat_text, is_discreet
 from shared.contracts.reply import answer_text
+from shared.http_errors import refusals
+from shared.openapi import documented_body
 
 RETRY_CODES = frozenset({1, 2, 4, 17, 32, 190, 368, 613, 1200})
 MessageTag = Literal["CONFIRMED_EVENT_UPDATE", "POST_PURCHASE_UPDATE", "ACCOUNT_UPDATE", "HUMAN_AGENT"]
@@ -214,26 +228,27 @@ class MessengerAdapter(GraphChannelAdapter):
         router = APIRouter()
         settings = self.own
 
-        @router.get("")
+        @router.get(
+            "", response_class=PlainTextResponse, openapi_extra=HANDSHAKE, responses=HANDSHAKE_ANSWERS
+        )
         async def subscribe(request: Request) -> Response:
             return handshake(request.query_params, settings.verify_token)
 
-        @router.post("")
+        @router.post(
+            "",
+            response_class=PlainTextResponse,
+            openapi_extra=documented_body(Notification, signed_by=HUB_SIGNATURE),
+            responses={**refusals({401: BAD_SIGNATURE}), 422: {"description": NOT_UNDERSTOOD}},
+        )
         async def webhook(request: Request) -> Response:
-            raw = await request.body()
-            if not signed(raw, request.headers.get("x-hub-signature-256", ""), settings.app_secret):
-                return Response("bad signature", status_code=401)
-            for entry in (await request.json()).get("entry", []):
-                for event in entry.get("messaging", []):
-                    psid = str((event.get("sender") or {}).get("id", ""))
-                    at = datetime.fromtimestamp(int(event.get("timestamp", 0)) / 1000, UTC)
-                    referral = event.get("referral") or (event.get("postback") or {}).get("referral") or {}
-                    ref = referral.get("ref") or (event.get("optin") or {}).get("ref")
+            notification = await signed_notification(request, settings.app_secret, Notification)
+            for entry in notification.entry:
+                for event in entry.messaging:
+                    psid, ref = event.psid, event.ref
                     if psid and ref:
-                        await self.link(inbound, psid, str(ref))
-                    text = (event.get("message") or {}).get("text")
-                    if psid and text:
-                        await inbound.message("psid", psid, text, (event.get("message") or {}).get("mid"), at)
-            return Response("EVENT_RECEIVED")
+                        await self.link(inbound, psid, ref)
+                    if psid and event.message is not None and event.message.text:
+                        await inbound.message("psid", psid, event.message.text, event.message.mid, event.at)
+            return PlainTextResponse("EVENT_RECEIVED")
 
         return router

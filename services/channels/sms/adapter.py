@@ -52,13 +52,14 @@ from email.utils import parsedate_to_datetime
 from typing import Any, ClassVar
 
 import httpx
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, HTTPException, Request, Response
 from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 from pymongo import AsyncMongoClient
 
 from services.channels.sms.segments import segments
 from services.channels.sms.signature import valid
+from services.channels.sms.webhook import BAD_SIGNATURE, TWILIO_SIGNATURE, IncomingMessage, StatusCallback
 from shared.channels import (
     ChannelSettings,
     OutboundMessage,
@@ -72,6 +73,8 @@ from shared.channels.texts import chat_text
 from shared.contracts import utcnow
 from shared.contracts.delivery import DeliveryRequestedData, DeliveryState
 from shared.contracts.reply import answer_text
+from shared.http_errors import refusals
+from shared.openapi import documented_body
 from shared.personal_data import contact_key
 from shared.storage import Document, create_client, database
 
@@ -95,6 +98,13 @@ STATUS: dict[str, DeliveryState] = {
 RETRY_CODES = frozenset({20429, 20003, 20005, 30001})  # too many requests, auth, account, queue overflow
 OPT_OUTS = "sms_opt_outs"
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
+FORM = "application/x-www-form-urlencoded"
+
+
+class TwimlResponse(Response):
+    """What Twilio does next (TwiML): nothing, for every text we get."""
+
+    media_type = "text/xml"
 
 
 SANDBOX_NUMBER = "+15550002222"
@@ -259,11 +269,16 @@ class SmsAdapter(HttpChannelAdapter):
                 return None
             return dict(params)
 
-        @router.post("/status")
+        @router.post(
+            "/status",
+            status_code=204,
+            openapi_extra=documented_body(StatusCallback, FORM, signed_by=TWILIO_SIGNATURE),
+            responses=refusals({403: BAD_SIGNATURE}),
+        )
         async def status(request: Request) -> Response:
             form = await signed_form(request, "status")
             if form is None:
-                return Response("bad signature", status_code=403)
+                raise HTTPException(403, "bad signature")
             state = STATUS.get(form.get("MessageStatus", ""))
             if state is not None and form.get("MessageSid"):
                 reason = _reason({"status": form["MessageStatus"], "error_code": form.get("ErrorCode")})
@@ -272,16 +287,21 @@ class SmsAdapter(HttpChannelAdapter):
                 )
             return Response(status_code=204)
 
-        @router.post("/inbound")
+        @router.post(
+            "/inbound",
+            response_class=TwimlResponse,
+            openapi_extra=documented_body(IncomingMessage, FORM, signed_by=TWILIO_SIGNATURE),
+            responses=refusals({403: BAD_SIGNATURE}),
+        )
         async def incoming(request: Request) -> Response:
             form = await signed_form(request, "inbound")
             if form is None:
-                return Response("bad signature", status_code=403)
+                raise HTTPException(403, "bad signature")
             sender, text = form.get("From", ""), form.get("Body", "")
             if sender and text:
                 await self._keyword(sender, text)
                 await inbound.message("phone", sender, text, form.get("MessageSid") or None)
-            return Response(EMPTY_TWIML, media_type="text/xml")
+            return TwimlResponse(EMPTY_TWIML)
 
         return router
 

@@ -21,23 +21,36 @@ body with `WHATSAPP_APP_SECRET`); the GET handshake answers `hub.challenge` only
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 import httpx
 from fastapi import APIRouter, Request, Response
+from fastapi.responses import PlainTextResponse
 from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
+from services.channels.whatsapp.webhook import Notification
 from shared.channels import (
     ChannelSettings,
     OutboundMessage,
     PermanentDeliveryError,
     SendResult,
 )
-from shared.channels.meta import GraphChannelAdapter, MetaSettings, handshake, signed
+from shared.channels.meta import (
+    BAD_SIGNATURE,
+    HANDSHAKE,
+    HANDSHAKE_ANSWERS,
+    HUB_SIGNATURE,
+    NOT_UNDERSTOOD,
+    GraphChannelAdapter,
+    MetaSettings,
+    handshake,
+    signed_notification,
+)
 from shared.channels.texts import alert_text, is_discreet, notice_text, reminder_text
 from shared.contracts.reply import answer_text
+from shared.http_errors import refusals
+from shared.openapi import documented_body
 
 CAPTIONS = {
     "en": "Dear {name}, thank you for signing the Khmer Community Advocacy Pledge. Your certificate "
@@ -215,33 +228,32 @@ class WhatsAppAdapter(GraphChannelAdapter):
         router = APIRouter()
         settings = self.own
 
-        @router.get("")
+        @router.get(
+            "", response_class=PlainTextResponse, openapi_extra=HANDSHAKE, responses=HANDSHAKE_ANSWERS
+        )
         async def subscribe(request: Request) -> Response:
             return handshake(request.query_params, settings.verify_token)
 
-        @router.post("")
+        @router.post(
+            "",
+            response_class=PlainTextResponse,
+            openapi_extra=documented_body(Notification, signed_by=HUB_SIGNATURE),
+            responses={**refusals({401: BAD_SIGNATURE}), 422: {"description": NOT_UNDERSTOOD}},
+        )
         async def webhook(request: Request) -> Response:
-            raw = await request.body()
-            if not signed(raw, request.headers.get("x-hub-signature-256", ""), settings.app_secret):
-                return Response("bad signature", status_code=401)
-            for entry in (await request.json()).get("entry", []):
-                for change in entry.get("changes", []):
-                    value = change.get("value", {})
-                    for status in value.get("statuses", []):
-                        state = STATUS.get(status.get("status", ""))
+            notification = await signed_notification(request, settings.app_secret, Notification)
+            for entry in notification.entry:
+                for change in entry.changes:
+                    for status in change.value.statuses:
+                        state = STATUS.get(status.status)
                         if state is None:
                             continue
-                        errors = status.get("errors") or []
-                        reason = f"whatsapp-{errors[0].get('code')}" if errors else None
-                        at = datetime.fromtimestamp(int(status.get("timestamp", 0)), UTC)
-                        await inbound.status(status["id"], state, reason, at)
-                    for item in value.get("messages", []):
-                        text = (item.get("text") or {}).get("body")
-                        if text:
-                            at = datetime.fromtimestamp(int(item.get("timestamp", 0)), UTC)
-                            await inbound.message(
-                                "phone", "+" + str(item["from"]).lstrip("+"), text, item.get("id"), at
-                            )
-            return Response("ok")
+                        reason = f"whatsapp-{status.errors[0].code}" if status.errors else None
+                        await inbound.status(status.id, state, reason, status.at)
+                    for item in change.value.messages:
+                        if item.text is not None and item.text.body:
+                            sender = "+" + item.sender.lstrip("+")
+                            await inbound.message("phone", sender, item.text.body, item.id, item.at)
+            return PlainTextResponse("ok")
 
         return router

@@ -145,14 +145,18 @@ def _problem(status: int, field: str, code: str, message: str, **extra: Any) -> 
     )
 
 
+class CsvResponse(PlainTextResponse):
+    media_type = "text/csv"
+
+
 @router.get(
     "/imports/table/template",
-    response_class=PlainTextResponse,
+    response_class=CsvResponse,
     dependencies=[permit(Permission.members_import)],
     summary="CSV template for paper sign-up sheets",
 )
-async def template() -> PlainTextResponse:
-    return PlainTextResponse(TEMPLATE.read_text(encoding="utf-8"), media_type="text/csv")
+async def template() -> CsvResponse:
+    return CsvResponse(TEMPLATE.read_text(encoding="utf-8"))
 
 
 @router.post(

@@ -419,7 +419,8 @@ async def list_replies(
     if unknown_sender:
         query["member_id"] = None
     if before_id is not None and before is None:
-        raise HTTPException(422, "before_id goes with before")
+        problem = {"field": "before_id", "code": "without_before", "message": "before_id goes with before"}
+        return JSONResponse({"detail": [problem]}, status_code=422)
     if before is not None:
         query.update(older_than(before, before_id))
     listed, cursor = await replies(console, query, handled, limit)
