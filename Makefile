@@ -6,15 +6,17 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST := $(BIN)/pytest
 
-.PHONY: lock run stop test setup setup-test test-unit test-deploy test-service test-integration test-e2e lint typecheck check docs bench clean help
+.PHONY: lock run stop test fuzz setup setup-test test-unit test-deploy test-service test-integration test-e2e test-chaos chaos lint typecheck check docs bench bench-load clean help
 
 help:
 	@echo "make run    - set up and start the whole system (Ctrl-C stops it); SCALE=email=3 to scale"
 	@echo "make test   - set up and run every test tier, lint and type checks"
 	@echo "make stop   - stop a run that is still going and anything it left"
-	@echo "make test-unit|test-deploy|test-service|test-integration|test-e2e, make lint, make typecheck"
+	@echo "make test-unit|test-deploy|test-service|test-integration|test-e2e|test-chaos, make lint, make typecheck"
+	@echo "make chaos  - the fault-injection scenarios at full size (10,000 members); figures in docs/reliability.md"
 	@echo "make docs   - write AsyncAPI documents to docs/asyncapi/"
 	@echo "make bench  - run the benchmarks in bench/ and update docs/benchmarks.md"
+	@echo "make bench-load - the public API at 10/s for 10 minutes while alerts fan out (docs/benchmarks.md)"
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -57,6 +59,18 @@ test-integration: setup-test
 test-e2e: setup-test
 	$(PYTEST) tests/e2e
 
+# every HTTP route fuzzed from its OpenAPI at a larger size (the test tier runs it with 12 cases
+# per operation and mode); FUZZ_EXAMPLES=... to choose
+fuzz: setup-test
+	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-200} $(PYTEST) -p no:randomly --timeout=0 tests/service/test_fuzz_openapi.py
+
+test-chaos: setup-test
+	$(PYTEST) tests/chaos
+
+chaos: setup-test
+	@mkdir -p .run
+	CHAOS_SCALE=full CHAOS_RESULTS=$(CURDIR)/.run/chaos-results.jsonl $(PYTEST) -s tests/chaos
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -77,6 +91,9 @@ bench: setup
 	$(BIN)/python bench/fanout.py
 	$(BIN)/python bench/reminders.py
 	$(BIN)/python bench/e2e.py --write docs/benchmarks.md
+
+bench-load: setup
+	$(BIN)/python bench/load.py --rate 10 --seconds 600 --write docs/benchmarks.md
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
