@@ -32,7 +32,8 @@ queues, and a backlog of certificates never delays an alert. For each delivery r
 
 Reconciling: if the adapter declares `resend_is_safe` (the provider dedupes on our idempotency
 key, or the mail store on our Message-ID) the delivery is simply sent again; otherwise
-`adapter.reconcile()` asks the provider; if it cannot tell, the message is dead-lettered with
+`adapter.reconcile()` asks the provider (one that cannot be asked now raises OutcomeUnknown: the
+request waits in a retry tier and asks again); if it cannot tell, the message is dead-lettered with
 reason `outcome-unknown` and status `unknown` (reason `outcome-unresolved`, from which the
 dispatcher falls back) for an operator, never resent blindly.
 
@@ -378,6 +379,9 @@ class ChannelRunner:
         except RetryableDeliveryError:
             ctx.log.info("reconciled: not delivered, sending", delivery_id=delivery.delivery_id)
             return False
+        except OutcomeUnknown as error:  # the provider cannot be asked now (it is down): ask later
+            await self.send_log.finish(delivery.delivery_id, "unknown", reason=error.reason)
+            raise RetryableError(f"cannot reconcile now: {error}", reason=error.reason) from error
         if result is not None:
             ctx.log.info("reconciled: already delivered", delivery_id=delivery.delivery_id)
             await self._sent(event, ctx, result)

@@ -8,9 +8,10 @@ from typing import Any, ClassVar
 
 import pytest
 
-from shared.channels import ChannelAdapter, ChannelSettings, OutboundMessage, SendResult
+from shared.channels import ChannelAdapter, ChannelSettings, OutboundMessage, OutcomeUnknown, SendResult
 from shared.channels.guards import RateLimiter
 from shared.channels.runner import ChannelRunner, SendLog
+from shared.contracts import utcnow
 from shared.contracts.delivery import DeliveryRequested
 from shared.messaging.consumer import MessageContext
 from shared.messaging.errors import RetryableError
@@ -110,4 +111,28 @@ async def test_a_delivery_still_held_once_the_lease_is_waited_out_goes_to_a_retr
     runner = ChannelRunner(adapter, SendLog(db.sends_blocking, "w2", 1), None)
     with pytest.raises(RetryableError):
         await runner.handle(request(8), context())
+    assert adapter.calls == 0
+
+
+class Unaskable(Blocking):
+    """A provider whose status lookup is down (as the SMTP server's mailbox API is, with it)."""
+
+    name: ClassVar[str] = "blocking"
+
+    async def reconcile(self, delivery: Any) -> SendResult | None:
+        raise OutcomeUnknown("the mailbox cannot be asked now", reason="mailbox-unreachable")
+
+
+async def test_a_send_that_cannot_be_reconciled_now_is_asked_again_later_not_dead_lettered(db: Any) -> None:
+    """Found by the chaos SMTP scenario: an email cut off by the server's death was reconciled
+    against the same dead server, read as "cannot tell" and dead-lettered although never stored."""
+    await db.sends_blocking.insert_one(
+        {"_id": "dl_runner_test_00000006", "state": "unknown", "owner": "w1", "lease_until": utcnow()}
+    )
+    adapter = Unaskable()
+    runner = ChannelRunner(adapter, SendLog(db.sends_blocking, "w2", 60), None)
+    with pytest.raises(RetryableError):  # a retry tier, then asked again (not OutcomeUnknownError)
+        await runner.handle(request(6), context())
+    doc = await db.sends_blocking.find_one({"_id": "dl_runner_test_00000006"})
+    assert doc is not None and doc["state"] == "unknown" and doc["reason"] == "mailbox-unreachable"
     assert adapter.calls == 0

@@ -162,8 +162,8 @@ class EmailAdapter(ChannelAdapter):
         try:
             response = await self._lookup.get("/api/v1/search", params={"query": f"message-id:{message_id}"})
             response.raise_for_status()
-        except httpx.HTTPError:
-            return None
+        except httpx.HTTPError as error:  # the mail server is down with its mailbox: ask again later
+            raise OutcomeUnknown("the mailbox cannot be asked now", reason="mailbox-unreachable") from error
         if response.json().get("messages"):
             return SendResult(provider_message_id=f"<{message_id}>")
         raise RetryableDeliveryError("the mailbox has no such message", reason="not-sent")
