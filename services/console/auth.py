@@ -35,6 +35,7 @@ from services.console.permissions import Permission, allows
 from services.console.settings import ConsoleSettings
 from shared.contracts.envelope import Event
 from shared.messaging.gateway import Gateway, Unavailable
+from shared.openapi import inlined
 from shared.personal_data import Vault
 
 COOKIE = "samleng_console"
@@ -187,25 +188,6 @@ def body_schema(model: type[BaseModel]) -> dict[str, Any]:
     return {
         "requestBody": {
             "required": True,
-            "content": {"application/json": {"schema": _inlined(model.model_json_schema())}},
+            "content": {"application/json": {"schema": inlined(model)}},
         }
     }
-
-
-def _inlined(schema: dict[str, Any]) -> dict[str, Any]:
-    """`schema` with its `$defs` references replaced by the definitions (the operation's schema
-    stands alone in the OpenAPI document)."""
-    definitions = schema.pop("$defs", {})
-
-    def inline(node: Any) -> Any:
-        if isinstance(node, dict):
-            ref = node.get("$ref")
-            if isinstance(ref, str) and ref.startswith("#/$defs/"):
-                return inline(definitions[ref.removeprefix("#/$defs/")])
-            return {key: inline(value) for key, value in node.items()}
-        if isinstance(node, list):
-            return [inline(item) for item in node]
-        return node
-
-    result: dict[str, Any] = inline(schema)
-    return result
